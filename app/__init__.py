@@ -1,0 +1,49 @@
+"""Hamaynk: the application factory. Wiring only; every subsystem has its own init_app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from app.sdk import hookimpl
+
+__all__ = ["create_app", "hookimpl"]
+
+
+def _load_config(app: Flask, config: Any, overrides: Mapping[str, Any] | None) -> None:
+    import config as settings
+
+    if config is None:
+        config = settings.from_env()
+    elif isinstance(config, str):
+        config = settings.CONFIGS[config]
+    app.config.from_object(config)
+    if overrides:
+        app.config.update(overrides)
+    check = getattr(config, "check", None)
+    if check is not None:
+        check(app.config)
+
+
+def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build an app. ``config`` is a class from config.py, its name, or None for $HAMAYNK_ENV."""
+    import config as settings
+
+    app = Flask(__name__, instance_path=str(settings.INSTANCE_DIR), instance_relative_config=False)
+    _load_config(app, config, overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from app import admin, cli, database, i18n, plugin_runtime
+    from app.extensions import appbuilder, csrf
+
+    database.init_app(app)
+    csrf.init_app(app)
+    plugin_runtime.init_app(app)
+    i18n.init_app(app)
+    with app.app_context():
+        appbuilder.init_app(app, database.db.session)
+        admin.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,18 @@
+"""Administration audience: registers its views and menu with Flask-AppBuilder."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+from app.admin.views import DepartmentView, MunicipalityView, PluginsView, ServicesView, StaffView
+from app.extensions import appbuilder
+
+
+def init_app(app: Flask) -> None:
+    # Menu item names are stable identifiers (permissions hang on them); labels are translated.
+    appbuilder.add_view(MunicipalityView, "Municipalities", label=_l("Municipalities"), icon="fa-city", category="System", category_label=_l("System"))
+    appbuilder.add_view(PluginsView, "Plugins", label=_l("Plug-ins"), icon="fa-puzzle-piece", category="System")
+    appbuilder.add_view(ServicesView, "Services", label=_l("Services"), icon="fa-list", category="Municipality", category_label=_l("Municipality"))
+    appbuilder.add_view(DepartmentView, "Departments", label=_l("Departments"), icon="fa-sitemap", category="Municipality")
+    appbuilder.add_view(StaffView, "Staff", label=_l("Staff"), icon="fa-users", category="Municipality")

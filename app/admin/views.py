@@ -1,0 +1,319 @@
+"""Administration screens: municipalities, departments, staff, plug-ins and services.
+
+Views are thin: they parse the request, ask app.tenancy what the user may see, call the
+domain, and render. Permission names are explicit (``class_permission_name``) so renaming a
+class never churns the permissions stored in every install.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import BaseView, IndexView, ModelView, expose, has_access
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext as _, lazy_gettext as _l
+from sqlalchemy import select
+
+from app import plugin_runtime, tenancy
+from app.admin.forms import ActivationForm, StaffForm
+from app.domain.activations import ActivationError, catalogue, set_activation
+from app.domain.staff import StaffError, StaffInput, create_staff, grantable_roles, update_staff
+from app.extensions import db
+from app.models import Department, Municipality, StaffProfile
+
+
+class HomeView(IndexView):
+    index_template = "hamaynk/index.html"
+
+
+class MunicipalityScopeFilter(BaseFilter):
+    """FAB base filter: only rows of the municipalities the current user may see."""
+
+    name = "municipality scope"
+    arg_name = "hamaynk_scope"
+
+    def apply(self, query, value):
+        ids = tenancy.visible_municipality_ids(g.user)
+        if ids is None:
+            return query
+        column = self.model.municipality_id if self.column_name == "municipality_id" else self.model.id
+        if not ids:
+            return query.filter(False)  # noqa: E712
+        return query.filter(column.in_(ids))
+
+
+class MunicipalityView(ModelView):
+    datamodel = SQLAInterface(Municipality)
+    class_permission_name = "MunicipalityAdmin"
+    route_base = "/admin/municipalities"
+    method_permission_name = {
+        "list": "list", "show": "show", "add": "add", "edit": "edit", "delete": "delete",
+        "download": "show", "action": "edit", "action_post": "edit", "api_read": "list", "api_get": "show",
+    }
+    base_filters = [["id", MunicipalityScopeFilter, None]]
+    list_columns = ["code", "name_hy", "name_en", "name_ru", "region", "active"]
+    add_columns = edit_columns = ["code", "name_hy", "name_en", "name_ru", "region", "active"]
+    show_columns = ["code", "name_hy", "name_en", "name_ru", "region", "active", "created_at"]
+    search_columns = ["code", "name_hy", "name_en", "name_ru", "region"]
+    label_columns = {
+        "code": _l("Code"), "name_hy": _l("Name (Armenian)"), "name_en": _l("Name (English)"),
+        "name_ru": _l("Name (Russian)"), "region": _l("Region"), "active": _l("Active"), "created_at": _l("Created"),
+    }
+    list_title = _l("MunicipalityAdmin")
+    add_title = _l("Add municipality")
+    edit_title = _l("Edit municipality")
+    show_title = _l("Municipality")
+    # Deleting a tenant with data must go through a deliberate process, not a list button.
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
+
+
+class DepartmentView(ModelView):
+    datamodel = SQLAInterface(Department)
+    class_permission_name = "DepartmentAdmin"
+    route_base = "/admin/departments"
+    method_permission_name = {
+        "list": "list", "show": "show", "add": "add", "edit": "edit", "delete": "delete",
+        "download": "show", "action": "edit", "action_post": "edit", "api_read": "list", "api_get": "show",
+    }
+    base_filters = [["municipality_id", MunicipalityScopeFilter, None]]
+    list_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
+    show_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
+    add_columns = edit_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
+    search_columns = ["code", "name_hy", "name_en", "name_ru"]
+    # The municipality drop-down only offers what the user may see.
+    add_form_query_rel_fields = edit_form_query_rel_fields = {"municipality": [["id", MunicipalityScopeFilter, None]]}
+    label_columns = {
+        "municipality": _l("Municipality"), "code": _l("Code"), "name_hy": _l("Name (Armenian)"),
+        "name_en": _l("Name (English)"), "name_ru": _l("Name (Russian)"),
+    }
+    list_title = _l("DepartmentAdmin")
+    add_title = _l("Add department")
+    edit_title = _l("Edit department")
+    show_title = _l("Department")
+
+    def _check_owner(self, item) -> None:
+        ids = tenancy.visible_municipality_ids(g.user)
+        if ids is not None and item.municipality_id not in ids:
+            # Never trust the posted municipality: a forged id must not move a row elsewhere.
+            abort(403)
+
+    def pre_add(self, item) -> None:
+        self._check_owner(item)
+
+    def pre_update(self, item) -> None:
+        self._check_owner(item)
+
+    def pre_delete(self, item) -> None:
+        self._check_owner(item)
+
+
+def _municipality_choices(user) -> list[tuple[str, str]]:
+    ids = tenancy.visible_municipality_ids(user)
+    stmt = select(Municipality).order_by(Municipality.code)
+    if ids is not None:
+        stmt = stmt.where(Municipality.id.in_(ids or {-1}))
+    return [(str(m.id), m.name) for m in db.session.execute(stmt).scalars()]
+
+
+def _department_choices(municipality_id) -> list[tuple[str, str]]:
+    choices = [("", _("— none —"))]
+    if municipality_id is None:
+        return choices
+    stmt = select(Department).where(Department.municipality_id == municipality_id).order_by(Department.code)
+    return choices + [(str(d.id), d.name) for d in db.session.execute(stmt).scalars()]
+
+
+class StaffView(BaseView):
+    """Staff of a municipality with their roles. Municipal admins see and change only their own."""
+
+    route_base = "/admin/staff"
+    class_permission_name = "StaffAdmin"
+    method_permission_name = {"list": "list", "add": "add", "edit": "edit"}
+    default_view = "list"
+
+    def _sm(self):
+        return self.appbuilder.sm
+
+    def _visible_profiles(self):
+        ids = tenancy.visible_municipality_ids(g.user)
+        stmt = select(StaffProfile).join(StaffProfile.user).order_by(StaffProfile.municipality_id, StaffProfile.user_id)
+        if ids is not None:
+            stmt = stmt.where(StaffProfile.municipality_id.in_(ids or {-1}))
+        return db.session.execute(stmt).scalars().all()
+
+    def _form(self, profile=None):
+        form = StaffForm(obj=profile.user if profile else None)
+        is_sys = tenancy.is_system_admin(g.user)
+        form.roles.choices = [(r, _(r)) for r in grantable_roles(is_sys)]
+        municipalities = _municipality_choices(g.user)
+        form.municipality_id.choices = ([("", _("— none (system administrator) —"))] if is_sys else []) + municipalities
+        if request.method == "GET" and profile is not None:
+            form.roles.data = [r.name for r in profile.user.roles]
+            form.municipality_id.data = profile.municipality_id
+            form.department_id.data = profile.department_id
+            form.position.data = profile.position
+        chosen = form.municipality_id.data
+        if chosen is None and not is_sys:
+            chosen = tenancy.municipality_id_of(g.user)
+        form.department_id.choices = _department_choices(chosen)
+        return form
+
+    def _input(self, form) -> StaffInput:
+        municipality_id = form.municipality_id.data
+        if not tenancy.is_system_admin(g.user):
+            municipality_id = tenancy.municipality_id_of(g.user)
+        return StaffInput(
+            username=form.username.data.strip(),
+            first_name=form.first_name.data.strip(),
+            last_name=form.last_name.data.strip(),
+            email=form.email.data.strip(),
+            roles=list(form.roles.data or []),
+            municipality_id=municipality_id,
+            department_id=form.department_id.data,
+            position=(form.position.data or "").strip() or None,
+            active=bool(form.active.data),
+            password=form.password.data or None,
+        )
+
+    def _save(self, form, action, profile=None):
+        actor = dict(
+            actor_id=g.user.id,
+            actor_is_system_admin=tenancy.is_system_admin(g.user),
+            actor_municipality_id=tenancy.municipality_id_of(g.user),
+        )
+        try:
+            data = self._input(form)
+            if profile is None:
+                create_staff(db.session, self._sm(), data, **actor)
+            else:
+                update_staff(db.session, self._sm(), profile.user, data, **actor)
+            db.session.commit()
+        except StaffError as exc:
+            db.session.rollback()
+            field = getattr(form, exc.field, None) if exc.field else None
+            if field is not None:
+                field.errors = list(field.errors) + [str(exc)]
+            flash(str(exc), "danger")
+            return None
+        flash(_("Saved."), "success")
+        return redirect(url_for(".list"))
+
+    @expose("/")
+    @has_access
+    def list(self):
+        return self.render_template("hamaynk/staff_list.html", profiles=self._visible_profiles(), title=_("Staff"))
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self):
+        form = self._form()
+        if request.method == "POST" and form.validate():
+            done = self._save(form, "add")
+            if done is not None:
+                return done
+        status = 400 if request.method == "POST" else 200
+        return self.render_template("hamaynk/staff_form.html", form=form, title=_("Add staff member")), status
+
+    @expose("/<int:user_id>/edit", methods=["GET", "POST"])
+    @has_access
+    def edit(self, user_id: int):
+        profile = db.session.execute(select(StaffProfile).where(StaffProfile.user_id == user_id)).scalar_one_or_none()
+        ids = tenancy.visible_municipality_ids(g.user)
+        if profile is None or (ids is not None and profile.municipality_id not in ids):
+            abort(404)
+        form = self._form(profile)
+        if request.method == "POST" and form.validate():
+            done = self._save(form, "edit", profile)
+            if done is not None:
+                return done
+        status = 400 if request.method == "POST" else 200
+        return self.render_template("hamaynk/staff_form.html", form=form, title=_("Edit staff member"), profile=profile), status
+
+
+class PluginsView(BaseView):
+    """Every plug-in and service with version, source, status and error."""
+
+    route_base = "/admin/plugins"
+    class_permission_name = "PluginsAdmin"
+    method_permission_name = {"list": "list"}
+    default_view = "list"
+
+    @expose("/")
+    @has_access
+    def list(self):
+        host = plugin_runtime.host()
+        records = sorted(host.records.values(), key=lambda r: (r.status != "disabled", r.name))
+        return self.render_template(
+            "hamaynk/plugins.html", records=records, services=host.registry.all(), title=_("Plug-ins")
+        )
+
+
+class ServicesView(BaseView):
+    """A municipal admin enables services for their municipality and tunes their terms."""
+
+    route_base = "/admin/services"
+    class_permission_name = "ServicesAdmin"
+    method_permission_name = {"list": "list", "edit": "edit"}
+    default_view = "list"
+
+    def _municipality(self) -> Municipality:
+        if tenancy.is_system_admin(g.user):
+            raw = request.args.get("municipality", "")
+            municipality = None
+            if raw.isdigit():
+                municipality = db.session.get(Municipality, int(raw))
+            if municipality is None:
+                municipality = db.session.execute(select(Municipality).order_by(Municipality.code)).scalars().first()
+            if municipality is None:
+                abort(404)
+            return municipality
+        mid = tenancy.municipality_id_of(g.user)
+        municipality = db.session.get(Municipality, mid) if mid is not None else None
+        if municipality is None:
+            abort(403)
+        return municipality
+
+    @expose("/")
+    @has_access
+    def list(self):
+        municipality = self._municipality()
+        offered = catalogue(db.session, plugin_runtime.registry(), municipality.id)
+        municipalities = _municipality_choices(g.user) if tenancy.is_system_admin(g.user) else []
+        return self.render_template(
+            "hamaynk/services.html", offered=offered, municipality=municipality, municipalities=municipalities, title=_("Services")
+        )
+
+    @expose("/<service_key>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, service_key: str):
+        municipality = self._municipality()
+        registered = plugin_runtime.registry().get(service_key)
+        if registered is None:
+            abort(404)
+        offered = next(o for o in catalogue(db.session, plugin_runtime.registry(), municipality.id) if o.registered.key == service_key)
+        form = ActivationForm(obj=offered.activation)
+        form.department_id.choices = _department_choices(municipality.id)
+        if request.method == "POST" and form.validate():
+            try:
+                set_activation(
+                    db.session,
+                    plugin_runtime.registry(),
+                    municipality.id,
+                    service_key,
+                    enabled=bool(form.enabled.data),
+                    fee_override=form.fee_override.data,
+                    deadline_override=form.deadline_override.data,
+                    department_id=form.department_id.data,
+                    actor_id=g.user.id,
+                )
+                db.session.commit()
+            except ActivationError as exc:
+                db.session.rollback()
+                flash(str(exc), "danger")
+            else:
+                flash(_("Saved."), "success")
+                return redirect(url_for(".list", municipality=municipality.id))
+        status = 400 if request.method == "POST" else 200
+        return self.render_template(
+            "hamaynk/service_form.html", form=form, offered=offered, municipality=municipality, title=registered.service.title
+        ), status

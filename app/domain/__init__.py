@@ -1,0 +1,1 @@
+"""Plain-Python domain logic: no request, no view, importable from a shell or a job."""

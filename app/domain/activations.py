@@ -1,0 +1,96 @@
+"""Which services a municipality offers, and on what terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import AuditEvent, Department, ServiceActivation
+from app.registry import RegisteredService, ServiceRegistry
+
+
+class ActivationError(ValueError):
+    """A municipal admin asked for something impossible; the message is for them."""
+
+
+@dataclass(frozen=True)
+class OfferedService:
+    registered: RegisteredService
+    activation: Optional[ServiceActivation]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.activation and self.activation.enabled)
+
+    @property
+    def fee(self) -> int:
+        if self.activation and self.activation.fee_override is not None:
+            return self.activation.fee_override
+        return self.registered.service.fee
+
+    @property
+    def deadline_days(self) -> int:
+        if self.activation and self.activation.deadline_override is not None:
+            return self.activation.deadline_override
+        return self.registered.service.deadline_days
+
+
+def catalogue(session: Session, registry: ServiceRegistry, municipality_id: int) -> list[OfferedService]:
+    """Every registered service (newest version) with this municipality's terms: 2 queries."""
+    rows = session.execute(select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id)).scalars().all()
+    by_key = {row.service_key: row for row in rows}
+    return [OfferedService(reg, by_key.get(reg.key)) for reg in registry.latest()]
+
+
+def set_activation(
+    session: Session,
+    registry: ServiceRegistry,
+    municipality_id: int,
+    service_key: str,
+    *,
+    enabled: bool,
+    fee_override: Optional[int],
+    deadline_override: Optional[int],
+    department_id: Optional[int],
+    actor_id: Optional[int],
+) -> ServiceActivation:
+    """Create or update the activation; the caller commits (one transaction with the audit row)."""
+    from flask_babel import gettext as _
+
+    if registry.get(service_key) is None:
+        raise ActivationError(_("There is no service %(key)s.", key=service_key))
+    if fee_override is not None and fee_override < 0:
+        raise ActivationError(_("The fee cannot be negative."))
+    if deadline_override is not None and deadline_override < 1:
+        raise ActivationError(_("The deadline must be at least one working day."))
+    if department_id is not None:
+        department = session.get(Department, department_id)
+        if department is None or department.municipality_id != municipality_id:
+            raise ActivationError(_("Choose a department of this municipality."))
+    row = session.execute(
+        select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key)
+    ).scalar_one_or_none()
+    if row is None:
+        row = ServiceActivation(municipality_id=municipality_id, service_key=service_key)
+        session.add(row)
+    before = {"enabled": row.enabled, "fee_override": row.fee_override, "deadline_override": row.deadline_override, "department_id": row.department_id}
+    row.enabled = enabled
+    row.fee_override = fee_override
+    row.deadline_override = deadline_override
+    row.department_id = department_id
+    row.updated_by_id = actor_id
+    after = {"enabled": enabled, "fee_override": fee_override, "deadline_override": deadline_override, "department_id": department_id}
+    session.add(
+        AuditEvent(
+            actor_id=actor_id,
+            municipality_id=municipality_id,
+            action="service.activation",
+            object_type="service",
+            object_id=service_key,
+            details={"before": before, "after": after},
+        )
+    )
+    return row

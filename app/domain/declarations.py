@@ -1,0 +1,412 @@
+"""Service declarations: plain, frozen data that a plug-in (or a definition file, or the
+admin service builder) hands to the core.
+
+Nothing here imports Flask: a plug-in author can build and unit-test declarations without an
+app. Texts are mappings per language (``{"hy": ..., "en": ..., "ru": ...}``) so code,
+definition files and the admin UI carry them the same way. The structural checks that need
+the whole picture (known roles, known field types, conditions on existing fields) live in
+:mod:`app.registry`; here each class only normalises its own values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields as dc_fields
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+LANGUAGES = ("hy", "en", "ru")
+
+KEY_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Roles a step may name as its acting role. Citizens and auditors never act on a step.
+STEP_ROLES = ("clerk", "specialist", "head", "municipal_admin")
+ACTIONS = ("approve", "reject", "return")
+CONDITION_OPS = ("eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "set", "unset")
+FEE_PERIODS = ("once", "day", "month", "quarter", "year", "event")
+
+# File types a document requirement may accept, by the name used in declarations. Types are
+# detected from file content at upload time; the name is never trusted from the client.
+DOCUMENT_TYPES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "pdf": ("application/pdf",),
+        "jpeg": ("image/jpeg",),
+        "png": ("image/png",),
+        "tiff": ("image/tiff",),
+        "webp": ("image/webp",),
+        "heic": ("image/heic",),
+        "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
+        "odt": ("application/vnd.oasis.opendocument.text",),
+        "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
+    }
+)
+# Above this a scan is not a document but a mistake; a declaration asking for more is wrong.
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+
+
+class DeclarationValueError(ValueError):
+    """A single declaration object was built with a value it cannot hold.
+
+    The registry catches it and re-raises it with the plug-in and service named.
+    """
+
+
+def text(value: Any, what: str) -> Mapping[str, str]:
+    """Normalise a translatable text: a plain string counts as Armenian."""
+    if isinstance(value, str):
+        value = {"hy": value}
+    if not isinstance(value, Mapping):
+        raise DeclarationValueError(f"{what} must be a text or a mapping of language to text, got {value!r}")
+    unknown = sorted(set(value) - set(LANGUAGES))
+    if unknown:
+        raise DeclarationValueError(f"{what} has unknown language(s) {unknown}; use {list(LANGUAGES)}")
+    cleaned = {}
+    for lang, item in value.items():
+        if not isinstance(item, str):
+            raise DeclarationValueError(f"{what}[{lang!r}] must be a string, got {item!r}")
+        if item.strip():
+            cleaned[lang] = item
+    return MappingProxyType(cleaned)
+
+
+def optional_text(value: Any, what: str) -> Mapping[str, str]:
+    return text(value if value is not None else {}, what)
+
+
+def pick(texts: Mapping[str, str], locale: str | None) -> str:
+    """The text in ``locale``, else Armenian, else whatever language there is."""
+    if not texts:
+        return ""
+    for lang in (locale, "hy", "en", "ru"):
+        if lang and texts.get(lang):
+            return texts[lang]
+    return next(iter(texts.values()))
+
+
+def _freeze(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``field op value`` on the submitted form data, e.g. ``Condition("zone", "eq", "residential")``.
+
+    Several conditions given together must all hold.
+    """
+
+    field: str
+    op: str = "eq"
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        if self.op not in CONDITION_OPS:
+            raise DeclarationValueError(f"condition on {self.field!r} has unknown operator {self.op!r}; use one of {list(CONDITION_OPS)}")
+        if self.op in ("in", "not_in"):
+            if isinstance(self.value, (str, bytes)) or not isinstance(self.value, Iterable):
+                raise DeclarationValueError(f"condition {self.field!r} {self.op} needs a list of values, got {self.value!r}")
+            _freeze(self, "value", tuple(self.value))
+
+    def holds(self, data: Mapping[str, Any]) -> bool:
+        actual = data.get(self.field)
+        op, expected = self.op, self.value
+        if op == "set":
+            return actual not in (None, "", [], ())
+        if op == "unset":
+            return actual in (None, "", [], ())
+        if isinstance(actual, (list, tuple)):
+            # Multichoice: "eq x" means "x was chosen".
+            if op == "eq":
+                return expected in actual
+            if op == "ne":
+                return expected not in actual
+            if op == "in":
+                return any(item in expected for item in actual)
+            if op == "not_in":
+                return not any(item in expected for item in actual)
+        if op == "eq":
+            return actual == expected
+        if op == "ne":
+            return actual != expected
+        if op == "in":
+            return actual in expected
+        if op == "not_in":
+            return actual not in expected
+        if actual is None:
+            return False
+        try:
+            if op == "gt":
+                return actual > expected
+            if op == "ge":
+                return actual >= expected
+            if op == "lt":
+                return actual < expected
+            if op == "le":
+                return actual <= expected
+        except TypeError:
+            return False
+        raise AssertionError(op)  # unreachable: op validated in __post_init__
+
+    def to_dict(self) -> dict[str, Any]:
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        return {"field": self.field, "op": self.op, "value": value}
+
+
+def _conditions(value: Any, what: str) -> tuple[Condition, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (Condition, Mapping)):
+        value = [value]
+    result = []
+    for item in value:
+        if isinstance(item, Mapping):
+            try:
+                item = Condition(**item)
+            except TypeError as exc:
+                raise DeclarationValueError(f"{what}: {exc}") from None
+        if not isinstance(item, Condition):
+            raise DeclarationValueError(f"{what} must be a Condition or a list of them, got {item!r}")
+        result.append(item)
+    return tuple(result)
+
+
+def all_hold(conditions: Iterable[Condition], data: Mapping[str, Any]) -> bool:
+    return all(cond.holds(data) for cond in conditions)
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str) or not self.value:
+            raise DeclarationValueError(f"choice value must be a non-empty string, got {self.value!r}")
+        _freeze(self, "label", text(self.label, f"choice {self.value!r} label"))
+
+
+def _choices(value: Any) -> tuple[Choice, ...]:
+    result = []
+    for item in value or ():
+        if isinstance(item, Mapping):
+            item = Choice(value=item.get("value"), label=item.get("label", item.get("value")))
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            item = Choice(value=item[0], label=item[1])
+        if not isinstance(item, Choice):
+            raise DeclarationValueError(f"choices must be Choice objects, (value, label) pairs or mappings, got {item!r}")
+        result.append(item)
+    return tuple(result)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input on the application form.
+
+    ``type`` is one of the core field types (text, textarea, integer, decimal, date, choice,
+    multichoice, boolean, email, phone, psn, address) or a type a plug-in registered.
+    """
+
+    name: str
+    type: str
+    label: Mapping[str, str]
+    required: bool = False
+    help: Mapping[str, str] = field(default_factory=dict)
+    choices: tuple[Choice, ...] = ()
+    min_value: float | None = None
+    max_value: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    visible_when: tuple[Condition, ...] = ()
+    required_when: tuple[Condition, ...] = ()
+    # Where the value is personal data (public service numbers, passports) the core shows it
+    # only to those who need it.
+    personal: bool = False
+
+    def __post_init__(self) -> None:
+        _freeze(self, "label", text(self.label, f"field {self.name!r} label"))
+        _freeze(self, "help", optional_text(self.help, f"field {self.name!r} help"))
+        _freeze(self, "choices", _choices(self.choices))
+        _freeze(self, "visible_when", _conditions(self.visible_when, f"field {self.name!r} visible_when"))
+        _freeze(self, "required_when", _conditions(self.required_when, f"field {self.name!r} required_when"))
+
+    def is_visible(self, data: Mapping[str, Any]) -> bool:
+        return all_hold(self.visible_when, data)
+
+    def is_required(self, data: Mapping[str, Any]) -> bool:
+        if not self.is_visible(data):
+            return False
+        if self.required:
+            return True
+        return bool(self.required_when) and all_hold(self.required_when, data)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One line of the document checklist."""
+
+    key: str
+    title: Mapping[str, str]
+    required: bool = True
+    required_when: tuple[Condition, ...] = ()
+    types: tuple[str, ...] = ("pdf", "jpeg", "png")
+    max_size_mb: float = 10
+    max_count: int = 1
+    help: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _freeze(self, "title", text(self.title, f"document {self.key!r} title"))
+        _freeze(self, "help", optional_text(self.help, f"document {self.key!r} help"))
+        _freeze(self, "required_when", _conditions(self.required_when, f"document {self.key!r} required_when"))
+        types = self.types
+        if isinstance(types, str):
+            types = (types,)
+        _freeze(self, "types", tuple(types))
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_size_mb * 1024 * 1024)
+
+    def is_required(self, data: Mapping[str, Any]) -> bool:
+        if self.required_when:
+            return all_hold(self.required_when, data)
+        return self.required
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stop on the approval route.
+
+    ``department`` names a department by its code; an empty one means the department the
+    municipality made responsible for the service. ``days`` is the working-day budget.
+    """
+
+    key: str
+    title: Mapping[str, str]
+    role: str
+    days: int
+    actions: tuple[str, ...] = ("approve", "reject", "return")
+    department: str | None = None
+    when: tuple[Condition, ...] = ()
+    forbid_self_approval: bool = False
+    citizen_text: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _freeze(self, "title", text(self.title, f"step {self.key!r} title"))
+        _freeze(self, "citizen_text", optional_text(self.citizen_text, f"step {self.key!r} citizen_text"))
+        _freeze(self, "when", _conditions(self.when, f"step {self.key!r} when"))
+        actions = (self.actions,) if isinstance(self.actions, str) else tuple(self.actions)
+        _freeze(self, "actions", actions)
+
+    def applies(self, data: Mapping[str, Any]) -> bool:
+        return all_hold(self.when, data)
+
+
+@dataclass(frozen=True)
+class Output:
+    """The document issued at the end: a Jinja template rendered to PDF with a verification code.
+
+    ``template`` is either inline template text or, with ``template_file``, a path relative to
+    the plug-in's package (or to the definition file).
+    """
+
+    title: Mapping[str, str]
+    template: str = ""
+    template_file: str | None = None
+
+    def __post_init__(self) -> None:
+        _freeze(self, "title", text(self.title, "output title"))
+
+
+@dataclass(frozen=True)
+class Service:
+    """A municipal service as a plug-in declares it. See docs/plugins.md for every field."""
+
+    key: str
+    version: int
+    title: Mapping[str, str]
+    steps: tuple[Step, ...]
+    description: Mapping[str, str] = field(default_factory=dict)
+    fields: tuple[Field, ...] = ()
+    documents: tuple[Document, ...] = ()
+    fee: int = 0
+    fee_period: str = "once"
+    deadline_days: int = 10
+    output: Output | None = None
+    category: str = "general"
+    # Catalogue metadata, as on the national e-services portal.
+    who_may_apply: Mapping[str, str] = field(default_factory=dict)
+    delivery: Mapping[str, str] = field(default_factory=dict)
+    legal_basis: Mapping[str, str] = field(default_factory=dict)
+    # Per-status texts shown to the citizen, keyed by status (see app.domain.statuses).
+    status_texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("title",):
+            _freeze(self, name, text(getattr(self, name), f"service {self.key!r} {name}"))
+        for name in ("description", "who_may_apply", "delivery", "legal_basis"):
+            _freeze(self, name, optional_text(getattr(self, name), f"service {self.key!r} {name}"))
+        _freeze(
+            self,
+            "status_texts",
+            MappingProxyType({status: text(value, f"status text {status!r}") for status, value in (self.status_texts or {}).items()}),
+        )
+        for name in ("steps", "fields", "documents"):
+            value = getattr(self, name)
+            _freeze(self, name, tuple(value) if value is not None else ())
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def step(self, key: str) -> Step | None:
+        return next((s for s in self.steps if s.key == key), None)
+
+    def document(self, key: str) -> Document | None:
+        return next((d for d in self.documents if d.key == key), None)
+
+    def route(self, data: Mapping[str, Any]) -> tuple[Step, ...]:
+        """The steps this application will go through, given its form data."""
+        return tuple(step for step in self.steps if step.applies(data))
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """A field type a plug-in adds (``register_field_types``).
+
+    ``python_type`` is one of "str", "int", "decimal", "date", "bool", "list"; the core builds
+    the form input from it. ``clean`` turns the submitted string into the stored value and
+    raises ``ValueError`` with a user-facing message when the input is wrong.
+    ``json_schema`` is the JSON Schema fragment the API publishes for the value.
+    """
+
+    name: str
+    python_type: str = "str"
+    clean: Any = None
+    json_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    input_type: str = "text"
+
+    def __post_init__(self) -> None:
+        _freeze(self, "json_schema", MappingProxyType(dict(self.json_schema)))
+
+
+def declaration_to_dict(obj: Any) -> Any:
+    """Plain JSON-ready data for a declaration (the definition-file format)."""
+    if isinstance(obj, Condition):
+        return obj.to_dict()
+    if hasattr(obj, "__dataclass_fields__"):
+        result = {}
+        for f in dc_fields(obj):
+            value = getattr(obj, f.name)
+            if f.default is not None and not callable(getattr(f, "default_factory", None)) and value == f.default:
+                # Keep files short: leave out values equal to the default.
+                if f.name not in ("key", "version", "name", "type", "role", "days"):
+                    continue
+            if value in ((), {}, None) and f.name not in ("steps",):
+                continue
+            result[f.name] = declaration_to_dict(value)
+        return result
+    if isinstance(obj, Mapping):
+        return {k: declaration_to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return [declaration_to_dict(v) for v in obj]
+    return obj

@@ -1,0 +1,298 @@
+"""The core field types and the one function that validates form data on every path.
+
+HTML forms, the REST API and definition-file services all end in :func:`validate_data`, so a
+rule declared once is enforced the same way everywhere, always on the server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Mapping
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+
+from app.domain.declarations import Field, FieldType, Service
+
+PSN_RE = re.compile(r"^\d{10}$")
+
+
+def _clean_text(value: str, spec: Field) -> str:
+    return value.strip()
+
+
+def _clean_int(value: str, spec: Field) -> int:
+    try:
+        return int(value.strip().replace(" ", ""))
+    except ValueError:
+        raise ValueError(_("Enter a whole number.")) from None
+
+
+def _clean_decimal(value: str, spec: Field) -> str:
+    try:
+        number = Decimal(value.strip().replace(" ", "").replace(",", "."))
+    except InvalidOperation:
+        raise ValueError(_("Enter a number.")) from None
+    if not number.is_finite():
+        raise ValueError(_("Enter a number."))
+    # Stored as a string: JSON has no decimal, and floats would round money and areas.
+    return str(number)
+
+
+def _clean_date(value: str, spec: Field) -> str:
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise ValueError(_("Enter a date as YYYY-MM-DD.")) from None
+
+
+def _clean_bool(value: Any, spec: Field) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "y", "yes", "on"}
+
+
+def _clean_email(value: str, spec: Field) -> str:
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ValueError(_("Enter a valid e-mail address.")) from None
+
+
+def normalize_phone(value: str) -> str:
+    """An Armenian or international phone number in E.164 form (+374XXXXXXXX)."""
+    try:
+        number = phonenumbers.parse(value.strip(), "AM")
+    except phonenumbers.NumberParseException:
+        raise ValueError(_("Enter a phone number such as +374 91 123456.")) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(_("Enter a phone number such as +374 91 123456."))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _clean_phone(value: str, spec: Field) -> str:
+    return normalize_phone(value)
+
+
+def normalize_psn(value: str) -> str:
+    """Armenian public service number (ՀԾՀ): exactly ten digits.
+
+    No check digit is published for it, so format is all that can be verified offline; a
+    registry plug-in can confirm that the number exists.
+    """
+    digits = re.sub(r"[\s-]", "", value or "")
+    if not PSN_RE.match(digits):
+        raise ValueError(_("A public service number has exactly 10 digits."))
+    return digits
+
+
+def _clean_psn(value: str, spec: Field) -> str:
+    return normalize_psn(value)
+
+
+def _clean_choice(value: str, spec: Field) -> str:
+    value = value.strip()
+    if value not in {choice.value for choice in spec.choices}:
+        raise ValueError(_("Choose one of the listed options."))
+    return value
+
+
+def _clean_multichoice(value: Any, spec: Field) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    allowed = {choice.value for choice in spec.choices}
+    cleaned = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        if item not in allowed:
+            raise ValueError(_("Choose only listed options."))
+        if item not in cleaned:
+            cleaned.append(item)
+    return cleaned
+
+
+CORE_FIELD_TYPES: dict[str, FieldType] = {
+    ft.name: ft
+    for ft in (
+        FieldType("text", "str", _clean_text, {"type": "string"}),
+        FieldType("textarea", "str", _clean_text, {"type": "string"}, input_type="textarea"),
+        FieldType("address", "str", _clean_text, {"type": "string"}, input_type="textarea"),
+        FieldType("integer", "int", _clean_int, {"type": "integer"}, input_type="number"),
+        FieldType("decimal", "decimal", _clean_decimal, {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}, input_type="text"),
+        FieldType("date", "date", _clean_date, {"type": "string", "format": "date"}, input_type="date"),
+        FieldType("boolean", "bool", _clean_bool, {"type": "boolean"}, input_type="checkbox"),
+        FieldType("email", "str", _clean_email, {"type": "string", "format": "email"}, input_type="email"),
+        FieldType("phone", "str", _clean_phone, {"type": "string", "pattern": r"^\+?[0-9 ()-]{6,20}$"}, input_type="tel"),
+        FieldType("psn", "str", _clean_psn, {"type": "string", "pattern": r"^\d{10}$"}, input_type="text"),
+        FieldType("choice", "str", _clean_choice, {"type": "string"}, input_type="select"),
+        FieldType("multichoice", "list", _clean_multichoice, {"type": "array", "items": {"type": "string"}}, input_type="checkboxes"),
+    )
+}
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, (list, tuple)) and not value)
+
+
+def _check_bounds(spec: Field, value: Any) -> str | None:
+    if isinstance(value, (int, str)) and spec.type in ("integer", "decimal"):
+        number = Decimal(str(value))
+        if spec.min_value is not None and number < Decimal(str(spec.min_value)):
+            return _("The smallest allowed value is %(value)s.", value=spec.min_value)
+        if spec.max_value is not None and number > Decimal(str(spec.max_value)):
+            return _("The largest allowed value is %(value)s.", value=spec.max_value)
+    if isinstance(value, str) and spec.type not in ("integer", "decimal", "date"):
+        if spec.min_length is not None and len(value) < spec.min_length:
+            return _("Enter at least %(count)d characters.", count=spec.min_length)
+        if spec.max_length is not None and len(value) > spec.max_length:
+            return _("Enter at most %(count)d characters.", count=spec.max_length)
+        if spec.pattern and not re.fullmatch(spec.pattern, value):
+            return _("The value does not have the expected format.")
+    return None
+
+
+# A generous ceiling for any single text value: nothing a clerk types is this long, and it
+# keeps hostile input from bloating the JSON column.
+MAX_TEXT = 10_000
+
+
+def validate_data(
+    service: Service,
+    raw: Mapping[str, Any],
+    field_types: Mapping[str, FieldType],
+    extra_validators: Callable[[Service, dict[str, Any]], Mapping[str, str]] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Clean and check ``raw`` form input against the service's fields.
+
+    Returns ``(data, errors)``: ``data`` holds only declared, visible fields with cleaned
+    values; ``errors`` maps field name to a message in the current language. Hidden fields
+    are dropped, so a value that a condition hides can never slip into the record.
+    """
+    # First pass: clean every declared value so conditions compare typed values.
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for spec in service.fields:
+        value = raw.get(spec.name)
+        if spec.type == "boolean" and value is None:
+            value = False
+        if spec.type != "multichoice" and isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        if _empty(value):
+            continue
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            errors[spec.name] = _("Enter at most %(count)d characters.", count=MAX_TEXT)
+            continue
+        field_type = field_types[spec.type]
+        try:
+            cleaned[spec.name] = field_type.clean(value, spec) if field_type.clean else value
+        except ValueError as exc:
+            errors[spec.name] = str(exc)
+            continue
+        problem = _check_bounds(spec, cleaned[spec.name])
+        if problem:
+            errors[spec.name] = problem
+    # Second pass: visibility and requirement depend on other (cleaned) values.
+    data: dict[str, Any] = {}
+    for spec in service.fields:
+        if not spec.is_visible(cleaned):
+            errors.pop(spec.name, None)
+            continue
+        if spec.name in cleaned:
+            value = cleaned[spec.name]
+            if spec.type == "boolean" and value is False and spec.is_required(cleaned):
+                errors.setdefault(spec.name, _("This field is required."))
+            data[spec.name] = value
+        elif spec.is_required(cleaned) and spec.name not in errors:
+            errors[spec.name] = _("This field is required.")
+    if not errors and extra_validators is not None:
+        for name, message in extra_validators(service, data).items():
+            errors[name] = str(message)
+    return data, errors
+
+
+def json_schema(service: Service, field_types: Mapping[str, FieldType], locale: str = "en") -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) for the service's form data, for the API and its docs.
+
+    Conditional requirements are expressed with ``if``/``then`` so a client can see them;
+    the server enforces them through :func:`validate_data` either way.
+    """
+    from app.domain.declarations import pick
+
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    conditionals: list[dict[str, Any]] = []
+    for spec in service.fields:
+        schema = dict(field_types[spec.type].json_schema)
+        schema["title"] = pick(spec.label, locale)
+        if spec.help:
+            schema["description"] = pick(spec.help, locale)
+        if spec.choices:
+            values = [choice.value for choice in spec.choices]
+            if spec.type == "multichoice":
+                schema["items"] = {"type": "string", "enum": values}
+            else:
+                schema["enum"] = values
+        if spec.min_value is not None:
+            schema["minimum"] = spec.min_value
+        if spec.max_value is not None:
+            schema["maximum"] = spec.max_value
+        if spec.min_length is not None:
+            schema["minLength"] = spec.min_length
+        if spec.max_length is not None:
+            schema["maxLength"] = spec.max_length
+        if spec.pattern:
+            schema["pattern"] = spec.pattern
+        properties[spec.name] = schema
+        if spec.required and not spec.visible_when:
+            required.append(spec.name)
+        conds = list(spec.visible_when) + list(spec.required_when)
+        if conds and (spec.required or spec.required_when):
+            conditionals.append(
+                {
+                    "if": {
+                        "properties": {c.field: _condition_schema(c) for c in conds},
+                        "required": sorted({c.field for c in conds}),
+                    },
+                    "then": {"required": [spec.name]},
+                }
+            )
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": pick(service.title, locale),
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    if conditionals:
+        schema["allOf"] = conditionals
+    return schema
+
+
+def _condition_schema(cond) -> dict[str, Any]:
+    op, value = cond.op, cond.value
+    if op == "eq":
+        return {"const": value}
+    if op == "ne":
+        return {"not": {"const": value}}
+    if op == "in":
+        return {"enum": list(value)}
+    if op == "not_in":
+        return {"not": {"enum": list(value)}}
+    if op == "gt":
+        return {"exclusiveMinimum": value}
+    if op == "ge":
+        return {"minimum": value}
+    if op == "lt":
+        return {"exclusiveMaximum": value}
+    if op == "le":
+        return {"maximum": value}
+    if op == "set":
+        return {"not": {"enum": ["", None, []]}}
+    # "unset": absent or empty; an absent property never reaches this sub-schema.
+    return {"enum": ["", None, []]}

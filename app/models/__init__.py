@@ -1,0 +1,24 @@
+"""All core tables. Importing this package registers every model on the shared metadata."""
+
+from flask_appbuilder.security.sqla import models as fab_models  # noqa: F401 - registers ab_* tables
+
+from app.models.applications import Application, ApplicationDocument, AuditEvent, TransitionRecord
+from app.models.base import Model, metadata
+from app.models.guards import install_guards
+from app.models.municipality import Department, Municipality
+from app.models.services import ServiceActivation
+from app.models.staff import StaffProfile
+
+__all__ = [
+    "Application",
+    "ApplicationDocument",
+    "AuditEvent",
+    "Department",
+    "Model",
+    "Municipality",
+    "ServiceActivation",
+    "StaffProfile",
+    "TransitionRecord",
+    "install_guards",
+    "metadata",
+]

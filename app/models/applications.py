@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.domain import statuses
+from app.models.base import Model, MunicipalityOwned, utcnow
+
+
+class Application(MunicipalityOwned, Model):
+    """One citizen's request for one service, from draft to issued/rejected/withdrawn."""
+
+    __tablename__ = "application"
+    __table_args__ = (
+        # The workspace lists by municipality, status and due date; this keeps that cheap at 60k+.
+        Index("ix_application_inbox", "municipality_id", "status", "due_at"),
+        Index("ix_application_applicant_psn", "municipality_id", "applicant_psn"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Human-readable, per municipality and year, with a check character.
+    tracking_number: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    # Random secret (hashed) for public look-ups, so tracking numbers cannot be enumerated.
+    access_secret_hash: Mapped[str] = mapped_column(String(128), nullable=False)
+    service_key: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    service_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=statuses.DRAFT)
+    current_step: Mapped[Optional[str]] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16), nullable=False, default="office")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+    applicant_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    applicant_psn: Mapped[Optional[str]] = mapped_column(String(10))
+    applicant_phone: Mapped[Optional[str]] = mapped_column(String(32))
+    applicant_email: Mapped[Optional[str]] = mapped_column(String(254))
+    applicant_address: Mapped[Optional[str]] = mapped_column(String(500))
+    applicant_user_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    department_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("department.id", ondelete="SET NULL"))
+    assignee_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    created_by_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    fee: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    due_at: Mapped[Optional[dt.date]] = mapped_column(Date)
+    step_due_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # A client-chosen key for the submit request: a double submit finds the first row.
+    submission_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    # Optimistic locking: an UPDATE that finds another version changes nothing.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    documents: Mapped[list["ApplicationDocument"]] = relationship(back_populates="application", order_by="ApplicationDocument.id")
+    history: Mapped[list["TransitionRecord"]] = relationship(back_populates="application", order_by="TransitionRecord.id")
+
+
+class ApplicationDocument(MunicipalityOwned, Model):
+    __tablename__ = "application_document"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(Integer, ForeignKey("application.id", ondelete="CASCADE"), nullable=False, index=True)
+    requirement_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    original_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)  # sniffed from content
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    storage_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    uploaded_by_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    application: Mapped[Application] = relationship(back_populates="documents")
+
+
+class TransitionRecord(MunicipalityOwned, Model):
+    """Immutable history: rows are only ever inserted (see app.models.guards)."""
+
+    __tablename__ = "transition_record"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(Integer, ForeignKey("application.id", ondelete="CASCADE"), nullable=False, index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    actor_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    step_key: Mapped[Optional[str]] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    from_status: Mapped[Optional[str]] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32), nullable=False)
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+
+    application: Mapped[Application] = relationship(back_populates="history")
+
+
+class AuditEvent(Model):
+    """Append-only log of security-relevant acts (document views, permission changes, …)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    # Nullable: system-level events (a plug-in disabled, a municipality created) have none.
+    municipality_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), index=True)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    object_type: Mapped[Optional[str]] = mapped_column(String(64))
+    object_id: Mapped[Optional[str]] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    ip: Mapped[Optional[str]] = mapped_column(String(45))
+
+
+__all__ = ["Application", "ApplicationDocument", "AuditEvent", "TransitionRecord", "UniqueConstraint"]

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from flask_babel import get_locale
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Model, MunicipalityOwned, utcnow
+
+
+def _localized(obj, prefix: str) -> str:
+    try:
+        lang = str(get_locale() or "hy")
+    except Exception:  # noqa: BLE001 - outside a request there is no locale; Armenian it is
+        lang = "hy"
+    return getattr(obj, f"{prefix}_{lang}", None) or getattr(obj, f"{prefix}_hy")
+
+
+class Municipality(Model):
+    """A tenant: one community (համայնք) with its own staff, services and applications."""
+
+    __tablename__ = "municipality"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Short permanent code, used in tracking numbers and URLs (e.g. "abovyan").
+    code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    name_hy: Mapped[str] = mapped_column(String(200), nullable=False)
+    name_en: Mapped[Optional[str]] = mapped_column(String(200))
+    name_ru: Mapped[Optional[str]] = mapped_column(String(200))
+    region: Mapped[Optional[str]] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    departments: Mapped[list["Department"]] = relationship(back_populates="municipality", order_by="Department.code")
+
+    @property
+    def name(self) -> str:
+        return _localized(self, "name")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Department(MunicipalityOwned, Model):
+    __tablename__ = "department"
+    __table_args__ = (UniqueConstraint("municipality_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Matches Step.department in service declarations (e.g. "urban_planning").
+    code: Mapped[str] = mapped_column(String(64), nullable=False)
+    name_hy: Mapped[str] = mapped_column(String(200), nullable=False)
+    name_en: Mapped[Optional[str]] = mapped_column(String(200))
+    name_ru: Mapped[Optional[str]] = mapped_column(String(200))
+    head_user_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    municipality: Mapped[Municipality] = relationship(back_populates="departments")
+
+    @property
+    def name(self) -> str:
+        return _localized(self, "name")
+
+    def __repr__(self) -> str:
+        return self.name

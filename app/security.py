@@ -1,0 +1,103 @@
+"""Roles and permissions, defined in code and written to the database by
+``flask hamaynk sync-permissions`` (never edited by hand, so every install agrees).
+
+Permission names come from each view's explicit ``class_permission_name`` (see
+app.admin.views), so renaming a Python class never churns permissions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from flask import g
+from flask_appbuilder.security.sqla.manager import SecurityManager
+
+# Role keys used in declarations (Step.role) and code, mapped to the stored role names.
+SYSTEM_ADMIN = "System admin"
+MUNICIPAL_ADMIN = "Municipal admin"
+CLERK = "Clerk"
+SPECIALIST = "Specialist"
+HEAD = "Head"
+AUDITOR = "Auditor"
+CITIZEN = "Citizen"
+
+ROLE_BY_KEY = {
+    "system_admin": SYSTEM_ADMIN,
+    "municipal_admin": MUNICIPAL_ADMIN,
+    "clerk": CLERK,
+    "specialist": SPECIALIST,
+    "head": HEAD,
+    "auditor": AUDITOR,
+    "citizen": CITIZEN,
+}
+ALL_ROLES = tuple(ROLE_BY_KEY.values())
+# Roles a municipal admin may give to the staff of their own municipality.
+GRANTABLE_BY_MUNICIPAL_ADMIN = (MUNICIPAL_ADMIN, CLERK, SPECIALIST, HEAD, AUDITOR)
+STAFF_ROLES = (SYSTEM_ADMIN, MUNICIPAL_ADMIN, CLERK, SPECIALIST, HEAD, AUDITOR)
+
+# Every signed-in person may see and edit their own profile and change their password.
+SELF_SERVICE = [
+    (r"can_this_form_(get|post)", r"(UserInfoEditView|ResetMyPasswordView)"),
+    (r"(can_userinfo|resetmypassword|userinfoedit)", r"UserDBModelView"),
+]
+READ = r"(can_list|can_show|menu_access)"
+
+# (permission regex, view-menu regex) pairs per role. Both are matched in full.
+ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
+    SYSTEM_ADMIN: [(r".*", r".*")],
+    MUNICIPAL_ADMIN: SELF_SERVICE + [
+        (r"(can_list|can_show|can_add|can_edit|can_delete)", r"(DepartmentAdmin|StaffAdmin)"),
+        (r"(can_list|can_edit)", r"ServicesAdmin"),
+        (r"menu_access", r"(Municipality|Departments|Staff|Services)"),
+    ],
+    HEAD: SELF_SERVICE + [(READ, r"(DepartmentAdmin|StaffAdmin)"), (r"menu_access", r"(Municipality|Departments|Staff)")],
+    SPECIALIST: SELF_SERVICE,
+    CLERK: SELF_SERVICE,
+    AUDITOR: SELF_SERVICE + [
+        (READ, r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin)"),
+        (r"menu_access", r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins)"),
+    ],
+    CITIZEN: SELF_SERVICE,
+}
+
+
+def _matches(pairs: Iterable[tuple[str, str]], permission: str, view: str) -> bool:
+    return any(re.fullmatch(p, permission) and re.fullmatch(v, view) for p, v in pairs)
+
+
+class HamaynkSecurityManager(SecurityManager):
+    """FAB's SQLAlchemy security manager plus Hamaynk's role catalogue."""
+
+    def sync_roles(self) -> dict[str, int]:
+        """Create every role and give it exactly the permissions ROLE_PERMISSIONS says.
+
+        Returns the number of permissions per role. Extra permissions added by hand are
+        removed: the code is the single source of truth.
+        """
+        # Roles first: FAB hands every new permission to the admin role as it creates it.
+        for role_name in ROLE_PERMISSIONS:
+            if self.find_role(role_name) is None:
+                self.add_role(role_name)
+        self.appbuilder.add_permissions(update_perms=True)
+        all_pvs = self.session.query(self.permissionview_model).all()
+        counts = {}
+        for role_name, pairs in ROLE_PERMISSIONS.items():
+            role = self.find_role(role_name) or self.add_role(role_name)
+            wanted = [pv for pv in all_pvs if pv.permission and pv.view_menu and _matches(pairs, pv.permission.name, pv.view_menu.name)]
+            role.permissions = sorted(wanted, key=lambda pv: pv.id)
+            counts[role_name] = len(wanted)
+        public = self.find_role(self.auth_role_public) or self.add_role(self.auth_role_public)
+        public.permissions = []
+        self.session.commit()
+        return counts
+
+
+def user_role_names(user) -> set[str]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return set()
+    return {role.name for role in getattr(user, "roles", [])}
+
+
+def current_user():
+    return getattr(g, "user", None)

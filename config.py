@@ -1,0 +1,145 @@
+"""Settings classes. Everything that differs between installs comes from the environment.
+
+Our own keys are prefixed ``HAMAYNK_``; ``SECRET_KEY`` and ``DATABASE_URL`` keep their
+conventional names because every hosting platform sets them that way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("HAMAYNK_INSTANCE_DIR", BASE_DIR / "instance"))
+
+# Refused by ProductionConfig: a deployment must bring its own.
+DEFAULT_SECRET_KEY = "hamaynk-development-key-do-not-use-in-production"
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(name: str, default: list[str] | None = None) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default or [])
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _database_url(default_file: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        # Heroku-style URLs name the dialect "postgres"; SQLAlchemy wants the driver spelled out.
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://"):]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return url
+    return f"sqlite:///{INSTANCE_DIR / default_file}"
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = _database_url("hamaynk.sqlite3")
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+
+    # Flask-AppBuilder
+    APP_NAME = "Hamaynk"
+    APP_ICON = ""
+    APP_THEME = ""
+    AUTH_TYPE = 1  # AUTH_DB
+    AUTH_ROLE_ADMIN = "System admin"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+    FAB_SECURITY_MANAGER_CLASS = "app.security.HamaynkSecurityManager"
+    # Permissions are written by `flask hamaynk sync-permissions`, never as a side effect of
+    # starting a process: several app processes starting at once must not race on them.
+    FAB_UPDATE_PERMS = False
+    # Tables come from Alembic migrations only; FAB must not create its own behind their back.
+    FAB_CREATE_DB = False
+    FAB_ADD_SECURITY_VIEWS = True
+    FAB_API_SWAGGER_UI = True
+    FAB_BASE_TEMPLATE = "hamaynk/base.html"
+    FAB_INDEX_VIEW = "app.admin.views.HomeView"
+    FAB_PASSWORD_COMPLEXITY_ENABLED = False
+    RATELIMIT_ENABLED = False
+
+    # Flask-WTF: CSRF on every form.
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+    # i18n: Armenian first.
+    BABEL_DEFAULT_LOCALE = "hy"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Yerevan"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "app" / "translations")
+    LANGUAGES = {
+        "hy": {"flag": "am", "name": "Հայերեն"},
+        "en": {"flag": "gb", "name": "English"},
+        "ru": {"flag": "ru", "name": "Русский"},
+    }
+
+    # Plug-ins
+    HAMAYNK_LOAD_ENTRYPOINTS = _bool("HAMAYNK_LOAD_ENTRYPOINTS", True)
+    HAMAYNK_PLUGINS = _list("HAMAYNK_PLUGINS")  # extra modules, loaded by import path
+    HAMAYNK_BLOCKED_PLUGINS = _list("HAMAYNK_BLOCKED_PLUGINS")
+    HAMAYNK_SERVICE_DIRS = _list("HAMAYNK_SERVICE_DIRS", [str(INSTANCE_DIR / "services")])
+    # In development and tests a broken plug-in stops the start; in production it is
+    # disabled and shown on the admin "Plug-ins" page.
+    HAMAYNK_STRICT_PLUGINS = _bool("HAMAYNK_STRICT_PLUGINS", True)
+
+    HAMAYNK_SQLITE_WAL = True
+
+
+class DevelopmentConfig(Config):
+    DEBUG = False  # the quick start serves through waitress; debug stays an explicit choice
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "hamaynk-test-key"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("HAMAYNK_TEST_DATABASE_URL", "sqlite://")
+    WTF_CSRF_ENABLED = False
+    HAMAYNK_LOAD_ENTRYPOINTS = False
+    HAMAYNK_PLUGINS: list[str] = []
+    HAMAYNK_SERVICE_DIRS: list[str] = []
+    HAMAYNK_STRICT_PLUGINS = True
+
+
+class ProductionConfig(Config):
+    HAMAYNK_STRICT_PLUGINS = _bool("HAMAYNK_STRICT_PLUGINS", False)
+    SESSION_COOKIE_SECURE = _bool("HAMAYNK_SECURE_COOKIES", True)
+
+    @classmethod
+    def check(cls, settings: dict) -> None:
+        """Refuse settings that are fine on a laptop and dangerous on a server."""
+        secret = settings.get("SECRET_KEY")
+        if not secret or secret in {DEFAULT_SECRET_KEY, TestConfig.SECRET_KEY} or len(secret) < 32:
+            raise RuntimeError(
+                "Refusing to start in production without a SECRET_KEY of at least 32 "
+                "characters of your own: set the SECRET_KEY environment variable."
+            )
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def from_env() -> type[Config]:
+    name = os.environ.get("HAMAYNK_ENV", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(
+            f"HAMAYNK_ENV={name!r} is not one of: {', '.join(sorted(CONFIGS))}"
+        ) from None
