@@ -36,14 +36,15 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from app import admin, cli, database, i18n, plugin_runtime
-    from app.extensions import appbuilder, csrf
+    from app.extensions import csrf, new_appbuilder
 
     database.init_app(app)
     csrf.init_app(app)
     plugin_runtime.init_app(app)
     i18n.init_app(app)
     with app.app_context():
+        appbuilder = new_appbuilder()
         appbuilder.init_app(app, database.db.session)
-        admin.init_app(app)
+        admin.init_app(app, appbuilder)
     cli.init_app(app)
     return app

@@ -45,13 +45,14 @@ STAFF = [
 
 
 def ensure_user(sm, *, username: str, email: str, first_name: str, last_name: str, password: str,
-                roles: Iterable[str], municipality_id: Optional[int], department_id: Optional[int] = None):
+                roles: Iterable[str], municipality_id: Optional[int], department_id: Optional[int] = None,
+                password_hash: Optional[str] = None):
     user = sm.find_user(username=username)
     if user is not None:
         return user, False
     user = sm.user_model(
         username=username, email=email, first_name=first_name, last_name=last_name, active=True,
-        password=generate_password_hash(password),
+        password=password_hash or generate_password_hash(password),
     )
     roles = list(roles)
     user.roles = [sm.find_role(name) for name in roles]

@@ -6,10 +6,10 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from app.admin.views import DepartmentView, MunicipalityView, PluginsView, ServicesView, StaffView
-from app.extensions import appbuilder
+from flask_appbuilder import AppBuilder
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, appbuilder: AppBuilder) -> None:
     # Menu item names are stable identifiers (permissions hang on them); labels are translated.
     appbuilder.add_view(MunicipalityView, "Municipalities", label=_l("Municipalities"), icon="fa-city", category="System", category_label=_l("System"))
     appbuilder.add_view(PluginsView, "Plugins", label=_l("Plug-ins"), icon="fa-puzzle-piece", category="System")

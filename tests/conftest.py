@@ -1,0 +1,70 @@
+"""Core test fixtures: a fresh app per test (two municipalities, a user per role),
+``client`` from pytest-flask, and ``login_as(role, municipality)``."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from app.testing import PASSWORD, login, make_app, seed_municipality, seed_system_admin
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+POSTGRES_URL = os.environ.get("HAMAYNK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    app.seeded = {
+        "alpha": seed_municipality(app, "alpha", "Alpha"),
+        "beta": seed_municipality(app, "beta", "Beta"),
+        "sysadmin": seed_system_admin(app),
+    }
+    yield app
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def login_as(client, app):
+    """``login_as("clerk")`` signs the test client in as alpha's clerk; roles are
+    municipal_admin, clerk, specialist, head, auditor, system_admin, citizen."""
+
+    def _login(role: str, municipality: str = "alpha"):
+        if role == "system_admin":
+            username = "sysadmin"
+        elif role == "citizen":
+            username = "citizen"
+        else:
+            username = f"{municipality}.{role}"
+        login(client, username, PASSWORD)
+        return username
+
+    return _login
+
+
+def postgres_available() -> str | None:
+    """None when reachable, else the reason."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "not here"
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}"
+
+
+@pytest.fixture
+def postgres_url():
+    reason = postgres_available()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI must run the PostgreSQL suite, but {reason}")
+        pytest.skip(reason)
+    return POSTGRES_URL
