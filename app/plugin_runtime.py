@@ -41,3 +41,19 @@ def validate_application_data(service: Service, raw: Mapping[str, Any], app: Fla
 
 def applicant_from_registry(psn: str, app: Flask | None = None) -> Mapping[str, Any] | None:
     return host(app).hook.applicant_from_registry(psn=psn)
+
+
+def form_class(service: Service, locale: str, app: Flask | None = None):
+    """The WTForms class for a service's form, validating through validate_application_data."""
+    from app.domain.formbuilder import build_form_class
+
+    the_app = app or current_app._get_current_object()
+    return build_form_class(
+        service, registry(the_app).field_types, locale, lambda svc, raw: validate_application_data(svc, raw, the_app)
+    )
+
+
+def json_schema(service: Service, locale: str = "en", app: Flask | None = None) -> dict[str, Any]:
+    from app.domain.fieldtypes import json_schema as build
+
+    return build(service, registry(app).field_types, locale)

@@ -11,6 +11,7 @@ import re
 from typing import Iterable
 
 from flask import g
+from flask_babel import lazy_gettext as _l
 from flask_appbuilder.security.sqla.manager import SecurityManager
 
 # Role keys used in declarations (Step.role) and code, mapped to the stored role names.
@@ -32,6 +33,17 @@ ROLE_BY_KEY = {
     "citizen": CITIZEN,
 }
 ALL_ROLES = tuple(ROLE_BY_KEY.values())
+# Display labels for the stored role names. Templates show a role as ``_(role.name)``; these
+# literal markers are what puts the names into the translation catalogs.
+ROLE_LABELS = {
+    SYSTEM_ADMIN: _l("System admin"),
+    MUNICIPAL_ADMIN: _l("Municipal admin"),
+    CLERK: _l("Clerk"),
+    SPECIALIST: _l("Specialist"),
+    HEAD: _l("Head"),
+    AUDITOR: _l("Auditor"),
+    CITIZEN: _l("Citizen"),
+}
 # Roles a municipal admin may give to the staff of their own municipality.
 GRANTABLE_BY_MUNICIPAL_ADMIN = (MUNICIPAL_ADMIN, CLERK, SPECIALIST, HEAD, AUDITOR)
 STAFF_ROLES = (SYSTEM_ADMIN, MUNICIPAL_ADMIN, CLERK, SPECIALIST, HEAD, AUDITOR)

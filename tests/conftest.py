@@ -68,3 +68,27 @@ def postgres_url():
             pytest.fail(f"CI must run the PostgreSQL suite, but {reason}")
         pytest.skip(reason)
     return POSTGRES_URL
+
+
+@pytest.fixture
+def fresh_postgres_database(postgres_url):
+    """``fresh_postgres_database("name")`` -> URL of a newly created, empty database.
+
+    Each suite gets its own database so parallel or repeated runs never see each other's
+    tables; it is dropped again afterwards."""
+    import psycopg
+
+    admin_url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    created = []
+
+    def make(name: str) -> str:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+    yield make
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

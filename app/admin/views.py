@@ -7,12 +7,18 @@ class never churns the permissions stored in every install.
 
 from __future__ import annotations
 
+import importlib.metadata as metadata
+import re
+
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, IndexView, ModelView, expose, has_access
+from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext as _, lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import plugin_runtime, tenancy
 from app.admin.forms import ActivationForm, StaffForm
@@ -42,14 +48,104 @@ class MunicipalityScopeFilter(BaseFilter):
         return query.filter(column.in_(ids))
 
 
-class MunicipalityView(ModelView):
-    datamodel = SQLAInterface(Municipality)
-    class_permission_name = "MunicipalityAdmin"
-    route_base = "/admin/municipalities"
+# Largest primary key a database integer column holds; anything bigger is simply "not found".
+MAX_PK = 2**63 - 1
+MAX_PAGE_SIZE = 1000
+_PAGING_ARG = re.compile(r"^(page|psize)_")
+
+
+class AccessibleListWidget(ListWidget):
+    """FAB's list table with column headers a screen reader can announce (``scope="col"``)."""
+
+    template = "hamaynk/widgets/list.html"
+
+
+class RefusedChange(ValueError):
+    """Raised from pre_add/pre_update/pre_delete; FAB flashes its (translated) text and writes nothing."""
+
+
+class SafeSQLAInterface(SQLAInterface):
+    """FAB flashes ``str(exception)`` when a write fails, which would put SQL on the page.
+    Replace any database error with a plain, translated message (the row is not written)."""
+
+    def add(self, item, commit: bool = True) -> None:
+        try:
+            super().add(item, commit)
+        except SQLAlchemyError:
+            raise RefusedChange(_("The change could not be saved: it conflicts with data already stored.")) from None
+
+
+class ScopedModelView(ModelView):
+    """A ModelView whose every generic endpoint (list, show, edit, delete, action,
+    action_post, download) sees only the rows ``base_filters`` allow, and whose URL
+    arguments are checked before FAB parses them (so hostile input is a 4xx, never a 500).
+    """
+
+    list_widget = AccessibleListWidget
+    # Rows of these tables have no files; FAB's download endpoint would serve UPLOAD_FOLDER.
     method_permission_name = {
         "list": "list", "show": "show", "add": "add", "edit": "edit", "delete": "delete",
         "download": "show", "action": "edit", "action_post": "edit", "api_read": "list", "api_get": "show",
     }
+
+    @before_request
+    def _check_url_arguments(self):
+        for name, values in request.args.lists():
+            if _PAGING_ARG.match(name):
+                for value in values:
+                    if not value.isdigit() or int(value) > (MAX_PAGE_SIZE if name.startswith("psize_") else MAX_PK):
+                        abort(400)
+            elif name.startswith("_oc_"):
+                if any(value not in (self.order_columns or []) for value in values):
+                    abort(400)
+        return None
+
+    def _deserialize_pk_if_composite(self, pk):
+        # Every Hamaynk table has an integer key: anything else cannot name a row.
+        if not isinstance(pk, str) or not pk.isdigit() or int(pk) > MAX_PK:
+            abort(404)
+        return int(pk)
+
+    def _scoped_get(self, pk):
+        item = self.datamodel.get(self._deserialize_pk_if_composite(pk), self._base_filters)
+        if item is None:
+            abort(404)
+        return item
+
+    def _action_or_404(self, name: str):
+        action = self.actions.get(name)
+        if action is None:
+            abort(404)
+        return action
+
+    @expose("/action/<string:name>/<pk>", methods=["GET", "POST"])
+    def action(self, name, pk):
+        # FAB's own version skips base_filters (any row by id) and fails on unknown names.
+        if not self.is_get_mutation_allowed():
+            abort(405)
+        action = self._action_or_404(name)
+        if not self.appbuilder.sm.has_access(self.get_action_permission_name(name), self.class_permission_name):
+            abort(403)
+        return action.func(self._scoped_get(pk))
+
+    @expose("/action_post", methods=["POST"])
+    def action_post(self):
+        action = self._action_or_404(request.form.get("action", ""))
+        if not self.appbuilder.sm.has_access(self.get_action_permission_name(action.name), self.class_permission_name):
+            abort(403)
+        items = [self._scoped_get(pk) for pk in request.form.getlist("rowid")]
+        return action.func(items)
+
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename):
+        abort(404)
+
+
+class MunicipalityView(ScopedModelView):
+    datamodel = SafeSQLAInterface(Municipality)
+    class_permission_name = "MunicipalityAdmin"
+    route_base = "/admin/municipalities"
     base_filters = [["id", MunicipalityScopeFilter, None]]
     list_columns = ["code", "name_hy", "name_en", "name_ru", "region", "active"]
     add_columns = edit_columns = ["code", "name_hy", "name_en", "name_ru", "region", "active"]
@@ -59,22 +155,35 @@ class MunicipalityView(ModelView):
         "code": _l("Code"), "name_hy": _l("Name (Armenian)"), "name_en": _l("Name (English)"),
         "name_ru": _l("Name (Russian)"), "region": _l("Region"), "active": _l("Active"), "created_at": _l("Created"),
     }
-    list_title = _l("MunicipalityAdmin")
+    validators_columns = {
+        "code": [Regexp(CODE_RE, message=_l("Use lower-case Latin letters, digits, - and _ only."))],
+    }
+    description_columns = {"code": _l("Short permanent code used in tracking numbers, e.g. abovyan.")}
+    list_title = _l("Municipalities")
     add_title = _l("Add municipality")
     edit_title = _l("Edit municipality")
     show_title = _l("Municipality")
     # Deleting a tenant with data must go through a deliberate process, not a list button.
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
 
+    def _check_unique(self, item) -> None:
+        stmt = select(Municipality.id).where(func.lower(Municipality.code) == (item.code or "").lower())
+        if item.id is not None:
+            stmt = stmt.where(Municipality.id != item.id)
+        if db.session.execute(stmt).first() is not None:
+            raise RefusedChange(_("A municipality with the code %(code)s already exists.", code=item.code))
 
-class DepartmentView(ModelView):
-    datamodel = SQLAInterface(Department)
+    def pre_add(self, item) -> None:
+        self._check_unique(item)
+
+    def pre_update(self, item) -> None:
+        self._check_unique(item)
+
+
+class DepartmentView(ScopedModelView):
+    datamodel = SafeSQLAInterface(Department)
     class_permission_name = "DepartmentAdmin"
     route_base = "/admin/departments"
-    method_permission_name = {
-        "list": "list", "show": "show", "add": "add", "edit": "edit", "delete": "delete",
-        "download": "show", "action": "edit", "action_post": "edit", "api_read": "list", "api_get": "show",
-    }
     base_filters = [["municipality_id", MunicipalityScopeFilter, None]]
     list_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
     show_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
@@ -82,26 +191,48 @@ class DepartmentView(ModelView):
     search_columns = ["code", "name_hy", "name_en", "name_ru"]
     # The municipality drop-down only offers what the user may see.
     add_form_query_rel_fields = edit_form_query_rel_fields = {"municipality": [["id", MunicipalityScopeFilter, None]]}
+    validators_columns = {
+        "code": [Regexp(CODE_RE, message=_l("Use lower-case Latin letters, digits, - and _ only."))],
+    }
     label_columns = {
         "municipality": _l("Municipality"), "code": _l("Code"), "name_hy": _l("Name (Armenian)"),
         "name_en": _l("Name (English)"), "name_ru": _l("Name (Russian)"),
     }
-    list_title = _l("DepartmentAdmin")
+    list_title = _l("Departments")
     add_title = _l("Add department")
     edit_title = _l("Edit department")
     show_title = _l("Department")
 
+    @staticmethod
+    def _municipality_id(item):
+        # Before the flush only the relationship is set from the form; the column is stale.
+        return item.municipality.id if item.municipality is not None else item.municipality_id
+
     def _check_owner(self, item) -> None:
         ids = tenancy.visible_municipality_ids(g.user)
-        if ids is not None and item.municipality_id not in ids:
+        municipality_id = self._municipality_id(item)
+        if municipality_id is None:
+            raise RefusedChange(_("Choose the municipality this department belongs to."))
+        if ids is not None and municipality_id not in ids:
             # Never trust the posted municipality: a forged id must not move a row elsewhere.
-            abort(403)
+            raise RefusedChange(_("You can only manage departments of your own municipality."))
+
+    def _check_unique(self, item) -> None:
+        stmt = select(Department.id).where(
+            Department.municipality_id == self._municipality_id(item), Department.code == item.code
+        )
+        if item.id is not None:
+            stmt = stmt.where(Department.id != item.id)
+        if db.session.execute(stmt).first() is not None:
+            raise RefusedChange(_("This municipality already has a department with the code %(code)s.", code=item.code))
 
     def pre_add(self, item) -> None:
         self._check_owner(item)
+        self._check_unique(item)
 
     def pre_update(self, item) -> None:
         self._check_owner(item)
+        self._check_unique(item)
 
     def pre_delete(self, item) -> None:
         self._check_owner(item)

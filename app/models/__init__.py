@@ -4,20 +4,25 @@ from flask_appbuilder.security.sqla import models as fab_models  # noqa: F401 - 
 
 from app.models.applications import Application, ApplicationDocument, AuditEvent, TransitionRecord
 from app.models.base import Model, metadata
+from app.models.deadlines import DeadlineAdjustment, MunicipalHoliday
 from app.models.guards import install_guards
 from app.models.municipality import Department, Municipality
 from app.models.services import ServiceActivation
 from app.models.staff import StaffProfile
+from app.models.tracking import TrackingCounter
 
 __all__ = [
     "Application",
     "ApplicationDocument",
     "AuditEvent",
+    "DeadlineAdjustment",
     "Department",
     "Model",
+    "MunicipalHoliday",
     "Municipality",
     "ServiceActivation",
     "StaffProfile",
+    "TrackingCounter",
     "TransitionRecord",
     "install_guards",
     "metadata",

@@ -26,6 +26,8 @@ class Municipality(Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Short permanent code, used in tracking numbers and URLs (e.g. "abovyan").
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    # Short upper-case prefix of tracking numbers (e.g. "ABV"); empty means derived from code.
+    tracking_prefix: Mapped[Optional[str]] = mapped_column(String(10), unique=True)
     name_hy: Mapped[str] = mapped_column(String(200), nullable=False)
     name_en: Mapped[Optional[str]] = mapped_column(String(200))
     name_ru: Mapped[Optional[str]] = mapped_column(String(200))
