@@ -97,6 +97,16 @@ class Config:
 
     HAMAYNK_SQLITE_WAL = True
 
+    # Uploaded documents (app.domain.storage): "local" keeps them on this machine's disk;
+    # "s3" puts them in S3-compatible object storage so several app processes share them.
+    # S3 credentials come from the standard AWS_* variables (or the instance role), never
+    # from this file.
+    HAMAYNK_STORAGE = os.environ.get("HAMAYNK_STORAGE", "local")
+    HAMAYNK_STORAGE_PATH = os.environ.get("HAMAYNK_STORAGE_PATH", str(INSTANCE_DIR / "documents"))
+    HAMAYNK_S3_BUCKET = os.environ.get("HAMAYNK_S3_BUCKET", "")
+    HAMAYNK_S3_ENDPOINT_URL = os.environ.get("HAMAYNK_S3_ENDPOINT_URL") or None
+    HAMAYNK_S3_REGION = os.environ.get("HAMAYNK_S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
 
 class DevelopmentConfig(Config):
     DEBUG = False  # the quick start serves through waitress; debug stays an explicit choice

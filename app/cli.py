@@ -99,6 +99,24 @@ def demo_command() -> None:
         click.echo(f"  {username:<24} {role:<16} {municipality}")
 
 
+@hamaynk.command("new-service", with_appcontext=False)
+@click.argument("key")
+@click.option("--dir", "target", default=".", type=click.Path(file_okay=False), help="Folder to create the package in.")
+@click.option("--title", default=None, help="English title of the service.")
+def new_service_command(key: str, target: str, title: str | None) -> None:
+    """Scaffold an installable plug-in package for service KEY (e.g. tree-felling)."""
+    from pathlib import Path
+
+    from app.scaffold import ScaffoldError, create_package
+
+    try:
+        root = create_package(key, Path(target), title)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {root}")
+    click.echo(f"Next: pip install -e {root} && pytest {root}/tests")
+
+
 @hamaynk.command("init")
 @with_appcontext
 def init_command() -> None:

@@ -13,11 +13,14 @@ Rules that hold for every hook:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pluggy
 
-from app.domain.declarations import FieldType, Service
+from app.domain.declarations import FieldType, Service, Step
+
+if TYPE_CHECKING:  # models import Flask-AppBuilder; the hook specs need them only as types
+    from app.models import Application, TransitionRecord
 
 hookspec = pluggy.HookspecMarker("hamaynk")
 
@@ -63,4 +66,46 @@ def applicant_from_registry(psn: str) -> Mapping[str, Any] | None:
     service number. Return a mapping with any of ``name``, ``phone``, ``email``,
     ``address``, or ``None`` when this plug-in does not know the person; the first answer
     that is not ``None`` wins.
+    """
+
+
+@hookspec
+def after_submit(application: Application, service: Service) -> None:
+    """React to a new submission (e.g. send it to an outside system, notify someone).
+
+    Fires once per application, when a draft is submitted from any channel: after its status,
+    first step and due dates are set and its ``submit`` history record is written, inside the
+    same database transaction and before it is committed — rows a plug-in adds to the session
+    are committed together with the submission or not at all. ``after_transition`` has
+    already fired for the ``submit`` record. Do not commit or roll back the session. In
+    production an exception is logged and ignored; in development and tests it propagates.
+    """
+
+
+@hookspec
+def before_transition(application: Application, service: Service, step: Step | None, action: str, actor_id: int | None) -> None:
+    """Check an action before the core performs it; raise ``app.sdk.TransitionVetoed`` to refuse.
+
+    Fires for every workflow action (``action`` is one of ``submit``, ``approve``,
+    ``reject``, ``return``, ``resubmit``, ``withdraw``, ``comment``, ``reassign``,
+    ``extend``) after the core's own checks (status, version, role, department,
+    self-approval) passed and before anything is changed. ``step`` is the step the
+    application is at (for ``submit``, the first step it will go to; ``None`` when it is
+    at none). Raise ``TransitionVetoed(message)`` with a message in the current language
+    to refuse; nothing is written and the actor sees the message. It may also fire for an
+    attempt that then loses a race with a concurrent action and is refused as "changed
+    meanwhile". Do not change the application here.
+    """
+
+
+@hookspec
+def after_transition(application: Application, service: Service, record: TransitionRecord) -> None:
+    """React to a recorded action (notify the applicant, update an outside system).
+
+    Fires after every workflow action listed under ``before_transition`` has changed the
+    application and its immutable history ``record`` (who, when, step, action, from and to
+    status, comment) has been written, inside the same database transaction and before it is
+    committed, so rows a plug-in adds (e.g. a notification) are committed with the change or
+    not at all. Do not commit or roll back the session. In production an exception is logged
+    and ignored; in development and tests it propagates and the caller rolls back.
     """

@@ -25,6 +25,7 @@ from app.domain.declarations import (
     Step,
 )
 from app.domain.definitions import load_definition_file, service_from_dict
+from app.domain.errors import TransitionVetoed
 
 # Bumped in its major part whenever a change here could break a plug-in. A plug-in states the
 # range it supports in a module-level REQUIRES_CORE_API, e.g. ">=1,<2".
@@ -45,6 +46,7 @@ __all__ = [
     "STEP_ROLES",
     "Service",
     "Step",
+    "TransitionVetoed",
     "gettext",
     "hookimpl",
     "lazy_gettext",

@@ -95,12 +95,12 @@ def _new_catalog(locale: str | None = None) -> Catalog:
     )
 
 
-def _add_extracted(catalog: Catalog, results: Iterable, base: Path, prefix: str = "", comment: str | None = None) -> None:
+def _add_extracted(catalog: Catalog, results: Iterable, prefix: str = "", comment: str | None = None) -> None:
+    """Add extract_from_dir() results; their file names are relative to the scanned directory."""
     for filename, lineno, message, comments, context in results:
-        path = Path(filename)
-        rel = path.relative_to(base) if path.is_absolute() else path
         auto_comments = list(comments) + ([comment] if comment else [])
-        catalog.add(message, None, [(f"{prefix}{rel.as_posix()}", lineno)], auto_comments=auto_comments, context=context)
+        location = (f"{prefix}{Path(filename).as_posix()}", lineno)
+        catalog.add(message, None, [location], auto_comments=auto_comments, context=context)
 
 
 def extract_app(root: Path = ROOT) -> Catalog:
@@ -111,7 +111,7 @@ def extract_app(root: Path = ROOT) -> Catalog:
     results = extract_from_dir(
         str(root), method_map, options_map, keywords=keywords(), comment_tags=COMMENT_TAGS, strip_comment_tags=True
     )
-    _add_extracted(catalog, results, root)
+    _add_extracted(catalog, results)
     return catalog
 
 
@@ -127,7 +127,7 @@ def extract_fab() -> Catalog:
         # Skips its tests, bundled translations and __pycache__ like the default filter does.
         directory_filter=lambda d: not Path(d).name.startswith((".", "_")) and Path(d).name not in {"tests", "translations", "static"},
     )
-    _add_extracted(catalog, results, base.parent, comment=FAB_COMMENT)
+    _add_extracted(catalog, results, prefix="flask_appbuilder/", comment=FAB_COMMENT)
     with open(base / "translations" / "ru" / "LC_MESSAGES" / "messages.po", "rb") as fileobj:
         bundled = read_po(fileobj)
     for message in bundled:

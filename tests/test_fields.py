@@ -49,7 +49,7 @@ def field_app(hamaynk_app_factory):
 
 
 def validate(app, raw):
-    with app.test_request_context():
+    with app.test_request_context("/?_l_=en"):
         return plugin_runtime.validate_application_data(SERVICE, raw, app)
 
 
@@ -130,7 +130,7 @@ def test_psn_and_phone_normalisers():
 
 
 def test_compiled_wtforms_class_uses_the_same_rules(field_app):
-    with field_app.test_request_context(method="POST"):
+    with field_app.test_request_context("/?_l_=en", method="POST"):
         form_class = plugin_runtime.form_class(SERVICE, "en", field_app)
         form = form_class(formdata=MultiDict({**{k: v for k, v in GOOD.items() if k != "extras"}, "zone": "historic", "extras": "garage"}))
         assert form.validate() is False
@@ -146,7 +146,7 @@ def test_compiled_wtforms_class_uses_the_same_rules(field_app):
 
 
 def test_compiled_form_labels_follow_the_locale(field_app):
-    with field_app.test_request_context():
+    with field_app.test_request_context("/?_l_=en"):
         form = plugin_runtime.form_class(SERVICE, "hy", field_app)(formdata=None)
         assert form.name.label.text == "Անուն"
 
@@ -167,7 +167,7 @@ def test_json_schema_describes_types_choices_and_conditions(field_app):
 
 def test_json_schema_accepts_what_the_server_accepts(field_app):
     jsonschema = pytest.importorskip("jsonschema")
-    with field_app.test_request_context():
+    with field_app.test_request_context("/?_l_=en"):
         schema = plugin_runtime.json_schema(SERVICE, "en", field_app)
         data, errors = plugin_runtime.validate_application_data(SERVICE, GOOD, field_app)
     assert errors == {}

@@ -44,7 +44,7 @@ def test_hook_register_field_types(hamaynk_app_factory):
                       steps=(Step("review", {"hy": "Ստուգում"}, role="specialist", days=1),))
     app = hamaynk_app_factory(plugins=[_module("iban_type", register_field_types=lambda: [iban]),
                                        _module("refunds", register_services=lambda: [service])])
-    with app.test_request_context():
+    with app.test_request_context("/?_l_=en"):
         assert plugin_runtime.validate_application_data(service, {"account": "am12 3456"}, app) == ({"account": "AM123456"}, {})
         assert plugin_runtime.validate_application_data(service, {"account": "DE12"}, app)[1] == {"account": "Enter an Armenian IBAN."}
         assert plugin_runtime.json_schema(service, "en", app)["properties"]["account"]["pattern"] == "^AM"
@@ -67,7 +67,7 @@ def test_hook_validate_application(hamaynk_app_factory):
         _module("footprint", validate_application=footprint_rule),
         _module("lenient", validate_application=always_fine),
     ])
-    with app.test_request_context():
+    with app.test_request_context("/?_l_=en"):
         data, errors = plugin_runtime.validate_application_data(PERMIT, {"plot_area": "100", "building_area": "150"}, app)
         assert errors == {"building_area": "The building cannot be larger than the plot."}
         assert seen == [("hook-permit", {"plot_area": 100, "building_area": 150})]  # cleaned, typed values

@@ -19,6 +19,7 @@ from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from wtforms.validators import Regexp
 
 from app import plugin_runtime, tenancy
 from app.admin.forms import ActivationForm, StaffForm
@@ -51,6 +52,8 @@ class MunicipalityScopeFilter(BaseFilter):
 # Largest primary key a database integer column holds; anything bigger is simply "not found".
 MAX_PK = 2**63 - 1
 MAX_PAGE_SIZE = 1000
+# Codes of municipalities and departments: permanent, used in URLs and tracking numbers.
+CODE_RE = r"^[a-z0-9][a-z0-9_-]*$"
 _PAGING_ARG = re.compile(r"^(page|psize)_")
 
 
@@ -60,8 +63,23 @@ class AccessibleListWidget(ListWidget):
     template = "hamaynk/widgets/list.html"
 
 
+class FreshValidators(dict):
+    """``validators_columns`` whose lists FAB cannot grow: FAB appends its own Unique validator
+    to the list it is given, so a shared list gains one more per form built (add, edit, and
+    every app in the process), and each shows "Already exists." once more."""
+
+    def get(self, key, default=None):
+        return list(super().get(key, default or []))
+
+
 class RefusedChange(ValueError):
     """Raised from pre_add/pre_update/pre_delete; FAB flashes its (translated) text and writes nothing."""
+
+
+def _refuse(message: str) -> RefusedChange:
+    # FAB has already copied the form onto the row; drop that so nothing can flush it later.
+    db.session.rollback()
+    return RefusedChange(message)
 
 
 class SafeSQLAInterface(SQLAInterface):
@@ -155,9 +173,9 @@ class MunicipalityView(ScopedModelView):
         "code": _l("Code"), "name_hy": _l("Name (Armenian)"), "name_en": _l("Name (English)"),
         "name_ru": _l("Name (Russian)"), "region": _l("Region"), "active": _l("Active"), "created_at": _l("Created"),
     }
-    validators_columns = {
-        "code": [Regexp(CODE_RE, message=_l("Use lower-case Latin letters, digits, - and _ only."))],
-    }
+    validators_columns = FreshValidators(
+        code=[Regexp(CODE_RE, message=_l("Use lower-case Latin letters, digits, - and _ only."))],
+    )
     description_columns = {"code": _l("Short permanent code used in tracking numbers, e.g. abovyan.")}
     list_title = _l("Municipalities")
     add_title = _l("Add municipality")
@@ -171,13 +189,15 @@ class MunicipalityView(ScopedModelView):
         if item.id is not None:
             stmt = stmt.where(Municipality.id != item.id)
         if db.session.execute(stmt).first() is not None:
-            raise RefusedChange(_("A municipality with the code %(code)s already exists.", code=item.code))
+            raise _refuse(_("A municipality with the code %(code)s already exists.", code=item.code))
 
     def pre_add(self, item) -> None:
-        self._check_unique(item)
+        with db.session.no_autoflush:
+            self._check_unique(item)
 
     def pre_update(self, item) -> None:
-        self._check_unique(item)
+        with db.session.no_autoflush:
+            self._check_unique(item)
 
 
 class DepartmentView(ScopedModelView):
@@ -187,13 +207,15 @@ class DepartmentView(ScopedModelView):
     base_filters = [["municipality_id", MunicipalityScopeFilter, None]]
     list_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
     show_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
-    add_columns = edit_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
+    add_columns = ["municipality", "code", "name_hy", "name_en", "name_ru"]
+    # A department never moves to another municipality: its staff and services stay behind.
+    edit_columns = ["code", "name_hy", "name_en", "name_ru"]
     search_columns = ["code", "name_hy", "name_en", "name_ru"]
     # The municipality drop-down only offers what the user may see.
-    add_form_query_rel_fields = edit_form_query_rel_fields = {"municipality": [["id", MunicipalityScopeFilter, None]]}
-    validators_columns = {
-        "code": [Regexp(CODE_RE, message=_l("Use lower-case Latin letters, digits, - and _ only."))],
-    }
+    add_form_query_rel_fields = {"municipality": [["id", MunicipalityScopeFilter, None]]}
+    validators_columns = FreshValidators(
+        code=[Regexp(CODE_RE, message=_l("Use lower-case Latin letters, digits, - and _ only."))],
+    )
     label_columns = {
         "municipality": _l("Municipality"), "code": _l("Code"), "name_hy": _l("Name (Armenian)"),
         "name_en": _l("Name (English)"), "name_ru": _l("Name (Russian)"),
@@ -212,10 +234,10 @@ class DepartmentView(ScopedModelView):
         ids = tenancy.visible_municipality_ids(g.user)
         municipality_id = self._municipality_id(item)
         if municipality_id is None:
-            raise RefusedChange(_("Choose the municipality this department belongs to."))
+            raise _refuse(_("Choose the municipality this department belongs to."))
         if ids is not None and municipality_id not in ids:
             # Never trust the posted municipality: a forged id must not move a row elsewhere.
-            raise RefusedChange(_("You can only manage departments of your own municipality."))
+            raise _refuse(_("You can only manage departments of your own municipality."))
 
     def _check_unique(self, item) -> None:
         stmt = select(Department.id).where(
@@ -224,15 +246,19 @@ class DepartmentView(ScopedModelView):
         if item.id is not None:
             stmt = stmt.where(Department.id != item.id)
         if db.session.execute(stmt).first() is not None:
-            raise RefusedChange(_("This municipality already has a department with the code %(code)s.", code=item.code))
+            raise _refuse(_("This municipality already has a department with the code %(code)s.", code=item.code))
 
     def pre_add(self, item) -> None:
-        self._check_owner(item)
-        self._check_unique(item)
+        # No autoflush: the form's values are already on the row and must not reach the
+        # database before they are checked.
+        with db.session.no_autoflush:
+            self._check_owner(item)
+            self._check_unique(item)
 
     def pre_update(self, item) -> None:
-        self._check_owner(item)
-        self._check_unique(item)
+        with db.session.no_autoflush:
+            self._check_owner(item)
+            self._check_unique(item)
 
     def pre_delete(self, item) -> None:
         self._check_owner(item)
@@ -291,7 +317,9 @@ class StaffView(BaseView):
 
     def _input(self, form) -> StaffInput:
         municipality_id = form.municipality_id.data
-        if not tenancy.is_system_admin(g.user):
+        if municipality_id is None and not tenancy.is_system_admin(g.user):
+            # A municipal admin's form offers only their own; a forged other one is refused
+            # by the domain check instead of being silently replaced.
             municipality_id = tenancy.municipality_id_of(g.user)
         return StaffInput(
             username=form.username.data.strip(),
@@ -329,10 +357,16 @@ class StaffView(BaseView):
         flash(_("Saved."), "success")
         return redirect(url_for(".list"))
 
+    def _may(self, permission: str) -> bool:
+        return self.appbuilder.sm.has_access(permission, self.class_permission_name)
+
     @expose("/")
     @has_access
     def list(self):
-        return self.render_template("hamaynk/staff_list.html", profiles=self._visible_profiles(), title=_("Staff"))
+        return self.render_template(
+            "hamaynk/staff_list.html", profiles=self._visible_profiles(), title=_("Staff"),
+            can_add=self._may("can_add"), can_edit=self._may("can_edit"),
+        )
 
     @expose("/add", methods=["GET", "POST"])
     @has_access
@@ -361,6 +395,22 @@ class StaffView(BaseView):
         return self.render_template("hamaynk/staff_form.html", form=form, title=_("Edit staff member"), profile=profile), status
 
 
+def _plugin_version(record) -> str:
+    """The version to show: the distribution's, the module's ``__version__``, or Hamaynk's own
+    for a built-in service (it ships with the core); empty when nobody says."""
+    if record.version:
+        return str(record.version)
+    module_version = getattr(record.module, "__version__", None) if record.module is not None else None
+    if module_version:
+        return str(module_version)
+    if record.source == "built-in":
+        try:
+            return metadata.version("hamaynk")
+        except metadata.PackageNotFoundError:
+            return ""
+    return ""
+
+
 class PluginsView(BaseView):
     """Every plug-in and service with version, source, status and error."""
 
@@ -374,8 +424,9 @@ class PluginsView(BaseView):
     def list(self):
         host = plugin_runtime.host()
         records = sorted(host.records.values(), key=lambda r: (r.status != "disabled", r.name))
+        versions = {r.name: _plugin_version(r) for r in records}
         return self.render_template(
-            "hamaynk/plugins.html", records=records, services=host.registry.all(), title=_("Plug-ins")
+            "hamaynk/plugins.html", records=records, versions=versions, services=host.registry.all(), title=_("Plug-ins")
         )
 
 
@@ -387,16 +438,17 @@ class ServicesView(BaseView):
     method_permission_name = {"list": "list", "edit": "edit"}
     default_view = "list"
 
-    def _municipality(self) -> Municipality:
+    def _chosen_municipality(self):
+        """The municipality the page is about, or None when a system admin has created none yet."""
         if tenancy.is_system_admin(g.user):
             raw = request.args.get("municipality", "")
             municipality = None
-            if raw.isdigit():
+            if raw.isdigit() and int(raw) <= MAX_PK:
                 municipality = db.session.get(Municipality, int(raw))
+                if municipality is None:
+                    abort(404)
             if municipality is None:
                 municipality = db.session.execute(select(Municipality).order_by(Municipality.code)).scalars().first()
-            if municipality is None:
-                abort(404)
             return municipality
         mid = tenancy.municipality_id_of(g.user)
         municipality = db.session.get(Municipality, mid) if mid is not None else None
@@ -404,25 +456,33 @@ class ServicesView(BaseView):
             abort(403)
         return municipality
 
+    def _municipality(self) -> Municipality:
+        municipality = self._chosen_municipality()
+        if municipality is None:
+            abort(404)
+        return municipality
+
     @expose("/")
     @has_access
     def list(self):
-        municipality = self._municipality()
-        offered = catalogue(db.session, plugin_runtime.registry(), municipality.id)
+        municipality = self._chosen_municipality()
+        offered = catalogue(db.session, plugin_runtime.registry(), municipality.id) if municipality is not None else []
         municipalities = _municipality_choices(g.user) if tenancy.is_system_admin(g.user) else []
         return self.render_template(
-            "hamaynk/services.html", offered=offered, municipality=municipality, municipalities=municipalities, title=_("Services")
+            "hamaynk/services.html", offered=offered, municipality=municipality, municipalities=municipalities,
+            title=_("Services"), can_edit=self.appbuilder.sm.has_access("can_edit", self.class_permission_name),
         )
 
     @expose("/<service_key>", methods=["GET", "POST"])
     @has_access
     def edit(self, service_key: str):
-        municipality = self._municipality()
         registered = plugin_runtime.registry().get(service_key)
         if registered is None:
             abort(404)
+        municipality = self._municipality()
         offered = next(o for o in catalogue(db.session, plugin_runtime.registry(), municipality.id) if o.registered.key == service_key)
-        form = ActivationForm(obj=offered.activation)
+        # Explicit form data: an empty POST must read as "all unticked", not as "keep the stored values".
+        form = ActivationForm(formdata=request.form if request.method == "POST" else None, obj=offered.activation)
         form.department_id.choices = _department_choices(municipality.id)
         if request.method == "POST" and form.validate():
             try:

@@ -22,12 +22,14 @@ class Municipality(Model):
     """A tenant: one community (համայնք) with its own staff, services and applications."""
 
     __tablename__ = "municipality"
+    # Named, because SQLite adds it to an existing table through a batch copy that needs one.
+    __table_args__ = (UniqueConstraint("tracking_prefix", name="uq_municipality_tracking_prefix"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Short permanent code, used in tracking numbers and URLs (e.g. "abovyan").
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     # Short upper-case prefix of tracking numbers (e.g. "ABV"); empty means derived from code.
-    tracking_prefix: Mapped[Optional[str]] = mapped_column(String(10), unique=True)
+    tracking_prefix: Mapped[Optional[str]] = mapped_column(String(10))
     name_hy: Mapped[str] = mapped_column(String(200), nullable=False)
     name_en: Mapped[Optional[str]] = mapped_column(String(200))
     name_ru: Mapped[Optional[str]] = mapped_column(String(200))

@@ -192,8 +192,8 @@ def validate_application(service, data):
         return None
     errors = {}
     members, children = data.get("household_members"), data.get("children")
-    if members is not None and children is not None and children >= members:
-        errors["children"] = gettext("A household with children needs at least one adult besides them.")
+    if members is not None and children is not None and children > members:
+        errors["children"] = gettext("There cannot be more children than people in the household.")
     elif "many_children" in (data.get("priority_categories") or []) and (children or 0) < MANY_CHILDREN:
         errors["priority_categories"] = gettext(
             "A many-children family has at least %(count)d children under 18.", count=MANY_CHILDREN

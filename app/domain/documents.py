@@ -1,0 +1,240 @@
+"""An application's documents: checked, stored and recorded as one unit of work.
+
+The guarantee (DESIGN §8, "nothing is lost" and "bad input changes nothing"):
+
+* Every file of a call is checked before anything is written; one refusal stores nothing.
+* If writing to storage fails part-way, the objects already written by that call are
+  deleted and no row is added.
+* Stored objects are bound to the SQLAlchemy transaction that holds their rows. When that
+  transaction commits they stay; when it rolls back, fails to commit, or the session is
+  closed without committing, they are deleted. A savepoint (``begin_nested``) that rolls
+  back deletes the objects written inside it; one that is released hands them to the
+  enclosing transaction.
+
+What this cannot cover: a process killed between writing an object and the end of its
+transaction leaves an object without a row. Such an object is unreachable (keys are random
+and only rows point to them) and can be swept later; a row without its object cannot happen,
+because objects are written, and flushed to disk, before their rows are committed.
+
+    rows = store_documents(db.session, get_storage(), application, requirement, files, user_id)
+    db.session.commit()      # files and rows together
+
+or, committing by itself::
+
+    with DocumentBatch(db.session, storage) as batch:
+        batch.store(application, requirement, files, user_id)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional, Sequence, Sized
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
+
+from app.domain.declarations import Document, Service
+from app.domain.storage import Storage, delete_quietly
+from app.domain.uploads import CheckedUpload, check_uploads, close_all
+from app.models.applications import Application, ApplicationDocument
+
+_PENDING = "hamaynk_pending_objects"
+_RELEASED = "hamaynk_released_savepoints"
+
+
+@dataclass
+class _Pending:
+    storage: Storage
+    key: str
+    owner: SessionTransaction  # innermost real transaction (root or savepoint) at write time
+
+
+def _real(session: Session | scoped_session) -> Session:
+    return session() if isinstance(session, scoped_session) else session
+
+
+def _enclosing(transaction: SessionTransaction) -> SessionTransaction:
+    # Skip the subtransactions SQLAlchemy opens around a flush: only savepoints and the
+    # root decide the fate of the data.
+    parent = transaction.parent
+    while parent is not None and not parent.nested and parent.parent is not None:
+        parent = parent.parent
+    return parent or transaction
+
+
+def bind_to_transaction(session: Session | scoped_session, storage: Storage, keys: Iterable[str]) -> None:
+    """Tie already-written objects to the session's current transaction: kept if it commits,
+    deleted if it ends any other way (see the module docstring)."""
+    real = _real(session)
+    owner = real.get_nested_transaction() or real.get_transaction() or real.begin()
+    real.info.setdefault(_PENDING, []).extend(_Pending(storage, key, owner) for key in keys)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+    savepoint = session.get_nested_transaction()
+    if savepoint is None:
+        # The root transaction committed: the rows are durable, so are their objects.
+        pending.clear()
+        session.info.pop(_RELEASED, None)
+    else:
+        # A released savepoint still depends on its enclosing transaction; after_commit is
+        # the only event that tells a release from a roll-back, so note it for the end.
+        session.info.setdefault(_RELEASED, []).append(savepoint)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending or not (transaction.nested or transaction.parent is None):
+        return
+    released = session.info.get(_RELEASED, [])
+    if transaction.nested and any(t is transaction for t in released):
+        released[:] = [t for t in released if t is not transaction]
+        parent = _enclosing(transaction)
+        for item in pending:
+            if item.owner is transaction:
+                item.owner = parent
+        return
+    doomed = [item for item in pending if item.owner is transaction]
+    if transaction.parent is None:
+        # Whatever is still pending when the root ends did not commit (a commit clears the
+        # list first), including objects whose owner was lost track of.
+        doomed = list(pending)
+        session.info.pop(_RELEASED, None)
+    if not doomed:
+        return
+    pending[:] = [item for item in pending if all(item is not gone for gone in doomed)]
+    for item in doomed:
+        delete_quietly(item.storage, [item.key])
+
+
+def count_stored(session: Session | scoped_session, application: Application, requirement_key: str) -> int:
+    if application.id is None:
+        return sum(1 for doc in application.documents if doc.requirement_key == requirement_key)
+    return session.execute(
+        select(func.count(ApplicationDocument.id)).where(
+            ApplicationDocument.application_id == application.id,
+            ApplicationDocument.requirement_key == requirement_key,
+        )
+    ).scalar_one()
+
+
+def store_documents(
+    session: Session | scoped_session,
+    storage: Storage,
+    application: Application,
+    requirement: Document,
+    files: Sequence[Any],
+    uploaded_by_id: Optional[int] = None,
+) -> list[ApplicationDocument]:
+    """Check ``files`` against ``requirement`` (together with what the application already
+    has for it), write them to ``storage`` and add their rows to ``session``, flushed but not
+    committed: the caller commits them together with whatever else the request changes.
+
+    Raises an :class:`app.domain.uploads.UploadRefused` (nothing written, nothing added) or
+    a :class:`app.domain.storage.StorageError` (nothing left written, nothing added).
+    """
+    already = count_stored(session, application, requirement.key)
+    checked: list[CheckedUpload] = check_uploads(files, requirement, already_stored=already)
+    try:
+        staged = storage.staged()
+        written: list[tuple[str, CheckedUpload]] = []
+        try:
+            for item in checked:
+                written.append((staged.put(item.stream), item))
+        except BaseException:
+            staged.rollback()
+            raise
+        bind_to_transaction(session, storage, staged.commit())
+    finally:
+        close_all(checked)
+
+    rows = [
+        ApplicationDocument(
+            application=application,
+            municipality_id=application.municipality_id,
+            requirement_key=requirement.key,
+            original_name=item.display_name,
+            content_type=item.content_type,
+            size=item.size,
+            sha256=item.sha256,
+            storage_key=key,
+            uploaded_by_id=uploaded_by_id,
+        )
+        for key, item in written
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+class DocumentBatch:
+    """A unit of work that commits by itself: rows and objects are committed on leaving the
+    ``with`` block, or rolled back (objects deleted) if the block or the commit fails."""
+
+    def __init__(self, session: Session | scoped_session, storage: Storage) -> None:
+        self.session = session
+        self.storage = storage
+        self.documents: list[ApplicationDocument] = []
+
+    def store(
+        self, application: Application, requirement: Document, files: Sequence[Any], uploaded_by_id: Optional[int] = None
+    ) -> list[ApplicationDocument]:
+        rows = store_documents(self.session, self.storage, application, requirement, files, uploaded_by_id)
+        self.documents.extend(rows)
+        return rows
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        except BaseException:
+            self.session.rollback()
+            raise
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def __enter__(self) -> "DocumentBatch":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+
+
+def group_by_requirement(documents: Iterable[ApplicationDocument]) -> dict[str, list[ApplicationDocument]]:
+    grouped: dict[str, list[ApplicationDocument]] = {}
+    for doc in documents:
+        grouped.setdefault(doc.requirement_key, []).append(doc)
+    return grouped
+
+
+def check_checklist(service: Service, data: Mapping[str, Any], documents_by_requirement: Mapping[str, Sized | int]) -> list[Document]:
+    """The checklist lines still missing: required ones (plainly, or by ``required_when`` on
+    the form ``data``) with nothing attached. ``documents_by_requirement`` maps a requirement
+    key to its documents (any sized collection) or to their count."""
+    missing = []
+    for requirement in service.documents:
+        if not requirement.is_required(data):
+            continue
+        attached = documents_by_requirement.get(requirement.key, 0)
+        count = attached if isinstance(attached, int) else len(attached)
+        if count < 1:
+            missing.append(requirement)
+    return missing
+
+
+__all__ = [
+    "DocumentBatch",
+    "bind_to_transaction",
+    "check_checklist",
+    "count_stored",
+    "group_by_requirement",
+    "store_documents",
+]

@@ -1,0 +1,759 @@
+"""The workflow engine: what may happen to an application, by whom, and what it leaves behind.
+
+Plain functions on a SQLAlchemy session; no request needed. Each action
+
+1. refuses final applications and stale versions (``expected_version`` is the version the
+   actor saw; a mismatch, or a concurrent UPDATE found by ``version_id_col``, raises
+   :class:`ChangedMeanwhile`),
+2. checks the actor against the step (role, municipality, department, self-approval),
+3. asks plug-ins (``before_transition``; a :class:`TransitionVetoed` refuses),
+4. changes the application and inserts one immutable :class:`TransitionRecord`, flushed
+   together so either both are written or neither,
+5. tells plug-ins (``after_transition``; ``after_submit`` too for a submission).
+
+The caller commits (or rolls back). A refused action raises a :class:`WorkflowError`
+subclass whose ``str()`` is a translated sentence for the actor and writes nothing; on
+:class:`ChangedMeanwhile` the session has been rolled back.
+
+Statuses (DESIGN §7): ``draft`` → ``submitted`` (waiting at the first step) → ``in_review``
+(past the first step) ⇄ ``returned_for_correction`` → ``approved``; ``rejected`` and
+``withdrawn`` are final. Approved applications wait for the issued document (another module).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from flask import Flask, current_app
+from flask_appbuilder.security.sqla.models import User
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app import plugin_runtime
+from app.domain import deadlines, statuses
+from app.domain.declarations import Service, Step
+from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed, ServiceUnavailable, TransitionVetoed, WorkflowError
+from app.domain.tracking import allocate_tracking_number, new_access_secret
+from app.models import Application, AuditEvent, DeadlineAdjustment, Department, ServiceActivation, StaffProfile, TransitionRecord
+from app.models.base import utcnow
+from app import security
+
+log = logging.getLogger(__name__)
+
+# What TransitionRecord.action holds. "approve", "reject" and "return" are also the names a
+# Step lists in ``actions``.
+SUBMIT = "submit"
+APPROVE = "approve"
+REJECT = "reject"
+RETURN = "return"
+RESUBMIT = "resubmit"
+COMMENT = "comment"
+REASSIGN = "reassign"
+EXTEND = "extend"
+WITHDRAW = "withdraw"
+ACTIONS = (SUBMIT, APPROVE, REJECT, RETURN, RESUBMIT, COMMENT, REASSIGN, EXTEND, WITHDRAW)
+
+# Statuses in which the application sits at a step that staff work on.
+AT_STEP = (statuses.SUBMITTED, statuses.IN_REVIEW)
+OPEN = (statuses.SUBMITTED, statuses.IN_REVIEW, statuses.RETURNED)
+# Roles that may file and resubmit on a citizen's behalf, and write internal comments.
+FILING_ROLES = (security.CLERK, security.SPECIALIST, security.HEAD, security.MUNICIPAL_ADMIN)
+SUPERVISOR_ROLES = (security.HEAD, security.MUNICIPAL_ADMIN)
+
+
+# -- who is acting ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int
+    roles: frozenset[str]
+    active: bool
+    municipality_id: Optional[int]
+    department_id: Optional[int]
+
+    def has(self, *role_names: str) -> bool:
+        return any(name in self.roles for name in role_names)
+
+
+def load_actor(session: Session, actor_id: Optional[int]) -> Optional[Actor]:
+    if actor_id is None:
+        return None
+    user = session.get(User, actor_id)
+    if user is None:
+        return None
+    profile = session.execute(select(StaffProfile).where(StaffProfile.user_id == actor_id)).scalar_one_or_none()
+    return Actor(
+        user_id=user.id,
+        roles=frozenset(role.name for role in user.roles),
+        active=bool(user.active),
+        municipality_id=profile.municipality_id if profile else None,
+        department_id=profile.department_id if profile else None,
+    )
+
+
+def _role_label(role_name: str) -> str:
+    labels = getattr(security, "ROLE_LABELS", {})
+    return str(labels.get(role_name, role_name))
+
+
+# -- looking things up ----------------------------------------------------------------------
+
+
+def _app(app: Optional[Flask]) -> Flask:
+    return app or current_app._get_current_object()
+
+
+def service_of(application: Application, app: Optional[Flask] = None) -> Service:
+    """The declaration the application was filed under (its own version, not the newest)."""
+    registered = plugin_runtime.registry(_app(app)).get(application.service_key, application.service_version)
+    if registered is None:
+        raise ServiceUnavailable()
+    return registered.service
+
+
+def current_step(application: Application, service: Service) -> Optional[Step]:
+    return service.step(application.current_step) if application.current_step else None
+
+
+def next_step(service: Service, data: Mapping[str, Any], after: Optional[str]) -> Optional[Step]:
+    """The first step after ``after`` (in declared order) whose condition holds for ``data``.
+
+    Walking the declared order rather than the route keeps working when corrected data
+    changed which steps apply.
+    """
+    steps = service.steps
+    start = 0
+    if after is not None:
+        keys = [s.key for s in steps]
+        start = keys.index(after) + 1 if after in keys else len(steps)
+    return next((s for s in steps[start:] if s.applies(data)), None)
+
+
+def _activation(session: Session, application: Application) -> Optional[ServiceActivation]:
+    return session.execute(
+        select(ServiceActivation).where(
+            ServiceActivation.municipality_id == application.municipality_id,
+            ServiceActivation.service_key == application.service_key,
+        )
+    ).scalar_one_or_none()
+
+
+def responsible_department_id(session: Session, application: Application, step: Step) -> Optional[int]:
+    """The department that works this step: the one the step names (by code, within the
+    application's municipality), else the one the municipality made responsible for the
+    service. ``None`` means any department may."""
+    if step.department:
+        department_id = session.execute(
+            select(Department.id).where(Department.municipality_id == application.municipality_id, Department.code == step.department)
+        ).scalar_one_or_none()
+        if department_id is None:
+            raise NotAllowed(
+                _l(
+                    "This municipality has no department %(code)s, which the step %(step)s needs; ask the municipal administrator.",
+                    code=step.department,
+                    step=step.key,
+                )
+            )
+        return department_id
+    activation = _activation(session, application)
+    if activation is not None and activation.department_id is not None:
+        return activation.department_id
+    return application.department_id
+
+
+# -- checks ---------------------------------------------------------------------------------
+
+
+def _require_actor(session: Session, actor_id: Optional[int]) -> Actor:
+    actor = load_actor(session, actor_id)
+    if actor is None or not actor.active:
+        raise NotAllowed()
+    return actor
+
+
+def _require_same_municipality(actor: Actor, application: Application) -> None:
+    if actor.municipality_id != application.municipality_id:
+        raise NotAllowed(_l("This application belongs to another municipality."))
+
+
+def _require_version(application: Application, expected_version: Optional[int]) -> None:
+    if expected_version is None:
+        raise InvalidAction(_l("The form is missing the version of the application; reload it and try again."))
+    if application.version != int(expected_version):
+        raise ChangedMeanwhile()
+
+
+def _require_not_final(application: Application) -> None:
+    if application.status in statuses.FINAL:
+        raise InvalidAction(_l("This application is closed and can no longer change."))
+
+
+def _require_status(application: Application, allowed: tuple[str, ...]) -> None:
+    _require_not_final(application)
+    if application.status not in allowed:
+        raise InvalidAction(
+            _l("This is not possible while the application is %(status)s.", status=statuses.LABELS.get(application.status, application.status))
+        )
+
+
+def _require_text(value: Optional[str], message: Any) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InvalidAction(message)
+    return text
+
+
+def check_can_act_on_step(session: Session, application: Application, step: Step, actor: Actor) -> None:
+    """Raise :class:`NotAllowed` unless ``actor`` may act on ``step`` of this application."""
+    _require_same_municipality(actor, application)
+    role_name = security.ROLE_BY_KEY.get(step.role, step.role)
+    if role_name not in actor.roles:
+        raise NotAllowed(_l("Only staff with the role %(role)s may act on this step.", role=_role_label(role_name)))
+    department_id = responsible_department_id(session, application, step)
+    if department_id is not None and actor.department_id != department_id:
+        department = session.get(Department, department_id)
+        raise NotAllowed(_l("Only staff of %(department)s may act on this step.", department=department.name if department else department_id))
+
+
+def _history(session: Session, application: Application) -> list[TransitionRecord]:
+    return list(
+        session.execute(
+            select(TransitionRecord).where(TransitionRecord.application_id == application.id).order_by(TransitionRecord.id)
+        ).scalars()
+    )
+
+
+def _own_work(session: Session, application: Application, step: Step) -> set[int]:
+    """Who may not approve ``step`` when it forbids self-approval: whoever created or
+    submitted the application, and whoever approved the step before it."""
+    people = {uid for uid in (application.created_by_id, application.applicant_user_id) if uid is not None}
+    previous_approval: Optional[TransitionRecord] = None
+    for record in _history(session, application):
+        if record.action == SUBMIT and record.actor_id is not None:
+            people.add(record.actor_id)
+        if record.action == APPROVE and record.step_key != step.key:
+            previous_approval = record
+    if previous_approval is not None and previous_approval.actor_id is not None:
+        people.add(previous_approval.actor_id)
+    return people
+
+
+def _require_step_action(step: Optional[Step], action: str) -> Step:
+    if step is None:
+        raise InvalidAction(_l("This application is not at an approval step."))
+    if action not in step.actions:
+        raise InvalidAction(_l("This step does not allow this action."))
+    return step
+
+
+# -- hooks ----------------------------------------------------------------------------------
+
+
+def _call_hook(app: Flask, name: str, **kwargs: Any) -> None:
+    hook = getattr(plugin_runtime.host(app).hook, name)
+    try:
+        hook(**kwargs)
+    except TransitionVetoed:
+        raise
+    except Exception:
+        # A broken plug-in must not stop every office from working (DESIGN §5); in
+        # development and tests it fails loudly instead.
+        if plugin_runtime.host(app).strict:
+            raise
+        log.exception("hook %s raised; ignoring it because plug-ins are not strict", name)
+
+
+# -- the one place that writes a transition ---------------------------------------------------
+
+
+@dataclass
+class _Change:
+    action: str
+    to_status: str
+    comment: Optional[str] = None
+    step_key: Optional[str] = None
+    apply: Callable[[], None] = field(default=lambda: None)
+
+
+def _flush(session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise ChangedMeanwhile() from None
+
+
+def commit(session: Session) -> None:
+    """Commit, turning a lost race found only at commit time into :class:`ChangedMeanwhile`."""
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise ChangedMeanwhile() from None
+
+
+def _write(session: Session, app: Flask, application: Application, service: Service, step: Optional[Step], actor_id: Optional[int], change: _Change) -> TransitionRecord:
+    _call_hook(app, "before_transition", application=application, service=service, step=step, action=change.action, actor_id=actor_id)
+    from_status = application.status
+    change.apply()
+    if application.status != change.to_status:
+        application.status = change.to_status
+    record = TransitionRecord(
+        municipality_id=application.municipality_id,
+        application_id=application.id,
+        actor_id=actor_id,
+        step_key=change.step_key if change.step_key is not None else (step.key if step else None),
+        action=change.action,
+        from_status=from_status,
+        to_status=change.to_status,
+        comment=change.comment,
+        at=utcnow(),
+    )
+    session.add(record)
+    _flush(session)
+    if "history" in application.__dict__:
+        session.expire(application, ["history"])
+    _call_hook(app, "after_transition", application=application, service=service, record=record)
+    return record
+
+
+# -- creating and submitting ----------------------------------------------------------------
+
+
+def _require_offered(session: Session, municipality_id: int, service_key: str) -> None:
+    enabled = session.execute(
+        select(ServiceActivation.enabled).where(
+            ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key
+        )
+    ).scalar_one_or_none()
+    if not enabled:
+        raise NotAllowed(_l("This municipality does not offer this service."))
+
+
+def new_application(
+    session: Session,
+    *,
+    service: Service,
+    municipality_id: int,
+    data: Mapping[str, Any],
+    applicant_name: str,
+    created_by_id: Optional[int] = None,
+    applicant_user_id: Optional[int] = None,
+    applicant_psn: Optional[str] = None,
+    applicant_phone: Optional[str] = None,
+    applicant_email: Optional[str] = None,
+    applicant_address: Optional[str] = None,
+    channel: str = "office",
+    fee: Optional[int] = None,
+    submission_key: Optional[str] = None,
+) -> tuple[Application, str]:
+    """A draft with its tracking number, and the access secret to hand to the applicant
+    (only its hash is stored, so this is the one chance to show it).
+
+    ``data`` must already be validated (:func:`app.plugin_runtime.validate_application_data`).
+    """
+    _require_offered(session, municipality_id, service.key)
+    _require_text(applicant_name, _l("Enter the applicant's name."))
+    if fee is None:
+        override = session.execute(
+            select(ServiceActivation.fee_override).where(
+                ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service.key
+            )
+        ).scalar_one_or_none()
+        fee = override if override is not None else service.fee
+    secret, secret_hash = new_access_secret()
+    application = Application(
+        municipality_id=municipality_id,
+        tracking_number=allocate_tracking_number(session, municipality_id),
+        access_secret_hash=secret_hash,
+        service_key=service.key,
+        service_version=service.version,
+        status=statuses.DRAFT,
+        channel=channel,
+        data=dict(data),
+        applicant_name=applicant_name.strip(),
+        applicant_user_id=applicant_user_id,
+        applicant_psn=applicant_psn,
+        applicant_phone=applicant_phone,
+        applicant_email=applicant_email,
+        applicant_address=applicant_address,
+        created_by_id=created_by_id,
+        fee=fee,
+        submission_key=submission_key,
+    )
+    session.add(application)
+    session.flush()
+    return application, secret
+
+
+def _check_may_file(actor: Actor, application: Application) -> None:
+    if actor.user_id in (application.applicant_user_id, application.created_by_id):
+        return
+    if actor.municipality_id == application.municipality_id and actor.has(*FILING_ROLES):
+        return
+    raise NotAllowed(_l("Only the applicant or the municipality's staff may do this."))
+
+
+def submit(session: Session, application: Application, *, actor_id: int, expected_version: int, app: Optional[Flask] = None) -> TransitionRecord:
+    """File a draft: it goes to the first step of its route, and its clock starts.
+
+    With no step applying to its data, the application is approved at once.
+    """
+    app = _app(app)
+    _require_status(application, (statuses.DRAFT,))
+    _require_version(application, expected_version)
+    actor = _require_actor(session, actor_id)
+    _check_may_file(actor, application)
+    _require_offered(session, application.municipality_id, application.service_key)
+    service = service_of(application, app)
+    first = next_step(service, application.data or {}, None)
+    day = deadlines.today()
+    activation = _activation(session, application)
+
+    def apply() -> None:
+        application.submitted_at = utcnow()
+        application.due_at = deadlines.overall_due_date(session, service, application.municipality_id, day)
+        if activation is not None and activation.department_id is not None:
+            application.department_id = activation.department_id
+        application.current_step = first.key if first else None
+        application.step_due_at = deadlines.end_of_day(deadlines.step_due_date(session, first, application.municipality_id, day)) if first else None
+
+    change = _Change(SUBMIT, statuses.SUBMITTED if first else statuses.APPROVED, apply=apply, step_key=first.key if first else None)
+    record = _write(session, app, application, service, first, actor_id, change)
+    _call_hook(app, "after_submit", application=application, service=service)
+    return record
+
+
+# -- acting on a step -------------------------------------------------------------------------
+
+
+def _prepare(session: Session, application: Application, expected_version: Optional[int], actor_id: int, allowed: tuple[str, ...], app: Optional[Flask]):
+    app = _app(app)
+    _require_status(application, allowed)
+    _require_version(application, expected_version)
+    actor = _require_actor(session, actor_id)
+    service = service_of(application, app)
+    return app, actor, service
+
+
+def approve(session: Session, application: Application, *, actor_id: int, expected_version: int, comment: Optional[str] = None, app: Optional[Flask] = None) -> TransitionRecord:
+    """Approve the current step: on to the next applicable step, or ``approved`` after the last."""
+    app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
+    step = _require_step_action(current_step(application, service), APPROVE)
+    check_can_act_on_step(session, application, step, actor)
+    if step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
+        raise NotAllowed(_l("You cannot approve this step: you filed this application or approved its previous step. Another colleague must approve it."))
+    following = next_step(service, application.data or {}, step.key)
+    day = deadlines.today()
+
+    def apply() -> None:
+        application.assignee_id = None
+        if following is None:
+            application.current_step = None
+            application.step_due_at = None
+        else:
+            application.current_step = following.key
+            application.step_due_at = deadlines.end_of_day(deadlines.step_due_date(session, following, application.municipality_id, day))
+
+    to_status = statuses.IN_REVIEW if following else statuses.APPROVED
+    return _write(session, app, application, service, step, actor_id, _Change(APPROVE, to_status, (comment or "").strip() or None, apply=apply))
+
+
+def reject(session: Session, application: Application, *, actor_id: int, expected_version: int, reason: str, app: Optional[Flask] = None) -> TransitionRecord:
+    """Refuse the application for good; the reason is shown to the applicant."""
+    app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
+    step = _require_step_action(current_step(application, service), REJECT)
+    reason = _require_text(reason, _l("Give the reason for the rejection."))
+    check_can_act_on_step(session, application, step, actor)
+
+    def apply() -> None:
+        application.closed_at = utcnow()
+        application.step_due_at = None
+        application.assignee_id = None
+
+    return _write(session, app, application, service, step, actor_id, _Change(REJECT, statuses.REJECTED, reason, apply=apply))
+
+
+def return_for_correction(session: Session, application: Application, *, actor_id: int, expected_version: int, what_to_fix: str, app: Optional[Flask] = None) -> TransitionRecord:
+    """Send the application back to the applicant; its clock stops until they resubmit."""
+    app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
+    step = _require_step_action(current_step(application, service), RETURN)
+    what_to_fix = _require_text(what_to_fix, _l("Say what the applicant has to correct."))
+    check_can_act_on_step(session, application, step, actor)
+    day = deadlines.today()
+
+    def apply() -> None:
+        session.add(
+            DeadlineAdjustment(
+                municipality_id=application.municipality_id, application_id=application.id, kind="suspension",
+                days=0, start_date=day, step_key=step.key, actor_id=actor_id, reason=what_to_fix,
+            )
+        )
+
+    return _write(session, app, application, service, step, actor_id, _Change(RETURN, statuses.RETURNED, what_to_fix, apply=apply))
+
+
+def open_suspension(session: Session, application: Application) -> Optional[DeadlineAdjustment]:
+    """The running suspension (returned, not yet resubmitted), if any."""
+    return session.execute(
+        select(DeadlineAdjustment)
+        .where(DeadlineAdjustment.application_id == application.id, DeadlineAdjustment.kind == "suspension", DeadlineAdjustment.end_date.is_(None))
+        .order_by(DeadlineAdjustment.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def resubmit(
+    session: Session,
+    application: Application,
+    *,
+    actor_id: int,
+    expected_version: int,
+    data: Optional[Mapping[str, Any]] = None,
+    comment: Optional[str] = None,
+    app: Optional[Flask] = None,
+) -> TransitionRecord:
+    """The applicant (or a clerk for them) hands the corrected application back. It returns
+    to the step that returned it, and its due dates move by the working days it waited.
+
+    ``data``, when given, replaces the form data and must already be validated.
+    """
+    app, actor, service = _prepare(session, application, expected_version, actor_id, (statuses.RETURNED,), app)
+    step = current_step(application, service)
+    allowed = actor.user_id in (application.applicant_user_id, application.created_by_id) or (
+        actor.municipality_id == application.municipality_id and actor.has(security.CLERK)
+    )
+    if not allowed and step is not None:
+        check_can_act_on_step(session, application, step, actor)
+    day = deadlines.today()
+    suspension = open_suspension(session, application)
+
+    def apply() -> None:
+        if data is not None:
+            application.data = dict(data)
+        if suspension is not None:
+            waited = deadlines.working_days_between(
+                suspension.start_date, day, session=session, municipality_id=application.municipality_id
+            )
+            suspension.end_date = day
+            suspension.days = waited
+            deadlines.shift(session, application, waited)
+
+    return _write(session, app, application, service, step, actor_id, _Change(RESUBMIT, statuses.IN_REVIEW, (comment or "").strip() or None, apply=apply))
+
+
+def withdraw(session: Session, application: Application, *, actor_id: int, expected_version: int, reason: Optional[str] = None, app: Optional[Flask] = None) -> TransitionRecord:
+    """The applicant takes the application back (or a clerk records that they did). Final."""
+    app, actor, service = _prepare(session, application, expected_version, actor_id, (statuses.DRAFT,) + OPEN, app)
+    _check_may_file(actor, application)
+    step = current_step(application, service)
+    day = deadlines.today()
+    suspension = open_suspension(session, application)
+
+    def apply() -> None:
+        application.closed_at = utcnow()
+        application.step_due_at = None
+        application.assignee_id = None
+        if suspension is not None:
+            suspension.end_date = day
+
+    return _write(session, app, application, service, step, actor_id, _Change(WITHDRAW, statuses.WITHDRAWN, (reason or "").strip() or None, apply=apply))
+
+
+# -- actions that do not change the status -----------------------------------------------------
+
+
+def comment(session: Session, application: Application, *, actor_id: int, text: str, app: Optional[Flask] = None) -> TransitionRecord:
+    """An internal note in the history; staff only, never shown to the applicant.
+
+    It does not change the application, so it needs no version and never conflicts.
+    """
+    app = _app(app)
+    actor = _require_actor(session, actor_id)
+    _require_same_municipality(actor, application)
+    if not actor.has(*FILING_ROLES):
+        raise NotAllowed(_l("Only the municipality's staff may comment."))
+    text = _require_text(text, _l("Write the comment."))
+    service = service_of(application, app)
+    step = current_step(application, service)
+    return _write(session, app, application, service, step, actor_id, _Change(COMMENT, application.status, text))
+
+
+def _check_may_supervise(session: Session, application: Application, step: Step, actor: Actor) -> None:
+    """Acting staff of the step, the head of its department, or the municipal admin."""
+    _require_same_municipality(actor, application)
+    if actor.has(security.MUNICIPAL_ADMIN):
+        return
+    try:
+        check_can_act_on_step(session, application, step, actor)
+        return
+    except NotAllowed:
+        if not actor.has(security.HEAD):
+            raise
+    department_id = responsible_department_id(session, application, step)
+    if department_id is not None and actor.department_id != department_id:
+        raise NotAllowed(_l("Only the head of the responsible department or the municipal administrator may do this."))
+
+
+def reassign(
+    session: Session,
+    application: Application,
+    *,
+    actor_id: int,
+    expected_version: int,
+    assignee_id: int,
+    reason: Optional[str] = None,
+    app: Optional[Flask] = None,
+) -> TransitionRecord:
+    """Hand the current step to another staff member who may act on it (same municipality,
+    the step's role and department)."""
+    app, actor, service = _prepare(session, application, expected_version, actor_id, OPEN, app)
+    step = current_step(application, service)
+    if step is None:
+        raise InvalidAction(_l("This application is not at an approval step."))
+    _check_may_supervise(session, application, step, actor)
+    if assignee_id == application.assignee_id:
+        raise InvalidAction(_l("The application is already assigned to this person."))
+    target = load_actor(session, assignee_id)
+    if target is None or not target.active:
+        raise InvalidAction(_l("Choose an active staff member."))
+    try:
+        check_can_act_on_step(session, application, step, target)
+    except NotAllowed:
+        raise InvalidAction(_l("This person cannot work on this step: choose someone with its role in the responsible department of this municipality.")) from None
+    before = application.assignee_id
+
+    def apply() -> None:
+        application.assignee_id = assignee_id
+        session.add(
+            AuditEvent(
+                actor_id=actor_id, municipality_id=application.municipality_id, action="application.reassign",
+                object_type="application", object_id=str(application.id),
+                details={"step": step.key, "from": before, "to": assignee_id},
+            )
+        )
+
+    text = (reason or "").strip() or None
+    return _write(session, app, application, service, step, actor_id, _Change(REASSIGN, application.status, text, apply=apply))
+
+
+def extend_deadline(
+    session: Session,
+    application: Application,
+    *,
+    actor_id: int,
+    expected_version: int,
+    days: int,
+    reason: str,
+    app: Optional[Flask] = None,
+) -> TransitionRecord:
+    """Move the overall and the current step's due dates ``days`` working days later."""
+    app, actor, service = _prepare(session, application, expected_version, actor_id, OPEN, app)
+    step = current_step(application, service)
+    if not actor.has(*SUPERVISOR_ROLES):
+        raise NotAllowed(_l("Only the head of the responsible department or the municipal administrator may do this."))
+    if step is not None:
+        _check_may_supervise(session, application, step, actor)
+    else:
+        _require_same_municipality(actor, application)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= deadlines.MAX_WORKING_DAYS:
+        raise InvalidAction(_l("Extend by 1 to %(max)s working days.", max=deadlines.MAX_WORKING_DAYS))
+    reason = _require_text(reason, _l("Give the reason for the extension."))
+    before = application.due_at
+
+    def apply() -> None:
+        deadlines.shift(session, application, days)
+        session.add(
+            DeadlineAdjustment(
+                municipality_id=application.municipality_id, application_id=application.id, kind="extension",
+                days=days, step_key=step.key if step else None, actor_id=actor_id, reason=reason,
+                start_date=before, end_date=application.due_at,
+            )
+        )
+
+    return _write(session, app, application, service, step, actor_id, _Change(EXTEND, application.status, reason, apply=apply))
+
+
+# -- for views ---------------------------------------------------------------------------------
+
+
+def history(session: Session, application: Application) -> list[TransitionRecord]:
+    """Every transition of the application, oldest first."""
+    return _history(session, application)
+
+
+def allowed_actions(session: Session, application: Application, actor_id: int, app: Optional[Flask] = None) -> list[str]:
+    """The step actions (approve / reject / return / resubmit / withdraw) ``actor_id`` may take
+    now, for showing only the buttons that will work. The actions re-check everything."""
+    result: list[str] = []
+    try:
+        service = service_of(application, app)
+    except ServiceUnavailable:
+        return result
+    actor = load_actor(session, actor_id)
+    if actor is None or not actor.active or application.status in statuses.FINAL:
+        return result
+    step = current_step(application, service)
+    if application.status in AT_STEP and step is not None:
+        try:
+            check_can_act_on_step(session, application, step, actor)
+        except WorkflowError:
+            pass
+        else:
+            for action in (APPROVE, REJECT, RETURN):
+                if action not in step.actions:
+                    continue
+                if action == APPROVE and step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
+                    continue
+                result.append(action)
+    if application.status == statuses.RETURNED:
+        if actor.user_id in (application.applicant_user_id, application.created_by_id) or (
+            actor.municipality_id == application.municipality_id and actor.has(security.CLERK)
+        ):
+            result.append(RESUBMIT)
+    if application.status in (statuses.DRAFT,) + OPEN:
+        try:
+            _check_may_file(actor, application)
+        except WorkflowError:
+            pass
+        else:
+            result.append(WITHDRAW)
+    return result
+
+
+__all__ = [
+    "ACTIONS",
+    "Actor",
+    "ChangedMeanwhile",
+    "InvalidAction",
+    "NotAllowed",
+    "ServiceUnavailable",
+    "TransitionVetoed",
+    "WorkflowError",
+    "allowed_actions",
+    "approve",
+    "check_can_act_on_step",
+    "comment",
+    "commit",
+    "current_step",
+    "extend_deadline",
+    "history",
+    "load_actor",
+    "new_application",
+    "next_step",
+    "open_suspension",
+    "reassign",
+    "reject",
+    "responsible_department_id",
+    "resubmit",
+    "return_for_correction",
+    "service_of",
+    "submit",
+    "withdraw",
+]

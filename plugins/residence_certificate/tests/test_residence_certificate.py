@@ -1,0 +1,53 @@
+"""Residence certificate: purpose, on-behalf applications and the two-step route."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import plugin_runtime
+
+KEY = "residence-certificate"
+
+VALID = {"address": "Դիլիջան, Մյասնիկյան 5, բն. 12", "purpose": "bank", "copies": "1"}
+
+
+@pytest.fixture
+def certificate(hamaynk_app_factory):
+    flask_app = hamaynk_app_factory(plugins=["plugins.residence_certificate"])
+    registered = flask_app.extensions["hamaynk.plugins"].registry.get(KEY)
+
+    def check(raw):
+        with flask_app.app_context():
+            return plugin_runtime.validate_application_data(registered.service, raw)
+
+    check.service = registered.service
+    return check
+
+
+def test_valid_application_passes(certificate):
+    data, errors = certificate(VALID)
+    assert errors == {}
+    assert data["copies"] == 1 and data["on_behalf"] is False
+
+
+def test_required_fields(certificate):
+    assert set(certificate({})[1]) == {"address", "purpose", "copies"}
+
+
+def test_other_purpose_needs_text(certificate):
+    assert set(certificate({**VALID, "purpose": "other"})[1]) == {"purpose_other"}
+    data, errors = certificate({**VALID, "purpose_other": "Նոտարի համար"})
+    assert errors == {} and "purpose_other" not in data
+
+
+def test_copies_are_bounded(certificate):
+    assert set(certificate({**VALID, "copies": "6"})[1]) == {"copies"}
+
+
+def test_power_of_attorney_only_on_behalf(certificate):
+    service = certificate.service
+    own, _ = certificate(VALID)
+    other, _ = certificate({**VALID, "on_behalf": "on"})
+    assert {d.key for d in service.documents if d.is_required(own)} == {"identity"}
+    assert {d.key for d in service.documents if d.is_required(other)} == {"identity", "power_of_attorney"}
+    assert [s.key for s in service.route(own)] == ["registry_check", "signature"]

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+import config as settings
+from app import create_app
+from app.extensions import db
+from app.models import Department, Municipality, ServiceActivation, StaffProfile
+
+
+def test_production_refuses_the_default_secret_key():
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app("production", overrides={"SECRET_KEY": settings.DEFAULT_SECRET_KEY, "HAMAYNK_LOAD_ENTRYPOINTS": False})
+
+
+def test_production_refuses_a_short_secret_key():
+    with pytest.raises(RuntimeError, match="at least 32"):
+        create_app("production", overrides={"SECRET_KEY": "short", "HAMAYNK_LOAD_ENTRYPOINTS": False})
+
+
+def test_production_starts_with_a_real_secret_and_is_lenient_with_plugins(tmp_path):
+    app = create_app("production", overrides={
+        "SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+        "HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_PLUGINS": ["no_such_module_anywhere"],
+    })
+    record = app.extensions["hamaynk.plugins"].records["no_such_module_anywhere"]
+    assert record.status == "disabled" and "cannot be imported" in record.error
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_database_url_is_normalised_for_psycopg(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/db")
+    assert settings._database_url("x") == "postgresql+psycopg://u@h/db"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    assert settings._database_url("x") == "postgresql+psycopg://u@h/db"
+
+
+def test_unknown_environment_name_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HAMAYNK_ENV", "staging")
+    with pytest.raises(RuntimeError, match="HAMAYNK_ENV='staging' is not one of"):
+        settings.from_env()
+
+
+def test_cli_plugins_lists_services(app):
+    result = app.test_cli_runner().invoke(args=["hamaynk", "plugins"])
+    assert result.exit_code == 0
+    assert "residence_certificate" in result.output and "residence-certificate v1" in result.output
+
+
+def test_cli_check_passes_on_good_plugins_and_fails_on_bad_files(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from app.cli import check_command
+
+    folder = tmp_path / "services"
+    folder.mkdir()
+    monkeypatch.setenv("HAMAYNK_ENV", "test")
+    monkeypatch.setattr(settings.TestConfig, "HAMAYNK_SERVICE_DIRS", [str(folder)])
+    monkeypatch.setattr(settings.TestConfig, "HAMAYNK_PLUGINS", ["plugins.residence_certificate"])
+    good = CliRunner().invoke(check_command)
+    assert good.exit_code == 0, good.output
+    assert "0 problem(s)" in good.output
+
+    (folder / "bad.yaml").write_text(
+        "key: bad-service\nversion: 1\ntitle: {hy: Վատ}\ndeadline_days: -2\nsteps:\n  - {key: a, title: {hy: Ա}, role: boss, days: 1}\n",
+        encoding="utf-8",
+    )
+    bad = CliRunner().invoke(check_command)
+    assert bad.exit_code == 1
+    assert "ERROR file:bad.yaml" in bad.output
+    assert "deadline_days -2" in bad.output and "unknown role 'boss'" in bad.output
+
+
+def test_cli_demo_is_idempotent(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["hamaynk", "demo"])
+    assert first.exit_code == 0, first.output
+    assert "abovyan.clerk" in first.output and "[1/3] municipality Abovyan" in first.output
+
+    def counts():
+        with app.app_context():
+            return tuple(db.session.execute(select(func.count()).select_from(model)).scalar_one()
+                         for model in (Municipality, Department, StaffProfile, ServiceActivation))
+
+    before = counts()
+    second = runner.invoke(args=["hamaynk", "demo"])
+    assert second.exit_code == 0, second.output
+    assert counts() == before
+    with app.app_context():
+        abovyan = db.session.execute(select(Municipality).where(Municipality.code == "abovyan")).scalar_one()
+        enabled = db.session.execute(select(ServiceActivation).where(ServiceActivation.municipality_id == abovyan.id)).scalars().all()
+        assert enabled and all(a.enabled for a in enabled)
+        roles = {r.name for r in app.appbuilder.sm.find_user(username="abovyan.head").roles}
+        assert roles == {"Head"}
+
+
+def test_cli_create_admin(app):
+    result = app.test_cli_runner().invoke(args=["hamaynk", "create-admin", "--username", "root2", "--email", "root2@x.am",
+                                                "--password", "a-long-password-1"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="root2")
+        assert [r.name for r in user.roles] == ["System admin"]
+    short = app.test_cli_runner().invoke(args=["hamaynk", "create-admin", "--username", "root3", "--email", "r3@x.am", "--password", "short"])
+    assert short.exit_code != 0 and "at least 10 characters" in short.output

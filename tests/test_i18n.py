@@ -1,0 +1,268 @@
+"""Translations: complete catalogs, compiled files in step with them, and pages that really
+come out in Armenian (the default) and Russian — Flask-AppBuilder's screens included, whose
+Armenian lives only in our catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import read_mo
+from flask_babel import force_locale, gettext
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("hamaynk_i18n_script", ROOT / "scripts" / "i18n.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+i18n = _load_script()
+TRANSLATED = [locale for locale in i18n.LOCALES if locale != i18n.SOURCE_LOCALE]
+
+
+def _catalog(locale):
+    return i18n.read_catalog(i18n.po_path(locale), locale)
+
+
+def _ids(catalog):
+    return {(m.context, m.id) for m in catalog if m.id}
+
+
+def _text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+# --- (a) complete, reviewed catalogs ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+def test_every_message_is_translated_and_reviewed(locale):
+    catalog = _catalog(locale)
+    assert sum(1 for m in catalog if m.id) > 100
+    assert i18n.problems(catalog) == []
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+def test_placeholders_survive_translation(locale):
+    catalog = _catalog(locale)
+    checked = 0
+    for message in catalog:
+        if not message.id or "%" not in str(message.id):
+            continue
+        assert "python-format" in message.flags, message.id
+        want = sorted(re.findall(r"%\([a-z_]+\)[sd]", message.id))
+        assert sorted(re.findall(r"%\([a-z_]+\)[sd]", message.string)) == want, (message.id, message.string)
+        checked += 1
+    assert checked > 0
+    # babel's own python-format checker agrees
+    assert [(m.id, errors) for m, errors in catalog.check()] == []
+
+
+def test_english_catalog_exists_with_every_msgid():
+    assert _ids(_catalog("en")) == _ids(_catalog("hy")) == _ids(_catalog("ru"))
+
+
+def test_role_names_are_translated():
+    from app.security import ALL_ROLES, ROLE_LABELS
+
+    assert set(ROLE_LABELS) == set(ALL_ROLES)
+    hy = _catalog("hy")
+    for role in ALL_ROLES:
+        assert hy[role].string and hy[role].string != role
+
+
+# --- (b) compiled catalogs in step with the sources ------------------------------------------
+
+
+def _translations(catalog):
+    return {(m.context, m.id): m.string for m in catalog if m.id and not m.fuzzy and m.string and all(m.string)}
+
+
+@pytest.mark.parametrize("locale", i18n.LOCALES)
+def test_mo_files_match_po_files(locale):
+    path = i18n.mo_path(locale)
+    assert path.exists(), f"{path} is missing: run `python scripts/i18n.py compile`"
+    with open(path, "rb") as fileobj:
+        compiled = read_mo(fileobj)
+    assert _translations(compiled) == _translations(_catalog(locale)), (
+        f"{path.name} for {locale} is stale: run `python scripts/i18n.py compile`"
+    )
+
+
+# --- (e) nothing extracted from the code is missing from the catalogs ------------------------
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    """Run the same extraction as `scripts/i18n.py extract`, into a temporary .pot."""
+    template = i18n.build_template()
+    pot = tmp_path_factory.mktemp("i18n") / "messages.pot"
+    pot.write_bytes(i18n._po_bytes(template))
+    return i18n.read_catalog(pot)
+
+
+@pytest.mark.parametrize("locale", i18n.LOCALES)
+def test_every_extracted_message_is_in_the_catalog(extracted, locale):
+    missing = sorted(str(mid) for _, mid in _ids(extracted) - _ids(_catalog(locale)))
+    assert missing == [], (
+        f"{len(missing)} new string(s) not in {locale}: run `python scripts/i18n.py extract`, "
+        f"translate, then `python scripts/i18n.py compile`"
+    )
+
+
+def test_extraction_covers_app_plugins_templates_and_fab(extracted):
+    files = {loc[0] for m in extracted for loc in m.locations}
+    assert any(f.startswith("app/") and f.endswith(".py") for f in files)
+    assert any(f.startswith("app/templates/") for f in files)
+    assert any(f.startswith("plugins/") for f in files)
+    assert any(f.startswith("flask_appbuilder/") for f in files)
+    # Flask-AppBuilder strings our catalogs must carry because it has no Armenian of its own
+    for msgid in ("Sign In", "Added Row", "Changed Row", "Invalid login. Please try again.", "Record Count",
+                  "Add Filter", "Security", "List Users", "Reset my password", "Are you sure you want to delete this item?"):
+        assert msgid in extracted, msgid
+    # role labels are marked in app.security
+    for msgid in ("System admin", "Municipal admin", "Clerk", "Specialist", "Head", "Auditor", "Citizen"):
+        assert msgid in extracted, msgid
+
+
+# --- (c) the login page, Armenian by default and Russian on request --------------------------
+
+
+def test_login_page_is_armenian_by_default(client):
+    html = _text(client.get("/login/"))
+    assert '<html lang="hy">' in html
+    assert ">Օգտանուն:</label>" in html
+    assert ">Գաղտնաբառ:</label>" in html
+    assert 'type="submit" value="Մուտք գործել"' in html
+    assert "Մուտքագրեք Ձեր օգտանունը և գաղտնաբառը" in html
+    for english in ("User Name", ">Username", ">Password", 'value="Sign In"'):
+        assert english not in html
+
+
+def test_login_page_in_russian_after_switching(client):
+    response = client.get("/lang/ru")
+    assert response.status_code == 302
+    html = _text(client.get("/login/"))
+    assert '<html lang="ru">' in html
+    assert ">Имя пользователя:</label>" in html
+    assert ">Пароль:</label>" in html
+    assert 'type="submit" value="Войти"' in html
+
+
+def test_english_is_available_too(client):
+    client.get("/lang/en")
+    html = _text(client.get("/login/"))
+    assert '<html lang="en">' in html
+    assert 'value="Sign In"' in html
+
+
+def test_failed_login_message_is_armenian(client):
+    response = client.post("/login/", data={"username": "nobody", "password": "wrong-password"}, follow_redirects=True)
+    assert "Մուտքը չհաջողվեց" in _text(response)
+
+
+# --- (d) signed-in screens -------------------------------------------------------------------
+
+
+def test_navbar_and_department_list_in_armenian(client, login_as):
+    login_as("municipal_admin")
+    home = _text(client.get("/"))
+    # menu category and items, account menu
+    for label in ("Համայնք", "Ծառայություններ", "Բաժիններ", "Աշխատակիցներ", "Անձնական էջ", "Ելք"):
+        assert label in home, label
+
+    response = client.get("/admin/departments/list/")
+    assert response.status_code == 200
+    html = _text(response)
+    # our column labels and title, and Flask-AppBuilder's own widgets
+    for label in ("Բաժիններ", "Ծածկագիր", "Անվանում (հայերեն)", "Որոնում", "Ավելացնել զտիչ",
+                  "Գրառումների քանակ", "Խմբագրել", "Ջնջել", "Դիտել"):
+        assert label in html, label
+    for english in ("Record Count", "Add Filter", ">Search<", "Name (Armenian)"):
+        assert english not in html, english
+
+
+def test_department_list_in_russian(client, login_as):
+    login_as("municipal_admin")
+    client.get("/lang/ru")
+    html = _text(client.get("/admin/departments/list/"))
+    for label in ("Отделы", "Сотрудники", "Код", "Количество записей", "Добавить фильтр", "Выйти"):
+        assert label in html, label
+
+
+def test_role_labels_render_through_gettext(app):
+    from app.security import ALL_ROLES, ROLE_LABELS
+
+    with app.test_request_context():
+        with force_locale("hy"):
+            assert gettext("Clerk") == str(ROLE_LABELS["Clerk"]) == "Օպերատոր"
+            assert gettext("Municipal admin") == "Համայնքի ադմինիստրատոր"
+            assert all(gettext(role) != role for role in ALL_ROLES)
+        with force_locale("ru"):
+            assert gettext("System admin") == "Системный администратор"
+            assert all(gettext(role) != role for role in ALL_ROLES)
+
+
+# --- the language switcher -------------------------------------------------------------------
+
+
+def test_language_switcher_is_named_and_keyboard_reachable(client):
+    html = _text(client.get("/login/"))
+    # a focusable toggle that announces a menu, labelled with the current language in words
+    assert re.search(r'<a href="#" id="hamaynk-language-toggle"[^>]*aria-haspopup="true"', html, re.S)
+    assert '<span lang="hy">Հայերեն</span>' in html
+    for code, name in (("hy", "Հայերեն"), ("en", "English"), ("ru", "Русский")):
+        assert re.search(rf'<a href="/lang/{code}" lang="{code}" hreflang="{code}"[^>]*>.*?{name}', html, re.S), code
+    assert re.search(r'<a href="/lang/hy" lang="hy" hreflang="hy" aria-current="true">', html)
+    client.get("/lang/ru")
+    html = _text(client.get("/login/"))
+    assert '<span lang="ru">Русский</span>' in html
+    assert 'hreflang="ru" aria-current="true"' in html
+    assert "Язык" in html
+
+
+# --- (f) locale-aware formatting -------------------------------------------------------------
+
+
+def test_format_amd_per_locale():
+    from app.i18n import format_amd
+
+    # babel (CLDR) groups digits with a no-break space in Armenian and Russian, a comma in
+    # English; the dram sign always follows a no-break space.
+    assert format_amd(150000, "hy") == "150\u00a0000\u00a0֏"
+    assert format_amd(150000, "ru") == "150\u00a0000\u00a0֏"
+    assert format_amd(150000, "en") == "150,000\u00a0֏"
+    assert format_amd(1234567, "hy") == "1\u00a0234\u00a0567\u00a0֏"
+    assert format_amd(0, "hy") == "0\u00a0֏"
+    assert format_amd(None, "hy") == ""
+
+
+def test_format_date_per_locale():
+    from app.i18n import format_date
+
+    day = dt.date(2025, 3, 21)
+    assert format_date(day, "long", "hy") == "21 մարտի, 2025 թ."
+    assert format_date(day, "medium", "hy") == "21 մրտ, 2025 թ."
+    assert format_date(day, "short", "hy") == "21.03.25"
+    assert format_date(day, "long", "ru") == "21 марта 2025\u202fг."
+    assert format_date(day, "short", "ru") == "21.03.2025"
+    assert format_date(day, "long", "en") == "March 21, 2025"
+    assert format_date(dt.datetime(2025, 3, 21, 23, 0), "short", "en") == "3/21/25"
+    assert format_date(None, "long", "hy") == ""
+
+
+def test_formatting_follows_the_request_locale(app):
+    from app.i18n import format_amd, format_date
+
+    with app.test_request_context("/"):
+        assert format_amd(150000) == "150\u00a0000\u00a0֏"  # Armenian by default
+        assert format_date(dt.date(2025, 3, 21), "long") == "21 մարտի, 2025 թ."
+        with force_locale("en"):
+            assert format_amd(150000) == "150,000\u00a0֏"

@@ -1,0 +1,47 @@
+"""The scaffolded package installs with pip and passes its own tests straight away."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import new_service_command
+
+
+def test_new_service_refuses_a_bad_key(tmp_path):
+    result = CliRunner().invoke(new_service_command, ["Tree_Felling", "--dir", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "'Tree_Felling' is not a service key" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_service_refuses_to_overwrite(tmp_path):
+    assert CliRunner().invoke(new_service_command, ["bee-keeping", "--dir", str(tmp_path)]).exit_code == 0
+    again = CliRunner().invoke(new_service_command, ["bee-keeping", "--dir", str(tmp_path)])
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_scaffolded_package_is_installable_and_green(tmp_path):
+    result = CliRunner().invoke(new_service_command, ["street-vending", "--dir", str(tmp_path), "--title", "Street vending permit"])
+    assert result.exit_code == 0, result.output
+    package = tmp_path / "hamaynk-street-vending"
+    site = tmp_path / "site"
+    # A real pip install (into a private folder, so this test leaves the environment as it was).
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(package)],
+        capture_output=True, text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    assert (site / "hamaynk_street_vending" / "templates" / "output.html").is_file()
+    env = dict(os.environ, PYTHONPATH=str(site))
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "3 passed" in tests.stdout
