@@ -35,10 +35,12 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     _load_config(app, config, overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from app import admin, cli, database, i18n, plugin_runtime
+    from app import admin, cli, database, errors, i18n, plugin_runtime
+    from app.domain import storage
     from app.extensions import csrf, new_appbuilder
 
     database.init_app(app)
+    storage.init_app(app)
     csrf.init_app(app)
     plugin_runtime.init_app(app)
     i18n.init_app(app)
@@ -46,5 +48,6 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
         appbuilder = new_appbuilder()
         appbuilder.init_app(app, database.db.session)
         admin.init_app(app, appbuilder)
+    errors.init_app(app)
     cli.init_app(app)
     return app

@@ -14,6 +14,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 def _sqlite_pragmas(wal: bool):
     def on_connect(dbapi_connection, _record) -> None:
+        # The sqlite3 driver opens transactions lazily (only before a write), which breaks
+        # SAVEPOINTs and lets a "released" savepoint commit for real. Take transaction
+        # control away from it and let SQLAlchemy emit BEGIN itself (see on_begin).
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if wal:
             # WAL lets readers work while a clerk submits; FULL makes an acknowledged
@@ -27,6 +31,10 @@ def _sqlite_pragmas(wal: bool):
     return on_connect
 
 
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
 def init_app(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):
@@ -36,6 +44,7 @@ def init_app(app: Flask) -> None:
     if uri.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas(app.config.get("HAMAYNK_SQLITE_WAL", True)))
+            event.listen(db.engine, "begin", _sqlite_begin)
     install_guards()
 
 

@@ -64,6 +64,8 @@ def make_app(tmp_path, plugins: Iterable[Any] | None = None, **overrides: Any):
         "HAMAYNK_PLUGINS": list(builtin_plugins() if plugins is None else plugins),
         "HAMAYNK_LOAD_ENTRYPOINTS": False,
         "HAMAYNK_SERVICE_DIRS": [],
+        "HAMAYNK_STORAGE": "local",
+        "HAMAYNK_STORAGE_PATH": str(tmp_path / "documents"),
     }
     settings.update(overrides)
     app = create_app("test", overrides=settings)

@@ -976,3 +976,32 @@ def test_field_errors_are_tied_to_their_inputs(app, client, as_user):
     html = text(client.post("/admin/staff/add", data=staff_form(app, email="nope")))
     assert re.search(r'<input[^>]*aria-describedby="email-err"[^>]*aria-invalid="true"|<input[^>]*aria-invalid="true"[^>]*aria-describedby="email-err"', html)
     assert 'id="email-err" role="alert"' in html
+
+
+def test_an_empty_post_disables_the_service(app, client, as_user):
+    """Unticking "offered" with every other field empty must not keep the stored values."""
+    as_user("municipal_admin")
+    assert client.post(f"/admin/services/{SERVICE}", data=services_form(app)).status_code == 302
+    assert activation(app, "alpha")[0] is True
+    response = client.post(f"/admin/services/{SERVICE}", data={})
+    assert response.status_code == 302
+    assert activation(app, "alpha")[0] is False
+
+
+def test_municipal_admin_deletes_their_own_department(app, client, as_user):
+    """The positive control for the refused cross-municipality delete."""
+    as_user("municipal_admin")
+    department = app.seeded["alpha"]["departments"]["education"]
+    response = client.post(f"/admin/departments/delete/{department}")
+    assert response.status_code == 302
+    assert department_row(app, department) is None
+    assert count(app, Department, Department.municipality_id == app.seeded["beta"]["id"]) == 6
+
+
+def test_role_names_in_refusals_are_translated(app, client, login_as):
+    login_as("municipal_admin")  # Armenian
+    response = client.post("/admin/staff/add", data=staff_form(app, roles=[SYSTEM_ADMIN]))
+    assert response.status_code == 400
+    with app.test_request_context(), force_locale("hy"):
+        expected = gettext("You may not give the role %(role)s.", role=gettext(SYSTEM_ADMIN))
+    assert expected in field_errors(text(response))

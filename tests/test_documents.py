@@ -8,6 +8,7 @@ import io
 import itertools
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
@@ -225,12 +226,27 @@ def test_a_rolled_back_savepoint_deletes_only_its_own_files(ctx, storage):
 
 def test_a_released_savepoint_still_depends_on_the_outer_transaction(ctx, storage):
     application = new_application(ctx)
+    application.applicant_phone = "+37410000000"
+    db.session.flush()  # the outer transaction has written before the savepoint opens
     with db.session.begin_nested():
         store_documents(db.session, storage, application, PASSPORT, [upload(make_pdf(), "inner.pdf")])
     assert len(files_under(storage.root)) == 1  # released, not yet committed
     db.session.rollback()
     assert files_under(storage.root) == []
     assert document_rows() == []
+
+
+def test_rows_and_files_stay_in_step_whatever_the_driver_does_with_savepoints(ctx, storage):
+    # Here the savepoint is the first statement of its transaction. pysqlite then opens no
+    # transaction of its own and releasing the savepoint commits for real, so the outer
+    # rollback cannot take the row back; PostgreSQL rolls both back. Either way every row
+    # must keep its file and no file may outlive its row.
+    application = new_application(ctx)
+    with db.session.begin_nested():
+        store_documents(db.session, storage, application, PASSPORT, [upload(make_pdf(), "inner.pdf")])
+    db.session.rollback()
+    rows = document_rows()
+    assert files_under(storage.root) == sorted(storage.root / r.storage_key for r in rows)
 
 
 def test_a_failing_savepoint_block_deletes_its_files(ctx, storage):
@@ -327,7 +343,7 @@ def test_the_checklist_reads_stored_documents(ctx, storage):
 
 def test_refusals_are_upload_refused_with_a_reason_code(ctx, storage):
     application = new_application(ctx)
-    with pytest.raises(UploadRefused) as caught:
+    with force_locale("en"), pytest.raises(UploadRefused) as caught:
         store_documents(db.session, storage, application, PASSPORT, [upload(ELF, "photo.pdf")])
     assert caught.value.reason == "disguised"
     assert caught.value.requirement_key == "passport"

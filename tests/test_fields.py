@@ -181,3 +181,12 @@ def test_core_field_types_are_all_present():
     assert set(host.registry.field_types) >= {
         "text", "textarea", "integer", "decimal", "date", "choice", "multichoice", "boolean", "email", "phone", "psn", "address"
     }
+
+
+def test_conditions_compare_decimals_as_numbers():
+    # Decimals are stored as strings; "1000" must be more than 300, not less ("1" < "3").
+    big = Condition("area", "gt", 300)
+    assert big.holds({"area": "1000"}) and big.holds({"area": "300.5"})
+    assert not big.holds({"area": "99.9"}) and not big.holds({"area": "300"})
+    assert Condition("area", "ge", "300").holds({"area": "300.00"})
+    assert not big.holds({"area": "not a number"}) and not big.holds({})

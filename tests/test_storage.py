@@ -159,11 +159,14 @@ def test_the_app_keeps_one_storage_and_init_app_rebuilds_it(app, tmp_path):
     assert init_app(app).root == (tmp_path / "second").resolve()
 
 
-def test_the_default_config_names_a_local_path():
-    from config import Config
+def test_out_of_the_box_documents_go_to_the_instance_folder():
+    if any(name.startswith(("HAMAYNK_STORAGE", "HAMAYNK_INSTANCE_DIR")) for name in os.environ):
+        pytest.skip("this environment configures its own storage")
+    from config import INSTANCE_DIR, Config
 
-    assert Config.HAMAYNK_STORAGE == "local" or os.environ.get("HAMAYNK_STORAGE")
-    assert Config.HAMAYNK_STORAGE_PATH
+    storage = storage_from_config({k: getattr(Config, k) for k in dir(Config) if k.startswith("HAMAYNK_")})
+    assert isinstance(storage, LocalStorage)
+    assert storage.root == (INSTANCE_DIR / "documents").resolve()
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ import re
 import sqlite3
 import threading
 
-import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -23,7 +22,7 @@ from app.domain.tracking import (
     verify_access_secret,
 )
 from app.extensions import db
-from app.models import Municipality, TrackingCounter, metadata
+from app.models import Municipality, TrackingCounter
 from app.testing import make_app, seed_municipality
 
 PG_DATABASE = "hamaynk_test_tracking"
@@ -148,6 +147,17 @@ def test_verification_compares_in_constant_time(monkeypatch):
 # -- allocation ----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """On a SQLite file whatever database the suite runs on: these tests are about SQLite."""
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'tracking.sqlite3'}")
+    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_numbers_count_up_per_municipality_and_year(app):
     alpha, beta = app.seeded["alpha"]["id"], app.seeded["beta"]["id"]
     with app.app_context():
@@ -191,8 +201,8 @@ def test_a_rolled_back_allocation_gives_its_number_back(app):
         assert parse_tracking_number(again).sequence == 2
 
 
-def test_sqlite_uses_update_returning_when_it_can(app):
-    with app.app_context():
+def test_sqlite_uses_update_returning_when_it_can(sqlite_app):
+    with sqlite_app.app_context():
         dialect = db.engine.dialect
         assert dialect.name == "sqlite"
         assert bool(dialect.update_returning) == (sqlite3.sqlite_version_info >= (3, 35))
@@ -233,43 +243,32 @@ def _assert_gapless_and_unique(numbers: list[str], expected: int) -> None:
     assert sorted(parse_tracking_number(n).sequence for n in numbers) == list(range(1, expected + 1))
 
 
-def test_concurrent_allocation_on_sqlite_file_gives_unique_numbers(app):
-    with app.app_context():
+def test_concurrent_allocation_on_sqlite_file_gives_unique_numbers(sqlite_app):
+    with sqlite_app.app_context():
         assert db.engine.url.database.endswith(".sqlite3")  # a real file shared by the threads
-    numbers = _allocate_in_threads(app, app.seeded["alpha"]["id"])
+    numbers = _allocate_in_threads(sqlite_app, sqlite_app.seeded["alpha"]["id"])
     _assert_gapless_and_unique(numbers, 200)
 
 
 def test_concurrent_allocation_without_returning_falls_back_to_locking(app, monkeypatch):
+    # Runs on whatever database the suite uses: SQLite's write lock or PostgreSQL's FOR UPDATE.
     with app.app_context():
         monkeypatch.setattr(db.engine.dialect, "update_returning", False)
     numbers = _allocate_in_threads(app, app.seeded["alpha"]["id"], threads=6, each=15)
     _assert_gapless_and_unique(numbers, 90)
 
 
-def ensure_database(postgres_url: str, name: str) -> str:
-    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            try:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass  # created by a parallel run meanwhile
-    return postgres_url.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture
-def pg_app(tmp_path, postgres_url):
-    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=ensure_database(postgres_url, PG_DATABASE))
+def pg_app(tmp_path, fresh_postgres_database):
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=fresh_postgres_database(PG_DATABASE))
     app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
     yield app
     with app.app_context():
         db.session.remove()
-        metadata.drop_all(db.engine)
         db.engine.dispose()
 
 
+@pytest.mark.postgres
 def test_concurrent_allocation_on_postgresql_gives_unique_numbers(pg_app):
     with pg_app.app_context():
         assert db.engine.dialect.name == "postgresql"

@@ -382,6 +382,8 @@ class StaffView(BaseView):
     @expose("/<int:user_id>/edit", methods=["GET", "POST"])
     @has_access
     def edit(self, user_id: int):
+        if user_id > MAX_PK:
+            abort(404)
         profile = db.session.execute(select(StaffProfile).where(StaffProfile.user_id == user_id)).scalar_one_or_none()
         ids = tenancy.visible_municipality_ids(g.user)
         if profile is None or (ids is not None and profile.municipality_id not in ids):

@@ -11,6 +11,7 @@ the whole picture (known roles, known field types, conditions on existing fields
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field, fields as dc_fields
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
@@ -134,6 +135,7 @@ class Condition:
             return actual not in expected
         if actual is None:
             return False
+        actual, expected = _comparable(actual), _comparable(expected)
         try:
             if op == "gt":
                 return actual > expected
@@ -150,6 +152,19 @@ class Condition:
     def to_dict(self) -> dict[str, Any]:
         value = list(self.value) if isinstance(self.value, tuple) else self.value
         return {"field": self.field, "op": self.op, "value": value}
+
+
+def _comparable(value: Any) -> Any:
+    """Decimals are stored as strings ("350.5"); compare them as numbers, not alphabetically."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        return value
+    if isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return value
+        return number if number.is_finite() else value
+    return Decimal(str(value))
 
 
 def _conditions(value: Any, what: str) -> tuple[Condition, ...]:

@@ -27,6 +27,7 @@ or, committing by itself::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence, Sized
 
@@ -37,6 +38,8 @@ from app.domain.declarations import Document, Service
 from app.domain.storage import Storage, delete_quietly
 from app.domain.uploads import CheckedUpload, check_uploads, close_all
 from app.models.applications import Application, ApplicationDocument
+
+log = logging.getLogger(__name__)
 
 _PENDING = "hamaynk_pending_objects"
 _RELEASED = "hamaynk_released_savepoints"
@@ -108,8 +111,28 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
     if not doomed:
         return
     pending[:] = [item for item in pending if all(item is not gone for gone in doomed)]
+    keep = _committed_keys(session, [item.key for item in doomed])
     for item in doomed:
-        delete_quietly(item.storage, [item.key])
+        if item.key not in keep:
+            delete_quietly(item.storage, [item.key])
+
+
+def _committed_keys(session: Session, keys: list[str]) -> set[str]:
+    """The keys that committed rows point to after all, read on a connection of its own.
+
+    Deleting the object of a committed row would lose a citizen's document, so the
+    transaction bookkeeping above is not trusted alone: a driver can commit behind
+    SQLAlchemy's back (pysqlite commits a SAVEPOINT opened before any write when it is
+    released). When in doubt, keep the object: an orphan costs disk space, a loss costs trust.
+    """
+    try:
+        engine = session.get_bind(mapper=ApplicationDocument)
+        with engine.connect() as conn:
+            found = conn.execute(select(ApplicationDocument.storage_key).where(ApplicationDocument.storage_key.in_(keys))).scalars()
+            return set(found)
+    except Exception:  # noqa: BLE001 - cannot check, so delete nothing
+        log.warning("could not check whether objects %s are still referenced; keeping them", keys, exc_info=True)
+        return set(keys)
 
 
 def count_stored(session: Session | scoped_session, application: Application, requirement_key: str) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Department, Municipality, StaffProfile
-from app.security import GRANTABLE_BY_MUNICIPAL_ADMIN, STAFF_ROLES, SYSTEM_ADMIN
+from app.security import GRANTABLE_BY_MUNICIPAL_ADMIN, ROLE_LABELS, STAFF_ROLES, SYSTEM_ADMIN
 
 
 class StaffError(ValueError):
@@ -44,7 +44,7 @@ def _check(session: Session, sm, data: StaffInput, actor_is_system_admin: bool, 
     allowed = grantable_roles(actor_is_system_admin)
     for role in data.roles:
         if role not in allowed:
-            raise StaffError(_("You may not give the role %(role)s.", role=role), "roles")
+            raise StaffError(_("You may not give the role %(role)s.", role=ROLE_LABELS.get(role, role)), "roles")
     if not actor_is_system_admin:
         if data.municipality_id != actor_municipality_id or actor_municipality_id is None:
             raise StaffError(_("You can only manage staff of your own municipality."), "municipality_id")

@@ -22,13 +22,13 @@ Statuses (DESIGN §7): ``draft`` → ``submitted`` (waiting at the first step) �
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from flask import Flask, current_app
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app import plugin_runtime
 from app.domain import deadlines, statuses
-from app.domain.declarations import Service, Step
+from app.domain.declarations import Service, Step, pick
 from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed, ServiceUnavailable, TransitionVetoed, WorkflowError
 from app.domain.tracking import allocate_tracking_number, new_access_secret
 from app.models import Application, AuditEvent, DeadlineAdjustment, Department, ServiceActivation, StaffProfile, TransitionRecord
@@ -97,9 +97,26 @@ def load_actor(session: Session, actor_id: Optional[int]) -> Optional[Actor]:
     )
 
 
-def _role_label(role_name: str) -> str:
+def _role_label(role_name: str) -> Any:
+    # Lazy, like the message it goes into: rendered in the reader's language.
     labels = getattr(security, "ROLE_LABELS", {})
-    return str(labels.get(role_name, role_name))
+    return labels.get(role_name, role_name)
+
+
+def _department_label(department: Optional[Department], fallback: Any) -> Any:
+    if department is None:
+        return fallback
+    # Copied now: the row may be expired or detached by the time the message is read.
+    texts = {lang: getattr(department, f"name_{lang}") or "" for lang in ("hy", "en", "ru")}
+
+    def render() -> str:
+        try:
+            locale = str(get_locale() or "hy")
+        except Exception:  # noqa: BLE001 - outside a request or app there is no locale
+            locale = "hy"
+        return pick(texts, locale)
+
+    return LazyString(render)
 
 
 # -- looking things up ----------------------------------------------------------------------
@@ -218,7 +235,7 @@ def check_can_act_on_step(session: Session, application: Application, step: Step
     department_id = responsible_department_id(session, application, step)
     if department_id is not None and actor.department_id != department_id:
         department = session.get(Department, department_id)
-        raise NotAllowed(_l("Only staff of %(department)s may act on this step.", department=department.name if department else department_id))
+        raise NotAllowed(_l("Only staff of %(department)s may act on this step.", department=_department_label(department, department_id)))
 
 
 def _history(session: Session, application: Application) -> list[TransitionRecord]:
@@ -301,21 +318,25 @@ def commit(session: Session) -> None:
 def _write(session: Session, app: Flask, application: Application, service: Service, step: Optional[Step], actor_id: Optional[int], change: _Change) -> TransitionRecord:
     _call_hook(app, "before_transition", application=application, service=service, step=step, action=change.action, actor_id=actor_id)
     from_status = application.status
-    change.apply()
-    if application.status != change.to_status:
-        application.status = change.to_status
-    record = TransitionRecord(
-        municipality_id=application.municipality_id,
-        application_id=application.id,
-        actor_id=actor_id,
-        step_key=change.step_key if change.step_key is not None else (step.key if step else None),
-        action=change.action,
-        from_status=from_status,
-        to_status=change.to_status,
-        comment=change.comment,
-        at=utcnow(),
-    )
-    session.add(record)
+    # No autoflush while changing: the look-ups inside apply() (holidays, departments) would
+    # otherwise write half a change, bump the version more than once per action, and hit a
+    # concurrent winner outside the flush that turns that into ChangedMeanwhile.
+    with session.no_autoflush:
+        change.apply()
+        if application.status != change.to_status:
+            application.status = change.to_status
+        record = TransitionRecord(
+            municipality_id=application.municipality_id,
+            application_id=application.id,
+            actor_id=actor_id,
+            step_key=change.step_key if change.step_key is not None else (step.key if step else None),
+            action=change.action,
+            from_status=from_status,
+            to_status=change.to_status,
+            comment=change.comment,
+            at=utcnow(),
+        )
+        session.add(record)
     _flush(session)
     if "history" in application.__dict__:
         session.expire(application, ["history"])
@@ -398,6 +419,13 @@ def _check_may_file(actor: Actor, application: Application) -> None:
     if actor.municipality_id == application.municipality_id and actor.has(*FILING_ROLES):
         return
     raise NotAllowed(_l("Only the applicant or the municipality's staff may do this."))
+
+
+def _speaks_for_applicant(actor: Actor, application: Application) -> bool:
+    """The applicant, whoever filed the application, or a front-office clerk of its municipality."""
+    return actor.user_id in (application.applicant_user_id, application.created_by_id) or (
+        actor.municipality_id == application.municipality_id and actor.has(security.CLERK)
+    )
 
 
 def submit(session: Session, application: Application, *, actor_id: int, expected_version: int, app: Optional[Flask] = None) -> TransitionRecord:
@@ -526,10 +554,9 @@ def resubmit(
     """
     app, actor, service = _prepare(session, application, expected_version, actor_id, (statuses.RETURNED,), app)
     step = current_step(application, service)
-    allowed = actor.user_id in (application.applicant_user_id, application.created_by_id) or (
-        actor.municipality_id == application.municipality_id and actor.has(security.CLERK)
-    )
-    if not allowed and step is not None:
+    if not _speaks_for_applicant(actor, application):
+        if step is None:
+            raise NotAllowed(_l("Only the applicant or a clerk may do this."))
         check_can_act_on_step(session, application, step, actor)
     day = deadlines.today()
     suspension = open_suspension(session, application)
@@ -551,7 +578,8 @@ def resubmit(
 def withdraw(session: Session, application: Application, *, actor_id: int, expected_version: int, reason: Optional[str] = None, app: Optional[Flask] = None) -> TransitionRecord:
     """The applicant takes the application back (or a clerk records that they did). Final."""
     app, actor, service = _prepare(session, application, expected_version, actor_id, (statuses.DRAFT,) + OPEN, app)
-    _check_may_file(actor, application)
+    if not _speaks_for_applicant(actor, application):
+        raise NotAllowed(_l("Only the applicant or a clerk may do this."))
     step = current_step(application, service)
     day = deadlines.today()
     suspension = open_suspension(session, application)
@@ -712,18 +740,11 @@ def allowed_actions(session: Session, application: Application, actor_id: int, a
                 if action == APPROVE and step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
                     continue
                 result.append(action)
-    if application.status == statuses.RETURNED:
-        if actor.user_id in (application.applicant_user_id, application.created_by_id) or (
-            actor.municipality_id == application.municipality_id and actor.has(security.CLERK)
-        ):
-            result.append(RESUBMIT)
-    if application.status in (statuses.DRAFT,) + OPEN:
-        try:
-            _check_may_file(actor, application)
-        except WorkflowError:
-            pass
-        else:
-            result.append(WITHDRAW)
+    speaks_for_applicant = _speaks_for_applicant(actor, application)
+    if application.status == statuses.RETURNED and speaks_for_applicant:
+        result.append(RESUBMIT)
+    if application.status in (statuses.DRAFT,) + OPEN and speaks_for_applicant:
+        result.append(WITHDRAW)
     return result
 
 

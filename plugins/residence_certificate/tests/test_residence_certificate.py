@@ -51,3 +51,17 @@ def test_power_of_attorney_only_on_behalf(certificate):
     assert {d.key for d in service.documents if d.is_required(own)} == {"identity"}
     assert {d.key for d in service.documents if d.is_required(other)} == {"identity", "power_of_attorney"}
     assert [s.key for s in service.route(own)] == ["registry_check", "signature"]
+
+
+def test_certificate_template_names_the_purpose(hamaynk_app_factory):
+    import jinja2
+
+    flask_app = hamaynk_app_factory(plugins=["plugins.residence_certificate"])
+    registered = flask_app.extensions["hamaynk.plugins"].registry.get(KEY)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(registered.base_path)), autoescape=True)
+    template = env.get_template(registered.service.output.template_file)
+    common = {"output_title": "Տեղեկանք", "municipality_name": "Դիլիջան",
+              "application": {"applicant_name": "Սոնա Գրիգորյան", "tracking_number": "DL-1"}}
+    assert "ներկայացնելու համար՝ դեսպանատուն" in template.render(data={**VALID, "purpose": "embassy"}, **common)
+    other = template.render(data={**VALID, "purpose": "other", "purpose_other": "Նոտար"}, **common)
+    assert "ներկայացնելու համար՝ Նոտար" in other
