@@ -73,6 +73,11 @@ class Config:
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
 
+    # Werkzeug refuses larger request bodies with 413 before any view reads them (app.office
+    # turns that into a translated page). One intake carries all its scans at once; a single
+    # document may be up to 50 MB (app.domain.declarations.MAX_DOCUMENT_BYTES).
+    MAX_CONTENT_LENGTH = int(os.environ.get("HAMAYNK_MAX_REQUEST_MB", "100")) * 1024 * 1024
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
 

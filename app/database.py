@@ -12,12 +12,14 @@ from app.models import install_guards
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# The sqlite3 driver opens a transaction lazily, just before the first write. That keeps
+# concurrent read-then-write requests from deadlocking on WAL's read-to-write upgrade (an
+# explicit BEGIN at the start of every transaction made 8 concurrent clerks fail with
+# "database is locked"), at a known price: a SAVEPOINT taken before any write is not inside
+# a transaction. app/domain/documents.py copes with that; new code using begin_nested()
+# must too (tests/test_documents.py shows how).
 def _sqlite_pragmas(wal: bool):
     def on_connect(dbapi_connection, _record) -> None:
-        # The sqlite3 driver opens transactions lazily (only before a write), which breaks
-        # SAVEPOINTs and lets a "released" savepoint commit for real. Take transaction
-        # control away from it and let SQLAlchemy emit BEGIN itself (see on_begin).
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if wal:
             # WAL lets readers work while a clerk submits; FULL makes an acknowledged
@@ -31,10 +33,6 @@ def _sqlite_pragmas(wal: bool):
     return on_connect
 
 
-def _sqlite_begin(conn) -> None:
-    conn.exec_driver_sql("BEGIN")
-
-
 def init_app(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):
@@ -44,7 +42,6 @@ def init_app(app: Flask) -> None:
     if uri.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas(app.config.get("HAMAYNK_SQLITE_WAL", True)))
-            event.listen(db.engine, "begin", _sqlite_begin)
     install_guards()
 
 

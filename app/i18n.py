@@ -13,6 +13,7 @@ from babel.dates import format_date as _babel_date, format_datetime as _babel_da
 from babel.numbers import format_decimal
 from flask import Flask
 from flask_babel import get_locale
+from flask_wtf import FlaskForm
 
 from app.domain.declarations import pick
 
@@ -61,3 +62,39 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _locale() -> dict[str, Any]:
         return {"current_locale": current_locale()}
+
+
+class _FormTranslations:
+    """WTForms' built-in messages ("Not a valid integer value.", …) in the user's language.
+
+    Flask-WTF only looks in WTForms' own catalogs, which have no Armenian; ours carry those
+    messages too (scripts/i18n.py merges them), so look there first and fall back to WTForms'.
+    """
+
+    def gettext(self, string: str) -> str:
+        from flask_babel import get_translations
+        from flask_wtf.i18n import translations as wtforms_translations
+
+        translated = get_translations().ugettext(string)
+        return translated if translated != string else wtforms_translations.gettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        from flask_babel import get_translations
+        from flask_wtf.i18n import translations as wtforms_translations
+
+        translated = get_translations().ungettext(singular, plural, n)
+        if translated not in (singular, plural):
+            return translated
+        return wtforms_translations.ngettext(singular, plural, n)
+
+
+
+FORM_TRANSLATIONS = _FormTranslations()
+
+
+class HamaynkForm(FlaskForm):
+    """The base of every Hamaynk form: Flask-WTF (CSRF) with messages in the user's language."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            return FORM_TRANSLATIONS

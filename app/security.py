@@ -54,6 +54,8 @@ SELF_SERVICE = [
     (r"(can_userinfo|resetmypassword|userinfoedit)", r"UserDBModelView"),
 ]
 READ = r"(can_list|can_show|menu_access)"
+# Front-office intake (app.office): clerks and municipal admins file applications for walk-ins.
+OFFICE_INTAKE = [(r"can_intake", r"OfficeIntake"), (r"menu_access", r"(Office|Intake)")]
 
 # (permission regex, view-menu regex) pairs per role. Both are matched in full.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
@@ -62,10 +64,11 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         (r"(can_list|can_show|can_add|can_edit|can_delete)", r"(DepartmentAdmin|StaffAdmin)"),
         (r"(can_list|can_edit)", r"ServicesAdmin"),
         (r"menu_access", r"(Municipality|Departments|Staff|Services)"),
+        *OFFICE_INTAKE,
     ],
     HEAD: SELF_SERVICE + [(READ, r"(DepartmentAdmin|StaffAdmin)"), (r"menu_access", r"(Municipality|Departments|Staff)")],
     SPECIALIST: SELF_SERVICE,
-    CLERK: SELF_SERVICE,
+    CLERK: SELF_SERVICE + OFFICE_INTAKE,
     AUDITOR: SELF_SERVICE + [
         (READ, r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin)"),
         (r"menu_access", r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins)"),

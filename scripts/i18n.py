@@ -136,10 +136,30 @@ def extract_fab() -> Catalog:
     return catalog
 
 
+WTFORMS_COMMENT = "WTForms"
+
+
+def extract_wtforms() -> Catalog:
+    """WTForms' built-in validation messages, from the template it ships.
+
+    Flask-WTF only finds them in WTForms' own catalogs, which have no Armenian; app.i18n's
+    HamaynkForm looks in ours first.
+    """
+    import wtforms
+
+    with open(Path(wtforms.__file__).parent / "locale" / "wtforms.pot", "rb") as fileobj:
+        shipped = read_po(fileobj)
+    catalog = _new_catalog()
+    for message in shipped:
+        if message.id:
+            catalog.add(message.id, None, [], auto_comments=[WTFORMS_COMMENT], flags=message.flags, context=message.context)
+    return catalog
+
+
 def build_template(root: Path = ROOT) -> Catalog:
-    """Our messages first (in source order), then Flask-AppBuilder's that we do not already have."""
+    """Our messages first (in source order), then Flask-AppBuilder's and WTForms' that we do not already have."""
     template = extract_app(root)
-    for message in extract_fab():
+    for message in list(extract_fab()) + list(extract_wtforms()):
         if not message.id:
             continue
         existing = template.get(message.id, message.context)
@@ -148,8 +168,10 @@ def build_template(root: Path = ROOT) -> Catalog:
                 message.id, None, locations=message.locations, flags=message.flags,
                 auto_comments=message.auto_comments, context=message.context,
             )
-        elif FAB_COMMENT not in existing.auto_comments:
-            existing.auto_comments.append(FAB_COMMENT)
+        else:
+            for comment in message.auto_comments:
+                if comment not in existing.auto_comments:
+                    existing.auto_comments.append(comment)
     return template
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
+from app.i18n import HamaynkForm
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
@@ -14,7 +14,7 @@ def _coerce_optional_int(value):
     return int(value)
 
 
-class StaffForm(FlaskForm):
+class StaffForm(HamaynkForm):
     username = StringField(
         _l("Username"),
         validators=[DataRequired(), Length(min=3, max=64), Regexp(USERNAME_RE, message=_l("Use Latin letters, digits and . _ @ - only."))],
@@ -30,7 +30,7 @@ class StaffForm(FlaskForm):
     active = BooleanField(_l("Active"), default=True)
 
 
-class ActivationForm(FlaskForm):
+class ActivationForm(HamaynkForm):
     enabled = BooleanField(_l("Offered in this municipality"))
     fee_override = IntegerField(
         _l("Fee (AMD), leave empty for the service's own"),

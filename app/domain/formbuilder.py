@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from flask_wtf import FlaskForm
+from app.i18n import HamaynkForm
 from wtforms import (
     BooleanField,
     Field as WTField,
@@ -83,8 +83,8 @@ def build_form_class(
     field_types: Mapping[str, FieldType],
     locale: str,
     validate: Callable[[Service, Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]],
-) -> type[FlaskForm]:
-    """A FlaskForm subclass (CSRF included) with one input per declared field.
+) -> type[HamaynkForm]:
+    """A HamaynkForm subclass (CSRF included) with one input per declared field.
 
     ``form.validate()`` runs ``validate`` on the raw values, puts each message on its field,
     and leaves the cleaned data in ``form.cleaned_data``.
@@ -101,7 +101,7 @@ def build_form_class(
         return raw
 
     def validate_form(self, extra_validators=None) -> bool:
-        ok = FlaskForm.validate(self, extra_validators)  # CSRF and WTForms' own checks
+        ok = HamaynkForm.validate(self, extra_validators)  # CSRF and WTForms' own checks
         data, errors = validate(service, self.raw_values())
         for name, message in errors.items():
             if name in self:
@@ -114,5 +114,5 @@ def build_form_class(
     attrs["raw_values"] = raw_values
     attrs["validate"] = validate_form
     attrs["service"] = service
-    return type(f"{service.key.replace('-', '_').title().replace('_', '')}V{service.version}Form", (FlaskForm,), attrs)
+    return type(f"{service.key.replace('-', '_').title().replace('_', '')}V{service.version}Form", (HamaynkForm,), attrs)
 

@@ -1,0 +1,271 @@
+"""Front-office screens: pick a service, fill in the intake form, print the receipt.
+
+Thin views: the request is parsed here, everything else happens in app.domain.intake and
+app.domain.receipts. Every application a clerk can reach is looked up within their own
+municipality (app.tenancy), so a forged id or token from another municipality is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from flask import abort, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
+from babel.numbers import format_decimal
+from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from app import plugin_runtime, tenancy
+from app.domain import intake, receipts, workflow
+from app.domain.declarations import Document, Service, pick
+from app.domain.documents import check_checklist
+from app.domain.errors import WorkflowError
+from app.domain.storage import StorageError, get_storage
+from app.domain.uploads import EXTENSIONS, TYPE_LABELS, UploadRefused
+from app.extensions import db
+from app.i18n import current_locale
+from app.models import Application, ApplicationDocument, Municipality
+from app.office.forms import applicant_form, applicant_raw
+
+# Largest primary key a database integer column holds; anything bigger is simply "not found".
+MAX_PK = 2**63 - 1
+MAX_SERVICE_KEY = 100
+# Receipts are printed in the office's paperwork language.
+RECEIPT_LOCALE = "hy"
+
+
+def _accept_attr(requirement: Document) -> str:
+    extensions = sorted(ext for ext, type_name in EXTENSIONS.items() if type_name in requirement.types)
+    return ",".join(f".{ext}" for ext in extensions)
+
+
+def _checklist(service: Service, locale: str) -> list[dict[str, Any]]:
+    """What the template needs per checklist line (titles, limits, conditions for office.js)."""
+    lines = []
+    for requirement in service.documents:
+        lines.append(
+            {
+                "key": requirement.key,
+                "input_name": f"doc-{requirement.key}",
+                "title": pick(requirement.title, locale),
+                "help": pick(requirement.help, locale),
+                "required": requirement.required and not requirement.required_when,
+                "conditional": bool(requirement.required_when),
+                "required_when": json.dumps([c.to_dict() for c in requirement.required_when], ensure_ascii=False)
+                if requirement.required_when
+                else "",
+                "types": ", ".join(TYPE_LABELS.get(t, t.upper()) for t in requirement.types),
+                "accept": _accept_attr(requirement),
+                "max_mb": requirement.max_size_mb,
+                "max_count": requirement.max_count,
+            }
+        )
+    return lines
+
+
+def _no_store(response):
+    # Pages and files with personal data or the access code must not linger in caches.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def too_large(error: RequestEntityTooLarge):
+    """The intake's own 413 page: it names the limit and says nothing was filed.
+
+    Werkzeug refuses the body (MAX_CONTENT_LENGTH) before any view reads it, so nothing was
+    written. Registered on this view's blueprint, so it applies to office pages only and the
+    site-wide page (app.errors) to the rest.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    message = _(
+        "The files sent together are too large: one submission may carry at most %(size)s MB. "
+        "Nothing was filed. Scan the documents at a lower resolution, or attach fewer pages.",
+        size=format_decimal(round(limit / (1024 * 1024), 2), locale=current_locale()),
+    )
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify({"message": message}), 413
+    if not hasattr(g, "user"):
+        g.user = current_user
+    back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else request.path
+    return render_template(
+        "hamaynk/error.html", appbuilder=current_app.appbuilder, title=_("The files are too large"), message=message, back_url=back
+    ), 413
+
+
+class OfficeView(BaseView):
+    """The "one window": a clerk files an application for a walk-in citizen."""
+
+    route_base = "/office"
+    class_permission_name = "OfficeIntake"
+    method_permission_name = {name: "intake" for name in ("index", "new", "applicants", "receipt", "receipt_pdf")}
+    default_view = "index"
+
+    def create_blueprint(self, appbuilder, endpoint=None, static_folder=None):
+        blueprint = super().create_blueprint(appbuilder, endpoint=endpoint, static_folder=static_folder)
+        blueprint.register_error_handler(RequestEntityTooLarge, too_large)
+        return blueprint
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _municipality_id(self) -> int:
+        mid = tenancy.municipality_id_of(g.user)
+        if mid is None:
+            abort(make_response(self._error(_("Your account does not belong to a municipality, so it cannot file applications."), 403)))
+        return mid
+
+    def _error(self, message: str, status: int):
+        return self.render_template(
+            "hamaynk/error.html", title=_("Front office"), message=message, back_url=url_for(".index")
+        ), status
+
+    def _application(self, application_id: int) -> Application:
+        if application_id > MAX_PK:
+            abort(404)
+        mid = self._municipality_id()
+        application = db.session.execute(
+            select(Application).where(Application.id == application_id, Application.municipality_id == mid)
+        ).scalar_one_or_none()
+        if application is None:
+            abort(404)
+        return application
+
+    # -- pages --------------------------------------------------------------------------
+
+    @expose("/")
+    @has_access
+    def index(self):
+        mid = self._municipality_id()
+        offered = intake.offered_services(db.session, plugin_runtime.registry(), mid)
+        return self.render_template(
+            "office/index.html", offered=offered, municipality=db.session.get(Municipality, mid), title=_("New application")
+        )
+
+    @expose("/new/<service_key>", methods=["GET", "POST"])
+    @has_access
+    def new(self, service_key: str):
+        mid = self._municipality_id()
+        service = None
+        if len(service_key) <= MAX_SERVICE_KEY:
+            service = intake.enabled_service(db.session, plugin_runtime.registry(), mid, service_key)
+        if service is None:
+            return self._error(_("Your municipality does not offer this service."), 404)
+        locale = current_locale()
+        form = plugin_runtime.form_class(service, locale)()
+        applicant = applicant_form()
+        doc_errors: dict[str, str] = {}
+        problems: list[str] = []
+
+        if request.method == "GET":
+            applicant.token.data = intake.new_submission_token()
+            return self._render_form(service, form, applicant, doc_errors, problems, 200)
+
+        key = intake.submission_key(g.user.id, applicant.token.data or "")
+        if key is None:
+            applicant.token.data = intake.new_submission_token()
+            problems.append(_("The form has expired or did not come from this site. Check the entries, choose the files again and send it again."))
+            return self._render_form(service, form, applicant, doc_errors, problems, 400)
+        # A double submit (second click, reload after a slow answer) shows the first one.
+        existing = intake.existing_submission(db.session, key)
+        if existing is not None and existing.municipality_id == mid:
+            return redirect(url_for(".receipt", application_id=existing.id))
+
+        form_ok = form.validate()
+        person, person_errors = intake.clean_applicant(applicant_raw(applicant))
+        for name, message in person_errors.items():
+            applicant[name].errors = list(applicant[name].errors) + [message]
+        data = form.cleaned_data
+        files = {req.key: request.files.getlist(f"doc-{req.key}") for req in service.documents}
+        chosen = {k: intake.uploaded_files(v) for k, v in files.items()}
+        missing = check_checklist(service, data, chosen)
+        for requirement in missing:
+            doc_errors[requirement.key] = _("Attach this document.")
+        if missing:
+            problems.append(intake.missing_documents_message(missing, locale))
+        if not form_ok or person is None or missing:
+            problems.insert(0, _("The application was not filed. Correct the marked entries and choose the files again."))
+            return self._render_form(service, form, applicant, doc_errors, problems, 400)
+
+        try:
+            result = intake.file_intake(
+                db.session, get_storage(), service=service, municipality_id=mid, data=data, applicant=person,
+                files=files, clerk_id=g.user.id, key=key, locale=locale,
+            )
+        except UploadRefused as exc:
+            doc_errors[exc.requirement_key] = str(exc)
+            problems.append(str(exc))
+        except intake.ChecklistIncomplete as exc:
+            problems.append(str(exc))
+        except StorageError:
+            problems.append(_("The documents could not be stored just now; nothing was filed. Try again in a moment."))
+        except WorkflowError as exc:
+            problems.append(str(exc))
+        else:
+            if result.application.municipality_id != mid:
+                abort(404)
+            if result.created and result.access_code:
+                intake.remember_access_code(session, result.application.id, result.access_code)
+            return redirect(url_for(".receipt", application_id=result.application.id))
+        problems.insert(0, _("The application was not filed. Correct the marked entries and choose the files again."))
+        return self._render_form(service, form, applicant, doc_errors, problems, 400)
+
+    def _render_form(self, service, form, applicant, doc_errors, problems, status):
+        locale = current_locale()
+        response = make_response(
+            self.render_template(
+                "office/new.html", service=service, form=form, applicant=applicant, checklist=_checklist(service, locale),
+                doc_errors=doc_errors, problems=problems, title=pick(service.title, locale),
+            ),
+            status,
+        )
+        return _no_store(response)
+
+    @expose("/applicants")
+    @has_access
+    def applicants(self):
+        """Earlier applicants of this municipality matching ``q`` (JSON, for the form's search)."""
+        mid = self._municipality_id()
+        query = request.args.get("q", "")
+        found = intake.find_applicants(db.session, mid, query)
+        return _no_store(jsonify({"query": query.strip(), "results": [item.to_dict() for item in found]}))
+
+    @expose("/receipt/<int:application_id>")
+    @has_access
+    def receipt(self, application_id: int):
+        application = self._application(application_id)
+        code = intake.recall_access_code(session, application.id)
+        try:
+            service: Optional[Service] = workflow.service_of(application)
+        except WorkflowError:
+            service = None
+        documents = db.session.execute(
+            select(ApplicationDocument).where(ApplicationDocument.application_id == application.id).order_by(ApplicationDocument.id)
+        ).scalars().all()
+        titles = {d.key: pick(d.title, current_locale()) for d in (service.documents if service else ())}
+        response = make_response(
+            self.render_template(
+                "office/receipt.html", application=application, service=service, access_code=code, documents=documents,
+                titles=titles, title=_("Application filed"),
+            )
+        )
+        return _no_store(response)
+
+    @expose("/receipt/<int:application_id>/receipt.pdf")
+    @has_access
+    def receipt_pdf(self, application_id: int):
+        application = self._application(application_id)
+        try:
+            service = workflow.service_of(application)
+        except WorkflowError as exc:
+            return self._error(str(exc), 404)
+        code = intake.recall_access_code(session, application.id)
+        pdf = receipts.receipt_pdf(db.session, application, service, access_code=code, locale=RECEIPT_LOCALE)
+        # The code has now been handed over on paper; it is not kept any longer than that.
+        intake.forget_access_code(session, application.id)
+        response = make_response(pdf)
+        response.headers["Content-Type"] = "application/pdf"
+        response.headers["Content-Disposition"] = f'attachment; filename="{receipts.receipt_filename(application.tracking_number)}"'
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return _no_store(response)

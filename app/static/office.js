@@ -1,0 +1,160 @@
+/* Front-office intake form: shows and hides conditional fields, marks conditional documents
+   as needed, and finds returning applicants. Only convenience: the server validates every
+   field, condition and document again, and the form works without this file. */
+(function () {
+  "use strict";
+
+  var form = document.querySelector("form.office-intake");
+  if (!form) { return; }
+
+  // -- reading the form the way the server's conditions see it ----------------------------
+
+  function valueOf(name) {
+    var inputs = form.querySelectorAll('[name="' + name + '"]');
+    if (!inputs.length) { return null; }
+    var first = inputs[0];
+    if (first.type === "checkbox" && inputs.length === 1 && !first.closest("ul")) {
+      return first.checked;
+    }
+    if (first.type === "checkbox" || first.type === "radio") {
+      var chosen = [];
+      inputs.forEach(function (input) { if (input.checked) { chosen.push(input.value); } });
+      return first.type === "radio" ? (chosen[0] || null) : chosen;
+    }
+    var group = first.closest("[data-field]");
+    if (group && group.hidden) { return null; }
+    return first.value === "" ? null : first.value;
+  }
+
+  function same(actual, expected) {
+    if (typeof expected === "boolean") { return Boolean(actual) === expected; }
+    if (typeof expected === "number") { return actual !== null && Number(actual) === expected; }
+    return actual === expected;
+  }
+
+  function holds(cond) {
+    var actual = valueOf(cond.field);
+    var expected = cond.value;
+    var empty = actual === null || actual === "" || (Array.isArray(actual) && !actual.length);
+    switch (cond.op) {
+      case "set": return !empty;
+      case "unset": return empty;
+      case "eq": return Array.isArray(actual) ? actual.indexOf(expected) >= 0 : same(actual, expected);
+      case "ne": return Array.isArray(actual) ? actual.indexOf(expected) < 0 : !same(actual, expected);
+      case "in": return Array.isArray(actual) ? actual.some(function (a) { return expected.indexOf(a) >= 0; }) : expected.some(function (e) { return same(actual, e); });
+      case "not_in": return Array.isArray(actual) ? !actual.some(function (a) { return expected.indexOf(a) >= 0; }) : !expected.some(function (e) { return same(actual, e); });
+    }
+    if (empty) { return false; }
+    var a = Number(actual), e = Number(expected);
+    if (isNaN(a) || isNaN(e)) { a = String(actual); e = String(expected); }
+    switch (cond.op) {
+      case "gt": return a > e;
+      case "ge": return a >= e;
+      case "lt": return a < e;
+      case "le": return a <= e;
+    }
+    return true;
+  }
+
+  function allHold(json) {
+    try {
+      return JSON.parse(json).every(holds);
+    } catch (err) {
+      return true; // unreadable condition: show the field, the server decides
+    }
+  }
+
+  // -- conditional fields and documents -------------------------------------------------
+
+  function refresh() {
+    // Twice: a field shown by the first pass may be what another field's condition reads.
+    for (var pass = 0; pass < 2; pass++) {
+      form.querySelectorAll("[data-visible-when]").forEach(function (input) {
+        var group = input.closest("[data-field]");
+        if (group) { group.hidden = !allHold(input.getAttribute("data-visible-when")); }
+      });
+    }
+    form.querySelectorAll("[data-required-when]").forEach(function (line) {
+      var needed = allHold(line.getAttribute("data-required-when"));
+      var label = line.querySelector(".office-conditional");
+      if (label) {
+        label.textContent = needed ? label.getAttribute("data-on") : label.getAttribute("data-off");
+        label.className = "label office-conditional " + (needed ? "label-primary" : "label-default");
+      }
+    });
+  }
+
+  form.addEventListener("change", refresh);
+  form.addEventListener("input", refresh);
+  refresh();
+
+  // -- the checklist ticks itself as files are chosen -----------------------------------------
+
+  form.querySelectorAll('input[type="file"]').forEach(function (input) {
+    input.addEventListener("change", function () {
+      var status = input.parentNode.querySelector(".office-chosen");
+      if (!status) { return; }
+      var names = Array.prototype.map.call(input.files, function (f) { return f.name; });
+      status.textContent = names.length ? "\u2713 " + names.join(", ") : "";
+    });
+  });
+
+  // -- returning applicants -------------------------------------------------------------------
+
+  var search = document.getElementById("applicant-search");
+  var button = document.getElementById("applicant-search-button");
+  var results = document.getElementById("applicant-search-results");
+  if (!search || !button || !results) { return; }
+
+  function fill(person) {
+    ["name", "psn", "phone", "email", "address"].forEach(function (key) {
+      var input = form.querySelector('[name="applicant-' + key + '"]');
+      if (input && person[key]) { input.value = person[key]; }
+    });
+    var name = form.querySelector('[name="applicant-name"]');
+    if (name) { name.focus(); }
+  }
+
+  function show(people) {
+    results.textContent = "";
+    if (!people.length) {
+      var none = document.createElement("p");
+      none.textContent = results.getAttribute("data-none");
+      results.appendChild(none);
+      return;
+    }
+    var list = document.createElement("ul");
+    list.className = "list-unstyled";
+    people.forEach(function (person) {
+      var item = document.createElement("li");
+      var use = document.createElement("button");
+      use.type = "button";
+      use.className = "btn btn-link";
+      var parts = [person.name, person.psn, person.phone, person.address].filter(Boolean);
+      if (person.source === "registry") { parts.push("(" + results.getAttribute("data-registry") + ")"); }
+      use.textContent = results.getAttribute("data-use") + ": " + parts.join(" · ");
+      use.addEventListener("click", function () { fill(person); });
+      item.appendChild(use);
+      list.appendChild(item);
+    });
+    results.appendChild(list);
+  }
+
+  function find() {
+    var q = search.value.trim();
+    if (q.length < 3) { return; }
+    var url = form.getAttribute("data-search-url") + "?q=" + encodeURIComponent(q);
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { if (!response.ok) { throw new Error(String(response.status)); } return response.json(); })
+      .then(function (body) { show(body.results || []); })
+      .catch(function () {
+        results.textContent = results.getAttribute("data-failed");
+      });
+  }
+
+  button.addEventListener("click", find);
+  search.addEventListener("keydown", function (event) {
+    // Enter searches instead of submitting the whole application.
+    if (event.key === "Enter") { event.preventDefault(); find(); }
+  });
+})();
