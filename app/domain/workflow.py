@@ -748,6 +748,31 @@ def allowed_actions(session: Session, application: Application, actor_id: int, a
     return result
 
 
+def staff_actions(session: Session, application: Application, actor_id: int, app: Optional[Flask] = None) -> list[str]:
+    """The actions besides the step's own (comment / reassign / extend) ``actor_id`` may take
+    now, by the same checks :func:`comment`, :func:`reassign` and :func:`extend_deadline` run."""
+    actor = load_actor(session, actor_id)
+    if actor is None or not actor.active or actor.municipality_id != application.municipality_id:
+        return []
+    result = [COMMENT] if actor.has(*FILING_ROLES) else []
+    if application.status not in OPEN:
+        return result
+    try:
+        step = current_step(application, service_of(application, app))
+    except ServiceUnavailable:
+        return result
+    try:
+        if step is not None:
+            _check_may_supervise(session, application, step, actor)
+    except WorkflowError:
+        return result
+    if step is not None:
+        result.append(REASSIGN)
+    if actor.has(*SUPERVISOR_ROLES):
+        result.append(EXTEND)
+    return result
+
+
 __all__ = [
     "ACTIONS",
     "Actor",
@@ -775,6 +800,7 @@ __all__ = [
     "resubmit",
     "return_for_correction",
     "service_of",
+    "staff_actions",
     "submit",
     "withdraw",
 ]

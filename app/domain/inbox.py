@@ -1,0 +1,402 @@
+"""The staff inbox: which applications a clerk, specialist, head or auditor sees in each tab,
+filtered, searched and paged — as SQL, so a list page costs the same at 60 applications as
+at 60 000.
+
+Tabs
+    ``mine``        assigned to me, or unassigned and waiting at a step I may act on (the
+                    same rule as :func:`app.domain.workflow.check_can_act_on_step`, written
+                    as a WHERE clause; ``tests/test_inbox.py`` proves the two agree);
+    ``department``  open applications whose current step my department is responsible for
+                    (:func:`app.domain.workflow.responsible_department_id`, as SQL);
+    ``all``         everything filed in my municipality (drafts are the applicant's own
+                    business until they are submitted).
+
+Paging is by keyset, never by OFFSET or COUNT(*): rows are ordered by ``(due_at, id)`` and a
+page starts after (or before) the ``(due_at, id)`` of the row it continues from. The cursor
+carrying that pair is signed, so a tampered one is refused (:class:`BadCursor`) rather than
+trusted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional, Sequence
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import and_, false, func, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from app import security
+from app.domain import deadlines, statuses
+from app.domain.fieldtypes import normalize_phone, normalize_psn
+from app.domain.tracking import normalize_tracking_number, parse_tracking_number
+from app.domain.workflow import AT_STEP, OPEN, Actor
+from app.models import Application, Department, ServiceActivation
+from flask_appbuilder.security.sqla.models import User
+
+MINE = "mine"
+DEPARTMENT = "department"
+ALL = "all"
+TABS = (MINE, DEPARTMENT, ALL)
+
+# Who may open which tab. Auditors only read, so they have no tasks of their own.
+ACTING_ROLES = (security.CLERK, security.SPECIALIST, security.HEAD, security.MUNICIPAL_ADMIN)
+ALL_TAB_ROLES = (security.CLERK, security.HEAD, security.MUNICIPAL_ADMIN, security.AUDITOR, security.SYSTEM_ADMIN)
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+MAX_QUERY = 200
+_CURSOR_SALT = "hamaynk.inbox.cursor"
+
+
+class BadCursor(ValueError):
+    """The paging cursor was not one this site made (edited, truncated, from another key)."""
+
+
+# -- who is looking ---------------------------------------------------------------------------
+
+
+def tabs_for(actor: Optional[Actor]) -> list[str]:
+    """The tabs ``actor`` may open, in display order."""
+    if actor is None or not actor.active:
+        return []
+    result = []
+    if actor.municipality_id is not None and actor.has(*ACTING_ROLES):
+        result.append(MINE)
+    if actor.municipality_id is not None and actor.department_id is not None and not _only_auditor(actor):
+        result.append(DEPARTMENT)
+    if actor.has(*ALL_TAB_ROLES):
+        result.append(ALL)
+    return result
+
+
+def _only_auditor(actor: Actor) -> bool:
+    return actor.has(security.AUDITOR) and not actor.has(*ACTING_ROLES)
+
+
+# -- the SQL versions of the workflow's rules ----------------------------------------------------
+
+
+def _activation_department():
+    """The department the municipality made responsible for the application's service."""
+    return (
+        select(ServiceActivation.department_id)
+        .where(
+            ServiceActivation.municipality_id == Application.municipality_id,
+            ServiceActivation.service_key == Application.service_key,
+        )
+        .correlate(Application)
+        .scalar_subquery()
+    )
+
+
+def _steps(registry, predicate) -> tuple[list[tuple[str, int, str]], list[tuple[str, int, str]]]:
+    """``(service key, version, step key)`` of every registered step ``predicate`` accepts,
+    split into steps that name their department and steps that do not."""
+    named, unnamed = [], []
+    for registered in registry.all():
+        for step in registered.service.steps:
+            if predicate(step):
+                triple = (registered.key, registered.version, step.key)
+                (named if step.department else unnamed).append((triple, step.department))
+    return named, unnamed
+
+
+def _at_step(triples: Sequence[tuple[str, int, str]]):
+    if not triples:
+        return false()
+    return tuple_(Application.service_key, Application.service_version, Application.current_step).in_(list(triples))
+
+
+def responsible_department_clause(registry, department_id: Optional[int], department_code: Optional[str]):
+    """Applications whose current step ``department_id`` is responsible for, mirroring
+    :func:`app.domain.workflow.responsible_department_id`: the department the step names by
+    code, else the service's department in the municipality, else the application's own.
+    Steps that name no department and find none (any department may) belong to no one."""
+    if department_id is None:
+        return false()
+    named, unnamed = _steps(registry, lambda step: True)
+    activation = _activation_department()
+    return or_(
+        _at_step([t for t, code in named if code == department_code]),
+        and_(
+            _at_step([t for t, _code in unnamed]),
+            or_(activation == department_id, and_(activation.is_(None), Application.department_id == department_id)),
+        ),
+    )
+
+
+def can_act_clause(registry, actor: Actor, department_code: Optional[str]):
+    """Applications waiting at a step ``actor`` may act on — the WHERE-clause twin of
+    :func:`app.domain.workflow.check_can_act_on_step` (same municipality, the step's role,
+    the responsible department or, when there is none, anyone)."""
+    if actor.municipality_id is None:
+        return false()
+
+    def has_role(step) -> bool:
+        return security.ROLE_BY_KEY.get(step.role, step.role) in actor.roles
+
+    named, unnamed = _steps(registry, has_role)
+    activation = _activation_department()
+    department = or_(
+        # A step naming a department: only that department's staff (and it must exist here,
+        # which it does when it is the actor's own).
+        _at_step([t for t, code in named if department_code is not None and code == department_code]),
+        and_(
+            _at_step([t for t, _code in unnamed]),
+            or_(
+                activation == actor.department_id if actor.department_id is not None else false(),
+                and_(
+                    activation.is_(None),
+                    or_(
+                        Application.department_id.is_(None),
+                        Application.department_id == actor.department_id if actor.department_id is not None else false(),
+                    ),
+                ),
+            ),
+        ),
+    )
+    return and_(Application.municipality_id == actor.municipality_id, Application.status.in_(AT_STEP), department)
+
+
+def department_code_of(session: Session, actor: Actor) -> Optional[str]:
+    if actor.department_id is None:
+        return None
+    return session.execute(select(Department.code).where(Department.id == actor.department_id)).scalar_one_or_none()
+
+
+# -- filters and search ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    service: Optional[str] = None
+    status: Optional[str] = None
+    overdue: bool = False
+    submitted_from: Optional[dt.date] = None
+    submitted_to: Optional[dt.date] = None
+    q: str = ""
+
+    def is_empty(self) -> bool:
+        return self == Filters()
+
+
+_PHONE_CHARS = re.compile(r"^[+\d\s().-]+$")
+
+
+def search_clause(q: str):
+    """A tracking number matches exactly; ten digits are a public service number or a phone;
+    something phone-like is a phone; anything else is part of the applicant's name."""
+    q = (q or "").strip()[:MAX_QUERY]
+    if not q:
+        return None
+    if parse_tracking_number(q) is not None:
+        return Application.tracking_number == normalize_tracking_number(q)
+    if _PHONE_CHARS.match(q) and sum(c.isdigit() for c in q) >= 6:
+        options = []
+        try:
+            options.append(Application.applicant_psn == normalize_psn(q))
+        except ValueError:
+            pass
+        try:
+            options.append(Application.applicant_phone == normalize_phone(q))
+        except ValueError:
+            pass
+        if options:
+            return or_(*options)
+        # A tracking number with a typo in it lands here too: exact matching finds nothing.
+        return Application.tracking_number == normalize_tracking_number(q)
+    # Both spellings: SQLite's lower() folds only ASCII, so Armenian is matched as typed.
+    return or_(
+        Application.applicant_name.contains(q, autoescape=True),
+        func.lower(Application.applicant_name).contains(q.lower(), autoescape=True),
+    )
+
+
+def filter_clauses(filters: Filters, on: Optional[dt.date] = None) -> list[Any]:
+    clauses = []
+    if filters.service:
+        clauses.append(Application.service_key == filters.service)
+    if filters.status:
+        clauses.append(Application.status == filters.status)
+    if filters.overdue:
+        clauses.append(deadlines.late_clause(on))
+    if filters.submitted_from is not None:
+        clauses.append(Application.submitted_at >= dt.datetime.combine(filters.submitted_from, dt.time.min))
+    if filters.submitted_to is not None:
+        clauses.append(Application.submitted_at < dt.datetime.combine(filters.submitted_to + dt.timedelta(days=1), dt.time.min))
+    found = search_clause(filters.q)
+    if found is not None:
+        clauses.append(found)
+    return clauses
+
+
+# -- cursors -----------------------------------------------------------------------------------
+
+
+NEXT = "n"
+PREV = "p"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    due_at: Optional[dt.date]
+    id: int
+    direction: str = NEXT
+
+
+def _serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt=_CURSOR_SALT)
+
+
+def encode_cursor(secret_key: str, cursor: Cursor) -> str:
+    due = cursor.due_at.isoformat() if cursor.due_at else None
+    return _serializer(secret_key).dumps([due, cursor.id, cursor.direction])
+
+
+def decode_cursor(secret_key: str, token: str) -> Cursor:
+    """The cursor in ``token``; :class:`BadCursor` for anything this site did not sign."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise BadCursor(token)
+    try:
+        due, row_id, direction = _serializer(secret_key).loads(token)
+        if direction not in (NEXT, PREV) or isinstance(row_id, bool) or not isinstance(row_id, int):
+            raise ValueError(direction)
+        return Cursor(dt.date.fromisoformat(due) if due is not None else None, row_id, direction)
+    except (BadSignature, ValueError, TypeError):
+        raise BadCursor(token) from None
+
+
+def _after(cursor: Cursor):
+    """Rows after ``cursor`` in the order (due_at NULLS LAST, id)."""
+    if cursor.due_at is None:
+        return and_(Application.due_at.is_(None), Application.id > cursor.id)
+    return or_(
+        Application.due_at > cursor.due_at,
+        and_(Application.due_at == cursor.due_at, Application.id > cursor.id),
+        Application.due_at.is_(None),
+    )
+
+
+def _before(cursor: Cursor):
+    if cursor.due_at is None:
+        return or_(Application.due_at.is_not(None), Application.id < cursor.id)
+    return and_(
+        Application.due_at.is_not(None),
+        or_(Application.due_at < cursor.due_at, and_(Application.due_at == cursor.due_at, Application.id < cursor.id)),
+    )
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    application: Application
+    assignee_name: Optional[str]
+
+
+@dataclass
+class Page:
+    rows: list[Row] = field(default_factory=list)
+    next_cursor: Optional[Cursor] = None
+    prev_cursor: Optional[Cursor] = None
+
+
+def tab_clause(session: Session, registry, actor: Actor, tab: str, municipality_ids: Optional[Iterable[int]]):
+    """The WHERE clause of a tab, always inside the municipalities the actor may see."""
+    if municipality_ids is None:
+        scope = Application.municipality_id.is_not(None)
+    else:
+        ids = list(municipality_ids)
+        scope = Application.municipality_id.in_(ids) if ids else false()
+    if tab == MINE:
+        code = department_code_of(session, actor)
+        mine = or_(
+            and_(Application.assignee_id == actor.user_id, Application.status.in_(OPEN)),
+            and_(Application.assignee_id.is_(None), can_act_clause(registry, actor, code)),
+        )
+        return and_(scope, mine)
+    if tab == DEPARTMENT:
+        code = department_code_of(session, actor)
+        return and_(
+            scope,
+            Application.municipality_id == actor.municipality_id,
+            Application.status.in_(OPEN),
+            responsible_department_clause(registry, actor.department_id, code),
+        )
+    return and_(scope, Application.status != statuses.DRAFT)
+
+
+def list_page(
+    session: Session,
+    registry,
+    actor: Actor,
+    tab: str,
+    *,
+    municipality_ids: Optional[Iterable[int]],
+    filters: Filters = Filters(),
+    cursor: Optional[Cursor] = None,
+    limit: int = DEFAULT_LIMIT,
+    on: Optional[dt.date] = None,
+) -> Page:
+    """One page of a tab: at most ``limit`` rows, fetched with one SELECT of ``limit + 1``
+    rows (the extra one says whether there is a further page)."""
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    assignee = aliased(User)
+    where = [tab_clause(session, registry, actor, tab, municipality_ids), *filter_clauses(filters, on)]
+    backwards = cursor is not None and cursor.direction == PREV
+    if cursor is not None:
+        where.append(_before(cursor) if backwards else _after(cursor))
+    if backwards:
+        order = (Application.due_at.desc().nulls_first(), Application.id.desc())
+    else:
+        order = (Application.due_at.asc().nulls_last(), Application.id.asc())
+    stmt = (
+        select(Application, assignee.first_name, assignee.last_name)
+        .outerjoin(assignee, assignee.id == Application.assignee_id)
+        .where(*where)
+        .order_by(*order)
+        .limit(limit + 1)
+    )
+    fetched = session.execute(stmt).all()
+    more = len(fetched) > limit
+    fetched = fetched[:limit]
+    if backwards:
+        fetched.reverse()
+    rows = [Row(a, " ".join(p for p in (first, last) if p) or None) for a, first, last in fetched]
+    page = Page(rows=rows)
+    if rows:
+        first_row, last_row = rows[0].application, rows[-1].application
+        has_next = more if not backwards else True
+        has_prev = (cursor is not None) if not backwards else more
+        if has_next:
+            page.next_cursor = Cursor(last_row.due_at, last_row.id, NEXT)
+        if has_prev:
+            page.prev_cursor = Cursor(first_row.due_at, first_row.id, PREV)
+    return page
+
+
+__all__ = [
+    "ALL",
+    "BadCursor",
+    "Cursor",
+    "DEPARTMENT",
+    "Filters",
+    "MINE",
+    "Page",
+    "Row",
+    "TABS",
+    "can_act_clause",
+    "decode_cursor",
+    "department_code_of",
+    "encode_cursor",
+    "filter_clauses",
+    "list_page",
+    "responsible_department_clause",
+    "search_clause",
+    "tab_clause",
+    "tabs_for",
+]
