@@ -56,6 +56,9 @@ SELF_SERVICE = [
 READ = r"(can_list|can_show|menu_access)"
 # Front-office intake (app.office): clerks and municipal admins file applications for walk-ins.
 OFFICE_INTAKE = [(r"can_intake", r"OfficeIntake"), (r"menu_access", r"(Office|Intake)")]
+# Back-office workspace (app.workspace): the inbox and case pages; auditors only read.
+WORKSPACE = [(r"can_(list|show|act|document)", r"Workspace"), (r"menu_access", r"(Office|Inbox)")]
+WORKSPACE_READ = [(r"can_(list|show)", r"Workspace"), (r"menu_access", r"(Office|Inbox)")]
 
 # (permission regex, view-menu regex) pairs per role. Both are matched in full.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
@@ -65,11 +68,12 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         (r"(can_list|can_edit)", r"ServicesAdmin"),
         (r"menu_access", r"(Municipality|Departments|Staff|Services)"),
         *OFFICE_INTAKE,
+        *WORKSPACE,
     ],
-    HEAD: SELF_SERVICE + [(READ, r"(DepartmentAdmin|StaffAdmin)"), (r"menu_access", r"(Municipality|Departments|Staff)")],
-    SPECIALIST: SELF_SERVICE,
-    CLERK: SELF_SERVICE + OFFICE_INTAKE,
-    AUDITOR: SELF_SERVICE + [
+    HEAD: SELF_SERVICE + [(READ, r"(DepartmentAdmin|StaffAdmin)"), (r"menu_access", r"(Municipality|Departments|Staff)")] + WORKSPACE,
+    SPECIALIST: SELF_SERVICE + WORKSPACE,
+    CLERK: SELF_SERVICE + OFFICE_INTAKE + WORKSPACE,
+    AUDITOR: SELF_SERVICE + WORKSPACE_READ + [
         (READ, r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin)"),
         (r"menu_access", r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins)"),
     ],

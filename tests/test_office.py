@@ -350,7 +350,7 @@ def test_construction_permit_with_conditional_documents_and_route(app, clerk):
     page = clerk.get(f"/office/receipt/{application_id}").get_data(as_text=True)
     assert "30,000\u00a0֏" in page
     text = pdf_text(clerk.get(f"/office/receipt/{application_id}/receipt.pdf").data)
-    assert "Շինարարության թույլտվություն" in text and "30 000" in text and "AMD" in text and "design-2.pdf" in text
+    assert "Շինարարության թույլտվություն" in text and "30 000 ֏" in text and "design-2.pdf" in text
 
 
 def test_a_small_residential_permit_skips_the_conditional_steps(app, clerk):

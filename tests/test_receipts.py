@@ -47,7 +47,7 @@ def test_the_receipt_is_a_pdf_with_armenian_text_tracking_number_and_access_code
     assert data.startswith(b"%PDF-")
     text = text_of(data)
     for expected in ("Աբովյան համայնք", "Շինարարության թույլտվություն", "Արմեն Պետրոսյան", "ABV-2026-000123-K",
-                     "q1W2e3R4t5Y6u7I8o9P0aA", "Նախագծային փաստաթղթեր", "design-1.pdf", "design-2.pdf", "30 000 AMD"):
+                     "q1W2e3R4t5Y6u7I8o9P0aA", "Նախագծային փաստաթղթեր", "design-1.pdf", "design-2.pdf", "30 000 ֏"):
         assert expected in text, expected
     # Dates are Armenian, in the office's time zone.
     assert format_date(dt.date(2026, 3, 2), "long", locale="hy") in text
@@ -65,7 +65,7 @@ def test_a_reprint_has_no_access_code_and_says_so():
 
 def test_a_free_service_without_documents_says_so():
     text = text_of(receipts.render_receipt_pdf(receipt(fee=0, documents=())))
-    assert "Free of charge" in text and "No documents were attached." in text and "AMD" not in text
+    assert "Free of charge" in text and "No documents were attached." in text and "֏" not in text
 
 
 def test_the_font_ships_with_its_licence():
@@ -107,5 +107,5 @@ def test_build_receipt_reads_the_filed_application(app):
         ]
         assert [line.count for line in built.documents] == [1, 2]
         text = text_of(receipts.receipt_pdf(db.session, application, service, access_code=secret))
-        assert application.tracking_number in text and secret in text and "Ալֆա համայնք" in text and "25 000 AMD" in text
+        assert application.tracking_number in text and secret in text and "Ալֆա համայնք" in text and "25 000 ֏" in text
         assert format_date(application.due_at, "long", locale="hy") in text

@@ -7,7 +7,7 @@ every other text, so ``locale`` may ask for another language.
 
 The font is DejaVu Sans, shipped in ``app/static/fonts`` with its licence, so the receipt
 renders the same on a fresh machine without system fonts. DejaVu has no glyph for the dram
-sign (֏, U+058F), so amounts on the receipt name the currency by its code, AMD.
+sign (֏, U+058F); Noto Sans Armenian (also shipped, OFL) is the fallback font for it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "fonts"
 FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
 FONT_BOLD = FONT_DIR / "DejaVuSans-Bold.ttf"
 FAMILY = "DejaVuSans"
+FALLBACK_FAMILY = "NotoSansArmenian"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Receipt:
 
 
 def format_fee(amount: int, locale: str) -> str:
-    return f"{format_decimal(int(amount), format='#,##0', locale=locale)}\u00a0AMD"
+    return f"{format_decimal(int(amount), format='#,##0', locale=locale)}\u00a0֏"
 
 
 def format_filed_at(value: dt.datetime, locale: str) -> str:
@@ -125,6 +126,10 @@ class _ReceiptPDF(FPDF):
         super().__init__(orientation="P", unit="mm", format="A4")
         self.add_font(FAMILY, "", str(FONT_REGULAR))
         self.add_font(FAMILY, "B", str(FONT_BOLD))
+        # Glyphs DejaVu lacks (the dram sign) come from Noto Sans Armenian.
+        self.add_font(FALLBACK_FAMILY, "", str(FONT_DIR / "NotoSansArmenian-Regular.ttf"))
+        self.add_font(FALLBACK_FAMILY, "B", str(FONT_DIR / "NotoSansArmenian-Bold.ttf"))
+        self.set_fallback_fonts([FALLBACK_FAMILY])
         self.set_margins(20, 20, 20)
         self.set_auto_page_break(True, margin=20)
 

@@ -1,0 +1,14 @@
+"""Back-office audience: the inbox and case pages of clerks, specialists, heads and auditors."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+from flask_babel import lazy_gettext as _l
+
+from app.workspace.views import WorkspaceView
+
+
+def init_app(app: Flask, appbuilder: AppBuilder) -> None:
+    # The menu name is a stable identifier (permissions hang on it); the label is translated.
+    appbuilder.add_view(WorkspaceView, "Inbox", label=_l("Inbox"), icon="fa-tasks", category="Office", category_label=_l("Office"))
