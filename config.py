@@ -6,6 +6,7 @@ conventional names because every hosting platform sets them that way.
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 from pathlib import Path
 
@@ -112,6 +113,31 @@ class Config:
     HAMAYNK_S3_ENDPOINT_URL = os.environ.get("HAMAYNK_S3_ENDPOINT_URL") or None
     HAMAYNK_S3_REGION = os.environ.get("HAMAYNK_S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
+    # REST API (app.api): tokens from POST /api/v1/security/login, signed with SECRET_KEY
+    # (Flask-JWT-Extended's default). Short-lived: a leaked token is worth little for long.
+    JWT_ACCESS_TOKEN_EXPIRES = _dt.timedelta(minutes=int(os.environ.get("HAMAYNK_JWT_MINUTES", "30")))
+    HAMAYNK_API_MAX_PAGE_SIZE = 100
+
+    # Background jobs (app.jobs, Huey): "sqlite" runs embedded with its queue in
+    # HAMAYNK_HUEY_PATH (default: instance/huey.sqlite3); "redis" shares one queue between
+    # separate workers at HAMAYNK_REDIS_URL; "immediate" runs every task at once, in-process.
+    HAMAYNK_JOBS = os.environ.get("HAMAYNK_JOBS", "sqlite")
+    HAMAYNK_HUEY_PATH = os.environ.get("HAMAYNK_HUEY_PATH", "")
+    HAMAYNK_REDIS_URL = os.environ.get("HAMAYNK_REDIS_URL", "redis://localhost:6379/0")
+    # Crontab minute field of the escalation run ("*/15": every quarter of an hour).
+    HAMAYNK_ESCALATION_MINUTES = os.environ.get("HAMAYNK_ESCALATION_MINUTES", "*/15")
+
+    # Outgoing e-mail (notification delivery). Retries back off from the delay, doubling.
+    HAMAYNK_SMTP_HOST = os.environ.get("HAMAYNK_SMTP_HOST", "localhost")
+    HAMAYNK_SMTP_PORT = int(os.environ.get("HAMAYNK_SMTP_PORT", "25"))
+    HAMAYNK_SMTP_USER = os.environ.get("HAMAYNK_SMTP_USER", "")
+    HAMAYNK_SMTP_PASSWORD = os.environ.get("HAMAYNK_SMTP_PASSWORD", "")
+    HAMAYNK_SMTP_STARTTLS = _bool("HAMAYNK_SMTP_STARTTLS", False)
+    HAMAYNK_SMTP_TIMEOUT = float(os.environ.get("HAMAYNK_SMTP_TIMEOUT", "20"))
+    HAMAYNK_MAIL_FROM = os.environ.get("HAMAYNK_MAIL_FROM", "hamaynk@localhost")
+    HAMAYNK_NOTIFICATION_RETRIES = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRIES", "12"))
+    HAMAYNK_NOTIFICATION_RETRY_DELAY = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", "60"))
+
 
 class DevelopmentConfig(Config):
     DEBUG = False  # the quick start serves through waitress; debug stays an explicit choice
@@ -119,13 +145,14 @@ class DevelopmentConfig(Config):
 
 class TestConfig(Config):
     TESTING = True
-    SECRET_KEY = "hamaynk-test-key"
+    SECRET_KEY = "hamaynk-test-key-long-enough-for-hs256-jwt"
     SQLALCHEMY_DATABASE_URI = os.environ.get("HAMAYNK_TEST_DATABASE_URL", "sqlite://")
     WTF_CSRF_ENABLED = False
     HAMAYNK_LOAD_ENTRYPOINTS = False
     HAMAYNK_PLUGINS: list[str] = []
     HAMAYNK_SERVICE_DIRS: list[str] = []
     HAMAYNK_STRICT_PLUGINS = True
+    HAMAYNK_JOBS = "immediate"
 
 
 class ProductionConfig(Config):

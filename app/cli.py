@@ -128,6 +128,45 @@ def init_command() -> None:
     click.echo("Database is up to date; permissions synced.")
 
 
+@hamaynk.command("worker")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
+@click.option("--no-periodic", is_flag=True, help="Do not run scheduled tasks (when another worker does).")
+@with_appcontext
+def worker_command(workers: int, no_periodic: bool) -> None:
+    """Run the background job consumer (Huey) in this process, scheduled tasks included."""
+    import logging
+
+    from app.jobs import JobsMisconfigured, run_worker
+
+    # The consumer reports through logging; a worker started by hand should show it.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_worker(current_app._get_current_object(), workers=workers, periodic=not no_periodic)
+    except JobsMisconfigured as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@hamaynk.command("escalate")
+@click.option("--on", "on", default=None, help="Escalate as on this date (YYYY-MM-DD); default today.")
+@with_appcontext
+def escalate_command(on: str | None) -> None:
+    """Escalate overdue steps once, now (the worker does this every 15 minutes)."""
+    import datetime as dt
+
+    from app.jobs import JobsMisconfigured, run_escalation
+
+    try:
+        day = dt.date.fromisoformat(on) if on else None
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--on") from None
+    try:
+        queued = run_escalation(current_app._get_current_object(), day)
+    except JobsMisconfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Escalation done; {len(queued)} e-mail(s) queued for delivery.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(hamaynk)
 

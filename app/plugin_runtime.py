@@ -15,6 +15,11 @@ from app.registry import ServiceRegistry
 def init_app(app: Flask) -> None:
     host = build_plugin_host(app.config)
     app.extensions["hamaynk.plugins"] = host
+    # Services built in the admin UI live in the database; they join after every plug-in,
+    # so a plug-in always keeps its key.
+    from app import builder_runtime
+
+    builder_runtime.init_app(app)
 
 
 def host(app: Flask | None = None) -> PluginHost:

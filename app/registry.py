@@ -8,9 +8,10 @@ officer looking at the admin "Plug-ins" page, not the author.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from app.domain import statuses
 from app.domain.declarations import (
@@ -47,8 +48,11 @@ class DeclarationError(ValueError):
 class RegisteredService:
     service: Service
     plugin: str
-    source: str  # "built-in", "installed", "configured" or "file"
+    source: str  # "built-in", "installed", "configured", "file" or "builder"
     base_path: Path | None = None  # where template_file paths are resolved
+    # Services built in the admin UI by a municipal admin belong to that municipality only;
+    # None means every municipality may offer the service.
+    municipality_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -190,31 +194,48 @@ def validate_service(service: Service, field_types: Mapping[str, FieldType], bas
 
 
 class ServiceRegistry:
-    """All services of all active plug-ins, by (key, version)."""
+    """All services of all active plug-ins, by (key, version).
+
+    Builder services are swapped in while requests are served, so every change builds a new
+    dict and replaces the old one in a single assignment: a reader in another thread sees
+    the old set or the new one, never half of each, and never a dict changing under it.
+    """
 
     def __init__(self) -> None:
         self._services: dict[tuple[str, int], RegisteredService] = {}
         self.field_types: dict[str, FieldType] = {}
+        self._write_lock = threading.Lock()
 
     def add(self, registered: RegisteredService) -> None:
-        ident = (registered.key, registered.version)
-        existing = self._services.get(ident)
-        if existing is not None:
-            raise DeclarationError(
-                registered.plugin,
-                registered.key,
-                f"version {registered.version} is already declared by plug-in {existing.plugin!r}",
-            )
-        self._services[ident] = registered
+        self.replace(lambda _r: False, [registered])
 
     def remove_plugin(self, plugin: str) -> None:
-        for ident in [i for i, r in self._services.items() if r.plugin == plugin]:
-            del self._services[ident]
+        self.replace(lambda r: r.plugin == plugin, [])
+
+    def replace(self, remove: Callable[[RegisteredService], bool], add: Iterable[RegisteredService]) -> None:
+        """Drop the services ``remove`` picks and add ``add``, as one change.
+
+        Raises :class:`DeclarationError` (changing nothing) when a (key, version) is taken.
+        """
+        with self._write_lock:
+            services = {ident: r for ident, r in self._services.items() if not remove(r)}
+            for registered in add:
+                ident = (registered.key, registered.version)
+                existing = services.get(ident)
+                if existing is not None:
+                    raise DeclarationError(
+                        registered.plugin,
+                        registered.key,
+                        f"version {registered.version} is already declared by plug-in {existing.plugin!r}",
+                    )
+                services[ident] = registered
+            self._services = services
 
     def get(self, key: str, version: int | None = None) -> RegisteredService | None:
+        services = self._services
         if version is not None:
-            return self._services.get((key, version))
-        versions = [r for (k, _v), r in self._services.items() if k == key]
+            return services.get((key, version))
+        versions = [r for (k, _v), r in services.items() if k == key]
         return max(versions, key=lambda r: r.version) if versions else None
 
     def versions(self, key: str) -> list[RegisteredService]:
@@ -222,11 +243,15 @@ class ServiceRegistry:
 
     def latest(self) -> list[RegisteredService]:
         """The newest version of every service, sorted by key."""
-        keys = sorted({k for k, _v in self._services})
-        return [self.get(k) for k in keys]  # type: ignore[misc]
+        newest: dict[str, RegisteredService] = {}
+        for (key, version), registered in self._services.items():
+            if key not in newest or version > newest[key].version:
+                newest[key] = registered
+        return [newest[key] for key in sorted(newest)]
 
     def all(self) -> list[RegisteredService]:
-        return [self._services[i] for i in sorted(self._services)]
+        services = self._services
+        return [services[i] for i in sorted(services)]
 
     def keys(self) -> list[str]:
         return sorted({k for k, _v in self._services})

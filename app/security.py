@@ -59,6 +59,9 @@ OFFICE_INTAKE = [(r"can_intake", r"OfficeIntake"), (r"menu_access", r"(Office|In
 # Back-office workspace (app.workspace): the inbox and case pages; auditors only read.
 WORKSPACE = [(r"can_(list|show|act|document)", r"Workspace"), (r"menu_access", r"(Office|Inbox)")]
 WORKSPACE_READ = [(r"can_(list|show)", r"Workspace"), (r"menu_access", r"(Office|Inbox)")]
+# Staff REST API (app.api), plus reading its OpenAPI spec and Swagger page; auditors only read.
+API = [(r"can_(read|act)", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_show", r"SwaggerView")]
+API_READ = [(r"can_read", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_show", r"SwaggerView")]
 
 # (permission regex, view-menu regex) pairs per role. Both are matched in full.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
@@ -67,13 +70,16 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         (r"(can_list|can_show|can_add|can_edit|can_delete)", r"(DepartmentAdmin|StaffAdmin)"),
         (r"(can_list|can_edit)", r"ServicesAdmin"),
         (r"menu_access", r"(Municipality|Departments|Staff|Services)"),
+        (r"(can_list|can_show|can_add|can_edit)", r"ServiceBuilder"),
+        (r"menu_access", r"ServiceBuilder"),
         *OFFICE_INTAKE,
         *WORKSPACE,
+        *API,
     ],
-    HEAD: SELF_SERVICE + [(READ, r"(DepartmentAdmin|StaffAdmin)"), (r"menu_access", r"(Municipality|Departments|Staff)")] + WORKSPACE,
-    SPECIALIST: SELF_SERVICE + WORKSPACE,
-    CLERK: SELF_SERVICE + OFFICE_INTAKE + WORKSPACE,
-    AUDITOR: SELF_SERVICE + WORKSPACE_READ + [
+    HEAD: SELF_SERVICE + [(READ, r"(DepartmentAdmin|StaffAdmin)"), (r"menu_access", r"(Municipality|Departments|Staff)")] + WORKSPACE + API,
+    SPECIALIST: SELF_SERVICE + WORKSPACE + API,
+    CLERK: SELF_SERVICE + OFFICE_INTAKE + WORKSPACE + API,
+    AUDITOR: SELF_SERVICE + WORKSPACE_READ + API_READ + [
         (READ, r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin)"),
         (r"menu_access", r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins)"),
     ],

@@ -146,3 +146,363 @@ def hamaynk_app_factory(tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+# -- helpers for plug-in authors: fill, attach, apply, walk ---------------------------------------
+#
+#     def test_my_service(hamaynk_app):
+#         filed = apply(hamaynk_app, "my-service", data={"address": "1 Main St"})
+#         assert walk(hamaynk_app, filed.id, outcome="approved") == "approved"
+
+import base64  # noqa: E402
+import datetime as _dt  # noqa: E402
+import io  # noqa: E402
+import math  # noqa: E402
+import struct  # noqa: E402
+import zlib  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Mapping, Optional, Sequence  # noqa: E402
+
+SAMPLE_PSN = "1234567890"
+SAMPLE_PHONE = "+37491123456"
+DEFAULT_REJECTION = "The application does not meet the requirements."
+
+# A 1x1 pixel baseline JPEG.
+_JPEG_1PX = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1R"
+    "V19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
+    "Y2NjY2NjY2NjY2NjY2P/wAARCAABAAEDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAA"
+    "AgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
+    "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
+    "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREA"
+    "AgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
+    "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPE"
+    "xcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDHooorhPqD/9k="
+)
+
+
+def _png_1px() -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1x1, 8-bit RGB
+    pixels = zlib.compress(b"\x00\xc8\x1e\x1e")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def _pdf_1page() -> bytes:
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+SAMPLE_FILES = {"pdf": (_pdf_1page(), "application/pdf"), "png": (_png_1px(), "image/png"), "jpeg": (_JPEG_1PX, "image/jpeg")}
+
+
+def attach(kind: str = "pdf", filename: Optional[str] = None):
+    """An in-memory upload (Werkzeug ``FileStorage``) holding a tiny but valid file of ``kind``
+    ("pdf", "png" or "jpeg"), as a browser would send it."""
+    from werkzeug.datastructures import FileStorage
+
+    if kind not in SAMPLE_FILES:
+        raise ValueError(f"attach() makes {sorted(SAMPLE_FILES)} files, not {kind!r}")
+    content, mime = SAMPLE_FILES[kind]
+    extension = "jpg" if kind == "jpeg" else kind
+    return FileStorage(stream=io.BytesIO(content), filename=filename or f"sample.{extension}", content_type=mime)
+
+
+def _sample_number(spec, whole: bool) -> str:
+    low, high = spec.min_value, spec.max_value
+    value = 1 if low is None else low
+    if high is not None and value > high:
+        value = high
+    return str(math.ceil(value) if whole else value)
+
+
+def _sample_text(spec, text: str) -> str:
+    if spec.max_length is not None:
+        text = text[: spec.max_length]
+    if spec.min_length is not None and len(text) < spec.min_length:
+        text = text + "x" * (spec.min_length - len(text))
+    return text
+
+
+def sample_data(service, overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """Raw form input (as a browser posts it) that satisfies the declaration: the first choice
+    of every choice field, a valid PSN and phone, today's date, numbers within bounds, text
+    within length limits. Every field gets a value, so whatever a condition makes visible or
+    required is filled, and validation drops what a condition hides. ``overrides`` wins: use
+    it for rules a declaration cannot express (patterns, plug-in validators)."""
+    data: dict[str, Any] = {}
+    for spec in service.fields:
+        kind = spec.type
+        if kind == "choice":
+            value: Any = spec.choices[0].value if spec.choices else ""
+        elif kind == "multichoice":
+            value = [spec.choices[0].value] if spec.choices else []
+        elif kind == "integer":
+            value = _sample_number(spec, whole=True)
+        elif kind == "decimal":
+            value = _sample_number(spec, whole=False)
+        elif kind == "date":
+            value = _dt.date.today().isoformat()
+        elif kind == "boolean":
+            value = True
+        elif kind == "email":
+            value = "applicant@example.com"
+        elif kind == "phone":
+            value = SAMPLE_PHONE
+        elif kind == "psn":
+            value = SAMPLE_PSN
+        elif kind == "address":
+            value = _sample_text(spec, "1 Abovyan Street, Yerevan")
+        else:
+            value = _sample_text(spec, "Sample text")
+        data[spec.name] = value
+    data.update(overrides or {})
+    return data
+
+
+def _registered(app, service_key: str, version: Optional[int] = None):
+    from app import builder_runtime, plugin_runtime
+
+    # Outside a request nothing else notices services saved in the service builder.
+    builder_runtime.refresh_if_changed(app)
+    registered = plugin_runtime.registry(app).get(service_key, version)
+    if registered is None:
+        known = plugin_runtime.registry(app).keys()
+        raise AssertionError(f"no service {service_key!r}" + (f" version {version}" if version else "") + f"; registered: {known}")
+    return registered
+
+
+def fill_form(app, service_key: str, data: Mapping[str, Any], version: Optional[int] = None) -> dict[str, Any]:
+    """Validate ``data`` as the service's form does (declared rules, then every plug-in's
+    ``validate_application``); return the cleaned data, or raise AssertionError listing the
+    errors (in English)."""
+    from app import plugin_runtime
+
+    service = _registered(app, service_key, version).service
+    with app.test_request_context("/?_l_=en"):
+        cleaned, errors = plugin_runtime.validate_application_data(service, data, app)
+    if errors:
+        listed = "; ".join(f"{name}: {message}" for name, message in sorted(errors.items()))
+        raise AssertionError(f"the form of {service_key!r} refused the data: {listed}")
+    return cleaned
+
+
+def _municipality(app, code: str):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Municipality
+
+    municipality = db.session.execute(select(Municipality).where(Municipality.code == code)).scalar_one_or_none()
+    if municipality is None:
+        seed_municipality(app, code)
+        municipality = db.session.execute(select(Municipality).where(Municipality.code == code)).scalar_one()
+    return municipality
+
+
+def staff_user(app, municipality_id: int, role_key: str, department_id: Optional[int] = None, exclude: Sequence[int] = ()) -> int:
+    """The id of an active staff member with ``role_key`` (a Step.role) in that municipality
+    (and department, when given) who is not in ``exclude``; one is created when none is."""
+    from sqlalchemy import select
+
+    from app.demo import ensure_user
+    from app.extensions import db
+    from app.models import Municipality, StaffProfile
+    from app.security import ROLE_BY_KEY
+
+    role_name = ROLE_BY_KEY.get(role_key, role_key)
+    stmt = select(StaffProfile).where(StaffProfile.municipality_id == municipality_id).order_by(StaffProfile.user_id)
+    if department_id is not None:
+        stmt = stmt.where(StaffProfile.department_id == department_id)
+    for profile in db.session.execute(stmt).scalars():
+        user = profile.user
+        if user.active and user.id not in exclude and any(r.name == role_name for r in user.roles):
+            return user.id
+    code = db.session.get(Municipality, municipality_id).code
+    number = 1
+    while app.appbuilder.sm.find_user(username=f"{code}.{role_key}.{number}") is not None:
+        number += 1
+    username = f"{code}.{role_key}.{number}"
+    user, _created = ensure_user(
+        app.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=role_key.title(), last_name=code.title(),
+        password=PASSWORD, password_hash=password_hash(), roles=[role_name], municipality_id=municipality_id, department_id=department_id,
+    )
+    return user.id
+
+
+@dataclass(frozen=True)
+class Filed:
+    """What :func:`apply` filed: the application's id, tracking number, access code and status."""
+
+    id: int
+    tracking_number: str
+    access_code: str
+    status: str
+
+
+def _enable(app, municipality_id: int, service_key: str) -> None:
+    from sqlalchemy import select
+
+    from app import plugin_runtime
+    from app.domain.activations import set_activation
+    from app.extensions import db
+    from app.models import ServiceActivation
+
+    row = db.session.execute(
+        select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key)
+    ).scalar_one_or_none()
+    if row is not None and row.enabled:
+        return
+    set_activation(
+        db.session, plugin_runtime.registry(app), municipality_id, service_key, enabled=True, fee_override=None,
+        deadline_override=None, department_id=row.department_id if row else None, actor_id=None,
+    )
+    db.session.commit()
+
+
+def apply(
+    app,
+    service_key: str,
+    municipality: str = "alpha",
+    data: Optional[Mapping[str, Any]] = None,
+    documents: Optional[Mapping[str, Any]] = None,
+    version: Optional[int] = None,
+    applicant_name: str = "Test Applicant",
+) -> Filed:
+    """File and submit an application at the front office of ``municipality`` as its clerk
+    would (the municipality is created if missing, the service enabled there if it is not).
+
+    ``data`` defaults to :func:`sample_data` and goes through :func:`fill_form`.
+    ``documents`` maps a checklist key to one upload or a list of them (see :func:`attach`);
+    by default every document the data makes required gets one file of an accepted type.
+    ``version`` files under that version instead of the newest.
+    """
+    from app.domain import workflow
+    from app.domain.documents import store_documents
+    from app.domain.storage import get_storage
+    from app.extensions import db
+
+    service = _registered(app, service_key, version).service
+    cleaned = fill_form(app, service_key, sample_data(service) if data is None else data, version)
+    with app.test_request_context("/?_l_=en"):
+        municipality_row = _municipality(app, municipality)
+        _enable(app, municipality_row.id, service_key)
+        departments = {d.code: d.id for d in municipality_row.departments}
+        clerk_id = staff_user(app, municipality_row.id, "clerk", departments.get("front_office"))
+        if documents is None:
+            documents = {
+                req.key: [attach(next((t for t in req.types if t in SAMPLE_FILES), "pdf"))]
+                for req in service.documents
+                if req.is_required(cleaned)
+            }
+        try:
+            application, secret = workflow.new_application(
+                db.session, service=service, municipality_id=municipality_row.id, data=cleaned, applicant_name=applicant_name,
+                created_by_id=clerk_id, applicant_psn=SAMPLE_PSN, applicant_phone=SAMPLE_PHONE, channel="office",
+            )
+            storage = get_storage(app)
+            for key, files in documents.items():
+                requirement = service.document(key)
+                if requirement is None:
+                    raise AssertionError(f"{service_key!r} has no document {key!r} (checklist: {[d.key for d in service.documents]})")
+                files = list(files) if isinstance(files, (list, tuple)) else [files]
+                store_documents(db.session, storage, application, requirement, files, clerk_id)
+            workflow.submit(db.session, application, actor_id=clerk_id, expected_version=application.version, app=app)
+            workflow.commit(db.session)
+        except BaseException:
+            db.session.rollback()
+            raise
+        return Filed(application.id, application.tracking_number, secret, application.status)
+
+
+def walk(
+    app,
+    application_id: int,
+    outcome: str = "approved",
+    as_roles: Optional[Mapping[str, int]] = None,
+    reason: str = DEFAULT_REJECTION,
+) -> str:
+    """Walk an application along its route as the right people; return its final status.
+
+    At each step a staff member with the step's role in the responsible department of the
+    application's municipality acts — found, or created (with the department, when the step
+    names one the municipality lacks); where the step forbids self-approval, someone who has
+    not acted on the application yet. ``outcome="approved"`` approves every step;
+    ``"rejected"`` approves up to the first step that allows rejecting and rejects there with
+    ``reason``. ``as_roles`` maps a step key or role key to the user id who acts instead.
+    """
+    from sqlalchemy import select
+
+    from app.domain import statuses, workflow
+    from app.domain.errors import NotAllowed
+    from app.extensions import db
+    from app.models import Application, Department, TransitionRecord
+
+    if outcome not in (statuses.APPROVED, statuses.REJECTED):
+        raise ValueError(f"outcome must be 'approved' or 'rejected', not {outcome!r}")
+    as_roles = dict(as_roles or {})
+    from app import builder_runtime
+
+    builder_runtime.refresh_if_changed(app)
+    with app.test_request_context("/?_l_=en"):
+        for _guard in range(100):
+            application = db.session.get(Application, application_id)
+            if application is None:
+                raise AssertionError(f"no application {application_id}")
+            db.session.refresh(application)
+            if application.status not in workflow.AT_STEP:
+                return application.status
+            service = workflow.service_of(application, app)
+            step = workflow.current_step(application, service)
+            try:
+                department_id = workflow.responsible_department_id(db.session, application, step)
+            except NotAllowed:
+                db.session.add(Department(municipality_id=application.municipality_id, code=step.department,
+                                          name_hy=step.department, name_en=step.department, name_ru=step.department))
+                db.session.commit()
+                department_id = workflow.responsible_department_id(db.session, application, step)
+            actor_id = as_roles.get(step.key) or as_roles.get(step.role)
+            if actor_id is None:
+                exclude: tuple[int, ...] = ()
+                if step.forbid_self_approval:
+                    acted = set(db.session.execute(
+                        select(TransitionRecord.actor_id).where(TransitionRecord.application_id == application.id)
+                    ).scalars())
+                    acted |= {application.created_by_id, application.applicant_user_id}
+                    exclude = tuple(uid for uid in acted if uid is not None)
+                actor_id = staff_user(app, application.municipality_id, step.role, department_id, exclude)
+            try:
+                if outcome == statuses.REJECTED and workflow.REJECT in step.actions:
+                    workflow.reject(db.session, application, actor_id=actor_id, expected_version=application.version, reason=reason, app=app)
+                else:
+                    workflow.approve(db.session, application, actor_id=actor_id, expected_version=application.version, app=app)
+                workflow.commit(db.session)
+            except BaseException:
+                db.session.rollback()
+                raise
+        raise AssertionError(f"application {application_id} did not finish within 100 steps")
+
+
+@pytest.fixture
+def hamaynk_app(hamaynk_app_factory):
+    """An app with every built-in service and one seeded municipality, "alpha" (one user per
+    staff role: ``alpha.clerk``, ``alpha.specialist``, …; ids in ``app.seeded["alpha"]``)."""
+    app = hamaynk_app_factory()
+    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
+    return app

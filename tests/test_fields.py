@@ -190,3 +190,12 @@ def test_conditions_compare_decimals_as_numbers():
     assert not big.holds({"area": "99.9"}) and not big.holds({"area": "300"})
     assert Condition("area", "ge", "300").holds({"area": "300.00"})
     assert not big.holds({"area": "not a number"}) and not big.holds({})
+
+
+def test_json_numbers_and_odd_types_from_api_clients(field_app):
+    data, errors = validate(field_app, {**GOOD, "floors": 3, "area": 120.5})
+    assert errors == {} and data["floors"] == 3 and data["area"] == "120.5"
+    _data, errors = validate(field_app, {**GOOD, "floors": {"$gt": 1}})
+    assert errors == {"floors": "The value does not have the expected format."}
+    _data, errors = validate(field_app, {**GOOD, "agree": True, "floors": True})
+    assert "floors" in errors

@@ -7,6 +7,7 @@ from flask_login import current_user
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
+from app.admin.builder import ServiceBuilderView
 from app.admin.views import DepartmentView, MunicipalityView, PluginsView, ServicesView, StaffView
 from flask_appbuilder import AppBuilder
 
@@ -18,6 +19,7 @@ def init_app(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_view(ServicesView, "Services", label=_l("Services"), icon="fa-list", category="Municipality", category_label=_l("Municipality"))
     appbuilder.add_view(DepartmentView, "Departments", label=_l("Departments"), icon="fa-sitemap", category="Municipality")
     appbuilder.add_view(StaffView, "Staff", label=_l("Staff"), icon="fa-users", category="Municipality")
+    appbuilder.add_view(ServiceBuilderView, "ServiceBuilder", label=_l("Service builder"), icon="fa-wrench", category="Municipality")
 
     @app.errorhandler(CSRFError)
     def _csrf_refused(error: CSRFError):

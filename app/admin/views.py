@@ -482,7 +482,10 @@ class ServicesView(BaseView):
         if registered is None:
             abort(404)
         municipality = self._municipality()
-        offered = next(o for o in catalogue(db.session, plugin_runtime.registry(), municipality.id) if o.registered.key == service_key)
+        offered = next((o for o in catalogue(db.session, plugin_runtime.registry(), municipality.id) if o.registered.key == service_key), None)
+        if offered is None:
+            # Another municipality's own (builder) service: not offered here.
+            abort(404)
         # Explicit form data: an empty POST must read as "all unticked", not as "keep the stored values".
         form = ActivationForm(formdata=request.form if request.method == "POST" else None, obj=offered.activation)
         form.department_id.choices = _department_choices(municipality.id)

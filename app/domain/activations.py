@@ -38,11 +38,17 @@ class OfferedService:
         return self.registered.service.deadline_days
 
 
+def offered_to(registered: Optional[RegisteredService], municipality_id: int) -> bool:
+    """Whether the municipality may offer the service at all: a service a municipal admin
+    built in the admin UI belongs to that municipality alone."""
+    return registered is not None and registered.municipality_id in (None, municipality_id)
+
+
 def catalogue(session: Session, registry: ServiceRegistry, municipality_id: int) -> list[OfferedService]:
-    """Every registered service (newest version) with this municipality's terms: 2 queries."""
+    """Every service this municipality may offer (newest version) with its terms: 2 queries."""
     rows = session.execute(select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id)).scalars().all()
     by_key = {row.service_key: row for row in rows}
-    return [OfferedService(reg, by_key.get(reg.key)) for reg in registry.latest()]
+    return [OfferedService(reg, by_key.get(reg.key)) for reg in registry.latest() if offered_to(reg, municipality_id)]
 
 
 def set_activation(
@@ -60,7 +66,7 @@ def set_activation(
     """Create or update the activation; the caller commits (one transaction with the audit row)."""
     from flask_babel import gettext as _
 
-    if registry.get(service_key) is None:
+    if not offered_to(registry.get(service_key), municipality_id):
         raise ActivationError(_("There is no service %(key)s.", key=service_key))
     if fee_override is not None and fee_override < 0:
         raise ActivationError(_("The fee cannot be negative."))

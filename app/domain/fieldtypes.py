@@ -186,6 +186,12 @@ def validate_data(
         if isinstance(value, str) and len(value) > MAX_TEXT:
             errors[spec.name] = _("Enter at most %(count)d characters.", count=MAX_TEXT)
             continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and spec.type not in ("boolean", "multichoice"):
+            # JSON clients send numbers as numbers; the cleaners read text, as forms send it.
+            value = repr(value) if isinstance(value, float) else str(value)
+        elif not isinstance(value, (str, bool, list, tuple)) or (isinstance(value, bool) and spec.type != "boolean"):
+            errors[spec.name] = _("The value does not have the expected format.")
+            continue
         field_type = field_types[spec.type]
         try:
             cleaned[spec.name] = field_type.clean(value, spec) if field_type.clean else value

@@ -110,20 +110,24 @@ def _at_step(triples: Sequence[tuple[str, int, str]]):
     return tuple_(Application.service_key, Application.service_version, Application.current_step).in_(list(triples))
 
 
-def responsible_department_clause(registry, department_id: Optional[int], department_code: Optional[str]):
+def responsible_department_clause(registry, municipality_id: Optional[int], department_id: Optional[int], department_code: Optional[str]):
     """Applications whose current step ``department_id`` is responsible for, mirroring
     :func:`app.domain.workflow.responsible_department_id`: the department the step names by
     code, else the service's department in the municipality, else the application's own.
     Steps that name no department and find none (any department may) belong to no one."""
-    if department_id is None:
+    if department_id is None or municipality_id is None:
         return false()
     named, unnamed = _steps(registry, lambda step: True)
     activation = _activation_department()
-    return or_(
-        _at_step([t for t, code in named if code == department_code]),
-        and_(
-            _at_step([t for t, _code in unnamed]),
-            or_(activation == department_id, and_(activation.is_(None), Application.department_id == department_id)),
+    # Codes are per municipality: another municipality's department of the same code is not ours.
+    return and_(
+        Application.municipality_id == municipality_id,
+        or_(
+            _at_step([t for t, code in named if code == department_code]),
+            and_(
+                _at_step([t for t, _code in unnamed]),
+                or_(activation == department_id, and_(activation.is_(None), Application.department_id == department_id)),
+            ),
         ),
     )
 
@@ -323,9 +327,8 @@ def tab_clause(session: Session, registry, actor: Actor, tab: str, municipality_
         code = department_code_of(session, actor)
         return and_(
             scope,
-            Application.municipality_id == actor.municipality_id,
             Application.status.in_(OPEN),
-            responsible_department_clause(registry, actor.department_id, code),
+            responsible_department_clause(registry, actor.municipality_id, actor.department_id, code),
         )
     return and_(scope, Application.status != statuses.DRAFT)
 

@@ -27,3 +27,11 @@ __all__ = [
     "install_guards",
     "metadata",
 ]
+
+from app.models.service_definitions import ServiceDefinition  # noqa: E402
+
+__all__ += ["ServiceDefinition"]
+
+from app.models.notifications import Notification  # noqa: E402
+
+__all__ += ["Notification"]

@@ -18,6 +18,9 @@ class Application(MunicipalityOwned, Model):
         # The workspace lists by municipality, status and due date; this keeps that cheap at 60k+.
         Index("ix_application_inbox", "municipality_id", "status", "due_at"),
         Index("ix_application_applicant_psn", "municipality_id", "applicant_psn"),
+        # Inbox pages walk a municipality's applications by (due_at, id) keyset (app.domain.inbox).
+        Index("ix_application_queue", "municipality_id", "due_at", "id"),
+        Index("ix_application_applicant_phone", "municipality_id", "applicant_phone"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

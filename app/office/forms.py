@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
+from app.i18n import HamaynkForm
 from wtforms import HiddenField, StringField, TextAreaField
 
 from app.domain.intake import MAX_ADDRESS, MAX_NAME
@@ -14,7 +14,7 @@ from app.domain.intake import MAX_ADDRESS, MAX_NAME
 PREFIX = "applicant"
 
 
-class ApplicantForm(FlaskForm):
+class ApplicantForm(HamaynkForm):
     """Raw inputs only: :func:`app.domain.intake.clean_applicant` decides what is valid."""
 
     class Meta:

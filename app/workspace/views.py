@@ -1,7 +1,7 @@
 """Back-office screens: the inbox, the case page, its actions and its documents.
 
 Thin views: the request is parsed here; who sees what is app.tenancy and app.domain.inbox,
-what may happen is app.domain.workflow, what the page shows is app.workspace.case. Every
+what may happen is app.domain.workflow, what the page shows is app.domain.casefile. Every
 application and document is looked up inside the municipalities the user may see, so
 another municipality's id is a plain 404 on every endpoint. Every POST is CSRF-protected
 (Flask-WTF's CSRFProtect covers the whole site).
@@ -19,14 +19,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app import plugin_runtime, tenancy
-from app.domain import inbox, statuses, workflow
+from app.domain import deadlines, inbox, statuses, workflow
 from app.domain.declarations import pick
 from app.domain.errors import ChangedMeanwhile, NotAllowed, ServiceUnavailable, WorkflowError
 from app.domain.storage import ObjectNotFound, StorageError, get_storage
 from app.extensions import db
 from app.i18n import current_locale
 from app.models import Application, ApplicationDocument, AuditEvent
-from app.workspace import case
+from app.domain import casefile as case
 
 # Largest primary key a database integer column holds; anything bigger is simply "not found".
 MAX_PK = 2**63 - 1
@@ -182,7 +182,7 @@ class WorkspaceView(BaseView):
             return url_for(".inbox") + "?" + urlencode({**args, "cursor": inbox.encode_cursor(current_app.secret_key, target)})
 
         locale = current_locale()
-        today = inbox.deadlines.today()
+        today = deadlines.today()
         rows = []
         for row in page.rows:
             application = row.application
@@ -196,7 +196,7 @@ class WorkspaceView(BaseView):
                     "step": pick(step.title, locale) if step else "",
                     "status": statuses.LABELS.get(application.status, application.status),
                     "assignee": row.assignee_name,
-                    "overdue": inbox.deadlines.is_overdue(application, today) or inbox.deadlines.is_step_overdue(application, today),
+                    "overdue": deadlines.is_overdue(application, today) or deadlines.is_step_overdue(application, today),
                 }
             )
         tab_labels = {inbox.MINE: _("My tasks"), inbox.DEPARTMENT: _("My department"), inbox.ALL: _("All in municipality")}
@@ -248,7 +248,7 @@ class WorkspaceView(BaseView):
                 actions=actions,
                 candidates=candidates,
                 assignee=assignee,
-                max_extension=inbox.deadlines.MAX_WORKING_DAYS,
+                max_extension=deadlines.MAX_WORKING_DAYS,
                 error=error,
             ),
             status,
@@ -314,8 +314,8 @@ class WorkspaceView(BaseView):
         elif action == "extend":
             days = _int_arg(
                 request.form.get("days"),
-                _("Extend by 1 to %(max)s working days.", max=inbox.deadlines.MAX_WORKING_DAYS),
-                inbox.deadlines.MAX_WORKING_DAYS,
+                _("Extend by 1 to %(max)s working days.", max=deadlines.MAX_WORKING_DAYS),
+                deadlines.MAX_WORKING_DAYS,
             )
             workflow.extend_deadline(db.session, application, days=days, reason=_text_arg("reason"), **common)
 
@@ -367,7 +367,9 @@ class WorkspaceView(BaseView):
             db.session.rollback()
             raise
         name = case.download_name(document.original_name, document.id, document.content_type)
-        response = send_file(stream, mimetype=document.content_type, as_attachment=not inline, etag=False, conditional=False, max_age=0)
+        response = send_file(
+            stream, mimetype=document.content_type, as_attachment=not inline, download_name=name, etag=False, conditional=False, max_age=0
+        )
         response.headers["Content-Disposition"] = case.content_disposition("inline" if inline else "attachment", name, document.id)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "private, no-store"

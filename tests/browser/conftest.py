@@ -41,6 +41,15 @@ def live_server(tmp_path_factory):
     app = make_app(tmp)
     app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha"), "beta": seed_municipality(app, "beta", "Beta"),
                   "sysadmin": seed_system_admin(app)}
+    with app.app_context():
+        from app import plugin_runtime
+        from app.domain.activations import set_activation
+        from app.extensions import db
+
+        for registered in plugin_runtime.registry().latest():
+            set_activation(db.session, plugin_runtime.registry(), app.seeded["alpha"]["id"], registered.key, enabled=True,
+                           fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+        db.session.commit()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

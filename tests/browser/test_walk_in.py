@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Application
-from app.testing import make_pdf
+from app.testing import SAMPLE_FILES
 
 
 def test_clerk_takes_a_walk_in_application_and_prints_the_receipt(page, live_server, sign_in, tmp_path):
@@ -19,14 +19,14 @@ def test_clerk_takes_a_walk_in_application_and_prints_the_receipt(page, live_ser
     page.goto(f"{base}/office/")
     page.get_by_role("link", name=re.compile("Certificate of residence and family composition")).click()
 
-    page.get_by_label("Full name").fill("Արմեն Սարգսյան")
-    page.get_by_label("Public service number").fill("1234567890")
-    page.get_by_label("Phone").fill("091 123456")
-    page.locator("fieldset").nth(1).get_by_label("Address").fill("Աբովյան, Հանրապետության 10")
-    page.get_by_label("Purpose").select_option("bank")
-    page.get_by_label("Number of copies").fill("2")
+    page.get_by_label("Full name", exact=True).fill("Արմեն Սարգսյան")
+    page.get_by_label("Public service number", exact=True).fill("1234567890")
+    page.get_by_label("Phone", exact=True).fill("091 123456")
+    page.locator("fieldset").nth(1).get_by_label("Address", exact=True).fill("Աբովյան, Հանրապետության 10")
+    page.get_by_label("Purpose", exact=True).select_option("bank")
+    page.get_by_label("Number of copies", exact=True).fill("2")
     passport = tmp_path / "passport.pdf"
-    passport.write_bytes(make_pdf("passport scan"))
+    passport.write_bytes(SAMPLE_FILES["pdf"][0])
     page.get_by_label(re.compile("Passport or ID card")).set_input_files(str(passport))
     page.get_by_role("button", name="File the application").click()
     page.wait_for_load_state("networkidle")
@@ -44,3 +44,35 @@ def test_clerk_takes_a_walk_in_application_and_prints_the_receipt(page, live_ser
     download_info.value.save_as(receipt)
     assert receipt.read_bytes().startswith(b"%PDF")
     live_server.walk_in_application_id = application.id
+
+
+def test_specialist_and_head_approve_it_from_their_inbox(page, live_server, sign_in):
+    """Residence certificates are checked by the population registry department, then signed
+    by its head (plugins/residence_certificate)."""
+    from app.demo import ensure_user
+    from app.security import HEAD, SPECIALIST
+    from app.testing import PASSWORD, password_hash
+
+    base = live_server.live_url
+    application_id = getattr(live_server, "walk_in_application_id", None)
+    assert application_id, "runs after test_clerk_takes_a_walk_in_application_and_prints_the_receipt"
+    alpha = live_server.seeded["alpha"]
+    with live_server.app_context():
+        for username, role in (("alpha.registrar", SPECIALIST), ("alpha.registry_head", HEAD)):
+            ensure_user(live_server.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=username,
+                        last_name="Alpha", password=PASSWORD, password_hash=password_hash(), roles=[role],
+                        municipality_id=alpha["id"], department_id=alpha["departments"]["civil_registry"])
+
+    for username, expected_status in (("alpha.registrar", "in_review"), ("alpha.registry_head", "approved")):
+        sign_in(page, username)
+        page.goto(f"{base}/lang/en")
+        page.goto(f"{base}/workspace/")
+        page.locator(f"a[href$='/workspace/applications/{application_id}']").first.click()
+        page.wait_for_load_state("networkidle")
+        assert "passport.pdf" in page.content()
+        page.get_by_role("button", name="Approve").click()
+        page.wait_for_load_state("networkidle")
+        with live_server.app_context():
+            assert db.session.get(Application, application_id).status == expected_status
+            db.session.remove()
+        page.goto(f"{base}/logout/")

@@ -1,0 +1,16 @@
+"""The staff REST API (JWT): applications, their actions and documents, service schemas.
+
+Flask-AppBuilder provides the token endpoint (POST /api/v1/security/login) and, with
+FAB_API_SWAGGER_UI on, the OpenAPI spec at /api/v1/_openapi that includes these endpoints.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+
+from app.api.views import ApplicationsApi
+
+
+def init_app(app: Flask, appbuilder: AppBuilder) -> None:
+    appbuilder.add_api(ApplicationsApi)

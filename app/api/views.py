@@ -1,0 +1,626 @@
+"""The staff REST API under /api/v1 (JWT from FAB's POST /api/v1/security/login).
+
+Thin: requests are parsed and checked here; who sees what is app.tenancy, what may happen is
+app.domain.workflow, what form data is valid is app.plugin_runtime — the same rules as the
+HTML screens. Every application and document is looked up inside the municipalities the
+token's user may see, so another municipality's id is a plain 404 on every endpoint.
+
+Built on ``BaseApi`` rather than ``ModelRestApi`` (see app.api.listing for why): there are no
+generic write endpoints, so no column such as ``status``, ``municipality_id``,
+``tracking_number`` or ``version`` can be set by a client; the only writes are the workflow
+actions and creating a draft, each reading an explicit list of keys and refusing others.
+
+Messages are in the language asked for with ``?_l_=hy|en|ru`` (Flask-AppBuilder's API
+locale switch), Armenian by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from flask import current_app, g, request, send_file
+from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app import plugin_runtime, tenancy
+from app.api import listing
+from app.domain import intake, statuses, workflow
+from app.domain.declarations import pick
+from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
+from app.domain.storage import ObjectNotFound, StorageError, get_storage
+from app.extensions import db
+from app.i18n import current_locale
+from app.models import Application, ApplicationDocument, AuditEvent
+from app.domain import casefile as case
+
+# Largest primary key a database integer column holds; anything bigger is "not found".
+MAX_PK = 2**63 - 1
+MAX_VERSION = 2**31 - 1
+MAX_TEXT = 5000
+MAX_KEY = 100
+ACTIONS = ("approve", "reject", "return", "comment", "reassign")
+ACTION_KEYS = {"action", "comment", "reason", "expected_version", "assignee_id"}
+CREATE_KEYS = {"service_key", "data", "applicant"}
+APPLICANT_KEYS = {"name", "psn", "phone", "email", "address"}
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"", "0", "false", "no", "off"}
+
+
+class BadRequest(ValueError):
+    """The request cannot be handed to the domain; carries field errors for the client."""
+
+    def __init__(self, message: str, errors: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = dict(errors or {})
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if value is not None else None
+
+
+def _int(value: Any, maximum: int) -> Optional[int]:
+    """A positive integer from JSON (a number, not a boolean) or a query string; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 1 <= value <= maximum else None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
+        number = int(value.strip())
+        return number if 1 <= number <= maximum else None
+    return None
+
+
+def _text(body: Mapping[str, Any], key: str, errors: dict[str, str]) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors[key] = _("Send text here.")
+        return ""
+    if len(value) > MAX_TEXT:
+        errors[key] = _("The text is too long: at most %(max)d characters.", max=MAX_TEXT)
+        return ""
+    return value
+
+
+def _json_object() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest(_("Send a JSON object as the request body."))
+    return body
+
+
+def _refuse_unknown(body: Mapping[str, Any], allowed: set[str], prefix: str = "") -> None:
+    unknown = sorted(str(key) for key in body if key not in allowed)
+    if unknown:
+        raise BadRequest(
+            _("These fields cannot be set here: %(fields)s.", fields=", ".join(prefix + key for key in unknown)),
+            {prefix + key: _("This field cannot be set here.") for key in unknown},
+        )
+
+
+def _form_value(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return [_form_value(item) for item in value]
+
+
+def _as_form_values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(name): _form_value(value) for name, value in raw.items()}
+
+
+class ApplicationsApi(BaseApi):
+    """Applications for staff: list, show, act, documents; service form schemas."""
+
+    route_base = "/api/v1"
+    resource_name = "applications"
+    class_permission_name = "ApplicationsApi"
+    method_permission_name = {
+        "list_applications": "read",
+        "show_application": "read",
+        "get_document": "read",
+        "service_schema": "read",
+        "act": "act",
+        "create_application": "act",
+    }
+    openapi_spec_tag = "Applications"
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _fail(self, status: int, message: str, errors: Optional[Mapping[str, str]] = None):
+        payload: dict[str, Any] = {"message": message}
+        if errors:
+            payload["errors"] = dict(errors)
+        return self.response(status, **payload)
+
+    def _not_found(self):
+        return self._fail(404, _("There is no such application, or you may not see it."))
+
+    def _actor(self) -> Optional[workflow.Actor]:
+        actor = workflow.load_actor(db.session, g.user.id)
+        return actor if actor is not None and actor.active else None
+
+    def _application(self, pk: int) -> Optional[Application]:
+        if pk > MAX_PK:
+            return None
+        stmt = tenancy.scope(select(Application).where(Application.id == pk), Application, g.user)
+        application = db.session.execute(stmt).scalar_one_or_none()
+        # A draft is its creator's until it is submitted (as on the workspace pages).
+        if application is None or application.status == statuses.DRAFT and application.created_by_id != g.user.id:
+            return None
+        return application
+
+    def _show(self, application: Application, actor: Optional[workflow.Actor]) -> dict[str, Any]:
+        personal = case.may_see_personal(actor, application)
+        service = None
+        try:
+            service = workflow.service_of(application)
+        except WorkflowError:
+            pass
+        personal_fields = {f.name for f in service.fields if f.personal} if service else set()
+        data = {
+            key: (value if personal or key not in personal_fields else case.mask(value))
+            for key, value in (application.data or {}).items()
+        }
+
+        def applicant(value: Optional[str]) -> Optional[str]:
+            return value if personal or not value else case.mask(value)
+
+        locale = current_locale()
+        documents = db.session.execute(
+            select(ApplicationDocument)
+            .where(ApplicationDocument.application_id == application.id, ApplicationDocument.municipality_id == application.municipality_id)
+            .order_by(ApplicationDocument.id)
+        ).scalars()
+        actions: list[str] = []
+        if actor is not None:
+            actions = [a for a in workflow.allowed_actions(db.session, application, actor.user_id) if a in ACTIONS]
+            actions += [a for a in workflow.staff_actions(db.session, application, actor.user_id) if a in ACTIONS]
+        return {
+            "id": application.id,
+            "tracking_number": application.tracking_number,
+            "service_key": application.service_key,
+            "service_version": application.service_version,
+            "service_title": pick(service.title, locale) if service else None,
+            "status": application.status,
+            "status_label": str(statuses.LABELS.get(application.status, application.status)),
+            "current_step": application.current_step,
+            "channel": application.channel,
+            "version": application.version,
+            "fee": application.fee,
+            "department_id": application.department_id,
+            "assignee_id": application.assignee_id,
+            "created_at": _iso(application.created_at),
+            "submitted_at": _iso(application.submitted_at),
+            "due_at": _iso(application.due_at),
+            "step_due_at": _iso(application.step_due_at),
+            "closed_at": _iso(application.closed_at),
+            "applicant": {
+                "name": application.applicant_name,
+                "psn": applicant(application.applicant_psn),
+                "phone": applicant(application.applicant_phone),
+                "email": applicant(application.applicant_email),
+                "address": applicant(application.applicant_address),
+            },
+            "personal_data_masked": not personal,
+            "data": data,
+            "documents": [
+                {
+                    "id": d.id,
+                    "requirement_key": d.requirement_key,
+                    "original_name": d.original_name,
+                    "content_type": d.content_type,
+                    "size": d.size,
+                    "sha256": d.sha256,
+                    "uploaded_at": _iso(d.uploaded_at),
+                    "url": f"{self.route_base}/applications/{application.id}/documents/{d.id}",
+                }
+                for d in documents
+            ],
+            "history": [
+                {
+                    "at": _iso(r.at),
+                    "action": r.action,
+                    "actor_id": r.actor_id,
+                    "step_key": r.step_key,
+                    "from_status": r.from_status,
+                    "to_status": r.to_status,
+                    "comment": r.comment,
+                }
+                for r in workflow.history(db.session, application)
+            ],
+            "allowed_actions": sorted(set(actions)),
+        }
+
+    # -- list -----------------------------------------------------------------------------
+
+    def _list_args(self) -> tuple[listing.ListFilters, int, Optional[int]]:
+        errors: dict[str, str] = {}
+        status = (request.args.get("status") or "").strip()
+        if status and status not in statuses.ALL:
+            errors["status"] = _("Choose one of: %(values)s.", values=", ".join(statuses.ALL))
+        service = (request.args.get("service") or "").strip()
+        if service and (len(service) > MAX_KEY or plugin_runtime.registry().get(service) is None):
+            errors["service"] = _("There is no such service.")
+        overdue_raw = (request.args.get("overdue") or "").strip().lower()
+        if overdue_raw not in TRUE | FALSE:
+            errors["overdue"] = _("Use true or false.")
+        maximum = int(current_app.config.get("HAMAYNK_API_MAX_PAGE_SIZE", 100))
+        limit = listing.DEFAULT_LIMIT
+        if request.args.get("limit") is not None:
+            limit = _int(request.args.get("limit"), maximum) or 0
+            if not limit:
+                errors["limit"] = _("Use a whole number from 1 to %(max)d.", max=maximum)
+        after = None
+        if request.args.get("after") is not None:
+            after = _int(request.args.get("after"), MAX_PK)
+            if after is None:
+                errors["after"] = _("Use the next_after value of the previous page.")
+        if errors:
+            raise BadRequest(_("Some query parameters are not valid."), errors)
+        return listing.ListFilters(status=status or None, service=service or None, overdue=overdue_raw in TRUE), limit, after
+
+    @expose("/applications", methods=["GET"])
+    @protect()
+    @safe
+    def list_applications(self):
+        """Applications the caller may see, newest first, by keyset pages (no total count).
+        ---
+        get:
+          summary: List applications
+          parameters:
+          - {in: query, name: status, schema: {type: string}, description: Only this status}
+          - {in: query, name: service, schema: {type: string}, description: Only this service key}
+          - {in: query, name: overdue, schema: {type: boolean}, description: Only late applications (overall or current step)}
+          - {in: query, name: limit, schema: {type: integer, minimum: 1, maximum: 100, default: 25}}
+          - {in: query, name: after, schema: {type: integer}, description: next_after of the previous page}
+          responses:
+            200:
+              description: One page
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      result: {type: array, items: {type: object}}
+                      next_after: {type: integer, nullable: true}
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+        """
+        try:
+            filters, limit, after = self._list_args()
+        except BadRequest as exc:
+            return self._fail(400, exc.message, exc.errors)
+        page = listing.list_applications(db.session, g.user, filters, limit=limit, after=after)
+        return self.response(200, result=page.rows, next_after=page.next_after, limit=limit)
+
+    # -- show -----------------------------------------------------------------------------
+
+    @expose("/applications/<int:pk>", methods=["GET"])
+    @protect()
+    @safe
+    def show_application(self, pk: int):
+        """One application with its form data, documents (metadata) and history.
+        ---
+        get:
+          summary: Show an application
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          responses:
+            200:
+              description: The application
+              content:
+                application/json:
+                  schema: {type: object}
+            404:
+              $ref: '#/components/responses/404'
+        """
+        application = self._application(pk)
+        if application is None:
+            return self._not_found()
+        return self.response(200, result=self._show(application, self._actor()))
+
+    # -- act ------------------------------------------------------------------------------
+
+    def _run_action(self, application: Application, actor: workflow.Actor, body: Mapping[str, Any]) -> None:
+        errors: dict[str, str] = {}
+        action = body.get("action")
+        if action not in ACTIONS:
+            errors["action"] = _("Choose one of: %(values)s.", values=", ".join(ACTIONS))
+        comment = _text(body, "comment", errors)
+        reason = _text(body, "reason", errors)
+        version = None
+        if action != "comment":
+            version = _int(body.get("expected_version"), MAX_VERSION)
+            if version is None:
+                errors["expected_version"] = _("Send the version of the application you saw (a whole number).")
+        assignee_id = None
+        if action == "reassign":
+            assignee_id = _int(body.get("assignee_id"), MAX_PK)
+            if assignee_id is None:
+                errors["assignee_id"] = _("Choose the staff member to hand the application to.")
+        if errors:
+            raise BadRequest(_("Some fields are not valid."), errors)
+        common: dict[str, Any] = {"actor_id": actor.user_id}
+        if action == "comment":
+            workflow.comment(db.session, application, text=comment or reason, **common)
+            return
+        common["expected_version"] = version
+        if action == "approve":
+            workflow.approve(db.session, application, comment=comment, **common)
+        elif action == "reject":
+            workflow.reject(db.session, application, reason=reason or comment, **common)
+        elif action == "return":
+            workflow.return_for_correction(db.session, application, what_to_fix=reason or comment, **common)
+        elif action == "reassign":
+            workflow.reassign(db.session, application, assignee_id=assignee_id, reason=reason or comment, **common)
+
+    @expose("/applications/<int:pk>/actions", methods=["POST"])
+    @protect()
+    @safe
+    def act(self, pk: int):
+        """Take a workflow action on an application.
+        ---
+        post:
+          summary: Act on an application
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [action]
+                  properties:
+                    action: {type: string, enum: [approve, reject, return, comment, reassign]}
+                    comment: {type: string}
+                    reason: {type: string, description: For reject, return and reassign}
+                    expected_version: {type: integer, description: The version you saw; required except for comment}
+                    assignee_id: {type: integer, description: For reassign}
+          responses:
+            200:
+              description: Done; the application as it is now
+            400:
+              $ref: '#/components/responses/400'
+            403:
+              $ref: '#/components/responses/403'
+            404:
+              $ref: '#/components/responses/404'
+            409:
+              description: Changed by someone else meanwhile; reload and try again
+        """
+        application = self._application(pk)
+        if application is None:
+            return self._not_found()
+        actor = self._actor()
+        if actor is None:
+            return self._fail(403, _("You are not allowed to do this."))
+        try:
+            body = _json_object()
+            _refuse_unknown(body, ACTION_KEYS)
+            self._run_action(application, actor, body)
+            workflow.commit(db.session)
+        except BadRequest as exc:
+            db.session.rollback()
+            return self._fail(400, exc.message, exc.errors)
+        except ChangedMeanwhile as exc:
+            db.session.rollback()
+            return self._fail(409, str(exc))
+        except NotAllowed as exc:
+            db.session.rollback()
+            return self._fail(403, str(exc))
+        except WorkflowError as exc:
+            db.session.rollback()
+            return self._fail(400, str(exc))
+        application = self._application(pk)
+        return self.response(200, result=self._show(application, actor))
+
+    # -- create ---------------------------------------------------------------------------
+
+    @expose("/applications", methods=["POST"])
+    @protect()
+    @safe
+    def create_application(self):
+        """File a draft application for a service the caller's municipality offers.
+        ---
+        post:
+          summary: Create a draft application
+          description: >-
+            The form data is checked by the same rules as the office form. The draft still
+            needs its documents and submission at the front office. The response carries the
+            applicant's access code once; only its hash is stored.
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [service_key, data, applicant]
+                  properties:
+                    service_key: {type: string}
+                    data: {type: object}
+                    applicant:
+                      type: object
+                      required: [name]
+                      properties:
+                        name: {type: string}
+                        psn: {type: string}
+                        phone: {type: string}
+                        email: {type: string}
+                        address: {type: string}
+          responses:
+            201:
+              description: The draft
+            400:
+              $ref: '#/components/responses/400'
+            403:
+              $ref: '#/components/responses/403'
+        """
+        actor = self._actor()
+        if actor is None or actor.municipality_id is None or not actor.has(*workflow.FILING_ROLES):
+            return self._fail(403, _("Only the municipality's staff may file applications."))
+        try:
+            body = _json_object()
+            _refuse_unknown(body, CREATE_KEYS)
+            application, secret = self._create(actor, body)
+            workflow.commit(db.session)
+        except BadRequest as exc:
+            db.session.rollback()
+            return self._fail(400, exc.message, exc.errors)
+        except NotAllowed as exc:
+            db.session.rollback()
+            return self._fail(403, str(exc))
+        except WorkflowError as exc:
+            db.session.rollback()
+            return self._fail(400, str(exc))
+        result = self._show(application, actor)
+        result["access_code"] = secret
+        return self.response(201, result=result)
+
+    def _create(self, actor: workflow.Actor, body: Mapping[str, Any]) -> tuple[Application, str]:
+        errors: dict[str, str] = {}
+        key = body.get("service_key")
+        service = None
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
+            errors["service_key"] = _("Choose a service.")
+        else:
+            service = intake.enabled_service(db.session, plugin_runtime.registry(), actor.municipality_id, key.strip())
+            if service is None:
+                errors["service_key"] = _("This municipality does not offer this service.")
+        raw_applicant = body.get("applicant")
+        applicant = None
+        if not isinstance(raw_applicant, dict):
+            errors["applicant"] = _("Send the applicant as an object with at least a name.")
+        else:
+            _refuse_unknown(raw_applicant, APPLICANT_KEYS, "applicant.")
+            applicant, problems = intake.clean_applicant(raw_applicant)
+            errors.update({f"applicant.{name}": str(message) for name, message in problems.items()})
+        raw_data = body.get("data")
+        data: dict[str, Any] = {}
+        if not isinstance(raw_data, dict):
+            errors["data"] = _("Send the form data as an object.")
+        elif service is not None:
+            allowed = (str, int, float, bool, type(None))
+            shapes = {
+                name: _("This value has the wrong type.")
+                for name, value in raw_data.items()
+                if not (isinstance(value, allowed) or isinstance(value, list) and all(isinstance(v, allowed) for v in value))
+            }
+            if shapes:
+                errors.update({f"data.{name}": message for name, message in shapes.items()})
+            else:
+                # The same rules as the HTML form (declared fields, then plug-in validators),
+                # fed what a form posts: JSON numbers arrive as the text a form field holds.
+                data, problems = plugin_runtime.validate_application_data(service, _as_form_values(raw_data))
+                errors.update({f"data.{name}": str(message) for name, message in problems.items()})
+        if errors:
+            raise BadRequest(_("Some fields are not valid."), errors)
+        return workflow.new_application(
+            db.session, service=service, municipality_id=actor.municipality_id, data=data, applicant_name=applicant.name,
+            created_by_id=actor.user_id, applicant_psn=applicant.psn, applicant_phone=applicant.phone,
+            applicant_email=applicant.email, applicant_address=applicant.address, channel="office",
+        )
+
+    # -- documents ------------------------------------------------------------------------
+
+    @expose("/applications/<int:pk>/documents/<int:document_id>", methods=["GET"])
+    @protect()
+    @safe
+    def get_document(self, pk: int, document_id: int):
+        """Download one document of an application (always as an attachment; audit-logged).
+        ---
+        get:
+          summary: Download a document
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          - {in: path, name: document_id, required: true, schema: {type: integer}}
+          responses:
+            200:
+              description: The file
+              content:
+                application/octet-stream:
+                  schema: {type: string, format: binary}
+            403:
+              $ref: '#/components/responses/403'
+            404:
+              $ref: '#/components/responses/404'
+        """
+        application = self._application(pk)
+        if application is None or document_id > MAX_PK:
+            return self._not_found()
+        document = db.session.execute(
+            select(ApplicationDocument).where(
+                ApplicationDocument.id == document_id,
+                ApplicationDocument.application_id == application.id,
+                ApplicationDocument.municipality_id == application.municipality_id,
+            )
+        ).scalar_one_or_none()
+        if document is None:
+            return self._fail(404, _("There is no such document."))
+        actor = self._actor()
+        if not case.may_see_personal(actor, application):
+            return self._fail(403, _("Documents hold personal data; your role may see that they exist, not open them."))
+        try:
+            stream = get_storage().open(document.storage_key)
+        except ObjectNotFound:
+            return self._fail(404, _("The file of this document is missing from the storage; tell the administrator."))
+        except StorageError:
+            return self._fail(503, _("The document storage cannot be reached now; try again in a moment."))
+        # Committed before a byte is sent: no download without its trace.
+        db.session.add(
+            AuditEvent(
+                actor_id=actor.user_id, municipality_id=application.municipality_id, action="document.download",
+                object_type="application_document", object_id=str(document.id),
+                details={"application_id": application.id, "sha256": document.sha256, "channel": "api"},
+                ip=(request.remote_addr or "")[:45] or None,
+            )
+        )
+        try:
+            db.session.commit()
+        except Exception:
+            stream.close()
+            db.session.rollback()
+            raise
+        name = case.download_name(document.original_name, document.id, document.content_type)
+        response = send_file(stream, mimetype=document.content_type, as_attachment=True, download_name=name, etag=False, conditional=False, max_age=0)
+        response.headers["Content-Disposition"] = case.content_disposition("attachment", name, document.id)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    # -- services -------------------------------------------------------------------------
+
+    @expose("/services/<key>/schema", methods=["GET"])
+    @protect()
+    @safe
+    def service_schema(self, key: str):
+        """The JSON Schema of a service's form (newest version), as the API validates it.
+        ---
+        get:
+          summary: Form schema of a service
+          parameters:
+          - {in: path, name: key, required: true, schema: {type: string}}
+          responses:
+            200:
+              description: JSON Schema
+              content:
+                application/json:
+                  schema: {type: object}
+            404:
+              $ref: '#/components/responses/404'
+        """
+        registered = plugin_runtime.registry().get(key) if len(key) <= MAX_KEY else None
+        if registered is None:
+            return self._fail(404, _("There is no such service."))
+        schema = plugin_runtime.json_schema(registered.service, current_locale())
+        return self.response(200, **schema)
+
+
+__all__ = ["ApplicationsApi"]

@@ -1,0 +1,382 @@
+"""Services built in the admin UI ("builder" services): saving, importing, exporting, and
+keeping every process's registry in step with the database.
+
+A builder service is a definition-file document stored in ``service_definition``, one
+immutable row per version. It goes through exactly the path a definition file takes —
+:func:`app.domain.definitions.service_from_dict`, then :func:`app.registry.validate_service` —
+so the admin UI can never store a service that a plug-in could not declare.
+
+Freshness across processes: each request first asks the database for ``max(id), count(id)``
+of ``service_definition`` (one cheap query, once per request). When that differs from what
+this process loaded, the builder services are read again and swapped into the registry in
+one assignment (see :meth:`app.registry.ServiceRegistry.replace`). Code running outside a
+request (jobs, tests) calls :func:`refresh_if_changed` itself.
+
+Nothing here needs a request; the admin view in app.admin.builder is a thin layer on top.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional
+
+import yaml
+from flask import Flask, current_app, g
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.domain.declarations import Service
+from app.domain.definitions import DefinitionError, parse_definition_text, service_from_dict, service_to_dict
+from app.models import AuditEvent, ServiceDefinition
+from app.plugins import ACTIVE, DISABLED, PluginHost, PluginRecord
+from app.registry import RegisteredService, validate_service
+
+log = logging.getLogger(__name__)
+
+SOURCE = "builder"
+ORIGIN = "service_definition"
+# A real service definition is a few kilobytes; anything near this is a mistake or an attack.
+MAX_DEFINITION_BYTES = 256 * 1024
+# Deeper than this, a definition is not a service but an attempt to exhaust the parser.
+MAX_NESTING = 20
+
+
+def record_name(key: str) -> str:
+    return f"{SOURCE}:{key}"
+
+
+class BuilderError(ValueError):
+    """A definition cannot be saved. ``problems`` are the exact technical sentences (from the
+    definition loader and the registry, in English, as plug-in authors see them); ``str()``
+    is a translated headline for the person at the screen. Nothing was written."""
+
+    def __init__(self, headline: str, problems: Iterable[str] = ()) -> None:
+        self.headline = headline
+        self.problems = list(problems)
+        super().__init__(headline)
+
+
+def checked(service: Service, field_types: Mapping[str, Any]) -> list[str]:
+    """:func:`validate_service`, also for values of the wrong type.
+
+    Plug-in code is typed by its author; an uploaded file can put a list where a number
+    belongs, and the registry's comparisons would then raise instead of reporting."""
+    try:
+        return validate_service(service, field_types, None)
+    except (TypeError, ValueError) as exc:
+        return [f"a value has the wrong type: {exc}"]
+
+
+# -- loading into the registry ----------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    marker: Any = "never loaded"
+
+
+def _state(app: Flask) -> _State:
+    return app.extensions.setdefault("hamaynk.builder", _State())
+
+
+def _host(app: Flask) -> PluginHost:
+    return app.extensions["hamaynk.plugins"]
+
+
+def _marker(conn) -> tuple[Optional[int], int]:
+    row = conn.execute(select(func.max(ServiceDefinition.id), func.count(ServiceDefinition.id))).one()
+    return (row[0], int(row[1]))
+
+
+def _read_rows(conn) -> list[Any]:
+    table = ServiceDefinition.__table__
+    return list(conn.execute(select(table).order_by(table.c.key, table.c.version)))
+
+
+def build_records(host: PluginHost, rows: Iterable[Any]) -> tuple[list[PluginRecord], list[RegisteredService]]:
+    """Plug-in records (``builder:<key>``) and registered services for stored definitions.
+
+    Each key is validated like a plug-in: one bad version disables that key (shown with its
+    error on the Plug-ins page) and leaves every other service alone. Stored data is not
+    code, so even a strict host does not raise here: one bad row must not stop requests.
+    """
+    by_key: dict[str, list[Any]] = {}
+    for row in rows:
+        by_key.setdefault(row.key, []).append(row)
+    taken = {r.key: r.plugin for r in host.registry.all() if r.source != SOURCE}
+    records, services = [], []
+    for key in sorted(by_key):
+        versions = by_key[key]
+        record = PluginRecord(name=record_name(key), source=SOURCE, origin=ORIGIN, version=str(versions[-1].version))
+        records.append(record)
+        problems: list[str] = []
+        loaded: list[RegisteredService] = []
+        if key in taken:
+            problems.append(f"service key {key!r} is already used by plug-in {taken[key]!r}")
+        for row in versions:
+            where = f"{key} version {row.version}"
+            try:
+                service = service_from_dict(row.definition, where)
+            except DefinitionError as exc:
+                problems.append(str(exc))
+                continue
+            if (service.key, service.version) != (row.key, row.version):
+                problems.append(f"{where}: the stored definition says {service.key!r} version {service.version!r}")
+                continue
+            found = checked(service, host.registry.field_types)
+            if found:
+                problems.append(f"{where}: " + "; ".join(found))
+                continue
+            loaded.append(RegisteredService(service, record.name, SOURCE, None, row.municipality_id))
+        if problems:
+            record.status = DISABLED
+            record.error = "; ".join(problems)
+            continue
+        record.status = ACTIVE
+        record.services = [(r.key, r.version) for r in loaded]
+        services.extend(loaded)
+    return records, services
+
+
+def _install(host: PluginHost, records: list[PluginRecord], services: list[RegisteredService]) -> None:
+    host.registry.replace(lambda r: r.source == SOURCE, services)
+    kept = {name: r for name, r in host.records.items() if r.source != SOURCE}
+    kept.update({r.name: r for r in records})
+    # One assignment: the Plug-ins page iterating the old dict is not disturbed.
+    host.records = kept
+
+
+def refresh(app: Flask | None = None, force: bool = False) -> bool:
+    """Reload builder services when the table changed (or always, with ``force``).
+
+    Reads through its own connection, so the caller's session and transaction are untouched.
+    Returns whether the registry was reloaded. A missing table (a database not migrated
+    yet) counts as "no builder services".
+    """
+    from app.extensions import db
+
+    app = app or current_app._get_current_object()
+    state = _state(app)
+    with state.lock, app.app_context():
+        try:
+            with db.engine.connect() as conn:
+                marker = _marker(conn)
+                if not force and marker == state.marker:
+                    return False
+                rows = _read_rows(conn)
+        except SQLAlchemyError:
+            log.debug("service_definition cannot be read; no builder services", exc_info=True)
+            marker, rows = "unreadable", []
+            if not force and marker == state.marker:
+                return False
+        records, services = build_records(_host(app), rows)
+        _install(_host(app), records, services)
+        state.marker = marker
+        return True
+
+
+def refresh_if_changed(app: Flask | None = None) -> bool:
+    return refresh(app, force=False)
+
+
+def _before_request() -> None:
+    if g.get("_hamaynk_builder_checked"):
+        return
+    g._hamaynk_builder_checked = True
+    refresh_if_changed(current_app._get_current_object())
+
+
+def init_app(app: Flask) -> None:
+    refresh(app, force=True)
+    app.before_request(_before_request)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def latest_definitions(session: Session, municipality_ids: Optional[set[int]]) -> list[ServiceDefinition]:
+    """The newest row of every builder service the viewer may see (``None``: all): one query.
+
+    A municipal admin sees their own municipality's services; global ones belong to the
+    system administrator and are not theirs to edit.
+    """
+    newest = (
+        select(ServiceDefinition.key, func.max(ServiceDefinition.version).label("version"))
+        .group_by(ServiceDefinition.key)
+        .subquery()
+    )
+    stmt = (
+        select(ServiceDefinition)
+        .join(newest, (ServiceDefinition.key == newest.c.key) & (ServiceDefinition.version == newest.c.version))
+        .order_by(ServiceDefinition.key)
+    )
+    if municipality_ids is not None:
+        stmt = stmt.where(ServiceDefinition.municipality_id.in_(municipality_ids or {-1}))
+    return list(session.execute(stmt).scalars())
+
+
+def latest_definition(session: Session, key: str, municipality_ids: Optional[set[int]]) -> Optional[ServiceDefinition]:
+    """The newest row of ``key`` if the viewer may see it, else ``None``."""
+    row = session.execute(
+        select(ServiceDefinition).where(ServiceDefinition.key == key).order_by(ServiceDefinition.version.desc()).limit(1)
+    ).scalar_one_or_none()
+    if row is None or (municipality_ids is not None and row.municipality_id not in municipality_ids):
+        return None
+    return row
+
+
+def export_text(row: ServiceDefinition) -> str:
+    """The definition-file YAML of one stored version (loadable by HAMAYNK_SERVICE_DIRS too)."""
+    return yaml.safe_dump(row.definition, allow_unicode=True, sort_keys=False, default_flow_style=False)
+
+
+# -- parsing uploads -----------------------------------------------------------------------------
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > limit:
+            return level
+        if isinstance(item, Mapping):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def parse_upload(content: bytes, filename: str) -> dict[str, Any]:
+    """An uploaded definition file as a dict, or :class:`BuilderError`.
+
+    Only plain YAML or JSON data is accepted: no tags that build Python objects (safe
+    loading), no anchors or aliases (a few bytes of them expand into gigabytes when walked),
+    nothing above :data:`MAX_DEFINITION_BYTES`, and one service per file.
+    """
+    headline = _("The file is not a service definition.")
+    if len(content) > MAX_DEFINITION_BYTES:
+        raise BuilderError(_("The file is too large: a service definition is at most %(kb)d KB.", kb=MAX_DEFINITION_BYTES // 1024))
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BuilderError(headline, ["the file is not UTF-8 text"]) from None
+    fmt = "json" if filename.lower().endswith(".json") else "yaml"
+    try:
+        if fmt == "yaml":
+            for event in yaml.parse(text, Loader=yaml.SafeLoader):
+                if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                    raise BuilderError(headline, ["YAML anchors and aliases (& and *) are not allowed in a service definition"])
+        data = parse_definition_text(text, fmt, filename or "upload")
+    except DefinitionError as exc:
+        raise BuilderError(headline, [str(exc)]) from None
+    except yaml.YAMLError as exc:
+        raise BuilderError(headline, [f"not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise BuilderError(headline, ["the file is nested too deeply"]) from None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        raise BuilderError(headline, [f"expected one service (a mapping) at the top, got {type(data).__name__}"])
+    if _depth(data, MAX_NESTING) > MAX_NESTING:
+        raise BuilderError(headline, ["the file is nested too deeply"])
+    return data
+
+
+# -- saving --------------------------------------------------------------------------------------
+
+CREATE = "create"
+EDIT = "edit"
+IMPORT = "import"
+
+
+def save(
+    session: Session,
+    data: Mapping[str, Any],
+    *,
+    mode: str,
+    owner_municipality_id: Optional[int],
+    actor_id: Optional[int],
+    viewer_municipality_ids: Optional[set[int]],
+    key: Optional[str] = None,
+    app: Flask | None = None,
+) -> ServiceDefinition:
+    """Validate ``data`` (the definition-file format) and store it as the next version.
+
+    ``mode`` is ``create`` (the key must be new), ``edit`` (``key`` must exist and be visible
+    to the viewer; its owner is kept) or ``import`` (either). The version in ``data`` is
+    ignored: versions are assigned here, so an edit can never overwrite what applications
+    were filed under. Flushes, does not commit; raises :class:`BuilderError` having added
+    nothing to the session.
+    """
+    app = app or current_app._get_current_object()
+    host = _host(app)
+    payload = dict(data)
+    if key is not None:
+        payload["key"] = key
+    wanted_key = payload.get("key")
+    if not isinstance(wanted_key, str) or not wanted_key:
+        raise BuilderError(_("The service cannot be saved."), ["definition: missing required key(s) ['key']"])
+    rows = list(session.execute(select(ServiceDefinition).where(ServiceDefinition.key == wanted_key)).scalars())
+    current = max(rows, key=lambda r: r.version) if rows else None
+    if current is not None and (viewer_municipality_ids is not None and current.municipality_id not in viewer_municipality_ids):
+        # Someone else's service: say only that the key is taken, nothing about whose.
+        raise BuilderError(_("The key %(key)s is already used by another service; choose another key.", key=wanted_key))
+    if mode == CREATE and current is not None:
+        raise BuilderError(_("The key %(key)s is already used by another service; choose another key.", key=wanted_key))
+    if mode == EDIT and current is None:
+        raise BuilderError(_("There is no service %(key)s.", key=wanted_key))
+    if current is not None:
+        owner_municipality_id = current.municipality_id
+    version = current.version + 1 if current is not None else 1
+    payload["version"] = version
+
+    plugin = next((r.plugin for r in host.registry.all() if r.key == wanted_key and r.source != SOURCE), None)
+    if plugin is not None:
+        raise BuilderError(
+            _("The key %(key)s is already used by an installed plug-in; choose another key.", key=wanted_key),
+            [f"service key {wanted_key!r} is already used by plug-in {plugin!r}"],
+        )
+    try:
+        service = service_from_dict(payload, wanted_key if isinstance(wanted_key, str) else "definition")
+    except DefinitionError as exc:
+        raise BuilderError(_("The service cannot be saved."), [str(exc)]) from None
+    problems = checked(service, host.registry.field_types)
+    if problems:
+        raise BuilderError(_("The service cannot be saved."), problems)
+
+    # Through JSON and back: what is stored is exactly what a later load will read (YAML
+    # dates in conditions become the ISO strings that date fields hold).
+    definition = json.loads(json.dumps(service_to_dict(service), default=str))
+    row = ServiceDefinition(
+        key=service.key, version=version, definition=definition, municipality_id=owner_municipality_id, created_by_id=actor_id
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.add(
+                AuditEvent(
+                    actor_id=actor_id,
+                    municipality_id=owner_municipality_id,
+                    action="service.definition",
+                    object_type="service",
+                    object_id=service.key,
+                    details={"version": version, "mode": mode},
+                )
+            )
+    except IntegrityError:
+        # Someone saved the same version a moment earlier.
+        raise BuilderError(_("Someone else changed this service meanwhile; reload the page and try again.")) from None
+    return row
+
+
+def service_of(row: ServiceDefinition) -> Service:
+    """The declaration a stored row holds (rows were validated on save)."""
+    return service_from_dict(row.definition, f"{row.key} version {row.version}")

@@ -1,0 +1,172 @@
+"""Background and scheduled work, through Huey (DESIGN §2).
+
+One Huey instance per app, built from its config on first use (:func:`get_huey`):
+
+``HAMAYNK_JOBS=sqlite`` (default)
+    ``SqliteHuey`` with its queue in ``HAMAYNK_HUEY_PATH`` (default ``instance/huey.sqlite3``):
+    no extra service; ``flask hamaynk worker`` consumes it next to the web process.
+``HAMAYNK_JOBS=redis``
+    ``RedisHuey`` at ``HAMAYNK_REDIS_URL``: several app processes enqueue, separate workers
+    consume (install the ``redis`` extra).
+``HAMAYNK_JOBS=immediate``
+    every task runs at once in the caller (tests).
+
+Tasks are registered per instance with fixed names, so a worker process built from the same
+config runs what the web process enqueued. Each task runs inside an app context of the app
+that built the instance, and owns its transaction: it commits, or rolls back and re-raises.
+
+Tasks
+    ``hamaynk.escalate``  periodic (crontab minute ``HAMAYNK_ESCALATION_MINUTES``, default
+                          every 15 minutes): :func:`app.domain.escalation.escalate_overdue`,
+                          then enqueues the e-mails it wrote.
+    ``hamaynk.deliver``   sends one e-mail notification; retried with back-off
+                          (``HAMAYNK_NOTIFICATION_RETRIES`` times from
+                          ``HAMAYNK_NOTIFICATION_RETRY_DELAY`` seconds, doubling); the last
+                          failure marks the row ``failed``.
+    ``hamaynk.sweep``     periodic (hourly): re-enqueues e-mails still pending after an
+                          hour whose task was lost (a worker killed mid-way, a queue flushed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from flask import Flask, current_app
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+
+log = logging.getLogger(__name__)
+
+MODES = ("sqlite", "redis", "immediate")
+EXTENSION = "hamaynk.jobs"
+SWEEP_AFTER = dt.timedelta(hours=1)
+
+
+class JobsMisconfigured(RuntimeError):
+    """HAMAYNK_JOBS names no known mode, or its backend cannot be used."""
+
+
+@dataclass
+class Jobs:
+    huey: Huey
+    escalate: Any
+    deliver: Any
+    sweep: Any
+
+    def enqueue_deliveries(self, notification_ids: Iterable[int]) -> None:
+        for notification_id in notification_ids:
+            self.deliver(notification_id)
+
+
+def make_huey(config: Any, instance_path: str) -> Huey:
+    mode = (config.get("HAMAYNK_JOBS") or "sqlite").strip().lower()
+    if mode == "immediate":
+        return MemoryHuey("hamaynk", immediate=True, results=False)
+    if mode == "sqlite":
+        filename = config.get("HAMAYNK_HUEY_PATH") or str(Path(instance_path) / "huey.sqlite3")
+        Path(filename).parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey("hamaynk", filename=filename, results=False)
+    if mode == "redis":
+        try:
+            import redis  # noqa: F401 - only to fail with a clear message
+        except ImportError:
+            raise JobsMisconfigured("HAMAYNK_JOBS=redis needs the redis package: pip install 'hamaynk[redis]'") from None
+        return RedisHuey("hamaynk", url=config.get("HAMAYNK_REDIS_URL"), results=False)
+    raise JobsMisconfigured(f"HAMAYNK_JOBS={mode!r} is not one of: {', '.join(MODES)}")
+
+
+def _register(app: Flask, huey: Huey) -> Jobs:
+    from app.domain import escalation, notifications
+    from app import builder_runtime
+    from app.extensions import db
+
+    config = app.config
+
+    @huey.task(
+        name="hamaynk.deliver", context=True,
+        retries=int(config.get("HAMAYNK_NOTIFICATION_RETRIES", 12)),
+        retry_delay=int(config.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", 60)), retry_backoff=2,
+    )
+    def deliver(notification_id: int, task=None) -> str:
+        with app.app_context():
+            try:
+                # The task's remaining retries say whether this is the last chance.
+                final = task is None or not task.retries
+                return notifications.deliver_email(db.session, notification_id, app.config, final_attempt=final)
+            except BaseException:
+                db.session.rollback()
+                raise
+
+    def run_escalation(on: Optional[dt.date] = None) -> list[int]:
+        with app.app_context():
+            # A long-running worker must see services built in the admin UI since it started.
+            builder_runtime.refresh_if_changed(app)
+            try:
+                written = escalation.escalate_overdue(db.session, on, app=app)
+                db.session.commit()
+            except BaseException:
+                db.session.rollback()
+                raise
+            emails = [n.id for n in written if n.channel == notifications.EMAIL]
+            log.info("escalation wrote %d notification(s)", len(written))
+        for notification_id in emails:
+            deliver(notification_id)
+        return emails
+
+    minutes = str(config.get("HAMAYNK_ESCALATION_MINUTES") or "*/15")
+
+    @huey.periodic_task(crontab(minute=minutes), name="hamaynk.escalate")
+    def escalate() -> int:
+        return len(run_escalation())
+
+    @huey.periodic_task(crontab(minute="7"), name="hamaynk.sweep")
+    def sweep() -> int:
+        with app.app_context():
+            from app.models.base import utcnow
+
+            ids = notifications.pending_email_ids(db.session, older_than=utcnow() - SWEEP_AFTER)
+            db.session.rollback()
+        for notification_id in ids:
+            deliver(notification_id)
+        return len(ids)
+
+    jobs = Jobs(huey=huey, escalate=escalate, deliver=deliver, sweep=sweep)
+    jobs.run_escalation = run_escalation  # type: ignore[attr-defined]
+    return jobs
+
+
+def get_jobs(app: Optional[Flask] = None) -> Jobs:
+    """The app's jobs (built on first use, so processes that never enqueue pay nothing)."""
+    app = app or current_app._get_current_object()
+    jobs = app.extensions.get(EXTENSION)
+    if jobs is None:
+        jobs = _register(app, make_huey(app.config, app.instance_path))
+        app.extensions[EXTENSION] = jobs
+    return jobs
+
+
+def get_huey(app: Optional[Flask] = None) -> Huey:
+    return get_jobs(app).huey
+
+
+def run_escalation(app: Optional[Flask] = None, on: Optional[dt.date] = None) -> list[int]:
+    """Run the escalation once now, in this process; returns the ids of the e-mails queued."""
+    return get_jobs(app).run_escalation(on)
+
+
+def run_worker(app: Optional[Flask] = None, *, workers: int = 1, periodic: bool = True, scheduler_interval: int = 1) -> None:
+    """Run Huey's consumer in this process until interrupted (SIGINT/SIGTERM)."""
+    huey = get_huey(app)
+    if huey.immediate:
+        raise JobsMisconfigured("HAMAYNK_JOBS=immediate runs tasks in the caller; there is nothing for a worker to consume")
+    consumer = huey.create_consumer(
+        workers=workers, periodic=periodic, worker_type="thread", scheduler_interval=scheduler_interval,
+        check_worker_health=True,
+    )
+    consumer.run()
+
+
+__all__ = ["Jobs", "JobsMisconfigured", "MODES", "get_huey", "get_jobs", "make_huey", "run_escalation", "run_worker"]

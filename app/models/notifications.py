@@ -1,0 +1,58 @@
+"""The notification outbox (DESIGN §6, §8).
+
+A notification is written in the same transaction as the change that causes it, so it
+exists exactly when the change does; delivery happens afterwards (app.jobs) and is retried
+until it succeeds, with its state kept on the row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Model, MunicipalityOwned, utcnow
+
+
+class Notification(MunicipalityOwned, Model):
+    __tablename__ = "notification"
+    __table_args__ = (
+        # The delivery sweep looks for e-mails still pending.
+        Index("ix_notification_delivery", "channel", "status"),
+        # Escalation asks "was this step, due then, escalated already?" per application.
+        Index("ix_notification_subject", "application_id", "kind", "step_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    # What caused it ("escalation", …): lets a reader group and a job find its own.
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    # "email" is sent by a job; "inapp" is shown inside Hamaynk and is delivered once written.
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    recipient_user_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    # Copied at writing time: the message goes where the address was when it was decided.
+    recipient_address: Mapped[Optional[str]] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(8), nullable=False)
+    subject: Mapped[str] = mapped_column(String(300), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+
+    application_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("application.id", ondelete="CASCADE"))
+    # For escalations: the step and its due moment that were overdue. A step that becomes
+    # overdue again after an extension is a new escalation.
+    step_key: Mapped[Optional[str]] = mapped_column(String(64))
+    step_due_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # Unique: two jobs racing to write the same notification leave one row.
+    dedup_key: Mapped[Optional[str]] = mapped_column(String(255), unique=True)
+
+    # pending → sent, or failed once the retries are used up.
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    last_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    sent_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    read_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+
+__all__ = ["Notification"]

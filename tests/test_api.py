@@ -1,0 +1,502 @@
+"""The staff REST API over real HTTP requests (Flask test client), JWTs from FAB's login
+endpoint, a real database and real stored files: listing with keyset paging and filters,
+showing, acting, downloading, creating drafts, schemas, the OpenAPI spec — and every way a
+token of another municipality, a read-only role or hostile input is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from sqlalchemy import event, func, select
+
+from app import plugin_runtime
+from app.api.listing import LIST_COLUMNS
+from app.demo import ensure_user
+from app.domain import statuses, workflow
+from app.domain.activations import set_activation
+from app.domain.errors import ChangedMeanwhile
+from app.domain.storage import get_storage, new_key
+from app.extensions import db
+from app.models import Application, ApplicationDocument, AuditEvent, TransitionRecord
+from app.security import CLERK, HEAD, SPECIALIST
+from app.testing import PASSWORD, password_hash
+
+SERVICE_KEY = "residence-certificate"
+DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "copies": 1}
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def add_staff(app, municipality: dict, username: str, roles: list[str], department: str | None) -> int:
+    with app.app_context():
+        user, _ = ensure_user(
+            app.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=username.title(),
+            last_name=municipality["code"].title(), password=PASSWORD, password_hash=password_hash(), roles=roles,
+            municipality_id=municipality["id"], department_id=municipality["departments"].get(department) if department else None,
+        )
+        return user.id
+
+
+def set_up(app, key: str = "alpha") -> dict:
+    municipality = app.seeded[key]
+    code = municipality["code"]
+    people = dict(municipality["users"])
+    people["registrar"] = add_staff(app, municipality, f"{code}.registrar", [SPECIALIST], "civil_registry")
+    people["registrar2"] = add_staff(app, municipality, f"{code}.registrar2", [SPECIALIST], "civil_registry")
+    people["registry_head"] = add_staff(app, municipality, f"{code}.registry_head", [HEAD], "civil_registry")
+    people["front_clerk"] = add_staff(app, municipality, f"{code}.front_clerk", [CLERK], "front_office")
+    with app.app_context():
+        set_activation(db.session, plugin_runtime.registry(app), municipality["id"], SERVICE_KEY, enabled=True,
+                       fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+        db.session.commit()
+    municipality["people"] = people
+    return people
+
+
+def file_application(app, key: str = "alpha", *, submit: bool = True, name: str = "Armen Petrosyan") -> int:
+    municipality = app.seeded[key]
+    clerk = municipality["people"]["front_clerk"]
+    with app.app_context():
+        service = plugin_runtime.registry(app).get(SERVICE_KEY).service
+        application, _secret = workflow.new_application(
+            db.session, service=service, municipality_id=municipality["id"], data=DATA, applicant_name=name,
+            created_by_id=clerk, applicant_psn="1234567890", applicant_phone="+37410123456",
+        )
+        if submit:
+            workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
+        db.session.commit()
+        return application.id
+
+
+def attach_pdf(app, application_id: int, name: str = "passport.pdf") -> int:
+    with app.app_context():
+        application = db.session.get(Application, application_id)
+        key = new_key()
+        get_storage().put(key, io.BytesIO(PDF))
+        document = ApplicationDocument(
+            application_id=application.id, municipality_id=application.municipality_id, requirement_key="identity",
+            original_name=name, content_type="application/pdf", size=len(PDF), sha256=hashlib.sha256(PDF).hexdigest(),
+            storage_key=key,
+        )
+        db.session.add(document)
+        db.session.commit()
+        return document.id
+
+
+def state(app, application_id: int) -> tuple:
+    with app.app_context():
+        a = db.session.get(Application, application_id)
+        history = db.session.execute(select(func.count()).select_from(TransitionRecord).where(TransitionRecord.application_id == application_id)).scalar()
+        return (a.status, a.version, a.current_step, a.municipality_id, a.tracking_number, a.assignee_id, history)
+
+
+@pytest.fixture
+def token(client):
+    cache: dict[str, str] = {}
+
+    def get(username: str) -> dict[str, str]:
+        if username not in cache:
+            response = client.post("/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"})
+            assert response.status_code == 200, response.json
+            cache[username] = response.json["access_token"]
+        return {"Authorization": f"Bearer {cache[username]}"}
+
+    return get
+
+
+@pytest.fixture
+def world(app):
+    alpha = set_up(app, "alpha")
+    beta = set_up(app, "beta")
+    return {"alpha": alpha, "beta": beta}
+
+
+# -- authentication and the spec ----------------------------------------------------------------
+
+
+def test_without_a_token_the_api_answers_401_and_the_session_cookie_is_not_enough(app, client, world, login_as):
+    assert client.get("/api/v1/applications").status_code == 401
+    assert client.get("/api/v1/applications", headers={"Authorization": "Bearer not-a-jwt"}).status_code in (401, 422)
+    login_as("clerk")  # a browser session: the API takes JWTs only (no CSRF exposure)
+    assert client.get("/api/v1/applications").status_code == 401
+    wrong = client.post("/api/v1/security/login", json={"username": "alpha.clerk", "password": "nope", "provider": "db"})
+    assert wrong.status_code == 401
+
+
+def test_openapi_spec_is_served_and_lists_the_endpoints(client, world, token):
+    response = client.get("/api/v1/_openapi", headers=token("alpha.clerk"))
+    assert response.status_code == 200
+    paths = response.json["paths"]
+    for path in (
+        "/api/v1/applications",
+        "/api/v1/applications/{pk}",
+        "/api/v1/applications/{pk}/actions",
+        "/api/v1/applications/{pk}/documents/{document_id}",
+        "/api/v1/services/{key}/schema",
+        "/api/v1/security/login",
+    ):
+        assert path in paths, path
+    assert set(paths["/api/v1/applications"]) == {"get", "post"}
+    assert "post" in paths["/api/v1/applications/{pk}/actions"]
+
+
+def test_permissions_are_the_explicit_class_permission_name(app):
+    from app.security import ROLE_PERMISSIONS, _matches
+
+    for role in ("Clerk", "Specialist", "Head", "Municipal admin"):
+        assert _matches(ROLE_PERMISSIONS[role], "can_read", "ApplicationsApi")
+        assert _matches(ROLE_PERMISSIONS[role], "can_act", "ApplicationsApi")
+    assert _matches(ROLE_PERMISSIONS["Auditor"], "can_read", "ApplicationsApi")
+    assert not _matches(ROLE_PERMISSIONS["Auditor"], "can_act", "ApplicationsApi")
+    assert not _matches(ROLE_PERMISSIONS["Citizen"], "can_read", "ApplicationsApi")
+    with app.app_context():
+        sm = app.appbuilder.sm
+        assert sm.find_permission_view_menu("can_read", "ApplicationsApi") is not None
+        assert sm.find_permission_view_menu("can_act", "ApplicationsApi") is not None
+
+
+def test_a_citizen_token_is_refused(client, world, token):
+    assert client.get("/api/v1/applications", headers=token("citizen")).status_code == 403
+
+
+# -- list ----------------------------------------------------------------------------------------
+
+
+def test_list_shows_explicit_columns_of_own_municipality_only(app, client, world, token):
+    mine = [file_application(app, "alpha") for _ in range(2)]
+    theirs = file_application(app, "beta")
+    draft_by_someone_else = file_application(app, "alpha", submit=False)
+    response = client.get("/api/v1/applications", headers=token("alpha.specialist"))
+    assert response.status_code == 200
+    rows = response.json["result"]
+    assert [r["id"] for r in rows] == sorted(mine, reverse=True)
+    assert theirs not in [r["id"] for r in rows] and draft_by_someone_else not in [r["id"] for r in rows]
+    assert all(set(r) == set(LIST_COLUMNS) for r in rows)
+    assert rows[0]["status"] == statuses.SUBMITTED and rows[0]["current_step"] == "registry_check"
+    beta_rows = client.get("/api/v1/applications", headers=token("beta.clerk")).json["result"]
+    assert [r["id"] for r in beta_rows] == [theirs]
+    # The clerk who filed the draft sees it.
+    clerk_rows = client.get("/api/v1/applications", headers=token("alpha.front_clerk")).json["result"]
+    assert draft_by_someone_else in [r["id"] for r in clerk_rows]
+
+
+def test_list_filters_and_refuses_bad_parameters(app, client, world, token):
+    submitted = file_application(app)
+    draft = file_application(app, submit=False)
+    headers = token("alpha.front_clerk")
+    rows = client.get("/api/v1/applications?status=draft", headers=headers).json["result"]
+    assert [r["id"] for r in rows] == [draft]
+    rows = client.get(f"/api/v1/applications?service={SERVICE_KEY}&status=submitted", headers=headers).json["result"]
+    assert [r["id"] for r in rows] == [submitted]
+    assert client.get("/api/v1/applications?overdue=true", headers=headers).json["result"] == []
+    with app.app_context():
+        a = db.session.get(Application, submitted)
+        a.step_due_at = a.step_due_at.replace(year=a.step_due_at.year - 1)
+        db.session.commit()
+    rows = client.get("/api/v1/applications?overdue=1", headers=headers).json["result"]
+    assert [r["id"] for r in rows] == [submitted]
+    for query, field in (
+        ("status=approvedd", "status"), ("service=no-such", "service"), ("overdue=maybe", "overdue"),
+        ("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"), ("after=-1", "after"),
+        ("after=99999999999999999999999", "after"), ("limit=1e3", "limit"),
+    ):
+        response = client.get(f"/api/v1/applications?{query}", headers=headers)
+        assert response.status_code == 400, query
+        assert field in response.json["errors"], query
+        assert response.json["message"]
+
+
+def test_keyset_pages_cover_everything_once(app, client, world, token):
+    ids = [file_application(app) for _ in range(5)]
+    headers = token("alpha.clerk")
+    seen, after, pages = [], None, 0
+    while True:
+        url = "/api/v1/applications?limit=2" + (f"&after={after}" if after else "")
+        body = client.get(url, headers=headers).json
+        seen += [r["id"] for r in body["result"]]
+        pages += 1
+        after = body["next_after"]
+        if after is None:
+            break
+    assert seen == sorted(ids, reverse=True) and pages == 3
+
+
+def test_list_issues_a_constant_number_of_queries_and_never_counts(app, client, world, token):
+    headers = token("alpha.clerk")
+
+    def statements() -> list[str]:
+        seen: list[str] = []
+
+        def listener(conn, cursor, statement, parameters, context, executemany):
+            seen.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert client.get("/api/v1/applications?limit=100", headers=headers).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return seen
+
+    file_application(app)
+    statements()  # warm-up: the first request of a process loads FAB's role look-ups once
+    few = statements()
+    for _ in range(6):
+        file_application(app)
+    many = statements()
+    assert len(few) == len(many)
+    assert not any("count(" in s.lower() for s in many)
+
+
+# -- show ----------------------------------------------------------------------------------------
+
+
+def test_show_has_form_data_documents_and_history(app, client, world, token):
+    application_id = file_application(app)
+    document_id = attach_pdf(app, application_id)
+    response = client.get(f"/api/v1/applications/{application_id}", headers=token("alpha.registrar"))
+    assert response.status_code == 200
+    result = response.json["result"]
+    assert result["data"] == DATA
+    assert result["applicant"]["psn"] == "1234567890" and result["personal_data_masked"] is False
+    assert [d["id"] for d in result["documents"]] == [document_id]
+    assert result["documents"][0]["sha256"] == hashlib.sha256(PDF).hexdigest()
+    assert [h["action"] for h in result["history"]] == ["submit"]
+    assert "approve" in result["allowed_actions"] and result["version"] >= 1
+    assert "access_secret_hash" not in result and "access_code" not in result
+
+
+def test_auditor_reads_with_personal_data_masked(app, client, world, token):
+    application_id = file_application(app)
+    result = client.get(f"/api/v1/applications/{application_id}", headers=token("alpha.auditor")).json["result"]
+    assert result["personal_data_masked"] is True
+    assert result["applicant"]["psn"] != "1234567890" and result["applicant"]["psn"].endswith("90")
+    assert result["allowed_actions"] == []
+
+
+def test_other_municipality_gets_404_on_every_endpoint(app, client, world, token):
+    application_id = file_application(app, "beta")
+    document_id = attach_pdf(app, application_id)
+    before = state(app, application_id)
+    for username in ("alpha.clerk", "alpha.municipal_admin", "alpha.auditor", "alpha.registrar"):
+        headers = token(username)
+        assert client.get(f"/api/v1/applications/{application_id}", headers=headers).status_code == 404
+        assert client.get(f"/api/v1/applications/{application_id}/documents/{document_id}", headers=headers).status_code == 404
+        response = client.post(f"/api/v1/applications/{application_id}/actions", headers=headers,
+                               json={"action": "comment", "comment": "peek"})
+        assert response.status_code in (403, 404)  # the auditor lacks can_act before any look-up
+        if username != "alpha.auditor":
+            assert response.status_code == 404
+    assert state(app, application_id) == before
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.download")).scalar() == 0
+    assert client.get("/api/v1/applications/99999999999999999999999", headers=token("alpha.clerk")).status_code == 404
+
+
+# -- act -----------------------------------------------------------------------------------------
+
+
+def test_approve_moves_the_application_on(app, client, world, token):
+    application_id = file_application(app)
+    version = state(app, application_id)[1]
+    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registrar"),
+                           json={"action": "approve", "comment": "Records match.", "expected_version": version})
+    assert response.status_code == 200, response.json
+    assert response.json["result"]["status"] == statuses.IN_REVIEW
+    assert response.json["result"]["current_step"] == "signature"
+    assert state(app, application_id)[0] == statuses.IN_REVIEW
+
+
+def test_stale_version_is_409_with_a_message_and_changes_nothing(app, client, world, token):
+    application_id = file_application(app)
+    version = state(app, application_id)[1]
+    headers = token("alpha.registrar")
+    ok = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registry_head"),
+                     json={"action": "reassign", "assignee_id": world["alpha"]["registrar2"], "expected_version": version})
+    assert ok.status_code == 200
+    before = state(app, application_id)
+    assert before[1] != version
+    stale = client.post(f"/api/v1/applications/{application_id}/actions", headers=headers,
+                        json={"action": "approve", "expected_version": version})
+    assert stale.status_code == 409
+    assert stale.json["message"] == str(ChangedMeanwhile())  # the workflow's sentence, in the reader's language
+    assert state(app, application_id) == before
+
+
+def test_not_allowed_is_403_with_the_reason(app, client, world, token):
+    application_id = file_application(app)
+    before = state(app, application_id)
+    # alpha.specialist works in urban planning; the step belongs to the civil registry.
+    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.specialist"),
+                           json={"action": "approve", "expected_version": before[1]})
+    assert response.status_code == 403
+    assert response.json["message"] and response.json["message"] != "Forbidden"
+    # The auditor reads only: no can_act at all.
+    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.auditor"),
+                           json={"action": "comment", "comment": "x"})
+    assert response.status_code == 403
+    assert state(app, application_id) == before
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"action": "approve"}, "expected_version"),
+        ({"action": "approve", "expected_version": "abc"}, "expected_version"),
+        ({"action": "approve", "expected_version": True}, "expected_version"),
+        ({"action": "approve", "expected_version": -3}, "expected_version"),
+        ({"action": "approve", "expected_version": 2**40}, "expected_version"),
+        ({"action": "explode", "expected_version": 1}, "action"),
+        ({"action": ["approve"], "expected_version": 1}, "action"),
+        ({"action": "comment", "comment": {"$ne": 1}}, "comment"),
+        ({"action": "comment", "comment": "x" * 5001}, "comment"),
+        ({"action": "reassign", "expected_version": 1, "assignee_id": "me"}, "assignee_id"),
+        ({"action": "comment", "comment": "hi", "status": "approved"}, "status"),
+        ({"action": "comment", "comment": "hi", "municipality_id": 2, "version": 99, "tracking_number": "X"}, "version"),
+    ],
+)
+def test_bad_action_input_is_400_with_field_errors_and_changes_nothing(app, client, world, token, body, field):
+    application_id = file_application(app)
+    before = state(app, application_id)
+    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registrar"), json=body)
+    assert response.status_code == 400, response.json
+    assert field in response.json["errors"]
+    assert state(app, application_id) == before
+
+
+def test_non_json_bodies_are_400_never_500(app, client, world, token):
+    application_id = file_application(app)
+    before = state(app, application_id)
+    headers = token("alpha.registrar")
+    url = f"/api/v1/applications/{application_id}/actions"
+    for kwargs in ({"data": "not json", "content_type": "application/json"}, {"data": "action=approve"}, {"json": [1, 2]}, {"json": "approve"}):
+        response = client.post(url, headers=headers, **kwargs)
+        assert response.status_code == 400, kwargs
+        assert response.json["message"]
+    assert state(app, application_id) == before
+
+
+def test_workflow_refusals_are_400(app, client, world, token):
+    application_id = file_application(app)
+    before = state(app, application_id)
+    # Rejecting needs a reason.
+    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registrar"),
+                           json={"action": "return", "reason": "   ", "expected_version": before[1]})
+    assert response.status_code == 400 and response.json["message"]
+    assert state(app, application_id) == before
+
+
+def test_comment_and_reassign(app, client, world, token):
+    application_id = file_application(app)
+    people = world["alpha"]
+    headers = token("alpha.registry_head")
+    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=headers, json={"action": "comment", "comment": "Look at this."})
+    assert response.status_code == 200
+    version = state(app, application_id)[1]
+    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=headers,
+                           json={"action": "reassign", "assignee_id": people["registrar2"], "reason": "Holiday", "expected_version": version})
+    assert response.status_code == 200, response.json
+    assert response.json["result"]["assignee_id"] == people["registrar2"]
+    assert [h["action"] for h in response.json["result"]["history"]] == ["submit", "comment", "reassign"]
+
+
+# -- documents -----------------------------------------------------------------------------------
+
+
+def test_document_download_is_an_audited_nosniff_attachment(app, client, world, token):
+    application_id = file_application(app)
+    document_id = attach_pdf(app, application_id, name='evil"\r\nX-Header: 1.pdf')
+    response = client.get(f"/api/v1/applications/{application_id}/documents/{document_id}", headers=token("alpha.registrar"))
+    assert response.status_code == 200
+    assert response.data == PDF
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert "\n" not in response.headers["Content-Disposition"] and "X-Header" not in response.headers
+    with app.app_context():
+        events = db.session.execute(select(AuditEvent).where(AuditEvent.action == "document.download")).scalars().all()
+        assert len(events) == 1
+        assert events[0].details["channel"] == "api" and events[0].object_id == str(document_id)
+        assert events[0].actor_id == world["alpha"]["registrar"]
+
+
+def test_auditor_cannot_open_documents_and_unknown_ones_are_404(app, client, world, token):
+    application_id = file_application(app)
+    document_id = attach_pdf(app, application_id)
+    other = file_application(app)
+    response = client.get(f"/api/v1/applications/{application_id}/documents/{document_id}", headers=token("alpha.auditor"))
+    assert response.status_code == 403 and response.json["message"]
+    # A document of another application is not reachable through this one.
+    assert client.get(f"/api/v1/applications/{other}/documents/{document_id}", headers=token("alpha.registrar")).status_code == 404
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.download")).scalar() == 0
+
+
+# -- create and schema ---------------------------------------------------------------------------
+
+
+def _count_applications(app) -> int:
+    with app.app_context():
+        return db.session.execute(select(func.count()).select_from(Application)).scalar()
+
+
+def test_create_files_a_draft_with_validated_data(app, client, world, token):
+    body = {"service_key": SERVICE_KEY, "data": {"address": " Abovyan 2 ", "purpose": "bank", "copies": "2"},
+            "applicant": {"name": "Ani Hakobyan", "phone": "010 123456"}}
+    response = client.post("/api/v1/applications", headers=token("alpha.front_clerk"), json=body)
+    assert response.status_code == 201, response.json
+    result = response.json["result"]
+    assert result["status"] == statuses.DRAFT and result["access_code"]
+    assert result["data"]["copies"] == 2 and result["data"]["on_behalf"] is False
+    with app.app_context():
+        a = db.session.get(Application, result["id"])
+        assert a.municipality_id == app.seeded["alpha"]["id"] and a.data["address"] == "Abovyan 2"
+        assert a.created_by_id == world["alpha"]["front_clerk"]
+
+
+def test_create_applies_the_same_rules_as_the_form(app, client, world, token):
+    headers = token("alpha.front_clerk")
+    before = _count_applications(app)
+    response = client.post("/api/v1/applications", headers=headers, json={
+        "service_key": SERVICE_KEY, "data": {"address": "A", "purpose": "other", "copies": 9}, "applicant": {"name": ""},
+    })
+    assert response.status_code == 400
+    errors = response.json["errors"]
+    # purpose "other" makes purpose_other required (a declared condition), copies is 1..5.
+    assert {"data.copies", "data.purpose_other", "applicant.name"} <= set(errors)
+    response = client.post("/api/v1/applications", headers=headers, json={
+        "service_key": SERVICE_KEY, "data": {"address": {"nested": 1}, "purpose": "bank", "copies": 1}, "applicant": {"name": "A"},
+    })
+    assert response.status_code == 400 and "data.address" in response.json["errors"]
+    response = client.post("/api/v1/applications", headers=headers, json={"service_key": "trade-permit", "data": {}, "applicant": {"name": "A"}})
+    assert response.status_code == 400 and "service_key" in response.json["errors"]
+    assert _count_applications(app) == before
+
+
+@pytest.mark.parametrize("extra", [{"status": "approved"}, {"municipality_id": 2}, {"tracking_number": "X-1"}, {"version": 7}])
+def test_create_refuses_protected_fields(app, client, world, token, extra):
+    before = _count_applications(app)
+    body = {"service_key": SERVICE_KEY, "data": DATA, "applicant": {"name": "Ani"}, **extra}
+    response = client.post("/api/v1/applications", headers=token("alpha.front_clerk"), json=body)
+    assert response.status_code == 400
+    assert set(extra) <= set(response.json["errors"])
+    assert _count_applications(app) == before
+
+
+def test_create_is_refused_to_auditors(app, client, world, token):
+    response = client.post("/api/v1/applications", headers=token("alpha.auditor"),
+                           json={"service_key": SERVICE_KEY, "data": DATA, "applicant": {"name": "Ani"}})
+    assert response.status_code == 403
+    assert _count_applications(app) == 0
+
+
+def test_service_schema(client, world, token):
+    response = client.get(f"/api/v1/services/{SERVICE_KEY}/schema?_l_=en", headers=token("alpha.clerk"))
+    assert response.status_code == 200
+    assert {"address", "purpose", "copies"} <= set(response.json["properties"])
+    assert client.get("/api/v1/services/no-such-service/schema", headers=token("alpha.clerk")).status_code == 404
+    assert client.get("/api/v1/services/" + "x" * 500 + "/schema", headers=token("alpha.clerk")).status_code == 404

@@ -1,0 +1,192 @@
+"""The contract every service keeps, whatever it came from (built-in, installed plug-in,
+definition file, service builder): a valid form is accepted, its documents attached, and
+the application walks its route to "approved" — and, separately, to "rejected" with a
+reason — leaving one history record per action, in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from app import builder_runtime, plugin_runtime
+from app.domain import statuses, workflow
+from app.extensions import db
+from app.models import Application, ApplicationDocument, TransitionRecord
+from app.plugins import build_plugin_host
+from app.testing import apply, sample_data, seed_municipality, walk
+
+FILE_SERVICE = {
+    "key": "fence-permit",
+    "version": 1,
+    "title": {"hy": "Ցանկապատի թույլտվություն", "en": "Fence permit"},
+    "fields": [
+        {"name": "address", "type": "address", "label": {"hy": "Հասցե"}, "required": True},
+        {"name": "height", "type": "decimal", "label": {"hy": "Բարձրություն"}, "required": True, "min_value": 0.5, "max_value": 3},
+        {"name": "material", "type": "choice", "label": {"hy": "Նյութ"}, "required": True,
+         "choices": [{"value": "wood", "label": {"hy": "Փայտ"}}, {"value": "stone", "label": {"hy": "Քար"}}]},
+        {"name": "stone_origin", "type": "text", "label": {"hy": "Քարի ծագում"},
+         "visible_when": [{"field": "material", "op": "eq", "value": "stone"}],
+         "required_when": [{"field": "material", "op": "eq", "value": "stone"}]},
+    ],
+    "documents": [{"key": "plan", "title": {"hy": "Հատակագիծ"}, "types": ["pdf"]}],
+    "steps": [
+        {"key": "review", "title": {"hy": "Ուսումնասիրում"}, "role": "specialist", "days": 3},
+        {"key": "sign", "title": {"hy": "Ստորագրում"}, "role": "head", "days": 1, "actions": ["approve", "reject"],
+         "forbid_self_approval": True},
+    ],
+}
+
+BUILDER_SERVICE = {
+    "key": "street-stall",
+    "title": {"hy": "Փողոցային վաճառասեղան", "en": "Street stall"},
+    "fee": 2000,
+    "fields": [
+        {"name": "owner_psn", "type": "psn", "label": {"hy": "ՀԾՀ"}, "required": True},
+        {"name": "phone", "type": "phone", "label": {"hy": "Հեռախոս"}, "required": True},
+        {"name": "start", "type": "date", "label": {"hy": "Սկիզբ"}, "required": True},
+        {"name": "days", "type": "integer", "label": {"hy": "Օրեր"}, "required": True, "min_value": 1, "max_value": 30},
+        {"name": "goods", "type": "multichoice", "label": {"hy": "Ապրանք"}, "required": True,
+         "choices": [{"value": "food", "label": {"hy": "Սնունդ"}}, {"value": "crafts", "label": {"hy": "Արհեստ"}}]},
+        {"name": "hygiene_cert", "type": "text", "label": {"hy": "Սանիտարական վկայական"},
+         "required_when": [{"field": "goods", "op": "eq", "value": "food"}]},
+    ],
+    "documents": [
+        {"key": "photo", "title": {"hy": "Լուսանկար"}, "types": ["jpeg", "png"], "max_count": 2},
+        {"key": "lease", "title": {"hy": "Վարձակալություն"}, "required": False, "types": ["pdf"],
+         "required_when": [{"field": "days", "op": "gt", "value": 7}]},
+    ],
+    "steps": [
+        {"key": "check", "title": {"hy": "Ստուգում"}, "role": "clerk", "days": 1, "actions": ["approve", "return"]},
+        {"key": "decide", "title": {"hy": "Որոշում"}, "role": "specialist", "days": 2, "department": "trade"},
+    ],
+}
+
+# Rules a declaration cannot express (plug-in validators): the one input a generic filler cannot guess.
+OVERRIDES = {
+    "address-assignment": {"cadastral_code": "01-001-0001-0001"},
+    "construction-permit": {"cadastral_code": "01-001-0001-0001"},
+    "social-assistance": {"bank_account": "1234567890123456"},
+    "trade-permit": {"tax_id": "12345678"},
+    "kindergarten-enrolment": {
+        "child_birth_date": (dt.date.today() - dt.timedelta(days=4 * 365)).isoformat(), "second_choice": "", "third_choice": "",
+    },
+    "public-event": {"start_time": "10:00", "end_time": "18:00"},
+}
+
+
+def _discovered() -> list[tuple[str, str]]:
+    host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": True, "HAMAYNK_SERVICE_DIRS": []})
+    cases = [(registered.source, registered.key) for registered in host.registry.latest()]
+    return cases + [("file", FILE_SERVICE["key"]), ("builder", BUILDER_SERVICE["key"])]
+
+
+CASES = _discovered()
+
+
+def test_discovery_covers_every_source():
+    sources = {source for source, _key in CASES}
+    assert {"built-in", "installed", "file", "builder"} <= sources
+    assert ("installed", "tree-felling") in CASES
+    assert len([c for c in CASES if c[0] == "built-in"]) >= 7
+
+
+def make_app(hamaynk_app_factory, tmp_path):
+    folder = tmp_path / "services"
+    folder.mkdir(exist_ok=True)
+    (folder / "fence.yaml").write_text(yaml.safe_dump(FILE_SERVICE, allow_unicode=True), encoding="utf-8")
+    app = hamaynk_app_factory(plugins=[], HAMAYNK_LOAD_ENTRYPOINTS=True, HAMAYNK_SERVICE_DIRS=[str(folder)])
+    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
+    with app.app_context():
+        builder_runtime.save(db.session, BUILDER_SERVICE, mode=builder_runtime.CREATE, owner_municipality_id=None, actor_id=None,
+                             viewer_municipality_ids=None, app=app)
+        db.session.commit()
+    builder_runtime.refresh(app)
+    return app
+
+
+def _filed_and_checked(app, key: str):
+    registered = plugin_runtime.registry(app).get(key)
+    data = sample_data(registered.service, OVERRIDES.get(key))
+    filed = apply(app, key, data=data)
+    assert filed.status in (statuses.SUBMITTED, statuses.APPROVED)
+    with app.app_context():
+        application = db.session.get(Application, filed.id)
+        kept = {d.requirement_key for d in db.session.execute(select(ApplicationDocument).where(ApplicationDocument.application_id == filed.id)).scalars()}
+        required = {d.key for d in registered.service.documents if d.is_required(application.data)}
+        assert required <= kept, f"documents missing: {required - kept}"
+        route = [step.key for step in registered.service.route(application.data)]
+    return filed, registered, route
+
+
+def _history(app, application_id: int) -> list[tuple[str, str | None, str]]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(TransitionRecord).where(TransitionRecord.application_id == application_id).order_by(TransitionRecord.id)
+        ).scalars()
+        return [(r.action, r.step_key, r.to_status) for r in rows]
+
+
+@pytest.mark.parametrize(("source", "key"), CASES, ids=[f"{s}:{k}" for s, k in CASES])
+def test_happy_path(hamaynk_app_factory, tmp_path, source, key):
+    app = make_app(hamaynk_app_factory, tmp_path)
+    registered = plugin_runtime.registry(app).get(key)
+    assert registered is not None and registered.source == source
+    filed, _registered, route = _filed_and_checked(app, key)
+    assert walk(app, filed.id, outcome="approved") == statuses.APPROVED
+    expected = [(workflow.SUBMIT, route[0] if route else None, statuses.SUBMITTED if route else statuses.APPROVED)]
+    for index, step in enumerate(route):
+        expected.append((workflow.APPROVE, step, statuses.APPROVED if index == len(route) - 1 else statuses.IN_REVIEW))
+    assert _history(app, filed.id) == expected
+
+
+@pytest.mark.parametrize(("source", "key"), CASES, ids=[f"{s}:{k}" for s, k in CASES])
+def test_rejection_path(hamaynk_app_factory, tmp_path, source, key):
+    app = make_app(hamaynk_app_factory, tmp_path)
+    filed, registered, route = _filed_and_checked(app, key)
+    steps = [registered.service.step(k) for k in route]
+    rejecting = next((i for i, step in enumerate(steps) if workflow.REJECT in step.actions), None)
+    assert rejecting is not None, f"{key} has no step that may reject"
+    assert walk(app, filed.id, outcome="rejected", reason="Not in the plan") == statuses.REJECTED
+    expected = [(workflow.SUBMIT, route[0], statuses.SUBMITTED)]
+    expected += [(workflow.APPROVE, route[i], statuses.IN_REVIEW) for i in range(rejecting)]
+    expected.append((workflow.REJECT, route[rejecting], statuses.REJECTED))
+    assert _history(app, filed.id) == expected
+    with app.app_context():
+        last = db.session.execute(
+            select(TransitionRecord).where(TransitionRecord.application_id == filed.id).order_by(TransitionRecord.id.desc()).limit(1)
+        ).scalar_one()
+        assert last.comment == "Not in the plan"
+
+
+def test_application_in_flight_keeps_its_builder_version(hamaynk_app_factory, tmp_path):
+    app = make_app(hamaynk_app_factory, tmp_path)
+    key = BUILDER_SERVICE["key"]
+    old = apply(app, key)
+    # Version 2: a new required field and a different route.
+    v2 = dict(BUILDER_SERVICE)
+    v2["fields"] = BUILDER_SERVICE["fields"] + [{"name": "stall_size", "type": "integer", "label": {"hy": "Չափ"}, "required": True}]
+    v2["steps"] = [{"key": "approval", "title": {"hy": "Հաստատում"}, "role": "head", "days": 2}]
+    with app.app_context():
+        row = builder_runtime.save(db.session, v2, mode=builder_runtime.EDIT, owner_municipality_id=None, actor_id=None,
+                                   viewer_municipality_ids=None, key=key, app=app)
+        db.session.commit()
+        assert row.version == 2
+    builder_runtime.refresh(app)
+    registry = plugin_runtime.registry(app)
+    assert registry.get(key).version == 2
+    assert [s.key for s in registry.get(key, 1).service.steps] == ["check", "decide"]
+    with app.app_context():
+        application = db.session.get(Application, old.id)
+        assert application.service_version == 1
+        assert workflow.service_of(application, app).step("check") is not None
+    assert walk(app, old.id) == statuses.APPROVED
+    assert [step for _action, step, _status in _history(app, old.id)] == ["check", "check", "decide"]
+    new = apply(app, key, data=sample_data(registry.get(key).service))
+    with app.app_context():
+        application = db.session.get(Application, new.id)
+        assert (application.service_version, application.current_step) == (2, "approval")
+    assert walk(app, new.id) == statuses.APPROVED
