@@ -35,7 +35,7 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     _load_config(app, config, overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from app import admin, api, cli, database, errors, i18n, office, plugin_runtime, workspace
+    from app import admin, api, cli, database, errors, i18n, office, plugin_runtime, security, workspace
     from app.domain import storage
     from app.extensions import csrf, new_appbuilder
 
@@ -52,5 +52,6 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
         workspace.init_app(app, appbuilder)
         api.init_app(app, appbuilder)
     errors.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
     return app
