@@ -116,7 +116,7 @@ class Config:
     # REST API (app.api): tokens from POST /api/v1/security/login, signed with SECRET_KEY
     # (Flask-JWT-Extended's default). Short-lived: a leaked token is worth little for long.
     JWT_ACCESS_TOKEN_EXPIRES = _dt.timedelta(minutes=int(os.environ.get("HAMAYNK_JWT_MINUTES", "30")))
-    HAMAYNK_API_MAX_PAGE_SIZE = 100
+    HAMAYNK_API_MAX_PAGE_SIZE = int(os.environ.get("HAMAYNK_API_MAX_PAGE_SIZE", "100"))
 
     # Background jobs (app.jobs, Huey): "sqlite" runs embedded with its queue in
     # HAMAYNK_HUEY_PATH (default: instance/huey.sqlite3); "redis" shares one queue between

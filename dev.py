@@ -79,12 +79,25 @@ def cmd_run() -> None:
     run(flask, "hamaynk", "init", env=env)
     say("loading demo data (idempotent)")
     run(flask, "hamaynk", "demo", env=env)
+    # The job worker (notifications, escalation of overdue steps) runs beside the web server;
+    # embedded, its queue is a SQLite file in instance/, so nothing else needs installing.
+    say("starting the background job worker")
+    worker = subprocess.Popen([str(flask), "hamaynk", "worker"], cwd=ROOT, env=env)
     say(f"serving on http://{HOST}:{PORT}  (Ctrl+C stops)")
-    os.execve(
-        str(BIN / "waitress-serve"),
-        [str(BIN / "waitress-serve"), f"--host={HOST}", f"--port={PORT}", "--threads=8", "--call", "app:create_app"],
-        env,
-    )
+    try:
+        server = subprocess.run(
+            [str(BIN / "waitress-serve"), f"--host={HOST}", f"--port={PORT}", "--threads=8", "--call", "app:create_app"],
+            cwd=ROOT, env=env,
+        )
+    except KeyboardInterrupt:
+        server = None
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    sys.exit(server.returncode if server is not None else 0)
 
 
 def fresh_postgres_database(url: str, name: str) -> str:
