@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 import yaml
@@ -12,8 +13,8 @@ from sqlalchemy import event, func, select
 from app import builder_runtime, plugin_runtime
 from app.domain.activations import catalogue
 from app.extensions import db
-from app.models import ServiceDefinition
-from app.testing import apply, walk
+from app.models import Application, ServiceDefinition
+from app.testing import PASSWORD, SAMPLE_FILES, apply, walk
 
 BASE = "/admin/builder"
 
@@ -72,9 +73,28 @@ def test_a_builder_service_is_applied_for_at_the_front_office_and_approved(app, 
     login_as("clerk")
     office = client.get("/office/")
     assert office.status_code == 200 and "market-stall" in office.get_data(as_text=True)
-    assert client.get("/office/new/market-stall").status_code == 200
-    filed = apply(app, "market-stall", data={"goods": "crafts"})
-    assert walk(app, filed.id) == "approved"
+    form = client.get("/office/new/market-stall").get_data(as_text=True)
+    token = re.search(r'name="applicant-token" type="hidden" value="([A-Za-z0-9_-]{32})"', form).group(1)
+    # Filed through the real front-office form, with the photo the checklist requires...
+    response = client.post("/office/new/market-stall", content_type="multipart/form-data", data={
+        "applicant-token": token, "applicant-name": "Գայանե Մելքոնյան", "applicant-phone": "091 555666",
+        "goods": "crafts", "doc-photo": [(io.BytesIO(SAMPLE_FILES["png"][0]), "stall.png")],
+    })
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        filed_id = db.session.execute(select(Application.id).where(Application.service_key == "market-stall")).scalar_one()
+        assert db.session.get(Application, filed_id).status == "submitted"
+    assert walk(app, filed_id) == "approved"
+    # ...and through the REST API, with the same rules (a food stall needs its certificate).
+    api_token = client.post("/api/v1/security/login", json={"username": "alpha.clerk", "password": PASSWORD, "provider": "db"}).get_json()["access_token"]
+    headers = {"Authorization": f"Bearer {api_token}"}
+    refused = client.post("/api/v1/applications", headers=headers,
+                          json={"service_key": "market-stall", "data": {"goods": "food"}, "applicant": {"name": "Aram"}})
+    assert refused.status_code == 400 and "certificate" in refused.get_data(as_text=True)
+    created = client.post("/api/v1/applications", headers=headers,
+                          json={"service_key": "market-stall", "data": {"goods": "food", "certificate": "C-1"}, "applicant": {"name": "Aram"}})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["result"]["service_version"] == 1
     # Beta may not offer alpha's own service, not even by a forged request.
     login_as("municipal_admin", "beta")
     assert client.post("/admin/services/market-stall", data={"enabled": "y"}).status_code == 404

@@ -17,7 +17,7 @@ from app.domain import statuses, workflow
 from app.extensions import db
 from app.models import Application, ApplicationDocument, TransitionRecord
 from app.plugins import build_plugin_host
-from app.testing import apply, sample_data, seed_municipality, walk
+from app.testing import apply, sample_data, seed_municipality, staff_user, walk
 
 FILE_SERVICE = {
     "key": "fence-permit",
@@ -190,3 +190,39 @@ def test_application_in_flight_keeps_its_builder_version(hamaynk_app_factory, tm
         application = db.session.get(Application, new.id)
         assert (application.service_version, application.current_step) == (2, "approval")
     assert walk(app, new.id) == statuses.APPROVED
+
+
+@pytest.mark.parametrize(("source", "key"), CASES, ids=[f"{s}:{k}" for s, k in CASES])
+def test_correction_path(hamaynk_app_factory, tmp_path, source, key):
+    """Returned for correction at the first step that may return, resubmitted by the clerk who
+    filed it, then approved to the end; every act is in the history, in order."""
+    app = make_app(hamaynk_app_factory, tmp_path)
+    filed, registered, route = _filed_and_checked(app, key)
+    steps = [registered.service.step(k) for k in route]
+    returning = next((i for i, step in enumerate(steps) if workflow.RETURN in step.actions), None)
+    assert returning is not None, f"{key} has no step that may return an application for correction"
+    with app.test_request_context("/?_l_=en"):
+        application = db.session.get(Application, filed.id)
+        for step in steps[:returning]:
+            actor = staff_user(app, application.municipality_id, step.role,
+                               workflow.responsible_department_id(db.session, application, step), exclude=[application.created_by_id])
+            workflow.approve(db.session, application, actor_id=actor, expected_version=application.version, app=app)
+            workflow.commit(db.session)
+        step = steps[returning]
+        actor = staff_user(app, application.municipality_id, step.role,
+                           workflow.responsible_department_id(db.session, application, step), exclude=[application.created_by_id])
+        workflow.return_for_correction(db.session, application, actor_id=actor, expected_version=application.version,
+                                       what_to_fix="The scan is unreadable", app=app)
+        workflow.commit(db.session)
+        assert application.status == statuses.RETURNED
+        workflow.resubmit(db.session, application, actor_id=application.created_by_id, expected_version=application.version, app=app)
+        workflow.commit(db.session)
+        assert (application.status, application.current_step) == (statuses.IN_REVIEW, step.key)
+    assert walk(app, filed.id, outcome="approved") == statuses.APPROVED
+    history = _history(app, filed.id)
+    expected = [(workflow.SUBMIT, route[0], statuses.SUBMITTED)]
+    expected += [(workflow.APPROVE, route[i], statuses.IN_REVIEW) for i in range(returning)]
+    expected += [(workflow.RETURN, route[returning], statuses.RETURNED), (workflow.RESUBMIT, route[returning], statuses.IN_REVIEW)]
+    expected += [(workflow.APPROVE, route[i], statuses.APPROVED if i == len(route) - 1 else statuses.IN_REVIEW)
+                 for i in range(returning, len(route))]
+    assert history == expected
