@@ -55,3 +55,15 @@ def test_hook_has_a_test(name):
 def test_docs_do_not_mention_hooks_that_do_not_exist():
     documented = set(re.findall(r"^### `(\w+)\(", HOOK_SECTION, flags=re.MULTILINE))
     assert documented <= set(HOOKS), f"documented but not in hookspecs: {documented - set(HOOKS)}"
+
+
+@pytest.mark.parametrize("name", ["Service", "Field", "Document", "Step", "Output", "Condition", "Choice", "FieldType"])
+def test_every_declaration_field_is_in_the_reference(name):
+    """The declaration reference in docs/plugins.md names every field of every declaration class."""
+    import dataclasses
+
+    from app import sdk
+
+    reference = DOCS[DOCS.index("Declaration reference"):DOCS.index("Hook reference")]
+    missing = [f.name for f in dataclasses.fields(getattr(sdk, name)) if f"`{f.name}`" not in reference]
+    assert missing == [], f"docs/plugins.md does not describe {name}.{missing}"
