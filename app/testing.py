@@ -339,6 +339,23 @@ def _registered(app, service_key: str, version: Optional[int] = None):
     return registered
 
 
+def form_checker(app, service_key: str, version: Optional[int] = None):
+    """``check(raw) -> (cleaned, errors)``: validates raw form input exactly as every channel
+    does (declared rules, then plug-ins' ``validate_application``), in Armenian as the
+    default locale; ``check.service`` and ``check.registered`` are the declaration."""
+    from app import plugin_runtime
+
+    registered = _registered(app, service_key, version)
+
+    def check(raw: Mapping[str, Any]):
+        with app.app_context():
+            return plugin_runtime.validate_application_data(registered.service, raw, app)
+
+    check.registered = registered
+    check.service = registered.service
+    return check
+
+
 def fill_form(app, service_key: str, data: Mapping[str, Any], version: Optional[int] = None) -> dict[str, Any]:
     """Validate ``data`` as the service's form does (declared rules, then every plug-in's
     ``validate_application``); return the cleaned data, or raise AssertionError listing the

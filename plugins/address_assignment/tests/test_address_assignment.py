@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from app import plugin_runtime
+from app.testing import form_checker
 
 KEY = "address-assignment"
 
@@ -19,16 +19,7 @@ VALID = {
 
 @pytest.fixture
 def address(hamaynk_app_factory):
-    flask_app = hamaynk_app_factory(plugins=["plugins.address_assignment"])
-    registered = flask_app.extensions["hamaynk.plugins"].registry.get(KEY)
-
-    def check(raw):
-        with flask_app.app_context():
-            return plugin_runtime.validate_application_data(registered.service, raw)
-
-    check.registered = registered
-    check.service = registered.service
-    return check
+    return form_checker(hamaynk_app_factory(plugins=["plugins.address_assignment"]), KEY)
 
 
 def required_documents(service, data):

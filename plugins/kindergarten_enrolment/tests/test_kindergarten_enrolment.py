@@ -7,7 +7,7 @@ import datetime as dt
 import jinja2
 import pytest
 
-from app import plugin_runtime
+from app.testing import form_checker
 from plugins.kindergarten_enrolment import age_on, school_year_start
 
 KEY = "kindergarten-enrolment"
@@ -30,16 +30,7 @@ VALID = {
 
 @pytest.fixture
 def enrol(hamaynk_app_factory):
-    flask_app = hamaynk_app_factory(plugins=["plugins.kindergarten_enrolment"])
-    registered = flask_app.extensions["hamaynk.plugins"].registry.get(KEY)
-
-    def check(raw):
-        with flask_app.app_context():
-            return plugin_runtime.validate_application_data(registered.service, raw)
-
-    check.registered = registered
-    check.service = registered.service
-    return check
+    return form_checker(hamaynk_app_factory(plugins=["plugins.kindergarten_enrolment"]), KEY)
 
 
 def required_documents(service, data):

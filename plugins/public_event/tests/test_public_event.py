@@ -7,7 +7,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from app import plugin_runtime
+from app.testing import form_checker
 from app.domain.definitions import load_definition_file
 
 KEY = "public-event"
@@ -28,16 +28,7 @@ VALID = {
 
 @pytest.fixture
 def event(hamaynk_app_factory):
-    flask_app = hamaynk_app_factory(plugins=["plugins.public_event"])
-    registered = flask_app.extensions["hamaynk.plugins"].registry.get(KEY)
-
-    def check(raw):
-        with flask_app.app_context():
-            return plugin_runtime.validate_application_data(registered.service, raw)
-
-    check.registered = registered
-    check.service = registered.service
-    return check
+    return form_checker(hamaynk_app_factory(plugins=["plugins.public_event"]), KEY)
 
 
 def required_documents(service, data):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from app import plugin_runtime
+from app.testing import form_checker
 
 KEY = "trade-permit"
 
@@ -34,16 +34,7 @@ ADVERTISING = {
 
 @pytest.fixture
 def permit(hamaynk_app_factory):
-    flask_app = hamaynk_app_factory(plugins=["plugins.trade_permit"])
-    registered = flask_app.extensions["hamaynk.plugins"].registry.get(KEY)
-
-    def check(raw):
-        with flask_app.app_context():
-            return plugin_runtime.validate_application_data(registered.service, raw)
-
-    check.registered = registered
-    check.service = registered.service
-    return check
+    return form_checker(hamaynk_app_factory(plugins=["plugins.trade_permit"]), KEY)
 
 
 def required_documents(service, data):
