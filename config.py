@@ -134,6 +134,8 @@ class Config:
     HAMAYNK_SMTP_PASSWORD = os.environ.get("HAMAYNK_SMTP_PASSWORD", "")
     HAMAYNK_SMTP_STARTTLS = _bool("HAMAYNK_SMTP_STARTTLS", False)
     HAMAYNK_SMTP_TIMEOUT = float(os.environ.get("HAMAYNK_SMTP_TIMEOUT", "20"))
+    # Where people reach this install; links in e-mails start with it.
+    HAMAYNK_PUBLIC_URL = os.environ.get("HAMAYNK_PUBLIC_URL", "http://127.0.0.1:5000")
     HAMAYNK_MAIL_FROM = os.environ.get("HAMAYNK_MAIL_FROM", "hamaynk@localhost")
     HAMAYNK_NOTIFICATION_RETRIES = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRIES", "12"))
     HAMAYNK_NOTIFICATION_RETRY_DELAY = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", "60"))

@@ -99,6 +99,8 @@ def test_overdue_step_notifies_the_department_head_once(app):
         tracking = db.session.get(Application, application_id).tracking_number
         assert db.session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "application.escalate")).scalar() == 1
     assert tracking in email.subject and tracking in email.body
+    # A link in an e-mail must be a whole address, not a path.
+    assert f"http://127.0.0.1:5000/workspace/applications/{application_id}" in email.body
     assert email.language == "hy" and email.municipality_id == app.seeded["alpha"]["id"]
 
 

@@ -28,7 +28,7 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_appbuilder.security.sqla.models import Role, User, assoc_user_role
 from flask_babel import gettext as _
 from sqlalchemy import exists, select
@@ -124,6 +124,9 @@ def _renderer(application: Application, app: Optional[Flask]):
     except WorkflowError:
         service = step = None
 
+    # An e-mail needs a whole address; the jobs run outside any request, so it comes from config.
+    base_url = ((app or current_app).config.get("HAMAYNK_PUBLIC_URL") or "").rstrip("/")
+
     def render(language: str) -> tuple[str, str]:
         service_title = pick(service.title, language) if service else application.service_key
         step_title = pick(step.title, language) if step else (application.current_step or "")
@@ -135,7 +138,7 @@ def _renderer(application: Application, app: Optional[Flask]):
                   step=step_title, number=application.tracking_number, service=service_title, due=due),
                 "",
                 _("As head of the responsible department, please see that it is handled or reassign it."),
-                _("Open it in the Hamaynk inbox: %(path)s", path=f"/workspace/applications/{application.id}"),
+                _("Open it in the Hamaynk inbox: %(path)s", path=f"{base_url}/workspace/applications/{application.id}"),
             ]
         )
         return subject, body
