@@ -92,3 +92,17 @@ def fresh_postgres_database(postgres_url):
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for name in created:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_app(request, tmp_path, fresh_postgres_database):
+    """An app on a PostgreSQL database of its own (the test module's ``PG_DATABASE``), with
+    municipality "alpha" seeded: for tests that need PostgreSQL whatever the suite runs on."""
+    from app.extensions import db
+
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=fresh_postgres_database(request.module.PG_DATABASE))
+    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

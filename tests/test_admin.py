@@ -913,7 +913,7 @@ def test_posts_without_a_csrf_token_are_refused_and_write_nothing(tmp_path):
         assert response.status_code == 400
         assert count(app, Department, Department.code == "nocsrf") == 0
 
-        response = client.post(f"/admin/staff/add", data={**staff, "csrf_token": "forged-token"})
+        response = client.post("/admin/staff/add", data={**staff, "csrf_token": "forged-token"})
         assert response.status_code == 400
         assert user_id(app, "new.clerk") is None
 

@@ -14,7 +14,7 @@ from app import builder_runtime, plugin_runtime
 from app.domain.activations import catalogue
 from app.extensions import db
 from app.models import Application, ServiceDefinition
-from app.testing import PASSWORD, SAMPLE_FILES, apply, walk
+from app.testing import PASSWORD, SAMPLE_FILES, walk
 
 BASE = "/admin/builder"
 

@@ -258,16 +258,6 @@ def test_concurrent_allocation_without_returning_falls_back_to_locking(app, monk
     _assert_gapless_and_unique(numbers, 90)
 
 
-@pytest.fixture
-def pg_app(tmp_path, fresh_postgres_database):
-    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=fresh_postgres_database(PG_DATABASE))
-    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 @pytest.mark.postgres
 def test_concurrent_allocation_on_postgresql_gives_unique_numbers(pg_app):
     with pg_app.app_context():

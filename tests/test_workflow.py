@@ -565,16 +565,6 @@ def test_concurrent_approvals_on_sqlite_one_wins(sqlite_app):
     _concurrent_approvals(sqlite_app)
 
 
-@pytest.fixture
-def pg_app(tmp_path, fresh_postgres_database):
-    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=fresh_postgres_database(PG_DATABASE))
-    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 @pytest.mark.postgres
 def test_concurrent_approvals_on_postgresql_one_wins(pg_app):
     with pg_app.app_context():

@@ -137,6 +137,16 @@ class ApplicationsApi(BaseApi):
             payload["errors"] = dict(errors)
         return self.response(status, **payload)
 
+    def _refusal(self, exc: Exception):
+        """The answer for a request the domain refused; nothing was changed (the caller rolled back)."""
+        if isinstance(exc, BadRequest):
+            return self._fail(400, exc.message, exc.errors)
+        if isinstance(exc, ChangedMeanwhile):
+            return self._fail(409, str(exc))
+        if isinstance(exc, NotAllowed):
+            return self._fail(403, str(exc))
+        return self._fail(400, str(exc))
+
     def _not_found(self):
         return self._fail(404, _("There is no such application, or you may not see it."))
 
@@ -407,18 +417,9 @@ class ApplicationsApi(BaseApi):
             _refuse_unknown(body, ACTION_KEYS)
             self._run_action(application, actor, body)
             workflow.commit(db.session)
-        except BadRequest as exc:
+        except (BadRequest, WorkflowError) as exc:
             db.session.rollback()
-            return self._fail(400, exc.message, exc.errors)
-        except ChangedMeanwhile as exc:
-            db.session.rollback()
-            return self._fail(409, str(exc))
-        except NotAllowed as exc:
-            db.session.rollback()
-            return self._fail(403, str(exc))
-        except WorkflowError as exc:
-            db.session.rollback()
-            return self._fail(400, str(exc))
+            return self._refusal(exc)
         application = self._application(pk)
         return self.response(200, result=self._show(application, actor))
 
@@ -471,15 +472,9 @@ class ApplicationsApi(BaseApi):
             _refuse_unknown(body, CREATE_KEYS)
             application, secret = self._create(actor, body)
             workflow.commit(db.session)
-        except BadRequest as exc:
+        except (BadRequest, WorkflowError) as exc:
             db.session.rollback()
-            return self._fail(400, exc.message, exc.errors)
-        except NotAllowed as exc:
-            db.session.rollback()
-            return self._fail(403, str(exc))
-        except WorkflowError as exc:
-            db.session.rollback()
-            return self._fail(400, str(exc))
+            return self._refusal(exc)
         result = self._show(application, actor)
         result["access_code"] = secret
         return self.response(201, result=result)
