@@ -186,7 +186,10 @@ def refresh_if_changed(app: Flask | None = None) -> bool:
 
 
 def _before_request() -> None:
-    if g.get("_hamaynk_builder_checked"):
+    from flask import request
+
+    # Stylesheets, scripts and fonts never read the registry: no query for them.
+    if g.get("_hamaynk_builder_checked") or (request.endpoint or "").endswith("static"):
         return
     g._hamaynk_builder_checked = True
     refresh_if_changed(current_app._get_current_object())
