@@ -36,9 +36,9 @@ def _database_url(default_file: str) -> str:
     if url:
         # Heroku-style URLs name the dialect "postgres"; SQLAlchemy wants the driver spelled out.
         if url.startswith("postgres://"):
-            url = "postgresql+psycopg://" + url[len("postgres://"):]
+            url = "postgresql+psycopg://" + url[len("postgres://") :]
         elif url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return url
     return f"sqlite:///{INSTANCE_DIR / default_file}"
 
@@ -184,6 +184,4 @@ def from_env() -> type[Config]:
     try:
         return CONFIGS[name]
     except KeyError:
-        raise RuntimeError(
-            f"HAMAYNK_ENV={name!r} is not one of: {', '.join(sorted(CONFIGS))}"
-        ) from None
+        raise RuntimeError(f"HAMAYNK_ENV={name!r} is not one of: {', '.join(sorted(CONFIGS))}") from None

@@ -42,8 +42,6 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 11):
-        sys.exit(f"Hamaynk needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     if not PYTHON.exists():
         say(f"creating virtualenv in {VENV}")
         venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
@@ -86,8 +84,16 @@ def cmd_run() -> None:
     say(f"serving on http://{HOST}:{PORT}  (Ctrl+C stops)")
     try:
         server = subprocess.run(
-            [str(BIN / "waitress-serve"), f"--host={HOST}", f"--port={PORT}", "--threads=8", "--call", "app:create_app"],
-            cwd=ROOT, env=env,
+            [
+                str(BIN / "waitress-serve"),
+                f"--host={HOST}",
+                f"--port={PORT}",
+                "--threads=8",
+                "--call",
+                "app:create_app",
+            ],
+            cwd=ROOT,
+            env=env,
         )
     except KeyboardInterrupt:
         server = None

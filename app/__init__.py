@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -35,14 +36,14 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     _load_config(app, config, overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from app import admin, api, cli, database, errors, i18n, office, plugin_runtime, security, workspace
+    from app import admin, api, cli, database, errors, i18n, office, plugins, security, workspace
     from app.domain import storage
     from app.extensions import csrf, new_appbuilder
 
     database.init_app(app)
     storage.init_app(app)
     csrf.init_app(app)
-    plugin_runtime.init_app(app)
+    plugins.init_app(app)
     i18n.init_app(app)
     with app.app_context():
         appbuilder = new_appbuilder()

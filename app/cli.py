@@ -15,7 +15,7 @@ hamaynk = AppGroup("hamaynk", help="Hamaynk administration commands.")
 @with_appcontext
 def plugins_command() -> None:
     """List every plug-in and the services it declares."""
-    from app import plugin_runtime
+    from app.plugins import runtime as plugin_runtime
 
     host = plugin_runtime.host()
     for record in sorted(host.records.values(), key=lambda r: r.name):
@@ -32,7 +32,7 @@ def check_command() -> None:
     """Validate all plug-ins and definition files; exit 1 on any problem."""
     import config as settings
     from app.domain.declarations import LANGUAGES
-    from app.plugins import DISABLED, build_plugin_host
+    from app.plugins.host import DISABLED, build_plugin_host
 
     cfg = settings.from_env()
     values = {k: getattr(cfg, k) for k in dir(cfg) if k.isupper()}
@@ -46,7 +46,9 @@ def check_command() -> None:
     for registered in host.registry.all():
         missing = [lang for lang in LANGUAGES if lang not in registered.service.title]
         if missing:
-            click.echo(f"warning: service {registered.key!r} v{registered.version} ({registered.plugin}) has no title in {missing}")
+            click.echo(
+                f"warning: service {registered.key!r} v{registered.version} ({registered.plugin}) has no title in {missing}"
+            )
     active = sum(1 for r in host.records.values() if r.status == "active")
     click.echo(f"{active} plug-in(s) active, {len(host.registry)} service version(s), {problems} problem(s)")
     if problems:
@@ -72,14 +74,22 @@ def sync_permissions_command() -> None:
 def create_admin_command(username: str, email: str, first_name: str, last_name: str, password: str) -> None:
     """Create a system administrator."""
     from app.demo import ensure_user
-    from app.security import SYSTEM_ADMIN
+    from app.domain.roles import SYSTEM_ADMIN
 
     sm = current_app.appbuilder.sm
     sm.sync_roles()
     if len(password) < 10:
         raise click.ClickException("The password must have at least 10 characters.")
-    user, created = ensure_user(sm, username=username, email=email, first_name=first_name, last_name=last_name,
-                                password=password, roles=[SYSTEM_ADMIN], municipality_id=None)
+    user, created = ensure_user(
+        sm,
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        password=password,
+        roles=[SYSTEM_ADMIN],
+        municipality_id=None,
+    )
     click.echo(("Created" if created else "Already exists:") + f" system administrator {user.username}")
 
 
@@ -107,7 +117,7 @@ def new_service_command(key: str, target: str, title: str | None) -> None:
     """Scaffold an installable plug-in package for service KEY (e.g. tree-felling)."""
     from pathlib import Path
 
-    from app.scaffold import ScaffoldError, create_package
+    from app.plugins.scaffold import ScaffoldError, create_package
 
     try:
         root = create_package(key, Path(target), title)

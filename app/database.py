@@ -36,7 +36,7 @@ def _sqlite_pragmas(wal: bool):
 def init_app(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////:memory:"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     if uri.startswith("sqlite"):
@@ -50,4 +50,4 @@ def engine_of(app: Flask) -> Engine:
         return db.engine
 
 
-__all__ = ["db", "init_app", "engine_of"]
+__all__ = ["db", "engine_of", "init_app"]

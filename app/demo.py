@@ -4,17 +4,17 @@ you like; what already exists is left as it is.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from app import plugin_runtime
 from app.domain.activations import set_activation
+from app.domain.roles import AUDITOR, CITIZEN, CLERK, HEAD, MUNICIPAL_ADMIN, SPECIALIST, STAFF_ROLES, SYSTEM_ADMIN
 from app.extensions import db
 from app.models import Department, Municipality, ServiceActivation, StaffProfile
-from app.security import AUDITOR, CITIZEN, CLERK, HEAD, MUNICIPAL_ADMIN, SPECIALIST, STAFF_ROLES, SYSTEM_ADMIN
+from app.plugins import runtime as plugin_runtime
 
 DEMO_PASSWORD = "hamaynk-demo-2026"
 
@@ -30,7 +30,12 @@ DEPARTMENTS = [
     ("urban_planning", "Քաղաքաշինության բաժին", "Urban Planning Department", "Отдел градостроительства"),
     ("trade", "Առևտրի և ծառայությունների բաժին", "Trade and Services Department", "Отдел торговли и услуг"),
     ("social", "Սոցիալական աջակցության բաժին", "Social Support Department", "Отдел социальной поддержки"),
-    ("education", "Կրթության, մշակույթի և սպորտի բաժին", "Education, Culture and Sport Department", "Отдел образования, культуры и спорта"),
+    (
+        "education",
+        "Կրթության, մշակույթի և սպորտի բաժին",
+        "Education, Culture and Sport Department",
+        "Отдел образования, культуры и спорта",
+    ),
 ]
 
 # (username suffix, role, department code, first name, last name)
@@ -44,14 +49,28 @@ STAFF = [
 ]
 
 
-def ensure_user(sm, *, username: str, email: str, first_name: str, last_name: str, password: str,
-                roles: Iterable[str], municipality_id: Optional[int], department_id: Optional[int] = None,
-                password_hash: Optional[str] = None):
+def ensure_user(
+    sm,
+    *,
+    username: str,
+    email: str,
+    first_name: str,
+    last_name: str,
+    password: str,
+    roles: Iterable[str],
+    municipality_id: int | None,
+    department_id: int | None = None,
+    password_hash: str | None = None,
+):
     user = sm.find_user(username=username)
     if user is not None:
         return user, False
     user = sm.user_model(
-        username=username, email=email, first_name=first_name, last_name=last_name, active=True,
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        active=True,
         password=password_hash or generate_password_hash(password),
     )
     roles = list(roles)
@@ -69,8 +88,16 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
     progress("syncing roles and permissions")
     sm.sync_roles()
     logins: list[tuple[str, str, str]] = []
-    ensure_user(sm, username="admin", email="admin@hamaynk.example", first_name="System", last_name="Administrator",
-                password=DEMO_PASSWORD, roles=[SYSTEM_ADMIN], municipality_id=None)
+    ensure_user(
+        sm,
+        username="admin",
+        email="admin@hamaynk.example",
+        first_name="System",
+        last_name="Administrator",
+        password=DEMO_PASSWORD,
+        roles=[SYSTEM_ADMIN],
+        municipality_id=None,
+    )
     logins.append(("admin", SYSTEM_ADMIN, "—"))
     registry = plugin_runtime.registry()
     total = len(MUNICIPALITIES)
@@ -87,7 +114,9 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
                 select(Department).where(Department.municipality_id == municipality.id, Department.code == dcode)
             ).scalar_one_or_none()
             if department is None:
-                department = Department(municipality_id=municipality.id, code=dcode, name_hy=dhy, name_en=den, name_ru=dru)
+                department = Department(
+                    municipality_id=municipality.id, code=dcode, name_hy=dhy, name_en=den, name_ru=dru
+                )
                 db.session.add(department)
                 db.session.flush()
             departments[dcode] = department
@@ -95,8 +124,14 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
         for suffix, role, dcode, first, last in STAFF:
             username = f"{code}.{suffix}"
             user, created = ensure_user(
-                sm, username=username, email=f"{username}@hamaynk.example", first_name=first, last_name=last,
-                password=DEMO_PASSWORD, roles=[role], municipality_id=municipality.id,
+                sm,
+                username=username,
+                email=f"{username}@hamaynk.example",
+                first_name=first,
+                last_name=last,
+                password=DEMO_PASSWORD,
+                roles=[role],
+                municipality_id=municipality.id,
                 department_id=departments[dcode].id if dcode else None,
             )
             if created and role == HEAD and dcode:
@@ -105,15 +140,34 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
             logins.append((username, role, en))
         progress(f"[{index}/{total}] enabling {len(registry.latest())} services in {en}")
         existing = set(
-            db.session.execute(select(ServiceActivation.service_key).where(ServiceActivation.municipality_id == municipality.id)).scalars()
+            db.session.execute(
+                select(ServiceActivation.service_key).where(ServiceActivation.municipality_id == municipality.id)
+            ).scalars()
         )
         for registered in registry.latest():
             if registered.key in existing:
                 continue  # an admin may have changed it since; leave their choice alone
-            set_activation(db.session, registry, municipality.id, registered.key, enabled=True, fee_override=None,
-                           deadline_override=None, department_id=None, actor_id=None)
+            set_activation(
+                db.session,
+                registry,
+                municipality.id,
+                registered.key,
+                enabled=True,
+                fee_override=None,
+                deadline_override=None,
+                department_id=None,
+                actor_id=None,
+            )
         db.session.commit()
-    ensure_user(sm, username="citizen", email="citizen@hamaynk.example", first_name="Արմեն", last_name="Քաղաքացի",
-                password=DEMO_PASSWORD, roles=[CITIZEN], municipality_id=None)
+    ensure_user(
+        sm,
+        username="citizen",
+        email="citizen@hamaynk.example",
+        first_name="Արմեն",
+        last_name="Քաղաքացի",
+        password=DEMO_PASSWORD,
+        roles=[CITIZEN],
+        municipality_id=None,
+    )
     logins.append(("citizen", CITIZEN, "—"))
     return logins

@@ -13,14 +13,25 @@ from werkzeug.exceptions import HTTPException
 from app.extensions import db
 
 MESSAGES = {
-    400: (_l("The request could not be understood"), _l("Something in what was sent is not valid. Go back, check the form and try again.")),
+    400: (
+        _l("The request could not be understood"),
+        _l("Something in what was sent is not valid. Go back, check the form and try again."),
+    ),
     403: (_l("Access denied"), _l("You do not have permission to do this.")),
     404: (_l("Not found"), _l("There is nothing at this address, or you may not see it.")),
     405: (_l("Not allowed"), _l("This page cannot be used this way.")),
     409: (_l("Changed meanwhile"), _l("Someone else changed this meanwhile. Reload the page and try again.")),
-    413: (_l("Too large"), _l("What was sent is larger than this site accepts. Send smaller files, or fewer at a time.")),
+    413: (
+        _l("Too large"),
+        _l("What was sent is larger than this site accepts. Send smaller files, or fewer at a time."),
+    ),
     429: (_l("Too many requests"), _l("Too many requests in a short time. Wait a moment and try again.")),
-    500: (_l("Something went wrong"), _l("The request could not be completed and nothing was changed. Try again later; if it keeps happening, tell the administrator.")),
+    500: (
+        _l("Something went wrong"),
+        _l(
+            "The request could not be completed and nothing was changed. Try again later; if it keeps happening, tell the administrator."
+        ),
+    ),
 }
 
 
@@ -32,7 +43,9 @@ def _respond(code: int):
     if not hasattr(g, "user"):
         g.user = current_user
     back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else "/"
-    return render_template("hamaynk/error.html", appbuilder=current_app.appbuilder, title=title, message=message, back_url=back), code
+    return render_template(
+        "hamaynk/error.html", appbuilder=current_app.appbuilder, title=title, message=message, back_url=back
+    ), code
 
 
 def init_app(app: Flask) -> None:

@@ -7,9 +7,11 @@ switcher at /lang/<code>), with Armenian as the default.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from babel.dates import format_date as _babel_date, format_datetime as _babel_datetime
+from babel.dates import format_date as _babel_date
+from babel.dates import format_datetime as _babel_datetime
 from babel.numbers import format_decimal
 from flask import Flask
 from flask_babel import get_locale
@@ -86,7 +88,6 @@ class _FormTranslations:
         if translated not in (singular, plural):
             return translated
         return wtforms_translations.ngettext(singular, plural, n)
-
 
 
 FORM_TRANSLATIONS = _FormTranslations()

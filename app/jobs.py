@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from flask import Flask, current_app
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
@@ -73,22 +74,26 @@ def make_huey(config: Any, instance_path: str) -> Huey:
         try:
             import redis  # noqa: F401 - only to fail with a clear message
         except ImportError:
-            raise JobsMisconfigured("HAMAYNK_JOBS=redis needs the redis package: pip install 'hamaynk[redis]'") from None
+            raise JobsMisconfigured(
+                "HAMAYNK_JOBS=redis needs the redis package: pip install 'hamaynk[redis]'"
+            ) from None
         return RedisHuey("hamaynk", url=config.get("HAMAYNK_REDIS_URL"), results=False)
     raise JobsMisconfigured(f"HAMAYNK_JOBS={mode!r} is not one of: {', '.join(MODES)}")
 
 
 def _register(app: Flask, huey: Huey) -> Jobs:
     from app.domain import escalation, notifications
-    from app import builder_runtime
     from app.extensions import db
+    from app.plugins import builder_services
 
     config = app.config
 
     @huey.task(
-        name="hamaynk.deliver", context=True,
+        name="hamaynk.deliver",
+        context=True,
         retries=int(config.get("HAMAYNK_NOTIFICATION_RETRIES", 12)),
-        retry_delay=int(config.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", 60)), retry_backoff=2,
+        retry_delay=int(config.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", 60)),
+        retry_backoff=2,
     )
     def deliver(notification_id: int, task=None) -> str:
         with app.app_context():
@@ -100,10 +105,10 @@ def _register(app: Flask, huey: Huey) -> Jobs:
                 db.session.rollback()
                 raise
 
-    def run_escalation(on: Optional[dt.date] = None) -> list[int]:
+    def run_escalation(on: dt.date | None = None) -> list[int]:
         with app.app_context():
             # A long-running worker must see services built in the admin UI since it started.
-            builder_runtime.refresh_if_changed(app)
+            builder_services.refresh_if_changed(app)
             try:
                 written = escalation.escalate_overdue(db.session, on, app=app)
                 db.session.commit()
@@ -138,7 +143,7 @@ def _register(app: Flask, huey: Huey) -> Jobs:
     return jobs
 
 
-def get_jobs(app: Optional[Flask] = None) -> Jobs:
+def get_jobs(app: Flask | None = None) -> Jobs:
     """The app's jobs (built on first use, so processes that never enqueue pay nothing)."""
     app = app or current_app._get_current_object()
     jobs = app.extensions.get(EXTENSION)
@@ -148,25 +153,32 @@ def get_jobs(app: Optional[Flask] = None) -> Jobs:
     return jobs
 
 
-def get_huey(app: Optional[Flask] = None) -> Huey:
+def get_huey(app: Flask | None = None) -> Huey:
     return get_jobs(app).huey
 
 
-def run_escalation(app: Optional[Flask] = None, on: Optional[dt.date] = None) -> list[int]:
+def run_escalation(app: Flask | None = None, on: dt.date | None = None) -> list[int]:
     """Run the escalation once now, in this process; returns the ids of the e-mails queued."""
     return get_jobs(app).run_escalation(on)
 
 
-def run_worker(app: Optional[Flask] = None, *, workers: int = 1, periodic: bool = True, scheduler_interval: int = 1) -> None:
+def run_worker(
+    app: Flask | None = None, *, workers: int = 1, periodic: bool = True, scheduler_interval: int = 1
+) -> None:
     """Run Huey's consumer in this process until interrupted (SIGINT/SIGTERM)."""
     huey = get_huey(app)
     if huey.immediate:
-        raise JobsMisconfigured("HAMAYNK_JOBS=immediate runs tasks in the caller; there is nothing for a worker to consume")
+        raise JobsMisconfigured(
+            "HAMAYNK_JOBS=immediate runs tasks in the caller; there is nothing for a worker to consume"
+        )
     consumer = huey.create_consumer(
-        workers=workers, periodic=periodic, worker_type="thread", scheduler_interval=scheduler_interval,
+        workers=workers,
+        periodic=periodic,
+        worker_type="thread",
+        scheduler_interval=scheduler_interval,
         check_worker_health=True,
     )
     consumer.run()
 
 
-__all__ = ["Jobs", "JobsMisconfigured", "MODES", "get_huey", "get_jobs", "make_huey", "run_escalation", "run_worker"]
+__all__ = ["MODES", "Jobs", "JobsMisconfigured", "get_huey", "get_jobs", "make_huey", "run_escalation", "run_worker"]

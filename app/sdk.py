@@ -24,8 +24,9 @@ from app.domain.declarations import (
     Service,
     Step,
 )
-from app.domain.definitions import load_definition_file, service_from_dict
 from app.domain.errors import TransitionVetoed
+from app.domain.tracking import office_today
+from app.plugins.definitions import load_definition_file, service_from_dict
 
 # Bumped in its major part whenever a change here could break a plug-in. A plug-in states the
 # range it supports in a module-level REQUIRES_CORE_API, e.g. ">=1,<2".
@@ -36,14 +37,14 @@ hookimpl = pluggy.HookimplMarker("hamaynk")
 __all__ = [
     "ACTIONS",
     "CORE_API_VERSION",
+    "DOCUMENT_TYPES",
+    "STEP_ROLES",
     "Choice",
     "Condition",
-    "DOCUMENT_TYPES",
     "Document",
     "Field",
     "FieldType",
     "Output",
-    "STEP_ROLES",
     "Service",
     "Step",
     "TransitionVetoed",
@@ -51,5 +52,6 @@ __all__ = [
     "hookimpl",
     "lazy_gettext",
     "load_definition_file",
+    "office_today",
     "service_from_dict",
 ]

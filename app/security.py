@@ -8,45 +8,26 @@ app.admin.views), so renaming a Python class never churns permissions.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from flask import g
-from flask_babel import lazy_gettext as _l
 from flask_appbuilder.security.sqla.manager import SecurityManager
 
-# Role keys used in declarations (Step.role) and code, mapped to the stored role names.
-SYSTEM_ADMIN = "System admin"
-MUNICIPAL_ADMIN = "Municipal admin"
-CLERK = "Clerk"
-SPECIALIST = "Specialist"
-HEAD = "Head"
-AUDITOR = "Auditor"
-CITIZEN = "Citizen"
-
-ROLE_BY_KEY = {
-    "system_admin": SYSTEM_ADMIN,
-    "municipal_admin": MUNICIPAL_ADMIN,
-    "clerk": CLERK,
-    "specialist": SPECIALIST,
-    "head": HEAD,
-    "auditor": AUDITOR,
-    "citizen": CITIZEN,
-}
-ALL_ROLES = tuple(ROLE_BY_KEY.values())
-# Display labels for the stored role names. Templates show a role as ``_(role.name)``; these
-# literal markers are what puts the names into the translation catalogs.
-ROLE_LABELS = {
-    SYSTEM_ADMIN: _l("System admin"),
-    MUNICIPAL_ADMIN: _l("Municipal admin"),
-    CLERK: _l("Clerk"),
-    SPECIALIST: _l("Specialist"),
-    HEAD: _l("Head"),
-    AUDITOR: _l("Auditor"),
-    CITIZEN: _l("Citizen"),
-}
-# Roles a municipal admin may give to the staff of their own municipality.
-GRANTABLE_BY_MUNICIPAL_ADMIN = (MUNICIPAL_ADMIN, CLERK, SPECIALIST, HEAD, AUDITOR)
-STAFF_ROLES = (SYSTEM_ADMIN, MUNICIPAL_ADMIN, CLERK, SPECIALIST, HEAD, AUDITOR)
+from app.domain.roles import (  # noqa: F401 - re-exported for the permission tables below
+    ALL_ROLES,
+    AUDITOR,
+    CITIZEN,
+    CLERK,
+    GRANTABLE_BY_MUNICIPAL_ADMIN,
+    HEAD,
+    MUNICIPAL_ADMIN,
+    ROLE_BY_KEY,
+    ROLE_LABELS,
+    SPECIALIST,
+    STAFF_ROLES,
+    SYSTEM_ADMIN,
+    user_role_names,
+)
 
 # Every signed-in person may see and edit their own profile and change their password.
 SELF_SERVICE = [
@@ -66,7 +47,8 @@ API_READ = [(r"can_read", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_
 # (permission regex, view-menu regex) pairs per role. Both are matched in full.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     SYSTEM_ADMIN: [(r".*", r".*")],
-    MUNICIPAL_ADMIN: SELF_SERVICE + [
+    MUNICIPAL_ADMIN: [
+        *SELF_SERVICE,
         (r"(can_list|can_show|can_add|can_edit|can_delete)", r"(DepartmentAdmin|StaffAdmin)"),
         (r"(can_list|can_edit)", r"ServicesAdmin"),
         (r"menu_access", r"(Municipality|Departments|Staff|Services)"),
@@ -76,10 +58,19 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *WORKSPACE,
         *API,
     ],
-    HEAD: SELF_SERVICE + [(READ, r"(DepartmentAdmin|StaffAdmin)"), (r"menu_access", r"(Municipality|Departments|Staff)")] + WORKSPACE + API,
+    HEAD: [
+        *SELF_SERVICE,
+        (READ, r"(DepartmentAdmin|StaffAdmin)"),
+        (r"menu_access", r"(Municipality|Departments|Staff)"),
+        *WORKSPACE,
+        *API,
+    ],
     SPECIALIST: SELF_SERVICE + WORKSPACE + API,
     CLERK: SELF_SERVICE + OFFICE_INTAKE + WORKSPACE + API,
-    AUDITOR: SELF_SERVICE + WORKSPACE_READ + API_READ + [
+    AUDITOR: SELF_SERVICE
+    + WORKSPACE_READ
+    + API_READ
+    + [
         (READ, r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin)"),
         (r"menu_access", r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins)"),
     ],
@@ -113,19 +104,17 @@ class HamaynkSecurityManager(SecurityManager):
         counts = {}
         for role_name, pairs in ROLE_PERMISSIONS.items():
             role = self.find_role(role_name) or self.add_role(role_name)
-            wanted = [pv for pv in all_pvs if pv.permission and pv.view_menu and _matches(pairs, pv.permission.name, pv.view_menu.name)]
+            wanted = [
+                pv
+                for pv in all_pvs
+                if pv.permission and pv.view_menu and _matches(pairs, pv.permission.name, pv.view_menu.name)
+            ]
             role.permissions = sorted(wanted, key=lambda pv: pv.id)
             counts[role_name] = len(wanted)
         public = self.find_role(self.auth_role_public) or self.add_role(self.auth_role_public)
         public.permissions = []
         self.session.commit()
         return counts
-
-
-def user_role_names(user) -> set[str]:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return set()
-    return {role.name for role in getattr(user, "roles", [])}
 
 
 def current_user():

@@ -5,26 +5,26 @@ Views, the API and jobs ask here; none of them filters by municipality on its ow
 
 from __future__ import annotations
 
-from typing import Optional
-
 from flask import g, has_request_context
 from sqlalchemy import select
 
+from app.domain.roles import SYSTEM_ADMIN, user_role_names
 from app.extensions import db
 from app.models import StaffProfile
-from app.security import SYSTEM_ADMIN, user_role_names
 
 
 class NoMunicipality(PermissionError):
     """The user is staff but belongs to no municipality (a set-up mistake, not a 500)."""
 
 
-def staff_profile(user) -> Optional[StaffProfile]:
+def staff_profile(user) -> StaffProfile | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     cache = g.setdefault("_hamaynk_profiles", {}) if has_request_context() else {}
     if user.id not in cache:
-        cache[user.id] = db.session.execute(select(StaffProfile).where(StaffProfile.user_id == user.id)).scalar_one_or_none()
+        cache[user.id] = db.session.execute(
+            select(StaffProfile).where(StaffProfile.user_id == user.id)
+        ).scalar_one_or_none()
     return cache[user.id]
 
 
@@ -32,13 +32,13 @@ def is_system_admin(user) -> bool:
     return SYSTEM_ADMIN in user_role_names(user)
 
 
-def municipality_id_of(user) -> Optional[int]:
+def municipality_id_of(user) -> int | None:
     """The municipality the user works for; ``None`` for system admins and strangers."""
     profile = staff_profile(user)
     return profile.municipality_id if profile else None
 
 
-def visible_municipality_ids(user) -> Optional[set[int]]:
+def visible_municipality_ids(user) -> set[int] | None:
     """``None`` means "all" (system admins); otherwise the set the user may see (maybe empty)."""
     if is_system_admin(user):
         return None
@@ -52,5 +52,5 @@ def scope(query, model, user):
     if ids is None:
         return query
     if not ids:
-        return query.where(False)  # noqa: E712 - a literal false: nothing at all
+        return query.where(False)
     return query.where(model.municipality_id.in_(ids))

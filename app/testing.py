@@ -16,15 +16,16 @@ import importlib.metadata as metadata
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
 PASSWORD = "test-password-123"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def password_hash(password: str = PASSWORD) -> str:
     # Hashing is deliberately slow; a dozen users per test would dominate the suite.
     from werkzeug.security import generate_password_hash
@@ -35,7 +36,9 @@ def password_hash(password: str = PASSWORD) -> str:
 def builtin_plugins() -> list[str]:
     """Import paths of the built-in services, read from hamaynk's own entry points."""
     eps = metadata.entry_points(group="hamaynk")
-    return sorted(ep.value for ep in eps if ep.dist is not None and ep.dist.name == "hamaynk" and ep.value.startswith("plugins."))
+    return sorted(
+        ep.value for ep in eps if ep.dist is not None and ep.dist.name == "hamaynk" and ep.value.startswith("plugins.")
+    )
 
 
 def database_url(tmp_path) -> str:
@@ -90,7 +93,7 @@ def reset_schema(app) -> None:
         if not url.startswith("sqlite:///") or ":memory:" in url:
             _rebuild_schema(app)
             return
-        target = Path(url[len("sqlite:///"):])
+        target = Path(url[len("sqlite:///") :])
         template = _SQLITE_TEMPLATE.get("path")
         if template is None:
             _rebuild_schema(app)
@@ -129,20 +132,29 @@ def seed_municipality(app, code: str, name: str | None = None) -> dict[str, Any]
     from sqlalchemy import select
 
     from app.demo import DEPARTMENTS, ensure_user
+    from app.domain.roles import AUDITOR, CLERK, HEAD, MUNICIPAL_ADMIN, SPECIALIST
     from app.extensions import db
     from app.models import Department, Municipality
-    from app.security import AUDITOR, CLERK, HEAD, MUNICIPAL_ADMIN, SPECIALIST
 
     with app.app_context():
         municipality = db.session.execute(select(Municipality).where(Municipality.code == code)).scalar_one_or_none()
         if municipality is None:
-            municipality = Municipality(code=code, name_hy=name or code.title(), name_en=name or code.title(), name_ru=name or code.title())
+            municipality = Municipality(
+                code=code, name_hy=name or code.title(), name_en=name or code.title(), name_ru=name or code.title()
+            )
             db.session.add(municipality)
             db.session.flush()
             for dcode, dhy, den, dru in DEPARTMENTS:
-                db.session.add(Department(municipality_id=municipality.id, code=dcode, name_hy=dhy, name_en=den, name_ru=dru))
+                db.session.add(
+                    Department(municipality_id=municipality.id, code=dcode, name_hy=dhy, name_en=den, name_ru=dru)
+                )
             db.session.commit()
-        departments = {d.code: d.id for d in db.session.execute(select(Department).where(Department.municipality_id == municipality.id)).scalars()}
+        departments = {
+            d.code: d.id
+            for d in db.session.execute(
+                select(Department).where(Department.municipality_id == municipality.id)
+            ).scalars()
+        }
         users = {}
         sm = app.appbuilder.sm
         for key, role, dcode in (
@@ -153,8 +165,15 @@ def seed_municipality(app, code: str, name: str | None = None) -> dict[str, Any]
             ("auditor", AUDITOR, None),
         ):
             user, _created = ensure_user(
-                sm, username=f"{code}.{key}", email=f"{code}.{key}@test.example", first_name=key.title(), last_name=code.title(),
-                password=PASSWORD, password_hash=password_hash(), roles=[role], municipality_id=municipality.id,
+                sm,
+                username=f"{code}.{key}",
+                email=f"{code}.{key}@test.example",
+                first_name=key.title(),
+                last_name=code.title(),
+                password=PASSWORD,
+                password_hash=password_hash(),
+                roles=[role],
+                municipality_id=municipality.id,
                 department_id=departments.get(dcode) if dcode else None,
             )
             users[key] = user.id
@@ -163,13 +182,31 @@ def seed_municipality(app, code: str, name: str | None = None) -> dict[str, Any]
 
 def seed_system_admin(app) -> int:
     from app.demo import ensure_user
-    from app.security import CITIZEN, SYSTEM_ADMIN
+    from app.domain.roles import CITIZEN, SYSTEM_ADMIN
 
     with app.app_context():
-        user, _ = ensure_user(app.appbuilder.sm, username="sysadmin", email="sysadmin@test.example", first_name="Sys", last_name="Admin",
-                              password=PASSWORD, password_hash=password_hash(), roles=[SYSTEM_ADMIN], municipality_id=None)
-        ensure_user(app.appbuilder.sm, username="citizen", email="citizen@test.example", first_name="Cit", last_name="Izen",
-                    password=PASSWORD, password_hash=password_hash(), roles=[CITIZEN], municipality_id=None)
+        user, _ = ensure_user(
+            app.appbuilder.sm,
+            username="sysadmin",
+            email="sysadmin@test.example",
+            first_name="Sys",
+            last_name="Admin",
+            password=PASSWORD,
+            password_hash=password_hash(),
+            roles=[SYSTEM_ADMIN],
+            municipality_id=None,
+        )
+        ensure_user(
+            app.appbuilder.sm,
+            username="citizen",
+            email="citizen@test.example",
+            first_name="Cit",
+            last_name="Izen",
+            password=PASSWORD,
+            password_hash=password_hash(),
+            roles=[CITIZEN],
+            municipality_id=None,
+        )
         return user.id
 
 
@@ -206,13 +243,14 @@ def hamaynk_app_factory(tmp_path):
 #         assert walk(hamaynk_app, filed.id, outcome="approved") == "approved"
 
 import base64  # noqa: E402
-import datetime as _dt  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
 import struct  # noqa: E402
 import zlib  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Mapping, Optional, Sequence  # noqa: E402
+
+from app.domain.tracking import office_today  # noqa: E402
 
 SAMPLE_PSN = "1234567890"
 SAMPLE_PHONE = "+37491123456"
@@ -260,10 +298,14 @@ def _pdf_1page() -> bytes:
     return bytes(out)
 
 
-SAMPLE_FILES = {"pdf": (_pdf_1page(), "application/pdf"), "png": (_png_1px(), "image/png"), "jpeg": (_JPEG_1PX, "image/jpeg")}
+SAMPLE_FILES = {
+    "pdf": (_pdf_1page(), "application/pdf"),
+    "png": (_png_1px(), "image/png"),
+    "jpeg": (_JPEG_1PX, "image/jpeg"),
+}
 
 
-def attach(kind: str = "pdf", filename: Optional[str] = None):
+def attach(kind: str = "pdf", filename: str | None = None):
     """An in-memory upload (Werkzeug ``FileStorage``) holding a tiny but valid file of ``kind``
     ("pdf", "png" or "jpeg"), as a browser would send it."""
     from werkzeug.datastructures import FileStorage
@@ -291,7 +333,7 @@ def _sample_text(spec, text: str) -> str:
     return text
 
 
-def sample_data(service, overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+def sample_data(service, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Raw form input (as a browser posts it) that satisfies the declaration: the first choice
     of every choice field, a valid PSN and phone, today's date, numbers within bounds, text
     within length limits. Every field gets a value, so whatever a condition makes visible or
@@ -309,7 +351,7 @@ def sample_data(service, overrides: Optional[Mapping[str, Any]] = None) -> dict[
         elif kind == "decimal":
             value = _sample_number(spec, whole=False)
         elif kind == "date":
-            value = _dt.date.today().isoformat()
+            value = office_today().isoformat()
         elif kind == "boolean":
             value = True
         elif kind == "email":
@@ -327,23 +369,26 @@ def sample_data(service, overrides: Optional[Mapping[str, Any]] = None) -> dict[
     return data
 
 
-def _registered(app, service_key: str, version: Optional[int] = None):
-    from app import builder_runtime, plugin_runtime
+def _registered(app, service_key: str, version: int | None = None):
+    from app.plugins import builder_services
+    from app.plugins import runtime as plugin_runtime
 
     # Outside a request nothing else notices services saved in the service builder.
-    builder_runtime.refresh_if_changed(app)
+    builder_services.refresh_if_changed(app)
     registered = plugin_runtime.registry(app).get(service_key, version)
     if registered is None:
         known = plugin_runtime.registry(app).keys()
-        raise AssertionError(f"no service {service_key!r}" + (f" version {version}" if version else "") + f"; registered: {known}")
+        raise AssertionError(
+            f"no service {service_key!r}" + (f" version {version}" if version else "") + f"; registered: {known}"
+        )
     return registered
 
 
-def form_checker(app, service_key: str, version: Optional[int] = None):
+def form_checker(app, service_key: str, version: int | None = None):
     """``check(raw) -> (cleaned, errors)``: validates raw form input exactly as every channel
     does (declared rules, then plug-ins' ``validate_application``), in Armenian as the
     default locale; ``check.service`` and ``check.registered`` are the declaration."""
-    from app import plugin_runtime
+    from app.plugins import runtime as plugin_runtime
 
     registered = _registered(app, service_key, version)
 
@@ -356,11 +401,11 @@ def form_checker(app, service_key: str, version: Optional[int] = None):
     return check
 
 
-def fill_form(app, service_key: str, data: Mapping[str, Any], version: Optional[int] = None) -> dict[str, Any]:
+def fill_form(app, service_key: str, data: Mapping[str, Any], version: int | None = None) -> dict[str, Any]:
     """Validate ``data`` as the service's form does (declared rules, then every plug-in's
     ``validate_application``); return the cleaned data, or raise AssertionError listing the
     errors (in English)."""
-    from app import plugin_runtime
+    from app.plugins import runtime as plugin_runtime
 
     service = _registered(app, service_key, version).service
     with app.test_request_context("/?_l_=en"):
@@ -384,15 +429,17 @@ def _municipality(app, code: str):
     return municipality
 
 
-def staff_user(app, municipality_id: int, role_key: str, department_id: Optional[int] = None, exclude: Sequence[int] = ()) -> int:
+def staff_user(
+    app, municipality_id: int, role_key: str, department_id: int | None = None, exclude: Sequence[int] = ()
+) -> int:
     """The id of an active staff member with ``role_key`` (a Step.role) in that municipality
     (and department, when given) who is not in ``exclude``; one is created when none is."""
     from sqlalchemy import select
 
     from app.demo import ensure_user
+    from app.domain.roles import ROLE_BY_KEY
     from app.extensions import db
     from app.models import Municipality, StaffProfile
-    from app.security import ROLE_BY_KEY
 
     role_name = ROLE_BY_KEY.get(role_key, role_key)
     stmt = select(StaffProfile).where(StaffProfile.municipality_id == municipality_id).order_by(StaffProfile.user_id)
@@ -408,8 +455,16 @@ def staff_user(app, municipality_id: int, role_key: str, department_id: Optional
         number += 1
     username = f"{code}.{role_key}.{number}"
     user, _created = ensure_user(
-        app.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=role_key.title(), last_name=code.title(),
-        password=PASSWORD, password_hash=password_hash(), roles=[role_name], municipality_id=municipality_id, department_id=department_id,
+        app.appbuilder.sm,
+        username=username,
+        email=f"{username}@test.example",
+        first_name=role_key.title(),
+        last_name=code.title(),
+        password=PASSWORD,
+        password_hash=password_hash(),
+        roles=[role_name],
+        municipality_id=municipality_id,
+        department_id=department_id,
     )
     return user.id
 
@@ -427,19 +482,28 @@ class Filed:
 def _enable(app, municipality_id: int, service_key: str) -> None:
     from sqlalchemy import select
 
-    from app import plugin_runtime
     from app.domain.activations import set_activation
     from app.extensions import db
     from app.models import ServiceActivation
+    from app.plugins import runtime as plugin_runtime
 
     row = db.session.execute(
-        select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key)
+        select(ServiceActivation).where(
+            ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key
+        )
     ).scalar_one_or_none()
     if row is not None and row.enabled:
         return
     set_activation(
-        db.session, plugin_runtime.registry(app), municipality_id, service_key, enabled=True, fee_override=None,
-        deadline_override=None, department_id=row.department_id if row else None, actor_id=None,
+        db.session,
+        plugin_runtime.registry(app),
+        municipality_id,
+        service_key,
+        enabled=True,
+        fee_override=None,
+        deadline_override=None,
+        department_id=row.department_id if row else None,
+        actor_id=None,
     )
     db.session.commit()
 
@@ -448,9 +512,9 @@ def apply(
     app,
     service_key: str,
     municipality: str = "alpha",
-    data: Optional[Mapping[str, Any]] = None,
-    documents: Optional[Mapping[str, Any]] = None,
-    version: Optional[int] = None,
+    data: Mapping[str, Any] | None = None,
+    documents: Mapping[str, Any] | None = None,
+    version: int | None = None,
     applicant_name: str = "Test Applicant",
 ) -> Filed:
     """File and submit an application at the front office of ``municipality`` as its clerk
@@ -481,14 +545,23 @@ def apply(
             }
         try:
             application, secret = workflow.new_application(
-                db.session, service=service, municipality_id=municipality_row.id, data=cleaned, applicant_name=applicant_name,
-                created_by_id=clerk_id, applicant_psn=SAMPLE_PSN, applicant_phone=SAMPLE_PHONE, channel="office",
+                db.session,
+                service=service,
+                municipality_id=municipality_row.id,
+                data=cleaned,
+                applicant_name=applicant_name,
+                created_by_id=clerk_id,
+                applicant_psn=SAMPLE_PSN,
+                applicant_phone=SAMPLE_PHONE,
+                channel="office",
             )
             storage = get_storage(app)
             for key, files in documents.items():
                 requirement = service.document(key)
                 if requirement is None:
-                    raise AssertionError(f"{service_key!r} has no document {key!r} (checklist: {[d.key for d in service.documents]})")
+                    raise AssertionError(
+                        f"{service_key!r} has no document {key!r} (checklist: {[d.key for d in service.documents]})"
+                    )
                 files = list(files) if isinstance(files, (list, tuple)) else [files]
                 store_documents(db.session, storage, application, requirement, files, clerk_id)
             workflow.submit(db.session, application, actor_id=clerk_id, expected_version=application.version, app=app)
@@ -503,7 +576,7 @@ def walk(
     app,
     application_id: int,
     outcome: str = "approved",
-    as_roles: Optional[Mapping[str, int]] = None,
+    as_roles: Mapping[str, int] | None = None,
     reason: str = DEFAULT_REJECTION,
 ) -> str:
     """Walk an application along its route as the right people; return its final status.
@@ -525,9 +598,9 @@ def walk(
     if outcome not in (statuses.APPROVED, statuses.REJECTED):
         raise ValueError(f"outcome must be 'approved' or 'rejected', not {outcome!r}")
     as_roles = dict(as_roles or {})
-    from app import builder_runtime
+    from app.plugins import builder_services
 
-    builder_runtime.refresh_if_changed(app)
+    builder_services.refresh_if_changed(app)
     with app.test_request_context("/?_l_=en"):
         for _guard in range(100):
             application = db.session.get(Application, application_id)
@@ -541,25 +614,43 @@ def walk(
             try:
                 department_id = workflow.responsible_department_id(db.session, application, step)
             except NotAllowed:
-                db.session.add(Department(municipality_id=application.municipality_id, code=step.department,
-                                          name_hy=step.department, name_en=step.department, name_ru=step.department))
+                db.session.add(
+                    Department(
+                        municipality_id=application.municipality_id,
+                        code=step.department,
+                        name_hy=step.department,
+                        name_en=step.department,
+                        name_ru=step.department,
+                    )
+                )
                 db.session.commit()
                 department_id = workflow.responsible_department_id(db.session, application, step)
             actor_id = as_roles.get(step.key) or as_roles.get(step.role)
             if actor_id is None:
                 exclude: tuple[int, ...] = ()
                 if step.forbid_self_approval:
-                    acted = set(db.session.execute(
-                        select(TransitionRecord.actor_id).where(TransitionRecord.application_id == application.id)
-                    ).scalars())
+                    acted = set(
+                        db.session.execute(
+                            select(TransitionRecord.actor_id).where(TransitionRecord.application_id == application.id)
+                        ).scalars()
+                    )
                     acted |= {application.created_by_id, application.applicant_user_id}
                     exclude = tuple(uid for uid in acted if uid is not None)
                 actor_id = staff_user(app, application.municipality_id, step.role, department_id, exclude)
             try:
                 if outcome == statuses.REJECTED and workflow.REJECT in step.actions:
-                    workflow.reject(db.session, application, actor_id=actor_id, expected_version=application.version, reason=reason, app=app)
+                    workflow.reject(
+                        db.session,
+                        application,
+                        actor_id=actor_id,
+                        expected_version=application.version,
+                        reason=reason,
+                        app=app,
+                    )
                 else:
-                    workflow.approve(db.session, application, actor_id=actor_id, expected_version=application.version, app=app)
+                    workflow.approve(
+                        db.session, application, actor_id=actor_id, expected_version=application.version, app=app
+                    )
                 workflow.commit(db.session)
             except BaseException:
                 db.session.rollback()

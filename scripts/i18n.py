@@ -22,8 +22,8 @@ import argparse
 import io
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
@@ -41,9 +41,14 @@ LOCALES = ("hy", "en", "ru")
 SOURCE_LOCALE = "en"
 # Gettext-style keyword specs, as `pybabel extract -k` takes them.
 KEYWORD_SPECS = (
-    "_", "gettext", "ngettext:1,2",
-    "_l", "lazy_gettext", "lazy_ngettext:1,2",
-    "pgettext:1c,2", "npgettext:1c,2,3",
+    "_",
+    "gettext",
+    "ngettext:1,2",
+    "_l",
+    "lazy_gettext",
+    "lazy_ngettext:1,2",
+    "pgettext:1c,2",
+    "npgettext:1c,2,3",
 )
 COMMENT_TAGS = ("Translators:",)
 FAB_COMMENT = "Flask-AppBuilder"
@@ -125,7 +130,9 @@ def extract_fab() -> Catalog:
         {"templates/**.html": {}},
         keywords=keywords(),
         # Skips its tests, bundled translations and __pycache__ like the default filter does.
-        directory_filter=lambda d: not Path(d).name.startswith((".", "_")) and Path(d).name not in {"tests", "translations", "static"},
+        directory_filter=lambda d: (
+            not Path(d).name.startswith((".", "_")) and Path(d).name not in {"tests", "translations", "static"}
+        ),
     )
     _add_extracted(catalog, results, prefix="flask_appbuilder/", comment=FAB_COMMENT)
     with open(base / "translations" / "ru" / "LC_MESSAGES" / "messages.po", "rb") as fileobj:
@@ -152,7 +159,9 @@ def extract_wtforms() -> Catalog:
     catalog = _new_catalog()
     for message in shipped:
         if message.id:
-            catalog.add(message.id, None, [], auto_comments=[WTFORMS_COMMENT], flags=message.flags, context=message.context)
+            catalog.add(
+                message.id, None, [], auto_comments=[WTFORMS_COMMENT], flags=message.flags, context=message.context
+            )
     return catalog
 
 
@@ -165,8 +174,12 @@ def build_template(root: Path = ROOT) -> Catalog:
         existing = template.get(message.id, message.context)
         if existing is None:
             template[message.id] = Message(
-                message.id, None, locations=message.locations, flags=message.flags,
-                auto_comments=message.auto_comments, context=message.context,
+                message.id,
+                None,
+                locations=message.locations,
+                flags=message.flags,
+                auto_comments=message.auto_comments,
+                context=message.context,
             )
         else:
             for comment in message.auto_comments:
@@ -263,12 +276,16 @@ def compile_catalog(locale: str) -> bytes:
 def cmd_extract(args: argparse.Namespace) -> int:
     template = build_template()
     changed = _write_if_changed(TEMPLATE_FILE, _po_bytes(template))
-    print(f"{TEMPLATE_FILE.relative_to(ROOT)}: {sum(1 for m in template if m.id)} msgids{' (written)' if changed else ''}")
+    print(
+        f"{TEMPLATE_FILE.relative_to(ROOT)}: {sum(1 for m in template if m.id)} msgids{' (written)' if changed else ''}"
+    )
     for locale in LOCALES:
         catalog, added = update_locale(locale, template)
         changed = _write_if_changed(po_path(locale), _po_bytes(catalog))
         todo = [] if locale == SOURCE_LOCALE else problems(catalog)
-        print(f"{po_path(locale).relative_to(ROOT)}: {len(added)} new, {len(todo)} to translate or review{' (written)' if changed else ''}")
+        print(
+            f"{po_path(locale).relative_to(ROOT)}: {len(added)} new, {len(todo)} to translate or review{' (written)' if changed else ''}"
+        )
     print("Next: translate the new entries, remove their fuzzy flags, then run `python scripts/i18n.py compile`.")
     return 0
 

@@ -56,7 +56,7 @@ def postgres_available() -> str | None:
     try:
         with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
             return None
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "not here"
+    except Exception as exc:
         return f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}"
 
 

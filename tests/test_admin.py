@@ -14,9 +14,9 @@ import pytest
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
+from app.domain.roles import CLERK, SYSTEM_ADMIN
 from app.extensions import db
 from app.models import AuditEvent, Department, Municipality, ServiceActivation, StaffProfile
-from app.security import CLERK, SYSTEM_ADMIN
 from app.testing import PASSWORD, builtin_plugins, login, make_app, seed_municipality, seed_system_admin
 
 SERVICE = "residence-certificate"
@@ -70,7 +70,8 @@ def activation(app, municipality: str, key: str = SERVICE):
     with app.app_context():
         row = db.session.execute(
             select(ServiceActivation).where(
-                ServiceActivation.municipality_id == app.seeded[municipality]["id"], ServiceActivation.service_key == key
+                ServiceActivation.municipality_id == app.seeded[municipality]["id"],
+                ServiceActivation.service_key == key,
             )
         ).scalar_one_or_none()
         return None if row is None else (row.enabled, row.fee_override, row.deadline_override, row.department_id)
@@ -84,7 +85,11 @@ def field_errors(html: str) -> list[str]:
 
 
 def flashes(html: str) -> list[str]:
-    found = re.findall(r'<div class="alert alert-(?:danger|success|warning|info)[^"]*">\s*(?:<button[^>]*>&times;</button>)?\s*(.*?)\s*</div>', html, re.S)
+    found = re.findall(
+        r'<div class="alert alert-(?:danger|success|warning|info)[^"]*">\s*(?:<button[^>]*>&times;</button>)?\s*(.*?)\s*</div>',
+        html,
+        re.S,
+    )
     return [f.strip() for f in found]
 
 
@@ -156,7 +161,14 @@ def test_system_admin_creates_and_edits_a_municipality(app, client, as_user):
     before = count(app, Municipality)
     response = client.post(
         "/admin/municipalities/add",
-        data={"code": "gamma", "name_hy": "Գամմա", "name_en": "Gamma", "name_ru": "Гамма", "region": "Kotayk", "active": "y"},
+        data={
+            "code": "gamma",
+            "name_hy": "Գամմա",
+            "name_en": "Gamma",
+            "name_ru": "Гамма",
+            "region": "Kotayk",
+            "active": "y",
+        },
     )
     assert response.status_code == 302
     assert count(app, Municipality) == before + 1
@@ -165,7 +177,14 @@ def test_system_admin_creates_and_edits_a_municipality(app, client, as_user):
 
     response = client.post(
         f"/admin/municipalities/edit/{new_id}",
-        data={"code": "gamma", "name_hy": "Գամմա", "name_en": "Gamma City", "name_ru": "Гамма", "region": "Shirak", "active": "y"},
+        data={
+            "code": "gamma",
+            "name_hy": "Գամմա",
+            "name_en": "Gamma City",
+            "name_ru": "Гамма",
+            "region": "Shirak",
+            "active": "y",
+        },
     )
     assert response.status_code == 302
     with app.app_context():
@@ -180,7 +199,9 @@ def test_system_admin_creates_and_edits_a_municipality(app, client, as_user):
 def test_municipality_with_taken_or_malformed_code_is_refused(app, client, as_user):
     as_user("system_admin")
     before = count(app, Municipality)
-    response = client.post("/admin/municipalities/add", data={"code": "alpha", "name_hy": "Կրկնօրինակ"}, follow_redirects=True)
+    response = client.post(
+        "/admin/municipalities/add", data={"code": "alpha", "name_hy": "Կրկնօրինակ"}, follow_redirects=True
+    )
     assert_no_error_page(response)
     assert count(app, Municipality) == before
     assert field_errors(text(response)).count("Already exists.") == 1
@@ -201,7 +222,11 @@ def test_municipalities_cannot_be_deleted_through_the_list(app, client, as_user)
 
 def test_municipal_admin_cannot_reach_municipality_management(app, client, as_user):
     as_user("municipal_admin")
-    for url in ("/admin/municipalities/list/", "/admin/municipalities/add", f"/admin/municipalities/edit/{app.seeded['beta']['id']}"):
+    for url in (
+        "/admin/municipalities/list/",
+        "/admin/municipalities/add",
+        f"/admin/municipalities/edit/{app.seeded['beta']['id']}",
+    ):
         assert client.get(url).status_code == 403, url
     response = client.post("/admin/municipalities/add", data={"code": "rogue", "name_hy": "Ռոգ"})
     assert response.status_code == 403
@@ -221,7 +246,9 @@ def test_auditor_sees_only_their_own_municipality_in_the_list(app, client, as_us
 
 
 def plugin_row(html: str, name: str) -> str:
-    match = re.search(r'<tr class="plugin-[a-z]+">\s*<th scope="row"><code>' + re.escape(name) + r"</code>.*?</tr>", html, re.S)
+    match = re.search(
+        r'<tr class="plugin-[a-z]+">\s*<th scope="row"><code>' + re.escape(name) + r"</code>.*?</tr>", html, re.S
+    )
     assert match, f"no row for plug-in {name}"
     return match.group(0)
 
@@ -251,7 +278,7 @@ def test_broken_plugin_is_shown_disabled_with_its_error_and_the_site_still_works
         def register_services(self):
             raise RuntimeError("the forms server <forms.local> is unreachable")
 
-    app = make_app(tmp_path, plugins=builtin_plugins() + [BrokenPlugin()], HAMAYNK_STRICT_PLUGINS=False)
+    app = make_app(tmp_path, plugins=[*builtin_plugins(), BrokenPlugin()], HAMAYNK_STRICT_PLUGINS=False)
     try:
         seed_system_admin(app)
         seed_municipality(app, "alpha", "Alpha")
@@ -318,7 +345,8 @@ def test_municipal_admin_cannot_change_or_delete_another_municipalitys_departmen
     before = department_row(app, beta_department)
 
     response = client.post(
-        f"/admin/departments/edit/{beta_department}", data={"municipality": str(alpha_id), "code": "stolen", "name_hy": "Գողացված"}
+        f"/admin/departments/edit/{beta_department}",
+        data={"municipality": str(alpha_id), "code": "stolen", "name_hy": "Գողացված"},
     )
     assert response.status_code == 404
     response = client.post(f"/admin/departments/delete/{beta_department}")
@@ -366,25 +394,34 @@ def test_municipal_admin_adds_a_department_to_their_municipality(app, client, as
     as_user("municipal_admin")
     alpha_id = app.seeded["alpha"]["id"]
     response = client.post(
-        "/admin/departments/add", data={"municipality": str(alpha_id), "code": "archive", "name_hy": "Արխիվ", "name_en": "Archive"}
+        "/admin/departments/add",
+        data={"municipality": str(alpha_id), "code": "archive", "name_hy": "Արխիվ", "name_en": "Archive"},
     )
     assert response.status_code == 302
     assert count(app, Department, Department.code == "archive", Department.municipality_id == alpha_id) == 1
-    assert "Archive" in text(client.get("/admin/departments/list/")) or "Արխիվ" in text(client.get("/admin/departments/list/"))
+    assert "Archive" in text(client.get("/admin/departments/list/")) or "Արխիվ" in text(
+        client.get("/admin/departments/list/")
+    )
 
 
 def test_forged_department_in_another_municipality_is_refused(app, client, as_user):
     as_user("municipal_admin")
     beta_id = app.seeded["beta"]["id"]
     before = count(app, Department)
-    response = client.post("/admin/departments/add", data={"municipality": str(beta_id), "code": "forged", "name_hy": "Կեղծ"})
+    response = client.post(
+        "/admin/departments/add", data={"municipality": str(beta_id), "code": "forged", "name_hy": "Կեղծ"}
+    )
     assert_no_error_page(response)
     assert response.status_code in (200, 400)
     assert field_errors(text(response)), "the refused field must say why"
     assert count(app, Department) == before
 
     # FAB's "related filter" trick (?_flt_0_municipality=) must not smuggle beta in either.
-    response = client.post(f"/admin/departments/add?_flt_0_municipality={beta_id}", data={"code": "forged2", "name_hy": "Կեղծ"}, follow_redirects=True)
+    response = client.post(
+        f"/admin/departments/add?_flt_0_municipality={beta_id}",
+        data={"code": "forged2", "name_hy": "Կեղծ"},
+        follow_redirects=True,
+    )
     assert_no_error_page(response)
     assert count(app, Department) == before
 
@@ -408,10 +445,15 @@ def test_editing_a_department_cannot_move_it_to_another_municipality(app, client
     alpha_department = app.seeded["alpha"]["departments"]["social"]
     response = client.post(
         f"/admin/departments/edit/{alpha_department}",
-        data={"municipality": str(app.seeded["beta"]["id"]), "code": "social", "name_hy": "Սոցիալական", "name_en": "Social Affairs"},
+        data={
+            "municipality": str(app.seeded["beta"]["id"]),
+            "code": "social",
+            "name_hy": "Սոցիալական",
+            "name_en": "Social Affairs",
+        },
     )
     assert response.status_code == 302
-    municipality_id, code, _hy, name_en = department_row(app, alpha_department)
+    municipality_id, _code, _hy, name_en = department_row(app, alpha_department)
     assert municipality_id == app.seeded["alpha"]["id"]
     assert name_en == "Social Affairs"
 
@@ -421,7 +463,9 @@ def test_duplicate_department_code_gets_a_clear_message(app, client, as_user):
     alpha_id = app.seeded["alpha"]["id"]
     before = count(app, Department)
     response = client.post(
-        "/admin/departments/add", data={"municipality": str(alpha_id), "code": "front_office", "name_hy": "Կրկնակի"}, follow_redirects=True
+        "/admin/departments/add",
+        data={"municipality": str(alpha_id), "code": "front_office", "name_hy": "Կրկնակի"},
+        follow_redirects=True,
     )
     assert_no_error_page(response)
     assert "This municipality already has a department with the code front_office." in flashes(text(response))
@@ -430,16 +474,23 @@ def test_duplicate_department_code_gets_a_clear_message(app, client, as_user):
     # Renaming a department onto another's code is refused the same way.
     trade = app.seeded["alpha"]["departments"]["trade"]
     before_row = department_row(app, trade)
-    response = client.post(f"/admin/departments/edit/{trade}", data={"code": "social", "name_hy": "Առևտուր"}, follow_redirects=True)
+    response = client.post(
+        f"/admin/departments/edit/{trade}", data={"code": "social", "name_hy": "Առևտուր"}, follow_redirects=True
+    )
     assert_no_error_page(response)
     assert "This municipality already has a department with the code social." in flashes(text(response))
     assert department_row(app, trade) == before_row
 
     # The same code in another municipality is fine: codes are per municipality.
     as_user("municipal_admin", "beta")
-    response = client.post("/admin/departments/add", data={"municipality": str(app.seeded["beta"]["id"]), "code": "archive", "name_hy": "Արխիվ"})
+    response = client.post(
+        "/admin/departments/add",
+        data={"municipality": str(app.seeded["beta"]["id"]), "code": "archive", "name_hy": "Արխիվ"},
+    )
     as_user("municipal_admin")
-    response = client.post("/admin/departments/add", data={"municipality": str(alpha_id), "code": "archive", "name_hy": "Արխիվ"})
+    response = client.post(
+        "/admin/departments/add", data={"municipality": str(alpha_id), "code": "archive", "name_hy": "Արխիվ"}
+    )
     assert response.status_code == 302
     assert count(app, Department, Department.code == "archive") == 2
 
@@ -448,7 +499,9 @@ def test_department_names_with_markup_are_shown_escaped(app, client, as_user):
     as_user("municipal_admin")
     alpha_id = app.seeded["alpha"]["id"]
     name = "<script>alert('x')</script> Բաժին ✓"
-    response = client.post("/admin/departments/add", data={"municipality": str(alpha_id), "code": "xss", "name_hy": name, "name_en": name})
+    response = client.post(
+        "/admin/departments/add", data={"municipality": str(alpha_id), "code": "xss", "name_hy": name, "name_en": name}
+    )
     assert response.status_code == 302
     html = text(client.get("/admin/departments/list/"))
     assert "<script>alert('x')</script>" not in html
@@ -514,7 +567,9 @@ def test_hostile_list_arguments_are_refused_cleanly(app, client, as_user, query)
 
 def test_reasonable_list_arguments_still_work(app, client, as_user):
     as_user("municipal_admin")
-    response = client.get("/admin/departments/list/?psize_DepartmentView=2&page_DepartmentView=1&_oc_DepartmentView=code&_od_DepartmentView=desc")
+    response = client.get(
+        "/admin/departments/list/?psize_DepartmentView=2&page_DepartmentView=1&_oc_DepartmentView=code&_od_DepartmentView=desc"
+    )
     assert response.status_code == 200
     response = client.get("/admin/departments/list/?_flt_0_code=front")
     assert response.status_code == 200
@@ -555,7 +610,9 @@ def test_municipal_admin_creates_a_clerk(app, client, as_user):
         assert profile.department_id == app.seeded["alpha"]["departments"]["front_office"]
         assert profile.position == "Front desk"
         assert [r.name for r in profile.user.roles] == [CLERK]
-        event = db.session.execute(select(AuditEvent).where(AuditEvent.action == "staff.create", AuditEvent.object_id == str(new_id))).scalar_one()
+        event = db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == "staff.create", AuditEvent.object_id == str(new_id))
+        ).scalar_one()
         assert event.municipality_id == app.seeded["alpha"]["id"]
         assert event.actor_id == app.seeded["alpha"]["users"]["municipal_admin"]
     assert "new.clerk" in text(client.get("/admin/staff/"))
@@ -587,7 +644,9 @@ def test_municipal_admin_cannot_give_themselves_or_others_system_admin_on_edit(a
     clerk = app.seeded["alpha"]["users"]["clerk"]
     response = client.post(
         f"/admin/staff/{clerk}/edit",
-        data=staff_form(app, username="alpha.clerk", email="alpha.clerk@test.example", password="", roles=[SYSTEM_ADMIN]),
+        data=staff_form(
+            app, username="alpha.clerk", email="alpha.clerk@test.example", password="", roles=[SYSTEM_ADMIN]
+        ),
     )
     assert response.status_code == 400
     assert "You may not give the role System admin." in flashes(text(response))
@@ -597,16 +656,22 @@ def test_municipal_admin_cannot_give_themselves_or_others_system_admin_on_edit(a
 
 def test_municipal_admin_cannot_create_staff_in_another_municipality(app, client, as_user):
     as_user("municipal_admin")
-    response = client.post("/admin/staff/add", data=staff_form(app, municipality_id=str(app.seeded["beta"]["id"]), department_id=""))
+    response = client.post(
+        "/admin/staff/add", data=staff_form(app, municipality_id=str(app.seeded["beta"]["id"]), department_id="")
+    )
     assert_refused(app, response, "You can only manage staff of your own municipality.")
     form = text(client.get("/admin/staff/add"))
-    options = re.findall(r'<option[^>]*value="(\d+)"', re.search(r'<select[^>]*id="municipality_id".*?</select>', form, re.S).group(0))
+    options = re.findall(
+        r'<option[^>]*value="(\d+)"', re.search(r'<select[^>]*id="municipality_id".*?</select>', form, re.S).group(0)
+    )
     assert options == [str(app.seeded["alpha"]["id"])]
 
 
 def test_municipal_admin_cannot_assign_another_municipalitys_department(app, client, as_user):
     as_user("municipal_admin")
-    response = client.post("/admin/staff/add", data=staff_form(app, department_id=str(app.seeded["beta"]["departments"]["front_office"])))
+    response = client.post(
+        "/admin/staff/add", data=staff_form(app, department_id=str(app.seeded["beta"]["departments"]["front_office"]))
+    )
     assert_refused(app, response, "Choose a department of this municipality.")
 
 
@@ -656,7 +721,9 @@ def test_municipal_admin_cannot_edit_other_municipalities_staff_or_system_admins
     sysadmin = app.seeded["sysadmin"]
     for uid in (beta_clerk, sysadmin):
         assert client.get(f"/admin/staff/{uid}/edit").status_code == 404
-        response = client.post(f"/admin/staff/{uid}/edit", data=staff_form(app, username="hijacked", email="hijacked@test.example"))
+        response = client.post(
+            f"/admin/staff/{uid}/edit", data=staff_form(app, username="hijacked", email="hijacked@test.example")
+        )
         assert response.status_code == 404
     assert user_id(app, "hijacked") is None
     with app.app_context():
@@ -670,8 +737,14 @@ def test_municipal_admin_edits_their_clerk(app, client, as_user):
     assert 'value="alpha.clerk"' in form
     response = client.post(
         f"/admin/staff/{clerk}/edit",
-        data=staff_form(app, username="alpha.clerk", email="alpha.clerk@test.example", password="", roles=[CLERK, "Specialist"],
-                        department_id=str(app.seeded["alpha"]["departments"]["civil_registry"])),
+        data=staff_form(
+            app,
+            username="alpha.clerk",
+            email="alpha.clerk@test.example",
+            password="",
+            roles=[CLERK, "Specialist"],
+            department_id=str(app.seeded["alpha"]["departments"]["civil_registry"]),
+        ),
     )
     assert response.status_code == 302
     with app.app_context():
@@ -686,7 +759,9 @@ def test_municipal_admin_edits_their_clerk(app, client, as_user):
 
 def test_staff_names_with_markup_are_escaped(app, client, as_user):
     as_user("municipal_admin")
-    response = client.post("/admin/staff/add", data=staff_form(app, first_name="<img src=x onerror=alert(1)>", last_name="Պողոսյան"))
+    response = client.post(
+        "/admin/staff/add", data=staff_form(app, first_name="<img src=x onerror=alert(1)>", last_name="Պողոսյան")
+    )
     assert response.status_code == 302
     html = text(client.get("/admin/staff/"))
     assert "<img src=x" not in html
@@ -695,17 +770,37 @@ def test_staff_names_with_markup_are_escaped(app, client, as_user):
 
 def test_system_admin_creates_a_system_admin_and_a_staff_member_elsewhere(app, client, as_user):
     as_user("system_admin")
-    response = client.post("/admin/staff/add", data=staff_form(app, username="second.admin", email="second.admin@test.example",
-                                                               municipality_id="", department_id="", roles=[SYSTEM_ADMIN]))
+    response = client.post(
+        "/admin/staff/add",
+        data=staff_form(
+            app,
+            username="second.admin",
+            email="second.admin@test.example",
+            municipality_id="",
+            department_id="",
+            roles=[SYSTEM_ADMIN],
+        ),
+    )
     assert response.status_code == 302
     with app.app_context():
         assert [r.name for r in app.appbuilder.sm.find_user(username="second.admin").roles] == [SYSTEM_ADMIN]
     beta = app.seeded["beta"]
-    response = client.post("/admin/staff/add", data=staff_form(app, username="beta.new", email="beta.new@test.example",
-                                                               municipality_id=str(beta["id"]), department_id=str(beta["departments"]["trade"])))
+    response = client.post(
+        "/admin/staff/add",
+        data=staff_form(
+            app,
+            username="beta.new",
+            email="beta.new@test.example",
+            municipality_id=str(beta["id"]),
+            department_id=str(beta["departments"]["trade"]),
+        ),
+    )
     assert response.status_code == 302
     # A system administrator belongs to no municipality.
-    response = client.post("/admin/staff/add", data=staff_form(app, username="odd.admin", email="odd.admin@test.example", roles=[SYSTEM_ADMIN]))
+    response = client.post(
+        "/admin/staff/add",
+        data=staff_form(app, username="odd.admin", email="odd.admin@test.example", roles=[SYSTEM_ADMIN]),
+    )
     assert_refused(app, response, "A system administrator belongs to no municipality.", "odd.admin")
 
 
@@ -761,14 +856,21 @@ def test_municipal_admin_enables_and_tunes_a_service(app, client, as_user):
         assert event.municipality_id == alpha["id"]
         assert event.object_id == SERVICE
         assert event.actor_id == alpha["users"]["municipal_admin"]
-        assert event.details["after"] == {"enabled": True, "fee_override": 2500, "deadline_override": 7, "department_id": alpha["departments"]["civil_registry"]}
+        assert event.details["after"] == {
+            "enabled": True,
+            "fee_override": 2500,
+            "deadline_override": 7,
+            "department_id": alpha["departments"]["civil_registry"],
+        }
 
     html = text(client.get("/admin/services/"))
     row = re.search(rf'<tr data-service="{SERVICE}">.*?</tr>', html, re.S).group(0)
     assert "2,500" in row and "Yes" in row and "Population Registry Department" in row
 
     # Disabling: an unticked checkbox is simply absent from the form.
-    response = client.post(f"/admin/services/{SERVICE}", data={"fee_override": "", "deadline_override": "", "department_id": ""})
+    response = client.post(
+        f"/admin/services/{SERVICE}", data={"fee_override": "", "deadline_override": "", "department_id": ""}
+    )
     assert response.status_code == 302
     assert activation(app, "alpha") == (False, None, None, None)
     assert count(app, AuditEvent, AuditEvent.action == "service.activation") == 2
@@ -777,11 +879,17 @@ def test_municipal_admin_enables_and_tunes_a_service(app, client, as_user):
 
 def test_beta_activation_is_not_touched_by_alpha(app, client, as_user):
     as_user("municipal_admin", "beta")
-    assert client.post(f"/admin/services/{SERVICE}", data=services_form(app, "beta", fee_override="900")).status_code == 302
+    assert (
+        client.post(f"/admin/services/{SERVICE}", data=services_form(app, "beta", fee_override="900")).status_code
+        == 302
+    )
     beta_before = activation(app, "beta")
     as_user("municipal_admin")
     # A forged ?municipality= is ignored for municipal admins: this changes alpha only.
-    response = client.post(f"/admin/services/{SERVICE}?municipality={app.seeded['beta']['id']}", data=services_form(app, fee_override="100"))
+    response = client.post(
+        f"/admin/services/{SERVICE}?municipality={app.seeded['beta']['id']}",
+        data=services_form(app, fee_override="100"),
+    )
     assert response.status_code == 302
     assert activation(app, "beta") == beta_before
     assert activation(app, "alpha")[1] == 100
@@ -820,7 +928,10 @@ def test_another_municipalitys_department_cannot_be_made_responsible(app, client
     assert client.post(f"/admin/services/{SERVICE}", data=services_form(app)).status_code == 302
     before = activation(app, "alpha")
     events = count(app, AuditEvent)
-    response = client.post(f"/admin/services/{SERVICE}", data=services_form(app, fee_override="1", department_id=str(app.seeded["beta"]["departments"]["trade"])))
+    response = client.post(
+        f"/admin/services/{SERVICE}",
+        data=services_form(app, fee_override="1", department_id=str(app.seeded["beta"]["departments"]["trade"])),
+    )
     assert response.status_code == 400
     assert "Choose a department of this municipality." in flashes(text(response))
     assert activation(app, "alpha") == before
@@ -843,7 +954,9 @@ def test_system_admin_tunes_any_municipality(app, client, as_user):
     beta = app.seeded["beta"]
     page = text(client.get(f"/admin/services/?municipality={beta['id']}"))
     assert "Beta" in page
-    response = client.post(f"/admin/services/{SERVICE}?municipality={beta['id']}", data=services_form(app, "beta", fee_override="0"))
+    response = client.post(
+        f"/admin/services/{SERVICE}?municipality={beta['id']}", data=services_form(app, "beta", fee_override="0")
+    )
     assert response.status_code == 302
     assert activation(app, "beta") == (True, 0, 7, beta["departments"]["civil_registry"])
     assert activation(app, "alpha") is None
@@ -894,7 +1007,12 @@ def test_posts_without_a_csrf_token_are_refused_and_write_nothing(tmp_path):
         alpha = seed_municipality(app, "alpha", "Alpha")
         client = app.test_client()
         token = csrf_token(text(client.get("/login/")))
-        assert client.post("/login/", data={"username": "alpha.municipal_admin", "password": PASSWORD, "csrf_token": token}).status_code == 302
+        assert (
+            client.post(
+                "/login/", data={"username": "alpha.municipal_admin", "password": PASSWORD, "csrf_token": token}
+            ).status_code
+            == 302
+        )
         english(client)
         app.seeded = {"alpha": alpha}
         staff = staff_form(app)
@@ -909,7 +1027,9 @@ def test_posts_without_a_csrf_token_are_refused_and_write_nothing(tmp_path):
         assert response.status_code == 400
         assert count(app, ServiceActivation) == 0
 
-        response = client.post("/admin/departments/add", data={"municipality": str(alpha["id"]), "code": "nocsrf", "name_hy": "Առանց"})
+        response = client.post(
+            "/admin/departments/add", data={"municipality": str(alpha["id"]), "code": "nocsrf", "name_hy": "Առանց"}
+        )
         assert response.status_code == 400
         assert count(app, Department, Department.code == "nocsrf") == 0
 
@@ -974,7 +1094,10 @@ def test_tables_have_headers(client, as_user):
 def test_field_errors_are_tied_to_their_inputs(app, client, as_user):
     as_user("municipal_admin")
     html = text(client.post("/admin/staff/add", data=staff_form(app, email="nope")))
-    assert re.search(r'<input[^>]*aria-describedby="email-err"[^>]*aria-invalid="true"|<input[^>]*aria-invalid="true"[^>]*aria-describedby="email-err"', html)
+    assert re.search(
+        r'<input[^>]*aria-describedby="email-err"[^>]*aria-invalid="true"|<input[^>]*aria-invalid="true"[^>]*aria-describedby="email-err"',
+        html,
+    )
     assert 'id="email-err" role="alert"' in html
 
 

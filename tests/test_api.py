@@ -11,16 +11,16 @@ import io
 import pytest
 from sqlalchemy import event, func, select
 
-from app import plugin_runtime
 from app.api.listing import LIST_COLUMNS
 from app.demo import ensure_user
 from app.domain import statuses, workflow
 from app.domain.activations import set_activation
 from app.domain.errors import ChangedMeanwhile
+from app.domain.roles import CLERK, HEAD, SPECIALIST
 from app.domain.storage import get_storage, new_key
 from app.extensions import db
 from app.models import Application, ApplicationDocument, AuditEvent, TransitionRecord
-from app.security import CLERK, HEAD, SPECIALIST
+from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, password_hash
 
 SERVICE_KEY = "residence-certificate"
@@ -34,9 +34,16 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 def add_staff(app, municipality: dict, username: str, roles: list[str], department: str | None) -> int:
     with app.app_context():
         user, _ = ensure_user(
-            app.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=username.title(),
-            last_name=municipality["code"].title(), password=PASSWORD, password_hash=password_hash(), roles=roles,
-            municipality_id=municipality["id"], department_id=municipality["departments"].get(department) if department else None,
+            app.appbuilder.sm,
+            username=username,
+            email=f"{username}@test.example",
+            first_name=username.title(),
+            last_name=municipality["code"].title(),
+            password=PASSWORD,
+            password_hash=password_hash(),
+            roles=roles,
+            municipality_id=municipality["id"],
+            department_id=municipality["departments"].get(department) if department else None,
         )
         return user.id
 
@@ -50,8 +57,17 @@ def set_up(app, key: str = "alpha") -> dict:
     people["registry_head"] = add_staff(app, municipality, f"{code}.registry_head", [HEAD], "civil_registry")
     people["front_clerk"] = add_staff(app, municipality, f"{code}.front_clerk", [CLERK], "front_office")
     with app.app_context():
-        set_activation(db.session, plugin_runtime.registry(app), municipality["id"], SERVICE_KEY, enabled=True,
-                       fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            municipality["id"],
+            SERVICE_KEY,
+            enabled=True,
+            fee_override=None,
+            deadline_override=None,
+            department_id=None,
+            actor_id=None,
+        )
         db.session.commit()
     municipality["people"] = people
     return people
@@ -63,8 +79,14 @@ def file_application(app, key: str = "alpha", *, submit: bool = True, name: str 
     with app.app_context():
         service = plugin_runtime.registry(app).get(SERVICE_KEY).service
         application, _secret = workflow.new_application(
-            db.session, service=service, municipality_id=municipality["id"], data=DATA, applicant_name=name,
-            created_by_id=clerk, applicant_psn="1234567890", applicant_phone="+37410123456",
+            db.session,
+            service=service,
+            municipality_id=municipality["id"],
+            data=DATA,
+            applicant_name=name,
+            created_by_id=clerk,
+            applicant_psn="1234567890",
+            applicant_phone="+37410123456",
         )
         if submit:
             workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
@@ -78,8 +100,13 @@ def attach_pdf(app, application_id: int, name: str = "passport.pdf") -> int:
         key = new_key()
         get_storage().put(key, io.BytesIO(PDF))
         document = ApplicationDocument(
-            application_id=application.id, municipality_id=application.municipality_id, requirement_key="identity",
-            original_name=name, content_type="application/pdf", size=len(PDF), sha256=hashlib.sha256(PDF).hexdigest(),
+            application_id=application.id,
+            municipality_id=application.municipality_id,
+            requirement_key="identity",
+            original_name=name,
+            content_type="application/pdf",
+            size=len(PDF),
+            sha256=hashlib.sha256(PDF).hexdigest(),
             storage_key=key,
         )
         db.session.add(document)
@@ -90,7 +117,9 @@ def attach_pdf(app, application_id: int, name: str = "passport.pdf") -> int:
 def state(app, application_id: int) -> tuple:
     with app.app_context():
         a = db.session.get(Application, application_id)
-        history = db.session.execute(select(func.count()).select_from(TransitionRecord).where(TransitionRecord.application_id == application_id)).scalar()
+        history = db.session.execute(
+            select(func.count()).select_from(TransitionRecord).where(TransitionRecord.application_id == application_id)
+        ).scalar()
         return (a.status, a.version, a.current_step, a.municipality_id, a.tracking_number, a.assignee_id, history)
 
 
@@ -100,7 +129,9 @@ def token(client):
 
     def get(username: str) -> dict[str, str]:
         if username not in cache:
-            response = client.post("/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"})
+            response = client.post(
+                "/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}
+            )
             assert response.status_code == 200, response.json
             cache[username] = response.json["access_token"]
         return {"Authorization": f"Bearer {cache[username]}"}
@@ -123,7 +154,9 @@ def test_without_a_token_the_api_answers_401_and_the_session_cookie_is_not_enoug
     assert client.get("/api/v1/applications", headers={"Authorization": "Bearer not-a-jwt"}).status_code in (401, 422)
     login_as("clerk")  # a browser session: the API takes JWTs only (no CSRF exposure)
     assert client.get("/api/v1/applications").status_code == 401
-    wrong = client.post("/api/v1/security/login", json={"username": "alpha.clerk", "password": "nope", "provider": "db"})
+    wrong = client.post(
+        "/api/v1/security/login", json={"username": "alpha.clerk", "password": "nope", "provider": "db"}
+    )
     assert wrong.status_code == 401
 
 
@@ -200,9 +233,15 @@ def test_list_filters_and_refuses_bad_parameters(app, client, world, token):
     rows = client.get("/api/v1/applications?overdue=1", headers=headers).json["result"]
     assert [r["id"] for r in rows] == [submitted]
     for query, field in (
-        ("status=approvedd", "status"), ("service=no-such", "service"), ("overdue=maybe", "overdue"),
-        ("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"), ("after=-1", "after"),
-        ("after=99999999999999999999999", "after"), ("limit=1e3", "limit"),
+        ("status=approvedd", "status"),
+        ("service=no-such", "service"),
+        ("overdue=maybe", "overdue"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=abc", "limit"),
+        ("after=-1", "after"),
+        ("after=99999999999999999999999", "after"),
+        ("limit=1e3", "limit"),
     ):
         response = client.get(f"/api/v1/applications?{query}", headers=headers)
         assert response.status_code == 400, query
@@ -286,15 +325,26 @@ def test_other_municipality_gets_404_on_every_endpoint(app, client, world, token
     for username in ("alpha.clerk", "alpha.municipal_admin", "alpha.auditor", "alpha.registrar"):
         headers = token(username)
         assert client.get(f"/api/v1/applications/{application_id}", headers=headers).status_code == 404
-        assert client.get(f"/api/v1/applications/{application_id}/documents/{document_id}", headers=headers).status_code == 404
-        response = client.post(f"/api/v1/applications/{application_id}/actions", headers=headers,
-                               json={"action": "comment", "comment": "peek"})
+        assert (
+            client.get(f"/api/v1/applications/{application_id}/documents/{document_id}", headers=headers).status_code
+            == 404
+        )
+        response = client.post(
+            f"/api/v1/applications/{application_id}/actions",
+            headers=headers,
+            json={"action": "comment", "comment": "peek"},
+        )
         assert response.status_code in (403, 404)  # the auditor lacks can_act before any look-up
         if username != "alpha.auditor":
             assert response.status_code == 404
     assert state(app, application_id) == before
     with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.download")).scalar() == 0
+        assert (
+            db.session.execute(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.download")
+            ).scalar()
+            == 0
+        )
     assert client.get("/api/v1/applications/99999999999999999999999", headers=token("alpha.clerk")).status_code == 404
 
 
@@ -304,8 +354,11 @@ def test_other_municipality_gets_404_on_every_endpoint(app, client, world, token
 def test_approve_moves_the_application_on(app, client, world, token):
     application_id = file_application(app)
     version = state(app, application_id)[1]
-    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registrar"),
-                           json={"action": "approve", "comment": "Records match.", "expected_version": version})
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=token("alpha.registrar"),
+        json={"action": "approve", "comment": "Records match.", "expected_version": version},
+    )
     assert response.status_code == 200, response.json
     assert response.json["result"]["status"] == statuses.IN_REVIEW
     assert response.json["result"]["current_step"] == "signature"
@@ -316,13 +369,19 @@ def test_stale_version_is_409_with_a_message_and_changes_nothing(app, client, wo
     application_id = file_application(app)
     version = state(app, application_id)[1]
     headers = token("alpha.registrar")
-    ok = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registry_head"),
-                     json={"action": "reassign", "assignee_id": world["alpha"]["registrar2"], "expected_version": version})
+    ok = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=token("alpha.registry_head"),
+        json={"action": "reassign", "assignee_id": world["alpha"]["registrar2"], "expected_version": version},
+    )
     assert ok.status_code == 200
     before = state(app, application_id)
     assert before[1] != version
-    stale = client.post(f"/api/v1/applications/{application_id}/actions", headers=headers,
-                        json={"action": "approve", "expected_version": version})
+    stale = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=headers,
+        json={"action": "approve", "expected_version": version},
+    )
     assert stale.status_code == 409
     assert stale.json["message"] == str(ChangedMeanwhile())  # the workflow's sentence, in the reader's language
     assert state(app, application_id) == before
@@ -332,13 +391,19 @@ def test_not_allowed_is_403_with_the_reason(app, client, world, token):
     application_id = file_application(app)
     before = state(app, application_id)
     # alpha.specialist works in urban planning; the step belongs to the civil registry.
-    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.specialist"),
-                           json={"action": "approve", "expected_version": before[1]})
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=token("alpha.specialist"),
+        json={"action": "approve", "expected_version": before[1]},
+    )
     assert response.status_code == 403
     assert response.json["message"] and response.json["message"] != "Forbidden"
     # The auditor reads only: no can_act at all.
-    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.auditor"),
-                           json={"action": "comment", "comment": "x"})
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=token("alpha.auditor"),
+        json={"action": "comment", "comment": "x"},
+    )
     assert response.status_code == 403
     assert state(app, application_id) == before
 
@@ -357,13 +422,18 @@ def test_not_allowed_is_403_with_the_reason(app, client, world, token):
         ({"action": "comment", "comment": "x" * 5001}, "comment"),
         ({"action": "reassign", "expected_version": 1, "assignee_id": "me"}, "assignee_id"),
         ({"action": "comment", "comment": "hi", "status": "approved"}, "status"),
-        ({"action": "comment", "comment": "hi", "municipality_id": 2, "version": 99, "tracking_number": "X"}, "version"),
+        (
+            {"action": "comment", "comment": "hi", "municipality_id": 2, "version": 99, "tracking_number": "X"},
+            "version",
+        ),
     ],
 )
 def test_bad_action_input_is_400_with_field_errors_and_changes_nothing(app, client, world, token, body, field):
     application_id = file_application(app)
     before = state(app, application_id)
-    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registrar"), json=body)
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registrar"), json=body
+    )
     assert response.status_code == 400, response.json
     assert field in response.json["errors"]
     assert state(app, application_id) == before
@@ -374,7 +444,12 @@ def test_non_json_bodies_are_400_never_500(app, client, world, token):
     before = state(app, application_id)
     headers = token("alpha.registrar")
     url = f"/api/v1/applications/{application_id}/actions"
-    for kwargs in ({"data": "not json", "content_type": "application/json"}, {"data": "action=approve"}, {"json": [1, 2]}, {"json": "approve"}):
+    for kwargs in (
+        {"data": "not json", "content_type": "application/json"},
+        {"data": "action=approve"},
+        {"json": [1, 2]},
+        {"json": "approve"},
+    ):
         response = client.post(url, headers=headers, **kwargs)
         assert response.status_code == 400, kwargs
         assert response.json["message"]
@@ -385,8 +460,11 @@ def test_workflow_refusals_are_400(app, client, world, token):
     application_id = file_application(app)
     before = state(app, application_id)
     # Rejecting needs a reason.
-    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=token("alpha.registrar"),
-                           json={"action": "return", "reason": "   ", "expected_version": before[1]})
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=token("alpha.registrar"),
+        json={"action": "return", "reason": "   ", "expected_version": before[1]},
+    )
     assert response.status_code == 400 and response.json["message"]
     assert state(app, application_id) == before
 
@@ -395,11 +473,23 @@ def test_comment_and_reassign(app, client, world, token):
     application_id = file_application(app)
     people = world["alpha"]
     headers = token("alpha.registry_head")
-    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=headers, json={"action": "comment", "comment": "Look at this."})
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=headers,
+        json={"action": "comment", "comment": "Look at this."},
+    )
     assert response.status_code == 200
     version = state(app, application_id)[1]
-    response = client.post(f"/api/v1/applications/{application_id}/actions", headers=headers,
-                           json={"action": "reassign", "assignee_id": people["registrar2"], "reason": "Holiday", "expected_version": version})
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=headers,
+        json={
+            "action": "reassign",
+            "assignee_id": people["registrar2"],
+            "reason": "Holiday",
+            "expected_version": version,
+        },
+    )
     assert response.status_code == 200, response.json
     assert response.json["result"]["assignee_id"] == people["registrar2"]
     assert [h["action"] for h in response.json["result"]["history"]] == ["submit", "comment", "reassign"]
@@ -411,7 +501,9 @@ def test_comment_and_reassign(app, client, world, token):
 def test_document_download_is_an_audited_nosniff_attachment(app, client, world, token):
     application_id = file_application(app)
     document_id = attach_pdf(app, application_id, name='evil"\r\nX-Header: 1.pdf')
-    response = client.get(f"/api/v1/applications/{application_id}/documents/{document_id}", headers=token("alpha.registrar"))
+    response = client.get(
+        f"/api/v1/applications/{application_id}/documents/{document_id}", headers=token("alpha.registrar")
+    )
     assert response.status_code == 200
     assert response.data == PDF
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -428,12 +520,24 @@ def test_auditor_cannot_open_documents_and_unknown_ones_are_404(app, client, wor
     application_id = file_application(app)
     document_id = attach_pdf(app, application_id)
     other = file_application(app)
-    response = client.get(f"/api/v1/applications/{application_id}/documents/{document_id}", headers=token("alpha.auditor"))
+    response = client.get(
+        f"/api/v1/applications/{application_id}/documents/{document_id}", headers=token("alpha.auditor")
+    )
     assert response.status_code == 403 and response.json["message"]
     # A document of another application is not reachable through this one.
-    assert client.get(f"/api/v1/applications/{other}/documents/{document_id}", headers=token("alpha.registrar")).status_code == 404
+    assert (
+        client.get(
+            f"/api/v1/applications/{other}/documents/{document_id}", headers=token("alpha.registrar")
+        ).status_code
+        == 404
+    )
     with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.download")).scalar() == 0
+        assert (
+            db.session.execute(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.download")
+            ).scalar()
+            == 0
+        )
 
 
 # -- create and schema ---------------------------------------------------------------------------
@@ -445,8 +549,11 @@ def _count_applications(app) -> int:
 
 
 def test_create_files_a_draft_with_validated_data(app, client, world, token):
-    body = {"service_key": SERVICE_KEY, "data": {"address": " Abovyan 2 ", "purpose": "bank", "copies": "2"},
-            "applicant": {"name": "Ani Hakobyan", "phone": "010 123456"}}
+    body = {
+        "service_key": SERVICE_KEY,
+        "data": {"address": " Abovyan 2 ", "purpose": "bank", "copies": "2"},
+        "applicant": {"name": "Ani Hakobyan", "phone": "010 123456"},
+    }
     response = client.post("/api/v1/applications", headers=token("alpha.front_clerk"), json=body)
     assert response.status_code == 201, response.json
     result = response.json["result"]
@@ -461,23 +568,41 @@ def test_create_files_a_draft_with_validated_data(app, client, world, token):
 def test_create_applies_the_same_rules_as_the_form(app, client, world, token):
     headers = token("alpha.front_clerk")
     before = _count_applications(app)
-    response = client.post("/api/v1/applications", headers=headers, json={
-        "service_key": SERVICE_KEY, "data": {"address": "A", "purpose": "other", "copies": 9}, "applicant": {"name": ""},
-    })
+    response = client.post(
+        "/api/v1/applications",
+        headers=headers,
+        json={
+            "service_key": SERVICE_KEY,
+            "data": {"address": "A", "purpose": "other", "copies": 9},
+            "applicant": {"name": ""},
+        },
+    )
     assert response.status_code == 400
     errors = response.json["errors"]
     # purpose "other" makes purpose_other required (a declared condition), copies is 1..5.
     assert {"data.copies", "data.purpose_other", "applicant.name"} <= set(errors)
-    response = client.post("/api/v1/applications", headers=headers, json={
-        "service_key": SERVICE_KEY, "data": {"address": {"nested": 1}, "purpose": "bank", "copies": 1}, "applicant": {"name": "A"},
-    })
+    response = client.post(
+        "/api/v1/applications",
+        headers=headers,
+        json={
+            "service_key": SERVICE_KEY,
+            "data": {"address": {"nested": 1}, "purpose": "bank", "copies": 1},
+            "applicant": {"name": "A"},
+        },
+    )
     assert response.status_code == 400 and "data.address" in response.json["errors"]
-    response = client.post("/api/v1/applications", headers=headers, json={"service_key": "trade-permit", "data": {}, "applicant": {"name": "A"}})
+    response = client.post(
+        "/api/v1/applications",
+        headers=headers,
+        json={"service_key": "trade-permit", "data": {}, "applicant": {"name": "A"}},
+    )
     assert response.status_code == 400 and "service_key" in response.json["errors"]
     assert _count_applications(app) == before
 
 
-@pytest.mark.parametrize("extra", [{"status": "approved"}, {"municipality_id": 2}, {"tracking_number": "X-1"}, {"version": 7}])
+@pytest.mark.parametrize(
+    "extra", [{"status": "approved"}, {"municipality_id": 2}, {"tracking_number": "X-1"}, {"version": 7}]
+)
 def test_create_refuses_protected_fields(app, client, world, token, extra):
     before = _count_applications(app)
     body = {"service_key": SERVICE_KEY, "data": DATA, "applicant": {"name": "Ani"}, **extra}
@@ -488,8 +613,11 @@ def test_create_refuses_protected_fields(app, client, world, token, extra):
 
 
 def test_create_is_refused_to_auditors(app, client, world, token):
-    response = client.post("/api/v1/applications", headers=token("alpha.auditor"),
-                           json={"service_key": SERVICE_KEY, "data": DATA, "applicant": {"name": "Ani"}})
+    response = client.post(
+        "/api/v1/applications",
+        headers=token("alpha.auditor"),
+        json={"service_key": SERVICE_KEY, "data": DATA, "applicant": {"name": "Ani"}},
+    )
     assert response.status_code == 403
     assert _count_applications(app) == 0
 

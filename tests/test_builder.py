@@ -10,10 +10,11 @@ import pytest
 import yaml
 from sqlalchemy import event, func, select
 
-from app import builder_runtime, plugin_runtime
 from app.domain.activations import catalogue
 from app.extensions import db
 from app.models import Application, ServiceDefinition
+from app.plugins import builder_services
+from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, SAMPLE_FILES, walk
 
 BASE = "/admin/builder"
@@ -22,15 +23,35 @@ BASE = "/admin/builder"
 def form_data(key="market-stall", **extra):
     """What a browser posts for a small service: one field, one document, one step."""
     data = {
-        "key": key, "title_hy": "Վաճառասեղան", "title_en": "Market stall", "title_ru": "",
-        "fee": "1500", "fee_period": "once", "deadline_days": "5", "category": "trade",
-        "fields-0-name": "goods", "fields-0-type": "choice", "fields-0-label_hy": "Ապրանք", "fields-0-label_en": "Goods",
-        "fields-0-required": "y", "fields-0-choices": "food=Սնունդ|Food\ncrafts=Արհեստ|Crafts",
-        "fields-1-name": "certificate", "fields-1-type": "text", "fields-1-label_hy": "Վկայական",
-        "fields-1-visible_when": "goods eq food", "fields-1-required_when": "goods eq food",
-        "documents-0-key": "photo", "documents-0-title_hy": "Լուսանկար", "documents-0-required": "y",
-        "documents-0-types": ["jpeg", "png"], "documents-0-max_size_mb": "5", "documents-0-max_count": "2",
-        "steps-0-key": "review", "steps-0-title_hy": "Ուսումնասիրում", "steps-0-role": "specialist", "steps-0-days": "3",
+        "key": key,
+        "title_hy": "Վաճառասեղան",
+        "title_en": "Market stall",
+        "title_ru": "",
+        "fee": "1500",
+        "fee_period": "once",
+        "deadline_days": "5",
+        "category": "trade",
+        "fields-0-name": "goods",
+        "fields-0-type": "choice",
+        "fields-0-label_hy": "Ապրանք",
+        "fields-0-label_en": "Goods",
+        "fields-0-required": "y",
+        "fields-0-choices": "food=Սնունդ|Food\ncrafts=Արհեստ|Crafts",
+        "fields-1-name": "certificate",
+        "fields-1-type": "text",
+        "fields-1-label_hy": "Վկայական",
+        "fields-1-visible_when": "goods eq food",
+        "fields-1-required_when": "goods eq food",
+        "documents-0-key": "photo",
+        "documents-0-title_hy": "Լուսանկար",
+        "documents-0-required": "y",
+        "documents-0-types": ["jpeg", "png"],
+        "documents-0-max_size_mb": "5",
+        "documents-0-max_count": "2",
+        "steps-0-key": "review",
+        "steps-0-title_hy": "Ուսումնասիրում",
+        "steps-0-role": "specialist",
+        "steps-0-days": "3",
         "steps-0-actions": ["approve", "reject", "return"],
     }
     data.update(extra)
@@ -44,8 +65,12 @@ def count_rows(app) -> int:
 
 def rows(app, key):
     with app.app_context():
-        return [(r.version, r.municipality_id, r.definition) for r in db.session.execute(
-            select(ServiceDefinition).where(ServiceDefinition.key == key).order_by(ServiceDefinition.version)).scalars()]
+        return [
+            (r.version, r.municipality_id, r.definition)
+            for r in db.session.execute(
+                select(ServiceDefinition).where(ServiceDefinition.key == key).order_by(ServiceDefinition.version)
+            ).scalars()
+        ]
 
 
 def test_municipal_admin_builds_a_service_that_only_their_municipality_offers(app, client, login_as):
@@ -58,10 +83,18 @@ def test_municipal_admin_builds_a_service_that_only_their_municipality_offers(ap
     assert definition["fields"][0]["choices"][1] == {"value": "crafts", "label": {"hy": "Արհեստ", "en": "Crafts"}}
     assert definition["documents"][0]["types"] == ["jpeg", "png"]
     registered = plugin_runtime.registry(app).get("market-stall")
-    assert (registered.source, registered.plugin, registered.municipality_id) == ("builder", "builder:market-stall", app.seeded["alpha"]["id"])
+    assert (registered.source, registered.plugin, registered.municipality_id) == (
+        "builder",
+        "builder:market-stall",
+        app.seeded["alpha"]["id"],
+    )
     with app.app_context():
-        assert "market-stall" in {o.registered.key for o in catalogue(db.session, plugin_runtime.registry(app), app.seeded["alpha"]["id"])}
-        assert "market-stall" not in {o.registered.key for o in catalogue(db.session, plugin_runtime.registry(app), app.seeded["beta"]["id"])}
+        assert "market-stall" in {
+            o.registered.key for o in catalogue(db.session, plugin_runtime.registry(app), app.seeded["alpha"]["id"])
+        }
+        assert "market-stall" not in {
+            o.registered.key for o in catalogue(db.session, plugin_runtime.registry(app), app.seeded["beta"]["id"])
+        }
     assert 'data-service="market-stall"' in client.get(f"{BASE}/").get_data(as_text=True)
 
 
@@ -76,23 +109,44 @@ def test_a_builder_service_is_applied_for_at_the_front_office_and_approved(app, 
     form = client.get("/office/new/market-stall").get_data(as_text=True)
     token = re.search(r'name="applicant-token" type="hidden" value="([A-Za-z0-9_-]{32})"', form).group(1)
     # Filed through the real front-office form, with the photo the checklist requires...
-    response = client.post("/office/new/market-stall", content_type="multipart/form-data", data={
-        "applicant-token": token, "applicant-name": "Գայանե Մելքոնյան", "applicant-phone": "091 555666",
-        "goods": "crafts", "doc-photo": [(io.BytesIO(SAMPLE_FILES["png"][0]), "stall.png")],
-    })
+    response = client.post(
+        "/office/new/market-stall",
+        content_type="multipart/form-data",
+        data={
+            "applicant-token": token,
+            "applicant-name": "Գայանե Մելքոնյան",
+            "applicant-phone": "091 555666",
+            "goods": "crafts",
+            "doc-photo": [(io.BytesIO(SAMPLE_FILES["png"][0]), "stall.png")],
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     with app.app_context():
-        filed_id = db.session.execute(select(Application.id).where(Application.service_key == "market-stall")).scalar_one()
+        filed_id = db.session.execute(
+            select(Application.id).where(Application.service_key == "market-stall")
+        ).scalar_one()
         assert db.session.get(Application, filed_id).status == "submitted"
     assert walk(app, filed_id) == "approved"
     # ...and through the REST API, with the same rules (a food stall needs its certificate).
-    api_token = client.post("/api/v1/security/login", json={"username": "alpha.clerk", "password": PASSWORD, "provider": "db"}).get_json()["access_token"]
+    api_token = client.post(
+        "/api/v1/security/login", json={"username": "alpha.clerk", "password": PASSWORD, "provider": "db"}
+    ).get_json()["access_token"]
     headers = {"Authorization": f"Bearer {api_token}"}
-    refused = client.post("/api/v1/applications", headers=headers,
-                          json={"service_key": "market-stall", "data": {"goods": "food"}, "applicant": {"name": "Aram"}})
+    refused = client.post(
+        "/api/v1/applications",
+        headers=headers,
+        json={"service_key": "market-stall", "data": {"goods": "food"}, "applicant": {"name": "Aram"}},
+    )
     assert refused.status_code == 400 and "certificate" in refused.get_data(as_text=True)
-    created = client.post("/api/v1/applications", headers=headers,
-                          json={"service_key": "market-stall", "data": {"goods": "food", "certificate": "C-1"}, "applicant": {"name": "Aram"}})
+    created = client.post(
+        "/api/v1/applications",
+        headers=headers,
+        json={
+            "service_key": "market-stall",
+            "data": {"goods": "food", "certificate": "C-1"},
+            "applicant": {"name": "Aram"},
+        },
+    )
     assert created.status_code == 201, created.get_data(as_text=True)
     assert created.get_json()["result"]["service_version"] == 1
     # Beta may not offer alpha's own service, not even by a forged request.
@@ -107,7 +161,10 @@ def test_add_row_re_renders_with_one_more_row_and_writes_nothing(app, client, lo
     assert response.status_code == 200
     assert 'name="fields-2-name"' in page and 'name="fields-3-name"' not in page
     assert 'value="certificate"' in page  # what was typed is kept
-    assert client.post(f"{BASE}/new", data=form_data(add_row="steps")).get_data(as_text=True).count('name="steps-1-key"') == 1
+    assert (
+        client.post(f"{BASE}/new", data=form_data(add_row="steps")).get_data(as_text=True).count('name="steps-1-key"')
+        == 1
+    )
     assert count_rows(app) == 0
 
 
@@ -125,7 +182,10 @@ def test_new_form_is_keyboard_and_label_friendly(app, client, login_as):
         ({"steps-0-actions": ["reject"]}, "step 'review' must allow 'approve', or no application could ever pass it"),
         ({"title_hy": ""}, "title needs an Armenian ('hy') text"),
         ({"key": "Market Stall"}, "key 'Market Stall' must be kebab-case"),
-        ({"fields-1-visible_when": "colour eq red"}, "field 'certificate' visible_when refers to unknown field 'colour'"),
+        (
+            {"fields-1-visible_when": "colour eq red"},
+            "field 'certificate' visible_when refers to unknown field 'colour'",
+        ),
         ({"fields-1-required_when": "goods between food"}, "unknown operator 'between'"),
         ({"fields-0-choices": ""}, "field 'goods' of type 'choice' needs choices"),
         ({"documents-0-types": []}, "document 'photo' accepts no file types"),
@@ -155,7 +215,9 @@ def test_edit_creates_version_2_and_keeps_version_1(app, client, login_as):
     client.post(f"{BASE}/new", data=form_data())
     page = client.get(f"{BASE}/market-stall/edit").get_data(as_text=True)
     assert 'value="goods"' in page and "food=Սնունդ|Food" in page and "goods eq food" in page
-    response = client.post(f"{BASE}/market-stall/edit", data=form_data(key="hijacked", fee="2500", **{"steps-0-days": "4"}))
+    response = client.post(
+        f"{BASE}/market-stall/edit", data=form_data(key="hijacked", fee="2500", **{"steps-0-days": "4"})
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     versions = rows(app, "market-stall")
     assert [v for v, _o, _d in versions] == [1, 2]
@@ -172,7 +234,9 @@ def test_export_then_import_round_trips(app, client, login_as):
     assert exported.status_code == 200
     assert exported.headers["Content-Disposition"] == 'attachment; filename="market-stall-v1.yaml"'
     response = client.post(
-        f"{BASE}/import", data={"file": (io.BytesIO(exported.data), "market-stall-v1.yaml")}, content_type="multipart/form-data"
+        f"{BASE}/import",
+        data={"file": (io.BytesIO(exported.data), "market-stall-v1.yaml")},
+        content_type="multipart/form-data",
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     (v1, owner1, first), (v2, owner2, second) = rows(app, "market-stall")
@@ -180,15 +244,27 @@ def test_export_then_import_round_trips(app, client, login_as):
     assert {**first, "version": 2} == second
     assert yaml.safe_load(exported.data) == first
     # The exported file is a definition file: the same loader reads it.
-    assert builder_runtime.service_of(ServiceDefinition(key="market-stall", version=1, definition=yaml.safe_load(exported.data))).key == "market-stall"
+    assert (
+        builder_services.service_of(
+            ServiceDefinition(key="market-stall", version=1, definition=yaml.safe_load(exported.data))
+        ).key
+        == "market-stall"
+    )
 
 
 def test_import_a_new_key_from_json(app, client, login_as):
     login_as("system_admin")
-    definition = {"key": "bench-repair", "version": 7, "title": {"hy": "Նստարան"},
-                  "steps": [{"key": "fix", "title": {"hy": "Նորոգում"}, "role": "specialist", "days": 2}]}
-    response = client.post(f"{BASE}/import", data={"file": (io.BytesIO(json.dumps(definition).encode()), "bench.json"), "owner": ""},
-                           content_type="multipart/form-data")
+    definition = {
+        "key": "bench-repair",
+        "version": 7,
+        "title": {"hy": "Նստարան"},
+        "steps": [{"key": "fix", "title": {"hy": "Նորոգում"}, "role": "specialist", "days": 2}],
+    }
+    response = client.post(
+        f"{BASE}/import",
+        data={"file": (io.BytesIO(json.dumps(definition).encode()), "bench.json"), "owner": ""},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     [(version, owner, _definition)] = rows(app, "bench-repair")
     assert (version, owner) == (1, None)  # versions are assigned, not taken from the file; global for a system admin
@@ -199,22 +275,33 @@ HOSTILE = [
     ("evil.yaml", b"key: x\ntitle: !!python/object/new:object {}\n", "could not determine a constructor"),
     ("bomb.yaml", b"a: &a [x, x]\nb: &b [*a, *a]\nkey: *b\n", "anchors and aliases"),
     ("huge.yaml", b"key: x\n" + b"#" * (300 * 1024), "too large"),
-    ("types.yaml", b"key: bad-types\ntitle: {hy: X}\nfee: lots\nsteps: [{key: s, title: {hy: S}, role: head, days: 1}]\n",
-     "fee 'lots' must be a whole number"),
+    (
+        "types.yaml",
+        b"key: bad-types\ntitle: {hy: X}\nfee: lots\nsteps: [{key: s, title: {hy: S}, role: head, days: 1}]\n",
+        "fee 'lots' must be a whole number",
+    ),
     ("types.yaml", b"key: bad-types\ntitle: {hy: X}\nfields: nope\nsteps: []\n", "expected a mapping"),
-    ("types.yaml", b"key: bad-types\ntitle: {hy: X}\nsteps: [{key: s, title: {hy: S}, role: head, days: 1}]\n"
-     b"fields: [{name: a, type: text, label: {hy: A}, min_length: [1], max_length: 2}]\n", "wrong type"),
+    (
+        "types.yaml",
+        b"key: bad-types\ntitle: {hy: X}\nsteps: [{key: s, title: {hy: S}, role: head, days: 1}]\n"
+        b"fields: [{name: a, type: text, label: {hy: A}, min_length: [1], max_length: 2}]\n",
+        "wrong type",
+    ),
     ("list.yaml", b"- 1\n- 2\n", "expected one service"),
     ("deep.json", b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
     ("binary.yaml", b"\xff\xfe\x00garbage", "not UTF-8"),
-    ("broken.json", b"{\"key\": ", "not valid JSON"),
+    ("broken.json", b'{"key": ', "not valid JSON"),
 ]
 
 
-@pytest.mark.parametrize(("filename", "content", "message"), HOSTILE, ids=[f"{i}-{h[0]}" for i, h in enumerate(HOSTILE)])
+@pytest.mark.parametrize(
+    ("filename", "content", "message"), HOSTILE, ids=[f"{i}-{h[0]}" for i, h in enumerate(HOSTILE)]
+)
 def test_hostile_or_invalid_imports_are_refused_with_a_message(app, client, login_as, filename, content, message):
     login_as("municipal_admin")
-    response = client.post(f"{BASE}/import?_l_=en", data={"file": (io.BytesIO(content), filename)}, content_type="multipart/form-data")
+    response = client.post(
+        f"{BASE}/import?_l_=en", data={"file": (io.BytesIO(content), filename)}, content_type="multipart/form-data"
+    )
     assert response.status_code == 400
     assert message in response.get_data(as_text=True).replace("&#39;", "'")
     assert count_rows(app) == 0
@@ -232,7 +319,12 @@ def test_other_municipality_cannot_see_or_change_the_service(app, client, login_
     # Neither by creating nor importing the same key.
     assert client.post(f"{BASE}/new", data=form_data()).status_code == 400
     exported = yaml.safe_dump({**rows(app, "market-stall")[0][2]}).encode()
-    assert client.post(f"{BASE}/import", data={"file": (io.BytesIO(exported), "x.yaml")}, content_type="multipart/form-data").status_code == 400
+    assert (
+        client.post(
+            f"{BASE}/import", data={"file": (io.BytesIO(exported), "x.yaml")}, content_type="multipart/form-data"
+        ).status_code
+        == 400
+    )
     assert len(rows(app, "market-stall")) == 1
     login_as("system_admin")
     assert 'data-service="market-stall"' in client.get(f"{BASE}/").get_data(as_text=True)
@@ -240,7 +332,12 @@ def test_other_municipality_cannot_see_or_change_the_service(app, client, login_
 
 def test_hostile_urls_are_404(app, client, login_as):
     login_as("municipal_admin")
-    for url in (f"{BASE}/NOPE/edit", f"{BASE}/{'a' * 300}/edit", f"{BASE}/missing/export", f"{BASE}/missing/export?version=99999999999"):
+    for url in (
+        f"{BASE}/NOPE/edit",
+        f"{BASE}/{'a' * 300}/edit",
+        f"{BASE}/missing/export",
+        f"{BASE}/missing/export?version=99999999999",
+    ):
         assert client.get(url).status_code == 404, url
 
 
@@ -288,8 +385,18 @@ def test_stored_definitions_are_immutable(app):
     from app.models.service_definitions import ImmutableDefinition
 
     with app.app_context():
-        row = builder_runtime.save(db.session, {"key": "fixed", "title": {"hy": "Ա"}, "steps": [{"key": "s", "title": {"hy": "Ս"}, "role": "head", "days": 1}]},
-                                   mode=builder_runtime.CREATE, owner_municipality_id=None, actor_id=None, viewer_municipality_ids=None)
+        row = builder_services.save(
+            db.session,
+            {
+                "key": "fixed",
+                "title": {"hy": "Ա"},
+                "steps": [{"key": "s", "title": {"hy": "Ս"}, "role": "head", "days": 1}],
+            },
+            mode=builder_services.CREATE,
+            owner_municipality_id=None,
+            actor_id=None,
+            viewer_municipality_ids=None,
+        )
         db.session.commit()
         row.definition = {"key": "fixed"}
         with pytest.raises(ImmutableDefinition):
@@ -301,8 +408,20 @@ def test_other_processes_pick_up_new_services_on_their_next_request(app, client,
     """A second app on the same database stands for another process."""
     from app import create_app
 
-    other = create_app("test", overrides={k: app.config[k] for k in (
-        "SQLALCHEMY_DATABASE_URI", "HAMAYNK_PLUGINS", "HAMAYNK_LOAD_ENTRYPOINTS", "HAMAYNK_SERVICE_DIRS", "HAMAYNK_STORAGE", "HAMAYNK_STORAGE_PATH")})
+    other = create_app(
+        "test",
+        overrides={
+            k: app.config[k]
+            for k in (
+                "SQLALCHEMY_DATABASE_URI",
+                "HAMAYNK_PLUGINS",
+                "HAMAYNK_LOAD_ENTRYPOINTS",
+                "HAMAYNK_SERVICE_DIRS",
+                "HAMAYNK_STORAGE",
+                "HAMAYNK_STORAGE_PATH",
+            )
+        },
+    )
     try:
         assert plugin_runtime.registry(other).get("market-stall") is None
         login_as("municipal_admin")

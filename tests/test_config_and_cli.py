@@ -11,7 +11,9 @@ from app.models import Department, Municipality, ServiceActivation, StaffProfile
 
 def test_production_refuses_the_default_secret_key():
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        create_app("production", overrides={"SECRET_KEY": settings.DEFAULT_SECRET_KEY, "HAMAYNK_LOAD_ENTRYPOINTS": False})
+        create_app(
+            "production", overrides={"SECRET_KEY": settings.DEFAULT_SECRET_KEY, "HAMAYNK_LOAD_ENTRYPOINTS": False}
+        )
 
 
 def test_production_refuses_a_short_secret_key():
@@ -20,10 +22,15 @@ def test_production_refuses_a_short_secret_key():
 
 
 def test_production_starts_with_a_real_secret_and_is_lenient_with_plugins(tmp_path):
-    app = create_app("production", overrides={
-        "SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}",
-        "HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_PLUGINS": ["no_such_module_anywhere"],
-    })
+    app = create_app(
+        "production",
+        overrides={
+            "SECRET_KEY": "x" * 40,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            "HAMAYNK_LOAD_ENTRYPOINTS": False,
+            "HAMAYNK_PLUGINS": ["no_such_module_anywhere"],
+        },
+    )
     record = app.extensions["hamaynk.plugins"].records["no_such_module_anywhere"]
     assert record.status == "disabled" and "cannot be imported" in record.error
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -80,8 +87,10 @@ def test_cli_demo_is_idempotent(app):
 
     def counts():
         with app.app_context():
-            return tuple(db.session.execute(select(func.count()).select_from(model)).scalar_one()
-                         for model in (Municipality, Department, StaffProfile, ServiceActivation))
+            return tuple(
+                db.session.execute(select(func.count()).select_from(model)).scalar_one()
+                for model in (Municipality, Department, StaffProfile, ServiceActivation)
+            )
 
     before = counts()
     second = runner.invoke(args=["hamaynk", "demo"])
@@ -89,18 +98,34 @@ def test_cli_demo_is_idempotent(app):
     assert counts() == before
     with app.app_context():
         abovyan = db.session.execute(select(Municipality).where(Municipality.code == "abovyan")).scalar_one()
-        enabled = db.session.execute(select(ServiceActivation).where(ServiceActivation.municipality_id == abovyan.id)).scalars().all()
+        enabled = (
+            db.session.execute(select(ServiceActivation).where(ServiceActivation.municipality_id == abovyan.id))
+            .scalars()
+            .all()
+        )
         assert enabled and all(a.enabled for a in enabled)
         roles = {r.name for r in app.appbuilder.sm.find_user(username="abovyan.head").roles}
         assert roles == {"Head"}
 
 
 def test_cli_create_admin(app):
-    result = app.test_cli_runner().invoke(args=["hamaynk", "create-admin", "--username", "root2", "--email", "root2@x.am",
-                                                "--password", "a-long-password-1"])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "hamaynk",
+            "create-admin",
+            "--username",
+            "root2",
+            "--email",
+            "root2@x.am",
+            "--password",
+            "a-long-password-1",
+        ]
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         user = app.appbuilder.sm.find_user(username="root2")
         assert [r.name for r in user.roles] == ["System admin"]
-    short = app.test_cli_runner().invoke(args=["hamaynk", "create-admin", "--username", "root3", "--email", "r3@x.am", "--password", "short"])
+    short = app.test_cli_runner().invoke(
+        args=["hamaynk", "create-admin", "--username", "root3", "--email", "r3@x.am", "--password", "short"]
+    )
     assert short.exit_code != 0 and "at least 10 characters" in short.output

@@ -12,11 +12,12 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from app import builder_runtime, plugin_runtime
 from app.domain import statuses, workflow
 from app.extensions import db
 from app.models import Application, ApplicationDocument, TransitionRecord
-from app.plugins import build_plugin_host
+from app.plugins import builder_services
+from app.plugins import runtime as plugin_runtime
+from app.plugins.host import build_plugin_host
 from app.testing import apply, sample_data, seed_municipality, staff_user, walk
 
 FILE_SERVICE = {
@@ -25,18 +26,40 @@ FILE_SERVICE = {
     "title": {"hy": "Ցանկապատի թույլտվություն", "en": "Fence permit"},
     "fields": [
         {"name": "address", "type": "address", "label": {"hy": "Հասցե"}, "required": True},
-        {"name": "height", "type": "decimal", "label": {"hy": "Բարձրություն"}, "required": True, "min_value": 0.5, "max_value": 3},
-        {"name": "material", "type": "choice", "label": {"hy": "Նյութ"}, "required": True,
-         "choices": [{"value": "wood", "label": {"hy": "Փայտ"}}, {"value": "stone", "label": {"hy": "Քար"}}]},
-        {"name": "stone_origin", "type": "text", "label": {"hy": "Քարի ծագում"},
-         "visible_when": [{"field": "material", "op": "eq", "value": "stone"}],
-         "required_when": [{"field": "material", "op": "eq", "value": "stone"}]},
+        {
+            "name": "height",
+            "type": "decimal",
+            "label": {"hy": "Բարձրություն"},
+            "required": True,
+            "min_value": 0.5,
+            "max_value": 3,
+        },
+        {
+            "name": "material",
+            "type": "choice",
+            "label": {"hy": "Նյութ"},
+            "required": True,
+            "choices": [{"value": "wood", "label": {"hy": "Փայտ"}}, {"value": "stone", "label": {"hy": "Քար"}}],
+        },
+        {
+            "name": "stone_origin",
+            "type": "text",
+            "label": {"hy": "Քարի ծագում"},
+            "visible_when": [{"field": "material", "op": "eq", "value": "stone"}],
+            "required_when": [{"field": "material", "op": "eq", "value": "stone"}],
+        },
     ],
     "documents": [{"key": "plan", "title": {"hy": "Հատակագիծ"}, "types": ["pdf"]}],
     "steps": [
         {"key": "review", "title": {"hy": "Ուսումնասիրում"}, "role": "specialist", "days": 3},
-        {"key": "sign", "title": {"hy": "Ստորագրում"}, "role": "head", "days": 1, "actions": ["approve", "reject"],
-         "forbid_self_approval": True},
+        {
+            "key": "sign",
+            "title": {"hy": "Ստորագրում"},
+            "role": "head",
+            "days": 1,
+            "actions": ["approve", "reject"],
+            "forbid_self_approval": True,
+        },
     ],
 }
 
@@ -49,15 +72,29 @@ BUILDER_SERVICE = {
         {"name": "phone", "type": "phone", "label": {"hy": "Հեռախոս"}, "required": True},
         {"name": "start", "type": "date", "label": {"hy": "Սկիզբ"}, "required": True},
         {"name": "days", "type": "integer", "label": {"hy": "Օրեր"}, "required": True, "min_value": 1, "max_value": 30},
-        {"name": "goods", "type": "multichoice", "label": {"hy": "Ապրանք"}, "required": True,
-         "choices": [{"value": "food", "label": {"hy": "Սնունդ"}}, {"value": "crafts", "label": {"hy": "Արհեստ"}}]},
-        {"name": "hygiene_cert", "type": "text", "label": {"hy": "Սանիտարական վկայական"},
-         "required_when": [{"field": "goods", "op": "eq", "value": "food"}]},
+        {
+            "name": "goods",
+            "type": "multichoice",
+            "label": {"hy": "Ապրանք"},
+            "required": True,
+            "choices": [{"value": "food", "label": {"hy": "Սնունդ"}}, {"value": "crafts", "label": {"hy": "Արհեստ"}}],
+        },
+        {
+            "name": "hygiene_cert",
+            "type": "text",
+            "label": {"hy": "Սանիտարական վկայական"},
+            "required_when": [{"field": "goods", "op": "eq", "value": "food"}],
+        },
     ],
     "documents": [
         {"key": "photo", "title": {"hy": "Լուսանկար"}, "types": ["jpeg", "png"], "max_count": 2},
-        {"key": "lease", "title": {"hy": "Վարձակալություն"}, "required": False, "types": ["pdf"],
-         "required_when": [{"field": "days", "op": "gt", "value": 7}]},
+        {
+            "key": "lease",
+            "title": {"hy": "Վարձակալություն"},
+            "required": False,
+            "types": ["pdf"],
+            "required_when": [{"field": "days", "op": "gt", "value": 7}],
+        },
     ],
     "steps": [
         {"key": "check", "title": {"hy": "Ստուգում"}, "role": "clerk", "days": 1, "actions": ["approve", "return"]},
@@ -72,7 +109,9 @@ OVERRIDES = {
     "social-assistance": {"bank_account": "1234567890123456"},
     "trade-permit": {"tax_id": "12345678"},
     "kindergarten-enrolment": {
-        "child_birth_date": (dt.date.today() - dt.timedelta(days=4 * 365)).isoformat(), "second_choice": "", "third_choice": "",
+        "child_birth_date": (dt.date.today() - dt.timedelta(days=4 * 365)).isoformat(),
+        "second_choice": "",
+        "third_choice": "",
     },
     "public-event": {"start_time": "10:00", "end_time": "18:00"},
 }
@@ -81,7 +120,7 @@ OVERRIDES = {
 def _discovered() -> list[tuple[str, str]]:
     host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": True, "HAMAYNK_SERVICE_DIRS": []})
     cases = [(registered.source, registered.key) for registered in host.registry.latest()]
-    return cases + [("file", FILE_SERVICE["key"]), ("builder", BUILDER_SERVICE["key"])]
+    return [*cases, ("file", FILE_SERVICE["key"]), ("builder", BUILDER_SERVICE["key"])]
 
 
 CASES = _discovered()
@@ -101,10 +140,17 @@ def make_app(hamaynk_app_factory, tmp_path):
     app = hamaynk_app_factory(plugins=[], HAMAYNK_LOAD_ENTRYPOINTS=True, HAMAYNK_SERVICE_DIRS=[str(folder)])
     app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
     with app.app_context():
-        builder_runtime.save(db.session, BUILDER_SERVICE, mode=builder_runtime.CREATE, owner_municipality_id=None, actor_id=None,
-                             viewer_municipality_ids=None, app=app)
+        builder_services.save(
+            db.session,
+            BUILDER_SERVICE,
+            mode=builder_services.CREATE,
+            owner_municipality_id=None,
+            actor_id=None,
+            viewer_municipality_ids=None,
+            app=app,
+        )
         db.session.commit()
-    builder_runtime.refresh(app)
+    builder_services.refresh(app)
     return app
 
 
@@ -115,7 +161,12 @@ def _filed_and_checked(app, key: str):
     assert filed.status in (statuses.SUBMITTED, statuses.APPROVED)
     with app.app_context():
         application = db.session.get(Application, filed.id)
-        kept = {d.requirement_key for d in db.session.execute(select(ApplicationDocument).where(ApplicationDocument.application_id == filed.id)).scalars()}
+        kept = {
+            d.requirement_key
+            for d in db.session.execute(
+                select(ApplicationDocument).where(ApplicationDocument.application_id == filed.id)
+            ).scalars()
+        }
         required = {d.key for d in registered.service.documents if d.is_required(application.data)}
         assert required <= kept, f"documents missing: {required - kept}"
         route = [step.key for step in registered.service.route(application.data)]
@@ -125,7 +176,9 @@ def _filed_and_checked(app, key: str):
 def _history(app, application_id: int) -> list[tuple[str, str | None, str]]:
     with app.app_context():
         rows = db.session.execute(
-            select(TransitionRecord).where(TransitionRecord.application_id == application_id).order_by(TransitionRecord.id)
+            select(TransitionRecord)
+            .where(TransitionRecord.application_id == application_id)
+            .order_by(TransitionRecord.id)
         ).scalars()
         return [(r.action, r.step_key, r.to_status) for r in rows]
 
@@ -157,7 +210,10 @@ def test_rejection_path(hamaynk_app_factory, tmp_path, source, key):
     assert _history(app, filed.id) == expected
     with app.app_context():
         last = db.session.execute(
-            select(TransitionRecord).where(TransitionRecord.application_id == filed.id).order_by(TransitionRecord.id.desc()).limit(1)
+            select(TransitionRecord)
+            .where(TransitionRecord.application_id == filed.id)
+            .order_by(TransitionRecord.id.desc())
+            .limit(1)
         ).scalar_one()
         assert last.comment == "Not in the plan"
 
@@ -168,14 +224,24 @@ def test_application_in_flight_keeps_its_builder_version(hamaynk_app_factory, tm
     old = apply(app, key)
     # Version 2: a new required field and a different route.
     v2 = dict(BUILDER_SERVICE)
-    v2["fields"] = BUILDER_SERVICE["fields"] + [{"name": "stall_size", "type": "integer", "label": {"hy": "Չափ"}, "required": True}]
+    v2["fields"] = BUILDER_SERVICE["fields"] + [
+        {"name": "stall_size", "type": "integer", "label": {"hy": "Չափ"}, "required": True}
+    ]
     v2["steps"] = [{"key": "approval", "title": {"hy": "Հաստատում"}, "role": "head", "days": 2}]
     with app.app_context():
-        row = builder_runtime.save(db.session, v2, mode=builder_runtime.EDIT, owner_municipality_id=None, actor_id=None,
-                                   viewer_municipality_ids=None, key=key, app=app)
+        row = builder_services.save(
+            db.session,
+            v2,
+            mode=builder_services.EDIT,
+            owner_municipality_id=None,
+            actor_id=None,
+            viewer_municipality_ids=None,
+            key=key,
+            app=app,
+        )
         db.session.commit()
         assert row.version == 2
-    builder_runtime.refresh(app)
+    builder_services.refresh(app)
     registry = plugin_runtime.registry(app)
     assert registry.get(key).version == 2
     assert [s.key for s in registry.get(key, 1).service.steps] == ["check", "decide"]
@@ -204,25 +270,48 @@ def test_correction_path(hamaynk_app_factory, tmp_path, source, key):
     with app.test_request_context("/?_l_=en"):
         application = db.session.get(Application, filed.id)
         for step in steps[:returning]:
-            actor = staff_user(app, application.municipality_id, step.role,
-                               workflow.responsible_department_id(db.session, application, step), exclude=[application.created_by_id])
+            actor = staff_user(
+                app,
+                application.municipality_id,
+                step.role,
+                workflow.responsible_department_id(db.session, application, step),
+                exclude=[application.created_by_id],
+            )
             workflow.approve(db.session, application, actor_id=actor, expected_version=application.version, app=app)
             workflow.commit(db.session)
         step = steps[returning]
-        actor = staff_user(app, application.municipality_id, step.role,
-                           workflow.responsible_department_id(db.session, application, step), exclude=[application.created_by_id])
-        workflow.return_for_correction(db.session, application, actor_id=actor, expected_version=application.version,
-                                       what_to_fix="The scan is unreadable", app=app)
+        actor = staff_user(
+            app,
+            application.municipality_id,
+            step.role,
+            workflow.responsible_department_id(db.session, application, step),
+            exclude=[application.created_by_id],
+        )
+        workflow.return_for_correction(
+            db.session,
+            application,
+            actor_id=actor,
+            expected_version=application.version,
+            what_to_fix="The scan is unreadable",
+            app=app,
+        )
         workflow.commit(db.session)
         assert application.status == statuses.RETURNED
-        workflow.resubmit(db.session, application, actor_id=application.created_by_id, expected_version=application.version, app=app)
+        workflow.resubmit(
+            db.session, application, actor_id=application.created_by_id, expected_version=application.version, app=app
+        )
         workflow.commit(db.session)
         assert (application.status, application.current_step) == (statuses.IN_REVIEW, step.key)
     assert walk(app, filed.id, outcome="approved") == statuses.APPROVED
     history = _history(app, filed.id)
     expected = [(workflow.SUBMIT, route[0], statuses.SUBMITTED)]
     expected += [(workflow.APPROVE, route[i], statuses.IN_REVIEW) for i in range(returning)]
-    expected += [(workflow.RETURN, route[returning], statuses.RETURNED), (workflow.RESUBMIT, route[returning], statuses.IN_REVIEW)]
-    expected += [(workflow.APPROVE, route[i], statuses.APPROVED if i == len(route) - 1 else statuses.IN_REVIEW)
-                 for i in range(returning, len(route))]
+    expected += [
+        (workflow.RETURN, route[returning], statuses.RETURNED),
+        (workflow.RESUBMIT, route[returning], statuses.IN_REVIEW),
+    ]
+    expected += [
+        (workflow.APPROVE, route[i], statuses.APPROVED if i == len(route) - 1 else statuses.IN_REVIEW)
+        for i in range(returning, len(route))
+    ]
     assert history == expected

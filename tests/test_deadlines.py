@@ -8,14 +8,14 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from app import plugin_runtime
 from app.demo import ensure_user
 from app.domain import deadlines, workflow
 from app.domain.activations import set_activation
 from app.domain.deadlines import WorkingCalendar, add_working_days, is_working_day, working_days_between
+from app.domain.roles import HEAD, SPECIALIST
 from app.extensions import db
 from app.models import Application, DeadlineAdjustment, MunicipalHoliday
-from app.security import HEAD, SPECIALIST
+from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, password_hash
 
 D = dt.date.fromisoformat
@@ -28,7 +28,17 @@ DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "
 
 @pytest.mark.parametrize(
     "day",
-    ["2026-01-01", "2026-01-02", "2026-01-06", "2026-01-28", "2026-04-24", "2026-05-01", "2026-05-28", "2026-09-21", "2026-12-31"],
+    [
+        "2026-01-01",
+        "2026-01-02",
+        "2026-01-06",
+        "2026-01-28",
+        "2026-04-24",
+        "2026-05-01",
+        "2026-05-28",
+        "2026-09-21",
+        "2026-12-31",
+    ],
 )
 def test_armenian_public_holidays_on_weekdays_are_days_off(day):
     assert D(day).weekday() < 5
@@ -71,7 +81,7 @@ def test_adding_working_days_around_april_24_and_may():
 
 def test_working_days_between_agrees_with_adding():
     start = D("2025-12-20")
-    for n in range(0, 40):
+    for n in range(40):
         end = add_working_days(start, n)
         assert working_days_between(start, end) == n
     assert working_days_between(D("2026-01-10"), D("2026-01-01")) == 0
@@ -87,7 +97,11 @@ def test_nonsense_budgets_are_refused():
 def test_a_municipal_day_off_counts_only_in_that_municipality(app):
     alpha, beta = app.seeded["alpha"]["id"], app.seeded["beta"]["id"]
     with app.app_context():
-        db.session.add(MunicipalHoliday(municipality_id=alpha, date=D("2026-01-07"), name_hy="Համայնքի օր", name_en="Community Day"))
+        db.session.add(
+            MunicipalHoliday(
+                municipality_id=alpha, date=D("2026-01-07"), name_hy="Համայնքի օր", name_en="Community Day"
+            )
+        )
         db.session.commit()
         assert add_working_days(D("2025-12-30"), 2, session=db.session, municipality_id=alpha) == D("2026-01-08")
         assert add_working_days(D("2025-12-30"), 2, session=db.session, municipality_id=beta) == D("2026-01-07")
@@ -105,13 +119,29 @@ def _set_up(app, deadline_override=None) -> dict:
     with app.app_context():
         for key, roles in (("registrar", [SPECIALIST]), ("registry_head", [HEAD])):
             user, _ = ensure_user(
-                app.appbuilder.sm, username=f"alpha.{key}", email=f"alpha.{key}@test.example", first_name=key, last_name="Alpha",
-                password=PASSWORD, password_hash=password_hash(), roles=roles, municipality_id=alpha["id"],
+                app.appbuilder.sm,
+                username=f"alpha.{key}",
+                email=f"alpha.{key}@test.example",
+                first_name=key,
+                last_name="Alpha",
+                password=PASSWORD,
+                password_hash=password_hash(),
+                roles=roles,
+                municipality_id=alpha["id"],
                 department_id=alpha["departments"]["civil_registry"],
             )
             people[key] = user.id
-        set_activation(db.session, plugin_runtime.registry(app), alpha["id"], SERVICE_KEY, enabled=True, fee_override=None,
-                       deadline_override=deadline_override, department_id=None, actor_id=None)
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            alpha["id"],
+            SERVICE_KEY,
+            enabled=True,
+            fee_override=None,
+            deadline_override=deadline_override,
+            department_id=None,
+            actor_id=None,
+        )
         db.session.commit()
     return people
 
@@ -123,8 +153,14 @@ def _on(monkeypatch, day: str) -> None:
 def _file(app, people) -> int:
     with app.app_context():
         service = plugin_runtime.registry(app).get(SERVICE_KEY).service
-        application, _ = workflow.new_application(db.session, service=service, municipality_id=app.seeded["alpha"]["id"],
-                                                  data=DATA, applicant_name="Armen", created_by_id=people["clerk"])
+        application, _ = workflow.new_application(
+            db.session,
+            service=service,
+            municipality_id=app.seeded["alpha"]["id"],
+            data=DATA,
+            applicant_name="Armen",
+            created_by_id=people["clerk"],
+        )
         workflow.submit(db.session, application, actor_id=people["clerk"], expected_version=application.version)
         db.session.commit()
         return application.id
@@ -133,7 +169,9 @@ def _file(app, people) -> int:
 def _do(app, application_id, action, actor_id, **kwargs):
     with app.app_context():
         application = db.session.get(Application, application_id)
-        getattr(workflow, action)(db.session, application, actor_id=actor_id, expected_version=application.version, **kwargs)
+        getattr(workflow, action)(
+            db.session, application, actor_id=actor_id, expected_version=application.version, **kwargs
+        )
         db.session.commit()
 
 
@@ -193,9 +231,15 @@ def test_suspension_while_returned_moves_the_due_dates(app, monkeypatch):
     # step: 27 Apr + 3 = 30 Apr.
     assert _dues(app, application_id) == (D("2026-05-05"), D("2026-04-30"))
     with app.app_context():
-        suspension = db.session.execute(select(DeadlineAdjustment).where(DeadlineAdjustment.application_id == application_id)).scalar_one()
+        suspension = db.session.execute(
+            select(DeadlineAdjustment).where(DeadlineAdjustment.application_id == application_id)
+        ).scalar_one()
         assert (suspension.kind, suspension.days, suspension.start_date, suspension.end_date, suspension.step_key) == (
-            "suspension", 3, D("2026-04-27"), D("2026-04-30"), "registry_check",
+            "suspension",
+            3,
+            D("2026-04-27"),
+            D("2026-04-30"),
+            "registry_check",
         )
 
 
@@ -213,7 +257,14 @@ def test_extension_moves_due_dates_by_working_days_and_is_recorded(app, monkeypa
     people = _set_up(app)
     _on(monkeypatch, "2026-04-23")
     application_id = _file(app, people)
-    _do(app, application_id, "extend_deadline", people["registry_head"], days=2, reason="The registry archive is closed this week.")
+    _do(
+        app,
+        application_id,
+        "extend_deadline",
+        people["registry_head"],
+        days=2,
+        reason="The registry archive is closed this week.",
+    )
     # 29 Apr + 2 working days = 30 Apr, 4 May.
     assert _dues(app, application_id) == (D("2026-05-04"), D("2026-04-29"))
     with app.app_context():
@@ -233,6 +284,7 @@ def test_overdue_queries(app, monkeypatch):
     _do(app, done, "approve", people["registry_head"])
     alpha, beta = app.seeded["alpha"]["id"], app.seeded["beta"]["id"]
     with app.app_context():
+
         def ids(query):
             return [a.id for a in db.session.execute(query).scalars()]
 
@@ -242,14 +294,20 @@ def test_overdue_queries(app, monkeypatch):
         assert ids(deadlines.overdue_applications(db.session, [alpha], on=D("2026-04-30"))) == [late]
         assert ids(deadlines.overdue_applications(db.session, [beta], on=D("2026-04-30"))) == []
         # The first step was due 27 April.
-        step_late = db.session.execute(select(Application.id).where(deadlines.step_overdue_clause(D("2026-04-28")))).scalars().all()
+        step_late = (
+            db.session.execute(select(Application.id).where(deadlines.step_overdue_clause(D("2026-04-28"))))
+            .scalars()
+            .all()
+        )
         assert step_late == [late]
         application = db.session.get(Application, late)
         assert deadlines.is_step_overdue(application, on=D("2026-04-28"))
         assert not deadlines.is_step_overdue(application, on=D("2026-04-27"))
         assert deadlines.is_overdue(application, on=D("2026-04-30"))
         assert not deadlines.is_overdue(db.session.get(Application, done), on=D("2027-01-01"))
-        late_any = db.session.execute(select(Application.id).where(deadlines.late_clause(D("2026-04-28")))).scalars().all()
+        late_any = (
+            db.session.execute(select(Application.id).where(deadlines.late_clause(D("2026-04-28")))).scalars().all()
+        )
         assert late_any == [late]
 
 

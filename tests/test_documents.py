@@ -11,6 +11,7 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from test_uploads import ELF, HTML, MZ, SVG, make_jpeg, make_pdf, make_png
 from werkzeug.datastructures import FileStorage
 
 from app.domain.declarations import Condition, Document, Service, Step
@@ -19,8 +20,6 @@ from app.domain.storage import LocalStorage, StorageError
 from app.domain.uploads import DisguisedFile, EmptyFile, FileTooLarge, TooManyFiles, UnsafeFileName, UploadRefused
 from app.extensions import db
 from app.models import Application, ApplicationDocument
-
-from test_uploads import ELF, HTML, MZ, SVG, make_jpeg, make_pdf, make_png
 
 _numbers = itertools.count(1)
 
@@ -74,7 +73,10 @@ def test_documents_are_stored_hashed_and_recorded(ctx, storage):
     clerk = ctx.seeded["alpha"]["users"]["clerk"]
     pdf, png, jpeg = make_pdf(), make_png(), make_jpeg()
     rows = store_documents(
-        db.session, storage, application, PASSPORT,
+        db.session,
+        storage,
+        application,
+        PASSPORT,
         [upload(pdf, "անձնագիր.pdf"), upload(png, "page2.png"), upload(jpeg, "page3.jpg")],
         uploaded_by_id=clerk,
     )
@@ -87,7 +89,7 @@ def test_documents_are_stored_hashed_and_recorded(ctx, storage):
         ("page2.png", "image/png", len(png)),
         ("page3.jpg", "image/jpeg", len(jpeg)),
     ]
-    for row, data in zip(stored, (pdf, png, jpeg)):
+    for row, data in zip(stored, (pdf, png, jpeg), strict=False):
         assert row.sha256 == hashlib.sha256(data).hexdigest()
         assert row.requirement_key == "passport"
         assert row.application_id == application.id
@@ -128,7 +130,19 @@ def test_document_batch_commits_on_leaving_the_block(ctx, storage):
         # A good file next to a bad one: the good one is not kept either.
         (PASSPORT, [("good.pdf", make_pdf()), ("bad.pdf", ELF)], DisguisedFile),
     ],
-    ids=["elf", "mz", "html-as-jpg", "svg-as-png", "oversized", "traversal", "nul", "newline", "empty", "too-many", "mixed"],
+    ids=[
+        "elf",
+        "mz",
+        "html-as-jpg",
+        "svg-as-png",
+        "oversized",
+        "traversal",
+        "nul",
+        "newline",
+        "empty",
+        "too-many",
+        "mixed",
+    ],
 )
 def test_hostile_uploads_are_refused_and_nothing_is_stored(ctx, storage, requirement, files, error):
     application = new_application(ctx)
@@ -156,13 +170,21 @@ def test_the_count_limit_includes_documents_already_attached(ctx, storage):
 def test_a_failed_commit_leaves_no_orphan_files(ctx, storage):
     taken = new_application(ctx, "T-TAKEN").tracking_number
     application = new_application(ctx)
-    store_documents(db.session, storage, application, PASSPORT, [upload(make_pdf(), "a.pdf"), upload(make_png(), "b.png")])
+    store_documents(
+        db.session, storage, application, PASSPORT, [upload(make_pdf(), "a.pdf"), upload(make_png(), "b.png")]
+    )
     assert len(files_under(storage.root)) == 2
     # Something else in the same transaction breaks a real constraint.
-    db.session.add(Application(
-        tracking_number=taken, access_secret_hash="x", service_key="residence-certificate", service_version=1,
-        applicant_name="Duplicate", municipality_id=ctx.seeded["alpha"]["id"],
-    ))
+    db.session.add(
+        Application(
+            tracking_number=taken,
+            access_secret_hash="x",
+            service_key="residence-certificate",
+            service_version=1,
+            applicant_name="Duplicate",
+            municipality_id=ctx.seeded["alpha"]["id"],
+        )
+    )
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
@@ -201,11 +223,10 @@ def test_a_session_closed_without_commit_deletes_its_files(ctx, storage):
 
 def test_document_batch_rolls_back_files_when_the_block_fails(ctx, storage):
     application = new_application(ctx)
-    with pytest.raises(RuntimeError):
-        with DocumentBatch(db.session, storage) as batch:
-            batch.store(application, PASSPORT, [upload(make_pdf(), "a.pdf")])
-            assert len(files_under(storage.root)) == 1
-            raise RuntimeError("the submission failed for another reason")
+    with pytest.raises(RuntimeError), DocumentBatch(db.session, storage) as batch:
+        batch.store(application, PASSPORT, [upload(make_pdf(), "a.pdf")])
+        assert len(files_under(storage.root)) == 1
+        raise RuntimeError("the submission failed for another reason")
     assert files_under(storage.root) == []
     assert document_rows() == []
 
@@ -252,14 +273,19 @@ def test_rows_and_files_stay_in_step_whatever_the_driver_does_with_savepoints(ct
 def test_a_failing_savepoint_block_deletes_its_files(ctx, storage):
     application = new_application(ctx)
     taken = application.tracking_number
-    with pytest.raises(IntegrityError):
-        with db.session.begin_nested():
-            store_documents(db.session, storage, application, PASSPORT, [upload(make_pdf(), "inner.pdf")])
-            db.session.add(Application(
-                tracking_number=taken, access_secret_hash="x", service_key="residence-certificate", service_version=1,
-                applicant_name="Duplicate", municipality_id=ctx.seeded["alpha"]["id"],
-            ))
-            db.session.flush()
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        store_documents(db.session, storage, application, PASSPORT, [upload(make_pdf(), "inner.pdf")])
+        db.session.add(
+            Application(
+                tracking_number=taken,
+                access_secret_hash="x",
+                service_key="residence-certificate",
+                service_version=1,
+                applicant_name="Duplicate",
+                municipality_id=ctx.seeded["alpha"]["id"],
+            )
+        )
+        db.session.flush()
     assert files_under(storage.root) == []
     db.session.commit()
     assert document_rows() == []
@@ -316,7 +342,11 @@ SERVICE = Service(
         Document(key="passport", title={"en": "Passport"}),
         Document(key="ownership", title={"en": "Ownership certificate"}),
         Document(key="photo", title={"en": "Photo"}, required=False),
-        Document(key="power-of-attorney", title={"en": "Power of attorney"}, required_when=(Condition("by_proxy", "eq", True),)),
+        Document(
+            key="power-of-attorney",
+            title={"en": "Power of attorney"},
+            required_when=(Condition("by_proxy", "eq", True),),
+        ),
     ),
 )
 
@@ -327,7 +357,9 @@ def test_the_checklist_names_required_documents_still_missing():
 
 
 def test_conditional_documents_are_required_only_when_their_condition_holds():
-    assert [d.key for d in check_checklist(SERVICE, {"by_proxy": True}, {"passport": 1, "ownership": 1})] == ["power-of-attorney"]
+    assert [d.key for d in check_checklist(SERVICE, {"by_proxy": True}, {"passport": 1, "ownership": 1})] == [
+        "power-of-attorney"
+    ]
     assert check_checklist(SERVICE, {"by_proxy": True}, {"passport": 1, "ownership": 1, "power-of-attorney": 1}) == []
     assert check_checklist(SERVICE, {}, {"passport": 1, "ownership": 1}) == []
 
@@ -347,4 +379,4 @@ def test_refusals_are_upload_refused_with_a_reason_code(ctx, storage):
         store_documents(db.session, storage, application, PASSPORT, [upload(ELF, "photo.pdf")])
     assert caught.value.reason == "disguised"
     assert caught.value.requirement_key == "passport"
-    assert "photo.pdf is not a real PDF file: its content is an executable program." == str(caught.value)
+    assert str(caught.value) == "photo.pdf is not a real PDF file: its content is an executable program."

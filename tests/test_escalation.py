@@ -8,26 +8,35 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from app import plugin_runtime
 from app.demo import ensure_user
 from app.domain import deadlines, notifications, statuses, workflow
 from app.domain.activations import set_activation
 from app.domain.escalation import escalate_overdue
+from app.domain.roles import HEAD, SPECIALIST
 from app.extensions import db
 from app.models import Application, AuditEvent, Department, Notification
-from app.security import HEAD, SPECIALIST
+from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, password_hash
 
 SERVICE_KEY = "residence-certificate"
 DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "copies": 1}
 
 
-def add_staff(app, municipality: dict, username: str, roles: list[str], department: str | None, active: bool = True) -> int:
+def add_staff(
+    app, municipality: dict, username: str, roles: list[str], department: str | None, active: bool = True
+) -> int:
     with app.app_context():
         user, _ = ensure_user(
-            app.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=username.title(),
-            last_name=municipality["code"].title(), password=PASSWORD, password_hash=password_hash(), roles=roles,
-            municipality_id=municipality["id"], department_id=municipality["departments"].get(department) if department else None,
+            app.appbuilder.sm,
+            username=username,
+            email=f"{username}@test.example",
+            first_name=username.title(),
+            last_name=municipality["code"].title(),
+            password=PASSWORD,
+            password_hash=password_hash(),
+            roles=roles,
+            municipality_id=municipality["id"],
+            department_id=municipality["departments"].get(department) if department else None,
         )
         user.active = active
         db.session.commit()
@@ -43,10 +52,21 @@ def set_up(app, key: str, *, head_user: bool = True) -> dict:
     people["registrar"] = add_staff(app, municipality, f"{code}.registrar", [SPECIALIST], "civil_registry")
     people["registry_head"] = add_staff(app, municipality, f"{code}.registry_head", [HEAD], "civil_registry")
     with app.app_context():
-        set_activation(db.session, plugin_runtime.registry(app), municipality["id"], SERVICE_KEY, enabled=True,
-                       fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            municipality["id"],
+            SERVICE_KEY,
+            enabled=True,
+            fee_override=None,
+            deadline_override=None,
+            department_id=None,
+            actor_id=None,
+        )
         if head_user:
-            db.session.get(Department, municipality["departments"]["civil_registry"]).head_user_id = people["registry_head"]
+            db.session.get(Department, municipality["departments"]["civil_registry"]).head_user_id = people[
+                "registry_head"
+            ]
         db.session.commit()
     municipality["people"] = people
     return people
@@ -59,7 +79,12 @@ def file_overdue(app, key: str = "alpha", *, days_late: int = 3) -> int:
     with app.app_context():
         service = plugin_runtime.registry(app).get(SERVICE_KEY).service
         application, _ = workflow.new_application(
-            db.session, service=service, municipality_id=municipality["id"], data=DATA, applicant_name="Armen", created_by_id=clerk,
+            db.session,
+            service=service,
+            municipality_id=municipality["id"],
+            data=DATA,
+            applicant_name="Armen",
+            created_by_id=clerk,
         )
         workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
         application.step_due_at = deadlines.end_of_day(deadlines.today() - dt.timedelta(days=days_late))
@@ -86,7 +111,10 @@ def test_overdue_step_notifies_the_department_head_once(app):
     people = set_up(app, "alpha")
     application_id = file_overdue(app)
     first = run(app)
-    assert first == [(application_id, "email", people["registry_head"]), (application_id, "inapp", people["registry_head"])]
+    assert first == [
+        (application_id, "email", people["registry_head"]),
+        (application_id, "inapp", people["registry_head"]),
+    ]
     assert run(app) == []  # idempotent: the second run finds the marker
     rows = all_notifications(app)
     assert len(rows) == 2
@@ -97,7 +125,12 @@ def test_overdue_step_notifies_the_department_head_once(app):
     assert email.step_key == "registry_check" and email.kind == "escalation"
     with app.app_context():
         tracking = db.session.get(Application, application_id).tracking_number
-        assert db.session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "application.escalate")).scalar() == 1
+        assert (
+            db.session.execute(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "application.escalate")
+            ).scalar()
+            == 1
+        )
     assert tracking in email.subject and tracking in email.body
     # A link in an e-mail must be a whole address, not a path.
     assert f"http://127.0.0.1:5000/workspace/applications/{application_id}" in email.body
@@ -129,8 +162,13 @@ def test_returned_for_correction_is_suspended_and_not_notified(app):
     application_id = file_overdue(app)
     with app.app_context():
         application = db.session.get(Application, application_id)
-        workflow.return_for_correction(db.session, application, actor_id=people["registrar"],
-                                       expected_version=application.version, what_to_fix="Attach the passport.")
+        workflow.return_for_correction(
+            db.session,
+            application,
+            actor_id=people["registrar"],
+            expected_version=application.version,
+            what_to_fix="Attach the passport.",
+        )
         db.session.commit()
     assert run(app) == []
     assert all_notifications(app) == []
@@ -143,7 +181,9 @@ def test_another_municipality_head_is_never_notified(app):
     beta_app = file_overdue(app, "beta")
     # A mistake in the data: alpha's registry names beta's head as its head.
     with app.app_context():
-        db.session.get(Department, app.seeded["alpha"]["departments"]["civil_registry"]).head_user_id = beta["registry_head"]
+        db.session.get(Department, app.seeded["alpha"]["departments"]["civil_registry"]).head_user_id = beta[
+            "registry_head"
+        ]
         db.session.commit()
     written = run(app)
     by_application = {}

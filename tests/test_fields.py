@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from app import plugin_runtime
 from app.domain.fieldtypes import normalize_phone, normalize_psn
-from app.plugins import build_plugin_host
+from app.plugins import runtime as plugin_runtime
+from app.plugins.host import build_plugin_host
 from app.sdk import Condition, Field, Service, Step
 
 SERVICE = Service(
@@ -23,18 +23,45 @@ SERVICE = Service(
         Field("area", "decimal", {"hy": "Մակերես", "en": "Area"}, min_value=1, max_value=10000),
         Field("floors", "integer", {"hy": "Հարկեր", "en": "Floors"}, min_value=1, max_value=30),
         Field("start", "date", {"hy": "Սկիզբ", "en": "Start"}),
-        Field("zone", "choice", {"hy": "Գոտի", "en": "Zone"}, choices=(("residential", "Բնակելի"), ("historic", "Պատմական"))),
-        Field("heritage_ref", "text", {"hy": "Հուշարձանի համար", "en": "Monument number"},
-              visible_when=Condition("zone", "eq", "historic"), required_when=Condition("zone", "eq", "historic")),
-        Field("extras", "multichoice", {"hy": "Լրացուցիչ", "en": "Extras"}, choices=(("garage", "Ավտոտնակ"), ("pool", "Լողավազան"))),
+        Field(
+            "zone",
+            "choice",
+            {"hy": "Գոտի", "en": "Zone"},
+            choices=(("residential", "Բնակելի"), ("historic", "Պատմական")),
+        ),
+        Field(
+            "heritage_ref",
+            "text",
+            {"hy": "Հուշարձանի համար", "en": "Monument number"},
+            visible_when=Condition("zone", "eq", "historic"),
+            required_when=Condition("zone", "eq", "historic"),
+        ),
+        Field(
+            "extras",
+            "multichoice",
+            {"hy": "Լրացուցիչ", "en": "Extras"},
+            choices=(("garage", "Ավտոտնակ"), ("pool", "Լողավազան")),
+        ),
         Field("agree", "boolean", {"hy": "Համաձայն եմ", "en": "I agree"}, required=True),
-        Field("pool_depth", "decimal", {"hy": "Խորություն", "en": "Depth"}, visible_when=Condition("extras", "eq", "pool")),
+        Field(
+            "pool_depth", "decimal", {"hy": "Խորություն", "en": "Depth"}, visible_when=Condition("extras", "eq", "pool")
+        ),
     ),
     steps=(Step("review", {"hy": "Ստուգում"}, role="specialist", days=1),),
 )
 
-GOOD = {"name": " Արամ ", "psn": "1234567890", "phone": "091 123456", "email": "Aram@Example.AM", "area": "120,5",
-        "floors": "3", "start": "2026-12-01", "zone": "residential", "agree": "y", "extras": ["garage"]}
+GOOD = {
+    "name": " Արամ ",
+    "psn": "1234567890",
+    "phone": "091 123456",
+    "email": "Aram@Example.AM",
+    "area": "120,5",
+    "floors": "3",
+    "start": "2026-12-01",
+    "zone": "residential",
+    "agree": "y",
+    "extras": ["garage"],
+}
 
 
 @pytest.fixture
@@ -56,8 +83,18 @@ def validate(app, raw):
 def test_good_input_is_cleaned(field_app):
     data, errors = validate(field_app, GOOD)
     assert errors == {}
-    assert data == {"name": "Արամ", "psn": "1234567890", "phone": "+37491123456", "email": "Aram@example.am", "area": "120.5",
-                    "floors": 3, "start": "2026-12-01", "zone": "residential", "agree": True, "extras": ["garage"]}
+    assert data == {
+        "name": "Արամ",
+        "psn": "1234567890",
+        "phone": "+37491123456",
+        "email": "Aram@example.am",
+        "area": "120.5",
+        "floors": 3,
+        "start": "2026-12-01",
+        "zone": "residential",
+        "agree": True,
+        "extras": ["garage"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -80,7 +117,7 @@ def test_good_input_is_cleaned(field_app):
     ],
 )
 def test_bad_values_get_a_clear_message(field_app, field, value, message):
-    data, errors = validate(field_app, {**GOOD, field: value})
+    _data, errors = validate(field_app, {**GOOD, field: value})
     assert errors == {field: message}
 
 
@@ -132,11 +169,15 @@ def test_psn_and_phone_normalisers():
 def test_compiled_wtforms_class_uses_the_same_rules(field_app):
     with field_app.test_request_context("/?_l_=en", method="POST"):
         form_class = plugin_runtime.form_class(SERVICE, "en", field_app)
-        form = form_class(formdata=MultiDict({**{k: v for k, v in GOOD.items() if k != "extras"}, "zone": "historic", "extras": "garage"}))
+        form = form_class(
+            formdata=MultiDict(
+                {**{k: v for k, v in GOOD.items() if k != "extras"}, "zone": "historic", "extras": "garage"}
+            )
+        )
         assert form.validate() is False
         assert form.heritage_ref.errors == ["This field is required."]
         html = form.heritage_ref()
-        assert 'data-visible-when' in html and "historic" in html
+        assert "data-visible-when" in html and "historic" in html
         assert form.zone.label.text == "Zone"
         assert [c[0] for c in form.zone.choices] == ["", "residential", "historic"]
 
@@ -162,7 +203,10 @@ def test_json_schema_describes_types_choices_and_conditions(field_app):
     assert props["extras"]["items"]["enum"] == ["garage", "pool"]
     assert props["psn"]["pattern"] == r"^\d{10}$"
     assert props["start"]["format"] == "date"
-    assert {"if": {"properties": {"zone": {"const": "historic"}}, "required": ["zone"]}, "then": {"required": ["heritage_ref"]}} in schema["allOf"]
+    assert {
+        "if": {"properties": {"zone": {"const": "historic"}}, "required": ["zone"]},
+        "then": {"required": ["heritage_ref"]},
+    } in schema["allOf"]
 
 
 def test_json_schema_accepts_what_the_server_accepts(field_app):
@@ -179,7 +223,18 @@ def test_json_schema_accepts_what_the_server_accepts(field_app):
 def test_core_field_types_are_all_present():
     host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": False})
     assert set(host.registry.field_types) >= {
-        "text", "textarea", "integer", "decimal", "date", "choice", "multichoice", "boolean", "email", "phone", "psn", "address"
+        "text",
+        "textarea",
+        "integer",
+        "decimal",
+        "date",
+        "choice",
+        "multichoice",
+        "boolean",
+        "email",
+        "phone",
+        "psn",
+        "address",
     }
 
 

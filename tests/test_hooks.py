@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from app import plugin_runtime
+from app.plugins import runtime as plugin_runtime
 from app.sdk import Field, FieldType, Service, Step, gettext, hookimpl
 
 
@@ -40,13 +40,27 @@ def test_hook_register_field_types(hamaynk_app_factory):
         return value.replace(" ", "").upper()
 
     iban = FieldType("iban", "str", clean, {"type": "string", "pattern": "^AM"})
-    service = Service(key="refund", version=1, title={"hy": "Վերադարձ"}, fields=(Field("account", "iban", {"hy": "Հաշիվ"}, required=True),),
-                      steps=(Step("review", {"hy": "Ստուգում"}, role="specialist", days=1),))
-    app = hamaynk_app_factory(plugins=[_module("iban_type", register_field_types=lambda: [iban]),
-                                       _module("refunds", register_services=lambda: [service])])
+    service = Service(
+        key="refund",
+        version=1,
+        title={"hy": "Վերադարձ"},
+        fields=(Field("account", "iban", {"hy": "Հաշիվ"}, required=True),),
+        steps=(Step("review", {"hy": "Ստուգում"}, role="specialist", days=1),),
+    )
+    app = hamaynk_app_factory(
+        plugins=[
+            _module("iban_type", register_field_types=lambda: [iban]),
+            _module("refunds", register_services=lambda: [service]),
+        ]
+    )
     with app.test_request_context("/?_l_=en"):
-        assert plugin_runtime.validate_application_data(service, {"account": "am12 3456"}, app) == ({"account": "AM123456"}, {})
-        assert plugin_runtime.validate_application_data(service, {"account": "DE12"}, app)[1] == {"account": "Enter an Armenian IBAN."}
+        assert plugin_runtime.validate_application_data(service, {"account": "am12 3456"}, app) == (
+            {"account": "AM123456"},
+            {},
+        )
+        assert plugin_runtime.validate_application_data(service, {"account": "DE12"}, app)[1] == {
+            "account": "Enter an Armenian IBAN."
+        }
         assert plugin_runtime.json_schema(service, "en", app)["properties"]["account"]["pattern"] == "^AM"
 
 
@@ -62,16 +76,22 @@ def test_hook_validate_application(hamaynk_app_factory):
     def always_fine(data):  # implementations may take a subset of the arguments
         return {}
 
-    app = hamaynk_app_factory(plugins=[
-        _module("permits", register_services=lambda: [PERMIT]),
-        _module("footprint", validate_application=footprint_rule),
-        _module("lenient", validate_application=always_fine),
-    ])
+    app = hamaynk_app_factory(
+        plugins=[
+            _module("permits", register_services=lambda: [PERMIT]),
+            _module("footprint", validate_application=footprint_rule),
+            _module("lenient", validate_application=always_fine),
+        ]
+    )
     with app.test_request_context("/?_l_=en"):
-        data, errors = plugin_runtime.validate_application_data(PERMIT, {"plot_area": "100", "building_area": "150"}, app)
+        _data, errors = plugin_runtime.validate_application_data(
+            PERMIT, {"plot_area": "100", "building_area": "150"}, app
+        )
         assert errors == {"building_area": "The building cannot be larger than the plot."}
         assert seen == [("hook-permit", {"plot_area": 100, "building_area": 150})]  # cleaned, typed values
-        _data, errors = plugin_runtime.validate_application_data(PERMIT, {"plot_area": "100", "building_area": "80"}, app)
+        _data, errors = plugin_runtime.validate_application_data(
+            PERMIT, {"plot_area": "100", "building_area": "80"}, app
+        )
         assert errors == {}
         # Field-level errors come first: plug-in rules see only well-formed data.
         seen.clear()
@@ -90,9 +110,16 @@ def test_hook_applicant_from_registry(hamaynk_app_factory):
         calls.append(("registry", psn))
         return {"name": "Արմեն Սարգսյան", "address": "Աբովյան, Հանրապետության 10"} if psn == "1234567890" else None
 
-    app = hamaynk_app_factory(plugins=[_module("aaa_unknown", applicant_from_registry=unknown),
-                                       _module("population_registry", applicant_from_registry=registry)])
+    app = hamaynk_app_factory(
+        plugins=[
+            _module("aaa_unknown", applicant_from_registry=unknown),
+            _module("population_registry", applicant_from_registry=registry),
+        ]
+    )
     with app.app_context():
-        assert plugin_runtime.applicant_from_registry("1234567890", app) == {"name": "Արմեն Սարգսյան", "address": "Աբովյան, Հանրապետության 10"}
+        assert plugin_runtime.applicant_from_registry("1234567890", app) == {
+            "name": "Արմեն Սարգսյան",
+            "address": "Աբովյան, Հանրապետության 10",
+        }
         assert plugin_runtime.applicant_from_registry("0000000000", app) is None
     assert ("registry", "1234567890") in calls and ("unknown", "0000000000") in calls

@@ -73,7 +73,7 @@ def test_english_catalog_exists_with_every_msgid():
 
 
 def test_role_names_are_translated():
-    from app.security import ALL_ROLES, ROLE_LABELS
+    from app.domain.roles import ALL_ROLES, ROLE_LABELS
 
     assert set(ROLE_LABELS) == set(ALL_ROLES)
     hy = _catalog("hy")
@@ -93,7 +93,10 @@ def _translations(catalog):
     return {
         (m.context, _as_tuple(m.id)): _as_tuple(m.string)
         for m in catalog
-        if m.id and not m.fuzzy and m.string and all(_as_tuple(m.string) if isinstance(m.string, (list, tuple)) else [m.string])
+        if m.id
+        and not m.fuzzy
+        and m.string
+        and all(_as_tuple(m.string) if isinstance(m.string, (list, tuple)) else [m.string])
         # babel compiles an untranslated plural entry as its own source text: nothing translated
         and _as_tuple(m.string) != _as_tuple(m.id)
     }
@@ -138,8 +141,18 @@ def test_extraction_covers_app_plugins_templates_and_fab(extracted):
     assert any(f.startswith("plugins/") for f in files)
     assert any(f.startswith("flask_appbuilder/") for f in files)
     # Flask-AppBuilder strings our catalogs must carry because it has no Armenian of its own
-    for msgid in ("Sign In", "Added Row", "Changed Row", "Invalid login. Please try again.", "Record Count",
-                  "Add Filter", "Security", "List Users", "Reset my password", "Are you sure you want to delete this item?"):
+    for msgid in (
+        "Sign In",
+        "Added Row",
+        "Changed Row",
+        "Invalid login. Please try again.",
+        "Record Count",
+        "Add Filter",
+        "Security",
+        "List Users",
+        "Reset my password",
+        "Are you sure you want to delete this item?",
+    ):
         assert msgid in extracted, msgid
     # role labels are marked in app.security
     for msgid in ("System admin", "Municipal admin", "Clerk", "Specialist", "Head", "Auditor", "Citizen"):
@@ -196,8 +209,17 @@ def test_navbar_and_department_list_in_armenian(client, login_as):
     assert response.status_code == 200
     html = _text(response)
     # our column labels and title, and Flask-AppBuilder's own widgets
-    for label in ("Բաժիններ", "Ծածկագիր", "Անվանում (հայերեն)", "Որոնում", "Ավելացնել զտիչ",
-                  "Գրառումների քանակ", "Խմբագրել", "Ջնջել", "Դիտել"):
+    for label in (
+        "Բաժիններ",
+        "Ծածկագիր",
+        "Անվանում (հայերեն)",
+        "Որոնում",
+        "Ավելացնել զտիչ",
+        "Գրառումների քանակ",
+        "Խմբագրել",
+        "Ջնջել",
+        "Դիտել",
+    ):
         assert label in html, label
     for english in ("Record Count", "Add Filter", ">Search<", "Name (Armenian)"):
         assert english not in html, english
@@ -212,7 +234,7 @@ def test_department_list_in_russian(client, login_as):
 
 
 def test_role_labels_render_through_gettext(app):
-    from app.security import ALL_ROLES, ROLE_LABELS
+    from app.domain.roles import ALL_ROLES, ROLE_LABELS
 
     with app.test_request_context():
         with force_locale("hy"):

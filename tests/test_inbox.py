@@ -11,25 +11,29 @@ import types
 import pytest
 from sqlalchemy import select
 
-from app import plugin_runtime
 from app.demo import ensure_user
 from app.domain import inbox, statuses, workflow
 from app.domain.activations import set_activation
 from app.domain.errors import NotAllowed
+from app.domain.roles import ROLE_BY_KEY
 from app.extensions import db
 from app.models import Application
+from app.plugins import runtime as plugin_runtime
 from app.sdk import Field, Service, Step, hookimpl
-from app.security import ROLE_BY_KEY
 from app.testing import PASSWORD, builtin_plugins, make_app, password_hash, seed_municipality, seed_system_admin
 
 # A service whose steps name no department: the municipality's choice (or the application's
 # own department) decides, which the built-in services never exercise.
 LOCAL = Service(
-    key="inbox-local-service", version=1, title={"hy": "Տեղական", "en": "Local", "ru": "Местная"},
+    key="inbox-local-service",
+    version=1,
+    title={"hy": "Տեղական", "en": "Local", "ru": "Местная"},
     fields=(Field("note", "text", {"hy": "Նշում", "en": "Note", "ru": "Заметка"}),),
     steps=(
         Step("review", {"hy": "Ստուգում", "en": "Review", "ru": "Проверка"}, role="specialist", days=2),
-        Step("front", {"hy": "Գրասենյակ", "en": "Front", "ru": "Офис"}, role="clerk", days=1, department="front_office"),
+        Step(
+            "front", {"hy": "Գրասենյակ", "en": "Front", "ru": "Офис"}, role="clerk", days=1, department="front_office"
+        ),
         Step("sign", {"hy": "Ստորագրում", "en": "Sign", "ru": "Подпись"}, role="head", days=1),
     ),
     deadline_days=10,
@@ -41,14 +45,26 @@ def app(tmp_path):
     module = types.ModuleType("inbox_local_plugin")
     module.register_services = hookimpl(lambda: [LOCAL])
     app = make_app(tmp_path, plugins=[*builtin_plugins(), module])
-    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha"), "beta": seed_municipality(app, "beta", "Beta"),
-                  "sysadmin": seed_system_admin(app)}
+    app.seeded = {
+        "alpha": seed_municipality(app, "alpha", "Alpha"),
+        "beta": seed_municipality(app, "beta", "Beta"),
+        "sysadmin": seed_system_admin(app),
+    }
     with app.app_context():
         registry = plugin_runtime.registry(app)
         for municipality in ("alpha", "beta"):
             for registered in registry.latest():
-                set_activation(db.session, registry, app.seeded[municipality]["id"], registered.key, enabled=True,
-                               fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+                set_activation(
+                    db.session,
+                    registry,
+                    app.seeded[municipality]["id"],
+                    registered.key,
+                    enabled=True,
+                    fee_override=None,
+                    deadline_override=None,
+                    department_id=None,
+                    actor_id=None,
+                )
         db.session.commit()
     yield app
     with app.app_context():
@@ -60,10 +76,18 @@ def person(app, municipality: str, role: str, department: str | None, n: int = 0
     m = app.seeded[municipality]
     username = f"{m['code']}.{role}.{department}.{n}"
     with app.app_context():
-        user, _ = ensure_user(app.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=role,
-                              last_name=str(department), password=PASSWORD, password_hash=password_hash(),
-                              roles=[ROLE_BY_KEY[role]], municipality_id=m["id"],
-                              department_id=m["departments"].get(department) if department else None)
+        user, _ = ensure_user(
+            app.appbuilder.sm,
+            username=username,
+            email=f"{username}@test.example",
+            first_name=role,
+            last_name=str(department),
+            password=PASSWORD,
+            password_hash=password_hash(),
+            roles=[ROLE_BY_KEY[role]],
+            municipality_id=m["id"],
+            department_id=m["departments"].get(department) if department else None,
+        )
         return user.id
 
 
@@ -72,8 +96,13 @@ def file(app, service_key: str, municipality: str = "alpha", data=None, **applic
     with app.app_context():
         service = plugin_runtime.registry(app).get(service_key).service
         application, _ = workflow.new_application(
-            db.session, service=service, municipality_id=m["id"], data=data or {},
-            applicant_name=applicant.pop("applicant_name", "Applicant"), created_by_id=m["users"]["clerk"], **applicant,
+            db.session,
+            service=service,
+            municipality_id=m["id"],
+            data=data or {},
+            applicant_name=applicant.pop("applicant_name", "Applicant"),
+            created_by_id=m["users"]["clerk"],
+            **applicant,
         )
         workflow.submit(db.session, application, actor_id=m["users"]["clerk"], expected_version=application.version)
         db.session.commit()
@@ -126,14 +155,26 @@ def test_the_sql_rules_agree_with_the_workflow_for_every_person_and_application(
     beta_local = file(app, LOCAL.key, "beta")
     ids.append(beta_local)
     with app.app_context():
-        set_activation(db.session, plugin_runtime.registry(app), beta["id"], LOCAL.key, enabled=True, fee_override=None,
-                       deadline_override=None, department_id=beta["departments"]["education"], actor_id=None)
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            beta["id"],
+            LOCAL.key,
+            enabled=True,
+            fee_override=None,
+            deadline_override=None,
+            department_id=beta["departments"]["education"],
+            actor_id=None,
+        )
         db.session.commit()
 
     people = [alpha["users"][k] for k in ("municipal_admin", "clerk", "specialist", "head", "auditor")]
     people += [beta["users"][k] for k in ("clerk", "specialist", "head")]
-    for municipality, role, department in itertools.product(("alpha", "beta"), ("specialist", "head", "clerk"),
-                                                            (None, "social", "trade", "civil_registry", "education", "front_office")):
+    for municipality, role, department in itertools.product(
+        ("alpha", "beta"),
+        ("specialist", "head", "clerk"),
+        (None, "social", "trade", "civil_registry", "education", "front_office"),
+    ):
         people.append(person(app, municipality, role, department))
 
     with app.app_context():
@@ -143,18 +184,25 @@ def test_the_sql_rules_agree_with_the_workflow_for_every_person_and_application(
         for user_id in people:
             actor = workflow.load_actor(db.session, user_id)
             code = inbox.department_code_of(db.session, actor)
-            by_sql = set(db.session.execute(
-                select(Application.id).where(Application.id.in_(ids), inbox.can_act_clause(registry, actor, code))
-            ).scalars())
+            by_sql = set(
+                db.session.execute(
+                    select(Application.id).where(Application.id.in_(ids), inbox.can_act_clause(registry, actor, code))
+                ).scalars()
+            )
             by_python = {a.id for a in applications if python_may_act(db.session, a, actor)}
             assert by_sql == by_python, (user_id, sorted(by_sql ^ by_python))
             if actor.department_id is not None:
-                responsible_sql = set(db.session.execute(
-                    select(Application.id).where(
-                        Application.id.in_(ids), Application.status.in_(workflow.OPEN),
-                        inbox.responsible_department_clause(registry, actor.municipality_id, actor.department_id, code),
-                    )
-                ).scalars())
+                responsible_sql = set(
+                    db.session.execute(
+                        select(Application.id).where(
+                            Application.id.in_(ids),
+                            Application.status.in_(workflow.OPEN),
+                            inbox.responsible_department_clause(
+                                registry, actor.municipality_id, actor.department_id, code
+                            ),
+                        )
+                    ).scalars()
+                )
                 responsible_py = {a.id for a in applications if python_responsible(db.session, a, actor.department_id)}
                 assert responsible_sql == responsible_py, (user_id, sorted(responsible_sql ^ responsible_py))
             checked += len(by_python)
@@ -173,13 +221,20 @@ def test_my_tasks_include_what_is_assigned_to_me(app):
 
         def mine(user_id):
             actor = workflow.load_actor(db.session, user_id)
-            page = inbox.list_page(db.session, registry, actor, inbox.MINE, municipality_ids={app.seeded["alpha"]["id"]})
+            page = inbox.list_page(
+                db.session, registry, actor, inbox.MINE, municipality_ids={app.seeded["alpha"]["id"]}
+            )
             return [r.application.id for r in page.rows]
 
         assert mine(other) == [application_id]
         assert mine(registrar) == []  # someone else has it
-        page = inbox.list_page(db.session, registry, workflow.load_actor(db.session, other), inbox.MINE,
-                               municipality_ids={app.seeded["alpha"]["id"]})
+        page = inbox.list_page(
+            db.session,
+            registry,
+            workflow.load_actor(db.session, other),
+            inbox.MINE,
+            municipality_ids={app.seeded["alpha"]["id"]},
+        )
         assert page.rows[0].assignee_name == "specialist civil_registry"
 
 
@@ -231,8 +286,15 @@ def test_keyset_paging_visits_every_row_once_in_order_both_ways(app):
         actor = workflow.load_actor(db.session, app.seeded["alpha"]["users"]["head"])
 
         def page(cursor=None):
-            return inbox.list_page(db.session, registry, actor, inbox.ALL, municipality_ids={app.seeded["alpha"]["id"]},
-                                   cursor=cursor, limit=4)
+            return inbox.list_page(
+                db.session,
+                registry,
+                actor,
+                inbox.ALL,
+                municipality_ids={app.seeded["alpha"]["id"]},
+                cursor=cursor,
+                limit=4,
+            )
 
         pages, cursor = [], None
         while True:
@@ -253,7 +315,13 @@ def test_keyset_paging_visits_every_row_once_in_order_both_ways(app):
 
 
 def test_search_matches_exact_tracking_numbers_psn_phone_and_names(app):
-    one = file(app, "residence-certificate", applicant_name="Սոնա Գրիգորյան", applicant_psn="1111111111", applicant_phone="+37491000001")
+    one = file(
+        app,
+        "residence-certificate",
+        applicant_name="Սոնա Գրիգորյան",
+        applicant_psn="1111111111",
+        applicant_phone="+37491000001",
+    )
     two = file(app, "residence-certificate", applicant_name="Aram 100% Petrosyan")
     with app.app_context():
         tracking = db.session.get(Application, one).tracking_number
@@ -283,7 +351,11 @@ def test_filters(app):
 
         def found(**kwargs):
             clauses = inbox.filter_clauses(inbox.Filters(**kwargs))
-            return set(db.session.execute(select(Application.id).where(Application.id.in_([first, second]), *clauses)).scalars())
+            return set(
+                db.session.execute(
+                    select(Application.id).where(Application.id.in_([first, second]), *clauses)
+                ).scalars()
+            )
 
         assert found() == {first, second}
         assert found(service=LOCAL.key) == {second}

@@ -28,8 +28,13 @@ REFUSED = {302, 400, 403, 404, 405, 409}
 
 @pytest.fixture
 def beta_rows(app):
-    filed = apply(app, "residence-certificate", municipality="beta", applicant_name=BETA_APPLICANT,
-                  documents={"identity": [attach("pdf", "beta-passport.pdf")]})
+    filed = apply(
+        app,
+        "residence-certificate",
+        municipality="beta",
+        applicant_name=BETA_APPLICANT,
+        documents={"identity": [attach("pdf", "beta-passport.pdf")]},
+    )
     with app.app_context():
         application = db.session.get(Application, filed.id)
         beta_id = app.seeded["beta"]["id"]
@@ -37,7 +42,9 @@ def beta_rows(app):
             "application_id": application.id,
             "document_id": application.documents[0].id,
             "tracking_number": application.tracking_number,
-            "department_id": db.session.execute(select(Department.id).where(Department.municipality_id == beta_id)).scalars().first(),
+            "department_id": db.session.execute(select(Department.id).where(Department.municipality_id == beta_id))
+            .scalars()
+            .first(),
             "user_id": app.seeded["beta"]["users"]["clerk"],
             "municipality_id": beta_id,
         }
@@ -87,13 +94,19 @@ def _snapshot(app, beta):
     with app.app_context():
         application = db.session.get(Application, beta["application_id"])
         return (
-            application.status, application.version, application.assignee_id,
+            application.status,
+            application.version,
+            application.assignee_id,
             db.session.execute(select(func.count()).select_from(TransitionRecord)).scalar_one(),
             db.session.execute(select(func.count()).select_from(Department)).scalar_one(),
             db.session.execute(select(func.count()).select_from(StaffProfile)).scalar_one(),
-            db.session.execute(select(func.count()).where(ServiceActivation.municipality_id == beta["municipality_id"])).scalar_one(),
             db.session.execute(
-                select(func.count()).where(AuditEvent.action.like("document.%"), AuditEvent.municipality_id == beta["municipality_id"])
+                select(func.count()).where(ServiceActivation.municipality_id == beta["municipality_id"])
+            ).scalar_one(),
+            db.session.execute(
+                select(func.count()).where(
+                    AuditEvent.action.like("document.%"), AuditEvent.municipality_id == beta["municipality_id"]
+                )
             ).scalar_one(),
         )
 
@@ -101,7 +114,9 @@ def _snapshot(app, beta):
 @pytest.mark.parametrize("role", ROLES)
 def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, beta_rows, role):
     username = login_as(role, "alpha")
-    token = client.post("/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}).get_json()["access_token"]
+    token = client.post(
+        "/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}
+    ).get_json()["access_token"]
     api_headers = {"Authorization": f"Bearer {token}"}
     before = _snapshot(app, beta_rows)
     checked = 0
@@ -114,12 +129,18 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             if rule.rule.startswith("/api/"):
                 # The API as its clients use it: with a JWT, not the browser session.
-                response = client.open(url, method=method, headers=api_headers,
-                                       json={"action": "approve", "expected_version": 1, "comment": "x"} if method == "POST" else None)
+                response = client.open(
+                    url,
+                    method=method,
+                    headers=api_headers,
+                    json={"action": "approve", "expected_version": 1, "comment": "x"} if method == "POST" else None,
+                )
             elif method == "GET":
                 response = client.get(url)
             else:
-                response = client.open(url, method=method, data={"version": "1", "comment": "x", "reason": "x", "what_to_fix": "x"})
+                response = client.open(
+                    url, method=method, data={"version": "1", "comment": "x", "reason": "x", "what_to_fix": "x"}
+                )
             body = response.get_data(as_text=True)
             label = f"{role} {method} {url}"
             checked += 1
@@ -141,10 +162,23 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
 @pytest.mark.parametrize("role", ROLES)
 def test_lists_and_searches_never_show_another_municipality(app, client, login_as, beta_rows, role):
     username = login_as(role, "alpha")
-    token = client.post("/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}).get_json()["access_token"]
-    pages = ["/workspace/", "/workspace/?tab=department", "/workspace/?tab=all", f"/workspace/?q={beta_rows['tracking_number']}",
-             "/workspace/?tab=all&q=Leakcheck", "/api/v1/applications", "/office/applicants?q=Leakcheck",
-             "/admin/departments/list/", "/admin/staff/", "/admin/services/", "/admin/builder/", "/admin/municipalities/list/"]
+    token = client.post(
+        "/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}
+    ).get_json()["access_token"]
+    pages = [
+        "/workspace/",
+        "/workspace/?tab=department",
+        "/workspace/?tab=all",
+        f"/workspace/?q={beta_rows['tracking_number']}",
+        "/workspace/?tab=all&q=Leakcheck",
+        "/api/v1/applications",
+        "/office/applicants?q=Leakcheck",
+        "/admin/departments/list/",
+        "/admin/staff/",
+        "/admin/services/",
+        "/admin/builder/",
+        "/admin/municipalities/list/",
+    ]
     for page in pages:
         response = client.get(page, headers={"Authorization": f"Bearer {token}"} if page.startswith("/api/") else None)
         assert response.status_code < 500, page
@@ -154,4 +188,5 @@ def test_lists_and_searches_never_show_another_municipality(app, client, login_a
         # The search word comes back in the page (the search box); the beta name must not.
         assert "Զզբետա" not in body, page
         assert beta_rows["tracking_number"] not in body.replace(f"q={beta_rows['tracking_number']}", "").replace(
-            f'value="{beta_rows["tracking_number"]}"', ""), page
+            f'value="{beta_rows["tracking_number"]}"', ""
+        ), page

@@ -19,14 +19,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from huey import MemoryHuey, SqliteHuey
 from sqlalchemy import select
+from test_escalation import file_overdue, set_up
 
 from app import jobs
 from app.domain import notifications
 from app.extensions import db
 from app.models import Application, Notification
 from app.testing import builtin_plugins
-
-from test_escalation import file_overdue, set_up
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,7 +63,11 @@ def subject_of(message) -> str:
 
 def email_rows(app) -> list[Notification]:
     with app.app_context():
-        rows = db.session.execute(select(Notification).where(Notification.channel == "email").order_by(Notification.id)).scalars().all()
+        rows = (
+            db.session.execute(select(Notification).where(Notification.channel == "email").order_by(Notification.id))
+            .scalars()
+            .all()
+        )
         db.session.expunge_all()
         return rows
 
@@ -78,7 +81,9 @@ def test_huey_is_built_from_config(tmp_path):
     embedded = jobs.make_huey({"HAMAYNK_JOBS": "sqlite"}, str(tmp_path / "instance"))
     assert isinstance(embedded, SqliteHuey) and not embedded.immediate
     assert embedded.storage.filename == str(tmp_path / "instance" / "huey.sqlite3")
-    chosen = jobs.make_huey({"HAMAYNK_JOBS": "sqlite", "HAMAYNK_HUEY_PATH": str(tmp_path / "q" / "jobs.db")}, str(tmp_path))
+    chosen = jobs.make_huey(
+        {"HAMAYNK_JOBS": "sqlite", "HAMAYNK_HUEY_PATH": str(tmp_path / "q" / "jobs.db")}, str(tmp_path)
+    )
     assert chosen.storage.filename == str(tmp_path / "q" / "jobs.db")
     with pytest.raises(jobs.JobsMisconfigured, match="HAMAYNK_JOBS='celery'"):
         jobs.make_huey({"HAMAYNK_JOBS": "celery"}, str(tmp_path))
@@ -93,7 +98,10 @@ def test_redis_mode_uses_redis_huey(tmp_path):
         return
     from huey import RedisHuey
 
-    assert isinstance(jobs.make_huey({"HAMAYNK_JOBS": "redis", "HAMAYNK_REDIS_URL": "redis://127.0.0.1:1/0"}, str(tmp_path)), RedisHuey)
+    assert isinstance(
+        jobs.make_huey({"HAMAYNK_JOBS": "redis", "HAMAYNK_REDIS_URL": "redis://127.0.0.1:1/0"}, str(tmp_path)),
+        RedisHuey,
+    )
 
 
 def test_tests_run_jobs_immediately_and_the_schedule_is_every_quarter_hour(app):
@@ -124,7 +132,7 @@ def test_escalate_command_runs_once_and_queues_the_emails(app, smtp_server):
     # Immediate mode: delivered before the command returned.
     [row] = email_rows(app)
     assert row.status == notifications.SENT and row.attempts == 1 and row.sent_at is not None
-    [(sender, recipients, message)] = smtp_server.messages
+    [(_sender, recipients, message)] = smtp_server.messages
     with app.app_context():
         tracking = db.session.get(Application, application_id).tracking_number
     assert recipients == ["alpha.registry_head@test.example"] and row.recipient_user_id == people["registry_head"]
@@ -208,13 +216,19 @@ def test_worker_process_runs_the_scheduled_escalation_and_delivers(app, tmp_path
         PYTHONUNBUFFERED="1",
     )
     env.pop("HAMAYNK_ENV", None)
-    log = open(tmp_path / "worker.log", "w+")
+    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 - closed with the worker at the end
     worker = subprocess.Popen(
-        [sys.executable, "-m", "flask", "hamaynk", "worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "flask", "hamaynk", "worker"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (smtp_server.messages and email_rows(app)[0].status == notifications.SENT):
+        while time.monotonic() < deadline and not (
+            smtp_server.messages and email_rows(app)[0].status == notifications.SENT
+        ):
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()
             time.sleep(0.3)
     finally:

@@ -55,7 +55,9 @@ def test_migrations_match_models_on_postgresql(fresh_postgres_database):
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path):
-    app = create_app("test", overrides={"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'wal.sqlite3'}", "HAMAYNK_PLUGINS": []})
+    app = create_app(
+        "test", overrides={"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'wal.sqlite3'}", "HAMAYNK_PLUGINS": []}
+    )
     with app.app_context(), db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL

@@ -13,15 +13,16 @@ from pathlib import Path
 import pypdf
 import pytest
 from sqlalchemy import event, func, select
+from test_uploads import ELF, make_pdf, make_png
 
-from app import hookimpl, plugin_runtime
+from app import hookimpl
 from app.domain import intake
 from app.domain.activations import set_activation
 from app.domain.tracking import verify_access_secret
 from app.extensions import db
 from app.models import Application, ApplicationDocument, TransitionRecord
+from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, builtin_plugins, login, make_app, seed_municipality, seed_system_admin
-from test_uploads import ELF, make_pdf, make_png
 
 RESIDENCE = "residence-certificate"
 PERMIT = "construction-permit"
@@ -33,8 +34,17 @@ PERMIT = "construction-permit"
 def enable(app, municipality: str, *keys: str) -> None:
     with app.app_context():
         for key in keys:
-            set_activation(db.session, plugin_runtime.registry(app), app.seeded[municipality]["id"], key, enabled=True,
-                           fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+            set_activation(
+                db.session,
+                plugin_runtime.registry(app),
+                app.seeded[municipality]["id"],
+                key,
+                enabled=True,
+                fee_override=None,
+                deadline_override=None,
+                department_id=None,
+                actor_id=None,
+            )
         db.session.commit()
 
 
@@ -56,9 +66,15 @@ def files(*items):
 
 def residence_data(token: str, **overrides):
     data = {
-        "applicant-token": token, "applicant-name": "Արմեն Պետրոսյան", "applicant-psn": "12345 67890",
-        "applicant-phone": "091 123456", "applicant-email": "Armen@Example.am", "applicant-address": "Աբովյան, Հանրապետության 10",
-        "address": "Աբովյան, Հանրապետության 10", "purpose": "bank", "copies": "2",
+        "applicant-token": token,
+        "applicant-name": "Արմեն Պետրոսյան",
+        "applicant-psn": "12345 67890",
+        "applicant-phone": "091 123456",
+        "applicant-email": "Armen@Example.am",
+        "applicant-address": "Աբովյան, Հանրապետության 10",
+        "address": "Աբովյան, Հանրապետության 10",
+        "purpose": "bank",
+        "copies": "2",
         "doc-identity": files((make_pdf("passport"), "passport.pdf"), (make_png(), "id-card.png")),
     }
     data.update(overrides)
@@ -67,13 +83,26 @@ def residence_data(token: str, **overrides):
 
 def permit_data(token: str, **overrides):
     data = {
-        "applicant-token": token, "applicant-name": "Anna Hakobyan", "applicant-psn": "2345678901", "applicant-phone": "+37493111222",
-        "cadastral_code": "07-001-0123-0045", "plot_address": "Abovyan, Garegin Nzhdeh 5", "zone": "residential", "work_type": "new",
-        "building_purpose": "house", "plot_area": "600", "footprint_area": "120", "building_area": "200", "floors": "2",
-        "designer": "Archstudio LLC", "designer_licence": "L-1234",
+        "applicant-token": token,
+        "applicant-name": "Anna Hakobyan",
+        "applicant-psn": "2345678901",
+        "applicant-phone": "+37493111222",
+        "cadastral_code": "07-001-0123-0045",
+        "plot_address": "Abovyan, Garegin Nzhdeh 5",
+        "zone": "residential",
+        "work_type": "new",
+        "building_purpose": "house",
+        "plot_area": "600",
+        "footprint_area": "120",
+        "building_area": "200",
+        "floors": "2",
+        "designer": "Archstudio LLC",
+        "designer_licence": "L-1234",
         "doc-ownership_certificate": files((make_pdf("ownership"), "ownership.pdf")),
         "doc-planning_assignment": files((make_pdf("assignment"), "assignment.pdf")),
-        "doc-design_documentation": files((make_pdf("design 1"), "design-1.pdf"), (make_pdf("design 2"), "design-2.pdf")),
+        "doc-design_documentation": files(
+            (make_pdf("design 1"), "design-1.pdf"), (make_pdf("design 2"), "design-2.pdf")
+        ),
     }
     data.update(overrides)
     return data
@@ -96,13 +125,34 @@ def count(app, model) -> int:
 def filed(app, application_id: int) -> dict:
     with app.app_context():
         a = db.session.get(Application, application_id)
-        docs = db.session.execute(select(ApplicationDocument).where(ApplicationDocument.application_id == a.id).order_by(ApplicationDocument.id)).scalars().all()
+        docs = (
+            db.session.execute(
+                select(ApplicationDocument)
+                .where(ApplicationDocument.application_id == a.id)
+                .order_by(ApplicationDocument.id)
+            )
+            .scalars()
+            .all()
+        )
         return {
-            "status": a.status, "step": a.current_step, "channel": a.channel, "created_by": a.created_by_id, "name": a.applicant_name,
-            "psn": a.applicant_psn, "phone": a.applicant_phone, "email": a.applicant_email, "data": dict(a.data), "fee": a.fee,
-            "tracking": a.tracking_number, "hash": a.access_secret_hash, "municipality": a.municipality_id, "due_at": a.due_at,
+            "status": a.status,
+            "step": a.current_step,
+            "channel": a.channel,
+            "created_by": a.created_by_id,
+            "name": a.applicant_name,
+            "psn": a.applicant_psn,
+            "phone": a.applicant_phone,
+            "email": a.applicant_email,
+            "data": dict(a.data),
+            "fee": a.fee,
+            "tracking": a.tracking_number,
+            "hash": a.access_secret_hash,
+            "municipality": a.municipality_id,
+            "due_at": a.due_at,
             "docs": [(d.requirement_key, d.original_name, d.content_type, d.sha256, d.storage_key) for d in docs],
-            "submits": db.session.execute(select(func.count()).where(TransitionRecord.application_id == a.id, TransitionRecord.action == "submit")).scalar_one(),
+            "submits": db.session.execute(
+                select(func.count()).where(TransitionRecord.application_id == a.id, TransitionRecord.action == "submit")
+            ).scalar_one(),
         }
 
 
@@ -181,7 +231,10 @@ def test_staff_without_a_municipality_get_a_clear_refusal(app, client, login_as)
 def test_residence_certificate_intake_files_submits_and_prints_a_receipt(app, clerk):
     html = clerk.get(f"/office/new/{RESIDENCE}").get_data(as_text=True)
     # Conditional fields carry their condition for office.js; the checklist names limits.
-    assert re.search(r'data-visible-when="\[\{&#34;field&#34;: &#34;purpose&#34;, &#34;op&#34;: &#34;eq&#34;, &#34;value&#34;: &#34;other&#34;\}\]"', html)
+    assert re.search(
+        r'data-visible-when="\[\{&#34;field&#34;: &#34;purpose&#34;, &#34;op&#34;: &#34;eq&#34;, &#34;value&#34;: &#34;other&#34;\}\]"',
+        html,
+    )
     assert "office.js" in html and 'enctype="multipart/form-data"' in html
     assert 'name="doc-identity"' in html and "multiple" in html and ".pdf" in html
     assert "Accepted: PDF, JPEG, PNG; at most 10 MB per file; up to 2 file(s)." in html
@@ -193,10 +246,18 @@ def test_residence_certificate_intake_files_submits_and_prints_a_receipt(app, cl
     clerk_id = app.seeded["alpha"]["users"]["clerk"]
     assert row["status"] == "submitted" and row["step"] == "registry_check" and row["channel"] == "office"
     assert row["created_by"] == clerk_id and row["municipality"] == app.seeded["alpha"]["id"] and row["submits"] == 1
-    assert (row["name"], row["psn"], row["phone"], row["email"]) == ("Արմեն Պետրոսյան", "1234567890", "+37491123456", "Armen@example.am")
+    assert (row["name"], row["psn"], row["phone"], row["email"]) == (
+        "Արմեն Պետրոսյան",
+        "1234567890",
+        "+37491123456",
+        "Armen@example.am",
+    )
     assert row["data"] == {"address": "Աբովյան, Հանրապետության 10", "purpose": "bank", "on_behalf": False, "copies": 2}
     assert row["due_at"] is not None
-    assert [(d[0], d[1], d[2]) for d in row["docs"]] == [("identity", "passport.pdf", "application/pdf"), ("identity", "id-card.png", "image/png")]
+    assert [(d[0], d[1], d[2]) for d in row["docs"]] == [
+        ("identity", "passport.pdf", "application/pdf"),
+        ("identity", "id-card.png", "image/png"),
+    ]
     import hashlib
 
     assert row["docs"][0][3] == hashlib.sha256(make_pdf("passport")).hexdigest()
@@ -256,7 +317,11 @@ def test_on_behalf_needs_the_power_of_attorney(app, clerk):
     assert "These documents are required and were not attached: “Power of attorney”." in html
     assert count(app, Application) == 0 and stored_files(app) == []
     # The same token still works: nothing was created with it.
-    response = post(clerk, RESIDENCE, residence_data(token, on_behalf="y", **{"doc-power_of_attorney": files((make_pdf("poa"), "poa.pdf"))}))
+    response = post(
+        clerk,
+        RESIDENCE,
+        residence_data(token, on_behalf="y", **{"doc-power_of_attorney": files((make_pdf("poa"), "poa.pdf"))}),
+    )
     row = filed(app, application_id_of(response))
     assert sorted(d[0] for d in row["docs"]) == ["identity", "identity", "power_of_attorney"]
 
@@ -287,13 +352,26 @@ def test_a_renamed_executable_is_refused_and_nothing_is_stored(app, clerk):
 
 def test_bad_applicant_details_are_refused_with_messages(app, clerk):
     token = open_form(clerk, RESIDENCE)
-    data = residence_data(token, **{"applicant-name": "  ", "applicant-psn": "12345", "applicant-phone": "12", "applicant-email": "not-an-email"})
+    data = residence_data(
+        token,
+        **{
+            "applicant-name": "  ",
+            "applicant-psn": "12345",
+            "applicant-phone": "12",
+            "applicant-email": "not-an-email",
+        },
+    )
     data["copies"] = "9"
     response = post(clerk, RESIDENCE, data)
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    for message in ("Enter the applicant&#39;s name.", "A public service number has exactly 10 digits.",
-                    "Enter a phone number such as +374 91 123456.", "Enter a valid e-mail address.", "The largest allowed value is 5."):
+    for message in (
+        "Enter the applicant&#39;s name.",
+        "A public service number has exactly 10 digits.",
+        "Enter a phone number such as +374 91 123456.",
+        "Enter a valid e-mail address.",
+        "The largest allowed value is 5.",
+    ):
         assert message in html, message
     assert 'aria-invalid="true"' in html
     assert count(app, Application) == 0 and stored_files(app) == []
@@ -313,16 +391,21 @@ def test_a_forged_or_missing_submission_token_is_refused(app, clerk):
 
 def test_construction_permit_with_conditional_documents_and_route(app, clerk):
     token = open_form(clerk, PERMIT)
-    big_historic = dict(zone="historic", building_area="450", co_owned="y")
+    big_historic = {"zone": "historic", "building_area": "450", "co_owned": "y"}
     response = post(clerk, PERMIT, permit_data(token, **big_historic))
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    for title in ("Positive expert review of the design", "Consent of the heritage protection authority", "Notarised consent of the co-owners"):
+    for title in (
+        "Positive expert review of the design",
+        "Consent of the heritage protection authority",
+        "Notarised consent of the co-owners",
+    ):
         assert title in html
     assert count(app, Application) == 0 and stored_files(app) == []
 
     # An image where only PDF is accepted is refused with both types named.
-    def extra(heritage=(make_pdf("heritage"), "heritage.pdf")):
+    def extra(heritage=None):
+        heritage = heritage or (make_pdf("heritage"), "heritage.pdf")
         return {
             "doc-expert_review": files((make_pdf("review"), "review.pdf")),
             "doc-heritage_consent": files(heritage),
@@ -331,7 +414,10 @@ def test_construction_permit_with_conditional_documents_and_route(app, clerk):
 
     response = post(clerk, PERMIT, permit_data(token, **big_historic, **extra((make_png(), "heritage.png"))))
     assert response.status_code == 400
-    assert "heritage.png is a PNG file, but “Consent of the heritage protection authority” accepts only PDF." in response.get_data(as_text=True)
+    assert (
+        "heritage.png is a PNG file, but “Consent of the heritage protection authority” accepts only PDF."
+        in response.get_data(as_text=True)
+    )
     assert count(app, Application) == 0 and stored_files(app) == []
 
     response = post(clerk, PERMIT, permit_data(token, **big_historic, **extra()))
@@ -344,7 +430,15 @@ def test_construction_permit_with_conditional_documents_and_route(app, clerk):
     assert route == ["completeness_check", "planning_review", "heritage_review", "engineering_review", "signature"]
     assert row["step"] == route[0]
     assert sorted(d[0] for d in row["docs"]) == sorted(
-        ["ownership_certificate", "planning_assignment", "design_documentation", "design_documentation", "expert_review", "heritage_consent", "co_owners_consent"]
+        [
+            "ownership_certificate",
+            "planning_assignment",
+            "design_documentation",
+            "design_documentation",
+            "expert_review",
+            "heritage_consent",
+            "co_owners_consent",
+        ]
     )
     assert len(stored_files(app)) == 7
     page = clerk.get(f"/office/receipt/{application_id}").get_data(as_text=True)
@@ -357,7 +451,11 @@ def test_a_small_residential_permit_skips_the_conditional_steps(app, clerk):
     response = post(clerk, PERMIT, permit_data(open_form(clerk, PERMIT)))
     row = filed(app, application_id_of(response))
     assert row["status"] == "submitted" and row["step"] == "completeness_check"
-    assert sorted({d[0] for d in row["docs"]}) == ["design_documentation", "ownership_certificate", "planning_assignment"]
+    assert sorted({d[0] for d in row["docs"]}) == [
+        "design_documentation",
+        "ownership_certificate",
+        "planning_assignment",
+    ]
 
 
 # -- double submits -------------------------------------------------------------------------
@@ -389,7 +487,7 @@ def test_two_submits_racing_with_one_token_create_one_application(app, clerk):
         barrier.wait()
         try:
             results[index] = post(clients[index], RESIDENCE, data)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             results[index] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
@@ -431,7 +529,12 @@ def test_with_csrf_on_the_form_carries_a_token_and_a_post_without_it_is_refused(
         client = app.test_client()
         page = client.get("/login/").get_data(as_text=True)
         csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-        assert client.post("/login/", data={"username": "alpha.clerk", "password": PASSWORD, "csrf_token": csrf}).status_code == 302
+        assert (
+            client.post(
+                "/login/", data={"username": "alpha.clerk", "password": PASSWORD, "csrf_token": csrf}
+            ).status_code
+            == 302
+        )
         client.get("/lang/en")
         html = client.get(f"/office/new/{RESIDENCE}").get_data(as_text=True)
         match = re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', html)
@@ -472,8 +575,14 @@ def test_a_returning_citizen_is_found_in_alpha_but_never_from_beta(app, client, 
     enable(app, "beta", RESIDENCE)
     application_id_of(post(clerk, RESIDENCE, residence_data(open_form(clerk, RESIDENCE))))
     application_id_of(post(clerk, RESIDENCE, residence_data(open_form(clerk, RESIDENCE))))  # the same person again
-    expected = {"name": "Արմեն Պետրոսյան", "psn": "1234567890", "phone": "+37491123456", "email": "Armen@example.am",
-                "address": "Աբովյան, Հանրապետության 10", "source": "applications"}
+    expected = {
+        "name": "Արմեն Պետրոսյան",
+        "psn": "1234567890",
+        "phone": "+37491123456",
+        "email": "Armen@example.am",
+        "address": "Աբովյան, Հանրապետության 10",
+        "source": "applications",
+    }
     for q in ("1234567890", "12345 67890", "+374 91 123456", "Պետրոս", "Արմեն"):
         assert search(clerk, q) == [expected], q
     assert search(clerk, "Ar") == []  # too short to search
@@ -505,7 +614,15 @@ def test_the_search_costs_the_same_number_of_queries_for_many_matches(app, clerk
     application_id_of(post(clerk, RESIDENCE, residence_data(open_form(clerk, RESIDENCE))))
     one = statements("Armen")
     for n in range(6):
-        application_id_of(post(clerk, RESIDENCE, residence_data(open_form(clerk, RESIDENCE), **{"applicant-name": f"Armen {n}", "applicant-psn": f"99999999{n:02d}"})))
+        application_id_of(
+            post(
+                clerk,
+                RESIDENCE,
+                residence_data(
+                    open_form(clerk, RESIDENCE), **{"applicant-name": f"Armen {n}", "applicant-psn": f"99999999{n:02d}"}
+                ),
+            )
+        )
     assert len(search(clerk, "Armen")) == 6  # Latin "Armen n"; the first is Armenian script
     assert statements("Armen") == one
 
@@ -523,7 +640,14 @@ def test_the_population_registry_hook_prefills_by_public_service_number(tmp_path
         client = app.test_client()
         login(client, "alpha.clerk", PASSWORD)
         assert search(client, "555 555 5555") == [
-            {"name": "Սոնա Մկրտչյան", "psn": "5555555555", "phone": None, "email": None, "address": "Աբովյան, Սևանի 3", "source": "registry"}
+            {
+                "name": "Սոնա Մկրտչյան",
+                "psn": "5555555555",
+                "phone": None,
+                "email": None,
+                "address": "Աբովյան, Սևանի 3",
+                "source": "registry",
+            }
         ]
         assert search(client, "1111111111") == []
     finally:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from app.plugins import PluginError, build_plugin_host
+from app.plugins.host import PluginError, build_plugin_host
 from app.sdk import CORE_API_VERSION, hookimpl
-from app.testing import login, make_app, PASSWORD, seed_system_admin
+from app.testing import PASSWORD, login, make_app, seed_system_admin
 
-SERVICE_MODULE = '''
+SERVICE_MODULE = """
 from app.sdk import Service, Step, hookimpl
 
 REQUIRES_CORE_API = {requires!r}
@@ -25,7 +25,7 @@ def register_services():
         key={key!r}, version=1, title={{"hy": "Երրորդ կողմի ծառայություն", "en": "Third-party service"}},
         steps=(Step("review", {{"hy": "Ստուգում"}}, role="specialist", days=1),),
     )]
-'''
+"""
 
 
 def install_distribution(root: Path, dist: str, module: str, source: str, version: str = "1.0") -> None:
@@ -53,8 +53,13 @@ def site_dir(tmp_path, monkeypatch):
 
 
 def test_installed_plugin_is_discovered_through_its_entry_point(site_dir, tmp_path):
-    install_distribution(site_dir, "hamaynk-thirdparty", "thirdparty_permits",
-                         SERVICE_MODULE.format(requires=">=1,<2", key="thirdparty-permit"), version="2.3")
+    install_distribution(
+        site_dir,
+        "hamaynk-thirdparty",
+        "thirdparty_permits",
+        SERVICE_MODULE.format(requires=">=1,<2", key="thirdparty-permit"),
+        version="2.3",
+    )
     app = make_app(tmp_path, plugins=[], HAMAYNK_LOAD_ENTRYPOINTS=True)
     host = app.extensions["hamaynk.plugins"]
     record = host.records["thirdparty_permits"]
@@ -68,8 +73,9 @@ def test_installed_plugin_is_discovered_through_its_entry_point(site_dir, tmp_pa
 
 def test_broken_plugin_is_disabled_in_production_and_the_site_still_serves(site_dir, tmp_path):
     install_distribution(site_dir, "hamaynk-broken", "broken_import", "raise RuntimeError('database driver missing')\n")
-    install_distribution(site_dir, "hamaynk-thirdparty", "thirdparty_ok",
-                         SERVICE_MODULE.format(requires=">=1,<2", key="thirdparty-ok"))
+    install_distribution(
+        site_dir, "hamaynk-thirdparty", "thirdparty_ok", SERVICE_MODULE.format(requires=">=1,<2", key="thirdparty-ok")
+    )
     app = make_app(tmp_path, plugins=[], HAMAYNK_LOAD_ENTRYPOINTS=True, HAMAYNK_STRICT_PLUGINS=False)
     host = app.extensions["hamaynk.plugins"]
     broken = host.records["broken_import"]
@@ -89,13 +95,14 @@ def test_broken_plugin_is_disabled_in_production_and_the_site_still_serves(site_
 
 def test_broken_plugin_fails_loudly_in_development(site_dir, tmp_path):
     install_distribution(site_dir, "hamaynk-broken", "broken_loud", "raise RuntimeError('boom')\n")
-    with pytest.raises(PluginError, match="plug-in 'broken_loud': cannot be imported .*boom"):
+    with pytest.raises(PluginError, match=r"plug-in 'broken_loud': cannot be imported .*boom"):
         make_app(tmp_path, plugins=[], HAMAYNK_LOAD_ENTRYPOINTS=True)
 
 
 def test_incompatible_core_version_is_refused_with_a_clear_message(site_dir, tmp_path):
-    install_distribution(site_dir, "hamaynk-future", "thirdparty_future",
-                         SERVICE_MODULE.format(requires=">=2,<3", key="future-permit"))
+    install_distribution(
+        site_dir, "hamaynk-future", "thirdparty_future", SERVICE_MODULE.format(requires=">=2,<3", key="future-permit")
+    )
     host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": True, "HAMAYNK_STRICT_PLUGINS": False})
     record = host.records["thirdparty_future"]
     assert record.status == "disabled"
@@ -107,8 +114,12 @@ def test_incompatible_core_version_is_refused_with_a_clear_message(site_dir, tmp
 
 
 def test_block_list_keeps_a_plugin_out(site_dir):
-    install_distribution(site_dir, "hamaynk-thirdparty", "thirdparty_blocked",
-                         SERVICE_MODULE.format(requires=">=1,<2", key="blocked-permit"))
+    install_distribution(
+        site_dir,
+        "hamaynk-thirdparty",
+        "thirdparty_blocked",
+        SERVICE_MODULE.format(requires=">=1,<2", key="blocked-permit"),
+    )
     host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": True, "HAMAYNK_BLOCKED_PLUGINS": ["thirdparty_blocked"]})
     assert host.records["thirdparty_blocked"].status == "blocked"
     assert host.registry.get("blocked-permit") is None
@@ -123,7 +134,9 @@ def test_misspelled_hook_is_caught_by_check_pending():
         return []
 
     module.register_service = register_service
-    host = build_plugin_host({"HAMAYNK_PLUGINS": [module], "HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_STRICT_PLUGINS": False})
+    host = build_plugin_host(
+        {"HAMAYNK_PLUGINS": [module], "HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_STRICT_PLUGINS": False}
+    )
     record = host.records["typo_plugin"]
     assert record.status == "disabled"
     assert "does not match Hamaynk's hooks" in record.error and "register_service" in record.error
@@ -138,7 +151,11 @@ def test_hook_that_raises_disables_only_its_plugin():
 
     module.register_services = register_services
     host = build_plugin_host(
-        {"HAMAYNK_PLUGINS": [module, "plugins.residence_certificate"], "HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_STRICT_PLUGINS": False}
+        {
+            "HAMAYNK_PLUGINS": [module, "plugins.residence_certificate"],
+            "HAMAYNK_LOAD_ENTRYPOINTS": False,
+            "HAMAYNK_STRICT_PLUGINS": False,
+        }
     )
     assert host.records["raising_plugin"].status == "disabled"
     assert "register_services() raised KeyError: 'missing setting'" in host.records["raising_plugin"].error
@@ -148,7 +165,8 @@ def test_hook_that_raises_disables_only_its_plugin():
 def test_definition_files_are_loaded_from_the_configured_folder(tmp_path):
     folder = tmp_path / "services"
     folder.mkdir()
-    (folder / "tree-felling.yaml").write_text(textwrap.dedent("""
+    (folder / "tree-felling.yaml").write_text(
+        textwrap.dedent("""
         key: tree-felling
         version: 1
         title: {hy: "Ծառահատման թույլտվություն", en: "Tree felling permit", ru: "Разрешение на вырубку деревьев"}
@@ -157,9 +175,13 @@ def test_definition_files_are_loaded_from_the_configured_folder(tmp_path):
           - {name: trees, type: integer, label: {hy: "Ծառերի քանակ"}, required: true, min_value: 1}
         steps:
           - {key: review, title: {hy: "Ուսումնասիրություն"}, role: specialist, days: 5}
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     (folder / "broken.json").write_text('{"key": "broken", ', encoding="utf-8")
-    host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_SERVICE_DIRS": [str(folder)], "HAMAYNK_STRICT_PLUGINS": False})
+    host = build_plugin_host(
+        {"HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_SERVICE_DIRS": [str(folder)], "HAMAYNK_STRICT_PLUGINS": False}
+    )
     good = host.records["file:tree-felling.yaml"]
     assert (good.status, good.source, good.services) == ("active", "file", [("tree-felling", 1)])
     assert host.registry.get("tree-felling").service.fields[0].min_value == 1
@@ -181,9 +203,15 @@ def test_field_type_from_a_plugin_can_be_used_by_another_plugins_service():
 
     @hookimpl
     def register_services():
-        return [Service(key="land-lease", version=1, title={"hy": "Հողի վարձակալություն"},
-                        fields=(Field("code", "cadastral_code", {"hy": "Կադաստրային ծածկագիր"}),),
-                        steps=(Step("review", {"hy": "Ստուգում"}, role="specialist", days=3),))]
+        return [
+            Service(
+                key="land-lease",
+                version=1,
+                title={"hy": "Հողի վարձակալություն"},
+                fields=(Field("code", "cadastral_code", {"hy": "Կադաստրային ծածկագիր"}),),
+                steps=(Step("review", {"hy": "Ստուգում"}, role="specialist", days=3),),
+            )
+        ]
 
     service_plugin.register_services = register_services
     host = build_plugin_host({"HAMAYNK_PLUGINS": [service_plugin, types_plugin], "HAMAYNK_LOAD_ENTRYPOINTS": False})

@@ -6,9 +6,9 @@ import datetime as dt
 import io
 
 import pypdf
+from test_uploads import make_pdf, make_png
 from werkzeug.datastructures import FileStorage
 
-from app import plugin_runtime
 from app.domain import receipts, workflow
 from app.domain.activations import set_activation
 from app.domain.documents import store_documents
@@ -16,7 +16,7 @@ from app.domain.storage import get_storage
 from app.extensions import db
 from app.i18n import format_date
 from app.models import Municipality
-from test_uploads import make_pdf, make_png
+from app.plugins import runtime as plugin_runtime
 
 
 def text_of(data: bytes) -> str:
@@ -26,18 +26,18 @@ def text_of(data: bytes) -> str:
 
 
 def receipt(**overrides) -> receipts.Receipt:
-    values = dict(
-        tracking_number="ABV-2026-000123-K",
-        service_title="Շինարարության թույլտվություն",
-        municipality_name="Աբովյան համայնք",
-        applicant_name="Արմեն Պետրոսյան",
-        documents=(receipts.ReceiptLine("Նախագծային փաստաթղթեր", ("design-1.pdf", "design-2.pdf")),),
-        fee=30000,
-        due_date=dt.date(2026, 3, 2),
-        deadline_days=20,
-        filed_at=dt.datetime(2026, 2, 2, 20, 30),  # UTC: already 3 February in Yerevan
-        access_code="q1W2e3R4t5Y6u7I8o9P0aA",
-    )
+    values = {
+        "tracking_number": "ABV-2026-000123-K",
+        "service_title": "Շինարարության թույլտվություն",
+        "municipality_name": "Աբովյան համայնք",
+        "applicant_name": "Արմեն Պետրոսյան",
+        "documents": (receipts.ReceiptLine("Նախագծային փաստաթղթեր", ("design-1.pdf", "design-2.pdf")),),
+        "fee": 30000,
+        "due_date": dt.date(2026, 3, 2),
+        "deadline_days": 20,
+        "filed_at": dt.datetime(2026, 2, 2, 20, 30),  # UTC: already 3 February in Yerevan
+        "access_code": "q1W2e3R4t5Y6u7I8o9P0aA",
+    }
     values.update(overrides)
     return receipts.Receipt(**values)
 
@@ -46,8 +46,17 @@ def test_the_receipt_is_a_pdf_with_armenian_text_tracking_number_and_access_code
     data = receipts.render_receipt_pdf(receipt())
     assert data.startswith(b"%PDF-")
     text = text_of(data)
-    for expected in ("Աբովյան համայնք", "Շինարարության թույլտվություն", "Արմեն Պետրոսյան", "ABV-2026-000123-K",
-                     "q1W2e3R4t5Y6u7I8o9P0aA", "Նախագծային փաստաթղթեր", "design-1.pdf", "design-2.pdf", "30 000 ֏"):
+    for expected in (
+        "Աբովյան համայնք",
+        "Շինարարության թույլտվություն",
+        "Արմեն Պետրոսյան",
+        "ABV-2026-000123-K",
+        "q1W2e3R4t5Y6u7I8o9P0aA",
+        "Նախագծային փաստաթղթեր",
+        "design-1.pdf",
+        "design-2.pdf",
+        "30 000 ֏",
+    ):
         assert expected in text, expected
     # Dates are Armenian, in the office's time zone.
     assert format_date(dt.date(2026, 3, 2), "long", locale="hy") in text
@@ -79,21 +88,62 @@ def test_build_receipt_reads_the_filed_application(app):
     with app.app_context():
         municipality = db.session.get(Municipality, alpha["id"])
         municipality.name_hy = "Ալֆա համայնք"
-        set_activation(db.session, plugin_runtime.registry(app), alpha["id"], "construction-permit", enabled=True,
-                       fee_override=25000, deadline_override=15, department_id=None, actor_id=None)
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            alpha["id"],
+            "construction-permit",
+            enabled=True,
+            fee_override=25000,
+            deadline_override=15,
+            department_id=None,
+            actor_id=None,
+        )
         db.session.commit()
         service = plugin_runtime.registry(app).get("construction-permit").service
         clerk = alpha["users"]["clerk"]
-        data = {"cadastral_code": "07-001-0123-0045", "plot_address": "Abovyan 5", "zone": "residential", "work_type": "new",
-                "building_purpose": "house", "plot_area": "600", "footprint_area": "120", "building_area": 200, "floors": 2,
-                "designer": "Archstudio", "designer_licence": "L-1", "co_owned": False}
-        application, secret = workflow.new_application(db.session, service=service, municipality_id=alpha["id"], data=data,
-                                                       applicant_name="Անի Սարգսյան", created_by_id=clerk)
+        data = {
+            "cadastral_code": "07-001-0123-0045",
+            "plot_address": "Abovyan 5",
+            "zone": "residential",
+            "work_type": "new",
+            "building_purpose": "house",
+            "plot_area": "600",
+            "footprint_area": "120",
+            "building_area": 200,
+            "floors": 2,
+            "designer": "Archstudio",
+            "designer_licence": "L-1",
+            "co_owned": False,
+        }
+        application, secret = workflow.new_application(
+            db.session,
+            service=service,
+            municipality_id=alpha["id"],
+            data=data,
+            applicant_name="Անի Սարգսյան",
+            created_by_id=clerk,
+        )
         storage = get_storage(app)
-        store_documents(db.session, storage, application, service.document("design_documentation"),
-                        [FileStorage(io.BytesIO(make_pdf("a")), "plan-a.pdf"), FileStorage(io.BytesIO(make_pdf("b")), "plan-b.pdf")], clerk)
-        store_documents(db.session, storage, application, service.document("ownership_certificate"),
-                        [FileStorage(io.BytesIO(make_png()), "ownership.png")], clerk)
+        store_documents(
+            db.session,
+            storage,
+            application,
+            service.document("design_documentation"),
+            [
+                FileStorage(io.BytesIO(make_pdf("a")), "plan-a.pdf"),
+                FileStorage(io.BytesIO(make_pdf("b")), "plan-b.pdf"),
+            ],
+            clerk,
+        )
+        store_documents(
+            db.session,
+            storage,
+            application,
+            service.document("ownership_certificate"),
+            [FileStorage(io.BytesIO(make_png()), "ownership.png")],
+            clerk,
+        )
         workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
         db.session.commit()
 

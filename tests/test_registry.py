@@ -7,25 +7,25 @@ import types
 import pytest
 
 from app.domain.declarations import DeclarationValueError
-from app.domain.definitions import DefinitionError, service_from_dict
-from app.plugins import PluginError, build_plugin_host
-from app.registry import DeclarationError
+from app.plugins.definitions import DefinitionError, service_from_dict
+from app.plugins.host import PluginError, build_plugin_host
+from app.plugins.registry import DeclarationError
 from app.sdk import Condition, Document, Field, Output, Service, Step, hookimpl
 
 
 def good_service(**changes) -> Service:
-    values = dict(
-        key="demo-service",
-        version=1,
-        title={"hy": "Փորձ", "en": "Demo", "ru": "Демо"},
-        fields=(
+    values = {
+        "key": "demo-service",
+        "version": 1,
+        "title": {"hy": "Փորձ", "en": "Demo", "ru": "Демо"},
+        "fields": (
             Field("area", "decimal", {"hy": "Մակերես"}, required=True),
             Field("zone", "choice", {"hy": "Գոտի"}, choices=(("a", "Ա"), ("b", "Բ"))),
         ),
-        documents=(Document("passport", {"hy": "Անձնագիր"}),),
-        steps=(Step("review", {"hy": "Ուսումնասիրում"}, role="specialist", days=2),),
-        deadline_days=5,
-    )
+        "documents": (Document("passport", {"hy": "Անձնագիր"}),),
+        "steps": (Step("review", {"hy": "Ուսումնասիրում"}, role="specialist", days=2),),
+        "deadline_days": 5,
+    }
     values.update(changes)
     return Service(**values)
 
@@ -43,7 +43,12 @@ def plugin_returning(*services, name="bad_plugin"):
 
 def load(*plugins, strict=True):
     return build_plugin_host(
-        {"HAMAYNK_PLUGINS": list(plugins), "HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_SERVICE_DIRS": [], "HAMAYNK_STRICT_PLUGINS": strict}
+        {
+            "HAMAYNK_PLUGINS": list(plugins),
+            "HAMAYNK_LOAD_ENTRYPOINTS": False,
+            "HAMAYNK_SERVICE_DIRS": [],
+            "HAMAYNK_STRICT_PLUGINS": strict,
+        }
     )
 
 
@@ -105,7 +110,9 @@ def test_step_condition_on_missing_field():
 
 
 def test_negative_deadline():
-    assert "deadline_days -3 must be a whole number of working days, 1 or more" in error_for(good_service(deadline_days=-3))
+    assert "deadline_days -3 must be a whole number of working days, 1 or more" in error_for(
+        good_service(deadline_days=-3)
+    )
 
 
 def test_negative_step_days():

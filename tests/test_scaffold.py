@@ -25,22 +25,39 @@ def test_new_service_refuses_to_overwrite(tmp_path):
 
 
 def test_scaffolded_package_is_installable_and_green(tmp_path):
-    result = CliRunner().invoke(new_service_command, ["street-vending", "--dir", str(tmp_path), "--title", "Street vending permit"])
+    result = CliRunner().invoke(
+        new_service_command, ["street-vending", "--dir", str(tmp_path), "--title", "Street vending permit"]
+    )
     assert result.exit_code == 0, result.output
     package = tmp_path / "hamaynk-street-vending"
     site = tmp_path / "site"
     # A real pip install (into a private folder, so this test leaves the environment as it was).
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(package)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(package),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert install.returncode == 0, install.stderr
     assert (site / "hamaynk_street_vending" / "templates" / "output.html").is_file()
     env = dict(os.environ, PYTHONPATH=str(site))
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "3 passed" in tests.stdout

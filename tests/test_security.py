@@ -22,7 +22,13 @@ from app.security import (
 
 SERVICE = "residence-certificate"
 
-READ_PAGES = ["/admin/departments/list/", "/admin/staff/", "/admin/services/", "/admin/plugins/", "/admin/municipalities/list/"]
+READ_PAGES = [
+    "/admin/departments/list/",
+    "/admin/staff/",
+    "/admin/services/",
+    "/admin/plugins/",
+    "/admin/municipalities/list/",
+]
 WRITE_PAGES = ["/admin/departments/add", "/admin/staff/add", f"/admin/services/{SERVICE}", "/admin/municipalities/add"]
 FAB_SECURITY_PAGES = ["/users/list/", "/roles/list/"]
 
@@ -38,7 +44,9 @@ def test_front_and_back_office_and_citizens_cannot_open_admin_pages(client, logi
     login_as(role)
     for url in READ_PAGES + WRITE_PAGES + FAB_SECURITY_PAGES:
         response = client.get(url)
-        assert response.status_code == 403 or (response.status_code == 302 and "/login" in response.headers["Location"]), url
+        assert response.status_code == 403 or (
+            response.status_code == 302 and "/login" in response.headers["Location"]
+        ), url
 
 
 @pytest.mark.parametrize("role", ["clerk", "specialist", "citizen"])
@@ -46,7 +54,9 @@ def test_their_forged_posts_change_nothing(app, client, login_as, role):
     from app.models import Department, ServiceActivation
 
     login_as(role)
-    response = client.post("/admin/departments/add", data={"municipality": str(app.seeded["alpha"]["id"]), "code": "rogue", "name_hy": "Ռ"})
+    response = client.post(
+        "/admin/departments/add", data={"municipality": str(app.seeded["alpha"]["id"]), "code": "rogue", "name_hy": "Ռ"}
+    )
     assert response.status_code == 403
     response = client.post(f"/admin/services/{SERVICE}", data={"enabled": "y"})
     assert response.status_code == 403
@@ -71,7 +81,10 @@ def test_auditor_can_list_but_not_change(app, client, login_as):
     department = app.seeded["alpha"]["departments"]["trade"]
     assert client.get(f"/admin/departments/show/{department}").status_code == 200
     assert client.get(f"/admin/departments/edit/{department}").status_code == 403
-    assert client.post(f"/admin/departments/edit/{department}", data={"code": "changed", "name_hy": "Փոխված"}).status_code == 403
+    assert (
+        client.post(f"/admin/departments/edit/{department}", data={"code": "changed", "name_hy": "Փոխված"}).status_code
+        == 403
+    )
     assert client.post(f"/admin/departments/delete/{department}").status_code == 403
     clerk = app.seeded["alpha"]["users"]["clerk"]
     assert client.get(f"/admin/staff/{clerk}/edit").status_code == 403
@@ -85,15 +98,22 @@ def test_head_reads_departments_and_staff_only(client, login_as):
     login_as("head")
     assert client.get("/admin/departments/list/").status_code == 200
     assert client.get("/admin/staff/").status_code == 200
-    for url in ["/admin/services/", "/admin/plugins/", "/admin/municipalities/list/"] + WRITE_PAGES:
+    for url in ["/admin/services/", "/admin/plugins/", "/admin/municipalities/list/", *WRITE_PAGES]:
         assert client.get(url).status_code == 403, url
 
 
 def test_municipal_admin_reaches_their_pages_but_not_system_ones(client, login_as):
     login_as("municipal_admin")
-    for url in ["/admin/departments/list/", "/admin/departments/add", "/admin/staff/", "/admin/staff/add", "/admin/services/", f"/admin/services/{SERVICE}"]:
+    for url in [
+        "/admin/departments/list/",
+        "/admin/departments/add",
+        "/admin/staff/",
+        "/admin/staff/add",
+        "/admin/services/",
+        f"/admin/services/{SERVICE}",
+    ]:
         assert client.get(url).status_code == 200, url
-    for url in ["/admin/plugins/", "/admin/municipalities/list/", "/admin/municipalities/add"] + FAB_SECURITY_PAGES:
+    for url in ["/admin/plugins/", "/admin/municipalities/list/", "/admin/municipalities/add", *FAB_SECURITY_PAGES]:
         assert client.get(url).status_code == 403, url
 
 
@@ -113,7 +133,11 @@ def test_only_system_admins_may_grant_system_admin():
     assert SYSTEM_ADMIN in grantable_roles(True)
     assert SYSTEM_ADMIN not in grantable_roles(False)
     assert CITIZEN not in grantable_roles(False)
-    assert set(grantable_roles(False)) == set(GRANTABLE_BY_MUNICIPAL_ADMIN) == {MUNICIPAL_ADMIN, CLERK, SPECIALIST, HEAD, AUDITOR}
+    assert (
+        set(grantable_roles(False))
+        == set(GRANTABLE_BY_MUNICIPAL_ADMIN)
+        == {MUNICIPAL_ADMIN, CLERK, SPECIALIST, HEAD, AUDITOR}
+    )
 
 
 def test_every_role_exists_with_exactly_its_code_defined_permissions(app):
@@ -129,8 +153,16 @@ def test_every_role_exists_with_exactly_its_code_defined_permissions(app):
             continue
         perms = permissions_of(app, role)
         for permission, view in perms:
-            assert not (view in {"MunicipalityAdmin", "PluginsAdmin", "ServicesAdmin"} and permission in {"can_add", "can_edit", "can_delete"} and role != MUNICIPAL_ADMIN), (role, permission, view)
-            assert view not in {"UserDBModelView", "RoleModelView"} or permission in {"can_userinfo", "resetmypassword", "userinfoedit"}, (role, permission, view)
+            assert not (
+                view in {"MunicipalityAdmin", "PluginsAdmin", "ServicesAdmin"}
+                and permission in {"can_add", "can_edit", "can_delete"}
+                and role != MUNICIPAL_ADMIN
+            ), (role, permission, view)
+            assert view not in {"UserDBModelView", "RoleModelView"} or permission in {
+                "can_userinfo",
+                "resetmypassword",
+                "userinfoedit",
+            }, (role, permission, view)
         assert ("can_add", "MunicipalityAdmin") not in perms
         assert ("can_list", "PluginsAdmin") not in perms or role == AUDITOR
     admin = permissions_of(app, MUNICIPAL_ADMIN)

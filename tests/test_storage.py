@@ -51,7 +51,22 @@ def test_new_keys_are_random_sharded_and_valid():
 
 @pytest.mark.parametrize(
     "key",
-    ["", None, 42, "../x", "ab/../../etc/passwd", "/etc/passwd", "a//b", "a/./b", "a\\b", "a/b/", "a b", "x\x00y", "..", "a" * 256],
+    [
+        "",
+        None,
+        42,
+        "../x",
+        "ab/../../etc/passwd",
+        "/etc/passwd",
+        "a//b",
+        "a/./b",
+        "a\\b",
+        "a/b/",
+        "a b",
+        "x\x00y",
+        "..",
+        "a" * 256,
+    ],
 )
 def test_keys_that_could_leave_the_root_are_refused(tmp_path, key):
     with pytest.raises(InvalidStorageKey):
@@ -127,12 +142,11 @@ def test_an_unusable_root_is_a_storage_error_not_a_crash(tmp_path):
 
 def test_staged_writes_are_deleted_on_rollback_and_kept_on_commit(tmp_path):
     storage = LocalStorage(tmp_path / "documents")
-    with pytest.raises(RuntimeError):
-        with storage.staged() as staged:
-            staged.put(io.BytesIO(b"one"))
-            staged.put(io.BytesIO(b"two"))
-            assert len(files_under(storage.root)) == 2
-            raise RuntimeError("the database said no")
+    with pytest.raises(RuntimeError), storage.staged() as staged:
+        staged.put(io.BytesIO(b"one"))
+        staged.put(io.BytesIO(b"two"))
+        assert len(files_under(storage.root)) == 2
+        raise RuntimeError("the database said no")
     assert files_under(storage.root) == []
 
     with storage.staged() as staged:
@@ -279,12 +293,11 @@ def test_s3_multipart_upload_of_a_large_file(s3_config):
 
 def test_s3_staged_writes_are_deleted_on_rollback(s3_config):
     storage = get_storage(s3_config)
-    with pytest.raises(RuntimeError):
-        with storage.staged() as staged:
-            staged.put(io.BytesIO(b"one"))
-            staged.put(io.BytesIO(b"two"))
-            assert len(bucket_keys(storage)) == 2
-            raise RuntimeError("the database said no")
+    with pytest.raises(RuntimeError), storage.staged() as staged:
+        staged.put(io.BytesIO(b"one"))
+        staged.put(io.BytesIO(b"two"))
+        assert len(bucket_keys(storage)) == 2
+        raise RuntimeError("the database said no")
     assert bucket_keys(storage) == []
 
 
@@ -313,8 +326,12 @@ def test_documents_on_s3_vanish_with_a_failed_transaction(app, s3_config):
     requirement = Document(key="passport", title={"en": "Passport"}, max_count=2)
     with app.app_context():
         application = Application(
-            tracking_number="S3-0001", access_secret_hash="x", service_key="residence-certificate", service_version=1,
-            applicant_name="Anna", municipality_id=app.seeded["alpha"]["id"],
+            tracking_number="S3-0001",
+            access_secret_hash="x",
+            service_key="residence-certificate",
+            service_version=1,
+            applicant_name="Anna",
+            municipality_id=app.seeded["alpha"]["id"],
         )
         db.session.add(application)
         db.session.commit()

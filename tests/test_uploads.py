@@ -26,7 +26,6 @@ from app.domain.uploads import (
     display_name,
 )
 
-
 # --- real files, built from their specifications ---------------------------------------
 
 
@@ -72,6 +71,7 @@ def make_png(width: int = 2, height: int = 2) -> bytes:
 def make_jpeg() -> bytes:
     """A baseline JPEG of one grey pixel: JFIF header, quantisation table, frame, one-code
     Huffman tables (DC category 0, AC end-of-block) and a scan of two zero bits."""
+
     def segment(marker: int, payload: bytes) -> bytes:
         return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
 

@@ -10,17 +10,17 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
-from app import plugin_runtime
 from app.demo import ensure_user
 from app.domain import statuses, workflow
 from app.domain.activations import set_activation
 from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed, TransitionVetoed
+from app.domain.roles import CLERK, HEAD, SPECIALIST
 from app.domain.tracking import is_valid_tracking_number, verify_access_secret
 from app.extensions import db
 from app.models import Application, AuditEvent, DeadlineAdjustment, TransitionRecord
 from app.models.guards import AppendOnlyError
+from app.plugins import runtime as plugin_runtime
 from app.sdk import Step, hookimpl
-from app.security import CLERK, HEAD, SPECIALIST
 from app.testing import PASSWORD, builtin_plugins, make_app, password_hash, seed_municipality
 
 SERVICE_KEY = "residence-certificate"
@@ -34,9 +34,16 @@ PG_DATABASE = "hamaynk_test_workflow"
 def add_staff(app, municipality: dict, username: str, roles: list[str], department: str | None) -> int:
     with app.app_context():
         user, _ = ensure_user(
-            app.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=username.title(),
-            last_name=municipality["code"].title(), password=PASSWORD, password_hash=password_hash(), roles=roles,
-            municipality_id=municipality["id"], department_id=municipality["departments"].get(department) if department else None,
+            app.appbuilder.sm,
+            username=username,
+            email=f"{username}@test.example",
+            first_name=username.title(),
+            last_name=municipality["code"].title(),
+            password=PASSWORD,
+            password_hash=password_hash(),
+            roles=roles,
+            municipality_id=municipality["id"],
+            department_id=municipality["departments"].get(department) if department else None,
         )
         return user.id
 
@@ -53,21 +60,36 @@ def set_up(app, municipality_key: str = "alpha") -> dict:
     people["registry_head2"] = add_staff(app, municipality, f"{code}.registry_head2", [HEAD], "civil_registry")
     people["front_clerk"] = add_staff(app, municipality, f"{code}.front_clerk", [CLERK], "front_office")
     with app.app_context():
-        set_activation(db.session, plugin_runtime.registry(app), municipality["id"], SERVICE_KEY, enabled=True,
-                       fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            municipality["id"],
+            SERVICE_KEY,
+            enabled=True,
+            fee_override=None,
+            deadline_override=None,
+            department_id=None,
+            actor_id=None,
+        )
         db.session.commit()
     municipality["people"] = people
     return people
 
 
-def file_application(app, municipality_key: str = "alpha", *, by: str = "front_clerk", submit: bool = True, data=None) -> int:
+def file_application(
+    app, municipality_key: str = "alpha", *, by: str = "front_clerk", submit: bool = True, data=None
+) -> int:
     municipality = app.seeded[municipality_key]
     people = municipality["people"]
     with app.app_context():
         service = plugin_runtime.registry(app).get(SERVICE_KEY).service
         application, _secret = workflow.new_application(
-            db.session, service=service, municipality_id=municipality["id"], data=data or DATA,
-            applicant_name="Armen Petrosyan", created_by_id=people[by],
+            db.session,
+            service=service,
+            municipality_id=municipality["id"],
+            data=data or DATA,
+            applicant_name="Armen Petrosyan",
+            created_by_id=people[by],
         )
         if submit:
             workflow.submit(db.session, application, actor_id=people[by], expected_version=application.version)
@@ -95,12 +117,23 @@ def act(app, application_id: int, action: str, actor: str, municipality_key: str
 def load(app, application_id: int) -> dict:
     with app.app_context():
         a = db.session.get(Application, application_id)
-        records = db.session.execute(
-            select(TransitionRecord).where(TransitionRecord.application_id == application_id).order_by(TransitionRecord.id)
-        ).scalars().all()
+        records = (
+            db.session.execute(
+                select(TransitionRecord)
+                .where(TransitionRecord.application_id == application_id)
+                .order_by(TransitionRecord.id)
+            )
+            .scalars()
+            .all()
+        )
         return {
-            "status": a.status, "step": a.current_step, "version": a.version, "due_at": a.due_at, "step_due_at": a.step_due_at,
-            "assignee_id": a.assignee_id, "closed_at": a.closed_at,
+            "status": a.status,
+            "step": a.current_step,
+            "version": a.version,
+            "due_at": a.due_at,
+            "step_due_at": a.step_due_at,
+            "assignee_id": a.assignee_id,
+            "closed_at": a.closed_at,
             "history": [(r.action, r.step_key, r.from_status, r.to_status, r.actor_id, r.comment) for r in records],
         }
 
@@ -118,8 +151,12 @@ def test_residence_certificate_walks_from_draft_to_approved(app, people):
     with app.app_context():
         service = plugin_runtime.registry(app).get(SERVICE_KEY).service
         application, secret = workflow.new_application(
-            db.session, service=service, municipality_id=alpha["id"], data=DATA,
-            applicant_name="Armen Petrosyan", created_by_id=people["front_clerk"],
+            db.session,
+            service=service,
+            municipality_id=alpha["id"],
+            data=DATA,
+            applicant_name="Armen Petrosyan",
+            created_by_id=people["front_clerk"],
         )
         db.session.commit()
         assert application.status == statuses.DRAFT
@@ -143,7 +180,14 @@ def test_residence_certificate_walks_from_draft_to_approved(app, people):
     assert (state["status"], state["step"], state["step_due_at"]) == (statuses.APPROVED, None, None)
     assert state["history"] == [
         ("submit", "registry_check", statuses.DRAFT, statuses.SUBMITTED, people["front_clerk"], None),
-        ("approve", "registry_check", statuses.SUBMITTED, statuses.IN_REVIEW, people["registrar"], "Registered at the address since 2019."),
+        (
+            "approve",
+            "registry_check",
+            statuses.SUBMITTED,
+            statuses.IN_REVIEW,
+            people["registrar"],
+            "Registered at the address since 2019.",
+        ),
         ("approve", "signature", statuses.IN_REVIEW, statuses.APPROVED, people["registry_head"], None),
     ]
     # Approved waits for the issued document; nothing more to approve or reject.
@@ -165,7 +209,9 @@ def test_a_municipality_that_does_not_offer_the_service_cannot_file_it(app, peop
     with app.app_context():
         service = plugin_runtime.registry(app).get(SERVICE_KEY).service
         with pytest.raises(NotAllowed):
-            workflow.new_application(db.session, service=service, municipality_id=beta["id"], data=DATA, applicant_name="X")
+            workflow.new_application(
+                db.session, service=service, municipality_id=beta["id"], data=DATA, applicant_name="X"
+            )
 
 
 def test_allowed_actions_match_what_the_actions_accept(app, people):
@@ -193,7 +239,13 @@ def test_return_for_correction_and_resubmission_go_back_to_the_same_step(app, pe
         act(app, application_id, "return_for_correction", "registry_head", what_to_fix="Sign the form.")
 
     other = file_application(app)
-    act(app, other, "return_for_correction", "registrar", what_to_fix="The passport scan is unreadable; attach a clearer one.")
+    act(
+        app,
+        other,
+        "return_for_correction",
+        "registrar",
+        what_to_fix="The passport scan is unreadable; attach a clearer one.",
+    )
     state = load(app, other)
     assert (state["status"], state["step"]) == (statuses.RETURNED, "registry_check")
     assert state["history"][-1][0] == "return"
@@ -220,8 +272,14 @@ def test_the_citizen_who_applied_online_may_resubmit(app, people):
         citizen_id = app.appbuilder.sm.find_user(username="citizen").id
         service = plugin_runtime.registry(app).get(SERVICE_KEY).service
         application, _ = workflow.new_application(
-            db.session, service=service, municipality_id=alpha["id"], data=DATA, applicant_name="Cit Izen",
-            applicant_user_id=citizen_id, created_by_id=citizen_id, channel="online",
+            db.session,
+            service=service,
+            municipality_id=alpha["id"],
+            data=DATA,
+            applicant_name="Cit Izen",
+            applicant_user_id=citizen_id,
+            created_by_id=citizen_id,
+            channel="online",
         )
         workflow.submit(db.session, application, actor_id=citizen_id, expected_version=application.version)
         db.session.commit()
@@ -336,14 +394,29 @@ def test_step_without_department_uses_the_department_the_municipality_chose(app,
     application_id = file_application(app)
     step = Step("review", {"hy": "Ուսումնասիրություն"}, role="specialist", days=2)
     with app.app_context():
-        set_activation(db.session, plugin_runtime.registry(app), alpha["id"], SERVICE_KEY, enabled=True, fee_override=None,
-                       deadline_override=None, department_id=alpha["departments"]["urban_planning"], actor_id=None)
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            alpha["id"],
+            SERVICE_KEY,
+            enabled=True,
+            fee_override=None,
+            deadline_override=None,
+            department_id=alpha["departments"]["urban_planning"],
+            actor_id=None,
+        )
         db.session.commit()
         application = db.session.get(Application, application_id)
-        assert workflow.responsible_department_id(db.session, application, step) == alpha["departments"]["urban_planning"]
-        workflow.check_can_act_on_step(db.session, application, step, workflow.load_actor(db.session, people["specialist"]))
+        assert (
+            workflow.responsible_department_id(db.session, application, step) == alpha["departments"]["urban_planning"]
+        )
+        workflow.check_can_act_on_step(
+            db.session, application, step, workflow.load_actor(db.session, people["specialist"])
+        )
         with pytest.raises(NotAllowed):
-            workflow.check_can_act_on_step(db.session, application, step, workflow.load_actor(db.session, people["registrar"]))
+            workflow.check_can_act_on_step(
+                db.session, application, step, workflow.load_actor(db.session, people["registrar"])
+            )
 
 
 def test_a_missing_department_is_a_clear_refusal(app, people):
@@ -352,7 +425,9 @@ def test_a_missing_department_is_a_clear_refusal(app, people):
     with app.app_context():
         application = db.session.get(Application, application_id)
         with pytest.raises(NotAllowed) as refused:
-            workflow.check_can_act_on_step(db.session, application, step, workflow.load_actor(db.session, people["registrar"]))
+            workflow.check_can_act_on_step(
+                db.session, application, step, workflow.load_actor(db.session, people["registrar"])
+            )
         with force_locale("en"):
             assert "no_such_department" in str(refused.value)
 
@@ -413,8 +488,14 @@ def test_comments_are_internal_history_without_a_status_change(app, people):
     application_id = file_application(app)
     act(app, application_id, "comment", "registry_head", text="Please prioritise; the bank deadline is Friday.")
     state = load(app, application_id)
-    assert state["history"][-1] == ("comment", "registry_check", statuses.SUBMITTED, statuses.SUBMITTED, people["registry_head"],
-                                    "Please prioritise; the bank deadline is Friday.")
+    assert state["history"][-1] == (
+        "comment",
+        "registry_check",
+        statuses.SUBMITTED,
+        statuses.SUBMITTED,
+        people["registry_head"],
+        "Please prioritise; the bank deadline is Friday.",
+    )
     with pytest.raises(InvalidAction):
         act(app, application_id, "comment", "registrar", text="")
     with pytest.raises(NotAllowed):
@@ -463,7 +544,9 @@ def test_extension_needs_a_supervisor_and_a_reason(app, people):
     assert state["due_at"] > before["due_at"] and state["step_due_at"] > before["step_due_at"]
     assert state["history"][-1][0] == "extend" and state["history"][-1][5] == "Waiting for the passport office."
     with app.app_context():
-        adjustment = db.session.execute(select(DeadlineAdjustment).where(DeadlineAdjustment.kind == "extension")).scalar_one()
+        adjustment = db.session.execute(
+            select(DeadlineAdjustment).where(DeadlineAdjustment.kind == "extension")
+        ).scalar_one()
         assert (adjustment.days, adjustment.start_date, adjustment.end_date) == (2, before["due_at"], state["due_at"])
 
 
@@ -489,12 +572,21 @@ def test_a_concurrent_update_found_at_flush_is_changed_meanwhile(app, people):
         seen = application.version
         # Someone else wins in another connection meanwhile.
         with db.engine.begin() as conn:
-            conn.execute(Application.__table__.update().where(Application.__table__.c.id == application_id)
-                         .values(version=seen + 1, assignee_id=people["registrar2"]))
+            conn.execute(
+                Application.__table__.update()
+                .where(Application.__table__.c.id == application_id)
+                .values(version=seen + 1, assignee_id=people["registrar2"])
+            )
         with pytest.raises(ChangedMeanwhile):
             workflow.approve(db.session, application, actor_id=people["registrar"], expected_version=seen)
-        assert db.session.execute(select(func.count()).select_from(TransitionRecord)
-                                  .where(TransitionRecord.application_id == application_id)).scalar_one() == 1
+        assert (
+            db.session.execute(
+                select(func.count())
+                .select_from(TransitionRecord)
+                .where(TransitionRecord.application_id == application_id)
+            ).scalar_one()
+            == 1
+        )
 
 
 def race(app, application_id: int, actors: list[int]) -> tuple[int, int, list[BaseException]]:
@@ -518,7 +610,7 @@ def race(app, application_id: int, actors: list[int]) -> tuple[int, int, list[Ba
             except ChangedMeanwhile:
                 with lock:
                     lost += 1
-            except BaseException as exc:  # noqa: BLE001 - reported by the test
+            except BaseException as exc:
                 db.session.rollback()
                 with lock:
                     other.append(exc)
@@ -579,7 +671,11 @@ def test_history_is_append_only(app, people):
     application_id = file_application(app)
     act(app, application_id, "approve", "registrar")
     with app.app_context():
-        record = db.session.execute(select(TransitionRecord).where(TransitionRecord.application_id == application_id)).scalars().first()
+        record = (
+            db.session.execute(select(TransitionRecord).where(TransitionRecord.application_id == application_id))
+            .scalars()
+            .first()
+        )
         record.comment = "rewritten"
         with pytest.raises(AppendOnlyError):
             db.session.flush()
@@ -614,13 +710,15 @@ class Recorder:
 
     @hookimpl
     def after_transition(self, application, service, record):
-        self.calls.append(("after_transition", record.action, record.from_status, record.to_status, record.id is not None))
+        self.calls.append(
+            ("after_transition", record.action, record.from_status, record.to_status, record.id is not None)
+        )
 
 
 @pytest.fixture
 def hooked(tmp_path):
     recorder = Recorder()
-    app = make_app(tmp_path, plugins=builtin_plugins() + [recorder])
+    app = make_app(tmp_path, plugins=[*builtin_plugins(), recorder])
     app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
     set_up(app)
     app.recorder = recorder
@@ -644,7 +742,13 @@ def test_hook_after_submit(hooked):
 def test_hook_before_transition(hooked):
     people = hooked.seeded["alpha"]["people"]
     application_id = file_application(hooked)
-    assert hooked.recorder.calls[0] == ("before_transition", "submit", "registry_check", statuses.DRAFT, people["front_clerk"])
+    assert hooked.recorder.calls[0] == (
+        "before_transition",
+        "submit",
+        "registry_check",
+        statuses.DRAFT,
+        people["front_clerk"],
+    )
     hooked.recorder.veto = "approve"
     before = load(hooked, application_id)
     with pytest.raises(TransitionVetoed) as refused:
@@ -658,7 +762,13 @@ def test_hook_before_transition(hooked):
     assert hooked.recorder.calls == []
     hooked.recorder.veto = None
     act(hooked, application_id, "approve", "registrar")
-    assert hooked.recorder.calls[0] == ("before_transition", "approve", "registry_check", statuses.SUBMITTED, people["registrar"])
+    assert hooked.recorder.calls[0] == (
+        "before_transition",
+        "approve",
+        "registry_check",
+        statuses.SUBMITTED,
+        people["registrar"],
+    )
 
 
 def test_hook_after_transition(hooked):
@@ -681,13 +791,19 @@ def test_rows_a_hook_adds_commit_with_the_transition_or_not_at_all(tmp_path):
 
         @hookimpl
         def after_transition(self, application, record):
-            db.session.add(AuditEvent(municipality_id=application.municipality_id, action="test.notified",
-                                      object_type="application", object_id=str(application.id)))
+            db.session.add(
+                AuditEvent(
+                    municipality_id=application.municipality_id,
+                    action="test.notified",
+                    object_type="application",
+                    object_id=str(application.id),
+                )
+            )
             if self.fail:
                 raise RuntimeError("the SMS gateway is down")
 
     notifier = Notifier()
-    app = make_app(tmp_path, plugins=builtin_plugins() + [notifier])
+    app = make_app(tmp_path, plugins=[*builtin_plugins(), notifier])
     app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
     set_up(app)
     application_id = file_application(app)
@@ -695,7 +811,12 @@ def test_rows_a_hook_adds_commit_with_the_transition_or_not_at_all(tmp_path):
     with pytest.raises(RuntimeError):  # strict in tests: the broken plug-in is loud
         act(app, application_id, "approve", "registrar")
     with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "test.notified")).scalar_one() == 1
+        assert (
+            db.session.execute(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "test.notified")
+            ).scalar_one()
+            == 1
+        )
     assert load(app, application_id)["status"] == statuses.SUBMITTED
     with app.app_context():
         db.session.remove()

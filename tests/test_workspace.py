@@ -15,18 +15,18 @@ import pytest
 from sqlalchemy import event, func, select
 from werkzeug.datastructures import FileStorage
 
-from app import plugin_runtime
 from app.demo import ensure_user
+from app.domain import casefile as case
 from app.domain import statuses, workflow
 from app.domain.activations import set_activation
 from app.domain.declarations import pick
 from app.domain.documents import store_documents
+from app.domain.roles import ROLE_BY_KEY
 from app.domain.storage import get_storage
 from app.extensions import db
 from app.models import Application, ApplicationDocument, AuditEvent, TransitionRecord
-from app.security import ROLE_BY_KEY
+from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, login, password_hash
-from app.domain import casefile as case
 
 RESIDENCE = "residence-certificate"
 
@@ -124,8 +124,17 @@ def enable_all(app, municipality_key: str = "alpha") -> None:
     with app.app_context():
         registry = plugin_runtime.registry(app)
         for registered in registry.latest():
-            set_activation(db.session, registry, municipality["id"], registered.key, enabled=True,
-                           fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+            set_activation(
+                db.session,
+                registry,
+                municipality["id"],
+                registered.key,
+                enabled=True,
+                fee_override=None,
+                deadline_override=None,
+                department_id=None,
+                actor_id=None,
+            )
         db.session.commit()
 
 
@@ -135,23 +144,35 @@ def staff(app, municipality_key: str, role_key: str, department: str | None, n: 
     username = f"{municipality['code']}.{role_key}.{department or 'none'}.{n}"
     with app.app_context():
         user, _created = ensure_user(
-            app.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=role_key.title(),
-            last_name=f"{department or 'none'}{n}", password=PASSWORD, password_hash=password_hash(),
-            roles=[ROLE_BY_KEY[role_key]], municipality_id=municipality["id"],
+            app.appbuilder.sm,
+            username=username,
+            email=f"{username}@test.example",
+            first_name=role_key.title(),
+            last_name=f"{department or 'none'}{n}",
+            password=PASSWORD,
+            password_hash=password_hash(),
+            roles=[ROLE_BY_KEY[role_key]],
+            municipality_id=municipality["id"],
             department_id=municipality["departments"].get(department) if department else None,
         )
         return user.id, username
 
 
-def file_application(app, service_key: str, municipality_key: str = "alpha", data: dict | None = None, **applicant) -> int:
+def file_application(
+    app, service_key: str, municipality_key: str = "alpha", data: dict | None = None, **applicant
+) -> int:
     municipality = app.seeded[municipality_key]
     clerk = municipality["users"]["clerk"]
     with app.app_context():
         service = plugin_runtime.registry(app).get(service_key).service
         application, _secret = workflow.new_application(
-            db.session, service=service, municipality_id=municipality["id"],
+            db.session,
+            service=service,
+            municipality_id=municipality["id"],
             data=data if data is not None else sample_data(service, app),
-            applicant_name=applicant.pop("applicant_name", "Արմեն Պետրոսյան"), created_by_id=clerk, **applicant,
+            applicant_name=applicant.pop("applicant_name", "Արմեն Պետրոսյան"),
+            created_by_id=clerk,
+            **applicant,
         )
         workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
         db.session.commit()
@@ -162,11 +183,20 @@ def state(app, application_id: int) -> dict:
     with app.app_context():
         a = db.session.get(Application, application_id)
         history = db.session.execute(
-            select(TransitionRecord.action, TransitionRecord.step_key, TransitionRecord.actor_id, TransitionRecord.comment)
-            .where(TransitionRecord.application_id == application_id).order_by(TransitionRecord.id)
+            select(
+                TransitionRecord.action, TransitionRecord.step_key, TransitionRecord.actor_id, TransitionRecord.comment
+            )
+            .where(TransitionRecord.application_id == application_id)
+            .order_by(TransitionRecord.id)
         ).all()
-        return {"status": a.status, "step": a.current_step, "version": a.version, "assignee_id": a.assignee_id,
-                "due_at": a.due_at, "history": [tuple(h) for h in history]}
+        return {
+            "status": a.status,
+            "step": a.current_step,
+            "version": a.version,
+            "assignee_id": a.assignee_id,
+            "due_at": a.due_at,
+            "history": [tuple(h) for h in history],
+        }
 
 
 def post(client, app, application_id: int, action: str, version=None, **form):
@@ -259,11 +289,18 @@ def test_the_case_page_renders_every_service_generically_in_the_readers_language
             for spec in service.fields:
                 if data.get(spec.name) in (None, "", []):
                     continue
-                assert pick(spec.label, lang).replace("'", "&#39;").replace('"', "&#34;") in html, (service.key, spec.name, lang)
+                assert pick(spec.label, lang).replace("'", "&#39;").replace('"', "&#34;") in html, (
+                    service.key,
+                    spec.name,
+                    lang,
+                )
                 if spec.type == "choice":
                     chosen = next(c for c in spec.choices if c.value == data[spec.name])
                     cell = re.search(rf'data-field="{spec.name}">(.*?)</dd>', html, re.S).group(1)
-                    assert cell.strip() == pick(chosen.label, lang).replace("'", "&#39;").replace('"', "&#34;"), (service.key, spec.name)
+                    assert cell.strip() == pick(chosen.label, lang).replace("'", "&#39;").replace('"', "&#34;"), (
+                        service.key,
+                        spec.name,
+                    )
     client.get("/lang/hy")
 
 
@@ -272,7 +309,7 @@ def test_the_case_page_renders_every_service_generically_in_the_readers_language
 
 def test_return_for_correction_then_resubmit_then_approve(app, alpha, client):
     application_id = file_application(app, RESIDENCE)
-    registrar_id, registrar = staff(app, "alpha", "specialist", "civil_registry")
+    _registrar_id, registrar = staff(app, "alpha", "specialist", "civil_registry")
     as_user(client, registrar)
     before = state(app, application_id)
     empty = post(client, app, application_id, "return", what_to_fix="   ")
@@ -353,7 +390,7 @@ def test_comment_reassign_and_extend(app, alpha, client, login_as):
     application_id = file_application(app, RESIDENCE)
     first_id, first = staff(app, "alpha", "specialist", "civil_registry", 0)
     second_id, _second = staff(app, "alpha", "specialist", "civil_registry", 1)
-    head_id, head = staff(app, "alpha", "head", "civil_registry")
+    _head_id, head = staff(app, "alpha", "head", "civil_registry")
     as_user(client, head)
     page = text_of(client.get(f"/workspace/applications/{application_id}"))
     assert f'<option value="{first_id}">' in page and f'<option value="{second_id}">' in page
@@ -389,11 +426,17 @@ def test_comment_reassign_and_extend(app, alpha, client, login_as):
 def test_hostile_ids_versions_and_assignees(app, alpha, client, login_as):
     application_id = file_application(app, RESIDENCE)
     beta_specialist, _ = staff(app, "beta", "specialist", "civil_registry")
-    head_id, head = staff(app, "alpha", "head", "civil_registry")
+    _head_id, head = staff(app, "alpha", "head", "civil_registry")
     as_user(client, head)
     before = state(app, application_id)
-    for path in ("/workspace/applications/abc", "/workspace/applications/-1", "/workspace/applications/1e3",
-                 f"/workspace/applications/{2**64}", f"/workspace/applications/{2**63}", "/workspace/applications/999999"):
+    for path in (
+        "/workspace/applications/abc",
+        "/workspace/applications/-1",
+        "/workspace/applications/1e3",
+        f"/workspace/applications/{2**64}",
+        f"/workspace/applications/{2**63}",
+        "/workspace/applications/999999",
+    ):
         assert client.get(path).status_code == 404, path
         assert client.post(path + "/approve", data={"version": 1}).status_code in (404, 405), path
     assert client.post(f"/workspace/applications/{2**70}/approve", data={"version": 1}).status_code == 404
@@ -402,7 +445,10 @@ def test_hostile_ids_versions_and_assignees(app, alpha, client, login_as):
     for version in ("", "abc", "-1", "1.5", "9" * 40):
         response = post(client, app, application_id, "extend", version=version, days="1", reason="x")
         assert response.status_code == 400, version
-    assert client.post(f"/workspace/applications/{application_id}/extend", data={"days": "1", "reason": "x"}).status_code == 400
+    assert (
+        client.post(f"/workspace/applications/{application_id}/extend", data={"days": "1", "reason": "x"}).status_code
+        == 400
+    )
     forged = post(client, app, application_id, "reassign", assignee_id=beta_specialist)
     assert forged.status_code == 400 and "cannot work on this step" in text_of(forged)
     assert post(client, app, application_id, "reassign", assignee_id="abc").status_code == 400
@@ -421,7 +467,16 @@ def test_a_bad_cursor_gives_page_one_with_a_message(app, alpha, client, login_as
         html = text_of(response)
         assert "damaged" in html
         assert all(f'data-application="{i}"' in html for i in ids)
-    odd = client.get("/workspace/", query_string={"tab": "nonsense", "status": "bogus", "service": "x" * 500, "from": "2026-13-45", "to": "yesterday"})
+    odd = client.get(
+        "/workspace/",
+        query_string={
+            "tab": "nonsense",
+            "status": "bogus",
+            "service": "x" * 500,
+            "from": "2026-13-45",
+            "to": "yesterday",
+        },
+    )
     assert odd.status_code == 200
 
 
@@ -435,8 +490,13 @@ def add_document(app, application_id: int, requirement_key: str, data: bytes, fi
         application = db.session.get(Application, application_id)
         service = workflow.service_of(application, app)
         requirement = service.document(requirement_key)
-        rows = store_documents(db.session, get_storage(app), application, requirement,
-                               [FileStorage(stream=io.BytesIO(data), filename=filename)])
+        rows = store_documents(
+            db.session,
+            get_storage(app),
+            application,
+            requirement,
+            [FileStorage(stream=io.BytesIO(data), filename=filename)],
+        )
         db.session.commit()
         return rows[0].id
 
@@ -444,9 +504,11 @@ def add_document(app, application_id: int, requirement_key: str, data: bytes, fi
 def make_pdf() -> bytes:
     stream = b"BT /F1 12 Tf 20 50 Td (Hamaynk) Tj ET"
     objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -466,11 +528,18 @@ def make_png() -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_alpha_staff_get_404_for_everything_of_beta_and_never_see_it_listed(app, alpha, client, login_as):
-    beta_id = file_application(app, RESIDENCE, "beta", applicant_name="Beta Person", applicant_psn="5555555555", applicant_phone="+37491555555")
+    beta_id = file_application(
+        app, RESIDENCE, "beta", applicant_name="Beta Person", applicant_psn="5555555555", applicant_phone="+37491555555"
+    )
     beta_doc = add_document(app, beta_id, "identity", make_pdf(), "passport.pdf")
     with app.app_context():
         beta_tracking = db.session.get(Application, beta_id).tracking_number
@@ -484,7 +553,10 @@ def test_alpha_staff_get_404_for_everything_of_beta_and_never_see_it_listed(app,
         ("get", f"/workspace/applications/{alpha_id}/documents/{beta_doc}/preview"),
     ]
     actions = ["approve", "reject", "return", "comment", "reassign", "extend", "resubmit", "withdraw"]
-    extra_staff = [staff(app, "alpha", "specialist", "civil_registry")[1], staff(app, "alpha", "head", "civil_registry")[1]]
+    extra_staff = [
+        staff(app, "alpha", "specialist", "civil_registry")[1],
+        staff(app, "alpha", "head", "civil_registry")[1],
+    ]
     for who in [*ROLES, *extra_staff]:
         if who in ROLES:
             login_as(who)
@@ -495,9 +567,17 @@ def test_alpha_staff_get_404_for_everything_of_beta_and_never_see_it_listed(app,
             expected = (302, 403) if who == "auditor" and "/documents/" in path else (404,)
             assert client.get(path).status_code in expected, (who, path)
         for action in actions:
-            response = client.post(f"/workspace/applications/{beta_id}/{action}",
-                                   data={"version": before["version"], "comment": "x", "reason": "x", "what_to_fix": "x", "days": "1",
-                                         "assignee_id": str(app.seeded["beta"]["users"]["specialist"])})
+            response = client.post(
+                f"/workspace/applications/{beta_id}/{action}",
+                data={
+                    "version": before["version"],
+                    "comment": "x",
+                    "reason": "x",
+                    "what_to_fix": "x",
+                    "days": "1",
+                    "assignee_id": str(app.seeded["beta"]["users"]["specialist"]),
+                },
+            )
             expected = (302, 403) if who == "auditor" else (404,)  # auditors may not post at all
             assert response.status_code in expected, (who, action, response.status_code)
         for tab in ("mine", "department", "all"):
@@ -506,7 +586,12 @@ def test_alpha_staff_get_404_for_everything_of_beta_and_never_see_it_listed(app,
                 assert f'data-application="{beta_id}"' not in html and "Beta Person" not in html, (who, tab, q)
     assert state(app, beta_id) == before
     with app.app_context():
-        assert db.session.execute(select(func.count(AuditEvent.id)).where(AuditEvent.action.like("document.%"))).scalar_one() == 0
+        assert (
+            db.session.execute(
+                select(func.count(AuditEvent.id)).where(AuditEvent.action.like("document.%"))
+            ).scalar_one()
+            == 0
+        )
 
 
 def test_citizens_have_no_workspace(app, alpha, client, login_as):
@@ -543,7 +628,7 @@ def test_tabs_follow_the_role(app, alpha, client, login_as):
 def test_documents_download_and_preview_with_safe_headers_and_an_audit_trail(app, alpha, client, login_as):
     application_id = file_application(app, RESIDENCE, applicant_psn="1234567890")
     pdf = make_pdf()
-    pdf_id = add_document(app, application_id, "identity", pdf, "Անձնագիր \"copy\".pdf")
+    pdf_id = add_document(app, application_id, "identity", pdf, 'Անձնագիր "copy".pdf')
     png_id = add_document(app, application_id, "power_of_attorney", make_png(), "scan")
     specialist_id, specialist = staff(app, "alpha", "specialist", "civil_registry")
     as_user(client, specialist)
@@ -559,13 +644,20 @@ def test_documents_download_and_preview_with_safe_headers_and_an_audit_trail(app
 
     preview = client.get(f"/workspace/applications/{application_id}/documents/{png_id}/preview")
     assert preview.status_code == 200 and preview.headers["Content-Type"] == "image/png"
-    assert preview.headers["Content-Disposition"].startswith("inline; ") and "scan.png" in preview.headers["Content-Disposition"]
-    assert preview.headers["Content-Security-Policy"] == "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+    assert (
+        preview.headers["Content-Disposition"].startswith("inline; ")
+        and "scan.png" in preview.headers["Content-Disposition"]
+    )
+    assert (
+        preview.headers["Content-Security-Policy"]
+        == "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+    )
     assert preview.headers["X-Content-Type-Options"] == "nosniff"
 
     with app.app_context():
         events = db.session.execute(
-            select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.municipality_id, AuditEvent.object_id).order_by(AuditEvent.id)
+            select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.municipality_id, AuditEvent.object_id)
+            .order_by(AuditEvent.id)
             .where(AuditEvent.action.like("document.%"))
         ).all()
     assert [tuple(e) for e in events] == [
@@ -581,7 +673,12 @@ def test_documents_download_and_preview_with_safe_headers_and_an_audit_trail(app
     assert client.get(f"/workspace/applications/{application_id}/documents/{pdf_id}").status_code in (302, 403)
     assert client.get(f"/workspace/applications/{application_id}/documents/{png_id}/preview").status_code in (302, 403)
     with app.app_context():
-        assert db.session.execute(select(func.count(AuditEvent.id)).where(AuditEvent.action.like("document.%"))).scalar_one() == 2
+        assert (
+            db.session.execute(
+                select(func.count(AuditEvent.id)).where(AuditEvent.action.like("document.%"))
+            ).scalar_one()
+            == 2
+        )
     as_user(client, specialist)
     assert "1234567890" in text_of(client.get(f"/workspace/applications/{application_id}"))
 
@@ -602,9 +699,14 @@ def test_only_pdf_and_images_are_previewed(app, alpha, client):
         key = new_key()
         get_storage(app).put(key, io.BytesIO(body))
         row = ApplicationDocument(
-            application_id=application_id, municipality_id=alpha["id"], requirement_key="identity", original_name="plan.docx",
-            content_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document", size=len(body),
-            sha256="0" * 64, storage_key=key,
+            application_id=application_id,
+            municipality_id=alpha["id"],
+            requirement_key="identity",
+            original_name="plan.docx",
+            content_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            size=len(body),
+            sha256="0" * 64,
+            storage_key=key,
         )
         db.session.add(row)
         db.session.commit()
@@ -647,7 +749,9 @@ def test_download_names_cannot_break_the_header():
         assert "\r" not in header and "\n" not in header and "/" not in name
         assert header.count('"') == 2
         assert name.endswith(".pdf")
-        assert re.fullmatch(r"attachment; filename=\"[A-Za-z0-9._ -]+\"; filename\*=UTF-8''[A-Za-z0-9%._~-]+", header), header
+        assert re.fullmatch(
+            r"attachment; filename=\"[A-Za-z0-9._ -]+\"; filename\*=UTF-8''[A-Za-z0-9%._~-]+", header
+        ), header
 
 
 # -- the list page's cost ------------------------------------------------------------------------
@@ -669,7 +773,9 @@ def count_statements(app, fetch) -> int:
     return len(seen)
 
 
-def test_the_inbox_costs_the_same_number_of_queries_at_5_and_50_applications_and_pages_by_keyset(app, alpha, client, login_as):
+def test_the_inbox_costs_the_same_number_of_queries_at_5_and_50_applications_and_pages_by_keyset(
+    app, alpha, client, login_as
+):
     ids = [file_application(app, RESIDENCE, applicant_name=f"Person {n}") for n in range(5)]
     login_as("head")
 
@@ -683,7 +789,10 @@ def test_the_inbox_costs_the_same_number_of_queries_at_5_and_50_applications_and
     at_fifty = count_statements(app, fetch)
     assert at_five == at_fifty
     for tab in ("mine", "department"):
-        assert count_statements(app, lambda: client.get(f"/workspace/?tab={tab}")) == count_statements(app, lambda: client.get(f"/workspace/?tab={tab}"))
+        url = f"/workspace/?tab={tab}"
+        assert count_statements(app, lambda url=url: client.get(url)) == count_statements(
+            app, lambda url=url: client.get(url)
+        )
     with app.app_context():
         # Different due dates, so the order is by due date first.
         rows = db.session.execute(select(Application).where(Application.id.in_(ids))).scalars().all()
@@ -707,7 +816,9 @@ def test_the_inbox_costs_the_same_number_of_queries_at_5_and_50_applications_and
 
 
 def test_search_and_filters_in_the_inbox(app, alpha, client, login_as):
-    one = file_application(app, RESIDENCE, applicant_name="Սոնա Գրիգորյան", applicant_psn="1111111111", applicant_phone="+37491000001")
+    one = file_application(
+        app, RESIDENCE, applicant_name="Սոնա Գրիգորյան", applicant_psn="1111111111", applicant_phone="+37491000001"
+    )
     two = file_application(app, "trade-permit", applicant_name="Aram Petrosyan")
     with app.app_context():
         tracking = db.session.get(Application, one).tracking_number

@@ -2,30 +2,46 @@
 services without code.
 
 The structured form is turned into the definition-file format and handed to
-:func:`app.builder_runtime.save`, which validates it with the same rules as plug-ins. "Add
+:func:`app.plugins.builder_services.save`, which validates it with the same rules as plug-ins. "Add
 row" buttons re-render the form on the server with one more empty row, so no script is needed
 and every control is reachable by keyboard.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from wtforms import BooleanField, FieldList, FileField, Form, FormField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import NumberRange, Optional as OptionalValue
+from wtforms import (
+    BooleanField,
+    FieldList,
+    FileField,
+    Form,
+    FormField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import NumberRange
+from wtforms.validators import Optional as OptionalValue
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app import builder_runtime, plugin_runtime, tenancy
-from app.builder_runtime import BuilderError
+from app import tenancy
 from app.domain.declarations import ACTIONS, CONDITION_OPS, DOCUMENT_TYPES, FEE_PERIODS, KEY_RE, LANGUAGES, STEP_ROLES
 from app.extensions import db
 from app.i18n import FORM_TRANSLATIONS, HamaynkForm
 from app.models import Municipality, ServiceDefinition
+from app.plugins import builder_services
+from app.plugins import runtime as plugin_runtime
+from app.plugins.builder_services import BuilderError
 
 LANGUAGE_LABELS = {"hy": _l("Armenian"), "en": _l("English"), "ru": _l("Russian")}
 ROW_LISTS = ("fields", "documents", "steps")
@@ -91,7 +107,12 @@ class DocumentRowForm(_RowForm):
     help_ru = StringField(_l("Help text (Russian)"))
     required = BooleanField(_l("Required"), default=True)
     required_when = TextAreaField(_l("Required when"), description=_l("One condition a line: field operator value"))
-    types = MultiCheckboxField(_l("Accepted file types"), choices=[(t, t.upper()) for t in DOCUMENT_TYPES], validate_choice=False, default=["pdf", "jpeg", "png"])
+    types = MultiCheckboxField(
+        _l("Accepted file types"),
+        choices=[(t, t.upper()) for t in DOCUMENT_TYPES],
+        validate_choice=False,
+        default=["pdf", "jpeg", "png"],
+    )
     max_size_mb = StringField(_l("Largest file (MB)"), default="10")
     max_count = IntegerField(_l("Most files"), default=1, validators=[OptionalValue(), NumberRange(min=1, max=50)])
 
@@ -105,9 +126,13 @@ class StepRowForm(_RowForm):
     citizen_text_hy = StringField(_l("Text for the citizen (Armenian)"))
     citizen_text_en = StringField(_l("Text for the citizen (English)"))
     citizen_text_ru = StringField(_l("Text for the citizen (Russian)"))
-    role = SelectField(_l("Acting role"), choices=[(r, r) for r in STEP_ROLES], default="specialist", validate_choice=False)
+    role = SelectField(
+        _l("Acting role"), choices=[(r, r) for r in STEP_ROLES], default="specialist", validate_choice=False
+    )
     days = IntegerField(_l("Working days"), default=5, validators=[OptionalValue(), NumberRange(min=1, max=365)])
-    actions = MultiCheckboxField(_l("Allowed actions"), choices=[(a, a) for a in ACTIONS], validate_choice=False, default=list(ACTIONS))
+    actions = MultiCheckboxField(
+        _l("Allowed actions"), choices=[(a, a) for a in ACTIONS], validate_choice=False, default=list(ACTIONS)
+    )
     department = StringField(_l("Department code (empty: the service's responsible department)"))
     when = TextAreaField(_l("Only when"), description=_l("One condition a line: field operator value"))
     forbid_self_approval = BooleanField(_l("Forbid self-approval"))
@@ -132,8 +157,12 @@ class BuilderForm(HamaynkForm):
     legal_basis_en = StringField(_l("Legal basis (English)"))
     legal_basis_ru = StringField(_l("Legal basis (Russian)"))
     fee = IntegerField(_l("Fee (AMD)"), default=0, validators=[OptionalValue(), NumberRange(min=0, max=100_000_000)])
-    fee_period = SelectField(_l("Fee is charged"), choices=[(p, p) for p in FEE_PERIODS], default="once", validate_choice=False)
-    deadline_days = IntegerField(_l("Deadline (working days)"), default=10, validators=[OptionalValue(), NumberRange(min=1, max=365)])
+    fee_period = SelectField(
+        _l("Fee is charged"), choices=[(p, p) for p in FEE_PERIODS], default="once", validate_choice=False
+    )
+    deadline_days = IntegerField(
+        _l("Deadline (working days)"), default=10, validators=[OptionalValue(), NumberRange(min=1, max=365)]
+    )
     category = StringField(_l("Category"), default="general")
     output_title_hy = StringField(_l("Issued document title (Armenian)"))
     output_title_en = StringField(_l("Issued document title (English)"))
@@ -161,7 +190,7 @@ def _lang_map(form_or_row: Any, prefix: str) -> dict[str, str]:
     return result
 
 
-def _number(raw: Optional[str], what: str, problems: list[str]) -> Optional[float | int]:
+def _number(raw: str | None, what: str, problems: list[str]) -> float | int | None:
     raw = (raw or "").strip().replace(",", ".")
     if not raw:
         return None
@@ -176,7 +205,7 @@ def _number(raw: Optional[str], what: str, problems: list[str]) -> Optional[floa
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def _typed(value: str, field_type: Optional[str]) -> Any:
+def _typed(value: str, field_type: str | None) -> Any:
     """A condition value as the form data will hold it: integers as int, booleans as bool."""
     if field_type == "integer":
         try:
@@ -235,7 +264,7 @@ def parse_choices(text: str) -> list[dict[str, Any]]:
         value, _sep, labels = line.partition("=")
         value = value.strip()
         texts = [part.strip() for part in (labels or value).split("|")]
-        choices.append({"value": value, "label": {lang: t for lang, t in zip(LANGUAGES, texts) if t}})
+        choices.append({"value": value, "label": {lang: t for lang, t in zip(LANGUAGES, texts, strict=False) if t}})
     return choices
 
 
@@ -253,7 +282,7 @@ def _blank(row: Any, name_attr: str, text_prefix: str) -> bool:
     return not (getattr(row, name_attr).data or "").strip() and not _lang_map(row, text_prefix)
 
 
-def form_to_definition(form: BuilderForm, base: Optional[Mapping[str, Any]] = None) -> tuple[dict[str, Any], list[str]]:
+def form_to_definition(form: BuilderForm, base: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
     """The definition-file dict the form describes, and problems found while reading it.
 
     What the form has no inputs for (per-status citizen texts) is carried over from ``base``,
@@ -270,7 +299,9 @@ def form_to_definition(form: BuilderForm, base: Optional[Mapping[str, Any]] = No
     data["deadline_days"] = form.deadline_days.data if form.deadline_days.data is not None else 10
     data["category"] = (form.category.data or "").strip() or "general"
 
-    rows = [entry.form for entry in form.fields if not entry.form.remove.data and not _blank(entry.form, "name", "label")]
+    rows = [
+        entry.form for entry in form.fields if not entry.form.remove.data and not _blank(entry.form, "name", "label")
+    ]
     types = {(row.name.data or "").strip(): row.type.data for row in rows}
     fields = []
     for index, row in enumerate(rows):
@@ -382,29 +413,46 @@ def definition_to_form_data(definition: Mapping[str, Any]) -> dict[str, Any]:
     data["output_template"] = output.get("template", "")
     data["fields"] = [
         {
-            "name": f.get("name", ""), "type": f.get("type", "text"), **_langs("label", f.get("label")), **_langs("help", f.get("help")),
-            "required": bool(f.get("required")), "personal": bool(f.get("personal")), "choices": _choices_text(f.get("choices")),
+            "name": f.get("name", ""),
+            "type": f.get("type", "text"),
+            **_langs("label", f.get("label")),
+            **_langs("help", f.get("help")),
+            "required": bool(f.get("required")),
+            "personal": bool(f.get("personal")),
+            "choices": _choices_text(f.get("choices")),
             "min_value": "" if f.get("min_value") is None else str(f["min_value"]),
             "max_value": "" if f.get("max_value") is None else str(f["max_value"]),
-            "min_length": f.get("min_length"), "max_length": f.get("max_length"), "pattern": f.get("pattern") or "",
-            "visible_when": _conditions_text(f.get("visible_when")), "required_when": _conditions_text(f.get("required_when")),
+            "min_length": f.get("min_length"),
+            "max_length": f.get("max_length"),
+            "pattern": f.get("pattern") or "",
+            "visible_when": _conditions_text(f.get("visible_when")),
+            "required_when": _conditions_text(f.get("required_when")),
         }
         for f in definition.get("fields") or ()
     ]
     data["documents"] = [
         {
-            "key": d.get("key", ""), **_langs("title", d.get("title")), **_langs("help", d.get("help")),
-            "required": d.get("required", True), "required_when": _conditions_text(d.get("required_when")),
-            "types": list(d.get("types") or ["pdf", "jpeg", "png"]), "max_size_mb": str(d.get("max_size_mb", 10)),
+            "key": d.get("key", ""),
+            **_langs("title", d.get("title")),
+            **_langs("help", d.get("help")),
+            "required": d.get("required", True),
+            "required_when": _conditions_text(d.get("required_when")),
+            "types": list(d.get("types") or ["pdf", "jpeg", "png"]),
+            "max_size_mb": str(d.get("max_size_mb", 10)),
             "max_count": d.get("max_count", 1),
         }
         for d in definition.get("documents") or ()
     ]
     data["steps"] = [
         {
-            "key": s.get("key", ""), **_langs("title", s.get("title")), **_langs("citizen_text", s.get("citizen_text")),
-            "role": s.get("role", "specialist"), "days": s.get("days", 5), "actions": list(s.get("actions") or ACTIONS),
-            "department": s.get("department") or "", "when": _conditions_text(s.get("when")),
+            "key": s.get("key", ""),
+            **_langs("title", s.get("title")),
+            **_langs("citizen_text", s.get("citizen_text")),
+            "role": s.get("role", "specialist"),
+            "days": s.get("days", 5),
+            "actions": list(s.get("actions") or ACTIONS),
+            "department": s.get("department") or "",
+            "when": _conditions_text(s.get("when")),
             "forbid_self_approval": bool(s.get("forbid_self_approval")),
         }
         for s in definition.get("steps") or ()
@@ -423,14 +471,20 @@ def _owner_choices(user) -> list[tuple[str, str]]:
 class ServiceBuilderView(BaseView):
     route_base = "/admin/builder"
     class_permission_name = "ServiceBuilder"
-    method_permission_name = {"list": "list", "add": "add", "edit": "edit", "export": "show", "import_definition": "add"}
+    method_permission_name = {
+        "list": "list",
+        "add": "add",
+        "edit": "edit",
+        "export": "show",
+        "import_definition": "add",
+    }
     default_view = "list"
 
     # -- who and what -------------------------------------------------------------------------
-    def _visible_ids(self) -> Optional[set[int]]:
+    def _visible_ids(self) -> set[int] | None:
         return tenancy.visible_municipality_ids(g.user)
 
-    def _own_municipality(self) -> Optional[int]:
+    def _own_municipality(self) -> int | None:
         """Where a new service belongs: the municipal admin's municipality, or what a system
         admin chose (None: every municipality)."""
         if tenancy.is_system_admin(g.user):
@@ -440,7 +494,7 @@ class ServiceBuilderView(BaseView):
             abort(403)
         return mid
 
-    def _owner_from(self, form) -> Optional[int]:
+    def _owner_from(self, form) -> int | None:
         if not tenancy.is_system_admin(g.user):
             return self._own_municipality()
         chosen = form.owner.data
@@ -449,12 +503,12 @@ class ServiceBuilderView(BaseView):
             abort(400)
         return chosen
 
-    def _row_or_404(self, key: str, version: Optional[int] = None) -> ServiceDefinition:
+    def _row_or_404(self, key: str, version: int | None = None) -> ServiceDefinition:
         if len(key) > 100 or not KEY_RE.match(key):
             abort(404)
         ids = self._visible_ids()
         if version is None:
-            row = builder_runtime.latest_definition(db.session, key, ids)
+            row = builder_services.latest_definition(db.session, key, ids)
         else:
             row = db.session.execute(
                 select(ServiceDefinition).where(ServiceDefinition.key == key, ServiceDefinition.version == version)
@@ -483,25 +537,40 @@ class ServiceBuilderView(BaseView):
     def _render(self, form, *, title, row=None, errors=(), headline=None, status=200, focus=None):
         self._prepare(form)
         return self.render_template(
-            "hamaynk/builder_form.html", form=form, title=title, row=row, errors=list(errors), headline=headline,
-            languages=LANGUAGES, language_labels=LANGUAGE_LABELS, is_system_admin=tenancy.is_system_admin(g.user), focus=focus,
+            "hamaynk/builder_form.html",
+            form=form,
+            title=title,
+            row=row,
+            errors=list(errors),
+            headline=headline,
+            languages=LANGUAGES,
+            language_labels=LANGUAGE_LABELS,
+            is_system_admin=tenancy.is_system_admin(g.user),
+            focus=focus,
         ), status
 
     def _save(self, form, *, mode, title, row=None):
         base = row.definition if row is not None else None
         data, problems = form_to_definition(form, base)
         if problems:
-            return self._render(form, title=title, row=row, errors=problems, headline=_("The service cannot be saved."), status=400)
+            return self._render(
+                form, title=title, row=row, errors=problems, headline=_("The service cannot be saved."), status=400
+            )
         try:
-            saved = builder_runtime.save(
-                db.session, data, mode=mode, owner_municipality_id=self._owner_from(form) if row is None else row.municipality_id,
-                actor_id=g.user.id, viewer_municipality_ids=self._visible_ids(), key=row.key if row is not None else None,
+            saved = builder_services.save(
+                db.session,
+                data,
+                mode=mode,
+                owner_municipality_id=self._owner_from(form) if row is None else row.municipality_id,
+                actor_id=g.user.id,
+                viewer_municipality_ids=self._visible_ids(),
+                key=row.key if row is not None else None,
             )
             db.session.commit()
         except BuilderError as exc:
             db.session.rollback()
             return self._render(form, title=title, row=row, errors=exc.problems, headline=exc.headline, status=400)
-        builder_runtime.refresh(current_app._get_current_object())
+        builder_services.refresh(current_app._get_current_object())
         flash(_("Saved %(key)s as version %(version)d.", key=saved.key, version=saved.version), "success")
         return redirect(url_for(".list"))
 
@@ -509,14 +578,19 @@ class ServiceBuilderView(BaseView):
     @expose("/")
     @has_access
     def list(self):
-        rows = builder_runtime.latest_definitions(db.session, self._visible_ids())
+        rows = builder_services.latest_definitions(db.session, self._visible_ids())
         records = plugin_runtime.host().records
         owners = {m.id: m for m in db.session.execute(select(Municipality)).scalars()} if rows else {}
         sm = self.appbuilder.sm
         return self.render_template(
-            "hamaynk/builder_list.html", rows=rows, records=records, owners=owners, title=_("Service builder"),
-            record_name=builder_runtime.record_name,
-            can_add=sm.has_access("can_add", self.class_permission_name), can_edit=sm.has_access("can_edit", self.class_permission_name),
+            "hamaynk/builder_list.html",
+            rows=rows,
+            records=records,
+            owners=owners,
+            title=_("Service builder"),
+            record_name=builder_services.record_name,
+            can_add=sm.has_access("can_add", self.class_permission_name),
+            can_edit=sm.has_access("can_edit", self.class_permission_name),
         )
 
     @expose("/new", methods=["GET", "POST"])
@@ -532,7 +606,7 @@ class ServiceBuilderView(BaseView):
         elif self._add_row(form):
             return self._render(form, title=title, focus=request.form.get("add_row"))
         elif form.validate():
-            return self._save(form, mode=builder_runtime.CREATE, title=title)
+            return self._save(form, mode=builder_services.CREATE, title=title)
         else:
             return self._render(form, title=title, headline=_("Correct the marked entries."), status=400)
         return self._render(form, title=title)
@@ -551,7 +625,7 @@ class ServiceBuilderView(BaseView):
             return self._render(form, title=title, row=row, focus=request.form.get("add_row"))
         if not form.validate():
             return self._render(form, title=title, row=row, headline=_("Correct the marked entries."), status=400)
-        return self._save(form, mode=builder_runtime.EDIT, title=title, row=row)
+        return self._save(form, mode=builder_services.EDIT, title=title, row=row)
 
     @expose("/<key>/export")
     @has_access
@@ -565,7 +639,7 @@ class ServiceBuilderView(BaseView):
         row = self._row_or_404(key, version)
         filename = f"{row.key}-v{row.version}.yaml"
         return Response(
-            builder_runtime.export_text(row),
+            builder_services.export_text(row),
             mimetype="application/yaml",
             headers={"Content-Disposition": f'attachment; filename="{filename}"', "X-Content-Type-Options": "nosniff"},
         )
@@ -585,23 +659,34 @@ class ServiceBuilderView(BaseView):
             elif upload is None or not upload.filename:
                 headline = _("Choose a file to import.")
             else:
-                content = upload.stream.read(builder_runtime.MAX_DEFINITION_BYTES + 1)
+                content = upload.stream.read(builder_services.MAX_DEFINITION_BYTES + 1)
                 try:
-                    data = builder_runtime.parse_upload(content, upload.filename)
-                    saved = builder_runtime.save(
-                        db.session, data, mode=builder_runtime.IMPORT, owner_municipality_id=self._owner_from(form),
-                        actor_id=g.user.id, viewer_municipality_ids=self._visible_ids(),
+                    data = builder_services.parse_upload(content, upload.filename)
+                    saved = builder_services.save(
+                        db.session,
+                        data,
+                        mode=builder_services.IMPORT,
+                        owner_municipality_id=self._owner_from(form),
+                        actor_id=g.user.id,
+                        viewer_municipality_ids=self._visible_ids(),
                     )
                     db.session.commit()
                 except BuilderError as exc:
                     db.session.rollback()
                     headline, errors = exc.headline, exc.problems
                 else:
-                    builder_runtime.refresh(current_app._get_current_object())
-                    flash(_("Imported %(key)s as version %(version)d.", key=saved.key, version=saved.version), "success")
+                    builder_services.refresh(current_app._get_current_object())
+                    flash(
+                        _("Imported %(key)s as version %(version)d.", key=saved.key, version=saved.version), "success"
+                    )
                     return redirect(url_for(".list"))
         status = 400 if request.method == "POST" else 200
         return self.render_template(
-            "hamaynk/builder_import.html", form=form, errors=errors, headline=headline, title=_("Import a service definition"),
-            is_system_admin=tenancy.is_system_admin(g.user), max_kb=builder_runtime.MAX_DEFINITION_BYTES // 1024,
+            "hamaynk/builder_import.html",
+            form=form,
+            errors=errors,
+            headline=headline,
+            title=_("Import a service definition"),
+            is_system_admin=tenancy.is_system_admin(g.user),
+            max_kb=builder_services.MAX_DEFINITION_BYTES // 1024,
         ), status

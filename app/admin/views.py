@@ -16,17 +16,19 @@ from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.widgets import ListWidget
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms.validators import Regexp
 
-from app import plugin_runtime, tenancy
+from app import tenancy
 from app.admin.forms import ActivationForm, StaffForm
 from app.domain.activations import ActivationError, catalogue, set_activation
 from app.domain.staff import StaffError, StaffInput, create_staff, grantable_roles, update_staff
 from app.extensions import db
 from app.models import Department, Municipality, StaffProfile
+from app.plugins import runtime as plugin_runtime
 
 
 class HomeView(IndexView):
@@ -45,7 +47,7 @@ class MunicipalityScopeFilter(BaseFilter):
             return query
         column = self.model.municipality_id if self.column_name == "municipality_id" else self.model.id
         if not ids:
-            return query.filter(False)  # noqa: E712
+            return query.filter(False)
         return query.filter(column.in_(ids))
 
 
@@ -102,8 +104,16 @@ class ScopedModelView(ModelView):
     list_widget = AccessibleListWidget
     # Rows of these tables have no files; FAB's download endpoint would serve UPLOAD_FOLDER.
     method_permission_name = {
-        "list": "list", "show": "show", "add": "add", "edit": "edit", "delete": "delete",
-        "download": "show", "action": "edit", "action_post": "edit", "api_read": "list", "api_get": "show",
+        "list": "list",
+        "show": "show",
+        "add": "add",
+        "edit": "edit",
+        "delete": "delete",
+        "download": "show",
+        "action": "edit",
+        "action_post": "edit",
+        "api_read": "list",
+        "api_get": "show",
     }
 
     @before_request
@@ -113,9 +123,8 @@ class ScopedModelView(ModelView):
                 for value in values:
                     if not value.isdigit() or int(value) > (MAX_PAGE_SIZE if name.startswith("psize_") else MAX_PK):
                         abort(400)
-            elif name.startswith("_oc_"):
-                if any(value not in (self.order_columns or []) for value in values):
-                    abort(400)
+            elif name.startswith("_oc_") and any(value not in (self.order_columns or []) for value in values):
+                abort(400)
         return None
 
     def _deserialize_pk_if_composite(self, pk):
@@ -170,8 +179,13 @@ class MunicipalityView(ScopedModelView):
     show_columns = ["code", "name_hy", "name_en", "name_ru", "region", "active", "created_at"]
     search_columns = ["code", "name_hy", "name_en", "name_ru", "region"]
     label_columns = {
-        "code": _l("Code"), "name_hy": _l("Name (Armenian)"), "name_en": _l("Name (English)"),
-        "name_ru": _l("Name (Russian)"), "region": _l("Region"), "active": _l("Active"), "created_at": _l("Created"),
+        "code": _l("Code"),
+        "name_hy": _l("Name (Armenian)"),
+        "name_en": _l("Name (English)"),
+        "name_ru": _l("Name (Russian)"),
+        "region": _l("Region"),
+        "active": _l("Active"),
+        "created_at": _l("Created"),
     }
     validators_columns = FreshValidators(
         code=[Regexp(CODE_RE, message=_l("Use lower-case Latin letters, digits, - and _ only."))],
@@ -217,8 +231,11 @@ class DepartmentView(ScopedModelView):
         code=[Regexp(CODE_RE, message=_l("Use lower-case Latin letters, digits, - and _ only."))],
     )
     label_columns = {
-        "municipality": _l("Municipality"), "code": _l("Code"), "name_hy": _l("Name (Armenian)"),
-        "name_en": _l("Name (English)"), "name_ru": _l("Name (Russian)"),
+        "municipality": _l("Municipality"),
+        "code": _l("Code"),
+        "name_hy": _l("Name (Armenian)"),
+        "name_en": _l("Name (English)"),
+        "name_ru": _l("Name (Russian)"),
     }
     list_title = _l("Departments")
     add_title = _l("Add department")
@@ -335,11 +352,11 @@ class StaffView(BaseView):
         )
 
     def _save(self, form, action, profile=None):
-        actor = dict(
-            actor_id=g.user.id,
-            actor_is_system_admin=tenancy.is_system_admin(g.user),
-            actor_municipality_id=tenancy.municipality_id_of(g.user),
-        )
+        actor = {
+            "actor_id": g.user.id,
+            "actor_is_system_admin": tenancy.is_system_admin(g.user),
+            "actor_municipality_id": tenancy.municipality_id_of(g.user),
+        }
         try:
             data = self._input(form)
             if profile is None:
@@ -351,7 +368,7 @@ class StaffView(BaseView):
             db.session.rollback()
             field = getattr(form, exc.field, None) if exc.field else None
             if field is not None:
-                field.errors = list(field.errors) + [str(exc)]
+                field.errors = [*list(field.errors), str(exc)]
             flash(str(exc), "danger")
             return None
         flash(_("Saved."), "success")
@@ -364,8 +381,11 @@ class StaffView(BaseView):
     @has_access
     def list(self):
         return self.render_template(
-            "hamaynk/staff_list.html", profiles=self._visible_profiles(), title=_("Staff"),
-            can_add=self._may("can_add"), can_edit=self._may("can_edit"),
+            "hamaynk/staff_list.html",
+            profiles=self._visible_profiles(),
+            title=_("Staff"),
+            can_add=self._may("can_add"),
+            can_edit=self._may("can_edit"),
         )
 
     @expose("/add", methods=["GET", "POST"])
@@ -394,7 +414,9 @@ class StaffView(BaseView):
             if done is not None:
                 return done
         status = 400 if request.method == "POST" else 200
-        return self.render_template("hamaynk/staff_form.html", form=form, title=_("Edit staff member"), profile=profile), status
+        return self.render_template(
+            "hamaynk/staff_form.html", form=form, title=_("Edit staff member"), profile=profile
+        ), status
 
 
 def _plugin_version(record) -> str:
@@ -428,7 +450,11 @@ class PluginsView(BaseView):
         records = sorted(host.records.values(), key=lambda r: (r.status != "disabled", r.name))
         versions = {r.name: _plugin_version(r) for r in records}
         return self.render_template(
-            "hamaynk/plugins.html", records=records, versions=versions, services=host.registry.all(), title=_("Plug-ins")
+            "hamaynk/plugins.html",
+            records=records,
+            versions=versions,
+            services=host.registry.all(),
+            title=_("Plug-ins"),
         )
 
 
@@ -471,8 +497,12 @@ class ServicesView(BaseView):
         offered = catalogue(db.session, plugin_runtime.registry(), municipality.id) if municipality is not None else []
         municipalities = _municipality_choices(g.user) if tenancy.is_system_admin(g.user) else []
         return self.render_template(
-            "hamaynk/services.html", offered=offered, municipality=municipality, municipalities=municipalities,
-            title=_("Services"), can_edit=self.appbuilder.sm.has_access("can_edit", self.class_permission_name),
+            "hamaynk/services.html",
+            offered=offered,
+            municipality=municipality,
+            municipalities=municipalities,
+            title=_("Services"),
+            can_edit=self.appbuilder.sm.has_access("can_edit", self.class_permission_name),
         )
 
     @expose("/<service_key>", methods=["GET", "POST"])
@@ -482,7 +512,14 @@ class ServicesView(BaseView):
         if registered is None:
             abort(404)
         municipality = self._municipality()
-        offered = next((o for o in catalogue(db.session, plugin_runtime.registry(), municipality.id) if o.registered.key == service_key), None)
+        offered = next(
+            (
+                o
+                for o in catalogue(db.session, plugin_runtime.registry(), municipality.id)
+                if o.registered.key == service_key
+            ),
+            None,
+        )
         if offered is None:
             # Another municipality's own (builder) service: not offered here.
             abort(404)
@@ -511,5 +548,9 @@ class ServicesView(BaseView):
                 return redirect(url_for(".list", municipality=municipality.id))
         status = 400 if request.method == "POST" else 200
         return self.render_template(
-            "hamaynk/service_form.html", form=form, offered=offered, municipality=municipality, title=registered.service.title
+            "hamaynk/service_form.html",
+            form=form,
+            offered=offered,
+            municipality=municipality,
+            title=registered.service.title,
         ), status

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -40,15 +40,15 @@ DEFAULT_LIMIT = 25
 
 @dataclass(frozen=True)
 class ListFilters:
-    status: Optional[str] = None
-    service: Optional[str] = None
+    status: str | None = None
+    service: str | None = None
     overdue: bool = False
 
 
 @dataclass
 class ListPage:
     rows: list[dict[str, Any]]
-    next_after: Optional[int]
+    next_after: int | None
 
 
 def _jsonable(value: Any) -> Any:
@@ -58,7 +58,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def list_applications(
-    session: Session, user, filters: ListFilters, *, limit: int, after: Optional[int] = None, on: Optional[dt.date] = None
+    session: Session, user, filters: ListFilters, *, limit: int, after: int | None = None, on: dt.date | None = None
 ) -> ListPage:
     """One page of the applications ``user`` may see (app.tenancy), newest first.
 
@@ -77,7 +77,7 @@ def list_applications(
         query = query.where(Application.id < after)
     fetched = session.execute(query.order_by(Application.id.desc()).limit(limit + 1)).all()
     more = len(fetched) > limit
-    rows = [{name: _jsonable(value) for name, value in zip(LIST_COLUMNS, row)} for row in fetched[:limit]]
+    rows = [{name: _jsonable(value) for name, value in zip(LIST_COLUMNS, row, strict=False)} for row in fetched[:limit]]
     return ListPage(rows=rows, next_after=rows[-1]["id"] if more and rows else None)
 
 

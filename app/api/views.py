@@ -1,7 +1,7 @@
 """The staff REST API under /api/v1 (JWT from FAB's POST /api/v1/security/login).
 
 Thin: requests are parsed and checked here; who sees what is app.tenancy, what may happen is
-app.domain.workflow, what form data is valid is app.plugin_runtime — the same rules as the
+app.domain.workflow, what form data is valid is app.plugins.runtime — the same rules as the
 HTML screens. Every application and document is looked up inside the municipalities the
 token's user may see, so another municipality's id is a plain 404 on every endpoint.
 
@@ -16,15 +16,18 @@ locale switch), Armenian by default.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 from flask import current_app, g, request, send_file
 from flask_appbuilder.api import BaseApi, expose, protect, safe
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app import plugin_runtime, tenancy
+from app import tenancy
 from app.api import listing
+from app.domain import casefile as case
 from app.domain import intake, statuses, workflow
 from app.domain.declarations import pick
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
@@ -32,7 +35,7 @@ from app.domain.storage import ObjectNotFound, StorageError, get_storage
 from app.extensions import db
 from app.i18n import current_locale
 from app.models import Application, ApplicationDocument, AuditEvent
-from app.domain import casefile as case
+from app.plugins import runtime as plugin_runtime
 
 # Largest primary key a database integer column holds; anything bigger is "not found".
 MAX_PK = 2**63 - 1
@@ -50,7 +53,7 @@ FALSE = {"", "0", "false", "no", "off"}
 class BadRequest(ValueError):
     """The request cannot be handed to the domain; carries field errors for the client."""
 
-    def __init__(self, message: str, errors: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, message: str, errors: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.errors = dict(errors or {})
@@ -60,7 +63,7 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if value is not None else None
 
 
-def _int(value: Any, maximum: int) -> Optional[int]:
+def _int(value: Any, maximum: int) -> int | None:
     """A positive integer from JSON (a number, not a boolean) or a query string; else None."""
     if isinstance(value, bool):
         return None
@@ -131,7 +134,7 @@ class ApplicationsApi(BaseApi):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _fail(self, status: int, message: str, errors: Optional[Mapping[str, str]] = None):
+    def _fail(self, status: int, message: str, errors: Mapping[str, str] | None = None):
         payload: dict[str, Any] = {"message": message}
         if errors:
             payload["errors"] = dict(errors)
@@ -150,40 +153,41 @@ class ApplicationsApi(BaseApi):
     def _not_found(self):
         return self._fail(404, _("There is no such application, or you may not see it."))
 
-    def _actor(self) -> Optional[workflow.Actor]:
+    def _actor(self) -> workflow.Actor | None:
         actor = workflow.load_actor(db.session, g.user.id)
         return actor if actor is not None and actor.active else None
 
-    def _application(self, pk: int) -> Optional[Application]:
+    def _application(self, pk: int) -> Application | None:
         if pk > MAX_PK:
             return None
         stmt = tenancy.scope(select(Application).where(Application.id == pk), Application, g.user)
         application = db.session.execute(stmt).scalar_one_or_none()
         # A draft is its creator's until it is submitted (as on the workspace pages).
-        if application is None or application.status == statuses.DRAFT and application.created_by_id != g.user.id:
+        if application is None or (application.status == statuses.DRAFT and application.created_by_id != g.user.id):
             return None
         return application
 
-    def _show(self, application: Application, actor: Optional[workflow.Actor]) -> dict[str, Any]:
+    def _show(self, application: Application, actor: workflow.Actor | None) -> dict[str, Any]:
         personal = case.may_see_personal(actor, application)
         service = None
-        try:
+        with contextlib.suppress(WorkflowError):
             service = workflow.service_of(application)
-        except WorkflowError:
-            pass
         personal_fields = {f.name for f in service.fields if f.personal} if service else set()
         data = {
             key: (value if personal or key not in personal_fields else case.mask(value))
             for key, value in (application.data or {}).items()
         }
 
-        def applicant(value: Optional[str]) -> Optional[str]:
+        def applicant(value: str | None) -> str | None:
             return value if personal or not value else case.mask(value)
 
         locale = current_locale()
         documents = db.session.execute(
             select(ApplicationDocument)
-            .where(ApplicationDocument.application_id == application.id, ApplicationDocument.municipality_id == application.municipality_id)
+            .where(
+                ApplicationDocument.application_id == application.id,
+                ApplicationDocument.municipality_id == application.municipality_id,
+            )
             .order_by(ApplicationDocument.id)
         ).scalars()
         actions: list[str] = []
@@ -248,7 +252,7 @@ class ApplicationsApi(BaseApi):
 
     # -- list -----------------------------------------------------------------------------
 
-    def _list_args(self) -> tuple[listing.ListFilters, int, Optional[int]]:
+    def _list_args(self) -> tuple[listing.ListFilters, int, int | None]:
         errors: dict[str, str] = {}
         status = (request.args.get("status") or "").strip()
         if status and status not in statuses.ALL:
@@ -272,7 +276,11 @@ class ApplicationsApi(BaseApi):
                 errors["after"] = _("Use the next_after value of the previous page.")
         if errors:
             raise BadRequest(_("Some query parameters are not valid."), errors)
-        return listing.ListFilters(status=status or None, service=service or None, overdue=overdue_raw in TRUE), limit, after
+        return (
+            listing.ListFilters(status=status or None, service=service or None, overdue=overdue_raw in TRUE),
+            limit,
+            after,
+        )
 
     @expose("/applications", methods=["GET"])
     @protect()
@@ -506,7 +514,10 @@ class ApplicationsApi(BaseApi):
             shapes = {
                 name: _("This value has the wrong type.")
                 for name, value in raw_data.items()
-                if not (isinstance(value, allowed) or isinstance(value, list) and all(isinstance(v, allowed) for v in value))
+                if not (
+                    isinstance(value, allowed)
+                    or (isinstance(value, list) and all(isinstance(v, allowed) for v in value))
+                )
             }
             if shapes:
                 errors.update({f"data.{name}": message for name, message in shapes.items()})
@@ -518,9 +529,17 @@ class ApplicationsApi(BaseApi):
         if errors:
             raise BadRequest(_("Some fields are not valid."), errors)
         return workflow.new_application(
-            db.session, service=service, municipality_id=actor.municipality_id, data=data, applicant_name=applicant.name,
-            created_by_id=actor.user_id, applicant_psn=applicant.psn, applicant_phone=applicant.phone,
-            applicant_email=applicant.email, applicant_address=applicant.address, channel="office",
+            db.session,
+            service=service,
+            municipality_id=actor.municipality_id,
+            data=data,
+            applicant_name=applicant.name,
+            created_by_id=actor.user_id,
+            applicant_psn=applicant.psn,
+            applicant_phone=applicant.phone,
+            applicant_email=applicant.email,
+            applicant_address=applicant.address,
+            channel="office",
         )
 
     # -- documents ------------------------------------------------------------------------
@@ -571,8 +590,11 @@ class ApplicationsApi(BaseApi):
         # Committed before a byte is sent: no download without its trace.
         db.session.add(
             AuditEvent(
-                actor_id=actor.user_id, municipality_id=application.municipality_id, action="document.download",
-                object_type="application_document", object_id=str(document.id),
+                actor_id=actor.user_id,
+                municipality_id=application.municipality_id,
+                action="document.download",
+                object_type="application_document",
+                object_id=str(document.id),
                 details={"application_id": application.id, "sha256": document.sha256, "channel": "api"},
                 ip=(request.remote_addr or "")[:45] or None,
             )
@@ -584,7 +606,15 @@ class ApplicationsApi(BaseApi):
             db.session.rollback()
             raise
         name = case.download_name(document.original_name, document.id, document.content_type)
-        response = send_file(stream, mimetype=document.content_type, as_attachment=True, download_name=name, etag=False, conditional=False, max_age=0)
+        response = send_file(
+            stream,
+            mimetype=document.content_type,
+            as_attachment=True,
+            download_name=name,
+            etag=False,
+            conditional=False,
+            max_age=0,
+        )
         response.headers["Content-Disposition"] = case.content_disposition("attachment", name, document.id)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "private, no-store"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Department, ServiceActivation
-from app.registry import RegisteredService, ServiceRegistry
+from app.plugins.registry import RegisteredService, ServiceRegistry
 
 
 class ActivationError(ValueError):
@@ -19,7 +18,7 @@ class ActivationError(ValueError):
 @dataclass(frozen=True)
 class OfferedService:
     registered: RegisteredService
-    activation: Optional[ServiceActivation]
+    activation: ServiceActivation | None
 
     @property
     def enabled(self) -> bool:
@@ -38,7 +37,7 @@ class OfferedService:
         return self.registered.service.deadline_days
 
 
-def offered_to(registered: Optional[RegisteredService], municipality_id: int) -> bool:
+def offered_to(registered: RegisteredService | None, municipality_id: int) -> bool:
     """Whether the municipality may offer the service at all: a service a municipal admin
     built in the admin UI belongs to that municipality alone."""
     return registered is not None and registered.municipality_id in (None, municipality_id)
@@ -46,7 +45,11 @@ def offered_to(registered: Optional[RegisteredService], municipality_id: int) ->
 
 def catalogue(session: Session, registry: ServiceRegistry, municipality_id: int) -> list[OfferedService]:
     """Every service this municipality may offer (newest version) with its terms: 2 queries."""
-    rows = session.execute(select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id)).scalars().all()
+    rows = (
+        session.execute(select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id))
+        .scalars()
+        .all()
+    )
     by_key = {row.service_key: row for row in rows}
     return [OfferedService(reg, by_key.get(reg.key)) for reg in registry.latest() if offered_to(reg, municipality_id)]
 
@@ -58,10 +61,10 @@ def set_activation(
     service_key: str,
     *,
     enabled: bool,
-    fee_override: Optional[int],
-    deadline_override: Optional[int],
-    department_id: Optional[int],
-    actor_id: Optional[int],
+    fee_override: int | None,
+    deadline_override: int | None,
+    department_id: int | None,
+    actor_id: int | None,
 ) -> ServiceActivation:
     """Create or update the activation; the caller commits (one transaction with the audit row)."""
     from flask_babel import gettext as _
@@ -77,18 +80,30 @@ def set_activation(
         if department is None or department.municipality_id != municipality_id:
             raise ActivationError(_("Choose a department of this municipality."))
     row = session.execute(
-        select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key)
+        select(ServiceActivation).where(
+            ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key
+        )
     ).scalar_one_or_none()
     if row is None:
         row = ServiceActivation(municipality_id=municipality_id, service_key=service_key)
         session.add(row)
-    before = {"enabled": row.enabled, "fee_override": row.fee_override, "deadline_override": row.deadline_override, "department_id": row.department_id}
+    before = {
+        "enabled": row.enabled,
+        "fee_override": row.fee_override,
+        "deadline_override": row.deadline_override,
+        "department_id": row.department_id,
+    }
     row.enabled = enabled
     row.fee_override = fee_override
     row.deadline_override = deadline_override
     row.department_id = department_id
     row.updated_by_id = actor_id
-    after = {"enabled": enabled, "fee_override": fee_override, "deadline_override": deadline_override, "department_id": department_id}
+    after = {
+        "enabled": enabled,
+        "fee_override": fee_override,
+        "deadline_override": deadline_override,
+        "department_id": department_id,
+    }
     session.add(
         AuditEvent(
             actor_id=actor_id,

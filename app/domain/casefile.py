@@ -15,23 +15,24 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 from urllib.parse import quote
 
 from flask_appbuilder.security.sqla.models import Role, User
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import security
-from app.domain import deadlines, statuses, workflow
+from app.domain import deadlines, roles, statuses, workflow
 from app.domain.declarations import DOCUMENT_TYPES, Field, Service, Step, pick
 from app.domain.errors import WorkflowError
 from app.i18n import format_date
 from app.models import Application, StaffProfile, TransitionRecord
 
-PERSONAL_DATA_ROLES = (security.CLERK, security.SPECIALIST, security.HEAD, security.MUNICIPAL_ADMIN)
+PERSONAL_DATA_ROLES = (roles.CLERK, roles.SPECIALIST, roles.HEAD, roles.MUNICIPAL_ADMIN)
 MASK = "\u2022"
 # Types a browser shows by itself; anything else is only ever downloaded.
 PREVIEW_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/webp"})
@@ -51,7 +52,7 @@ ACTION_LABELS = {
 }
 
 
-def may_see_personal(actor: Optional[workflow.Actor], application: Application) -> bool:
+def may_see_personal(actor: workflow.Actor | None, application: Application) -> bool:
     return bool(
         actor is not None
         and actor.active
@@ -117,7 +118,9 @@ def form_rows(service: Service, data: Mapping[str, Any], locale: str, show_perso
             continue
         shown = display_value(spec, value, locale)
         masked = spec.personal and not show_personal
-        rows.append(FieldRow(spec.name, pick(spec.label, locale), mask(shown) if masked else shown, spec.personal, masked))
+        rows.append(
+            FieldRow(spec.name, pick(spec.label, locale), mask(shown) if masked else shown, spec.personal, masked)
+        )
     return rows
 
 
@@ -146,7 +149,7 @@ class Event:
     actor: str
     step: str
     status: str
-    comment: Optional[str]
+    comment: str | None
 
 
 def user_names(session: Session, user_ids) -> dict[int, str]:
@@ -157,7 +160,7 @@ def user_names(session: Session, user_ids) -> dict[int, str]:
     return {uid: " ".join(p for p in (first, last) if p) for uid, first, last in rows}
 
 
-def timeline(session: Session, application: Application, service: Optional[Service], locale: str) -> list[Event]:
+def timeline(session: Session, application: Application, service: Service | None, locale: str) -> list[Event]:
     records: list[TransitionRecord] = workflow.history(session, application)
     names = user_names(session, [r.actor_id for r in records])
     events = []
@@ -182,14 +185,14 @@ def timeline(session: Session, application: Application, service: Optional[Servi
 
 @dataclass(frozen=True)
 class DeadlineInfo:
-    due_at: Optional[dt.date]
-    step_due_at: Optional[dt.datetime]
+    due_at: dt.date | None
+    step_due_at: dt.datetime | None
     overdue: bool
     step_overdue: bool
-    suspended_since: Optional[dt.date]
+    suspended_since: dt.date | None
 
 
-def deadline_info(session: Session, application: Application, on: Optional[dt.date] = None) -> DeadlineInfo:
+def deadline_info(session: Session, application: Application, on: dt.date | None = None) -> DeadlineInfo:
     suspended_since = None
     if application.status == statuses.RETURNED:
         suspension = workflow.open_suspension(session, application)
@@ -206,7 +209,7 @@ def deadline_info(session: Session, application: Application, on: Optional[dt.da
 # -- reassignment ------------------------------------------------------------------------------
 
 
-def reassign_candidates(session: Session, application: Application, step: Optional[Step]) -> list[tuple[int, str]]:
+def reassign_candidates(session: Session, application: Application, step: Step | None) -> list[tuple[int, str]]:
     """Active staff of the application's municipality with the step's role, in its
     responsible department (when it has one) — the people :func:`workflow.reassign` accepts."""
     if step is None:
@@ -215,7 +218,7 @@ def reassign_candidates(session: Session, application: Application, step: Option
         department_id = workflow.responsible_department_id(session, application, step)
     except WorkflowError:
         return []
-    role_name = security.ROLE_BY_KEY.get(step.role, step.role)
+    role_name = roles.ROLE_BY_KEY.get(step.role, step.role)
     stmt = (
         select(User.id, User.first_name, User.last_name)
         .join(StaffProfile, StaffProfile.user_id == User.id)
@@ -247,7 +250,11 @@ def download_name(original: str, document_id: int, content_type: str) -> str:
     extension = _EXTENSION_BY_TYPE.get(content_type)
     if not name:
         name = f"document-{document_id}"
-    if extension and not name.lower().endswith("." + extension) and not (extension == "jpeg" and name.lower().endswith(".jpg")):
+    if (
+        extension
+        and not name.lower().endswith("." + extension)
+        and not (extension == "jpeg" and name.lower().endswith(".jpg"))
+    ):
         name = f"{name}.{extension}"
     return name
 
@@ -268,19 +275,19 @@ def content_disposition(disposition: str, name: str, document_id: int) -> str:
 
 __all__ = [
     "ACTION_LABELS",
+    "PREVIEW_CSP",
+    "PREVIEW_TYPES",
     "DeadlineInfo",
     "Event",
     "FieldRow",
-    "PREVIEW_CSP",
-    "PREVIEW_TYPES",
     "applicant_rows",
     "content_disposition",
     "deadline_info",
     "display_value",
     "download_name",
     "form_rows",
-    "may_see_personal",
     "mask",
+    "may_see_personal",
     "reassign_candidates",
     "timeline",
     "user_names",

@@ -17,7 +17,7 @@ or municipal admin may extend it, with a reason.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import holidays as holiday_calendars
 from sqlalchemy import and_, or_, select
@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from app.domain import statuses
 from app.domain.declarations import Service, Step
-from app.models import Application, MunicipalHoliday, ServiceActivation
 from app.domain.tracking import OFFICE_TZ
+from app.models import Application, MunicipalHoliday, ServiceActivation
 
 COUNTRY = "AM"
 # More than a year of working days would mean a typo in a declaration, not a real deadline;
@@ -45,7 +45,7 @@ def today() -> dt.date:
 class WorkingCalendar:
     """The working days of one municipality. Cheap to build; loads holidays per year on demand."""
 
-    def __init__(self, session: Optional[Session], municipality_id: Optional[int]) -> None:
+    def __init__(self, session: Session | None, municipality_id: int | None) -> None:
         self.session = session
         self.municipality_id = municipality_id
         self._national = holiday_calendars.country_holidays(COUNTRY)
@@ -67,7 +67,7 @@ class WorkingCalendar:
             self._local[year] = days
         return self._local[year]
 
-    def holiday_name(self, day: dt.date) -> Optional[str]:
+    def holiday_name(self, day: dt.date) -> str | None:
         """The name of the holiday on ``day`` (municipal first), or None on an ordinary day."""
         local = self._local_days(day.year).get(day)
         if local:
@@ -110,20 +110,24 @@ def _as_date(value: dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def calendar(session: Optional[Session], municipality_id: Optional[int]) -> WorkingCalendar:
+def calendar(session: Session | None, municipality_id: int | None) -> WorkingCalendar:
     return WorkingCalendar(session, municipality_id)
 
 
-def add_working_days(start: dt.date, days: int, *, session: Optional[Session] = None, municipality_id: Optional[int] = None) -> dt.date:
+def add_working_days(
+    start: dt.date, days: int, *, session: Session | None = None, municipality_id: int | None = None
+) -> dt.date:
     """See :meth:`WorkingCalendar.add_working_days`; without a municipality only national holidays count."""
     return WorkingCalendar(session, municipality_id).add_working_days(start, days)
 
 
-def working_days_between(start: dt.date, end: dt.date, *, session: Optional[Session] = None, municipality_id: Optional[int] = None) -> int:
+def working_days_between(
+    start: dt.date, end: dt.date, *, session: Session | None = None, municipality_id: int | None = None
+) -> int:
     return WorkingCalendar(session, municipality_id).working_days_between(start, end)
 
 
-def is_working_day(day: dt.date, *, session: Optional[Session] = None, municipality_id: Optional[int] = None) -> bool:
+def is_working_day(day: dt.date, *, session: Session | None = None, municipality_id: int | None = None) -> bool:
     return WorkingCalendar(session, municipality_id).is_working_day(day)
 
 
@@ -146,7 +150,12 @@ def end_of_day(day: dt.date) -> dt.datetime:
 
 
 def overall_due_date(session: Session, service: Service, municipality_id: int, start: dt.date) -> dt.date:
-    return add_working_days(start, service_deadline_days(session, service, municipality_id), session=session, municipality_id=municipality_id)
+    return add_working_days(
+        start,
+        service_deadline_days(session, service, municipality_id),
+        session=session,
+        municipality_id=municipality_id,
+    )
 
 
 def step_due_date(session: Session, step: Step, municipality_id: int, start: dt.date) -> dt.date:
@@ -164,7 +173,9 @@ def shift(session: Session, application: Application, days: int) -> None:
         application.step_due_at = end_of_day(cal.add_working_days(application.step_due_at.date(), days))
 
 
-def suspended_working_days(session: Session, application: Application, since: dt.date, until: Optional[dt.date] = None) -> int:
+def suspended_working_days(
+    session: Session, application: Application, since: dt.date, until: dt.date | None = None
+) -> int:
     """Working days the application waited on the citizen between ``since`` and ``until``."""
     return working_days_between(since, until or today(), session=session, municipality_id=application.municipality_id)
 
@@ -172,13 +183,13 @@ def suspended_working_days(session: Session, application: Application, since: dt
 # -- overdue -----------------------------------------------------------------------------
 
 
-def overdue_clause(on: Optional[dt.date] = None):
+def overdue_clause(on: dt.date | None = None):
     """A WHERE clause for applications past their overall due date on ``on`` (default today)."""
     on = on or today()
     return and_(Application.status.in_(RUNNING), Application.due_at.is_not(None), Application.due_at < on)
 
 
-def step_overdue_clause(on: Optional[dt.date] = None):
+def step_overdue_clause(on: dt.date | None = None):
     """Applications whose current step is past its budget (escalation looks for these)."""
     on = on or today()
     return and_(
@@ -188,12 +199,12 @@ def step_overdue_clause(on: Optional[dt.date] = None):
     )
 
 
-def late_clause(on: Optional[dt.date] = None):
+def late_clause(on: dt.date | None = None):
     """Late either overall or on the current step."""
     return or_(overdue_clause(on), step_overdue_clause(on))
 
 
-def overdue_applications(session: Session, municipality_ids: Optional[Iterable[int]] = None, on: Optional[dt.date] = None):
+def overdue_applications(session: Session, municipality_ids: Iterable[int] | None = None, on: dt.date | None = None):
     """A SELECT of overdue applications, optionally limited to some municipalities.
 
     Pass ``app.tenancy.visible_municipality_ids(user)`` so views see only what they may.
@@ -204,12 +215,12 @@ def overdue_applications(session: Session, municipality_ids: Optional[Iterable[i
     return query
 
 
-def is_overdue(application: Application, on: Optional[dt.date] = None) -> bool:
+def is_overdue(application: Application, on: dt.date | None = None) -> bool:
     on = on or today()
     return application.status in RUNNING and application.due_at is not None and application.due_at < on
 
 
-def is_step_overdue(application: Application, on: Optional[dt.date] = None) -> bool:
+def is_step_overdue(application: Application, on: dt.date | None = None) -> bool:
     on = on or today()
     return (
         application.status in RUNNING

@@ -5,16 +5,18 @@ Nothing here imports Flask: a plug-in author can build and unit-test declaration
 app. Texts are mappings per language (``{"hy": ..., "en": ..., "ru": ...}``) so code,
 definition files and the admin UI carry them the same way. The structural checks that need
 the whole picture (known roles, known field types, conditions on existing fields) live in
-:mod:`app.registry`; here each class only normalises its own values.
+:mod:`app.plugins.registry`; here each class only normalises its own values.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from dataclasses import fields as dc_fields
 from decimal import Decimal, InvalidOperation
-from dataclasses import dataclass, field, fields as dc_fields
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 LANGUAGES = ("hy", "en", "ru")
 
@@ -102,10 +104,14 @@ class Condition:
 
     def __post_init__(self) -> None:
         if self.op not in CONDITION_OPS:
-            raise DeclarationValueError(f"condition on {self.field!r} has unknown operator {self.op!r}; use one of {list(CONDITION_OPS)}")
+            raise DeclarationValueError(
+                f"condition on {self.field!r} has unknown operator {self.op!r}; use one of {list(CONDITION_OPS)}"
+            )
         if self.op in ("in", "not_in"):
             if isinstance(self.value, (str, bytes)) or not isinstance(self.value, Iterable):
-                raise DeclarationValueError(f"condition {self.field!r} {self.op} needs a list of values, got {self.value!r}")
+                raise DeclarationValueError(
+                    f"condition {self.field!r} {self.op} needs a list of values, got {self.value!r}"
+                )
             _freeze(self, "value", tuple(self.value))
 
     def holds(self, data: Mapping[str, Any]) -> bool:
@@ -208,7 +214,9 @@ def _choices(value: Any) -> tuple[Choice, ...]:
         elif isinstance(item, (tuple, list)) and len(item) == 2:
             item = Choice(value=item[0], label=item[1])
         if not isinstance(item, Choice):
-            raise DeclarationValueError(f"choices must be Choice objects, (value, label) pairs or mappings, got {item!r}")
+            raise DeclarationValueError(
+                f"choices must be Choice objects, (value, label) pairs or mappings, got {item!r}"
+            )
         result.append(item)
     return tuple(result)
 
@@ -364,7 +372,9 @@ class Service:
         _freeze(
             self,
             "status_texts",
-            MappingProxyType({status: text(value, f"status text {status!r}") for status, value in (self.status_texts or {}).items()}),
+            MappingProxyType(
+                {status: text(value, f"status text {status!r}") for status, value in (self.status_texts or {}).items()}
+            ),
         )
         for name in ("steps", "fields", "documents"):
             value = getattr(self, name)
@@ -412,10 +422,12 @@ def declaration_to_dict(obj: Any) -> Any:
         result = {}
         for f in dc_fields(obj):
             value = getattr(obj, f.name)
-            if f.default is not None and not callable(getattr(f, "default_factory", None)) and value == f.default:
-                # Keep files short: leave out values equal to the default.
-                if f.name not in ("key", "version", "name", "type", "role", "days"):
-                    continue
+            is_default = (
+                f.default is not None and not callable(getattr(f, "default_factory", None)) and value == f.default
+            )
+            # Keep files short: leave out values equal to the default.
+            if is_default and f.name not in ("key", "version", "name", "type", "role", "days"):
+                continue
             if value in ((), {}, None) and f.name not in ("steps",):
                 continue
             result[f.name] = declaration_to_dict(value)

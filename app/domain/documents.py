@@ -28,8 +28,9 @@ or, committing by itself::
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence, Sized
+from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
@@ -128,9 +129,11 @@ def _committed_keys(session: Session, keys: list[str]) -> set[str]:
     try:
         engine = session.get_bind(mapper=ApplicationDocument)
         with engine.connect() as conn:
-            found = conn.execute(select(ApplicationDocument.storage_key).where(ApplicationDocument.storage_key.in_(keys))).scalars()
+            found = conn.execute(
+                select(ApplicationDocument.storage_key).where(ApplicationDocument.storage_key.in_(keys))
+            ).scalars()
             return set(found)
-    except Exception:  # noqa: BLE001 - cannot check, so delete nothing
+    except Exception:
         log.warning("could not check whether objects %s are still referenced; keeping them", keys, exc_info=True)
         return set(keys)
 
@@ -152,7 +155,7 @@ def store_documents(
     application: Application,
     requirement: Document,
     files: Sequence[Any],
-    uploaded_by_id: Optional[int] = None,
+    uploaded_by_id: int | None = None,
 ) -> list[ApplicationDocument]:
     """Check ``files`` against ``requirement`` (together with what the application already
     has for it), write them to ``storage`` and add their rows to ``session``, flushed but not
@@ -205,7 +208,7 @@ class DocumentBatch:
         self.documents: list[ApplicationDocument] = []
 
     def store(
-        self, application: Application, requirement: Document, files: Sequence[Any], uploaded_by_id: Optional[int] = None
+        self, application: Application, requirement: Document, files: Sequence[Any], uploaded_by_id: int | None = None
     ) -> list[ApplicationDocument]:
         rows = store_documents(self.session, self.storage, application, requirement, files, uploaded_by_id)
         self.documents.extend(rows)
@@ -221,7 +224,7 @@ class DocumentBatch:
     def rollback(self) -> None:
         self.session.rollback()
 
-    def __enter__(self) -> "DocumentBatch":
+    def __enter__(self) -> DocumentBatch:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -238,7 +241,9 @@ def group_by_requirement(documents: Iterable[ApplicationDocument]) -> dict[str, 
     return grouped
 
 
-def check_checklist(service: Service, data: Mapping[str, Any], documents_by_requirement: Mapping[str, Sized | int]) -> list[Document]:
+def check_checklist(
+    service: Service, data: Mapping[str, Any], documents_by_requirement: Mapping[str, Sized | int]
+) -> list[Document]:
     """The checklist lines still missing: required ones (plainly, or by ``required_when`` on
     the form ``data``) with nothing attached. ``documents_by_requirement`` maps a requirement
     key to its documents (any sized collection) or to their count."""

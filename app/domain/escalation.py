@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Optional
 
 from flask import Flask, current_app
 from flask_appbuilder.security.sqla.models import Role, User, assoc_user_role
@@ -34,8 +33,7 @@ from flask_babel import gettext as _
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app import security
-from app.domain import deadlines, notifications, workflow
+from app.domain import deadlines, notifications, roles, workflow
 from app.domain.declarations import pick
 from app.domain.errors import WorkflowError
 from app.i18n import format_date
@@ -51,7 +49,7 @@ BATCH = 500
 @dataclass(frozen=True)
 class _Target:
     municipality_id: int
-    department_id: Optional[int]
+    department_id: int | None
 
 
 def _already_escalated():
@@ -63,7 +61,7 @@ def _already_escalated():
     )
 
 
-def overdue_unescalated(on: Optional[dt.date] = None):
+def overdue_unescalated(on: dt.date | None = None):
     """SELECT of applications to escalate on ``on``, oldest deadline first."""
     return (
         select(Application)
@@ -72,7 +70,7 @@ def overdue_unescalated(on: Optional[dt.date] = None):
     )
 
 
-def _active_staff(session: Session, municipality_id: int, *, role: str, department_id: Optional[int] = None) -> list[User]:
+def _active_staff(session: Session, municipality_id: int, *, role: str, department_id: int | None = None) -> list[User]:
     query = (
         select(User)
         .join(StaffProfile, StaffProfile.user_id == User.id)
@@ -86,25 +84,33 @@ def _active_staff(session: Session, municipality_id: int, *, role: str, departme
     return list(session.execute(query).scalars().unique())
 
 
-def recipients(session: Session, municipality_id: int, department_id: Optional[int]) -> list[User]:
+def recipients(session: Session, municipality_id: int, department_id: int | None) -> list[User]:
     """Who hears about an overdue step of ``department_id`` in ``municipality_id``."""
     if department_id is not None:
         department = session.get(Department, department_id)
-        if department is not None and department.municipality_id == municipality_id and department.head_user_id is not None:
+        if (
+            department is not None
+            and department.municipality_id == municipality_id
+            and department.head_user_id is not None
+        ):
             head = session.execute(
                 select(User)
                 .join(StaffProfile, StaffProfile.user_id == User.id)
-                .where(User.id == department.head_user_id, User.active.is_(True), StaffProfile.municipality_id == municipality_id)
+                .where(
+                    User.id == department.head_user_id,
+                    User.active.is_(True),
+                    StaffProfile.municipality_id == municipality_id,
+                )
             ).scalar_one_or_none()
             if head is not None:
                 return [head]
-        heads = _active_staff(session, municipality_id, role=security.HEAD, department_id=department_id)
+        heads = _active_staff(session, municipality_id, role=roles.HEAD, department_id=department_id)
         if heads:
             return heads
-    return _active_staff(session, municipality_id, role=security.MUNICIPAL_ADMIN)
+    return _active_staff(session, municipality_id, role=roles.MUNICIPAL_ADMIN)
 
 
-def _department_of(session: Session, application: Application, app: Optional[Flask]) -> Optional[int]:
+def _department_of(session: Session, application: Application, app: Flask | None) -> int | None:
     """The department responsible for the current step, as the workflow decides it; the
     application's own when the service is gone or the step's department does not exist."""
     try:
@@ -117,7 +123,7 @@ def _department_of(session: Session, application: Application, app: Optional[Fla
     return application.department_id
 
 
-def _renderer(application: Application, app: Optional[Flask]):
+def _renderer(application: Application, app: Flask | None):
     try:
         service = workflow.service_of(application, app)
         step = workflow.current_step(application, service)
@@ -134,8 +140,13 @@ def _renderer(application: Application, app: Optional[Flask]):
         subject = _("Overdue: application %(number)s", number=application.tracking_number)
         body = "\n".join(
             [
-                _("The step \u201c%(step)s\u201d of application %(number)s (%(service)s) was due on %(due)s and is not done yet.",
-                  step=step_title, number=application.tracking_number, service=service_title, due=due),
+                _(
+                    "The step \u201c%(step)s\u201d of application %(number)s (%(service)s) was due on %(due)s and is not done yet.",
+                    step=step_title,
+                    number=application.tracking_number,
+                    service=service_title,
+                    due=due,
+                ),
                 "",
                 _("As head of the responsible department, please see that it is handled or reassign it."),
                 _("Open it in the Hamaynk inbox: %(path)s", path=f"{base_url}/workspace/applications/{application.id}"),
@@ -146,7 +157,9 @@ def _renderer(application: Application, app: Optional[Flask]):
     return render
 
 
-def escalate_overdue(session: Session, on: Optional[dt.date] = None, *, app: Optional[Flask] = None, limit: int = BATCH) -> list[Notification]:
+def escalate_overdue(
+    session: Session, on: dt.date | None = None, *, app: Flask | None = None, limit: int = BATCH
+) -> list[Notification]:
     """Write the escalation notifications due on ``on`` (default today); returns them, unflushed
     rows included. The caller commits."""
     on = on or deadlines.today()
@@ -160,23 +173,38 @@ def escalate_overdue(session: Session, on: Optional[dt.date] = None, *, app: Opt
         people = cache[target]
         if not people:
             # Nobody to tell is a set-up problem, not a reason to stop the others.
-            log.warning("application %s is overdue but municipality %s has no head or administrator to tell",
-                        application.id, application.municipality_id)
+            log.warning(
+                "application %s is overdue but municipality %s has no head or administrator to tell",
+                application.id,
+                application.municipality_id,
+            )
             continue
         marker = f"{KIND}:{application.id}:{application.current_step}:{application.step_due_at:%Y%m%d%H%M%S}"
         render = _renderer(application, app)
         for person in people:
             written += notifications.notify_user(
-                session, user=person, municipality_id=application.municipality_id, kind=KIND, render=render,
-                application_id=application.id, step_key=application.current_step, step_due_at=application.step_due_at,
+                session,
+                user=person,
+                municipality_id=application.municipality_id,
+                kind=KIND,
+                render=render,
+                application_id=application.id,
+                step_key=application.current_step,
+                step_due_at=application.step_due_at,
                 dedup=marker,
             )
         session.add(
             AuditEvent(
-                actor_id=None, municipality_id=application.municipality_id, action="application.escalate",
-                object_type="application", object_id=str(application.id),
-                details={"step": application.current_step, "step_due_at": application.step_due_at.isoformat(),
-                         "recipients": [p.id for p in people]},
+                actor_id=None,
+                municipality_id=application.municipality_id,
+                action="application.escalate",
+                object_type="application",
+                object_id=str(application.id),
+                details={
+                    "step": application.current_step,
+                    "step_due_at": application.step_due_at.isoformat(),
+                    "recipients": [p.id for p in people],
+                },
             )
         )
     return written

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -122,20 +123,34 @@ CORE_FIELD_TYPES: dict[str, FieldType] = {
         FieldType("textarea", "str", _clean_text, {"type": "string"}, input_type="textarea"),
         FieldType("address", "str", _clean_text, {"type": "string"}, input_type="textarea"),
         FieldType("integer", "int", _clean_int, {"type": "integer"}, input_type="number"),
-        FieldType("decimal", "decimal", _clean_decimal, {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}, input_type="text"),
+        FieldType(
+            "decimal", "decimal", _clean_decimal, {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}, input_type="text"
+        ),
         FieldType("date", "date", _clean_date, {"type": "string", "format": "date"}, input_type="date"),
         FieldType("boolean", "bool", _clean_bool, {"type": "boolean"}, input_type="checkbox"),
         FieldType("email", "str", _clean_email, {"type": "string", "format": "email"}, input_type="email"),
-        FieldType("phone", "str", _clean_phone, {"type": "string", "pattern": r"^\+?[0-9 ()-]{6,20}$"}, input_type="tel"),
+        FieldType(
+            "phone", "str", _clean_phone, {"type": "string", "pattern": r"^\+?[0-9 ()-]{6,20}$"}, input_type="tel"
+        ),
         FieldType("psn", "str", _clean_psn, {"type": "string", "pattern": r"^\d{10}$"}, input_type="text"),
         FieldType("choice", "str", _clean_choice, {"type": "string"}, input_type="select"),
-        FieldType("multichoice", "list", _clean_multichoice, {"type": "array", "items": {"type": "string"}}, input_type="checkboxes"),
+        FieldType(
+            "multichoice",
+            "list",
+            _clean_multichoice,
+            {"type": "array", "items": {"type": "string"}},
+            input_type="checkboxes",
+        ),
     )
 }
 
 
 def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, (list, tuple)) and not value)
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, (list, tuple)) and not value)
+    )
 
 
 def _check_bounds(spec: Field, value: Any) -> str | None:
@@ -186,7 +201,11 @@ def validate_data(
         if isinstance(value, str) and len(value) > MAX_TEXT:
             errors[spec.name] = _("Enter at most %(count)d characters.", count=MAX_TEXT)
             continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and spec.type not in ("boolean", "multichoice"):
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and spec.type not in ("boolean", "multichoice")
+        ):
             # JSON clients send numbers as numbers; the cleaners read text, as forms send it.
             value = repr(value) if isinstance(value, float) else str(value)
         elif not isinstance(value, (str, bool, list, tuple)) or (isinstance(value, bool) and spec.type != "boolean"):

@@ -1,26 +1,29 @@
 """Compiles a service's fields into a WTForms class for the HTML channels.
 
 The generated form only renders inputs and collects raw values; deciding what is valid is
-left to :func:`app.plugin_runtime.validate_application_data`, the same function the API
+left to :func:`app.plugins.runtime.validate_application_data`, the same function the API
 uses, so the browser path can never be more lenient than any other path.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from app.i18n import HamaynkForm
 from wtforms import (
     BooleanField,
-    Field as WTField,
     SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
 )
+from wtforms import (
+    Field as WTField,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.domain.declarations import Field, FieldType, Service, pick
+from app.i18n import HamaynkForm
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -64,12 +67,14 @@ def _conditions_attr(spec: Field) -> str:
 def _wtf_field(spec: Field, field_type: FieldType, locale: str) -> WTField:
     label = pick(spec.label, locale)
     description = pick(spec.help, locale)
-    kw = dict(label=label, description=description, render_kw=_render_kw(spec, field_type))
+    kw = {"label": label, "description": description, "render_kw": _render_kw(spec, field_type)}
     if spec.type in ("choice",):
         choices = [("", "—")] + [(c.value, pick(c.label, locale)) for c in spec.choices]
         return SelectField(choices=choices, validate_choice=False, **kw)
     if spec.type == "multichoice":
-        return MultiCheckboxField(choices=[(c.value, pick(c.label, locale)) for c in spec.choices], validate_choice=False, **kw)
+        return MultiCheckboxField(
+            choices=[(c.value, pick(c.label, locale)) for c in spec.choices], validate_choice=False, **kw
+        )
     if spec.type == "boolean":
         return BooleanField(**kw)
     if field_type.input_type == "textarea":
@@ -97,7 +102,11 @@ def build_form_class(
         raw: dict[str, Any] = {}
         for spec in service.fields:
             field = self[spec.name]
-            raw[spec.name] = field.data if spec.type in ("multichoice", "boolean") else (field.raw_data[0] if field.raw_data else field.data)
+            raw[spec.name] = (
+                field.data
+                if spec.type in ("multichoice", "boolean")
+                else (field.raw_data[0] if field.raw_data else field.data)
+            )
         return raw
 
     def validate_form(self, extra_validators=None) -> bool:
@@ -105,7 +114,7 @@ def build_form_class(
         data, errors = validate(service, self.raw_values())
         for name, message in errors.items():
             if name in self:
-                self[name].errors = list(self[name].errors) + [message]
+                self[name].errors = [*list(self[name].errors), message]
             else:
                 self.form_errors.append(message)
         self.cleaned_data = data
@@ -114,5 +123,6 @@ def build_form_class(
     attrs["raw_values"] = raw_values
     attrs["validate"] = validate_form
     attrs["service"] = service
-    return type(f"{service.key.replace('-', '_').title().replace('_', '')}V{service.version}Form", (HamaynkForm,), attrs)
-
+    return type(
+        f"{service.key.replace('-', '_').title().replace('_', '')}V{service.version}Form", (HamaynkForm,), attrs
+    )

@@ -19,22 +19,23 @@ trusted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
+from flask_appbuilder.security.sqla.models import User
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, false, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from app import security
-from app.domain import deadlines, statuses
+from app.domain import deadlines, roles, statuses
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.domain.tracking import normalize_tracking_number, parse_tracking_number
 from app.domain.workflow import AT_STEP, OPEN, Actor
 from app.models import Application, Department, ServiceActivation
-from flask_appbuilder.security.sqla.models import User
 
 MINE = "mine"
 DEPARTMENT = "department"
@@ -42,8 +43,8 @@ ALL = "all"
 TABS = (MINE, DEPARTMENT, ALL)
 
 # Who may open which tab. Auditors only read, so they have no tasks of their own.
-ACTING_ROLES = (security.CLERK, security.SPECIALIST, security.HEAD, security.MUNICIPAL_ADMIN)
-ALL_TAB_ROLES = (security.CLERK, security.HEAD, security.MUNICIPAL_ADMIN, security.AUDITOR, security.SYSTEM_ADMIN)
+ACTING_ROLES = (roles.CLERK, roles.SPECIALIST, roles.HEAD, roles.MUNICIPAL_ADMIN)
+ALL_TAB_ROLES = (roles.CLERK, roles.HEAD, roles.MUNICIPAL_ADMIN, roles.AUDITOR, roles.SYSTEM_ADMIN)
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -58,7 +59,7 @@ class BadCursor(ValueError):
 # -- who is looking ---------------------------------------------------------------------------
 
 
-def tabs_for(actor: Optional[Actor]) -> list[str]:
+def tabs_for(actor: Actor | None) -> list[str]:
     """The tabs ``actor`` may open, in display order."""
     if actor is None or not actor.active:
         return []
@@ -73,7 +74,7 @@ def tabs_for(actor: Optional[Actor]) -> list[str]:
 
 
 def _only_auditor(actor: Actor) -> bool:
-    return actor.has(security.AUDITOR) and not actor.has(*ACTING_ROLES)
+    return actor.has(roles.AUDITOR) and not actor.has(*ACTING_ROLES)
 
 
 # -- the SQL versions of the workflow's rules ----------------------------------------------------
@@ -110,7 +111,9 @@ def _at_step(triples: Sequence[tuple[str, int, str]]):
     return tuple_(Application.service_key, Application.service_version, Application.current_step).in_(list(triples))
 
 
-def responsible_department_clause(registry, municipality_id: Optional[int], department_id: Optional[int], department_code: Optional[str]):
+def responsible_department_clause(
+    registry, municipality_id: int | None, department_id: int | None, department_code: str | None
+):
     """Applications whose current step ``department_id`` is responsible for, mirroring
     :func:`app.domain.workflow.responsible_department_id`: the department the step names by
     code, else the service's department in the municipality, else the application's own.
@@ -126,13 +129,15 @@ def responsible_department_clause(registry, municipality_id: Optional[int], depa
             _at_step([t for t, code in named if code == department_code]),
             and_(
                 _at_step([t for t, _code in unnamed]),
-                or_(activation == department_id, and_(activation.is_(None), Application.department_id == department_id)),
+                or_(
+                    activation == department_id, and_(activation.is_(None), Application.department_id == department_id)
+                ),
             ),
         ),
     )
 
 
-def can_act_clause(registry, actor: Actor, department_code: Optional[str]):
+def can_act_clause(registry, actor: Actor, department_code: str | None):
     """Applications waiting at a step ``actor`` may act on — the WHERE-clause twin of
     :func:`app.domain.workflow.check_can_act_on_step` (same municipality, the step's role,
     the responsible department or, when there is none, anyone)."""
@@ -140,7 +145,7 @@ def can_act_clause(registry, actor: Actor, department_code: Optional[str]):
         return false()
 
     def has_role(step) -> bool:
-        return security.ROLE_BY_KEY.get(step.role, step.role) in actor.roles
+        return roles.ROLE_BY_KEY.get(step.role, step.role) in actor.roles
 
     named, unnamed = _steps(registry, has_role)
     activation = _activation_department()
@@ -156,7 +161,9 @@ def can_act_clause(registry, actor: Actor, department_code: Optional[str]):
                     activation.is_(None),
                     or_(
                         Application.department_id.is_(None),
-                        Application.department_id == actor.department_id if actor.department_id is not None else false(),
+                        Application.department_id == actor.department_id
+                        if actor.department_id is not None
+                        else false(),
                     ),
                 ),
             ),
@@ -165,7 +172,7 @@ def can_act_clause(registry, actor: Actor, department_code: Optional[str]):
     return and_(Application.municipality_id == actor.municipality_id, Application.status.in_(AT_STEP), department)
 
 
-def department_code_of(session: Session, actor: Actor) -> Optional[str]:
+def department_code_of(session: Session, actor: Actor) -> str | None:
     if actor.department_id is None:
         return None
     return session.execute(select(Department.code).where(Department.id == actor.department_id)).scalar_one_or_none()
@@ -176,11 +183,11 @@ def department_code_of(session: Session, actor: Actor) -> Optional[str]:
 
 @dataclass(frozen=True)
 class Filters:
-    service: Optional[str] = None
-    status: Optional[str] = None
+    service: str | None = None
+    status: str | None = None
     overdue: bool = False
-    submitted_from: Optional[dt.date] = None
-    submitted_to: Optional[dt.date] = None
+    submitted_from: dt.date | None = None
+    submitted_to: dt.date | None = None
     q: str = ""
 
     def is_empty(self) -> bool:
@@ -200,14 +207,10 @@ def search_clause(q: str):
         return Application.tracking_number == normalize_tracking_number(q)
     if _PHONE_CHARS.match(q) and sum(c.isdigit() for c in q) >= 6:
         options = []
-        try:
+        with contextlib.suppress(ValueError):
             options.append(Application.applicant_psn == normalize_psn(q))
-        except ValueError:
-            pass
-        try:
+        with contextlib.suppress(ValueError):
             options.append(Application.applicant_phone == normalize_phone(q))
-        except ValueError:
-            pass
         if options:
             return or_(*options)
         # A tracking number with a typo in it lands here too: exact matching finds nothing.
@@ -219,7 +222,7 @@ def search_clause(q: str):
     )
 
 
-def filter_clauses(filters: Filters, on: Optional[dt.date] = None) -> list[Any]:
+def filter_clauses(filters: Filters, on: dt.date | None = None) -> list[Any]:
     clauses = []
     if filters.service:
         clauses.append(Application.service_key == filters.service)
@@ -230,7 +233,9 @@ def filter_clauses(filters: Filters, on: Optional[dt.date] = None) -> list[Any]:
     if filters.submitted_from is not None:
         clauses.append(Application.submitted_at >= dt.datetime.combine(filters.submitted_from, dt.time.min))
     if filters.submitted_to is not None:
-        clauses.append(Application.submitted_at < dt.datetime.combine(filters.submitted_to + dt.timedelta(days=1), dt.time.min))
+        clauses.append(
+            Application.submitted_at < dt.datetime.combine(filters.submitted_to + dt.timedelta(days=1), dt.time.min)
+        )
     found = search_clause(filters.q)
     if found is not None:
         clauses.append(found)
@@ -246,7 +251,7 @@ PREV = "p"
 
 @dataclass(frozen=True)
 class Cursor:
-    due_at: Optional[dt.date]
+    due_at: dt.date | None
     id: int
     direction: str = NEXT
 
@@ -299,17 +304,17 @@ def _before(cursor: Cursor):
 @dataclass
 class Row:
     application: Application
-    assignee_name: Optional[str]
+    assignee_name: str | None
 
 
 @dataclass
 class Page:
     rows: list[Row] = field(default_factory=list)
-    next_cursor: Optional[Cursor] = None
-    prev_cursor: Optional[Cursor] = None
+    next_cursor: Cursor | None = None
+    prev_cursor: Cursor | None = None
 
 
-def tab_clause(session: Session, registry, actor: Actor, tab: str, municipality_ids: Optional[Iterable[int]]):
+def tab_clause(session: Session, registry, actor: Actor, tab: str, municipality_ids: Iterable[int] | None):
     """The WHERE clause of a tab, always inside the municipalities the actor may see."""
     if municipality_ids is None:
         scope = Application.municipality_id.is_not(None)
@@ -339,11 +344,11 @@ def list_page(
     actor: Actor,
     tab: str,
     *,
-    municipality_ids: Optional[Iterable[int]],
+    municipality_ids: Iterable[int] | None,
     filters: Filters = Filters(),
-    cursor: Optional[Cursor] = None,
+    cursor: Cursor | None = None,
     limit: int = DEFAULT_LIMIT,
-    on: Optional[dt.date] = None,
+    on: dt.date | None = None,
 ) -> Page:
     """One page of a tab: at most ``limit`` rows, fetched with one SELECT of ``limit + 1``
     rows (the extra one says whether there is a further page)."""
@@ -384,14 +389,14 @@ def list_page(
 
 __all__ = [
     "ALL",
+    "DEPARTMENT",
+    "MINE",
+    "TABS",
     "BadCursor",
     "Cursor",
-    "DEPARTMENT",
     "Filters",
-    "MINE",
     "Page",
     "Row",
-    "TABS",
     "can_act_clause",
     "decode_cursor",
     "department_code_of",

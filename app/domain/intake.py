@@ -24,12 +24,14 @@ away more than the code.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import secrets
 import time
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, MutableMapping, Optional, Sequence
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
@@ -38,7 +40,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from app import plugin_runtime
 from app.domain import workflow
 from app.domain.activations import OfferedService, catalogue
 from app.domain.declarations import Document, Service
@@ -46,6 +47,7 @@ from app.domain.documents import check_checklist, store_documents
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.domain.storage import Storage
 from app.models import Application, ServiceActivation
+from app.plugins import runtime as plugin_runtime
 
 # How long the access code of a just-filed application stays available to the clerk.
 ACCESS_CODE_TTL = dt.timedelta(minutes=15)
@@ -79,7 +81,7 @@ def offered_services(session: Session, registry, municipality_id: int) -> list[O
     return [o for o in catalogue(session, registry, municipality_id) if o.enabled]
 
 
-def enabled_service(session: Session, registry, municipality_id: int, service_key: str) -> Optional[Service]:
+def enabled_service(session: Session, registry, municipality_id: int, service_key: str) -> Service | None:
     """The newest declaration of ``service_key`` if the municipality offers it, else ``None``."""
     registered = registry.get(service_key)
     if registered is None:
@@ -98,13 +100,13 @@ def enabled_service(session: Session, registry, municipality_id: int, service_ke
 @dataclass(frozen=True)
 class Applicant:
     name: str
-    psn: Optional[str] = None
-    phone: Optional[str] = None
-    email: Optional[str] = None
-    address: Optional[str] = None
+    psn: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
 
 
-def clean_applicant(raw: Mapping[str, Any]) -> tuple[Optional[Applicant], dict[str, str]]:
+def clean_applicant(raw: Mapping[str, Any]) -> tuple[Applicant | None, dict[str, str]]:
     """``(applicant, {})`` or ``(None, {field: message})`` from raw input (name, psn, phone,
     email, address); the same rules as the form fields of those types."""
     errors: dict[str, str] = {}
@@ -118,7 +120,7 @@ def clean_applicant(raw: Mapping[str, Any]) -> tuple[Optional[Applicant], dict[s
         errors["name"] = _("Enter the applicant's name.")
     elif len(name) > MAX_NAME:
         errors["name"] = _("Enter at most %(count)d characters.", count=MAX_NAME)
-    cleaned: dict[str, Optional[str]] = {}
+    cleaned: dict[str, str | None] = {}
     for key, normalize in (("psn", normalize_psn), ("phone", normalize_phone)):
         value = text(key)
         cleaned[key] = None
@@ -139,20 +141,29 @@ def clean_applicant(raw: Mapping[str, Any]) -> tuple[Optional[Applicant], dict[s
         errors["address"] = _("Enter at most %(count)d characters.", count=MAX_ADDRESS)
     if errors:
         return None, errors
-    return Applicant(name=name, psn=cleaned["psn"], phone=cleaned["phone"], email=cleaned["email"], address=address or None), {}
+    return Applicant(
+        name=name, psn=cleaned["psn"], phone=cleaned["phone"], email=cleaned["email"], address=address or None
+    ), {}
 
 
 @dataclass(frozen=True)
 class KnownApplicant:
     name: str
-    psn: Optional[str]
-    phone: Optional[str]
-    email: Optional[str]
-    address: Optional[str]
+    psn: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
     source: str  # "registry" (a plug-in's population registry) or "applications"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "psn": self.psn, "phone": self.phone, "email": self.email, "address": self.address, "source": self.source}
+        return {
+            "name": self.name,
+            "psn": self.psn,
+            "phone": self.phone,
+            "email": self.email,
+            "address": self.address,
+            "source": self.source,
+        }
 
 
 def _like_pattern(text: str) -> str:
@@ -160,7 +171,9 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def find_applicants(session: Session, municipality_id: int, query: str, app: Optional[Flask] = None) -> list[KnownApplicant]:
+def find_applicants(
+    session: Session, municipality_id: int, query: str, app: Flask | None = None
+) -> list[KnownApplicant]:
     """People who applied to this municipality before, matched by public service number,
     phone number or part of the name; most recent first, one entry per person, at most
     :data:`SEARCH_LIMIT`. With a well-formed public service number the population-registry
@@ -171,31 +184,36 @@ def find_applicants(session: Session, municipality_id: int, query: str, app: Opt
     found: list[KnownApplicant] = []
     clauses = []
     psn = phone = None
-    try:
+    with contextlib.suppress(ValueError):
         psn = normalize_psn(query)
-    except ValueError:
-        pass
     if psn is None:
-        try:
+        with contextlib.suppress(ValueError):
             phone = normalize_phone(query)
-        except ValueError:
-            pass
     if psn is not None:
         clauses.append(Application.applicant_psn == psn)
         answer = plugin_runtime.applicant_from_registry(psn, app)
         if answer and str(answer.get("name") or "").strip():
-            found.append(KnownApplicant(
-                name=str(answer.get("name")).strip(), psn=psn, phone=answer.get("phone"), email=answer.get("email"),
-                address=answer.get("address"), source="registry",
-            ))
+            found.append(
+                KnownApplicant(
+                    name=str(answer.get("name")).strip(),
+                    psn=psn,
+                    phone=answer.get("phone"),
+                    email=answer.get("email"),
+                    address=answer.get("address"),
+                    source="registry",
+                )
+            )
     if phone is not None:
         clauses.append(Application.applicant_phone == phone)
     if psn is None and phone is None:
         clauses.append(Application.applicant_name.ilike(_like_pattern(query), escape="\\"))
     rows = session.execute(
         select(
-            Application.applicant_name, Application.applicant_psn, Application.applicant_phone,
-            Application.applicant_email, Application.applicant_address,
+            Application.applicant_name,
+            Application.applicant_psn,
+            Application.applicant_phone,
+            Application.applicant_email,
+            Application.applicant_address,
         )
         .where(Application.municipality_id == municipality_id, or_(*clauses))
         .order_by(Application.id.desc())
@@ -207,7 +225,11 @@ def find_applicants(session: Session, municipality_id: int, query: str, app: Opt
         if ident in seen:
             continue
         seen.add(ident)
-        found.append(KnownApplicant(name=name, psn=row_psn, phone=row_phone, email=row_email, address=row_address, source="applications"))
+        found.append(
+            KnownApplicant(
+                name=name, psn=row_psn, phone=row_phone, email=row_email, address=row_address, source="applications"
+            )
+        )
         if len(found) >= SEARCH_LIMIT:
             break
     return found[:SEARCH_LIMIT]
@@ -220,14 +242,14 @@ def new_submission_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def submission_key(user_id: int, token: str) -> Optional[str]:
+def submission_key(user_id: int, token: str) -> str | None:
     """The stored key for a form token, or ``None`` when the token is not one we hand out."""
     if not isinstance(token, str) or not TOKEN_RE.match(token):
         return None
     return f"{SUBMISSION_PREFIX}-{int(user_id)}-{token}"
 
 
-def existing_submission(session: Session, key: str) -> Optional[Application]:
+def existing_submission(session: Session, key: str) -> Application | None:
     return session.execute(select(Application).where(Application.submission_key == key)).scalar_one_or_none()
 
 
@@ -245,14 +267,17 @@ def missing_documents_message(missing: Sequence[Document], locale: str) -> str:
     from app.domain.declarations import pick
 
     titles = [f"“{pick(d.title, locale)}”" for d in missing]
-    return _("These documents are required and were not attached: %(documents)s.", documents=format_list(titles, locale=locale))
+    return _(
+        "These documents are required and were not attached: %(documents)s.",
+        documents=format_list(titles, locale=locale),
+    )
 
 
 @dataclass
 class IntakeResult:
     application: Application
     # The applicant's access code, or None when the submission had already been filed.
-    access_code: Optional[str]
+    access_code: str | None
     created: bool
     documents: list = field(default_factory=list)
 
@@ -269,7 +294,7 @@ def file_intake(
     clerk_id: int,
     key: str,
     locale: str = "hy",
-    app: Optional[Flask] = None,
+    app: Flask | None = None,
 ) -> IntakeResult:
     """Create, attach documents to, submit and commit one application.
 
@@ -282,7 +307,7 @@ def file_intake(
     missing = check_checklist(service, data, chosen)
     if missing:
         raise ChecklistIncomplete(missing, missing_documents_message(missing, locale))
-    for attempt, pause in enumerate((*RETRY_PAUSES, None)):
+    for _attempt, pause in enumerate((*RETRY_PAUSES, None)):
         existing = existing_submission(session, key)
         if existing is not None:
             return IntakeResult(existing, None, False)
@@ -325,9 +350,18 @@ def _rewind(files: Mapping[str, Sequence[Any]]) -> None:
 
 def _file_once(session, storage, service, municipality_id, data, applicant, chosen, clerk_id, key, app) -> IntakeResult:
     application, secret = workflow.new_application(
-        session, service=service, municipality_id=municipality_id, data=data, applicant_name=applicant.name,
-        created_by_id=clerk_id, applicant_psn=applicant.psn, applicant_phone=applicant.phone,
-        applicant_email=applicant.email, applicant_address=applicant.address, channel="office", submission_key=key,
+        session,
+        service=service,
+        municipality_id=municipality_id,
+        data=data,
+        applicant_name=applicant.name,
+        created_by_id=clerk_id,
+        applicant_psn=applicant.psn,
+        applicant_phone=applicant.phone,
+        applicant_email=applicant.email,
+        applicant_address=applicant.address,
+        channel="office",
+        submission_key=key,
     )
     stored = []
     for requirement in service.documents:
@@ -341,12 +375,18 @@ def _file_once(session, storage, service, municipality_id, data, applicant, chos
 # -- the access code between submit and receipt -----------------------------------------------
 
 
-def remember_access_code(store: MutableMapping[str, Any], application_id: int, code: str, now: Optional[float] = None) -> None:
+def remember_access_code(
+    store: MutableMapping[str, Any], application_id: int, code: str, now: float | None = None
+) -> None:
     """Keep the code for this one application only (a newer intake replaces it)."""
-    store[SESSION_KEY] = {"id": int(application_id), "code": code, "until": (now or time.time()) + ACCESS_CODE_TTL.total_seconds()}
+    store[SESSION_KEY] = {
+        "id": int(application_id),
+        "code": code,
+        "until": (now or time.time()) + ACCESS_CODE_TTL.total_seconds(),
+    }
 
 
-def recall_access_code(store: MutableMapping[str, Any], application_id: int, now: Optional[float] = None) -> Optional[str]:
+def recall_access_code(store: MutableMapping[str, Any], application_id: int, now: float | None = None) -> str | None:
     """The remembered code of this application while it is fresh; a stale one is dropped."""
     entry = store.get(SESSION_KEY)
     if not isinstance(entry, dict):
@@ -360,7 +400,7 @@ def recall_access_code(store: MutableMapping[str, Any], application_id: int, now
     return code if isinstance(code, str) else None
 
 
-def forget_access_code(store: MutableMapping[str, Any], application_id: Optional[int] = None) -> None:
+def forget_access_code(store: MutableMapping[str, Any], application_id: int | None = None) -> None:
     entry = store.get(SESSION_KEY)
     if isinstance(entry, dict) and (application_id is None or entry.get("id") == application_id):
         store.pop(SESSION_KEY, None)

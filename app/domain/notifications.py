@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import smtplib
-import socket
 import ssl
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from flask import current_app
 from flask_appbuilder.security.sqla.models import User
@@ -47,7 +47,7 @@ class DeliveryFailed(RuntimeError):
     """This attempt did not deliver; the row says why and the job retries."""
 
 
-def recipient_language(session: Session, user_id: Optional[int]) -> str:
+def recipient_language(session: Session, user_id: int | None) -> str:
     """The language to write to ``user_id`` in.
 
     Staff have no stored language preference yet, so this is the install's default
@@ -67,10 +67,10 @@ def notify_user(
     municipality_id: int,
     kind: str,
     render: Callable[[str], tuple[str, str]],
-    application_id: Optional[int] = None,
-    step_key: Optional[str] = None,
-    step_due_at: Optional[dt.datetime] = None,
-    dedup: Optional[str] = None,
+    application_id: int | None = None,
+    step_key: str | None = None,
+    step_due_at: dt.datetime | None = None,
+    dedup: str | None = None,
 ) -> list[Notification]:
     """Add an in-app notification for ``user`` and, when they have an address, an e-mail.
 
@@ -87,12 +87,22 @@ def notify_user(
     channels = [INAPP] + ([EMAIL] if (user.email or "").strip() else [])
     for channel in channels:
         row = Notification(
-            municipality_id=municipality_id, kind=kind, channel=channel, recipient_user_id=user.id,
-            recipient_address=user.email.strip() if channel == EMAIL else None, language=language,
-            subject=subject, body=str(body), application_id=application_id, step_key=step_key, step_due_at=step_due_at,
+            municipality_id=municipality_id,
+            kind=kind,
+            channel=channel,
+            recipient_user_id=user.id,
+            recipient_address=user.email.strip() if channel == EMAIL else None,
+            language=language,
+            subject=subject,
+            body=str(body),
+            application_id=application_id,
+            step_key=step_key,
+            step_due_at=step_due_at,
             dedup_key=f"{dedup}:{channel}:{user.id}"[:255] if dedup else None,
             # Written is delivered for the in-app channel: the reader's list shows it now.
-            status=SENT if channel == INAPP else PENDING, sent_at=now if channel == INAPP else None, created_at=now,
+            status=SENT if channel == INAPP else PENDING,
+            sent_at=now if channel == INAPP else None,
+            created_at=now,
         )
         session.add(row)
         rows.append(row)
@@ -130,7 +140,9 @@ def send_smtp(message: EmailMessage, config: Mapping[str, Any]) -> None:
         smtp.send_message(message)
 
 
-def deliver_email(session: Session, notification_id: int, config: Mapping[str, Any], *, final_attempt: bool = False) -> str:
+def deliver_email(
+    session: Session, notification_id: int, config: Mapping[str, Any], *, final_attempt: bool = False
+) -> str:
     """Try to send one pending e-mail notification and commit what happened.
 
     Returns the row's status afterwards (``sent``, or ``failed`` when ``final_attempt``
@@ -156,7 +168,7 @@ def deliver_email(session: Session, notification_id: int, config: Mapping[str, A
     notification = session.get(Notification, notification_id)
     try:
         send_smtp(_message(notification, config), config)
-    except (OSError, smtplib.SMTPException, socket.timeout, DeliveryFailed) as exc:
+    except (TimeoutError, OSError, smtplib.SMTPException, DeliveryFailed) as exc:
         notification.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
         if final_attempt:
             notification.status = FAILED
@@ -171,7 +183,7 @@ def deliver_email(session: Session, notification_id: int, config: Mapping[str, A
     return SENT
 
 
-def pending_email_ids(session: Session, *, older_than: Optional[dt.datetime] = None, limit: int = 500) -> list[int]:
+def pending_email_ids(session: Session, *, older_than: dt.datetime | None = None, limit: int = 500) -> list[int]:
     """Pending e-mails not attempted since ``older_than`` (never attempted counts too): what
     a sweep re-enqueues when a delivery task was lost (a worker killed, a queue emptied)."""
     query = select(Notification.id).where(Notification.channel == EMAIL, Notification.status == PENDING)
@@ -183,13 +195,13 @@ def pending_email_ids(session: Session, *, older_than: Optional[dt.datetime] = N
 
 __all__ = [
     "CHANNELS",
-    "DeliveryFailed",
     "EMAIL",
     "FAILED",
     "INAPP",
     "PENDING",
     "SENT",
     "STATUSES",
+    "DeliveryFailed",
     "deliver_email",
     "notify_user",
     "pending_email_ids",

@@ -15,13 +15,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from babel.dates import format_time
 from babel.numbers import format_decimal
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from sqlalchemy import select
@@ -60,11 +58,11 @@ class Receipt:
     applicant_name: str
     documents: tuple[ReceiptLine, ...]
     fee: int
-    due_date: Optional[dt.date]
-    deadline_days: Optional[int]
-    filed_at: Optional[dt.datetime]  # UTC, as stored
+    due_date: dt.date | None
+    deadline_days: int | None
+    filed_at: dt.datetime | None  # UTC, as stored
     # Only on the receipt printed right after the intake: the code is never stored in clear.
-    access_code: Optional[str] = None
+    access_code: str | None = None
     locale: str = "hy"
 
 
@@ -75,19 +73,19 @@ def format_fee(amount: int, locale: str) -> str:
 def format_filed_at(value: dt.datetime, locale: str) -> str:
     """Date and time in the office's time zone (stored times are naive UTC)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     local = value.astimezone(OFFICE_TZ)
     return f"{format_date(local.date(), 'long', locale=locale)}, {format_time(local, 'short', tzinfo=OFFICE_TZ, locale=locale)}"
 
 
-def _municipality_name(municipality: Optional[Municipality], locale: str) -> str:
+def _municipality_name(municipality: Municipality | None, locale: str) -> str:
     if municipality is None:
         return ""
     return getattr(municipality, f"name_{locale}", None) or municipality.name_hy
 
 
 def build_receipt(
-    session: Session, application: Application, service: Service, *, access_code: Optional[str] = None, locale: str = "hy"
+    session: Session, application: Application, service: Service, *, access_code: str | None = None, locale: str = "hy"
 ) -> Receipt:
     """What the receipt of ``application`` says (two queries: municipality and documents)."""
     municipality = session.get(Municipality, application.municipality_id)
@@ -205,7 +203,7 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
 
 
 def receipt_pdf(
-    session: Session, application: Application, service: Service, *, access_code: Optional[str] = None, locale: str = "hy"
+    session: Session, application: Application, service: Service, *, access_code: str | None = None, locale: str = "hy"
 ) -> bytes:
     return render_receipt_pdf(build_receipt(session, application, service, access_code=access_code, locale=locale))
 
@@ -215,4 +213,12 @@ def receipt_filename(tracking_number: str) -> str:
     return f"receipt-{tracking_number}.pdf"
 
 
-__all__ = ["Receipt", "ReceiptLine", "build_receipt", "format_fee", "receipt_filename", "receipt_pdf", "render_receipt_pdf"]
+__all__ = [
+    "Receipt",
+    "ReceiptLine",
+    "build_receipt",
+    "format_fee",
+    "receipt_filename",
+    "receipt_pdf",
+    "render_receipt_pdf",
+]

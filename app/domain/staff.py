@@ -5,15 +5,15 @@ of their own municipality.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain.roles import GRANTABLE_BY_MUNICIPAL_ADMIN, ROLE_LABELS, STAFF_ROLES, SYSTEM_ADMIN
 from app.models import AuditEvent, Department, Municipality, StaffProfile
-from app.security import GRANTABLE_BY_MUNICIPAL_ADMIN, ROLE_LABELS, STAFF_ROLES, SYSTEM_ADMIN
 
 
 class StaffError(ValueError):
@@ -29,31 +29,30 @@ class StaffInput:
     last_name: str
     email: str
     roles: list[str]
-    municipality_id: Optional[int]
-    department_id: Optional[int] = None
-    position: Optional[str] = None
+    municipality_id: int | None
+    department_id: int | None = None
+    position: str | None = None
     active: bool = True
-    password: Optional[str] = None
+    password: str | None = None
 
 
 def grantable_roles(actor_is_system_admin: bool) -> tuple[str, ...]:
     return STAFF_ROLES if actor_is_system_admin else GRANTABLE_BY_MUNICIPAL_ADMIN
 
 
-def _check(session: Session, sm, data: StaffInput, actor_is_system_admin: bool, actor_municipality_id: Optional[int], user=None) -> None:
+def _check(
+    session: Session, sm, data: StaffInput, actor_is_system_admin: bool, actor_municipality_id: int | None, user=None
+) -> None:
     allowed = grantable_roles(actor_is_system_admin)
     for role in data.roles:
         if role not in allowed:
             raise StaffError(_("You may not give the role %(role)s.", role=ROLE_LABELS.get(role, role)), "roles")
-    if not actor_is_system_admin:
-        if data.municipality_id != actor_municipality_id or actor_municipality_id is None:
-            raise StaffError(_("You can only manage staff of your own municipality."), "municipality_id")
+    if not actor_is_system_admin and (data.municipality_id != actor_municipality_id or actor_municipality_id is None):
+        raise StaffError(_("You can only manage staff of your own municipality."), "municipality_id")
     if SYSTEM_ADMIN in data.roles:
         if data.municipality_id is not None:
             raise StaffError(_("A system administrator belongs to no municipality."), "municipality_id")
-    elif data.municipality_id is None:
-        raise StaffError(_("Choose the municipality this person works for."), "municipality_id")
-    elif session.get(Municipality, data.municipality_id) is None:
+    elif data.municipality_id is None or session.get(Municipality, data.municipality_id) is None:
         raise StaffError(_("Choose the municipality this person works for."), "municipality_id")
     if data.department_id is not None:
         department = session.get(Department, data.department_id)
@@ -65,7 +64,9 @@ def _check(session: Session, sm, data: StaffInput, actor_is_system_admin: bool, 
     ).scalar_one_or_none()
     if taken is not None and (user is None or taken != user.id):
         raise StaffError(_("This username is already taken."), "username")
-    taken = session.execute(select(user_model.id).where(func.lower(user_model.email) == data.email.lower())).scalar_one_or_none()
+    taken = session.execute(
+        select(user_model.id).where(func.lower(user_model.email) == data.email.lower())
+    ).scalar_one_or_none()
     if taken is not None and (user is None or taken != user.id):
         raise StaffError(_("This e-mail address is already used by another account."), "email")
 
@@ -75,12 +76,22 @@ def _roles(sm, names: Iterable[str]):
     for name in names:
         role = sm.find_role(name)
         if role is None:
-            raise StaffError(_("The role %(role)s does not exist yet; run flask hamaynk sync-permissions.", role=name), "roles")
+            raise StaffError(
+                _("The role %(role)s does not exist yet; run flask hamaynk sync-permissions.", role=name), "roles"
+            )
         roles.append(role)
     return roles
 
 
-def create_staff(session: Session, sm, data: StaffInput, *, actor_id: Optional[int], actor_is_system_admin: bool, actor_municipality_id: Optional[int]):
+def create_staff(
+    session: Session,
+    sm,
+    data: StaffInput,
+    *,
+    actor_id: int | None,
+    actor_is_system_admin: bool,
+    actor_municipality_id: int | None,
+):
     if not data.password:
         raise StaffError(_("Set a password for the new account."), "password")
     _check(session, sm, data, actor_is_system_admin, actor_municipality_id)
@@ -97,7 +108,12 @@ def create_staff(session: Session, sm, data: StaffInput, *, actor_id: Optional[i
     session.add(user)
     session.flush()
     session.add(
-        StaffProfile(user_id=user.id, municipality_id=data.municipality_id, department_id=data.department_id, position=data.position)
+        StaffProfile(
+            user_id=user.id,
+            municipality_id=data.municipality_id,
+            department_id=data.department_id,
+            position=data.position,
+        )
     )
     session.add(
         AuditEvent(
@@ -112,7 +128,16 @@ def create_staff(session: Session, sm, data: StaffInput, *, actor_id: Optional[i
     return user
 
 
-def update_staff(session: Session, sm, user, data: StaffInput, *, actor_id: Optional[int], actor_is_system_admin: bool, actor_municipality_id: Optional[int]):
+def update_staff(
+    session: Session,
+    sm,
+    user,
+    data: StaffInput,
+    *,
+    actor_id: int | None,
+    actor_is_system_admin: bool,
+    actor_municipality_id: int | None,
+):
     _check(session, sm, data, actor_is_system_admin, actor_municipality_id, user=user)
     before_roles = sorted(r.name for r in user.roles)
     if not actor_is_system_admin and SYSTEM_ADMIN in before_roles:
@@ -141,7 +166,11 @@ def update_staff(session: Session, sm, user, data: StaffInput, *, actor_id: Opti
             action="staff.update",
             object_type="user",
             object_id=str(user.id),
-            details={"roles_before": before_roles, "roles_after": sorted(data.roles), "password_changed": bool(data.password)},
+            details={
+                "roles_before": before_roles,
+                "roles_after": sorted(data.roles),
+                "password_changed": bool(data.password),
+            },
         )
     )
     return user

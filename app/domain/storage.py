@@ -20,14 +20,16 @@ SQLAlchemy session.
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 import os
 import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Mapping
+from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
 
@@ -46,7 +48,9 @@ class StorageError(Exception):
     """The storage could not do what was asked. ``str()`` is safe to show a user."""
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or _("The document storage is not available right now; nothing was saved. Please try again."))
+        super().__init__(
+            message or _("The document storage is not available right now; nothing was saved. Please try again.")
+        )
 
 
 class ObjectNotFound(StorageError, LookupError):
@@ -102,7 +106,7 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def exists(self, key: str) -> bool: ...
 
-    def staged(self) -> "StagedWrites":
+    def staged(self) -> StagedWrites:
         return StagedWrites(self)
 
 
@@ -134,7 +138,7 @@ class StagedWrites:
         keys, self.keys = self.keys, []
         delete_quietly(self.storage, keys)
 
-    def __enter__(self) -> "StagedWrites":
+    def __enter__(self) -> StagedWrites:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -148,7 +152,7 @@ def delete_quietly(storage: Storage, keys: list[str]) -> None:
     for key in keys:
         try:
             storage.delete(key)
-        except Exception:  # noqa: BLE001 - clean-up must not hide the error that caused it
+        except Exception:
             log.warning("could not delete orphaned stored object %s", key, exc_info=True)
 
 
@@ -189,10 +193,8 @@ class LocalStorage(Storage):
             raise StorageError() from exc
         finally:
             if tmp_name is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(tmp_name)
-                except OSError:
-                    pass
         return size
 
     def open(self, key: str) -> BinaryIO:
@@ -233,7 +235,9 @@ class S3Storage(Storage):
     instance role), so secrets never sit in Hamaynk's settings.
     """
 
-    def __init__(self, bucket: str, *, endpoint_url: str | None = None, region: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self, bucket: str, *, endpoint_url: str | None = None, region: str | None = None, client: Any = None
+    ) -> None:
         if not bucket:
             raise ValueError("HAMAYNK_STORAGE=s3 needs HAMAYNK_S3_BUCKET")
         self.bucket = bucket

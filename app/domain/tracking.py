@@ -19,7 +19,6 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -33,8 +32,14 @@ SEQUENCE_DIGITS = 6
 PREFIX_MAX = 10
 OFFICE_TZ = ZoneInfo("Asia/Yerevan")
 
+
+def office_today() -> dt.date:
+    """Today in Yerevan, where every municipality keeps its office hours (not the server's date)."""
+    return dt.datetime.now(OFFICE_TZ).date()
+
+
 # Prefix, 4-digit year, at least 6-digit sequence (it grows past 999999 rather than wrap).
-_FORMAT = re.compile(r"^([A-Z0-9]{1,%d})-(\d{4})-(\d{%d,})-([0-9A-Z])$" % (PREFIX_MAX, SEQUENCE_DIGITS))
+_FORMAT = re.compile(rf"^([A-Z0-9]{{1,{PREFIX_MAX}}})-(\d{{4}})-(\d{{{SEQUENCE_DIGITS},}})-([0-9A-Z])$")
 # Dashes people and word processors type instead of "-".
 _DASHES = re.compile(r"[\u2010-\u2015\u2212_\s]+")
 
@@ -85,7 +90,7 @@ def normalize_tracking_number(value: str) -> str:
     return _DASHES.sub("-", (value or "").strip()).strip("-").upper()
 
 
-def parse_tracking_number(value: str) -> Optional[TrackingNumber]:
+def parse_tracking_number(value: str) -> TrackingNumber | None:
     """The parts of a well-formed number with a correct check character, else ``None``."""
     if not isinstance(value, str):
         return None
@@ -119,7 +124,7 @@ def current_year() -> int:
     return dt.datetime.now(OFFICE_TZ).year
 
 
-def _bump(session: Session, municipality_id: int, year: int) -> Optional[int]:
+def _bump(session: Session, municipality_id: int, year: int) -> int | None:
     """Add one to the counter and return the new value, or None when there is no row yet."""
     table = TrackingCounter.__table__
     where = (table.c.municipality_id == municipality_id) & (table.c.year == year)
@@ -147,7 +152,9 @@ def _create_counter(session: Session, municipality_id: int, year: int) -> None:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["municipality_id", "year"]))
+        session.execute(
+            insert(table).values(**values).on_conflict_do_nothing(index_elements=["municipality_id", "year"])
+        )
         return
     try:
         with session.begin_nested():
@@ -169,13 +176,15 @@ def allocate_sequence(session: Session, municipality_id: int, year: int) -> int:
     return value
 
 
-def allocate_tracking_number(session: Session, municipality_id: int, year: Optional[int] = None) -> str:
+def allocate_tracking_number(session: Session, municipality_id: int, year: int | None = None) -> str:
     """A new, unique tracking number for an application of this municipality."""
     municipality = session.get(Municipality, municipality_id)
     if municipality is None:
         raise ValueError(f"there is no municipality with id {municipality_id}")
     year = year or current_year()
-    return format_tracking_number(tracking_prefix(municipality), year, allocate_sequence(session, municipality_id, year))
+    return format_tracking_number(
+        tracking_prefix(municipality), year, allocate_sequence(session, municipality_id, year)
+    )
 
 
 # -- access secrets ----------------------------------------------------------------------

@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable, Sequence
+from typing import Any, BinaryIO
 
 import filetype
 from babel.lists import format_list
@@ -186,13 +187,19 @@ def check_filename(raw: str | None, requirement_key: str = "") -> None:
     raw = raw or ""
     if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in raw):
         raise UnsafeFileName(
-            _("The file name “%(name)s” contains control characters. Rename the file and upload it again.", name=shown_name(raw)),
+            _(
+                "The file name “%(name)s” contains control characters. Rename the file and upload it again.",
+                name=shown_name(raw),
+            ),
             filename=shown_name(raw),
             requirement_key=requirement_key,
         )
     if "/" in raw or "\\" in raw or raw.strip() in (".", ".."):
         raise UnsafeFileName(
-            _("The file name “%(name)s” contains a folder path. Upload the file under its own name only.", name=shown_name(raw)),
+            _(
+                "The file name “%(name)s” contains a folder path. Upload the file under its own name only.",
+                name=shown_name(raw),
+            ),
             filename=shown_name(raw),
             requirement_key=requirement_key,
         )
@@ -254,7 +261,11 @@ def _disguised(kind: str, name: str, claimed: str | None, requirement_key: str) 
         )
     else:
         message = (
-            _("%(name)s is not a real %(type)s file: its content is an SVG drawing, which can carry scripts.", name=name, type=label)
+            _(
+                "%(name)s is not a real %(type)s file: its content is an SVG drawing, which can carry scripts.",
+                name=name,
+                type=label,
+            )
             if label
             else _("%(name)s cannot be accepted: its content is an SVG drawing, which can carry scripts.", name=name)
         )
@@ -289,7 +300,8 @@ def check_upload(file: Any, requirement: Document) -> CheckedUpload:
     limit = min(requirement.max_bytes, MAX_DOCUMENT_BYTES)
     source = _read_stream(file)
 
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    # Handed on to the caller open (it becomes the CheckedUpload's stream), so no `with` here.
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
     try:
         digest = hashlib.sha256()
         head = bytearray()
@@ -301,7 +313,11 @@ def check_upload(file: Any, requirement: Document) -> CheckedUpload:
             size += len(chunk)
             if size > limit:
                 raise FileTooLarge(
-                    _("%(name)s is too large: this document may be at most %(limit)s.", name=shown, limit=_size_label(limit)),
+                    _(
+                        "%(name)s is too large: this document may be at most %(limit)s.",
+                        name=shown,
+                        limit=_size_label(limit),
+                    ),
                     filename=shown,
                     requirement_key=key,
                 )
@@ -328,13 +344,18 @@ def check_upload(file: Any, requirement: Document) -> CheckedUpload:
             if kind is None:
                 message = _(
                     "%(name)s is not a file type that “%(document)s” accepts; accepted: %(accepted)s.",
-                    name=shown, document=title, accepted=accepted,
+                    name=shown,
+                    document=title,
+                    accepted=accepted,
                 )
             else:
                 actual = TYPE_LABELS.get(type_name or "", (kind.extension or "").upper())
                 message = _(
                     "%(name)s is a %(actual)s file, but “%(document)s” accepts only %(accepted)s.",
-                    name=shown, actual=actual, document=title, accepted=accepted,
+                    name=shown,
+                    actual=actual,
+                    document=title,
+                    accepted=accepted,
                 )
             raise FileTypeNotAccepted(message, filename=shown, requirement_key=key)
 
@@ -361,7 +382,9 @@ def check_count(requirement: Document, adding: int, already_stored: int = 0) -> 
         raise TooManyFiles(
             _(
                 "Too many files for “%(document)s”: at most %(max)d may be attached, and this would make %(count)d.",
-                document=title, max=requirement.max_count, count=already_stored + adding,
+                document=title,
+                max=requirement.max_count,
+                count=already_stored + adding,
             ),
             requirement_key=requirement.key,
         )

@@ -23,8 +23,9 @@ Statuses (DESIGN §7): ``draft`` → ``submitted`` (waiting at the first step) �
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from flask import Flask, current_app
 from flask_appbuilder.security.sqla.models import User
@@ -34,14 +35,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import plugin_runtime
-from app.domain import deadlines, statuses
+from app.domain import deadlines, roles, statuses
 from app.domain.declarations import Service, Step, pick
-from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed, ServiceUnavailable, TransitionVetoed, WorkflowError
+from app.domain.errors import (
+    ChangedMeanwhile,
+    InvalidAction,
+    NotAllowed,
+    ServiceUnavailable,
+    TransitionVetoed,
+    WorkflowError,
+)
 from app.domain.tracking import allocate_tracking_number, new_access_secret
-from app.models import Application, AuditEvent, DeadlineAdjustment, Department, ServiceActivation, StaffProfile, TransitionRecord
+from app.models import (
+    Application,
+    AuditEvent,
+    DeadlineAdjustment,
+    Department,
+    ServiceActivation,
+    StaffProfile,
+    TransitionRecord,
+)
 from app.models.base import utcnow
-from app import security
+from app.plugins import runtime as plugin_runtime
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +77,8 @@ ACTIONS = (SUBMIT, APPROVE, REJECT, RETURN, RESUBMIT, COMMENT, REASSIGN, EXTEND,
 AT_STEP = (statuses.SUBMITTED, statuses.IN_REVIEW)
 OPEN = (statuses.SUBMITTED, statuses.IN_REVIEW, statuses.RETURNED)
 # Roles that may file and resubmit on a citizen's behalf, and write internal comments.
-FILING_ROLES = (security.CLERK, security.SPECIALIST, security.HEAD, security.MUNICIPAL_ADMIN)
-SUPERVISOR_ROLES = (security.HEAD, security.MUNICIPAL_ADMIN)
+FILING_ROLES = (roles.CLERK, roles.SPECIALIST, roles.HEAD, roles.MUNICIPAL_ADMIN)
+SUPERVISOR_ROLES = (roles.HEAD, roles.MUNICIPAL_ADMIN)
 
 
 # -- who is acting ------------------------------------------------------------------------
@@ -74,14 +89,14 @@ class Actor:
     user_id: int
     roles: frozenset[str]
     active: bool
-    municipality_id: Optional[int]
-    department_id: Optional[int]
+    municipality_id: int | None
+    department_id: int | None
 
     def has(self, *role_names: str) -> bool:
         return any(name in self.roles for name in role_names)
 
 
-def load_actor(session: Session, actor_id: Optional[int]) -> Optional[Actor]:
+def load_actor(session: Session, actor_id: int | None) -> Actor | None:
     if actor_id is None:
         return None
     user = session.get(User, actor_id)
@@ -99,11 +114,11 @@ def load_actor(session: Session, actor_id: Optional[int]) -> Optional[Actor]:
 
 def _role_label(role_name: str) -> Any:
     # Lazy, like the message it goes into: rendered in the reader's language.
-    labels = getattr(security, "ROLE_LABELS", {})
+    labels = roles.ROLE_LABELS
     return labels.get(role_name, role_name)
 
 
-def _department_label(department: Optional[Department], fallback: Any) -> Any:
+def _department_label(department: Department | None, fallback: Any) -> Any:
     if department is None:
         return fallback
     # Copied now: the row may be expired or detached by the time the message is read.
@@ -112,7 +127,7 @@ def _department_label(department: Optional[Department], fallback: Any) -> Any:
     def render() -> str:
         try:
             locale = str(get_locale() or "hy")
-        except Exception:  # noqa: BLE001 - outside a request or app there is no locale
+        except Exception:
             locale = "hy"
         return pick(texts, locale)
 
@@ -122,11 +137,11 @@ def _department_label(department: Optional[Department], fallback: Any) -> Any:
 # -- looking things up ----------------------------------------------------------------------
 
 
-def _app(app: Optional[Flask]) -> Flask:
+def _app(app: Flask | None) -> Flask:
     return app or current_app._get_current_object()
 
 
-def service_of(application: Application, app: Optional[Flask] = None) -> Service:
+def service_of(application: Application, app: Flask | None = None) -> Service:
     """The declaration the application was filed under (its own version, not the newest)."""
     registered = plugin_runtime.registry(_app(app)).get(application.service_key, application.service_version)
     if registered is None:
@@ -134,11 +149,11 @@ def service_of(application: Application, app: Optional[Flask] = None) -> Service
     return registered.service
 
 
-def current_step(application: Application, service: Service) -> Optional[Step]:
+def current_step(application: Application, service: Service) -> Step | None:
     return service.step(application.current_step) if application.current_step else None
 
 
-def next_step(service: Service, data: Mapping[str, Any], after: Optional[str]) -> Optional[Step]:
+def next_step(service: Service, data: Mapping[str, Any], after: str | None) -> Step | None:
     """The first step after ``after`` (in declared order) whose condition holds for ``data``.
 
     Walking the declared order rather than the route keeps working when corrected data
@@ -152,7 +167,7 @@ def next_step(service: Service, data: Mapping[str, Any], after: Optional[str]) -
     return next((s for s in steps[start:] if s.applies(data)), None)
 
 
-def _activation(session: Session, application: Application) -> Optional[ServiceActivation]:
+def _activation(session: Session, application: Application) -> ServiceActivation | None:
     return session.execute(
         select(ServiceActivation).where(
             ServiceActivation.municipality_id == application.municipality_id,
@@ -161,13 +176,15 @@ def _activation(session: Session, application: Application) -> Optional[ServiceA
     ).scalar_one_or_none()
 
 
-def responsible_department_id(session: Session, application: Application, step: Step) -> Optional[int]:
+def responsible_department_id(session: Session, application: Application, step: Step) -> int | None:
     """The department that works this step: the one the step names (by code, within the
     application's municipality), else the one the municipality made responsible for the
     service. ``None`` means any department may."""
     if step.department:
         department_id = session.execute(
-            select(Department.id).where(Department.municipality_id == application.municipality_id, Department.code == step.department)
+            select(Department.id).where(
+                Department.municipality_id == application.municipality_id, Department.code == step.department
+            )
         ).scalar_one_or_none()
         if department_id is None:
             raise NotAllowed(
@@ -187,7 +204,7 @@ def responsible_department_id(session: Session, application: Application, step: 
 # -- checks ---------------------------------------------------------------------------------
 
 
-def _require_actor(session: Session, actor_id: Optional[int]) -> Actor:
+def _require_actor(session: Session, actor_id: int | None) -> Actor:
     actor = load_actor(session, actor_id)
     if actor is None or not actor.active:
         raise NotAllowed()
@@ -199,7 +216,7 @@ def _require_same_municipality(actor: Actor, application: Application) -> None:
         raise NotAllowed(_l("This application belongs to another municipality."))
 
 
-def _require_version(application: Application, expected_version: Optional[int]) -> None:
+def _require_version(application: Application, expected_version: int | None) -> None:
     if expected_version is None:
         raise InvalidAction(_l("The form is missing the version of the application; reload it and try again."))
     if application.version != int(expected_version):
@@ -215,11 +232,14 @@ def _require_status(application: Application, allowed: tuple[str, ...]) -> None:
     _require_not_final(application)
     if application.status not in allowed:
         raise InvalidAction(
-            _l("This is not possible while the application is %(status)s.", status=statuses.LABELS.get(application.status, application.status))
+            _l(
+                "This is not possible while the application is %(status)s.",
+                status=statuses.LABELS.get(application.status, application.status),
+            )
         )
 
 
-def _require_text(value: Optional[str], message: Any) -> str:
+def _require_text(value: str | None, message: Any) -> str:
     text = (value or "").strip()
     if not text:
         raise InvalidAction(message)
@@ -229,19 +249,26 @@ def _require_text(value: Optional[str], message: Any) -> str:
 def check_can_act_on_step(session: Session, application: Application, step: Step, actor: Actor) -> None:
     """Raise :class:`NotAllowed` unless ``actor`` may act on ``step`` of this application."""
     _require_same_municipality(actor, application)
-    role_name = security.ROLE_BY_KEY.get(step.role, step.role)
+    role_name = roles.ROLE_BY_KEY.get(step.role, step.role)
     if role_name not in actor.roles:
         raise NotAllowed(_l("Only staff with the role %(role)s may act on this step.", role=_role_label(role_name)))
     department_id = responsible_department_id(session, application, step)
     if department_id is not None and actor.department_id != department_id:
         department = session.get(Department, department_id)
-        raise NotAllowed(_l("Only staff of %(department)s may act on this step.", department=_department_label(department, department_id)))
+        raise NotAllowed(
+            _l(
+                "Only staff of %(department)s may act on this step.",
+                department=_department_label(department, department_id),
+            )
+        )
 
 
 def _history(session: Session, application: Application) -> list[TransitionRecord]:
     return list(
         session.execute(
-            select(TransitionRecord).where(TransitionRecord.application_id == application.id).order_by(TransitionRecord.id)
+            select(TransitionRecord)
+            .where(TransitionRecord.application_id == application.id)
+            .order_by(TransitionRecord.id)
         ).scalars()
     )
 
@@ -250,7 +277,7 @@ def _own_work(session: Session, application: Application, step: Step) -> set[int
     """Who may not approve ``step`` when it forbids self-approval: whoever created or
     submitted the application, and whoever approved the step before it."""
     people = {uid for uid in (application.created_by_id, application.applicant_user_id) if uid is not None}
-    previous_approval: Optional[TransitionRecord] = None
+    previous_approval: TransitionRecord | None = None
     for record in _history(session, application):
         if record.action == SUBMIT and record.actor_id is not None:
             people.add(record.actor_id)
@@ -261,7 +288,7 @@ def _own_work(session: Session, application: Application, step: Step) -> set[int
     return people
 
 
-def _require_step_action(step: Optional[Step], action: str) -> Step:
+def _require_step_action(step: Step | None, action: str) -> Step:
     if step is None:
         raise InvalidAction(_l("This application is not at an approval step."))
     if action not in step.actions:
@@ -293,8 +320,8 @@ def _call_hook(app: Flask, name: str, **kwargs: Any) -> None:
 class _Change:
     action: str
     to_status: str
-    comment: Optional[str] = None
-    step_key: Optional[str] = None
+    comment: str | None = None
+    step_key: str | None = None
     apply: Callable[[], None] = field(default=lambda: None)
 
 
@@ -315,8 +342,24 @@ def commit(session: Session) -> None:
         raise ChangedMeanwhile() from None
 
 
-def _write(session: Session, app: Flask, application: Application, service: Service, step: Optional[Step], actor_id: Optional[int], change: _Change) -> TransitionRecord:
-    _call_hook(app, "before_transition", application=application, service=service, step=step, action=change.action, actor_id=actor_id)
+def _write(
+    session: Session,
+    app: Flask,
+    application: Application,
+    service: Service,
+    step: Step | None,
+    actor_id: int | None,
+    change: _Change,
+) -> TransitionRecord:
+    _call_hook(
+        app,
+        "before_transition",
+        application=application,
+        service=service,
+        step=step,
+        action=change.action,
+        actor_id=actor_id,
+    )
     from_status = application.status
     # No autoflush while changing: the look-ups inside apply() (holidays, departments) would
     # otherwise write half a change, bump the version more than once per action, and hit a
@@ -364,20 +407,20 @@ def new_application(
     municipality_id: int,
     data: Mapping[str, Any],
     applicant_name: str,
-    created_by_id: Optional[int] = None,
-    applicant_user_id: Optional[int] = None,
-    applicant_psn: Optional[str] = None,
-    applicant_phone: Optional[str] = None,
-    applicant_email: Optional[str] = None,
-    applicant_address: Optional[str] = None,
+    created_by_id: int | None = None,
+    applicant_user_id: int | None = None,
+    applicant_psn: str | None = None,
+    applicant_phone: str | None = None,
+    applicant_email: str | None = None,
+    applicant_address: str | None = None,
     channel: str = "office",
-    fee: Optional[int] = None,
-    submission_key: Optional[str] = None,
+    fee: int | None = None,
+    submission_key: str | None = None,
 ) -> tuple[Application, str]:
     """A draft with its tracking number, and the access secret to hand to the applicant
     (only its hash is stored, so this is the one chance to show it).
 
-    ``data`` must already be validated (:func:`app.plugin_runtime.validate_application_data`).
+    ``data`` must already be validated (:func:`app.plugins.runtime.validate_application_data`).
     """
     _require_offered(session, municipality_id, service.key)
     _require_text(applicant_name, _l("Enter the applicant's name."))
@@ -424,11 +467,13 @@ def _check_may_file(actor: Actor, application: Application) -> None:
 def _speaks_for_applicant(actor: Actor, application: Application) -> bool:
     """The applicant, whoever filed the application, or a front-office clerk of its municipality."""
     return actor.user_id in (application.applicant_user_id, application.created_by_id) or (
-        actor.municipality_id == application.municipality_id and actor.has(security.CLERK)
+        actor.municipality_id == application.municipality_id and actor.has(roles.CLERK)
     )
 
 
-def submit(session: Session, application: Application, *, actor_id: int, expected_version: int, app: Optional[Flask] = None) -> TransitionRecord:
+def submit(
+    session: Session, application: Application, *, actor_id: int, expected_version: int, app: Flask | None = None
+) -> TransitionRecord:
     """File a draft: it goes to the first step of its route, and its clock starts.
 
     With no step applying to its data, the application is approved at once.
@@ -450,9 +495,15 @@ def submit(session: Session, application: Application, *, actor_id: int, expecte
         if activation is not None and activation.department_id is not None:
             application.department_id = activation.department_id
         application.current_step = first.key if first else None
-        application.step_due_at = deadlines.end_of_day(deadlines.step_due_date(session, first, application.municipality_id, day)) if first else None
+        application.step_due_at = (
+            deadlines.end_of_day(deadlines.step_due_date(session, first, application.municipality_id, day))
+            if first
+            else None
+        )
 
-    change = _Change(SUBMIT, statuses.SUBMITTED if first else statuses.APPROVED, apply=apply, step_key=first.key if first else None)
+    change = _Change(
+        SUBMIT, statuses.SUBMITTED if first else statuses.APPROVED, apply=apply, step_key=first.key if first else None
+    )
     record = _write(session, app, application, service, first, actor_id, change)
     _call_hook(app, "after_submit", application=application, service=service)
     return record
@@ -461,7 +512,14 @@ def submit(session: Session, application: Application, *, actor_id: int, expecte
 # -- acting on a step -------------------------------------------------------------------------
 
 
-def _prepare(session: Session, application: Application, expected_version: Optional[int], actor_id: int, allowed: tuple[str, ...], app: Optional[Flask]):
+def _prepare(
+    session: Session,
+    application: Application,
+    expected_version: int | None,
+    actor_id: int,
+    allowed: tuple[str, ...],
+    app: Flask | None,
+):
     app = _app(app)
     _require_status(application, allowed)
     _require_version(application, expected_version)
@@ -470,13 +528,25 @@ def _prepare(session: Session, application: Application, expected_version: Optio
     return app, actor, service
 
 
-def approve(session: Session, application: Application, *, actor_id: int, expected_version: int, comment: Optional[str] = None, app: Optional[Flask] = None) -> TransitionRecord:
+def approve(
+    session: Session,
+    application: Application,
+    *,
+    actor_id: int,
+    expected_version: int,
+    comment: str | None = None,
+    app: Flask | None = None,
+) -> TransitionRecord:
     """Approve the current step: on to the next applicable step, or ``approved`` after the last."""
     app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
     step = _require_step_action(current_step(application, service), APPROVE)
     check_can_act_on_step(session, application, step, actor)
     if step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
-        raise NotAllowed(_l("You cannot approve this step: you filed this application or approved its previous step. Another colleague must approve it."))
+        raise NotAllowed(
+            _l(
+                "You cannot approve this step: you filed this application or approved its previous step. Another colleague must approve it."
+            )
+        )
     following = next_step(service, application.data or {}, step.key)
     day = deadlines.today()
 
@@ -487,13 +557,31 @@ def approve(session: Session, application: Application, *, actor_id: int, expect
             application.step_due_at = None
         else:
             application.current_step = following.key
-            application.step_due_at = deadlines.end_of_day(deadlines.step_due_date(session, following, application.municipality_id, day))
+            application.step_due_at = deadlines.end_of_day(
+                deadlines.step_due_date(session, following, application.municipality_id, day)
+            )
 
     to_status = statuses.IN_REVIEW if following else statuses.APPROVED
-    return _write(session, app, application, service, step, actor_id, _Change(APPROVE, to_status, (comment or "").strip() or None, apply=apply))
+    return _write(
+        session,
+        app,
+        application,
+        service,
+        step,
+        actor_id,
+        _Change(APPROVE, to_status, (comment or "").strip() or None, apply=apply),
+    )
 
 
-def reject(session: Session, application: Application, *, actor_id: int, expected_version: int, reason: str, app: Optional[Flask] = None) -> TransitionRecord:
+def reject(
+    session: Session,
+    application: Application,
+    *,
+    actor_id: int,
+    expected_version: int,
+    reason: str,
+    app: Flask | None = None,
+) -> TransitionRecord:
     """Refuse the application for good; the reason is shown to the applicant."""
     app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
     step = _require_step_action(current_step(application, service), REJECT)
@@ -505,10 +593,20 @@ def reject(session: Session, application: Application, *, actor_id: int, expecte
         application.step_due_at = None
         application.assignee_id = None
 
-    return _write(session, app, application, service, step, actor_id, _Change(REJECT, statuses.REJECTED, reason, apply=apply))
+    return _write(
+        session, app, application, service, step, actor_id, _Change(REJECT, statuses.REJECTED, reason, apply=apply)
+    )
 
 
-def return_for_correction(session: Session, application: Application, *, actor_id: int, expected_version: int, what_to_fix: str, app: Optional[Flask] = None) -> TransitionRecord:
+def return_for_correction(
+    session: Session,
+    application: Application,
+    *,
+    actor_id: int,
+    expected_version: int,
+    what_to_fix: str,
+    app: Flask | None = None,
+) -> TransitionRecord:
     """Send the application back to the applicant; its clock stops until they resubmit."""
     app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
     step = _require_step_action(current_step(application, service), RETURN)
@@ -519,19 +617,31 @@ def return_for_correction(session: Session, application: Application, *, actor_i
     def apply() -> None:
         session.add(
             DeadlineAdjustment(
-                municipality_id=application.municipality_id, application_id=application.id, kind="suspension",
-                days=0, start_date=day, step_key=step.key, actor_id=actor_id, reason=what_to_fix,
+                municipality_id=application.municipality_id,
+                application_id=application.id,
+                kind="suspension",
+                days=0,
+                start_date=day,
+                step_key=step.key,
+                actor_id=actor_id,
+                reason=what_to_fix,
             )
         )
 
-    return _write(session, app, application, service, step, actor_id, _Change(RETURN, statuses.RETURNED, what_to_fix, apply=apply))
+    return _write(
+        session, app, application, service, step, actor_id, _Change(RETURN, statuses.RETURNED, what_to_fix, apply=apply)
+    )
 
 
-def open_suspension(session: Session, application: Application) -> Optional[DeadlineAdjustment]:
+def open_suspension(session: Session, application: Application) -> DeadlineAdjustment | None:
     """The running suspension (returned, not yet resubmitted), if any."""
     return session.execute(
         select(DeadlineAdjustment)
-        .where(DeadlineAdjustment.application_id == application.id, DeadlineAdjustment.kind == "suspension", DeadlineAdjustment.end_date.is_(None))
+        .where(
+            DeadlineAdjustment.application_id == application.id,
+            DeadlineAdjustment.kind == "suspension",
+            DeadlineAdjustment.end_date.is_(None),
+        )
         .order_by(DeadlineAdjustment.id.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -543,9 +653,9 @@ def resubmit(
     *,
     actor_id: int,
     expected_version: int,
-    data: Optional[Mapping[str, Any]] = None,
-    comment: Optional[str] = None,
-    app: Optional[Flask] = None,
+    data: Mapping[str, Any] | None = None,
+    comment: str | None = None,
+    app: Flask | None = None,
 ) -> TransitionRecord:
     """The applicant (or a clerk for them) hands the corrected application back. It returns
     to the step that returned it, and its due dates move by the working days it waited.
@@ -572,12 +682,28 @@ def resubmit(
             suspension.days = waited
             deadlines.shift(session, application, waited)
 
-    return _write(session, app, application, service, step, actor_id, _Change(RESUBMIT, statuses.IN_REVIEW, (comment or "").strip() or None, apply=apply))
+    return _write(
+        session,
+        app,
+        application,
+        service,
+        step,
+        actor_id,
+        _Change(RESUBMIT, statuses.IN_REVIEW, (comment or "").strip() or None, apply=apply),
+    )
 
 
-def withdraw(session: Session, application: Application, *, actor_id: int, expected_version: int, reason: Optional[str] = None, app: Optional[Flask] = None) -> TransitionRecord:
+def withdraw(
+    session: Session,
+    application: Application,
+    *,
+    actor_id: int,
+    expected_version: int,
+    reason: str | None = None,
+    app: Flask | None = None,
+) -> TransitionRecord:
     """The applicant takes the application back (or a clerk records that they did). Final."""
-    app, actor, service = _prepare(session, application, expected_version, actor_id, (statuses.DRAFT,) + OPEN, app)
+    app, actor, service = _prepare(session, application, expected_version, actor_id, (statuses.DRAFT, *OPEN), app)
     if not _speaks_for_applicant(actor, application):
         raise NotAllowed(_l("Only the applicant or a clerk may do this."))
     step = current_step(application, service)
@@ -591,13 +717,23 @@ def withdraw(session: Session, application: Application, *, actor_id: int, expec
         if suspension is not None:
             suspension.end_date = day
 
-    return _write(session, app, application, service, step, actor_id, _Change(WITHDRAW, statuses.WITHDRAWN, (reason or "").strip() or None, apply=apply))
+    return _write(
+        session,
+        app,
+        application,
+        service,
+        step,
+        actor_id,
+        _Change(WITHDRAW, statuses.WITHDRAWN, (reason or "").strip() or None, apply=apply),
+    )
 
 
 # -- actions that do not change the status -----------------------------------------------------
 
 
-def comment(session: Session, application: Application, *, actor_id: int, text: str, app: Optional[Flask] = None) -> TransitionRecord:
+def comment(
+    session: Session, application: Application, *, actor_id: int, text: str, app: Flask | None = None
+) -> TransitionRecord:
     """An internal note in the history; staff only, never shown to the applicant.
 
     It does not change the application, so it needs no version and never conflicts.
@@ -616,13 +752,13 @@ def comment(session: Session, application: Application, *, actor_id: int, text: 
 def _check_may_supervise(session: Session, application: Application, step: Step, actor: Actor) -> None:
     """Acting staff of the step, the head of its department, or the municipal admin."""
     _require_same_municipality(actor, application)
-    if actor.has(security.MUNICIPAL_ADMIN):
+    if actor.has(roles.MUNICIPAL_ADMIN):
         return
     try:
         check_can_act_on_step(session, application, step, actor)
         return
     except NotAllowed:
-        if not actor.has(security.HEAD):
+        if not actor.has(roles.HEAD):
             raise
     department_id = responsible_department_id(session, application, step)
     if department_id is not None and actor.department_id != department_id:
@@ -636,8 +772,8 @@ def reassign(
     actor_id: int,
     expected_version: int,
     assignee_id: int,
-    reason: Optional[str] = None,
-    app: Optional[Flask] = None,
+    reason: str | None = None,
+    app: Flask | None = None,
 ) -> TransitionRecord:
     """Hand the current step to another staff member who may act on it (same municipality,
     the step's role and department)."""
@@ -654,21 +790,30 @@ def reassign(
     try:
         check_can_act_on_step(session, application, step, target)
     except NotAllowed:
-        raise InvalidAction(_l("This person cannot work on this step: choose someone with its role in the responsible department of this municipality.")) from None
+        raise InvalidAction(
+            _l(
+                "This person cannot work on this step: choose someone with its role in the responsible department of this municipality."
+            )
+        ) from None
     before = application.assignee_id
 
     def apply() -> None:
         application.assignee_id = assignee_id
         session.add(
             AuditEvent(
-                actor_id=actor_id, municipality_id=application.municipality_id, action="application.reassign",
-                object_type="application", object_id=str(application.id),
+                actor_id=actor_id,
+                municipality_id=application.municipality_id,
+                action="application.reassign",
+                object_type="application",
+                object_id=str(application.id),
                 details={"step": step.key, "from": before, "to": assignee_id},
             )
         )
 
     text = (reason or "").strip() or None
-    return _write(session, app, application, service, step, actor_id, _Change(REASSIGN, application.status, text, apply=apply))
+    return _write(
+        session, app, application, service, step, actor_id, _Change(REASSIGN, application.status, text, apply=apply)
+    )
 
 
 def extend_deadline(
@@ -679,7 +824,7 @@ def extend_deadline(
     expected_version: int,
     days: int,
     reason: str,
-    app: Optional[Flask] = None,
+    app: Flask | None = None,
 ) -> TransitionRecord:
     """Move the overall and the current step's due dates ``days`` working days later."""
     app, actor, service = _prepare(session, application, expected_version, actor_id, OPEN, app)
@@ -699,13 +844,21 @@ def extend_deadline(
         deadlines.shift(session, application, days)
         session.add(
             DeadlineAdjustment(
-                municipality_id=application.municipality_id, application_id=application.id, kind="extension",
-                days=days, step_key=step.key if step else None, actor_id=actor_id, reason=reason,
-                start_date=before, end_date=application.due_at,
+                municipality_id=application.municipality_id,
+                application_id=application.id,
+                kind="extension",
+                days=days,
+                step_key=step.key if step else None,
+                actor_id=actor_id,
+                reason=reason,
+                start_date=before,
+                end_date=application.due_at,
             )
         )
 
-    return _write(session, app, application, service, step, actor_id, _Change(EXTEND, application.status, reason, apply=apply))
+    return _write(
+        session, app, application, service, step, actor_id, _Change(EXTEND, application.status, reason, apply=apply)
+    )
 
 
 # -- for views ---------------------------------------------------------------------------------
@@ -716,7 +869,7 @@ def history(session: Session, application: Application) -> list[TransitionRecord
     return _history(session, application)
 
 
-def allowed_actions(session: Session, application: Application, actor_id: int, app: Optional[Flask] = None) -> list[str]:
+def allowed_actions(session: Session, application: Application, actor_id: int, app: Flask | None = None) -> list[str]:
     """The step actions (approve / reject / return / resubmit / withdraw) ``actor_id`` may take
     now, for showing only the buttons that will work. The actions re-check everything."""
     result: list[str] = []
@@ -737,18 +890,22 @@ def allowed_actions(session: Session, application: Application, actor_id: int, a
             for action in (APPROVE, REJECT, RETURN):
                 if action not in step.actions:
                     continue
-                if action == APPROVE and step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
+                if (
+                    action == APPROVE
+                    and step.forbid_self_approval
+                    and actor.user_id in _own_work(session, application, step)
+                ):
                     continue
                 result.append(action)
     speaks_for_applicant = _speaks_for_applicant(actor, application)
     if application.status == statuses.RETURNED and speaks_for_applicant:
         result.append(RESUBMIT)
-    if application.status in (statuses.DRAFT,) + OPEN and speaks_for_applicant:
+    if application.status in (statuses.DRAFT, *OPEN) and speaks_for_applicant:
         result.append(WITHDRAW)
     return result
 
 
-def staff_actions(session: Session, application: Application, actor_id: int, app: Optional[Flask] = None) -> list[str]:
+def staff_actions(session: Session, application: Application, actor_id: int, app: Flask | None = None) -> list[str]:
     """The actions besides the step's own (comment / reassign / extend) ``actor_id`` may take
     now, by the same checks :func:`comment`, :func:`reassign` and :func:`extend_deadline` run."""
     actor = load_actor(session, actor_id)

@@ -28,7 +28,7 @@ __all__ = [
     "metadata",
 ]
 
-from app.models.service_definitions import ServiceDefinition  # noqa: E402
+from app.models.service_definitions import ServiceDefinition
 
 __all__ += ["ServiceDefinition"]
 

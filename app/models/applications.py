@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -31,43 +31,47 @@ class Application(MunicipalityOwned, Model):
     service_key: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     service_version: Mapped[int] = mapped_column(Integer, nullable=False)
     status: Mapped[str] = mapped_column(String(32), nullable=False, default=statuses.DRAFT)
-    current_step: Mapped[Optional[str]] = mapped_column(String(64))
+    current_step: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16), nullable=False, default="office")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
 
     applicant_name: Mapped[str] = mapped_column(String(200), nullable=False)
-    applicant_psn: Mapped[Optional[str]] = mapped_column(String(10))
-    applicant_phone: Mapped[Optional[str]] = mapped_column(String(32))
-    applicant_email: Mapped[Optional[str]] = mapped_column(String(254))
-    applicant_address: Mapped[Optional[str]] = mapped_column(String(500))
-    applicant_user_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    applicant_psn: Mapped[str | None] = mapped_column(String(10))
+    applicant_phone: Mapped[str | None] = mapped_column(String(32))
+    applicant_email: Mapped[str | None] = mapped_column(String(254))
+    applicant_address: Mapped[str | None] = mapped_column(String(500))
+    applicant_user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
 
-    department_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("department.id", ondelete="SET NULL"))
-    assignee_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
-    created_by_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    department_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("department.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
     fee: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
-    submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
-    due_at: Mapped[Optional[dt.date]] = mapped_column(Date)
-    step_due_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
-    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[dt.date | None] = mapped_column(Date)
+    step_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # A client-chosen key for the submit request: a double submit finds the first row.
-    submission_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Optimistic locking: an UPDATE that finds another version changes nothing.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     __mapper_args__ = {"version_id_col": version}
 
-    documents: Mapped[list["ApplicationDocument"]] = relationship(back_populates="application", order_by="ApplicationDocument.id")
-    history: Mapped[list["TransitionRecord"]] = relationship(back_populates="application", order_by="TransitionRecord.id")
+    documents: Mapped[list[ApplicationDocument]] = relationship(
+        back_populates="application", order_by="ApplicationDocument.id"
+    )
+    history: Mapped[list[TransitionRecord]] = relationship(back_populates="application", order_by="TransitionRecord.id")
 
 
 class ApplicationDocument(MunicipalityOwned, Model):
     __tablename__ = "application_document"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    application_id: Mapped[int] = mapped_column(Integer, ForeignKey("application.id", ondelete="CASCADE"), nullable=False, index=True)
+    application_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("application.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     requirement_key: Mapped[str] = mapped_column(String(64), nullable=False)
     original_name: Mapped[str] = mapped_column(String(255), nullable=False)
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)  # sniffed from content
@@ -75,7 +79,7 @@ class ApplicationDocument(MunicipalityOwned, Model):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     storage_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
-    uploaded_by_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    uploaded_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
 
     application: Mapped[Application] = relationship(back_populates="documents")
 
@@ -86,14 +90,16 @@ class TransitionRecord(MunicipalityOwned, Model):
     __tablename__ = "transition_record"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    application_id: Mapped[int] = mapped_column(Integer, ForeignKey("application.id", ondelete="CASCADE"), nullable=False, index=True)
+    application_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("application.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
-    actor_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
-    step_key: Mapped[Optional[str]] = mapped_column(String(64))
+    actor_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    step_key: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32), nullable=False)
-    from_status: Mapped[Optional[str]] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32), nullable=False)
-    comment: Mapped[Optional[str]] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
 
     application: Mapped[Application] = relationship(back_populates="history")
 
@@ -106,14 +112,16 @@ class AuditEvent(Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
-    actor_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
     # Nullable: system-level events (a plug-in disabled, a municipality created) have none.
-    municipality_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), index=True)
+    municipality_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), index=True
+    )
     action: Mapped[str] = mapped_column(String(64), nullable=False)
-    object_type: Mapped[Optional[str]] = mapped_column(String(64))
-    object_id: Mapped[Optional[str]] = mapped_column(String(64))
+    object_type: Mapped[str | None] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    ip: Mapped[Optional[str]] = mapped_column(String(45))
+    ip: Mapped[str | None] = mapped_column(String(45))
 
 
 __all__ = ["Application", "ApplicationDocument", "AuditEvent", "TransitionRecord", "UniqueConstraint"]

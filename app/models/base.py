@@ -16,14 +16,14 @@ metadata: MetaData = Model.metadata
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class MunicipalityOwned:
     """Mixin for every row that belongs to one municipality (DESIGN §6)."""
 
     @declared_attr
-    def municipality_id(cls) -> Mapped[int]:  # noqa: N805
+    def municipality_id(cls) -> Mapped[int]:
         return mapped_column(Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), nullable=False, index=True)
 
 

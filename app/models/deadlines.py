@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,8 +21,8 @@ class MunicipalHoliday(MunicipalityOwned, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     date: Mapped[dt.date] = mapped_column(Date, nullable=False)
     name_hy: Mapped[str] = mapped_column(String(200), nullable=False)
-    name_en: Mapped[Optional[str]] = mapped_column(String(200))
-    name_ru: Mapped[Optional[str]] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    name_ru: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def name(self) -> str:
@@ -42,14 +41,16 @@ class DeadlineAdjustment(MunicipalityOwned, Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    application_id: Mapped[int] = mapped_column(Integer, ForeignKey("application.id", ondelete="CASCADE"), nullable=False, index=True)
+    application_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("application.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     # Working days the due dates moved by.
     days: Mapped[int] = mapped_column(Integer, nullable=False)
     # For a suspension: the days the application waited on the citizen.
-    start_date: Mapped[Optional[dt.date]] = mapped_column(Date)
-    end_date: Mapped[Optional[dt.date]] = mapped_column(Date)
-    reason: Mapped[Optional[str]] = mapped_column(Text)
-    step_key: Mapped[Optional[str]] = mapped_column(String(64))
-    actor_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    step_key: Mapped[str | None] = mapped_column(String(64))
+    actor_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
     at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

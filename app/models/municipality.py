@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from flask_babel import get_locale
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
@@ -13,7 +12,7 @@ from app.models.base import Model, MunicipalityOwned, utcnow
 def _localized(obj, prefix: str) -> str:
     try:
         lang = str(get_locale() or "hy")
-    except Exception:  # noqa: BLE001 - outside a request there is no locale; Armenian it is
+    except Exception:
         lang = "hy"
     return getattr(obj, f"{prefix}_{lang}", None) or getattr(obj, f"{prefix}_hy")
 
@@ -29,15 +28,15 @@ class Municipality(Model):
     # Short permanent code, used in tracking numbers and URLs (e.g. "abovyan").
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     # Short upper-case prefix of tracking numbers (e.g. "ABV"); empty means derived from code.
-    tracking_prefix: Mapped[Optional[str]] = mapped_column(String(10))
+    tracking_prefix: Mapped[str | None] = mapped_column(String(10))
     name_hy: Mapped[str] = mapped_column(String(200), nullable=False)
-    name_en: Mapped[Optional[str]] = mapped_column(String(200))
-    name_ru: Mapped[Optional[str]] = mapped_column(String(200))
-    region: Mapped[Optional[str]] = mapped_column(String(100))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    name_ru: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
-    departments: Mapped[list["Department"]] = relationship(back_populates="municipality", order_by="Department.code")
+    departments: Mapped[list[Department]] = relationship(back_populates="municipality", order_by="Department.code")
 
     @property
     def name(self) -> str:
@@ -55,9 +54,9 @@ class Department(MunicipalityOwned, Model):
     # Matches Step.department in service declarations (e.g. "urban_planning").
     code: Mapped[str] = mapped_column(String(64), nullable=False)
     name_hy: Mapped[str] = mapped_column(String(200), nullable=False)
-    name_en: Mapped[Optional[str]] = mapped_column(String(200))
-    name_ru: Mapped[Optional[str]] = mapped_column(String(200))
-    head_user_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    name_ru: Mapped[str | None] = mapped_column(String(200))
+    head_user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
 
     municipality: Mapped[Municipality] = relationship(back_populates="departments")
 

@@ -8,7 +8,6 @@ until it succeeds, with its state kept on the row.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,28 +30,30 @@ class Notification(MunicipalityOwned, Model):
     kind: Mapped[str] = mapped_column(String(64), nullable=False)
     # "email" is sent by a job; "inapp" is shown inside Hamaynk and is delivered once written.
     channel: Mapped[str] = mapped_column(String(16), nullable=False)
-    recipient_user_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    recipient_user_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True
+    )
     # Copied at writing time: the message goes where the address was when it was decided.
-    recipient_address: Mapped[Optional[str]] = mapped_column(String(254))
+    recipient_address: Mapped[str | None] = mapped_column(String(254))
     language: Mapped[str] = mapped_column(String(8), nullable=False)
     subject: Mapped[str] = mapped_column(String(300), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
 
-    application_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("application.id", ondelete="CASCADE"))
+    application_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("application.id", ondelete="CASCADE"))
     # For escalations: the step and its due moment that were overdue. A step that becomes
     # overdue again after an extension is a new escalation.
-    step_key: Mapped[Optional[str]] = mapped_column(String(64))
-    step_due_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    step_key: Mapped[str | None] = mapped_column(String(64))
+    step_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # Unique: two jobs racing to write the same notification leave one row.
-    dedup_key: Mapped[Optional[str]] = mapped_column(String(255), unique=True)
+    dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
 
     # pending → sent, or failed once the retries are used up.
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    last_error: Mapped[Optional[str]] = mapped_column(Text)
-    last_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
-    sent_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
-    read_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 __all__ = ["Notification"]

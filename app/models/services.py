@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -27,10 +26,10 @@ class ServiceActivation(MunicipalityOwned, Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     service_key: Mapped[str] = mapped_column(String(100), nullable=False)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    fee_override: Mapped[Optional[int]] = mapped_column(Integer)
-    deadline_override: Mapped[Optional[int]] = mapped_column(Integer)
-    department_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("department.id", ondelete="SET NULL"))
+    fee_override: Mapped[int | None] = mapped_column(Integer)
+    deadline_override: Mapped[int | None] = mapped_column(Integer)
+    department_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("department.id", ondelete="SET NULL"))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
-    updated_by_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    updated_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
 
-    department: Mapped[Optional[Department]] = relationship(Department)
+    department: Mapped[Department | None] = relationship(Department)

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Optional
-
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,12 +18,18 @@ class StaffProfile(Model):
     __tablename__ = "staff_profile"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), unique=True, nullable=False)
-    municipality_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), index=True)
-    department_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("department.id", ondelete="SET NULL"), index=True)
-    position: Mapped[Optional[str]] = mapped_column(String(200))
-    phone: Mapped[Optional[str]] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), unique=True, nullable=False
+    )
+    municipality_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), index=True
+    )
+    department_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("department.id", ondelete="SET NULL"), index=True
+    )
+    position: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
 
     user: Mapped[User] = relationship(User, foreign_keys=[user_id])
-    municipality: Mapped[Optional[Municipality]] = relationship(Municipality)
-    department: Mapped[Optional[Department]] = relationship(Department)
+    municipality: Mapped[Municipality | None] = relationship(Municipality)
+    department: Mapped[Department | None] = relationship(Department)

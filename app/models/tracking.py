@@ -17,6 +17,8 @@ class TrackingCounter(Model):
     __table_args__ = (UniqueConstraint("municipality_id", "year", name="uq_tracking_counter_municipality_year"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    municipality_id: Mapped[int] = mapped_column(Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), nullable=False)
+    municipality_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), nullable=False
+    )
     year: Mapped[int] = mapped_column(Integer, nullable=False)
     last_value: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

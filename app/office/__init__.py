@@ -11,4 +11,11 @@ from app.office.views import OfficeView
 
 def init_app(app: Flask, appbuilder: AppBuilder) -> None:
     # The menu name is a stable identifier (permissions hang on it); the label is translated.
-    appbuilder.add_view(OfficeView, "Intake", label=_l("New application"), icon="fa-inbox", category="Office", category_label=_l("Office"))
+    appbuilder.add_view(
+        OfficeView,
+        "Intake",
+        label=_l("New application"),
+        icon="fa-inbox",
+        category="Office",
+        category_label=_l("Office"),
+    )

@@ -1,13 +1,13 @@
 """The applicant part of the intake form. The service part is compiled from the declaration
-(:func:`app.plugin_runtime.form_class`) and carries the CSRF token for the whole page."""
+(:func:`app.plugins.runtime.form_class`) and carries the CSRF token for the whole page."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from app.i18n import HamaynkForm
 from wtforms import HiddenField, StringField, TextAreaField
 
 from app.domain.intake import MAX_ADDRESS, MAX_NAME
+from app.i18n import HamaynkForm
 
 # Prefix keeps these inputs apart from declared fields of the same name (many services have
 # an "address" field of their own).
@@ -21,7 +21,9 @@ class ApplicantForm(HamaynkForm):
         # Validated together with the service form, whose token covers the same request.
         csrf = False
 
-    name = StringField(_l("Full name"), render_kw={"maxlength": MAX_NAME, "autocomplete": "off", "aria-required": "true"})
+    name = StringField(
+        _l("Full name"), render_kw={"maxlength": MAX_NAME, "autocomplete": "off", "aria-required": "true"}
+    )
     psn = StringField(
         _l("Public service number"),
         description=_l("10 digits; finds the citizen's earlier applications and registry data."),

@@ -8,17 +8,17 @@ municipality (app.tenancy), so a forged id or token from another municipality is
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
-from flask import abort, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
 from babel.numbers import format_decimal
+from flask import abort, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import plugin_runtime, tenancy
+from app import tenancy
 from app.domain import intake, receipts, workflow
 from app.domain.declarations import Document, Service, pick
 from app.domain.documents import check_checklist
@@ -29,6 +29,7 @@ from app.extensions import db
 from app.i18n import current_locale
 from app.models import Application, ApplicationDocument, Municipality
 from app.office.forms import applicant_form, applicant_raw
+from app.plugins import runtime as plugin_runtime
 
 # Largest primary key a database integer column holds; anything bigger is simply "not found".
 MAX_PK = 2**63 - 1
@@ -91,7 +92,11 @@ def too_large(error: RequestEntityTooLarge):
         g.user = current_user
     back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else request.path
     return render_template(
-        "hamaynk/error.html", appbuilder=current_app.appbuilder, title=_("The files are too large"), message=message, back_url=back
+        "hamaynk/error.html",
+        appbuilder=current_app.appbuilder,
+        title=_("The files are too large"),
+        message=message,
+        back_url=back,
     ), 413
 
 
@@ -100,7 +105,7 @@ class OfficeView(BaseView):
 
     route_base = "/office"
     class_permission_name = "OfficeIntake"
-    method_permission_name = {name: "intake" for name in ("index", "new", "applicants", "receipt", "receipt_pdf")}
+    method_permission_name = dict.fromkeys(("index", "new", "applicants", "receipt", "receipt_pdf"), "intake")
     default_view = "index"
 
     def create_blueprint(self, appbuilder, endpoint=None, static_folder=None):
@@ -113,7 +118,13 @@ class OfficeView(BaseView):
     def _municipality_id(self) -> int:
         mid = tenancy.municipality_id_of(g.user)
         if mid is None:
-            abort(make_response(self._error(_("Your account does not belong to a municipality, so it cannot file applications."), 403)))
+            abort(
+                make_response(
+                    self._error(
+                        _("Your account does not belong to a municipality, so it cannot file applications."), 403
+                    )
+                )
+            )
         return mid
 
     def _error(self, message: str, status: int):
@@ -140,7 +151,10 @@ class OfficeView(BaseView):
         mid = self._municipality_id()
         offered = intake.offered_services(db.session, plugin_runtime.registry(), mid)
         return self.render_template(
-            "office/index.html", offered=offered, municipality=db.session.get(Municipality, mid), title=_("New application")
+            "office/index.html",
+            offered=offered,
+            municipality=db.session.get(Municipality, mid),
+            title=_("New application"),
         )
 
     @expose("/new/<service_key>", methods=["GET", "POST"])
@@ -165,7 +179,11 @@ class OfficeView(BaseView):
         key = intake.submission_key(g.user.id, applicant.token.data or "")
         if key is None:
             applicant.token.data = intake.new_submission_token()
-            problems.append(_("The form has expired or did not come from this site. Check the entries, choose the files again and send it again."))
+            problems.append(
+                _(
+                    "The form has expired or did not come from this site. Check the entries, choose the files again and send it again."
+                )
+            )
             return self._render_form(service, form, applicant, doc_errors, problems, 400)
         # A double submit (second click, reload after a slow answer) shows the first one.
         existing = intake.existing_submission(db.session, key)
@@ -175,7 +193,7 @@ class OfficeView(BaseView):
         form_ok = form.validate()
         person, person_errors = intake.clean_applicant(applicant_raw(applicant))
         for name, message in person_errors.items():
-            applicant[name].errors = list(applicant[name].errors) + [message]
+            applicant[name].errors = [*list(applicant[name].errors), message]
         data = form.cleaned_data
         files = {req.key: request.files.getlist(f"doc-{req.key}") for req in service.documents}
         chosen = {k: intake.uploaded_files(v) for k, v in files.items()}
@@ -185,13 +203,23 @@ class OfficeView(BaseView):
         if missing:
             problems.append(intake.missing_documents_message(missing, locale))
         if not form_ok or person is None or missing:
-            problems.insert(0, _("The application was not filed. Correct the marked entries and choose the files again."))
+            problems.insert(
+                0, _("The application was not filed. Correct the marked entries and choose the files again.")
+            )
             return self._render_form(service, form, applicant, doc_errors, problems, 400)
 
         try:
             result = intake.file_intake(
-                db.session, get_storage(), service=service, municipality_id=mid, data=data, applicant=person,
-                files=files, clerk_id=g.user.id, key=key, locale=locale,
+                db.session,
+                get_storage(),
+                service=service,
+                municipality_id=mid,
+                data=data,
+                applicant=person,
+                files=files,
+                clerk_id=g.user.id,
+                key=key,
+                locale=locale,
             )
         except UploadRefused as exc:
             doc_errors[exc.requirement_key] = str(exc)
@@ -215,8 +243,14 @@ class OfficeView(BaseView):
         locale = current_locale()
         response = make_response(
             self.render_template(
-                "office/new.html", service=service, form=form, applicant=applicant, checklist=_checklist(service, locale),
-                doc_errors=doc_errors, problems=problems, title=pick(service.title, locale),
+                "office/new.html",
+                service=service,
+                form=form,
+                applicant=applicant,
+                checklist=_checklist(service, locale),
+                doc_errors=doc_errors,
+                problems=problems,
+                title=pick(service.title, locale),
             ),
             status,
         )
@@ -237,17 +271,28 @@ class OfficeView(BaseView):
         application = self._application(application_id)
         code = intake.recall_access_code(session, application.id)
         try:
-            service: Optional[Service] = workflow.service_of(application)
+            service: Service | None = workflow.service_of(application)
         except WorkflowError:
             service = None
-        documents = db.session.execute(
-            select(ApplicationDocument).where(ApplicationDocument.application_id == application.id).order_by(ApplicationDocument.id)
-        ).scalars().all()
+        documents = (
+            db.session.execute(
+                select(ApplicationDocument)
+                .where(ApplicationDocument.application_id == application.id)
+                .order_by(ApplicationDocument.id)
+            )
+            .scalars()
+            .all()
+        )
         titles = {d.key: pick(d.title, current_locale()) for d in (service.documents if service else ())}
         response = make_response(
             self.render_template(
-                "office/receipt.html", application=application, service=service, access_code=code, documents=documents,
-                titles=titles, title=_("Application filed"),
+                "office/receipt.html",
+                application=application,
+                service=service,
+                access_code=code,
+                documents=documents,
+                titles=titles,
+                title=_("Application filed"),
             )
         )
         return _no_store(response)
@@ -266,6 +311,8 @@ class OfficeView(BaseView):
         intake.forget_access_code(session, application.id)
         response = make_response(pdf)
         response.headers["Content-Type"] = "application/pdf"
-        response.headers["Content-Disposition"] = f'attachment; filename="{receipts.receipt_filename(application.tracking_number)}"'
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{receipts.receipt_filename(application.tracking_number)}"'
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return _no_store(response)

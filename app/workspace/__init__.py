@@ -11,4 +11,6 @@ from app.workspace.views import WorkspaceView
 
 def init_app(app: Flask, appbuilder: AppBuilder) -> None:
     # The menu name is a stable identifier (permissions hang on it); the label is translated.
-    appbuilder.add_view(WorkspaceView, "Inbox", label=_l("Inbox"), icon="fa-tasks", category="Office", category_label=_l("Office"))
+    appbuilder.add_view(
+        WorkspaceView, "Inbox", label=_l("Inbox"), icon="fa-tasks", category="Office", category_label=_l("Office")
+    )

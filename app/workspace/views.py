@@ -10,7 +10,7 @@ another municipality's id is a plain 404 on every endpoint. Every POST is CSRF-p
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, g, make_response, redirect, request, send_file, url_for
@@ -18,7 +18,8 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app import plugin_runtime, tenancy
+from app import tenancy
+from app.domain import casefile as case
 from app.domain import deadlines, inbox, statuses, workflow
 from app.domain.declarations import pick
 from app.domain.errors import ChangedMeanwhile, NotAllowed, ServiceUnavailable, WorkflowError
@@ -26,7 +27,7 @@ from app.domain.storage import ObjectNotFound, StorageError, get_storage
 from app.extensions import db
 from app.i18n import current_locale
 from app.models import Application, ApplicationDocument, AuditEvent
-from app.domain import casefile as case
+from app.plugins import runtime as plugin_runtime
 
 # Largest primary key a database integer column holds; anything bigger is simply "not found".
 MAX_PK = 2**63 - 1
@@ -41,7 +42,7 @@ class BadInput(ValueError):
     """A form value that cannot even be handed to the workflow (not a number, too long)."""
 
 
-def _int_arg(value: Optional[str], message: str, maximum: int = MAX_PK) -> int:
+def _int_arg(value: str | None, message: str, maximum: int = MAX_PK) -> int:
     text = (value or "").strip()
     if not text.isdigit() or len(text) > 19 or int(text) > maximum:
         raise BadInput(message)
@@ -55,7 +56,7 @@ def _text_arg(name: str) -> str:
     return value
 
 
-def _date_arg(name: str, problems: list[str]) -> Optional[dt.date]:
+def _date_arg(name: str, problems: list[str]) -> dt.date | None:
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
@@ -95,7 +96,7 @@ class WorkspaceView(BaseView):
             abort(404)
         stmt = tenancy.scope(select(Application).where(Application.id == application_id), Application, g.user)
         application = db.session.execute(stmt).scalar_one_or_none()
-        if application is None or application.status == statuses.DRAFT and not self._may_see_drafts(application):
+        if application is None or (application.status == statuses.DRAFT and not self._may_see_drafts(application)):
             abort(404)
         return application
 
@@ -106,7 +107,7 @@ class WorkspaceView(BaseView):
     def _may(self, permission: str) -> bool:
         return self.appbuilder.sm.has_access(permission, self.class_permission_name)
 
-    def _error(self, message: str, status: int, back: Optional[str] = None):
+    def _error(self, message: str, status: int, back: str | None = None):
         return self.render_template(
             "hamaynk/error.html", title=_("Workspace"), message=message, back_url=back or url_for(".inbox")
         ), status
@@ -171,15 +172,24 @@ class WorkspaceView(BaseView):
                 problems.append(_("The page link was damaged or has expired; showing the first page."))
         registry = plugin_runtime.registry()
         page = inbox.list_page(
-            db.session, registry, actor, tab, municipality_ids=tenancy.visible_municipality_ids(g.user),
-            filters=filters, cursor=cursor,
+            db.session,
+            registry,
+            actor,
+            tab,
+            municipality_ids=tenancy.visible_municipality_ids(g.user),
+            filters=filters,
+            cursor=cursor,
         )
         args = self._query_args(tab, filters)
 
-        def page_url(target: Optional[inbox.Cursor]) -> Optional[str]:
+        def page_url(target: inbox.Cursor | None) -> str | None:
             if target is None:
                 return None
-            return url_for(".inbox") + "?" + urlencode({**args, "cursor": inbox.encode_cursor(current_app.secret_key, target)})
+            return (
+                url_for(".inbox")
+                + "?"
+                + urlencode({**args, "cursor": inbox.encode_cursor(current_app.secret_key, target)})
+            )
 
         locale = current_locale()
         today = deadlines.today()
@@ -196,21 +206,36 @@ class WorkspaceView(BaseView):
                     "step": pick(step.title, locale) if step else "",
                     "status": statuses.LABELS.get(application.status, application.status),
                     "assignee": row.assignee_name,
-                    "overdue": deadlines.is_overdue(application, today) or deadlines.is_step_overdue(application, today),
+                    "overdue": deadlines.is_overdue(application, today)
+                    or deadlines.is_step_overdue(application, today),
                 }
             )
-        tab_labels = {inbox.MINE: _("My tasks"), inbox.DEPARTMENT: _("My department"), inbox.ALL: _("All in municipality")}
+        tab_labels = {
+            inbox.MINE: _("My tasks"),
+            inbox.DEPARTMENT: _("My department"),
+            inbox.ALL: _("All in municipality"),
+        }
         services = sorted(((r.key, pick(r.service.title, locale)) for r in registry.latest()), key=lambda item: item[1])
         return self.render_template(
-            "workspace/inbox.html", title=_("Inbox"), tabs=[(t, tab_labels[t]) for t in tabs], tab=tab, rows=rows,
-            filters=filters, problems=problems, services=services, status_labels=statuses.LABELS,
-            next_url=page_url(page.next_cursor), prev_url=page_url(page.prev_cursor),
+            "workspace/inbox.html",
+            title=_("Inbox"),
+            tabs=[(t, tab_labels[t]) for t in tabs],
+            tab=tab,
+            rows=rows,
+            filters=filters,
+            problems=problems,
+            services=services,
+            status_labels=statuses.LABELS,
+            next_url=page_url(page.next_cursor),
+            prev_url=page_url(page.prev_cursor),
             tab_url=lambda t: url_for(".inbox") + "?" + urlencode({**args, "tab": t}),
         )
 
     # -- case page ------------------------------------------------------------------------
 
-    def _render_case(self, application: Application, actor: workflow.Actor, status: int = 200, error: Optional[str] = None):
+    def _render_case(
+        self, application: Application, actor: workflow.Actor, status: int = 200, error: str | None = None
+    ):
         locale = current_locale()
         try:
             service = workflow.service_of(application)
@@ -227,7 +252,11 @@ class WorkspaceView(BaseView):
         candidates = case.reassign_candidates(db.session, application, step) if "reassign" in actions else []
         titles = {d.key: pick(d.title, locale) for d in service.documents} if service else {}
         documents = list(application.documents)
-        assignee = case.user_names(db.session, [application.assignee_id]).get(application.assignee_id) if application.assignee_id else None
+        assignee = (
+            case.user_names(db.session, [application.assignee_id]).get(application.assignee_id)
+            if application.assignee_id
+            else None
+        )
         response = make_response(
             self.render_template(
                 "workspace/case.html",
@@ -271,7 +300,9 @@ class WorkspaceView(BaseView):
             abort(404)
         try:
             version = _int_arg(
-                request.form.get("version"), _("The form is missing the version of the application; reload it and try again."), MAX_VERSION
+                request.form.get("version"),
+                _("The form is missing the version of the application; reload it and try again."),
+                MAX_VERSION,
             )
             self._run(application, actor, action, version)
             workflow.commit(db.session)
@@ -309,7 +340,9 @@ class WorkspaceView(BaseView):
         elif action == "withdraw":
             workflow.withdraw(db.session, application, reason=_text_arg("reason"), **common)
         elif action == "reassign":
-            assignee_id = _int_arg(request.form.get("assignee_id"), _("Choose the staff member to hand the application to."))
+            assignee_id = _int_arg(
+                request.form.get("assignee_id"), _("Choose the staff member to hand the application to.")
+            )
             workflow.reassign(db.session, application, assignee_id=assignee_id, reason=_text_arg("reason"), **common)
         elif action == "extend":
             days = _int_arg(
@@ -321,7 +354,9 @@ class WorkspaceView(BaseView):
 
     # -- documents ------------------------------------------------------------------------
 
-    def _document(self, application_id: int, document_id: int) -> tuple[Application, ApplicationDocument, workflow.Actor]:
+    def _document(
+        self, application_id: int, document_id: int
+    ) -> tuple[Application, ApplicationDocument, workflow.Actor]:
         actor = self._actor()
         application = self._application(application_id)
         if document_id > MAX_PK:
@@ -336,7 +371,13 @@ class WorkspaceView(BaseView):
         if document is None:
             abort(404)
         if not case.may_see_personal(actor, application):
-            abort(make_response(self._error(_("Documents hold personal data; your role may see that they exist, not open them."), 403)))
+            abort(
+                make_response(
+                    self._error(
+                        _("Documents hold personal data; your role may see that they exist, not open them."), 403
+                    )
+                )
+            )
         return application, document, actor
 
     def _serve(self, application_id: int, document_id: int, inline: bool):
@@ -347,15 +388,19 @@ class WorkspaceView(BaseView):
         try:
             stream = get_storage().open(document.storage_key)
         except ObjectNotFound:
-            return self._error(_("The file of this document is missing from the storage; tell the administrator."), 404, back)
+            return self._error(
+                _("The file of this document is missing from the storage; tell the administrator."), 404, back
+            )
         except StorageError:
             return self._error(_("The document storage cannot be reached now; try again in a moment."), 503, back)
         # Written and committed before a byte is sent: a view that left no trace must not happen.
         db.session.add(
             AuditEvent(
-                actor_id=actor.user_id, municipality_id=application.municipality_id,
+                actor_id=actor.user_id,
+                municipality_id=application.municipality_id,
                 action="document.view" if inline else "document.download",
-                object_type="application_document", object_id=str(document.id),
+                object_type="application_document",
+                object_id=str(document.id),
                 details={"application_id": application.id, "sha256": document.sha256},
                 ip=(request.remote_addr or "")[:45] or None,
             )
@@ -368,9 +413,17 @@ class WorkspaceView(BaseView):
             raise
         name = case.download_name(document.original_name, document.id, document.content_type)
         response = send_file(
-            stream, mimetype=document.content_type, as_attachment=not inline, download_name=name, etag=False, conditional=False, max_age=0
+            stream,
+            mimetype=document.content_type,
+            as_attachment=not inline,
+            download_name=name,
+            etag=False,
+            conditional=False,
+            max_age=0,
         )
-        response.headers["Content-Disposition"] = case.content_disposition("inline" if inline else "attachment", name, document.id)
+        response.headers["Content-Disposition"] = case.content_disposition(
+            "inline" if inline else "attachment", name, document.id
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "private, no-store"
         if inline:

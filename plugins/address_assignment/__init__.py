@@ -21,16 +21,39 @@ REQUIRES_CORE_API = ">=1,<2"
 PROPERTY_TYPES = (
     Choice("land", {"hy": "Հողամաս", "en": "Land plot", "ru": "Земельный участок"}),
     Choice("building", {"hy": "Շենք կամ շինություն", "en": "Building", "ru": "Здание или сооружение"}),
-    Choice("premises", {"hy": "Բնակարան կամ տարածք շենքում", "en": "Flat or premises in a building", "ru": "Квартира или помещение в здании"}),
+    Choice(
+        "premises",
+        {
+            "hy": "Բնակարան կամ տարածք շենքում",
+            "en": "Flat or premises in a building",
+            "ru": "Квартира или помещение в здании",
+        },
+    ),
     Choice("garage", {"hy": "Ավտոտնակ", "en": "Garage", "ru": "Гараж"}),
 )
 
 REASONS = (
-    Choice("new_building", {"hy": "Նոր կառուցված շենք", "en": "Newly built building", "ru": "Новое построенное здание"}),
+    Choice(
+        "new_building", {"hy": "Նոր կառուցված շենք", "en": "Newly built building", "ru": "Новое построенное здание"}
+    ),
     Choice("division", {"hy": "Գույքի բաժանում", "en": "Division of a property", "ru": "Раздел имущества"}),
     Choice("merger", {"hy": "Գույքերի միավորում", "en": "Merger of properties", "ru": "Объединение имущества"}),
-    Choice("no_address", {"hy": "Գույքը երբևէ հասցե չի ունեցել", "en": "The property never had an address", "ru": "У имущества никогда не было адреса"}),
-    Choice("correction", {"hy": "Հասցեի ճշգրտում կամ փոփոխում", "en": "Correcting or changing the address", "ru": "Уточнение или изменение адреса"}),
+    Choice(
+        "no_address",
+        {
+            "hy": "Գույքը երբևէ հասցե չի ունեցել",
+            "en": "The property never had an address",
+            "ru": "У имущества никогда не было адреса",
+        },
+    ),
+    Choice(
+        "correction",
+        {
+            "hy": "Հասցեի ճշգրտում կամ փոփոխում",
+            "en": "Correcting or changing the address",
+            "ru": "Уточнение или изменение адреса",
+        },
+    ),
 )
 
 HAD_ADDRESS = (Condition("reason", "in", ["division", "merger", "correction"]),)
@@ -74,22 +97,38 @@ SERVICE = Service(
     deadline_days=10,
     fields=(
         Field(
-            "cadastral_code", "text", {"hy": "Կադաստրային ծածկագիր", "en": "Cadastral code", "ru": "Кадастровый код"},
-            required=True, max_length=20, pattern=r"\d{2}-\d{3}-\d{4}-\d{4}(-\d{3})?",
+            "cadastral_code",
+            "text",
+            {"hy": "Կադաստրային ծածկագիր", "en": "Cadastral code", "ru": "Кадастровый код"},
+            required=True,
+            max_length=20,
+            pattern=r"\d{2}-\d{3}-\d{4}-\d{4}(-\d{3})?",
             help={
                 "hy": "Օրինակ՝ 07-001-0123-0045, տարածքի համար՝ 07-001-0123-0045-012",
                 "en": "For example 07-001-0123-0045, or 07-001-0123-0045-012 for premises",
                 "ru": "Например, 07-001-0123-0045, для помещения — 07-001-0123-0045-012",
             },
         ),
-        Field("property_type", "choice", {"hy": "Գույքի տեսակը", "en": "Type of property", "ru": "Тип имущества"},
-              required=True, choices=PROPERTY_TYPES),
-        Field("reason", "choice", {"hy": "Դիմելու հիմքը", "en": "Reason for the application", "ru": "Основание обращения"},
-              required=True, choices=REASONS),
         Field(
-            "location", "address",
+            "property_type",
+            "choice",
+            {"hy": "Գույքի տեսակը", "en": "Type of property", "ru": "Тип имущества"},
+            required=True,
+            choices=PROPERTY_TYPES,
+        ),
+        Field(
+            "reason",
+            "choice",
+            {"hy": "Դիմելու հիմքը", "en": "Reason for the application", "ru": "Основание обращения"},
+            required=True,
+            choices=REASONS,
+        ),
+        Field(
+            "location",
+            "address",
             {"hy": "Գույքի գտնվելու վայրը", "en": "Where the property is", "ru": "Местонахождение имущества"},
-            required=True, max_length=300,
+            required=True,
+            max_length=300,
             help={
                 "hy": "Փողոցը, թաղամասը կամ հարևան հասցեները, որոնցով հնարավոր է գտնել գույքը",
                 "en": "The street, district or neighbouring addresses that locate the property",
@@ -97,48 +136,105 @@ SERVICE = Service(
             },
         ),
         Field(
-            "current_address", "address", {"hy": "Ներկայիս հասցեն", "en": "Current address", "ru": "Нынешний адрес"},
-            visible_when=HAD_ADDRESS, required_when=HAD_ADDRESS, max_length=300,
+            "current_address",
+            "address",
+            {"hy": "Ներկայիս հասցեն", "en": "Current address", "ru": "Нынешний адрес"},
+            visible_when=HAD_ADDRESS,
+            required_when=HAD_ADDRESS,
+            max_length=300,
         ),
         Field(
-            "parts_count", "integer",
-            {"hy": "Բաժանման արդյունքում գույքերի քանակը", "en": "Number of properties after the division", "ru": "Количество объектов после раздела"},
-            visible_when=(Condition("reason", "eq", "division"),), required_when=(Condition("reason", "eq", "division"),),
-            min_value=2, max_value=50,
+            "parts_count",
+            "integer",
+            {
+                "hy": "Բաժանման արդյունքում գույքերի քանակը",
+                "en": "Number of properties after the division",
+                "ru": "Количество объектов после раздела",
+            },
+            visible_when=(Condition("reason", "eq", "division"),),
+            required_when=(Condition("reason", "eq", "division"),),
+            min_value=2,
+            max_value=50,
         ),
         Field(
-            "correction_reason", "textarea",
-            {"hy": "Ինչու է անհրաժեշտ փոփոխել հասցեն", "en": "Why the address must change", "ru": "Почему необходимо изменить адрес"},
-            visible_when=(Condition("reason", "eq", "correction"),), required_when=(Condition("reason", "eq", "correction"),),
+            "correction_reason",
+            "textarea",
+            {
+                "hy": "Ինչու է անհրաժեշտ փոփոխել հասցեն",
+                "en": "Why the address must change",
+                "ru": "Почему необходимо изменить адрес",
+            },
+            visible_when=(Condition("reason", "eq", "correction"),),
+            required_when=(Condition("reason", "eq", "correction"),),
             max_length=1000,
         ),
     ),
     documents=(
-        Document("ownership_certificate",
-                 {"hy": "Սեփականության իրավունքի պետական գրանցման վկայական", "en": "Certificate of registered ownership",
-                  "ru": "Свидетельство о государственной регистрации права собственности"}),
-        Document("cadastral_plan",
-                 {"hy": "Կադաստրային քարտեզ (հատակագիծ)", "en": "Cadastral map (plan)", "ru": "Кадастровая карта (план)"},
-                 types=("pdf", "jpeg", "png", "tiff"), max_size_mb=20),
-        Document("commissioning_act",
-                 {"hy": "Շահագործման ընդունման ակտ", "en": "Act of acceptance into operation", "ru": "Акт приёмки в эксплуатацию"},
-                 required=False, required_when=(Condition("reason", "eq", "new_building"),)),
-        Document("division_document",
-                 {"hy": "Բաժանման կամ միավորման հիմքը հաստատող փաստաթուղթ", "en": "Document on the division or merger",
-                  "ru": "Документ, подтверждающий раздел или объединение"},
-                 required=False, required_when=(Condition("reason", "in", ["division", "merger"]),), max_count=3),
+        Document(
+            "ownership_certificate",
+            {
+                "hy": "Սեփականության իրավունքի պետական գրանցման վկայական",
+                "en": "Certificate of registered ownership",
+                "ru": "Свидетельство о государственной регистрации права собственности",
+            },
+        ),
+        Document(
+            "cadastral_plan",
+            {"hy": "Կադաստրային քարտեզ (հատակագիծ)", "en": "Cadastral map (plan)", "ru": "Кадастровая карта (план)"},
+            types=("pdf", "jpeg", "png", "tiff"),
+            max_size_mb=20,
+        ),
+        Document(
+            "commissioning_act",
+            {
+                "hy": "Շահագործման ընդունման ակտ",
+                "en": "Act of acceptance into operation",
+                "ru": "Акт приёмки в эксплуатацию",
+            },
+            required=False,
+            required_when=(Condition("reason", "eq", "new_building"),),
+        ),
+        Document(
+            "division_document",
+            {
+                "hy": "Բաժանման կամ միավորման հիմքը հաստատող փաստաթուղթ",
+                "en": "Document on the division or merger",
+                "ru": "Документ, подтверждающий раздел или объединение",
+            },
+            required=False,
+            required_when=(Condition("reason", "in", ["division", "merger"]),),
+            max_count=3,
+        ),
     ),
     steps=(
-        Step("address_review", {"hy": "Հասցեի նախապատրաստում", "en": "Preparing the address", "ru": "Подготовка адреса"},
-             role="specialist", days=5, department="urban_planning",
-             citizen_text={"hy": "Մասնագետը ստուգում է փողոցների ռեեստրը և նախապատրաստում հասցեն։",
-                           "en": "A specialist checks the street register and prepares the address.",
-                           "ru": "Специалист проверяет реестр улиц и готовит адрес."}),
-        Step("decision", {"hy": "Որոշման ստորագրում", "en": "Signing the decision", "ru": "Подписание решения"},
-             role="head", days=2, department="urban_planning", actions=("approve", "reject"), forbid_self_approval=True),
+        Step(
+            "address_review",
+            {"hy": "Հասցեի նախապատրաստում", "en": "Preparing the address", "ru": "Подготовка адреса"},
+            role="specialist",
+            days=5,
+            department="urban_planning",
+            citizen_text={
+                "hy": "Մասնագետը ստուգում է փողոցների ռեեստրը և նախապատրաստում հասցեն։",
+                "en": "A specialist checks the street register and prepares the address.",
+                "ru": "Специалист проверяет реестр улиц и готовит адрес.",
+            },
+        ),
+        Step(
+            "decision",
+            {"hy": "Որոշման ստորագրում", "en": "Signing the decision", "ru": "Подписание решения"},
+            role="head",
+            days=2,
+            department="urban_planning",
+            actions=("approve", "reject"),
+            forbid_self_approval=True,
+        ),
     ),
     output=Output(
-        title={"hy": "Որոշում հասցե տրամադրելու մասին", "en": "Address assignment decision", "ru": "Решение о присвоении адреса"},
+        title={
+            "hy": "Որոշում հասցե տրամադրելու մասին",
+            "en": "Address assignment decision",
+            "ru": "Решение о присвоении адреса",
+        },
         template_file="templates/decision.html",
     ),
 )

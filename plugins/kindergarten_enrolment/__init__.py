@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.sdk import Choice, Condition, Document, Field, Output, Service, Step, gettext, hookimpl
+from app.sdk import Choice, Condition, Document, Field, Output, Service, Step, gettext, hookimpl, office_today
 
 REQUIRES_CORE_API = ">=1,<2"
 
@@ -37,16 +37,46 @@ LANGUAGES = (
 )
 
 PRIORITY_CATEGORIES = (
-    Choice("fallen_serviceman", {"hy": "Զոհված կամ հաշմանդամ դարձած զինծառայողի երեխա",
-                                 "en": "Child of a serviceman killed or disabled defending the homeland",
-                                 "ru": "Ребёнок военнослужащего, погибшего или ставшего инвалидом при защите Родины"}),
-    Choice("disability", {"hy": "Հաշմանդամություն ունեցող երեխա", "en": "Child with a disability", "ru": "Ребёнок с инвалидностью"}),
-    Choice("many_children", {"hy": "Բազմազավակ ընտանիքի երեխա", "en": "Child of a many-children family", "ru": "Ребёнок из многодетной семьи"}),
-    Choice("sibling", {"hy": "Եղբայրը կամ քույրը հաճախում է նույն մանկապարտեզը", "en": "A brother or sister attends the same kindergarten",
-                       "ru": "Брат или сестра посещает тот же детский сад"}),
-    Choice("displaced", {"hy": "Բռնի տեղահանված ընտանիքի երեխա", "en": "Child of a forcibly displaced family",
-                         "ru": "Ребёнок из насильственно перемещённой семьи"}),
-    Choice("single_parent", {"hy": "Միայնակ ծնողի երեխա", "en": "Child of a single parent", "ru": "Ребёнок одинокого родителя"}),
+    Choice(
+        "fallen_serviceman",
+        {
+            "hy": "Զոհված կամ հաշմանդամ դարձած զինծառայողի երեխա",
+            "en": "Child of a serviceman killed or disabled defending the homeland",
+            "ru": "Ребёнок военнослужащего, погибшего или ставшего инвалидом при защите Родины",
+        },
+    ),
+    Choice(
+        "disability",
+        {"hy": "Հաշմանդամություն ունեցող երեխա", "en": "Child with a disability", "ru": "Ребёнок с инвалидностью"},
+    ),
+    Choice(
+        "many_children",
+        {
+            "hy": "Բազմազավակ ընտանիքի երեխա",
+            "en": "Child of a many-children family",
+            "ru": "Ребёнок из многодетной семьи",
+        },
+    ),
+    Choice(
+        "sibling",
+        {
+            "hy": "Եղբայրը կամ քույրը հաճախում է նույն մանկապարտեզը",
+            "en": "A brother or sister attends the same kindergarten",
+            "ru": "Брат или сестра посещает тот же детский сад",
+        },
+    ),
+    Choice(
+        "displaced",
+        {
+            "hy": "Բռնի տեղահանված ընտանիքի երեխա",
+            "en": "Child of a forcibly displaced family",
+            "ru": "Ребёнок из насильственно перемещённой семьи",
+        },
+    ),
+    Choice(
+        "single_parent",
+        {"hy": "Միայնակ ծնողի երեխա", "en": "Child of a single parent", "ru": "Ребёнок одинокого родителя"},
+    ),
 )
 
 RANKED = ("first_choice", "second_choice", "third_choice")
@@ -65,8 +95,7 @@ SERVICE = Service(
         "hy": "Հերթագրում և ուղեգիր համայնքային նախադպրոցական ուսումնական հաստատություն 2-ից 6 "
         "տարեկան երեխաների համար։",
         "en": "Waiting list and referral to a municipal preschool for children aged 2 to 6.",
-        "ru": "Постановка в очередь и направление в муниципальное дошкольное учреждение для детей "
-        "от 2 до 6 лет.",
+        "ru": "Постановка в очередь и направление в муниципальное дошкольное учреждение для детей от 2 до 6 лет.",
     },
     who_may_apply={
         "hy": "Երեխայի ծնողը, որդեգրողը կամ խնամակալը",
@@ -86,58 +115,171 @@ SERVICE = Service(
     fee=0,
     deadline_days=10,
     fields=(
-        Field("child_name", "text", {"hy": "Երեխայի անունը, ազգանունը", "en": "Child's full name", "ru": "Имя и фамилия ребёнка"},
-              required=True, max_length=200, personal=True),
-        Field("child_birth_date", "date", {"hy": "Երեխայի ծննդյան ամսաթիվը", "en": "Child's date of birth", "ru": "Дата рождения ребёнка"},
-              required=True, personal=True),
-        Field("child_psn", "psn", {"hy": "Երեխայի ՀԾՀ", "en": "Child's public service number", "ru": "Номер соцкарты ребёнка (НОСУ)"},
-              personal=True,
-              help={"hy": "Նշված է ծննդյան վկայականում", "en": "As on the birth certificate", "ru": "Указан в свидетельстве о рождении"}),
-        Field("first_choice", "choice", {"hy": "Նախընտրելի մանկապարտեզ", "en": "Preferred kindergarten", "ru": "Предпочитаемый детский сад"},
-              required=True, choices=KINDERGARTENS),
-        Field("second_choice", "choice", {"hy": "Երկրորդ նախընտրություն", "en": "Second choice", "ru": "Второй вариант"},
-              choices=KINDERGARTENS),
-        Field("third_choice", "choice", {"hy": "Երրորդ նախընտրություն", "en": "Third choice", "ru": "Третий вариант"},
-              choices=KINDERGARTENS, visible_when=(Condition("second_choice", "set"),)),
-        Field("group_language", "choice", {"hy": "Խմբի ուսուցման լեզուն", "en": "Group language", "ru": "Язык обучения группы"},
-              required=True, choices=LANGUAGES),
-        Field("priority_categories", "multichoice", {"hy": "Արտոնյալ խմբեր", "en": "Priority categories", "ru": "Льготные категории"},
-              choices=PRIORITY_CATEGORIES),
-        Field("sibling_name", "text",
-              {"hy": "Մանկապարտեզ հաճախող եղբոր կամ քրոջ անունը", "en": "Name of the brother or sister who attends",
-               "ru": "Имя брата или сестры, посещающих детский сад"},
-              visible_when=(Condition("priority_categories", "eq", "sibling"),),
-              required_when=(Condition("priority_categories", "eq", "sibling"),), max_length=200),
-        Field("special_needs", "boolean",
-              {"hy": "Երեխան ունի կրթական առանձնահատուկ պայմանների կարիք", "en": "The child has special educational needs",
-               "ru": "Ребёнок нуждается в особых условиях обучения"}),
-        Field("special_needs_details", "textarea",
-              {"hy": "Նկարագրեք կարիքները", "en": "Describe the needs", "ru": "Опишите потребности"},
-              visible_when=SPECIAL_NEEDS, required_when=SPECIAL_NEEDS, max_length=2000),
-        Field("full_day", "boolean", {"hy": "Անհրաժեշտ է լրիվ օրվա խումբ", "en": "A full-day group is needed", "ru": "Нужна группа полного дня"}),
+        Field(
+            "child_name",
+            "text",
+            {"hy": "Երեխայի անունը, ազգանունը", "en": "Child's full name", "ru": "Имя и фамилия ребёнка"},
+            required=True,
+            max_length=200,
+            personal=True,
+        ),
+        Field(
+            "child_birth_date",
+            "date",
+            {"hy": "Երեխայի ծննդյան ամսաթիվը", "en": "Child's date of birth", "ru": "Дата рождения ребёнка"},
+            required=True,
+            personal=True,
+        ),
+        Field(
+            "child_psn",
+            "psn",
+            {"hy": "Երեխայի ՀԾՀ", "en": "Child's public service number", "ru": "Номер соцкарты ребёнка (НОСУ)"},
+            personal=True,
+            help={
+                "hy": "Նշված է ծննդյան վկայականում",
+                "en": "As on the birth certificate",
+                "ru": "Указан в свидетельстве о рождении",
+            },
+        ),
+        Field(
+            "first_choice",
+            "choice",
+            {"hy": "Նախընտրելի մանկապարտեզ", "en": "Preferred kindergarten", "ru": "Предпочитаемый детский сад"},
+            required=True,
+            choices=KINDERGARTENS,
+        ),
+        Field(
+            "second_choice",
+            "choice",
+            {"hy": "Երկրորդ նախընտրություն", "en": "Second choice", "ru": "Второй вариант"},
+            choices=KINDERGARTENS,
+        ),
+        Field(
+            "third_choice",
+            "choice",
+            {"hy": "Երրորդ նախընտրություն", "en": "Third choice", "ru": "Третий вариант"},
+            choices=KINDERGARTENS,
+            visible_when=(Condition("second_choice", "set"),),
+        ),
+        Field(
+            "group_language",
+            "choice",
+            {"hy": "Խմբի ուսուցման լեզուն", "en": "Group language", "ru": "Язык обучения группы"},
+            required=True,
+            choices=LANGUAGES,
+        ),
+        Field(
+            "priority_categories",
+            "multichoice",
+            {"hy": "Արտոնյալ խմբեր", "en": "Priority categories", "ru": "Льготные категории"},
+            choices=PRIORITY_CATEGORIES,
+        ),
+        Field(
+            "sibling_name",
+            "text",
+            {
+                "hy": "Մանկապարտեզ հաճախող եղբոր կամ քրոջ անունը",
+                "en": "Name of the brother or sister who attends",
+                "ru": "Имя брата или сестры, посещающих детский сад",
+            },
+            visible_when=(Condition("priority_categories", "eq", "sibling"),),
+            required_when=(Condition("priority_categories", "eq", "sibling"),),
+            max_length=200,
+        ),
+        Field(
+            "special_needs",
+            "boolean",
+            {
+                "hy": "Երեխան ունի կրթական առանձնահատուկ պայմանների կարիք",
+                "en": "The child has special educational needs",
+                "ru": "Ребёнок нуждается в особых условиях обучения",
+            },
+        ),
+        Field(
+            "special_needs_details",
+            "textarea",
+            {"hy": "Նկարագրեք կարիքները", "en": "Describe the needs", "ru": "Опишите потребности"},
+            visible_when=SPECIAL_NEEDS,
+            required_when=SPECIAL_NEEDS,
+            max_length=2000,
+        ),
+        Field(
+            "full_day",
+            "boolean",
+            {"hy": "Անհրաժեշտ է լրիվ օրվա խումբ", "en": "A full-day group is needed", "ru": "Нужна группа полного дня"},
+        ),
     ),
     documents=(
-        Document("birth_certificate", {"hy": "Երեխայի ծննդյան վկայական", "en": "Child's birth certificate", "ru": "Свидетельство о рождении ребёнка"}),
-        Document("parent_identity", {"hy": "Ծնողի անձնագիր կամ նույնականացման քարտ", "en": "Parent's passport or ID card",
-                                     "ru": "Паспорт или ID-карта родителя"}, max_count=2),
-        Document("medical_record", {"hy": "Երեխայի բժշկական քարտ և պատվաստումների թերթիկ", "en": "Child's medical record and vaccination card",
-                                    "ru": "Медицинская карта и прививочный сертификат ребёнка"}, max_count=3),
-        Document("priority_proof", {"hy": "Արտոնությունը հավաստող փաստաթղթեր", "en": "Proof of priority categories",
-                                    "ru": "Документы, подтверждающие льготу"},
-                 required=False, required_when=(Condition("priority_categories", "set"),), max_count=5),
-        Document("special_needs_assessment",
-                 {"hy": "Մանկավարժահոգեբանական գնահատման եզրակացություն", "en": "Pedagogical-psychological assessment",
-                  "ru": "Заключение психолого-педагогической оценки"},
-                 required=False, required_when=SPECIAL_NEEDS),
+        Document(
+            "birth_certificate",
+            {
+                "hy": "Երեխայի ծննդյան վկայական",
+                "en": "Child's birth certificate",
+                "ru": "Свидетельство о рождении ребёнка",
+            },
+        ),
+        Document(
+            "parent_identity",
+            {
+                "hy": "Ծնողի անձնագիր կամ նույնականացման քարտ",
+                "en": "Parent's passport or ID card",
+                "ru": "Паспорт или ID-карта родителя",
+            },
+            max_count=2,
+        ),
+        Document(
+            "medical_record",
+            {
+                "hy": "Երեխայի բժշկական քարտ և պատվաստումների թերթիկ",
+                "en": "Child's medical record and vaccination card",
+                "ru": "Медицинская карта и прививочный сертификат ребёнка",
+            },
+            max_count=3,
+        ),
+        Document(
+            "priority_proof",
+            {
+                "hy": "Արտոնությունը հավաստող փաստաթղթեր",
+                "en": "Proof of priority categories",
+                "ru": "Документы, подтверждающие льготу",
+            },
+            required=False,
+            required_when=(Condition("priority_categories", "set"),),
+            max_count=5,
+        ),
+        Document(
+            "special_needs_assessment",
+            {
+                "hy": "Մանկավարժահոգեբանական գնահատման եզրակացություն",
+                "en": "Pedagogical-psychological assessment",
+                "ru": "Заключение психолого-педагогической оценки",
+            },
+            required=False,
+            required_when=SPECIAL_NEEDS,
+        ),
     ),
     steps=(
-        Step("placement", {"hy": "Տեղի հատկացում", "en": "Placement", "ru": "Распределение места"},
-             role="specialist", days=5, department="education",
-             citizen_text={"hy": "Տեղը հատկացվում է ըստ Ձեր նախընտրությունների և արտոնությունների։",
-                           "en": "A place is given following your ranking and any priority.",
-                           "ru": "Место выделяется с учётом ваших предпочтений и льгот."}),
-        Step("referral_signature", {"hy": "Ուղեգրի ստորագրում", "en": "Signing the referral", "ru": "Подписание направления"},
-             role="head", days=2, department="education", actions=("approve", "reject"), forbid_self_approval=True),
+        Step(
+            "placement",
+            {"hy": "Տեղի հատկացում", "en": "Placement", "ru": "Распределение места"},
+            role="specialist",
+            days=5,
+            department="education",
+            citizen_text={
+                "hy": "Տեղը հատկացվում է ըստ Ձեր նախընտրությունների և արտոնությունների։",
+                "en": "A place is given following your ranking and any priority.",
+                "ru": "Место выделяется с учётом ваших предпочтений и льгот.",
+            },
+        ),
+        Step(
+            "referral_signature",
+            {"hy": "Ուղեգրի ստորագրում", "en": "Signing the referral", "ru": "Подписание направления"},
+            role="head",
+            days=2,
+            department="education",
+            actions=("approve", "reject"),
+            forbid_self_approval=True,
+        ),
     ),
     output=Output(
         title={"hy": "Ուղեգիր մանկապարտեզ", "en": "Kindergarten referral", "ru": "Направление в детский сад"},
@@ -148,7 +290,7 @@ SERVICE = Service(
 
 def school_year_start(today: dt.date | None = None) -> dt.date:
     """The 1 September the enrolment is for: the next one, or today if it is 1 September."""
-    today = today or dt.date.today()
+    today = today or office_today()
     start = dt.date(today.year, 9, 1)
     return start if today <= start else dt.date(today.year + 1, 9, 1)
 
@@ -167,7 +309,7 @@ def validate_application(service, data):
     if raw_birth:
         birth = dt.date.fromisoformat(raw_birth)
         start = school_year_start()
-        if birth > dt.date.today():
+        if birth > office_today():
             errors["child_birth_date"] = gettext("The date of birth cannot be in the future.")
         elif age_on(birth, start) < MIN_AGE:
             errors["child_birth_date"] = gettext(
@@ -175,7 +317,9 @@ def validate_application(service, data):
             )
         elif age_on(birth, start) >= MAX_AGE:
             errors["child_birth_date"] = gettext(
-                "A child who is %(age)d or older on %(date)s goes to school instead.", age=MAX_AGE, date=start.isoformat()
+                "A child who is %(age)d or older on %(date)s goes to school instead.",
+                age=MAX_AGE,
+                date=start.isoformat(),
             )
     seen = set()
     for name in RANKED:

@@ -17,7 +17,9 @@ PURPOSES = [
     Choice("bank", {"hy": "Բանկի համար", "en": "For a bank", "ru": "Для банка"}),
     Choice("court", {"hy": "Դատարանի համար", "en": "For a court", "ru": "Для суда"}),
     Choice("embassy", {"hy": "Դեսպանատան համար", "en": "For an embassy", "ru": "Для посольства"}),
-    Choice("social", {"hy": "Սոցիալական ծառայության համար", "en": "For social services", "ru": "Для социальной службы"}),
+    Choice(
+        "social", {"hy": "Սոցիալական ծառայության համար", "en": "For social services", "ru": "Для социальной службы"}
+    ),
     Choice("other", {"hy": "Այլ", "en": "Other", "ru": "Другое"}),
 ]
 
@@ -54,28 +56,69 @@ SERVICE = Service(
     deadline_days=3,
     fields=(
         Field("address", "address", {"hy": "Հասցե", "en": "Address", "ru": "Адрес"}, required=True, max_length=300),
-        Field("purpose", "choice", {"hy": "Նպատակ", "en": "Purpose", "ru": "Цель"}, required=True, choices=tuple(PURPOSES)),
         Field(
-            "purpose_other", "text", {"hy": "Նշեք նպատակը", "en": "State the purpose", "ru": "Укажите цель"},
-            visible_when=(Condition("purpose", "eq", "other"),), required_when=(Condition("purpose", "eq", "other"),), max_length=200,
+            "purpose", "choice", {"hy": "Նպատակ", "en": "Purpose", "ru": "Цель"}, required=True, choices=tuple(PURPOSES)
         ),
-        Field("on_behalf", "boolean", {"hy": "Դիմում եմ այլ անձի անունից", "en": "I apply on someone else's behalf", "ru": "Подаю от имени другого лица"}),
         Field(
-            "copies", "integer", {"hy": "Օրինակների քանակ", "en": "Number of copies", "ru": "Количество экземпляров"},
-            required=True, min_value=1, max_value=5,
+            "purpose_other",
+            "text",
+            {"hy": "Նշեք նպատակը", "en": "State the purpose", "ru": "Укажите цель"},
+            visible_when=(Condition("purpose", "eq", "other"),),
+            required_when=(Condition("purpose", "eq", "other"),),
+            max_length=200,
+        ),
+        Field(
+            "on_behalf",
+            "boolean",
+            {
+                "hy": "Դիմում եմ այլ անձի անունից",
+                "en": "I apply on someone else's behalf",
+                "ru": "Подаю от имени другого лица",
+            },
+        ),
+        Field(
+            "copies",
+            "integer",
+            {"hy": "Օրինակների քանակ", "en": "Number of copies", "ru": "Количество экземпляров"},
+            required=True,
+            min_value=1,
+            max_value=5,
         ),
     ),
     documents=(
-        Document("identity", {"hy": "Անձնագիր կամ նույնականացման քարտ", "en": "Passport or ID card", "ru": "Паспорт или ID-карта"},
-                 types=("pdf", "jpeg", "png"), max_size_mb=10, max_count=2),
-        Document("power_of_attorney", {"hy": "Լիազորագիր", "en": "Power of attorney", "ru": "Доверенность"},
-                 required=False, required_when=(Condition("on_behalf", "eq", True),), types=("pdf", "jpeg", "png"), max_size_mb=10),
+        Document(
+            "identity",
+            {"hy": "Անձնագիր կամ նույնականացման քարտ", "en": "Passport or ID card", "ru": "Паспорт или ID-карта"},
+            types=("pdf", "jpeg", "png"),
+            max_size_mb=10,
+            max_count=2,
+        ),
+        Document(
+            "power_of_attorney",
+            {"hy": "Լիազորագիր", "en": "Power of attorney", "ru": "Доверенность"},
+            required=False,
+            required_when=(Condition("on_behalf", "eq", True),),
+            types=("pdf", "jpeg", "png"),
+            max_size_mb=10,
+        ),
     ),
     steps=(
-        Step("registry_check", {"hy": "Հաշվառման տվյալների ստուգում", "en": "Registry check", "ru": "Проверка учётных данных"},
-             role="specialist", days=1, department="civil_registry"),
-        Step("signature", {"hy": "Ստորագրում", "en": "Signature", "ru": "Подписание"},
-             role="head", days=1, department="civil_registry", actions=("approve", "reject"), forbid_self_approval=True),
+        Step(
+            "registry_check",
+            {"hy": "Հաշվառման տվյալների ստուգում", "en": "Registry check", "ru": "Проверка учётных данных"},
+            role="specialist",
+            days=1,
+            department="civil_registry",
+        ),
+        Step(
+            "signature",
+            {"hy": "Ստորագրում", "en": "Signature", "ru": "Подписание"},
+            role="head",
+            days=1,
+            department="civil_registry",
+            actions=("approve", "reject"),
+            forbid_self_approval=True,
+        ),
     ),
     output=Output(
         title={"hy": "Տեղեկանք", "en": "Certificate", "ru": "Справка"},

@@ -14,8 +14,16 @@ from app.testing import make_app, seed_municipality, seed_system_admin
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("HAMAYNK_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-        "--no-first-run", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _missing() -> str | None:
@@ -39,16 +47,28 @@ def live_server(tmp_path_factory):
         pytest.skip(reason)
     tmp = tmp_path_factory.mktemp("live")
     app = make_app(tmp)
-    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha"), "beta": seed_municipality(app, "beta", "Beta"),
-                  "sysadmin": seed_system_admin(app)}
+    app.seeded = {
+        "alpha": seed_municipality(app, "alpha", "Alpha"),
+        "beta": seed_municipality(app, "beta", "Beta"),
+        "sysadmin": seed_system_admin(app),
+    }
     with app.app_context():
-        from app import plugin_runtime
         from app.domain.activations import set_activation
         from app.extensions import db
+        from app.plugins import runtime as plugin_runtime
 
         for registered in plugin_runtime.registry().latest():
-            set_activation(db.session, plugin_runtime.registry(), app.seeded["alpha"]["id"], registered.key, enabled=True,
-                           fee_override=None, deadline_override=None, department_id=None, actor_id=None)
+            set_activation(
+                db.session,
+                plugin_runtime.registry(),
+                app.seeded["alpha"]["id"],
+                registered.key,
+                enabled=True,
+                fee_override=None,
+                deadline_override=None,
+                department_id=None,
+                actor_id=None,
+            )
         db.session.commit()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -67,7 +87,9 @@ def browser(live_server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"), args=ARGS)
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"), args=ARGS
+        )
         yield browser
         browser.close()
 
@@ -78,7 +100,14 @@ def page(browser, live_server):
     page = context.new_page()
     # Nothing may be fetched from outside this machine (DESIGN §8: no CDN, no web fonts).
     outside = []
-    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(live_server.live_url) and not request.url.startswith("data:") else None)
+    page.on(
+        "request",
+        lambda request: (
+            outside.append(request.url)
+            if not request.url.startswith(live_server.live_url) and not request.url.startswith("data:")
+            else None
+        ),
+    )
     yield page
     context.close()
     assert outside == [], f"pages fetched outside resources: {outside}"

@@ -50,7 +50,7 @@ def test_specialist_and_head_approve_it_from_their_inbox(page, live_server, sign
     """Residence certificates are checked by the population registry department, then signed
     by its head (plugins/residence_certificate)."""
     from app.demo import ensure_user
-    from app.security import HEAD, SPECIALIST
+    from app.domain.roles import HEAD, SPECIALIST
     from app.testing import PASSWORD, password_hash
 
     base = live_server.live_url
@@ -59,9 +59,18 @@ def test_specialist_and_head_approve_it_from_their_inbox(page, live_server, sign
     alpha = live_server.seeded["alpha"]
     with live_server.app_context():
         for username, role in (("alpha.registrar", SPECIALIST), ("alpha.registry_head", HEAD)):
-            ensure_user(live_server.appbuilder.sm, username=username, email=f"{username}@test.example", first_name=username,
-                        last_name="Alpha", password=PASSWORD, password_hash=password_hash(), roles=[role],
-                        municipality_id=alpha["id"], department_id=alpha["departments"]["civil_registry"])
+            ensure_user(
+                live_server.appbuilder.sm,
+                username=username,
+                email=f"{username}@test.example",
+                first_name=username,
+                last_name="Alpha",
+                password=PASSWORD,
+                password_hash=password_hash(),
+                roles=[role],
+                municipality_id=alpha["id"],
+                department_id=alpha["departments"]["civil_registry"],
+            )
 
     for username, expected_status in (("alpha.registrar", "in_review"), ("alpha.registry_head", "approved")):
         sign_in(page, username)

@@ -37,13 +37,16 @@ def test_required_fields(address):
     assert set(errors) == {"cadastral_code", "property_type", "reason", "location"}
 
 
-@pytest.mark.parametrize("code, ok", [
-    ("07-001-0123-0045", True),
-    ("07-001-0123-0045-012", True),   # premises inside a building
-    ("07-001-0123", False),
-    ("07-001-0123-0045-12", False),
-    ("07 001 0123 0045", False),
-])
+@pytest.mark.parametrize(
+    "code, ok",
+    [
+        ("07-001-0123-0045", True),
+        ("07-001-0123-0045-012", True),  # premises inside a building
+        ("07-001-0123", False),
+        ("07-001-0123-0045-12", False),
+        ("07 001 0123 0045", False),
+    ],
+)
 def test_cadastral_code_pattern(address, code, ok):
     _data, errors = address({**VALID, "cadastral_code": code})
     assert ("cadastral_code" not in errors) is ok
@@ -59,7 +62,9 @@ def test_new_building_hides_current_address_and_needs_commissioning_act(address)
 def test_correction_needs_current_address_and_reason(address):
     _data, errors = address({**VALID, "reason": "correction"})
     assert set(errors) == {"current_address", "correction_reason"}
-    data, errors = address({**VALID, "reason": "correction", "current_address": "Բաղրամյան 3", "correction_reason": "Փողոցը վերանվանվել է"})
+    data, errors = address(
+        {**VALID, "reason": "correction", "current_address": "Բաղրամյան 3", "correction_reason": "Փողոցը վերանվանվել է"}
+    )
     assert errors == {}
     assert required_documents(address.service, data) == {"ownership_certificate", "cadastral_plan"}
 
@@ -93,12 +98,16 @@ def test_route_is_review_then_signature(address):
 
 
 def test_decision_template_renders(address):
-    data, _ = address({**VALID, "reason": "correction", "current_address": "Բաղրամյան 3", "correction_reason": "Վերանվանում"})
+    data, _ = address(
+        {**VALID, "reason": "correction", "current_address": "Բաղրամյան 3", "correction_reason": "Վերանվանում"}
+    )
     base = address.registered.base_path
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(base)), autoescape=True)
     html = env.get_template(address.service.output.template_file).render(
-        output_title="Որոշում", municipality_name="Աբովյան",
-        application={"applicant_name": "Անի Հակոբյան", "tracking_number": "AB-1"}, data=data,
+        output_title="Որոշում",
+        municipality_name="Աբովյան",
+        application={"applicant_name": "Անի Հակոբյան", "tracking_number": "AB-1"},
+        data=data,
         assigned_address="Աբովյան, Կոտայքի 16",
     )
     assert "շենքին (շինությանը)" in html

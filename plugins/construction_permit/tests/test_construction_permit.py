@@ -7,7 +7,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from app import plugin_runtime
+from app.plugins import runtime as plugin_runtime
 
 PLUGIN = "plugins.construction_permit"
 KEY = "construction-permit"
@@ -57,8 +57,19 @@ def test_valid_application_passes_and_is_cleaned(permit):
 
 def test_required_fields_are_reported(permit):
     _data, errors = permit({})
-    required = {"cadastral_code", "plot_address", "zone", "work_type", "building_purpose", "plot_area",
-                "footprint_area", "building_area", "floors", "designer", "designer_licence"}
+    required = {
+        "cadastral_code",
+        "plot_address",
+        "zone",
+        "work_type",
+        "building_purpose",
+        "plot_area",
+        "footprint_area",
+        "building_area",
+        "floors",
+        "designer",
+        "designer_licence",
+    }
     assert set(errors) == required
 
 
@@ -93,7 +104,11 @@ def test_engineering_review_only_above_300_m2(permit, area, expected):
 def test_large_historic_building_goes_through_every_review(permit):
     data, _ = permit({**VALID, "zone": "historic", "building_area": "1200", "floors": "4"})
     assert steps(permit.service, data) == [
-        "completeness_check", "planning_review", "heritage_review", "engineering_review", "signature",
+        "completeness_check",
+        "planning_review",
+        "heritage_review",
+        "engineering_review",
+        "signature",
     ]
     signature = permit.service.step("signature")
     assert signature.role == "head" and "return" not in signature.actions and signature.forbid_self_approval
@@ -113,15 +128,15 @@ def test_footprint_equal_to_plot_is_allowed(permit):
 @pytest.mark.parametrize(
     "code",
     [
-        "07-001-0123",           # parcel missing
-        "07001-0123-0045",       # dash missing
-        "7-001-0123-0045",       # region one digit
-        "07-001-0123-00456",     # parcel too long
+        "07-001-0123",  # parcel missing
+        "07001-0123-0045",  # dash missing
+        "7-001-0123-0045",  # region one digit
+        "07-001-0123-00456",  # parcel too long
         "07-001-0123-0045x",
-        "12-001-0123-0045",      # no region 12
+        "12-001-0123-0045",  # no region 12
         "00-001-0123-0045",
-        "07-000-0123-0045",      # zero community
-        "07-001-0123-0000",      # zero parcel
+        "07-000-0123-0045",  # zero community
+        "07-001-0123-0000",  # zero parcel
     ],
 )
 def test_malformed_cadastral_codes_are_refused(permit, code):
@@ -144,7 +159,12 @@ def test_hook_reports_all_problems_at_once(permit):
 def test_hook_leaves_other_services_alone(permit):
     # Address assignment accepts region 99 by its declared pattern; the construction permit's
     # hook must not judge another service's cadastral codes or areas.
-    raw = {"cadastral_code": "99-001-0123-0045", "property_type": "land", "reason": "no_address", "location": "Ձորի փողոց"}
+    raw = {
+        "cadastral_code": "99-001-0123-0045",
+        "property_type": "land",
+        "reason": "no_address",
+        "location": "Ձորի փողոց",
+    }
     _data, errors = permit(raw, key="address-assignment")
     assert errors == {}
 
@@ -158,8 +178,14 @@ def test_conditional_documents(permit):
     busy, errors = permit({**VALID, "zone": "historic", "building_area": "301", "co_owned": "on"})
     assert errors == {}
     required = {d.key for d in service.documents if d.is_required(busy)}
-    assert required == {"ownership_certificate", "planning_assignment", "design_documentation",
-                        "expert_review", "heritage_consent", "co_owners_consent"}
+    assert required == {
+        "ownership_certificate",
+        "planning_assignment",
+        "design_documentation",
+        "expert_review",
+        "heritage_consent",
+        "co_owners_consent",
+    }
 
 
 def test_fee_and_deadline(permit):
@@ -173,8 +199,10 @@ def test_permit_template_renders_the_application(permit):
     data, _ = permit({**VALID, "underground_floors": "1"})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(registered.base_path)), autoescape=True)
     html = env.get_template(registered.service.output.template_file).render(
-        output_title="Շինարարության թույլտվություն", municipality_name="Աբովյան",
-        application={"applicant_name": "Արամ Պետրոսյան", "tracking_number": "AB-2026-000123"}, data=data,
+        output_title="Շինարարության թույլտվություն",
+        municipality_name="Աբովյան",
+        application={"applicant_name": "Արամ Պետրոսյան", "tracking_number": "AB-2026-000123"},
+        data=data,
     )
     assert "07-001-0123-0045" in html
     assert "բնակելի կառուցապատման գոտի" in html

@@ -64,11 +64,11 @@ def test_required_fields(enrol):
 @pytest.mark.parametrize(
     "years, days, ok",
     [
-        (2, 0, True),     # turns 2 exactly on 1 September
-        (2, 1, False),    # turns 2 a day later
+        (2, 0, True),  # turns 2 exactly on 1 September
+        (2, 1, False),  # turns 2 a day later
         (5, 0, True),
-        (6, 1, True),     # still 5 on 1 September
-        (6, 0, False),    # 6 on 1 September: school age
+        (6, 1, True),  # still 5 on 1 September
+        (6, 0, False),  # 6 on 1 September: school age
         (7, 0, False),
         (1, 0, False),
     ],
@@ -131,13 +131,21 @@ def test_priority_proof_only_with_categories(enrol):
     plain, _ = enrol({**VALID, "priority_categories": []})
     assert required_documents(service, plain) == {"birth_certificate", "parent_identity", "medical_record"}
     priority, _ = enrol({**VALID, "priority_categories": ["disability"]})
-    assert required_documents(service, priority) == {"birth_certificate", "parent_identity", "medical_record", "priority_proof"}
+    assert required_documents(service, priority) == {
+        "birth_certificate",
+        "parent_identity",
+        "medical_record",
+        "priority_proof",
+    }
 
 
 def test_route_and_personal_fields(enrol):
     service = enrol.service
     data, _ = enrol(VALID)
-    assert [(s.key, s.department) for s in service.route(data)] == [("placement", "education"), ("referral_signature", "education")]
+    assert [(s.key, s.department) for s in service.route(data)] == [
+        ("placement", "education"),
+        ("referral_signature", "education"),
+    ]
     assert service.field("child_birth_date").personal and service.field("child_psn").personal
     assert sum(s.days for s in service.steps) <= service.deadline_days
 
@@ -146,8 +154,10 @@ def test_referral_template_renders(enrol):
     data, _ = enrol({**VALID, "group_language": "ru", "full_day": "on"})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(enrol.registered.base_path)), autoescape=True)
     html = env.get_template(enrol.service.output.template_file).render(
-        output_title="Ուղեգիր", municipality_name="Աբովյան",
-        application={"applicant_name": "Լիլիթ Սարգսյան", "tracking_number": "AB-9"}, data=data,
+        output_title="Ուղեգիր",
+        municipality_name="Աբովյան",
+        application={"applicant_name": "Լիլիթ Սարգսյան", "tracking_number": "AB-9"},
+        data=data,
         kindergarten_label="Մանկապարտեզ №3",
     )
     assert "Մարիամ Սարգսյան" in html

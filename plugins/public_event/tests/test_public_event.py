@@ -7,8 +7,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from app.plugins.definitions import load_definition_file
 from app.testing import form_checker
-from app.domain.definitions import load_definition_file
 
 KEY = "public-event"
 YAML = Path(__file__).resolve().parents[1] / "service.yaml"
@@ -41,7 +41,7 @@ def test_service_comes_from_the_definition_file(event):
     assert event.registered.base_path == YAML.parent
     assert (YAML.parent / event.service.output.template_file).is_file()
     assert event.service.deadline_days == 3
-    assert {lang for lang in event.service.title} == {"hy", "en", "ru"}
+    assert set(event.service.title) == {"hy", "en", "ru"}
 
 
 def test_valid_notification_passes(event):
@@ -53,11 +53,22 @@ def test_valid_notification_passes(event):
 
 def test_required_fields(event):
     _data, errors = event({})
-    assert set(errors) == {"event_name", "event_type", "event_date", "start_time", "end_time", "location",
-                           "expected_participants", "organiser_type", "contact_phone"}
+    assert set(errors) == {
+        "event_name",
+        "event_type",
+        "event_date",
+        "start_time",
+        "end_time",
+        "location",
+        "expected_participants",
+        "organiser_type",
+        "contact_phone",
+    }
 
 
-@pytest.mark.parametrize("time, ok", [("00:00", True), ("23:59", True), ("9:30", False), ("24:00", False), ("12:60", False)])
+@pytest.mark.parametrize(
+    "time, ok", [("00:00", True), ("23:59", True), ("9:30", False), ("24:00", False), ("12:60", False)]
+)
 def test_time_format(event, time, ok):
     _data, errors = event({**VALID, "start_time": time})
     assert ("start_time" not in errors) is ok
@@ -66,7 +77,9 @@ def test_time_format(event, time, ok):
 def test_march_needs_route_and_map(event):
     _data, errors = event({**VALID, "event_type": "march"})
     assert set(errors) == {"route"}
-    data, errors = event({**VALID, "event_type": "march", "route": "Վարդանանց հրապարակ — Աբովյան փողոց — Կենտրոնական այգի"})
+    data, errors = event(
+        {**VALID, "event_type": "march", "route": "Վարդանանց հրապարակ — Աբովյան փողոց — Կենտրոնական այգի"}
+    )
     assert errors == {}
     assert "route_map" in required_documents(event.service, data)
 
@@ -93,7 +106,9 @@ def test_stewards_required_above_500(event):
 def test_organisation_needs_name_and_authorisation(event):
     _data, errors = event({**VALID, "organiser_type": "organisation"})
     assert set(errors) == {"organisation_name"}
-    data, errors = event({**VALID, "organiser_type": "organisation", "organisation_name": "Շիրակ մշակութային հիմնադրամ"})
+    data, errors = event(
+        {**VALID, "organiser_type": "organisation", "organisation_name": "Շիրակ մշակութային հիմնադրամ"}
+    )
     assert errors == {}
     assert required_documents(event.service, data) == {"organiser_identity", "organisation_authorisation"}
 
@@ -123,8 +138,10 @@ def test_acknowledgement_template_renders(event):
     data, _ = event({**VALID, "organiser_type": "organisation", "organisation_name": "Շիրակ հիմնադրամ"})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(event.registered.base_path)), autoescape=True)
     html = env.get_template(event.service.output.template_file).render(
-        output_title="Տեղեկանք", municipality_name="Գյումրի",
-        application={"applicant_name": "Արամ Պետրոսյան", "tracking_number": "GY-11"}, data=data,
+        output_title="Տեղեկանք",
+        municipality_name="Գյումրի",
+        application={"applicant_name": "Արամ Պետրոսյան", "tracking_number": "GY-11"},
+        data=data,
     )
     assert "Շիրակ հիմնադրամ-ի անունից" in html
     assert "մշակութային միջոցառում" in html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import plugin_runtime
+from app.plugins import runtime as plugin_runtime
 
 KEY = "residence-certificate"
 
@@ -60,8 +60,11 @@ def test_certificate_template_names_the_purpose(hamaynk_app_factory):
     registered = flask_app.extensions["hamaynk.plugins"].registry.get(KEY)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(registered.base_path)), autoescape=True)
     template = env.get_template(registered.service.output.template_file)
-    common = {"output_title": "Տեղեկանք", "municipality_name": "Դիլիջան",
-              "application": {"applicant_name": "Սոնա Գրիգորյան", "tracking_number": "DL-1"}}
+    common = {
+        "output_title": "Տեղեկանք",
+        "municipality_name": "Դիլիջան",
+        "application": {"applicant_name": "Սոնա Գրիգորյան", "tracking_number": "DL-1"},
+    }
     assert "ներկայացնելու համար՝ դեսպանատուն" in template.render(data={**VALID, "purpose": "embassy"}, **common)
     other = template.render(data={**VALID, "purpose": "other", "purpose_other": "Նոտար"}, **common)
     assert "ներկայացնելու համար՝ Նոտար" in other

@@ -40,7 +40,14 @@ def test_valid_application_passes(social):
 
 def test_required_fields(social):
     _data, errors = social({})
-    assert set(errors) == {"assistance_type", "household_members", "children", "monthly_income", "circumstances", "payment_method"}
+    assert set(errors) == {
+        "assistance_type",
+        "household_members",
+        "children",
+        "monthly_income",
+        "circumstances",
+        "payment_method",
+    }
 
 
 def test_priority_categories_are_optional_and_checked(social):
@@ -81,7 +88,9 @@ def test_hook_refuses_more_children_than_people(social):
 def test_hook_checks_many_children_category(social):
     _data, errors = social({**VALID, "priority_categories": ["many_children"]})
     assert set(errors) == {"priority_categories"}
-    _data, errors = social({**VALID, "household_members": "6", "children": "4", "priority_categories": ["many_children"]})
+    _data, errors = social(
+        {**VALID, "household_members": "6", "children": "4", "priority_categories": ["many_children"]}
+    )
     assert errors == {}
 
 
@@ -91,9 +100,20 @@ def test_documents_follow_categories_and_assistance_type(social):
     assert required_documents(service, data) == {"identity", "income_statement"}
     data, errors = social({**VALID, "assistance_type": "medical", "priority_categories": ["disability", "displaced"]})
     assert errors == {}
-    assert required_documents(service, data) == {"identity", "income_statement", "disability_certificate", "displaced_status", "medical_bills"}
+    assert required_documents(service, data) == {
+        "identity",
+        "income_statement",
+        "disability_certificate",
+        "displaced_status",
+        "medical_bills",
+    }
     data, _ = social({**VALID, "assistance_type": "funeral", "priority_categories": ["fallen_serviceman"]})
-    assert required_documents(service, data) == {"identity", "income_statement", "serviceman_status", "death_certificate"}
+    assert required_documents(service, data) == {
+        "identity",
+        "income_statement",
+        "serviceman_status",
+        "death_certificate",
+    }
 
 
 def test_committee_decides_last(social):
@@ -113,8 +133,11 @@ def test_decision_template_renders_without_bank_account(social):
     data, _ = social({**VALID, "payment_method": "bank", "bank_account": "2470012345678901"})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(social.registered.base_path)), autoescape=True)
     html = env.get_template(social.service.output.template_file).render(
-        output_title="Որոշում", municipality_name="Դիլիջան",
-        application={"applicant_name": "Նարինե Մկրտչյան", "tracking_number": "DL-3"}, data=data, granted_amount="80 000",
+        output_title="Որոշում",
+        municipality_name="Դիլիջան",
+        application={"applicant_name": "Նարինե Մկրտչյան", "tracking_number": "DL-3"},
+        data=data,
+        granted_amount="80 000",
     )
     assert "միանվագ դրամական օգնություն" in html
     assert "80 000 դրամի չափով" in html

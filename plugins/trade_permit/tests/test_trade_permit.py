@@ -103,7 +103,7 @@ def test_terrace_needs_seats(permit):
     raw.pop("goods")
     _data, errors = permit(raw)
     assert set(errors) == {"seats"}
-    data, errors = permit({**raw, "seats": "24"})
+    _data, errors = permit({**raw, "seats": "24"})
     assert errors == {}
 
 
@@ -128,15 +128,22 @@ def test_documents_follow_the_permit_type(permit):
     ad, _ = permit(ADVERTISING)
     assert required_documents(service, ad) == {"registration_extract", "location_scheme", "ad_design"}
     ad_on_building, _ = permit({**ADVERTISING, "on_building": "on"})
-    assert required_documents(service, ad_on_building) == {"registration_extract", "location_scheme", "ad_design", "owner_consent"}
+    assert required_documents(service, ad_on_building) == {
+        "registration_extract",
+        "location_scheme",
+        "ad_design",
+        "owner_consent",
+    }
 
 
 def test_permit_template_renders(permit):
     data, _ = permit({**ADVERTISING, "illuminated": "on"})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(permit.registered.base_path)), autoescape=True)
     html = env.get_template(permit.service.output.template_file).render(
-        output_title="Թույլտվություն", municipality_name="Գյումրի",
-        application={"applicant_name": "Լույս Մեդիա", "tracking_number": "GY-7"}, data=data,
+        output_title="Թույլտվություն",
+        municipality_name="Գյումրի",
+        application={"applicant_name": "Լույս Մեդիա", "tracking_number": "GY-7"},
+        data=data,
     )
     assert "արտաքին գովազդի տեղադրման" in html
     assert "3.2 մ², լուսավորվող" in html

@@ -15,7 +15,7 @@ class ScaffoldError(ValueError):
     pass
 
 
-PYPROJECT = Template('''[build-system]
+PYPROJECT = Template("""[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
 
@@ -35,7 +35,7 @@ include = ["$module*"]
 
 [tool.setuptools.package-data]
 $module = ["templates/*.html"]
-''')
+""")
 
 MODULE = Template('''"""$title_en.
 
@@ -89,16 +89,16 @@ def validate_application(service, data):
     return None
 ''')
 
-TEMPLATE = '''<h1>{{ output_title }}</h1>
+TEMPLATE = """<h1>{{ output_title }}</h1>
 <p>{{ municipality_name }}</p>
 <p>{{ application.applicant_name }} — {{ data.address }}</p>
 <p>{{ application.tracking_number }}</p>
-'''
+"""
 
 TESTS = Template('''"""Generated with `flask hamaynk new-service $key`; keep these green as you change the service."""
 
-from app import plugin_runtime
-from app.plugins import build_plugin_host
+from app.plugins import runtime as plugin_runtime
+from app.plugins.host import build_plugin_host
 
 import $module
 
@@ -128,7 +128,7 @@ def test_route_and_checklist():
     assert service.document("identity").is_required({})
 ''')
 
-README = Template('''# hamaynk-$key
+README = Template("""# hamaynk-$key
 
 A Hamaynk service plug-in.
 
@@ -138,7 +138,7 @@ A Hamaynk service plug-in.
 Edit `$module/__init__.py` (the declaration) and `$module/templates/output.html` (the
 issued document). `flask hamaynk check` in a Hamaynk install validates it; the plug-in
 author guide is docs/plugins.md in Hamaynk.
-''')
+""")
 
 
 def module_name(key: str) -> str:
@@ -148,16 +148,24 @@ def module_name(key: str) -> str:
 def create_package(key: str, target: Path, title_en: str | None = None) -> Path:
     """Write the package for service ``key`` into ``target/hamaynk-<key>``; return that path."""
     if not KEY_RE.match(key):
-        raise ScaffoldError(f"{key!r} is not a service key: use lower-case letters, digits and dashes, e.g. 'tree-felling'")
+        raise ScaffoldError(
+            f"{key!r} is not a service key: use lower-case letters, digits and dashes, e.g. 'tree-felling'"
+        )
     root = Path(target) / f"hamaynk-{key}"
     if root.exists():
         raise ScaffoldError(f"{root} already exists; choose another folder or remove it")
     module = module_name(key)
     words = title_en or re.sub(r"[-]+", " ", key).capitalize()
-    values = dict(
-        key=key, module=module, title_en=words.replace('"', "'"), title_hy=words.replace('"', "'"), title_ru=words.replace('"', "'"),
-        deadline=5, review_days=3, sign_days=1,
-    )
+    values = {
+        "key": key,
+        "module": module,
+        "title_en": words.replace('"', "'"),
+        "title_hy": words.replace('"', "'"),
+        "title_ru": words.replace('"', "'"),
+        "deadline": 5,
+        "review_days": 3,
+        "sign_days": 1,
+    }
     (root / module / "templates").mkdir(parents=True)
     (root / "tests").mkdir()
     (root / "pyproject.toml").write_text(PYPROJECT.substitute(values), encoding="utf-8")

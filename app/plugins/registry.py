@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 from app.domain import statuses
 from app.domain.declarations import (
@@ -63,7 +63,9 @@ class RegisteredService:
         return self.service.version
 
 
-def _check_conditions(conditions: Iterable[Condition], what: str, names: set[str], owner: str | None = None) -> list[str]:
+def _check_conditions(
+    conditions: Iterable[Condition], what: str, names: set[str], owner: str | None = None
+) -> list[str]:
     problems = []
     for cond in conditions:
         if cond.field not in names:
@@ -73,11 +75,15 @@ def _check_conditions(conditions: Iterable[Condition], what: str, names: set[str
     return problems
 
 
-def validate_service(service: Service, field_types: Mapping[str, FieldType], base_path: Path | None = None) -> list[str]:
+def validate_service(
+    service: Service, field_types: Mapping[str, FieldType], base_path: Path | None = None
+) -> list[str]:
     """Everything wrong with one declaration, as readable sentences (empty when it is fine)."""
     p: list[str] = []
     if not isinstance(service.key, str) or not KEY_RE.match(service.key):
-        p.append(f"key {service.key!r} must be kebab-case: lower-case letters, digits and dashes, starting with a letter")
+        p.append(
+            f"key {service.key!r} must be kebab-case: lower-case letters, digits and dashes, starting with a letter"
+        )
     if not isinstance(service.version, int) or isinstance(service.version, bool) or service.version < 1:
         p.append(f"version {service.version!r} must be a whole number of 1 or more")
     if not service.title.get("hy"):
@@ -86,7 +92,11 @@ def validate_service(service: Service, field_types: Mapping[str, FieldType], bas
         p.append(f"fee {service.fee!r} must be a whole number of drams, 0 or more")
     if service.fee_period not in FEE_PERIODS:
         p.append(f"fee_period {service.fee_period!r} is not one of {list(FEE_PERIODS)}")
-    if not isinstance(service.deadline_days, int) or isinstance(service.deadline_days, bool) or service.deadline_days < 1:
+    if (
+        not isinstance(service.deadline_days, int)
+        or isinstance(service.deadline_days, bool)
+        or service.deadline_days < 1
+    ):
         p.append(f"deadline_days {service.deadline_days!r} must be a whole number of working days, 1 or more")
     for status in service.status_texts:
         if status not in statuses.ALL:
@@ -147,7 +157,9 @@ def validate_service(service: Service, field_types: Mapping[str, FieldType], bas
         if not isinstance(doc.max_size_mb, (int, float)) or isinstance(doc.max_size_mb, bool) or doc.max_size_mb <= 0:
             p.append(f"document {doc.key!r} max_size_mb {doc.max_size_mb!r} must be a positive number")
         elif doc.max_bytes > MAX_DOCUMENT_BYTES:
-            p.append(f"document {doc.key!r} max_size_mb {doc.max_size_mb!r} is above the limit of {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
+            p.append(
+                f"document {doc.key!r} max_size_mb {doc.max_size_mb!r} is above the limit of {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB"
+            )
         if not isinstance(doc.max_count, int) or isinstance(doc.max_count, bool) or not 1 <= doc.max_count <= 50:
             p.append(f"document {doc.key!r} max_count {doc.max_count!r} must be between 1 and 50")
         p += _check_conditions(doc.required_when, f"document {doc.key!r} required_when", names)
@@ -176,7 +188,9 @@ def validate_service(service: Service, field_types: Mapping[str, FieldType], bas
         if "approve" not in step.actions:
             p.append(f"step {step.key!r} must allow 'approve', or no application could ever pass it")
         if step.department is not None and not DEPARTMENT_CODE_RE.match(str(step.department)):
-            p.append(f"step {step.key!r} department {step.department!r} must be a department code such as 'urban_planning'")
+            p.append(
+                f"step {step.key!r} department {step.department!r} must be a department code such as 'urban_planning'"
+            )
         p += _check_conditions(step.when, f"step {step.key!r} when", names)
     if service.steps and not any(not step.when for step in service.steps):
         p.append("every step has a condition: at least one step must apply to all applications")

@@ -6,9 +6,11 @@ the registry validates file-based and code-based services with one set of rules.
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, fields as dc_fields
+from collections.abc import Mapping
+from dataclasses import MISSING
+from dataclasses import fields as dc_fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -40,8 +42,7 @@ def _build(cls: type, data: Any, where: str, nested: Mapping[str, Any] | None = 
         # A typo such as "requierd" must not silently drop a rule.
         raise DefinitionError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
     missing = [
-        name for name, f in known.items()
-        if f.default is MISSING and f.default_factory is MISSING and name not in data
+        name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING and name not in data
     ]
     if missing:
         raise DefinitionError(f"{where}: missing required key(s) {missing}")
@@ -124,7 +125,9 @@ def load_definition_file(path: str | Path) -> list[Service]:
         raise DefinitionError(f"{path}: cannot be read: {exc}") from None
     data = parse_definition_text(content, fmt, str(path))
     items = data if isinstance(data, list) else [data]
-    return [service_from_dict(item, f"{path.name}[{i}]" if len(items) > 1 else path.name) for i, item in enumerate(items)]
+    return [
+        service_from_dict(item, f"{path.name}[{i}]" if len(items) > 1 else path.name) for i, item in enumerate(items)
+    ]
 
 
 def definition_files(directory: str | Path) -> list[Path]:

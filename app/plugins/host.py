@@ -12,20 +12,21 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from app import hookspecs
 from app.domain.declarations import FieldType, Service
-from app.domain.definitions import DefinitionError, definition_files, load_definition_file
 from app.domain.fieldtypes import CORE_FIELD_TYPES
-from app.registry import DeclarationError, RegisteredService, ServiceRegistry, validate_service
+from app.plugins import hookspecs
+from app.plugins.definitions import DefinitionError, definition_files, load_definition_file
+from app.plugins.registry import DeclarationError, RegisteredService, ServiceRegistry, validate_service
 from app.sdk import CORE_API_VERSION
 
 PROJECT = "hamaynk"
@@ -92,12 +93,18 @@ class PluginHost:
             try:
                 spec = SpecifierSet(str(requires))
             except InvalidSpecifier:
-                self._fail(record, PluginError(record.name, f"REQUIRES_CORE_API {requires!r} is not a version range such as '>=1,<2'"))
+                self._fail(
+                    record,
+                    PluginError(record.name, f"REQUIRES_CORE_API {requires!r} is not a version range such as '>=1,<2'"),
+                )
                 return
             if Version(CORE_API_VERSION) not in spec:
                 self._fail(
                     record,
-                    PluginError(record.name, f"needs core API {requires}, but this Hamaynk provides {CORE_API_VERSION}; upgrade the plug-in or Hamaynk"),
+                    PluginError(
+                        record.name,
+                        f"needs core API {requires}, but this Hamaynk provides {CORE_API_VERSION}; upgrade the plug-in or Hamaynk",
+                    ),
                 )
                 return
         record.module = module
@@ -108,7 +115,9 @@ class PluginHost:
         except (pluggy.PluginValidationError, ValueError) as exc:
             self._fail(record, PluginError(record.name, f"does not match Hamaynk's hooks: {exc}"))
 
-    def load_module(self, name: str, import_path: str, source: str, version: str = "", blocked: Iterable[str] = ()) -> None:
+    def load_module(
+        self, name: str, import_path: str, source: str, version: str = "", blocked: Iterable[str] = ()
+    ) -> None:
         record = PluginRecord(name=name, source=source, origin=import_path, version=version)
         if name in self.records:
             # The same module reached twice (configured and via an entry point): keep one.
@@ -119,8 +128,10 @@ class PluginHost:
             return
         try:
             module = importlib.import_module(import_path)
-        except Exception as exc:  # noqa: BLE001 - any import failure disables exactly this plug-in
-            self._fail(record, PluginError(name, f"cannot be imported from {import_path!r}: {type(exc).__name__}: {exc}"))
+        except Exception as exc:
+            self._fail(
+                record, PluginError(name, f"cannot be imported from {import_path!r}: {type(exc).__name__}: {exc}")
+            )
             return
         self._register_module(record, module)
 
@@ -143,7 +154,7 @@ class PluginHost:
             for impl in impls:
                 try:
                     value = _call_with_kwargs(impl.function, {})
-                except Exception as exc:  # noqa: BLE001 - plug-in code; disable it, never the site
+                except Exception as exc:
                     self._fail(record, PluginError(record.name, f"{hook_name}() raised {type(exc).__name__}: {exc}"))
                     break
                 results.append((record, value))
@@ -151,7 +162,7 @@ class PluginHost:
 
     def collect_field_types(self) -> None:
         types: dict[str, FieldType] = dict(CORE_FIELD_TYPES)
-        owners: dict[str, str] = {name: "core" for name in types}
+        owners: dict[str, str] = dict.fromkeys(types, "core")
         for record, value in self._call_each("register_field_types"):
             if record.status != ACTIVE:
                 continue
@@ -159,9 +170,13 @@ class PluginHost:
                 items = _as_list(value, FieldType, record.name, "register_field_types")
                 for item in items:
                     if item.name in types:
-                        raise PluginError(record.name, f"field type {item.name!r} is already registered by {owners[item.name]!r}")
+                        raise PluginError(
+                            record.name, f"field type {item.name!r} is already registered by {owners[item.name]!r}"
+                        )
                     if item.python_type not in ("str", "int", "decimal", "date", "bool", "list"):
-                        raise PluginError(record.name, f"field type {item.name!r} has unknown python_type {item.python_type!r}")
+                        raise PluginError(
+                            record.name, f"field type {item.name!r} has unknown python_type {item.python_type!r}"
+                        )
                     if item.clean is not None and not callable(item.clean):
                         raise PluginError(record.name, f"field type {item.name!r} clean must be callable")
             except PluginError as exc:

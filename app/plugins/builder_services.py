@@ -3,13 +3,13 @@ keeping every process's registry in step with the database.
 
 A builder service is a definition-file document stored in ``service_definition``, one
 immutable row per version. It goes through exactly the path a definition file takes —
-:func:`app.domain.definitions.service_from_dict`, then :func:`app.registry.validate_service` —
+:func:`app.plugins.definitions.service_from_dict`, then :func:`app.plugins.registry.validate_service` —
 so the admin UI can never store a service that a plug-in could not declare.
 
 Freshness across processes: each request first asks the database for ``max(id), count(id)``
 of ``service_definition`` (one cheap query, once per request). When that differs from what
 this process loaded, the builder services are read again and swapped into the registry in
-one assignment (see :meth:`app.registry.ServiceRegistry.replace`). Code running outside a
+one assignment (see :meth:`app.plugins.registry.ServiceRegistry.replace`). Code running outside a
 request (jobs, tests) calls :func:`refresh_if_changed` itself.
 
 Nothing here needs a request; the admin view in app.admin.builder is a thin layer on top.
@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 import yaml
 from flask import Flask, current_app, g
@@ -31,10 +32,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.domain.declarations import Service
-from app.domain.definitions import DefinitionError, parse_definition_text, service_from_dict, service_to_dict
 from app.models import AuditEvent, ServiceDefinition
-from app.plugins import ACTIVE, DISABLED, PluginHost, PluginRecord
-from app.registry import RegisteredService, validate_service
+from app.plugins.definitions import DefinitionError, parse_definition_text, service_from_dict, service_to_dict
+from app.plugins.host import ACTIVE, DISABLED, PluginHost, PluginRecord
+from app.plugins.registry import RegisteredService, validate_service
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _host(app: Flask) -> PluginHost:
     return app.extensions["hamaynk.plugins"]
 
 
-def _marker(conn) -> tuple[Optional[int], int]:
+def _marker(conn) -> tuple[int | None, int]:
     row = conn.execute(select(func.max(ServiceDefinition.id), func.count(ServiceDefinition.id))).one()
     return (row[0], int(row[1]))
 
@@ -203,7 +204,7 @@ def init_app(app: Flask) -> None:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def latest_definitions(session: Session, municipality_ids: Optional[set[int]]) -> list[ServiceDefinition]:
+def latest_definitions(session: Session, municipality_ids: set[int] | None) -> list[ServiceDefinition]:
     """The newest row of every builder service the viewer may see (``None``: all): one query.
 
     A municipal admin sees their own municipality's services; global ones belong to the
@@ -224,10 +225,13 @@ def latest_definitions(session: Session, municipality_ids: Optional[set[int]]) -
     return list(session.execute(stmt).scalars())
 
 
-def latest_definition(session: Session, key: str, municipality_ids: Optional[set[int]]) -> Optional[ServiceDefinition]:
+def latest_definition(session: Session, key: str, municipality_ids: set[int] | None) -> ServiceDefinition | None:
     """The newest row of ``key`` if the viewer may see it, else ``None``."""
     row = session.execute(
-        select(ServiceDefinition).where(ServiceDefinition.key == key).order_by(ServiceDefinition.version.desc()).limit(1)
+        select(ServiceDefinition)
+        .where(ServiceDefinition.key == key)
+        .order_by(ServiceDefinition.version.desc())
+        .limit(1)
     ).scalar_one_or_none()
     if row is None or (municipality_ids is not None and row.municipality_id not in municipality_ids):
         return None
@@ -266,7 +270,9 @@ def parse_upload(content: bytes, filename: str) -> dict[str, Any]:
     """
     headline = _("The file is not a service definition.")
     if len(content) > MAX_DEFINITION_BYTES:
-        raise BuilderError(_("The file is too large: a service definition is at most %(kb)d KB.", kb=MAX_DEFINITION_BYTES // 1024))
+        raise BuilderError(
+            _("The file is too large: a service definition is at most %(kb)d KB.", kb=MAX_DEFINITION_BYTES // 1024)
+        )
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
@@ -276,7 +282,9 @@ def parse_upload(content: bytes, filename: str) -> dict[str, Any]:
         if fmt == "yaml":
             for event in yaml.parse(text, Loader=yaml.SafeLoader):
                 if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                    raise BuilderError(headline, ["YAML anchors and aliases (& and *) are not allowed in a service definition"])
+                    raise BuilderError(
+                        headline, ["YAML anchors and aliases (& and *) are not allowed in a service definition"]
+                    )
         data = parse_definition_text(text, fmt, filename or "upload")
     except DefinitionError as exc:
         raise BuilderError(headline, [str(exc)]) from None
@@ -305,10 +313,10 @@ def save(
     data: Mapping[str, Any],
     *,
     mode: str,
-    owner_municipality_id: Optional[int],
-    actor_id: Optional[int],
-    viewer_municipality_ids: Optional[set[int]],
-    key: Optional[str] = None,
+    owner_municipality_id: int | None,
+    actor_id: int | None,
+    viewer_municipality_ids: set[int] | None,
+    key: str | None = None,
     app: Flask | None = None,
 ) -> ServiceDefinition:
     """Validate ``data`` (the definition-file format) and store it as the next version.
@@ -329,7 +337,9 @@ def save(
         raise BuilderError(_("The service cannot be saved."), ["definition: missing required key(s) ['key']"])
     rows = list(session.execute(select(ServiceDefinition).where(ServiceDefinition.key == wanted_key)).scalars())
     current = max(rows, key=lambda r: r.version) if rows else None
-    if current is not None and (viewer_municipality_ids is not None and current.municipality_id not in viewer_municipality_ids):
+    if current is not None and (
+        viewer_municipality_ids is not None and current.municipality_id not in viewer_municipality_ids
+    ):
         # Someone else's service: say only that the key is taken, nothing about whose.
         raise BuilderError(_("The key %(key)s is already used by another service; choose another key.", key=wanted_key))
     if mode == CREATE and current is not None:
@@ -359,7 +369,11 @@ def save(
     # dates in conditions become the ISO strings that date fields hold).
     definition = json.loads(json.dumps(service_to_dict(service), default=str))
     row = ServiceDefinition(
-        key=service.key, version=version, definition=definition, municipality_id=owner_municipality_id, created_by_id=actor_id
+        key=service.key,
+        version=version,
+        definition=definition,
+        municipality_id=owner_municipality_id,
+        created_by_id=actor_id,
     )
     try:
         with session.begin_nested():

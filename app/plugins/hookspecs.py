@@ -13,7 +13,8 @@ Rules that hold for every hook:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -83,7 +84,9 @@ def after_submit(application: Application, service: Service) -> None:
 
 
 @hookspec
-def before_transition(application: Application, service: Service, step: Step | None, action: str, actor_id: int | None) -> None:
+def before_transition(
+    application: Application, service: Service, step: Step | None, action: str, actor_id: int | None
+) -> None:
     """Check an action before the core performs it; raise ``app.sdk.TransitionVetoed`` to refuse.
 
     Fires for every workflow action (``action`` is one of ``submit``, ``approve``,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, current_app
 
 from app.domain.declarations import Service
 from app.domain.fieldtypes import validate_data
-from app.plugins import PluginHost, build_plugin_host
-from app.registry import ServiceRegistry
+from app.plugins.host import PluginHost, build_plugin_host
+from app.plugins.registry import ServiceRegistry
 
 
 def init_app(app: Flask) -> None:
@@ -17,9 +18,9 @@ def init_app(app: Flask) -> None:
     app.extensions["hamaynk.plugins"] = host
     # Services built in the admin UI live in the database; they join after every plug-in,
     # so a plug-in always keeps its key.
-    from app import builder_runtime
+    from app.plugins import builder_services
 
-    builder_runtime.init_app(app)
+    builder_services.init_app(app)
 
 
 def host(app: Flask | None = None) -> PluginHost:
@@ -30,7 +31,9 @@ def registry(app: Flask | None = None) -> ServiceRegistry:
     return host(app).registry
 
 
-def validate_application_data(service: Service, raw: Mapping[str, Any], app: Flask | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def validate_application_data(
+    service: Service, raw: Mapping[str, Any], app: Flask | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Declared rules first, then every plug-in's ``validate_application`` (merged)."""
     h = host(app)
 
