@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
-from flask_appbuilder.security.sqla.models import User
 from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -36,6 +35,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain import deadlines, roles, statuses
+from app.domain.access import Actor, load_actor
 from app.domain.declarations import Service, Step, pick
 from app.domain.errors import (
     ChangedMeanwhile,
@@ -52,7 +52,6 @@ from app.models import (
     DeadlineAdjustment,
     Department,
     ServiceActivation,
-    StaffProfile,
     TransitionRecord,
 )
 from app.models.base import utcnow
@@ -82,34 +81,6 @@ SUPERVISOR_ROLES = (roles.HEAD, roles.MUNICIPAL_ADMIN)
 
 
 # -- who is acting ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Actor:
-    user_id: int
-    roles: frozenset[str]
-    active: bool
-    municipality_id: int | None
-    department_id: int | None
-
-    def has(self, *role_names: str) -> bool:
-        return any(name in self.roles for name in role_names)
-
-
-def load_actor(session: Session, actor_id: int | None) -> Actor | None:
-    if actor_id is None:
-        return None
-    user = session.get(User, actor_id)
-    if user is None:
-        return None
-    profile = session.execute(select(StaffProfile).where(StaffProfile.user_id == actor_id)).scalar_one_or_none()
-    return Actor(
-        user_id=user.id,
-        roles=frozenset(role.name for role in user.roles),
-        active=bool(user.active),
-        municipality_id=profile.municipality_id if profile else None,
-        department_id=profile.department_id if profile else None,
-    )
 
 
 def _role_label(role_name: str) -> Any:

@@ -2,6 +2,9 @@
 
 from flask_appbuilder.security.sqla import models as fab_models  # noqa: F401 - registers ab_* tables
 
+# Flask-AppBuilder's user and role tables, named here so the domain imports models from one place.
+from flask_appbuilder.security.sqla.models import Role, User, assoc_user_role
+
 from app.models.applications import Application, ApplicationDocument, AuditEvent, TransitionRecord
 from app.models.base import Model, metadata
 from app.models.deadlines import DeadlineAdjustment, MunicipalHoliday
@@ -20,10 +23,13 @@ __all__ = [
     "Model",
     "MunicipalHoliday",
     "Municipality",
+    "Role",
     "ServiceActivation",
     "StaffProfile",
     "TrackingCounter",
     "TransitionRecord",
+    "User",
+    "assoc_user_role",
     "install_guards",
     "metadata",
 ]
