@@ -384,21 +384,34 @@ def _registered(app, service_key: str, version: int | None = None):
     return registered
 
 
-def form_checker(app, service_key: str, version: int | None = None):
+def form_checker(app, service_key: str, version: int | None = None, locale: str | None = None):
     """``check(raw) -> (cleaned, errors)``: validates raw form input exactly as every channel
-    does (declared rules, then plug-ins' ``validate_application``), in Armenian as the
-    default locale; ``check.service`` and ``check.registered`` are the declaration."""
+    does (declared rules, then plug-ins' ``validate_application``), with messages in
+    ``locale`` (the default language, Armenian, when not given); ``check.service`` and
+    ``check.registered`` are the declaration."""
     from app.plugins import runtime as plugin_runtime
 
     registered = _registered(app, service_key, version)
+    path = f"/?_l_={locale}" if locale else "/"
 
     def check(raw: Mapping[str, Any]):
-        with app.app_context():
+        with app.test_request_context(path):
             return plugin_runtime.validate_application_data(registered.service, raw, app)
 
     check.registered = registered
     check.service = registered.service
     return check
+
+
+def discovered_plugins(**config: Any) -> dict[str, Any]:
+    """The plug-ins an install finds, by name, as ``flask hamaynk plugins`` lists them: each
+    record has ``status`` ("active", "disabled", "blocked"), ``source`` ("installed" for an
+    entry point), ``error`` and ``services`` (key, version pairs). Entry points are loaded
+    unless ``HAMAYNK_LOAD_ENTRYPOINTS=False`` is passed."""
+    from app.plugins.host import build_plugin_host
+
+    host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": True, **config})
+    return dict(host.records)
 
 
 def fill_form(app, service_key: str, data: Mapping[str, Any], version: int | None = None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from app.plugins import runtime as plugin_runtime
+from app.testing import form_checker
 
 PLUGIN = "plugins.construction_permit"
 KEY = "construction-permit"
@@ -31,14 +31,13 @@ VALID = {
 def permit(hamaynk_app_factory):
     """``check(raw) -> (data, errors)``, with the service under ``check.service``."""
     flask_app = hamaynk_app_factory(plugins=[PLUGIN, "plugins.address_assignment"])
-    registry = flask_app.extensions["hamaynk.plugins"].registry
+    checkers = {key: form_checker(flask_app, key) for key in (KEY, "address-assignment")}
 
     def check(raw, key=KEY):
-        with flask_app.app_context():
-            return plugin_runtime.validate_application_data(registry.get(key).service, raw)
+        return checkers[key](raw)
 
-    check.registered = registry.get(KEY)
-    check.service = check.registered.service
+    check.registered = checkers[KEY].registered
+    check.service = checkers[KEY].service
     return check
 
 

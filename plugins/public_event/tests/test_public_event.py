@@ -7,7 +7,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from app.plugins.definitions import load_definition_file
+from app.sdk import load_definition_file
 from app.testing import form_checker
 
 KEY = "public-event"

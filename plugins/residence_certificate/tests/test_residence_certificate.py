@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.plugins import runtime as plugin_runtime
+from app.testing import form_checker
 
 KEY = "residence-certificate"
 
@@ -13,15 +13,7 @@ VALID = {"address": "Դիլիջան, Մյասնիկյան 5, բն. 12", "purpose
 
 @pytest.fixture
 def certificate(hamaynk_app_factory):
-    flask_app = hamaynk_app_factory(plugins=["plugins.residence_certificate"])
-    registered = flask_app.extensions["hamaynk.plugins"].registry.get(KEY)
-
-    def check(raw):
-        with flask_app.app_context():
-            return plugin_runtime.validate_application_data(registered.service, raw)
-
-    check.service = registered.service
-    return check
+    return form_checker(hamaynk_app_factory(plugins=["plugins.residence_certificate"]), KEY)
 
 
 def test_valid_application_passes(certificate):
