@@ -102,6 +102,9 @@ class Config:
     HAMAYNK_STRICT_PLUGINS = _bool("HAMAYNK_STRICT_PLUGINS", True)
 
     HAMAYNK_SQLITE_WAL = True
+    # A request that queries municipality-owned rows without app.domain.access: "raise"
+    # (development, tests), "log" (production's default), or "off" (app.web).
+    HAMAYNK_SCOPE_CHECK = os.environ.get("HAMAYNK_SCOPE_CHECK", "raise")
 
     # Uploaded documents (app.domain.storage): "local" keeps them on this machine's disk;
     # "s3" puts them in S3-compatible object storage so several app processes share them.
@@ -159,6 +162,7 @@ class TestConfig(Config):
 
 class ProductionConfig(Config):
     HAMAYNK_STRICT_PLUGINS = _bool("HAMAYNK_STRICT_PLUGINS", False)
+    HAMAYNK_SCOPE_CHECK = os.environ.get("HAMAYNK_SCOPE_CHECK", "log")
     SESSION_COOKIE_SECURE = _bool("HAMAYNK_SECURE_COOKIES", True)
 
     @classmethod

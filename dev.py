@@ -3,16 +3,27 @@
 
     python3 dev.py run     set up (virtualenv, install, migrate, demo data) and serve on
                            http://127.0.0.1:5000
-    python3 dev.py test    run the whole test suite (extra arguments go to pytest)
+    python3 dev.py test    run the whole test suite on every core (extra arguments go to
+                           pytest: a file, -k, -x, -n 1, -p no:xdist, ...)
     python3 dev.py test --postgres
                            the whole suite again on PostgreSQL (HAMAYNK_TEST_POSTGRES_URL,
                            default postgresql://postgres@127.0.0.1:5432/test)
+    python3 dev.py lock    recompile requirements.lock from pyproject.toml with uv, keeping
+                           the current pins where they still fit (extra arguments go to
+                           uv pip compile: --upgrade, --upgrade-package NAME, ...)
+    python3 dev.py check-lock
+                           show pip freeze of .venv against requirements.lock; fails when a
+                           locked package is missing or at another version
+
+The virtualenv is installed from requirements.lock (every package pinned and hashed), so a
+fresh machine gets exactly the versions that were tested.
 
 Standard library only: this file runs before anything is installed.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import shutil
@@ -26,9 +37,23 @@ VENV = Path(os.environ.get("HAMAYNK_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".hamaynk-installed"
+LOCK = ROOT / "requirements.lock"
 HOST, PORT = "127.0.0.1", int(os.environ.get("HAMAYNK_PORT", "5000"))
 PROJECTS = [".", "examples/hamaynk-tree-felling"]
+LOCAL_PACKAGES = {"hamaynk", "hamaynk-tree-felling"}
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# One lock for every platform and Python 3.11+; hashes make pip refuse any file that differs
+# from the one locked. All extras are in it: the tests and the contributors' tools included.
+LOCK_OPTIONS = [
+    "--all-extras",
+    "--universal",
+    "--python-version",
+    "3.11",
+    "--generate-hashes",
+    "--custom-compile-command",
+    "python3 dev.py lock",
+]
+PIP = ["-m", "pip", "--disable-pip-version-check"]
 
 
 def say(message: str) -> None:
@@ -41,23 +66,52 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
         sys.exit(result.returncode)
 
 
-def ensure_environment() -> None:
+def ensure_venv() -> None:
     if not PYTHON.exists():
         say(f"creating virtualenv in {VENV}")
         venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+
+
+def install_locked(*names: str) -> None:
+    """Install just these packages from the lock, hashes checked like the rest."""
+    lines = LOCK.read_text().splitlines()
+    entries = []
+    for number, line in enumerate(lines):
+        if line.split("==", 1)[0] in names:
+            end = number
+            while lines[end].endswith("\\"):
+                end += 1
+            entries.extend(lines[number : end + 1])
+    partial = VENV / "partial-lock.txt"
+    partial.write_text("\n".join(entries) + "\n")
+    try:
+        run(PYTHON, *PIP, "install", "-q", "-r", partial)
+    finally:
+        partial.unlink()
+
+
+def ensure_environment() -> None:
+    ensure_venv()
     # Reinstall only when what we install from has changed: re-runs start in seconds.
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(LOCK.read_bytes())
     for project in PROJECTS:
         digest.update((ROOT / project / "pyproject.toml").read_bytes())
     wanted = digest.hexdigest()
     if not STAMP.exists() or STAMP.read_text() != wanted:
-        say("installing Hamaynk and its dependencies (first run takes a minute or two)")
-        run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip")
-        run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[test]")
+        say("installing the locked dependencies (first run takes a minute or two)")
+        # The locked pip first: the rest is installed by the pip that was tested, not by
+        # whichever one this Python's venv module bundles.
+        install_locked("pip")
+        run(PYTHON, *PIP, "install", "-q", "-r", LOCK)
+        # Our own packages on top, without their dependencies: the lock already holds them, so
+        # nothing unlocked slips in. This is a second pip call because the lock's hashes put pip
+        # in hash-checking mode, which a local editable project cannot satisfy. No build
+        # isolation: the build uses the locked setuptools instead of downloading another one.
         # The example third-party plug-in is installed like any other, so the test suite
         # exercises entry-point discovery of a separately packaged service.
-        for project in PROJECTS[1:]:
-            run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", project)
+        editables = [arg for project in PROJECTS for arg in ("-e", project)]
+        # -qq: setuptools' notes on editable installs are noise here; errors still show.
+        run(PYTHON, *PIP, "install", "-qq", "--no-deps", "--no-build-isolation", *editables)
         STAMP.write_text(wanted)
 
 
@@ -107,15 +161,18 @@ def cmd_run() -> None:
 
 
 def fresh_postgres_database(url: str, name: str) -> str:
-    code = (
-        "import psycopg,sys\n"
-        "url=sys.argv[1].replace('postgresql+psycopg://','postgresql://')\n"
-        "with psycopg.connect(url, autocommit=True, connect_timeout=5) as c:\n"
-        f"    c.execute('DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)')\n"
-        f"    c.execute('CREATE DATABASE \"{name}\"')\n"
-    )
-    run(PYTHON, "-c", code, url)
-    return url.rsplit("/", 1)[0] + "/" + name
+    code = "import sys; from app.testing import create_database; print(create_database(*sys.argv[1:]))"
+    result = subprocess.run([str(PYTHON), "-c", code, url, name], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"cannot create the PostgreSQL database {name!r} next to {url}:\n{result.stderr}")
+    return result.stdout.strip()
+
+
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist on every core, unless the caller chose a number of workers or turned
+    xdist off (pytest-xdist itself falls back to one process under --pdb)."""
+    chosen = any(a.startswith(("-n", "--numprocesses")) or a.endswith("no:xdist") for a in args)
+    return args if chosen else ["-n", "auto", *args]
 
 
 def cmd_test(args: list[str]) -> None:
@@ -125,12 +182,95 @@ def cmd_test(args: list[str]) -> None:
         args = [a for a in args if a != "--postgres"]
         base = env.get("HAMAYNK_TEST_POSTGRES_URL", DEFAULT_PG)
         url = fresh_postgres_database(base, "hamaynk_suite")
+        # Under pytest-xdist each worker makes a database of its own from this name
+        # (hamaynk_suite_gw0, ...): see app.testing.
         say(f"running the whole suite on PostgreSQL ({url})")
         env["HAMAYNK_TEST_DATABASE_URL"] = url
-    if shutil.which("chromium") is None and "/usr/bin/chromium" not in env.get("HAMAYNK_CHROMIUM", ""):
+    chromium = env.get("HAMAYNK_CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(chromium) and shutil.which("chromium") is None:
         say("note: chromium is not installed; browser tests will be skipped (in CI they fail)")
-    result = subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)
+    result = subprocess.run([str(PYTHON), "-m", "pytest", *parallel(args)], cwd=ROOT, env=env)
+    if result.returncode == 5:
+        say("pytest collected no tests: check the path or -k expression")
     sys.exit(result.returncode)
+
+
+def cmd_lock(args: list[str]) -> None:
+    ensure_venv()
+    uv = BIN / ("uv.exe" if os.name == "nt" else "uv")
+    if not uv.exists():
+        say("installing uv into the virtualenv")
+        if LOCK.exists():
+            install_locked("uv")
+        else:
+            run(PYTHON, *PIP, "install", "-q", "uv")
+    say(f"recompiling {LOCK.name} from pyproject.toml")
+    run(uv, "pip", "compile", "--quiet", "pyproject.toml", *LOCK_OPTIONS, "-o", LOCK, *args)
+    say(f"done; review and commit {LOCK.name} (the next dev.py run or test installs from it)")
+
+
+def locked_versions() -> dict[str, str]:
+    """name -> version for every lock entry whose environment marker holds here."""
+    # Only ever called with the virtualenv's interpreter (see cmd_check_lock), where packaging
+    # is installed: the lock's markers need a real evaluator.
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    versions = {}
+    for line in LOCK.read_text().replace("\\\n", " ").splitlines():
+        spec = line.split("#", 1)[0].split(" --hash", 1)[0].strip()
+        if not spec:
+            continue
+        requirement = Requirement(spec)
+        if requirement.marker is None or requirement.marker.evaluate():
+            (pin,) = requirement.specifier
+            versions[canonicalize_name(requirement.name)] = pin.version
+    return versions
+
+
+def installed_versions() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    freeze = subprocess.run(
+        [sys.executable, *PIP, "freeze", "--all", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    versions = {}
+    for line in freeze.splitlines():
+        if line and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            # A line without "==" installs from a path or URL: never what the lock pins.
+            versions[canonicalize_name(name if sep else line.split(" @ ")[0])] = version if sep else line
+    return {name: version for name, version in versions.items() if name not in LOCAL_PACKAGES}
+
+
+def pins(versions: dict[str, str]) -> list[str]:
+    return [f"{name}=={version}" for name, version in sorted(versions.items())]
+
+
+def same_version(installed: str | None, locked: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return installed is not None and Version(installed) == Version(locked)
+    except InvalidVersion:
+        return False
+
+
+def cmd_check_lock() -> None:
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        ensure_environment()
+        sys.exit(subprocess.run([str(PYTHON), __file__, "check-lock"], cwd=ROOT).returncode)
+    locked, installed = locked_versions(), installed_versions()
+    say(f"pip freeze of {VENV} against {LOCK.name} (- locked, + installed; local editables left out)")
+    diff = difflib.unified_diff(pins(locked), pins(installed), LOCK.name, "pip freeze", n=0, lineterm="")
+    print("\n".join(diff) or f"identical: {len(installed)} packages")
+    wrong = sorted(name for name, version in locked.items() if not same_version(installed.get(name), version))
+    if wrong:
+        sys.exit(f"not installed as locked: {', '.join(wrong)}")
+    say(f"all {len(locked)} locked packages are installed at their locked versions")
 
 
 def main(argv: list[str]) -> None:
@@ -142,8 +282,12 @@ def main(argv: list[str]) -> None:
         cmd_run()
     elif command == "test":
         cmd_test(rest)
+    elif command == "lock":
+        cmd_lock(rest)
+    elif command == "check-lock":
+        cmd_check_lock()
     else:
-        sys.exit(f"unknown command {command!r}; use 'run' or 'test'")
+        sys.exit(f"unknown command {command!r}; use 'run', 'test', 'lock' or 'check-lock'")
 
 
 if __name__ == "__main__":

@@ -36,11 +36,12 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     _load_config(app, config, overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from app import admin, api, cli, database, errors, i18n, office, plugins, security, workspace
+    from app import admin, api, cli, database, errors, i18n, office, plugins, security, web, workspace
     from app.domain import storage
     from app.extensions import csrf, new_appbuilder
 
     database.init_app(app)
+    web.init_app(app)
     storage.init_app(app)
     csrf.init_app(app)
     plugins.init_app(app)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
+
+from app.extensions import current_appbuilder, current_flask_app
 
 hamaynk = AppGroup("hamaynk", help="Hamaynk administration commands.")
 
@@ -59,7 +61,7 @@ def check_command() -> None:
 @with_appcontext
 def sync_permissions_command() -> None:
     """Write the roles and permissions defined in app/security.py to the database."""
-    counts = current_app.appbuilder.sm.sync_roles()
+    counts = current_appbuilder().sm.sync_roles()
     for role, count in counts.items():
         click.echo(f"{role}: {count} permission(s)")
 
@@ -76,7 +78,7 @@ def create_admin_command(username: str, email: str, first_name: str, last_name: 
     from app.demo import ensure_user
     from app.domain.roles import SYSTEM_ADMIN
 
-    sm = current_app.appbuilder.sm
+    sm = current_appbuilder().sm
     sm.sync_roles()
     if len(password) < 10:
         raise click.ClickException("The password must have at least 10 characters.")
@@ -134,7 +136,7 @@ def init_command() -> None:
     from flask_migrate import upgrade
 
     upgrade()
-    current_app.appbuilder.sm.sync_roles()
+    current_appbuilder().sm.sync_roles()
     click.echo("Database is up to date; permissions synced.")
 
 
@@ -152,7 +154,7 @@ def worker_command(workers: int, no_periodic: bool) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run_worker(current_app._get_current_object(), workers=workers, periodic=not no_periodic)
+        run_worker(current_flask_app(), workers=workers, periodic=not no_periodic)
     except JobsMisconfigured as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -171,7 +173,7 @@ def escalate_command(on: str | None) -> None:
     except ValueError:
         raise click.BadParameter("use YYYY-MM-DD", param_hint="--on") from None
     try:
-        queued = run_escalation(current_app._get_current_object(), day)
+        queued = run_escalation(current_flask_app(), day)
     except JobsMisconfigured as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Escalation done; {len(queued)} e-mail(s) queued for delivery.")

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from app.extensions import db, migrate
 from app.models import install_guards
@@ -23,7 +22,7 @@ def _sqlite_pragmas(wal: bool):
         cursor = dbapi_connection.cursor()
         if wal:
             # WAL lets readers work while a clerk submits; FULL makes an acknowledged
-            # submission survive a power cut (DESIGN §8: nothing is lost).
+            # submission survive a power cut: nothing acknowledged may be lost.
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -45,9 +44,4 @@ def init_app(app: Flask) -> None:
     install_guards()
 
 
-def engine_of(app: Flask) -> Engine:
-    with app.app_context():
-        return db.engine
-
-
-__all__ = ["db", "engine_of", "init_app"]
+__all__ = ["db", "init_app"]

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from app.domain.activations import set_activation
 from app.domain.roles import AUDITOR, CITIZEN, CLERK, HEAD, MUNICIPAL_ADMIN, SPECIALIST, STAFF_ROLES, SYSTEM_ADMIN
-from app.extensions import db
+from app.extensions import current_appbuilder, db
 from app.models import Department, Municipality, ServiceActivation, StaffProfile
 from app.plugins import runtime as plugin_runtime
 
@@ -84,7 +83,7 @@ def ensure_user(
 
 
 def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[str, str, str]]:
-    sm = current_app.appbuilder.sm
+    sm = current_appbuilder().sm
     progress("syncing roles and permissions")
     sm.sync_roles()
     logins: list[tuple[str, str, str]] = []
@@ -121,7 +120,7 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
                 db.session.flush()
             departments[dcode] = department
         db.session.commit()
-        for suffix, role, dcode, first, last in STAFF:
+        for suffix, role, staff_department, first, last in STAFF:
             username = f"{code}.{suffix}"
             user, created = ensure_user(
                 sm,
@@ -132,10 +131,10 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
                 password=DEMO_PASSWORD,
                 roles=[role],
                 municipality_id=municipality.id,
-                department_id=departments[dcode].id if dcode else None,
+                department_id=departments[staff_department].id if staff_department else None,
             )
-            if created and role == HEAD and dcode:
-                departments[dcode].head_user_id = user.id
+            if created and role == HEAD and staff_department:
+                departments[staff_department].head_user_id = user.id
                 db.session.commit()
             logins.append((username, role, en))
         progress(f"[{index}/{total}] enabling {len(registry.latest())} services in {en}")

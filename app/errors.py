@@ -5,12 +5,16 @@ API paths (/api/) get JSON with the same message, so clients can show it too.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import db
+from app.extensions import current_appbuilder, db
 
 MESSAGES = {
     400: (
@@ -35,22 +39,40 @@ MESSAGES = {
 }
 
 
+def _page(code: int, title: Any, message: Any, *, back_otherwise: str) -> tuple[str, int]:
+    # Errors raised before FAB's before_request (routing, the CSRF check) leave g.user unset;
+    # the menu needs it.
+    if not hasattr(g, "user"):
+        g.user = current_user
+    back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else back_otherwise
+    return render_template(
+        "hamaynk/error.html", appbuilder=current_appbuilder(), title=title, message=message, back_url=back
+    ), code
+
+
 def _respond(code: int):
     title, message = MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
     if request.path.startswith("/api/"):
         return jsonify({"message": str(message)}), code
-    # Errors raised before FAB's before_request (e.g. routing) leave g.user unset; the menu needs it.
-    if not hasattr(g, "user"):
-        g.user = current_user
-    back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else "/"
-    return render_template(
-        "hamaynk/error.html", appbuilder=current_app.appbuilder, title=title, message=message, back_url=back
-    ), code
+    return _page(code, title, message, back_otherwise="/")
+
+
+def _csrf_refused(error: CSRFError) -> tuple[str, int]:
+    # Flask-WTF's own answer is a bare English page; say what happened, in the user's language.
+    # Nothing was written: the check runs before any view.
+    return _page(
+        400,
+        _("The form could not be accepted"),
+        _("The form has expired or did not come from this site. Go back, reload the page and send it again."),
+        back_otherwise=request.path,
+    )
 
 
 def init_app(app: Flask) -> None:
     for code in (400, 403, 404, 405, 409, 413, 429):
         app.register_error_handler(code, lambda error, code=code: _respond(code))
+    # More specific than the 400 above (CSRFError is a BadRequest), so Flask picks this one.
+    app.register_error_handler(CSRFError, _csrf_refused)
 
     @app.errorhandler(500)
     def _server_error(error):

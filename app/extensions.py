@@ -1,11 +1,33 @@
 """Unbound singletons; each is bound to an app in create_app()."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
 from flask_appbuilder import AppBuilder
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-db = SQLAlchemy()
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    class ScopedSession(Session):
+        """``db.session`` as the type checker sees it: a scoped session forwards every
+        Session method to the current app context's session, and can be removed at teardown."""
+
+        def remove(self) -> None: ...
+
+
+class Database(SQLAlchemy):
+    # Domain functions take a plain Session and the audiences hand them ``db.session``; typed
+    # as the scoped_session it is, that call would not check, though the proxy forwards every
+    # method the functions use.
+    session: ScopedSession  # type: ignore[assignment]
+
+
+db = Database()
 migrate = Migrate()
 csrf = CSRFProtect()
 
@@ -16,3 +38,15 @@ def new_appbuilder() -> AppBuilder:
     (tests do). Each app gets its own, reachable as ``current_app.appbuilder``."""
     # The index view and base template come from config (FAB_INDEX_VIEW, FAB_BASE_TEMPLATE).
     return AppBuilder(update_perms=False)
+
+
+def current_appbuilder() -> AppBuilder:
+    """The current app's AppBuilder (Flask-AppBuilder also sets it as ``app.appbuilder``,
+    an attribute the type checker cannot see on ``Flask``)."""
+    return current_app.extensions["appbuilder"]
+
+
+def current_flask_app() -> Flask:
+    """The app object behind ``current_app``, for work that must keep it after the context."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app

@@ -18,6 +18,7 @@ from flask_babel import get_locale
 from flask_wtf import FlaskForm
 
 from app.domain.declarations import pick
+from app.domain.tracking import OFFICE_TZ
 
 DRAM_SIGN = "֏"
 
@@ -47,7 +48,7 @@ def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium", locale
 def format_datetime(value: dt.datetime | None, fmt: str = "medium", locale: str | None = None) -> str:
     if value is None:
         return ""
-    return _babel_datetime(value, format=fmt, locale=locale or current_locale(), tzinfo="Asia/Yerevan")
+    return _babel_datetime(value, format=fmt, locale=locale or current_locale(), tzinfo=OFFICE_TZ)
 
 
 def tr(texts: Mapping[str, str] | None, locale: str | None = None) -> str:

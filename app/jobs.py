@@ -1,4 +1,4 @@
-"""Background and scheduled work, through Huey (DESIGN §2).
+"""Background and scheduled work, through Huey: embedded without extra services, on Redis at scale.
 
 One Huey instance per app, built from its config on first use (:func:`get_huey`):
 
@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+
+from app.extensions import current_flask_app
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +52,20 @@ class JobsMisconfigured(RuntimeError):
     """HAMAYNK_JOBS names no known mode, or its backend cannot be used."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Jobs:
+    """The tasks registered on one Huey instance. Calling a task enqueues it (Huey ships no
+    types for its task wrappers, hence ``Any``); ``run_escalation`` runs the escalation here,
+    now, and enqueues the e-mails it wrote."""
+
     huey: Huey
     escalate: Any
     deliver: Any
     sweep: Any
-
-    def enqueue_deliveries(self, notification_ids: Iterable[int]) -> None:
-        for notification_id in notification_ids:
-            self.deliver(notification_id)
+    run_escalation: Callable[[dt.date | None], list[int]]
 
 
-def make_huey(config: Any, instance_path: str) -> Huey:
+def make_huey(config: Mapping[str, Any], instance_path: str) -> Huey:
     mode = (config.get("HAMAYNK_JOBS") or "sqlite").strip().lower()
     if mode == "immediate":
         return MemoryHuey("hamaynk", immediate=True, results=False)
@@ -84,7 +87,9 @@ def make_huey(config: Any, instance_path: str) -> Huey:
 def _register(app: Flask, huey: Huey) -> Jobs:
     from app.domain import escalation, notifications
     from app.extensions import db
+    from app.models.base import utcnow
     from app.plugins import builder_services
+    from app.plugins import runtime as plugin_runtime
 
     config = app.config
 
@@ -95,7 +100,7 @@ def _register(app: Flask, huey: Huey) -> Jobs:
         retry_delay=int(config.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", 60)),
         retry_backoff=2,
     )
-    def deliver(notification_id: int, task=None) -> str:
+    def deliver(notification_id: int, task: Any = None) -> str:
         with app.app_context():
             try:
                 # The task's remaining retries say whether this is the last chance.
@@ -110,7 +115,9 @@ def _register(app: Flask, huey: Huey) -> Jobs:
             # A long-running worker must see services built in the admin UI since it started.
             builder_services.refresh_if_changed(app)
             try:
-                written = escalation.escalate_overdue(db.session, on, app=app)
+                written = escalation.escalate_overdue(
+                    db.session, on, registry=plugin_runtime.registry(app), config=app.config
+                )
                 db.session.commit()
             except BaseException:
                 db.session.rollback()
@@ -130,22 +137,18 @@ def _register(app: Flask, huey: Huey) -> Jobs:
     @huey.periodic_task(crontab(minute="7"), name="hamaynk.sweep")
     def sweep() -> int:
         with app.app_context():
-            from app.models.base import utcnow
-
             ids = notifications.pending_email_ids(db.session, older_than=utcnow() - SWEEP_AFTER)
             db.session.rollback()
         for notification_id in ids:
             deliver(notification_id)
         return len(ids)
 
-    jobs = Jobs(huey=huey, escalate=escalate, deliver=deliver, sweep=sweep)
-    jobs.run_escalation = run_escalation  # type: ignore[attr-defined]
-    return jobs
+    return Jobs(huey=huey, escalate=escalate, deliver=deliver, sweep=sweep, run_escalation=run_escalation)
 
 
 def get_jobs(app: Flask | None = None) -> Jobs:
     """The app's jobs (built on first use, so processes that never enqueue pay nothing)."""
-    app = app or current_app._get_current_object()
+    app = app or current_flask_app()
     jobs = app.extensions.get(EXTENSION)
     if jobs is None:
         jobs = _register(app, make_huey(app.config, app.instance_path))

@@ -3,7 +3,10 @@
     from app.sdk import hookimpl, Service, Field, Document, Step, Output, Condition
 
 Everything here is a stable API (see CORE_API_VERSION); anything else in ``app`` may change
-without notice. Pluggy is an implementation detail and is never imported by plug-ins.
+without notice. Pluggy is an implementation detail and is never imported by plug-ins. The
+module is fully typed: the closed vocabularies of a declaration are ``Literal`` types, and
+hooks receive read-only views (:class:`ApplicationView`, :class:`TransitionView`), never
+the core's database models.
 """
 
 from __future__ import annotations
@@ -13,41 +16,76 @@ from flask_babel import gettext, lazy_gettext
 
 from app.domain.declarations import (
     ACTIONS,
+    CONDITION_OPS,
     DOCUMENT_TYPES,
+    FEE_PERIODS,
+    INPUT_TYPES,
+    PYTHON_TYPES,
+    ROLE_KEYS,
     STEP_ROLES,
+    TRANSITION_ACTIONS,
+    Action,
     Choice,
     Condition,
+    ConditionOp,
     Document,
+    DocumentType,
+    FeePeriod,
     Field,
+    FieldCleaner,
     FieldType,
+    InputType,
     Output,
+    PythonType,
+    RoleKey,
     Service,
     Step,
+    StepRole,
+    TransitionAction,
 )
 from app.domain.errors import TransitionVetoed
+from app.domain.protocols import ApplicationView, TransitionView
 from app.domain.tracking import office_today
 from app.plugins.definitions import load_definition_file, service_from_dict
 
 # Bumped in its major part whenever a change here could break a plug-in. A plug-in states the
 # range it supports in a module-level REQUIRES_CORE_API, e.g. ">=1,<2".
-CORE_API_VERSION = "1.0"
+CORE_API_VERSION = "1.1"
 
 hookimpl = pluggy.HookimplMarker("hamaynk")
 
 __all__ = [
     "ACTIONS",
+    "CONDITION_OPS",
     "CORE_API_VERSION",
     "DOCUMENT_TYPES",
+    "FEE_PERIODS",
+    "INPUT_TYPES",
+    "PYTHON_TYPES",
+    "ROLE_KEYS",
     "STEP_ROLES",
+    "TRANSITION_ACTIONS",
+    "Action",
+    "ApplicationView",
     "Choice",
     "Condition",
+    "ConditionOp",
     "Document",
+    "DocumentType",
+    "FeePeriod",
     "Field",
+    "FieldCleaner",
     "FieldType",
+    "InputType",
     "Output",
+    "PythonType",
+    "RoleKey",
     "Service",
     "Step",
+    "StepRole",
+    "TransitionAction",
     "TransitionVetoed",
+    "TransitionView",
     "gettext",
     "hookimpl",
     "lazy_gettext",

@@ -85,8 +85,8 @@ def _matches(pairs: Iterable[tuple[str, str]], permission: str, view: str) -> bo
 class HamaynkSecurityManager(SecurityManager):
     """FAB's SQLAlchemy security manager plus Hamaynk's role catalogue."""
 
-    # FAB's user statistics chart loads Google Charts from the internet (DESIGN §8: no
-    # outside calls at run time), so it is not offered at all.
+    # FAB's user statistics chart loads Google Charts from the internet (pages load no outside
+    # resources, docs/operations.md), so it is not offered at all.
     userstatschartview = None
 
     def sync_roles(self) -> dict[str, int]:
@@ -125,14 +125,16 @@ def _refuse_unknown_fab_actions() -> None:
     """FAB's generic ``<view>.action`` endpoints look the action up before checking access,
     so an unknown name crashes with a 500 for anyone signed in (even on its own security
     views). Answer 404 before FAB gets there."""
-    from flask import abort, current_app, request
+    from flask import abort, request
+
+    from app.extensions import current_appbuilder
 
     endpoint = request.endpoint or ""
     if not endpoint.endswith(".action"):
         return
     view_name = endpoint.rsplit(".", 1)[0]
     name = (request.view_args or {}).get("name")
-    for view in current_app.appbuilder.baseviews:
+    for view in current_appbuilder().baseviews:
         if type(view).__name__ == view_name:
             if name not in getattr(view, "actions", {}):
                 abort(404)

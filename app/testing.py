@@ -18,9 +18,15 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # the app is imported lazily: pytest loads this plug-in before any test
+    from flask import Flask
+
+    from app.domain.declarations import RoleKey
+    from app.plugins.registry import RegisteredService
 
 PASSWORD = "test-password-123"
 
@@ -48,8 +54,50 @@ def database_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'test.sqlite3'}"
 
 
+def _server_dsn(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_database(url: str, name: str) -> str:
+    """Create PostgreSQL database ``name``, empty (dropping any old one), on the server of
+    ``url``; returns its URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(_server_dsn(url), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_server_dsn(url), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist each worker runs on a PostgreSQL database of its own, named after the
+    one in HAMAYNK_TEST_DATABASE_URL plus the worker id (``hamaynk_suite_gw0``, …): tests empty
+    every table between them, which must never happen under another worker's feet. Made fresh
+    when the worker starts, dropped when it ends; processes a test starts inherit the URL."""
+    url = os.environ.get("HAMAYNK_TEST_DATABASE_URL", "")
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker and url.startswith("postgresql"):
+        from sqlalchemy.engine import make_url
+
+        name = f"{make_url(url).database}_{worker}"
+        os.environ["HAMAYNK_TEST_DATABASE_URL"] = create_database(url, name)
+        config.add_cleanup(lambda: drop_database(url, name))
+
+
 _SQLITE_TEMPLATE: dict[str, Path] = {}
-_POSTGRES_READY: set[str] = set()
+# What a fresh schema holds: rows per table (roles and permissions) and sequence positions.
+_PostgresContents = tuple[list[tuple[Any, list[dict[str, Any]]]], dict[str, int | None]]
+_POSTGRES_FRESH: dict[str, _PostgresContents] = {}
 
 
 def _rebuild_schema(app) -> None:
@@ -63,32 +111,55 @@ def _rebuild_schema(app) -> None:
     app.appbuilder.sm.sync_roles()
 
 
+def _postgres_contents(conn) -> _PostgresContents:
+    from app.models import metadata
+
+    rows = [(table, [dict(row) for row in conn.execute(table.select()).mappings()]) for table in metadata.sorted_tables]
+    sequences = conn.exec_driver_sql(
+        "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = current_schema()"
+    )
+    return [(table, found) for table, found in rows if found], dict(sequences.tuples().all())
+
+
+def _postgres_restore(conn, rows, sequences) -> None:
+    from app.models import metadata
+
+    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    for table, found in rows:
+        conn.execute(table.insert(), found)
+    if sequences:
+        # A sequence never used has no last value: its next one must be its first, 1.
+        positions = (
+            f"setval('\"{name}\"', {value or 1}, {str(value is not None).lower()})" for name, value in sequences.items()
+        )
+        conn.exec_driver_sql("SELECT " + ", ".join(positions))
+
+
 def reset_schema(app) -> None:
     """Drop and recreate every table and sync roles (the migrations-match-models test proves
     this equals running the migrations).
 
-    On PostgreSQL the first app of the process builds the schema and later ones empty every
-    table. On SQLite files the first app of the process builds a template database and every
-    later one starts from a copy of it: the same empty schema and roles, in milliseconds instead of
-    most of a second, which is what keeps a thousand tests each with a fresh app fast.
+    On PostgreSQL the first app of the process builds the schema and notes what it then holds
+    (roles, permissions, sequence positions); later ones empty every table and put that back in
+    one transaction, instead of syncing the roles again with a thousand statements. On SQLite
+    files the first app of the process builds a template database and every later one starts
+    from a copy of it: the same empty schema and roles, in milliseconds instead of most of a
+    second, which is what keeps a thousand tests each with a fresh app fast.
     """
     from app.extensions import db
 
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     with app.app_context():
         if url.startswith("postgresql"):
-            if url in _POSTGRES_READY:
-                # Same schema as the last test: emptying every table is far cheaper than
-                # dropping and creating them, and leaves exactly what a fresh schema has.
-                from app.models import metadata
-
-                tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-                with db.engine.begin() as conn:
-                    conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-                app.appbuilder.sm.sync_roles()
-            else:
+            fresh = _POSTGRES_FRESH.get(url)
+            if fresh is None:
                 _rebuild_schema(app)
-                _POSTGRES_READY.add(url)
+                with db.engine.connect() as conn:
+                    _POSTGRES_FRESH[url] = _postgres_contents(conn)
+            else:
+                with db.engine.begin() as conn:
+                    _postgres_restore(conn, *fresh)
             return
         if not url.startswith("sqlite:///") or ":memory:" in url:
             _rebuild_schema(app)
@@ -144,9 +215,11 @@ def seed_municipality(app, code: str, name: str | None = None) -> dict[str, Any]
             )
             db.session.add(municipality)
             db.session.flush()
-            for dcode, dhy, den, dru in DEPARTMENTS:
+            for department_code, dhy, den, dru in DEPARTMENTS:
                 db.session.add(
-                    Department(municipality_id=municipality.id, code=dcode, name_hy=dhy, name_en=den, name_ru=dru)
+                    Department(
+                        municipality_id=municipality.id, code=department_code, name_hy=dhy, name_en=den, name_ru=dru
+                    )
                 )
             db.session.commit()
         departments = {
@@ -384,23 +457,29 @@ def _registered(app, service_key: str, version: int | None = None):
     return registered
 
 
-def form_checker(app, service_key: str, version: int | None = None, locale: str | None = None):
+class FormChecker:
     """``check(raw) -> (cleaned, errors)``: validates raw form input exactly as every channel
-    does (declared rules, then plug-ins' ``validate_application``), with messages in
-    ``locale`` (the default language, Armenian, when not given); ``check.service`` and
-    ``check.registered`` are the declaration."""
-    from app.plugins import runtime as plugin_runtime
+    does; ``check.service`` and ``check.registered`` are the declaration."""
 
-    registered = _registered(app, service_key, version)
+    def __init__(self, app: Flask, registered: RegisteredService, path: str) -> None:
+        self.app = app
+        self.registered = registered
+        self.service = registered.service
+        self._path = path
+
+    def __call__(self, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        from app.plugins import runtime as plugin_runtime
+
+        with self.app.test_request_context(self._path):
+            return plugin_runtime.validate_application_data(self.service, raw, self.app)
+
+
+def form_checker(app, service_key: str, version: int | None = None, locale: str | None = None) -> FormChecker:
+    """A :class:`FormChecker` for a service: declared rules, then plug-ins'
+    ``validate_application``, with messages in ``locale`` (the default language, Armenian,
+    when not given)."""
     path = f"/?_l_={locale}" if locale else "/"
-
-    def check(raw: Mapping[str, Any]):
-        with app.test_request_context(path):
-            return plugin_runtime.validate_application_data(registered.service, raw, app)
-
-    check.registered = registered
-    check.service = registered.service
-    return check
+    return FormChecker(app, _registered(app, service_key, version), path)
 
 
 def discovered_plugins(**config: Any) -> dict[str, Any]:
@@ -443,7 +522,7 @@ def _municipality(app, code: str):
 
 
 def staff_user(
-    app, municipality_id: int, role_key: str, department_id: int | None = None, exclude: Sequence[int] = ()
+    app, municipality_id: int, role_key: RoleKey, department_id: int | None = None, exclude: Sequence[int] = ()
 ) -> int:
     """The id of an active staff member with ``role_key`` (a Step.role) in that municipality
     (and department, when given) who is not in ``exclude``; one is created when none is."""
@@ -454,7 +533,7 @@ def staff_user(
     from app.extensions import db
     from app.models import Municipality, StaffProfile
 
-    role_name = ROLE_BY_KEY.get(role_key, role_key)
+    role_name = ROLE_BY_KEY[role_key]
     stmt = select(StaffProfile).where(StaffProfile.municipality_id == municipality_id).order_by(StaffProfile.user_id)
     if department_id is not None:
         stmt = stmt.where(StaffProfile.department_id == department_id)
@@ -462,7 +541,7 @@ def staff_user(
         user = profile.user
         if user.active and user.id not in exclude and any(r.name == role_name for r in user.roles):
             return user.id
-    code = db.session.get(Municipality, municipality_id).code
+    code = db.session.get_one(Municipality, municipality_id).code
     number = 1
     while app.appbuilder.sm.find_user(username=f"{code}.{role_key}.{number}") is not None:
         number += 1
@@ -538,13 +617,15 @@ def apply(
     by default every document the data makes required gets one file of an accepted type.
     ``version`` files under that version instead of the newest.
     """
-    from app.domain import workflow
-    from app.domain.documents import store_documents
+    from app.domain import channels, intake
+    from app.domain.access import load_actor
     from app.domain.storage import get_storage
     from app.extensions import db
+    from app.plugins import runtime as plugin_runtime
 
     service = _registered(app, service_key, version).service
-    cleaned = fill_form(app, service_key, sample_data(service) if data is None else data, version)
+    raw = sample_data(service) if data is None else data
+    cleaned = fill_form(app, service_key, raw, version)
     with app.test_request_context("/?_l_=en"):
         municipality_row = _municipality(app, municipality)
         _enable(app, municipality_row.id, service_key)
@@ -556,33 +637,34 @@ def apply(
                 for req in service.documents
                 if req.is_required(cleaned)
             }
+        uploads: dict[str, list[Any]] = {}
+        for key, files in documents.items():
+            if service.document(key) is None:
+                raise AssertionError(
+                    f"{service_key!r} has no document {key!r} (checklist: {[d.key for d in service.documents]})"
+                )
+            uploads[key] = list(files) if isinstance(files, (list, tuple)) else [files]
         try:
-            application, secret = workflow.new_application(
+            # The front office's own path (app.domain.intake), so a plug-in's tests file as clerks do.
+            filed = intake.file(
                 db.session,
-                service=service,
+                plugin_runtime.host(app),
+                get_storage(app),
+                load_actor(db.session, clerk_id),
                 municipality_id=municipality_row.id,
-                data=cleaned,
-                applicant_name=applicant_name,
-                created_by_id=clerk_id,
-                applicant_psn=SAMPLE_PSN,
-                applicant_phone=SAMPLE_PHONE,
-                channel="office",
+                service_key=service_key,
+                service_version=service.version,
+                data=raw,
+                applicant={"name": applicant_name, "psn": SAMPLE_PSN, "phone": SAMPLE_PHONE},
+                uploads=uploads,
+                channel=channels.OFFICE,
             )
-            storage = get_storage(app)
-            for key, files in documents.items():
-                requirement = service.document(key)
-                if requirement is None:
-                    raise AssertionError(
-                        f"{service_key!r} has no document {key!r} (checklist: {[d.key for d in service.documents]})"
-                    )
-                files = list(files) if isinstance(files, (list, tuple)) else [files]
-                store_documents(db.session, storage, application, requirement, files, clerk_id)
-            workflow.submit(db.session, application, actor_id=clerk_id, expected_version=application.version, app=app)
-            workflow.commit(db.session)
-        except BaseException:
-            db.session.rollback()
-            raise
-        return Filed(application.id, application.tracking_number, secret, application.status)
+        except intake.FilingRefused as exc:
+            listed = "; ".join(f"{name}: {message}" for name, message in sorted(exc.errors().items()))
+            raise AssertionError(f"the office refused the application for {service_key!r}: {listed}") from None
+        application = filed.application
+        assert filed.access_code is not None  # a new application always has one
+        return Filed(application.id, application.tracking_number, filed.access_code, application.status)
 
 
 def walk(
@@ -612,6 +694,7 @@ def walk(
         raise ValueError(f"outcome must be 'approved' or 'rejected', not {outcome!r}")
     as_roles = dict(as_roles or {})
     from app.plugins import builder_services
+    from app.plugins import runtime as plugin_runtime
 
     builder_services.refresh_if_changed(app)
     with app.test_request_context("/?_l_=en"):
@@ -622,8 +705,10 @@ def walk(
             db.session.refresh(application)
             if application.status not in workflow.AT_STEP:
                 return application.status
-            service = workflow.service_of(application, app)
+            service = workflow.service_of(application, plugin_runtime.registry(app))
             step = workflow.current_step(application, service)
+            if step is None:
+                raise AssertionError(f"application {application_id} is {application.status} at no step")
             try:
                 department_id = workflow.responsible_department_id(db.session, application, step)
             except NotAllowed:
@@ -658,11 +743,15 @@ def walk(
                         actor_id=actor_id,
                         expected_version=application.version,
                         reason=reason,
-                        app=app,
+                        host=plugin_runtime.host(app),
                     )
                 else:
                     workflow.approve(
-                        db.session, application, actor_id=actor_id, expected_version=application.version, app=app
+                        db.session,
+                        application,
+                        actor_id=actor_id,
+                        expected_version=application.version,
+                        host=plugin_runtime.host(app),
                     )
                 workflow.commit(db.session)
             except BaseException:

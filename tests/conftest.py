@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from app.testing import PASSWORD, login, make_app, seed_municipality, seed_system_admin
+from app.testing import PASSWORD, create_database, drop_database, login, make_app, seed_municipality, seed_system_admin
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get("HAMAYNK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -74,24 +74,20 @@ def postgres_url():
 def fresh_postgres_database(postgres_url):
     """``fresh_postgres_database("name")`` -> URL of a newly created, empty database.
 
-    Each suite gets its own database so parallel or repeated runs never see each other's
-    tables; it is dropped again afterwards."""
-    import psycopg
-
-    admin_url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    Each suite gets its own database, and each pytest-xdist worker its own copy of it
+    (``name_gw0``), so parallel or repeated runs never see each other's tables; it is dropped
+    again afterwards."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
     created = []
 
     def make(name: str) -> str:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+        name = f"{name}_{worker}" if worker else name
         created.append(name)
-        return postgres_url.rsplit("/", 1)[0] + "/" + name
+        return create_database(postgres_url, name)
 
     yield make
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for name in created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for name in created:
+        drop_database(postgres_url, name)
 
 
 @pytest.fixture

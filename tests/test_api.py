@@ -6,7 +6,9 @@ token of another municipality, a read-only role or hostile input is refused."""
 from __future__ import annotations
 
 import hashlib
+import html
 import io
+import re
 
 import pytest
 from sqlalchemy import event, func, select
@@ -89,7 +91,13 @@ def file_application(app, key: str = "alpha", *, submit: bool = True, name: str 
             applicant_phone="+37410123456",
         )
         if submit:
-            workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
+            workflow.submit(
+                db.session,
+                application,
+                actor_id=clerk,
+                expected_version=application.version,
+                host=plugin_runtime.host(app),
+            )
         db.session.commit()
         return application.id
 
@@ -98,7 +106,7 @@ def attach_pdf(app, application_id: int, name: str = "passport.pdf") -> int:
     with app.app_context():
         application = db.session.get(Application, application_id)
         key = new_key()
-        get_storage().put(key, io.BytesIO(PDF))
+        get_storage(app).put(key, io.BytesIO(PDF))
         document = ApplicationDocument(
             application_id=application.id,
             municipality_id=application.municipality_id,
@@ -559,10 +567,13 @@ def test_create_files_a_draft_with_validated_data(app, client, world, token):
     result = response.json["result"]
     assert result["status"] == statuses.DRAFT and result["access_code"]
     assert result["data"]["copies"] == 2 and result["data"]["on_behalf"] is False
+    assert result["channel"] == "api"
     with app.app_context():
         a = db.session.get(Application, result["id"])
         assert a.municipality_id == app.seeded["alpha"]["id"] and a.data["address"] == "Abovyan 2"
         assert a.created_by_id == world["alpha"]["front_clerk"]
+        # Recorded as what it is: filed through the API, not at the office counter.
+        assert a.channel == "api"
 
 
 def test_create_applies_the_same_rules_as_the_form(app, client, world, token):
@@ -598,6 +609,43 @@ def test_create_applies_the_same_rules_as_the_form(app, client, world, token):
     )
     assert response.status_code == 400 and "service_key" in response.json["errors"]
     assert _count_applications(app) == before
+
+
+def office_errors(page: str) -> dict[str, str]:
+    """The messages the office form shows next to its inputs, named as the API names them."""
+    names = {"applicant-": "applicant.", "doc-": "documents."}
+    found = {}
+    for input_id, message in re.findall(r'<p class="help-block" id="([\w-]+)-err"[^>]*>([^<]*)</p>', page):
+        prefix = next((p for p in names if input_id.startswith(p)), "")
+        found[(names[prefix] if prefix else "data.") + input_id[len(prefix) :]] = html.unescape(message)
+    return found
+
+
+def test_the_office_and_the_api_refuse_the_same_bad_data_with_the_same_messages(app, client, world, token, login_as):
+    data = {"address": "", "purpose": "other", "on_behalf": False, "copies": "9"}
+    applicant = {"name": " ", "psn": "12345", "phone": "12", "email": "not-an-email"}
+    response = client.post(
+        "/api/v1/applications?_l_=en",
+        headers=token("alpha.front_clerk"),
+        json={"service_key": SERVICE_KEY, "data": data, "applicant": applicant},
+    )
+    assert response.status_code == 400
+    api = response.json["errors"]
+    assert {"data.address", "data.purpose_other", "data.copies", "applicant.name", "applicant.psn"} <= set(api)
+
+    login_as("clerk")
+    client.get("/lang/en")
+    form = client.get(f"/office/new/{SERVICE_KEY}").get_data(as_text=True)
+    submission = re.search(r'name="applicant-token" type="hidden" value="([\w-]{32})"', form).group(1)
+    posted = {"applicant-token": submission, **{f"applicant-{k}": v for k, v in applicant.items()}}
+    posted.update({k: v for k, v in data.items() if v is not False})  # an unticked box sends nothing
+    response = client.post(f"/office/new/{SERVICE_KEY}", data=posted, content_type="multipart/form-data")
+    assert response.status_code == 400
+    office = office_errors(response.get_data(as_text=True))
+    # The office also asks for the documents a submission needs; a draft may wait for them.
+    assert office.pop("documents.identity") == "Attach this document."
+    assert office == api
+    assert _count_applications(app) == 0
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import importlib.util
+import tomllib
+from pathlib import Path
+
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from sqlalchemy import func, select
 
 import config as settings
 from app import create_app
 from app.extensions import db
 from app.models import Department, Municipality, ServiceActivation, StaffProfile
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_production_refuses_the_default_secret_key():
@@ -129,3 +137,38 @@ def test_cli_create_admin(app):
         args=["hamaynk", "create-admin", "--username", "root3", "--email", "r3@x.am", "--password", "short"]
     )
     assert short.exit_code != 0 and "at least 10 characters" in short.output
+
+
+# --- dev.py: the quick start's installer and test runner -------------------------------------
+
+
+def _dev():
+    spec = importlib.util.spec_from_file_location("hamaynk_dev", ROOT / "dev.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dev_test_runs_on_every_core_unless_told_otherwise():
+    dev = _dev()
+    assert dev.parallel([]) == ["-n", "auto"]
+    assert dev.parallel(["tests/test_i18n.py", "-x"]) == ["-n", "auto", "tests/test_i18n.py", "-x"]
+    for chosen in (["-n", "1"], ["-n2"], ["--numprocesses=3", "-k", "plugins"], ["-p", "no:xdist"], ["-pno:xdist"]):
+        assert dev.parallel(chosen) == chosen
+
+
+def _locked_within_range(requirement: Requirement, locked: dict[str, str]) -> bool:
+    version = locked.get(canonicalize_name(requirement.name))
+    return version is not None and requirement.specifier.contains(version, prereleases=True)
+
+
+def test_the_lock_pins_every_declared_dependency_within_its_range():
+    """Fails when pyproject.toml changed without `python3 dev.py lock`."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    declared += [Requirement(r) for extra in project["optional-dependencies"].values() for r in extra]
+    locked = _dev().locked_versions()
+    applicable = [r for r in declared if r.marker is None or r.marker.evaluate()]
+    assert len(applicable) > 30
+    stale = [str(r) for r in applicable if not _locked_within_range(r, locked)]
+    assert stale == [], f"requirements.lock is out of date for {stale}: run `python3 dev.py lock`"

@@ -248,7 +248,7 @@ def test_application_in_flight_keeps_its_builder_version(hamaynk_app_factory, tm
     with app.app_context():
         application = db.session.get(Application, old.id)
         assert application.service_version == 1
-        assert workflow.service_of(application, app).step("check") is not None
+        assert workflow.service_of(application, plugin_runtime.registry(app)).step("check") is not None
     assert walk(app, old.id) == statuses.APPROVED
     assert [step for _action, step, _status in _history(app, old.id)] == ["check", "check", "decide"]
     new = apply(app, key, data=sample_data(registry.get(key).service))
@@ -277,7 +277,13 @@ def test_correction_path(hamaynk_app_factory, tmp_path, source, key):
                 workflow.responsible_department_id(db.session, application, step),
                 exclude=[application.created_by_id],
             )
-            workflow.approve(db.session, application, actor_id=actor, expected_version=application.version, app=app)
+            workflow.approve(
+                db.session,
+                application,
+                actor_id=actor,
+                expected_version=application.version,
+                host=plugin_runtime.host(app),
+            )
             workflow.commit(db.session)
         step = steps[returning]
         actor = staff_user(
@@ -293,12 +299,16 @@ def test_correction_path(hamaynk_app_factory, tmp_path, source, key):
             actor_id=actor,
             expected_version=application.version,
             what_to_fix="The scan is unreadable",
-            app=app,
+            host=plugin_runtime.host(app),
         )
         workflow.commit(db.session)
         assert application.status == statuses.RETURNED
         workflow.resubmit(
-            db.session, application, actor_id=application.created_by_id, expected_version=application.version, app=app
+            db.session,
+            application,
+            actor_id=application.created_by_id,
+            expected_version=application.version,
+            host=plugin_runtime.host(app),
         )
         workflow.commit(db.session)
         assert (application.status, application.current_step) == (statuses.IN_REVIEW, step.key)

@@ -161,7 +161,13 @@ def _file(app, people) -> int:
             applicant_name="Armen",
             created_by_id=people["clerk"],
         )
-        workflow.submit(db.session, application, actor_id=people["clerk"], expected_version=application.version)
+        workflow.submit(
+            db.session,
+            application,
+            actor_id=people["clerk"],
+            expected_version=application.version,
+            host=plugin_runtime.host(app),
+        )
         db.session.commit()
         return application.id
 
@@ -170,7 +176,12 @@ def _do(app, application_id, action, actor_id, **kwargs):
     with app.app_context():
         application = db.session.get(Application, application_id)
         getattr(workflow, action)(
-            db.session, application, actor_id=actor_id, expected_version=application.version, **kwargs
+            db.session,
+            application,
+            actor_id=actor_id,
+            expected_version=application.version,
+            host=plugin_runtime.host(app),
+            **kwargs,
         )
         db.session.commit()
 

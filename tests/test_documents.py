@@ -1,11 +1,14 @@
 """Documents as a unit of work: rows in the database and files in storage stand or fall
-together; hostile uploads store nothing; the checklist names what is missing."""
+together; hostile uploads store nothing; the checklist names what is missing; opening a
+document is refused to readers who may not see personal data and leaves its audit event
+committed before a byte is read."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import itertools
+import re
 
 import pytest
 from flask_babel import force_locale
@@ -14,12 +17,28 @@ from sqlalchemy.exc import IntegrityError
 from test_uploads import ELF, HTML, MZ, SVG, make_jpeg, make_pdf, make_png
 from werkzeug.datastructures import FileStorage
 
+from app.domain.access import load_actor
 from app.domain.declarations import Condition, Document, Service, Step
-from app.domain.documents import DocumentBatch, check_checklist, group_by_requirement, store_documents
+from app.domain.documents import (
+    PREVIEW,
+    PREVIEW_CSP,
+    PREVIEW_TYPES,
+    DocumentBatch,
+    DocumentMissing,
+    DocumentUnavailable,
+    NoPreview,
+    check_checklist,
+    content_disposition,
+    download_name,
+    group_by_requirement,
+    open_document,
+    store_documents,
+)
+from app.domain.errors import NotAllowed
 from app.domain.storage import LocalStorage, StorageError
 from app.domain.uploads import DisguisedFile, EmptyFile, FileTooLarge, TooManyFiles, UnsafeFileName, UploadRefused
 from app.extensions import db
-from app.models import Application, ApplicationDocument
+from app.models import Application, ApplicationDocument, AuditEvent
 
 _numbers = itertools.count(1)
 
@@ -380,3 +399,111 @@ def test_refusals_are_upload_refused_with_a_reason_code(ctx, storage):
     assert caught.value.reason == "disguised"
     assert caught.value.requirement_key == "passport"
     assert str(caught.value) == "photo.pdf is not a real PDF file: its content is an executable program."
+
+
+# --- opening a stored document (every channel) ------------------------------------------
+
+
+def audit_events() -> list[AuditEvent]:
+    db.session.expire_all()
+    return list(db.session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars())
+
+
+def stored(ctx, storage, data: bytes, name: str, requirement: Document = PASSPORT):
+    application = new_application(ctx)
+    (document,) = store_documents(db.session, storage, application, requirement, [upload(data, name)])
+    db.session.commit()
+    return application, document
+
+
+def actor_of(ctx, role: str, municipality: str = "alpha"):
+    return load_actor(db.session, ctx.seeded[municipality]["users"][role])
+
+
+def test_opening_a_document_commits_its_audit_event_first(ctx, storage):
+    application, document = stored(ctx, storage, make_pdf("passport"), "Անձնագիր.pdf")
+    specialist = actor_of(ctx, "specialist")
+    opened = open_document(
+        db.session, storage, specialist, application, document, channel="api", ip="203.0.113.9" + "0" * 60
+    )
+    with opened.stream:
+        assert opened.stream.read() == make_pdf("passport")
+    assert (opened.name, opened.content_type, opened.size) == ("Անձնագիր.pdf", "application/pdf", document.size)
+    assert opened.headers["Content-Disposition"].startswith("attachment; ")
+    assert opened.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" not in opened.headers
+    db.session.rollback()  # committed already: a later rollback cannot take the trace back
+    (event_row,) = audit_events()
+    assert (event_row.action, event_row.actor_id, event_row.municipality_id, event_row.object_id) == (
+        "document.download",
+        specialist.user_id,
+        application.municipality_id,
+        str(document.id),
+    )
+    assert event_row.details == {"application_id": application.id, "sha256": document.sha256, "channel": "api"}
+    assert event_row.ip == ("203.0.113.9" + "0" * 60)[:45]
+
+    preview = open_document(db.session, storage, specialist, application, document, purpose=PREVIEW, channel="office")
+    preview.stream.close()
+    assert preview.headers["Content-Disposition"].startswith("inline; ")
+    assert preview.headers["Content-Security-Policy"] == PREVIEW_CSP
+    assert [e.action for e in audit_events()] == ["document.download", "document.view"]
+
+
+@pytest.mark.parametrize("who", [("auditor", "alpha"), ("clerk", "beta"), None])
+def test_readers_who_may_not_see_personal_data_open_nothing(ctx, storage, who):
+    application, document = stored(ctx, storage, make_pdf(), "passport.pdf")
+    actor = actor_of(ctx, *who) if who else None
+    with pytest.raises(NotAllowed) as caught:
+        open_document(db.session, storage, actor, application, document, channel="office")
+    with force_locale("en"):  # the message is rendered in the reader's language
+        assert "your role may see that they exist, not open them" in str(caught.value)
+    assert audit_events() == []
+
+
+def test_a_document_of_another_application_is_refused(ctx, storage):
+    application, _document = stored(ctx, storage, make_pdf(), "a.pdf")
+    _other, foreign = stored(ctx, storage, make_pdf(), "b.pdf")
+    with pytest.raises(NotAllowed):
+        open_document(db.session, storage, actor_of(ctx, "clerk"), application, foreign, channel="office")
+    assert audit_events() == []
+
+
+def test_only_browser_safe_types_are_previewed(ctx, storage):
+    tiff = Document(key="scan", title={"en": "Scan"}, types=("tiff",), max_count=1)
+    application, document = stored(ctx, storage, b"II*\x00" + b"\x00" * 64, "scan.tiff", tiff)
+    assert document.content_type not in PREVIEW_TYPES
+    with pytest.raises(NoPreview):
+        open_document(
+            db.session, storage, actor_of(ctx, "clerk"), application, document, purpose=PREVIEW, channel="office"
+        )
+    assert audit_events() == []
+
+
+def test_a_missing_file_or_an_unreachable_storage_records_nothing(ctx, storage, tmp_path):
+    application, document = stored(ctx, storage, make_pdf(), "passport.pdf")
+    clerk = actor_of(ctx, "clerk")
+    storage.delete(document.storage_key)
+    with pytest.raises(DocumentMissing):
+        open_document(db.session, storage, clerk, application, document, channel="office")
+
+    class Down(LocalStorage):
+        def open(self, key):
+            raise StorageError("connection refused")
+
+    with pytest.raises(DocumentUnavailable) as caught:
+        open_document(db.session, Down(tmp_path / "elsewhere"), clerk, application, document, channel="office")
+    assert not isinstance(caught.value, DocumentMissing)
+    assert audit_events() == []
+
+
+def test_download_names_cannot_break_the_header():
+    for hostile in ('a"; filename="evil.html', "line\r\nSet-Cookie: x=1", "../../etc/passwd", "", "   ", "Ֆայլ"):
+        name = download_name(hostile, 7, "application/pdf")
+        header = content_disposition("attachment", name, 7)
+        assert "\r" not in header and "\n" not in header and "/" not in name
+        assert header.count('"') == 2
+        assert name.endswith(".pdf")
+        assert re.fullmatch(
+            r"attachment; filename=\"[A-Za-z0-9._ -]+\"; filename\*=UTF-8''[A-Za-z0-9%._~-]+", header
+        ), header

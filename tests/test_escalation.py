@@ -86,7 +86,9 @@ def file_overdue(app, key: str = "alpha", *, days_late: int = 3) -> int:
             applicant_name="Armen",
             created_by_id=clerk,
         )
-        workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
+        workflow.submit(
+            db.session, application, actor_id=clerk, expected_version=application.version, host=plugin_runtime.host(app)
+        )
         application.step_due_at = deadlines.end_of_day(deadlines.today() - dt.timedelta(days=days_late))
         db.session.commit()
         return application.id
@@ -95,7 +97,7 @@ def file_overdue(app, key: str = "alpha", *, days_late: int = 3) -> int:
 def run(app, on: dt.date | None = None) -> list[tuple[int, str, int]]:
     """Escalate and commit; (application, channel, recipient) of what was written."""
     with app.app_context():
-        written = escalate_overdue(db.session, on, app=app)
+        written = escalate_overdue(db.session, on, registry=plugin_runtime.registry(app), config=app.config)
         db.session.commit()
         return sorted((n.application_id, n.channel, n.recipient_user_id) for n in written)
 
@@ -142,7 +144,13 @@ def test_in_review_step_after_an_approval_is_escalated_too(app):
     application_id = file_overdue(app)
     with app.app_context():
         application = db.session.get(Application, application_id)
-        workflow.approve(db.session, application, actor_id=people["registrar"], expected_version=application.version)
+        workflow.approve(
+            db.session,
+            application,
+            actor_id=people["registrar"],
+            expected_version=application.version,
+            host=plugin_runtime.host(app),
+        )
         application.step_due_at = deadlines.end_of_day(deadlines.today() - dt.timedelta(days=1))
         db.session.commit()
         assert application.status == statuses.IN_REVIEW and application.current_step == "signature"
@@ -168,6 +176,7 @@ def test_returned_for_correction_is_suspended_and_not_notified(app):
             actor_id=people["registrar"],
             expected_version=application.version,
             what_to_fix="Attach the passport.",
+            host=plugin_runtime.host(app),
         )
         db.session.commit()
     assert run(app) == []

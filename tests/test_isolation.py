@@ -1,7 +1,9 @@
 """Tenant isolation over every URL rule of the app: each staff role of one municipality,
 pointed at another municipality's rows through every endpoint that takes an id (pages,
 actions, downloads, FAB's generic action/download endpoints, the API), gets 403/404 or the
-login page, sees none of the other municipality's data, and changes nothing.
+login page, sees none of the other municipality's data, and changes nothing. A service the
+other municipality built in the admin UI does not exist for them either: not in the
+catalogue, the schema API, the inbox filter or the Plug-ins page.
 
 The rules are read from the app's URL map, so an endpoint added later is covered without
 anyone remembering to add it here.
@@ -9,13 +11,25 @@ anyone remembering to add it here.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
 from sqlalchemy import func, select
 
+from app.domain.activations import set_activation
 from app.extensions import db
-from app.models import Application, AuditEvent, Department, ServiceActivation, StaffProfile, TransitionRecord
+from app.models import (
+    Application,
+    AuditEvent,
+    Department,
+    ServiceActivation,
+    ServiceDefinition,
+    StaffProfile,
+    TransitionRecord,
+)
+from app.plugins import builder_services
+from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, apply, attach
 
 BETA_APPLICANT = "Զզբետա Բնակիչ Leakcheck"
@@ -24,6 +38,8 @@ ROLES = ("municipal_admin", "clerk", "specialist", "head", "auditor")
 # a municipal role must be refused there outright, whatever the id.
 FAB_SECURITY = ("/users/", "/roles/", "/permissions/", "/permissionviews/", "/viewmenus/", "/groups/")
 REFUSED = {302, 400, 403, 404, 405, 409}
+BETA_SERVICE = "beta-own-stall"
+BETA_SERVICE_TITLE = "Բետայի սեփական կրպակ"
 
 
 @pytest.fixture
@@ -33,6 +49,8 @@ def beta_rows(app):
         "residence-certificate",
         municipality="beta",
         applicant_name=BETA_APPLICANT,
+        # In person (no power of attorney), so the checklist is the identity document alone.
+        data={"address": "Beta 1", "purpose": "bank", "copies": "1"},
         documents={"identity": [attach("pdf", "beta-passport.pdf")]},
     )
     with app.app_context():
@@ -50,7 +68,42 @@ def beta_rows(app):
         }
 
 
-def _url_for_rule(rule, beta) -> str | None:
+@pytest.fixture
+def beta_service(app):
+    """A service beta's administrator built in the admin UI; beta offers it."""
+    beta = app.seeded["beta"]
+    with app.app_context():
+        builder_services.save(
+            db.session,
+            {
+                "key": BETA_SERVICE,
+                "title": {"hy": BETA_SERVICE_TITLE, "en": "Beta's own stall"},
+                "fields": [{"name": "goods", "type": "text", "label": {"hy": "Ապրանք"}}],
+                "steps": [{"key": "review", "title": {"hy": "Ստուգում"}, "role": "specialist", "days": 2}],
+            },
+            mode=builder_services.CREATE,
+            owner_municipality_id=beta["id"],
+            actor_id=beta["users"]["municipal_admin"],
+            viewer_municipality_ids={beta["id"]},
+        )
+        db.session.commit()
+        builder_services.refresh(app)
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            beta["id"],
+            BETA_SERVICE,
+            enabled=True,
+            fee_override=None,
+            deadline_override=None,
+            department_id=None,
+            actor_id=None,
+        )
+        db.session.commit()
+    return BETA_SERVICE
+
+
+def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str | None:
     values = {}
     for argument in rule.arguments:
         if argument in ("application_id",):
@@ -73,7 +126,7 @@ def _url_for_rule(rule, beta) -> str | None:
         elif argument == "action":
             values[argument] = "approve"
         elif argument in ("service_key", "key"):
-            values[argument] = "residence-certificate"
+            values[argument] = service_key
         elif argument == "version":
             values[argument] = "v1"
         elif argument == "filename":
@@ -108,11 +161,12 @@ def _snapshot(app, beta):
                     AuditEvent.action.like("document.%"), AuditEvent.municipality_id == beta["municipality_id"]
                 )
             ).scalar_one(),
+            db.session.execute(select(func.count()).select_from(ServiceDefinition)).scalar_one(),
         )
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, beta_rows, role):
+def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, beta_rows, beta_service, role):
     username = login_as(role, "alpha")
     token = client.post(
         "/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}
@@ -123,10 +177,14 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith(("/static", "/appbuilder", "/lang/", "/swagger", "/api/<version>/_openapi")):
             continue
-        url = _url_for_rule(rule, beta_rows)
-        if url is None or not rule.arguments:
+        if not rule.arguments or _url_for_rule(rule, beta_rows) is None:
             continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        keyed = bool({"service_key", "key"} & set(rule.arguments))
+        for service_key, method in itertools.product(
+            ("residence-certificate", beta_service) if keyed else ("residence-certificate",),
+            sorted(rule.methods - {"HEAD", "OPTIONS"}),
+        ):
+            url = _url_for_rule(rule, beta_rows, service_key)
             if rule.rule.startswith("/api/"):
                 # The API as its clients use it: with a JWT, not the browser session.
                 response = client.open(
@@ -144,7 +202,7 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
             body = response.get_data(as_text=True)
             label = f"{role} {method} {url}"
             checked += 1
-            if rule.rule.startswith(("/admin/services/", "/office/new/", "/api/v1/services/", "/admin/builder/")):
+            if keyed and service_key != beta_service:
                 # Keyed by the service, which every municipality shares; only the per-municipality
                 # state behind it is tenant data (checked by the snapshot below).
                 assert response.status_code < 500, label
@@ -155,6 +213,7 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
             assert BETA_APPLICANT not in body, label
             assert beta_rows["tracking_number"] not in body, label
             assert "beta-passport" not in body, label
+            assert BETA_SERVICE_TITLE not in body, label
     assert checked > 40
     assert _snapshot(app, beta_rows) == before
 
@@ -190,3 +249,63 @@ def test_lists_and_searches_never_show_another_municipality(app, client, login_a
         assert beta_rows["tracking_number"] not in body.replace(f"q={beta_rows['tracking_number']}", "").replace(
             f'value="{beta_rows["tracking_number"]}"', ""
         ), page
+
+
+SERVICE_PAGES = (
+    "/office/",
+    "/workspace/",
+    "/workspace/?tab=all",
+    "/admin/services/",
+    "/admin/plugins/",
+    "/admin/builder/",
+)
+
+
+def _pages_and_api(client, username):
+    token = client.post(
+        "/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}
+    ).get_json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    pages = {page: client.get(page) for page in SERVICE_PAGES}
+    schema = client.get(f"/api/v1/services/{BETA_SERVICE}/schema", headers=headers)
+    listed = client.get(f"/api/v1/applications?service={BETA_SERVICE}", headers=headers)
+    filtered = client.get(f"/workspace/?tab=all&service={BETA_SERVICE}")
+    return pages, schema, listed, filtered
+
+
+@pytest.mark.parametrize("role", ["municipal_admin", "clerk", "specialist", "auditor"])
+def test_another_municipalitys_builder_service_does_not_exist_for_them(app, client, login_as, beta_service, role):
+    # The same role in beta sees it wherever it may look: the checks below are not vacuous.
+    owner_pages, schema, listed, filtered = _pages_and_api(client, login_as(role, "beta"))
+    assert (schema.status_code, listed.status_code) == (200, 200)
+    assert beta_service in filtered.get_data(as_text=True)
+    shown = {page for page, response in owner_pages.items() if response.status_code == 200}
+    assert all(beta_service in owner_pages[page].get_data(as_text=True) for page in shown), role
+    assert len(shown) >= 2
+
+    pages, schema, listed, filtered = _pages_and_api(client, login_as(role, "alpha"))
+    for page, response in pages.items():
+        assert response.status_code == owner_pages[page].status_code, f"{role} {page}"
+        body = response.get_data(as_text=True)
+        assert beta_service not in body, f"{role} {page}"
+        assert BETA_SERVICE_TITLE not in body, f"{role} {page}"
+    assert schema.status_code == 404
+    assert BETA_SERVICE_TITLE not in schema.get_data(as_text=True)
+    # Filtering by it is filtering by a key nobody has: refused, and not echoed back.
+    assert listed.status_code == 400 and "service" in listed.get_json()["errors"]
+    assert filtered.status_code == 200 and beta_service not in filtered.get_data(as_text=True)
+    for url in (
+        f"/office/new/{beta_service}",
+        f"/admin/services/{beta_service}",
+        f"/admin/builder/{beta_service}/edit",
+    ):
+        response = client.get(url)
+        assert response.status_code in REFUSED, f"{role} {url}"
+        assert BETA_SERVICE_TITLE not in response.get_data(as_text=True), f"{role} {url}"
+
+
+def test_the_system_admin_sees_every_municipalitys_services(app, client, login_as, beta_service):
+    pages, schema, _listed, _filtered = _pages_and_api(client, login_as("system_admin"))
+    assert beta_service in pages["/admin/plugins/"].get_data(as_text=True)
+    assert beta_service in pages["/admin/builder/"].get_data(as_text=True)
+    assert schema.status_code == 200

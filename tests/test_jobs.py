@@ -180,8 +180,9 @@ def test_the_last_failed_attempt_marks_the_row_failed(app):
     file_overdue(app)
     with app.app_context():
         from app.domain.escalation import escalate_overdue
+        from app.plugins import runtime as plugin_runtime
 
-        escalate_overdue(db.session, app=app)
+        escalate_overdue(db.session, registry=plugin_runtime.registry(app), config=app.config)
         db.session.commit()
         row_id = db.session.execute(select(Notification.id).where(Notification.channel == "email")).scalar_one()
         with pytest.raises(notifications.DeliveryFailed):

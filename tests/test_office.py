@@ -14,13 +14,17 @@ import pypdf
 import pytest
 from sqlalchemy import event, func, select
 from test_uploads import ELF, make_pdf, make_png
+from werkzeug.datastructures import FileStorage
 
 from app import hookimpl
-from app.domain import intake
+from app.domain import channels, intake
+from app.domain.access import load_actor
 from app.domain.activations import set_activation
+from app.domain.errors import NotAllowed
+from app.domain.storage import get_storage
 from app.domain.tracking import verify_access_secret
 from app.extensions import db
-from app.models import Application, ApplicationDocument, TransitionRecord
+from app.models import Application, ApplicationDocument, TransitionRecord, User
 from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, builtin_plugins, login, make_app, seed_municipality, seed_system_admin
 
@@ -456,6 +460,48 @@ def test_a_small_residential_permit_skips_the_conditional_steps(app, clerk):
         "ownership_certificate",
         "planning_assignment",
     ]
+
+
+# -- the domain function behind every channel ------------------------------------------------
+
+
+def test_every_channel_files_through_intake_and_is_recorded_truthfully(app):
+    enable(app, "alpha", RESIDENCE)
+    alpha = app.seeded["alpha"]["id"]
+    raw = {"address": "Abovyan 1", "purpose": "bank", "copies": "1"}
+
+    def file(actor, channel, **overrides):
+        arguments = {
+            "municipality_id": alpha,
+            "service_key": RESIDENCE,
+            "data": raw,
+            "applicant": {"name": "Cit Izen"},
+            "uploads": {"identity": [FileStorage(io.BytesIO(make_pdf()), "passport.pdf")]},
+            "channel": channel,
+            **overrides,
+        }
+        return intake.file(db.session, plugin_runtime.host(app), get_storage(app), actor, **arguments)
+
+    with app.app_context():
+        citizen_id = db.session.execute(select(User.id).where(User.username == "citizen")).scalar_one()
+        citizen = load_actor(db.session, citizen_id)
+        filed = file(citizen, channels.ONLINE)
+        assert filed.created and filed.access_code and filed.tracking_number == filed.application.tracking_number
+        assert (filed.application.channel, filed.application.applicant_user_id) == ("online", citizen_id)
+        assert filed.application.status == "submitted" and len(filed.documents) == 1
+        # Only the municipality's own staff file at its office or through its API.
+        beta_clerk = load_actor(db.session, app.seeded["beta"]["users"]["clerk"])
+        auditor = load_actor(db.session, app.seeded["alpha"]["users"]["auditor"])
+        for actor, channel in ((citizen, channels.OFFICE), (beta_clerk, channels.API), (auditor, channels.OFFICE)):
+            with pytest.raises(NotAllowed):
+                file(actor, channel)
+        clerk = load_actor(db.session, app.seeded["alpha"]["users"]["clerk"])
+        with pytest.raises(intake.FilingRefused) as caught:
+            file(clerk, channels.OFFICE, service_key=PERMIT)
+        assert list(caught.value.errors()) == ["service_key"]
+        draft = file(clerk, channels.API, uploads={}, submit=False)
+        assert (draft.application.channel, draft.application.status) == ("api", "draft")
+    assert count(app, Application) == 2 and count(app, ApplicationDocument) == 1
 
 
 # -- double submits -------------------------------------------------------------------------

@@ -144,7 +144,9 @@ def test_build_receipt_reads_the_filed_application(app):
             [FileStorage(io.BytesIO(make_png()), "ownership.png")],
             clerk,
         )
-        workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
+        workflow.submit(
+            db.session, application, actor_id=clerk, expected_version=application.version, host=plugin_runtime.host(app)
+        )
         db.session.commit()
 
         built = receipts.build_receipt(db.session, application, service, access_code=secret)

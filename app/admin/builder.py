@@ -10,10 +10,11 @@ and every control is reachable by keyboard.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import Response, abort, current_app, flash, g, redirect, request, url_for
+from flask import Response, abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -34,9 +35,11 @@ from wtforms.validators import NumberRange
 from wtforms.validators import Optional as OptionalValue
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app import tenancy
+from app import web
+from app.domain import access
+from app.domain.access import Actor
 from app.domain.declarations import ACTIONS, CONDITION_OPS, DOCUMENT_TYPES, FEE_PERIODS, KEY_RE, LANGUAGES, STEP_ROLES
-from app.extensions import db
+from app.extensions import current_flask_app, db
 from app.i18n import FORM_TRANSLATIONS, HamaynkForm
 from app.models import Municipality, ServiceDefinition
 from app.plugins import builder_services
@@ -66,10 +69,6 @@ class _RowForm(Form):
     class Meta:
         def get_translations(self, form):
             return FORM_TRANSLATIONS
-
-
-def _texts(prefix: str, label) -> dict[str, Any]:
-    return {f"{prefix}_{lang}": StringField(label) for lang in LANGUAGES}
 
 
 class FieldRowForm(_RowForm):
@@ -217,7 +216,9 @@ def _typed(value: str, field_type: str | None) -> Any:
     return value
 
 
-def parse_conditions(text: str, what: str, types: Mapping[str, str], problems: list[str]) -> list[dict[str, Any]]:
+def parse_conditions(
+    text: str | None, what: str, types: Mapping[str, str], problems: list[str]
+) -> list[dict[str, Any]]:
     conditions = []
     for line in (text or "").splitlines():
         line = line.strip()
@@ -255,7 +256,7 @@ def _conditions_text(conditions: Any) -> str:
     return "\n".join(lines)
 
 
-def parse_choices(text: str) -> list[dict[str, Any]]:
+def parse_choices(text: str | None) -> list[dict[str, Any]]:
     choices = []
     for line in (text or "").splitlines():
         line = line.strip()
@@ -282,23 +283,8 @@ def _blank(row: Any, name_attr: str, text_prefix: str) -> bool:
     return not (getattr(row, name_attr).data or "").strip() and not _lang_map(row, text_prefix)
 
 
-def form_to_definition(form: BuilderForm, base: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The definition-file dict the form describes, and problems found while reading it.
-
-    What the form has no inputs for (per-status citizen texts) is carried over from ``base``,
-    the version being edited, so editing never silently drops it.
-    """
-    problems: list[str] = []
-    data: dict[str, Any] = {"key": (form.key.data or "").strip(), "title": _lang_map(form, "title")}
-    for name in ("description", "who_may_apply", "delivery", "legal_basis"):
-        texts = _lang_map(form, name)
-        if texts:
-            data[name] = texts
-    data["fee"] = form.fee.data if form.fee.data is not None else 0
-    data["fee_period"] = form.fee_period.data or "once"
-    data["deadline_days"] = form.deadline_days.data if form.deadline_days.data is not None else 10
-    data["category"] = (form.category.data or "").strip() or "general"
-
+def _field_specs(form: BuilderForm, problems: list[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The fields the form lists, and each field's type by name (for reading conditions)."""
     rows = [
         entry.form for entry in form.fields if not entry.form.remove.data and not _blank(entry.form, "name", "label")
     ]
@@ -325,16 +311,18 @@ def form_to_definition(form: BuilderForm, base: Mapping[str, Any] | None = None)
         for attr in ("min_length", "max_length"):
             if getattr(row, attr).data is not None:
                 spec[attr] = getattr(row, attr).data
-        if (row.pattern.data or "").strip():
-            spec["pattern"] = row.pattern.data.strip()
+        pattern = (row.pattern.data or "").strip()
+        if pattern:
+            spec["pattern"] = pattern
         for attr in ("visible_when", "required_when"):
             conditions = parse_conditions(getattr(row, attr).data, f"{what} {attr}", types, problems)
             if conditions:
                 spec[attr] = conditions
         fields.append(spec)
-    if fields:
-        data["fields"] = fields
+    return fields, types
 
+
+def _document_specs(form: BuilderForm, types: Mapping[str, str], problems: list[str]) -> list[dict[str, Any]]:
     documents = []
     for index, entry in enumerate(form.documents):
         row = entry.form
@@ -354,9 +342,10 @@ def form_to_definition(form: BuilderForm, base: Mapping[str, Any] | None = None)
         doc["max_size_mb"] = size if size is not None else 10
         doc["max_count"] = row.max_count.data if row.max_count.data is not None else 1
         documents.append(doc)
-    if documents:
-        data["documents"] = documents
+    return documents
 
+
+def _step_specs(form: BuilderForm, types: Mapping[str, str], problems: list[str]) -> list[dict[str, Any]]:
     steps = []
     for index, entry in enumerate(form.steps):
         row = entry.form
@@ -373,15 +362,42 @@ def form_to_definition(form: BuilderForm, base: Mapping[str, Any] | None = None)
         citizen = _lang_map(row, "citizen_text")
         if citizen:
             step["citizen_text"] = citizen
-        if (row.department.data or "").strip():
-            step["department"] = row.department.data.strip()
+        department = (row.department.data or "").strip()
+        if department:
+            step["department"] = department
         conditions = parse_conditions(row.when.data, f"step {key or index + 1!r} when", types, problems)
         if conditions:
             step["when"] = conditions
         if row.forbid_self_approval.data:
             step["forbid_self_approval"] = True
         steps.append(step)
-    data["steps"] = steps
+    return steps
+
+
+def form_to_definition(form: BuilderForm, base: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The definition-file dict the form describes, and problems found while reading it.
+
+    What the form has no inputs for (per-status citizen texts) is carried over from ``base``,
+    the version being edited, so editing never silently drops it.
+    """
+    problems: list[str] = []
+    data: dict[str, Any] = {"key": (form.key.data or "").strip(), "title": _lang_map(form, "title")}
+    for name in ("description", "who_may_apply", "delivery", "legal_basis"):
+        texts = _lang_map(form, name)
+        if texts:
+            data[name] = texts
+    data["fee"] = form.fee.data if form.fee.data is not None else 0
+    data["fee_period"] = form.fee_period.data or "once"
+    data["deadline_days"] = form.deadline_days.data if form.deadline_days.data is not None else 10
+    data["category"] = (form.category.data or "").strip() or "general"
+
+    fields, types = _field_specs(form, problems)
+    if fields:
+        data["fields"] = fields
+    documents = _document_specs(form, types, problems)
+    if documents:
+        data["documents"] = documents
+    data["steps"] = _step_specs(form, types, problems)
 
     output_title = _lang_map(form, "output_title")
     template = form.output_template.data or ""
@@ -463,9 +479,9 @@ def definition_to_form_data(definition: Mapping[str, Any]) -> dict[str, Any]:
 # -- the view --------------------------------------------------------------------------------------
 
 
-def _owner_choices(user) -> list[tuple[str, str]]:
-    municipalities = db.session.execute(select(Municipality).order_by(Municipality.code)).scalars()
-    return [("", _("All municipalities"))] + [(str(m.id), m.name) for m in municipalities]
+def _owner_choices(actor: Actor) -> list[tuple[str, str]]:
+    stmt = access.scoped(select(Municipality).order_by(Municipality.code), Municipality, actor)
+    return [("", _("All municipalities"))] + [(str(m.id), m.name) for m in db.session.execute(stmt).scalars()]
 
 
 class ServiceBuilderView(BaseView):
@@ -481,21 +497,21 @@ class ServiceBuilderView(BaseView):
     default_view = "list"
 
     # -- who and what -------------------------------------------------------------------------
-    def _visible_ids(self) -> set[int] | None:
-        return tenancy.visible_municipality_ids(g.user)
+    def _visible_ids(self) -> AbstractSet[int] | None:
+        return access.visible_municipality_ids(web.require_actor())
 
     def _own_municipality(self) -> int | None:
         """Where a new service belongs: the municipal admin's municipality, or what a system
         admin chose (None: every municipality)."""
-        if tenancy.is_system_admin(g.user):
+        actor = web.require_actor()
+        if actor.is_system_admin:
             return None
-        mid = tenancy.municipality_id_of(g.user)
-        if mid is None:
+        if actor.municipality_id is None:
             abort(403)
-        return mid
+        return actor.municipality_id
 
     def _owner_from(self, form) -> int | None:
-        if not tenancy.is_system_admin(g.user):
+        if not web.require_actor().is_system_admin:
             return self._own_municipality()
         chosen = form.owner.data
         if chosen is not None and db.session.get(Municipality, chosen) is None:
@@ -506,15 +522,7 @@ class ServiceBuilderView(BaseView):
     def _row_or_404(self, key: str, version: int | None = None) -> ServiceDefinition:
         if len(key) > 100 or not KEY_RE.match(key):
             abort(404)
-        ids = self._visible_ids()
-        if version is None:
-            row = builder_services.latest_definition(db.session, key, ids)
-        else:
-            row = db.session.execute(
-                select(ServiceDefinition).where(ServiceDefinition.key == key, ServiceDefinition.version == version)
-            ).scalar_one_or_none()
-            if row is not None and ids is not None and row.municipality_id not in ids:
-                row = None
+        row = builder_services.latest_definition(db.session, web.require_actor(), key, version)
         if row is None:
             abort(404)
         return row
@@ -523,7 +531,8 @@ class ServiceBuilderView(BaseView):
         field_types = sorted(plugin_runtime.registry().field_types)
         for entry in form.fields:
             entry.form.type.choices = [(t, t) for t in field_types]
-        form.owner.choices = _owner_choices(g.user) if tenancy.is_system_admin(g.user) else []
+        actor = web.require_actor()
+        form.owner.choices = _owner_choices(actor) if actor.is_system_admin else []
 
     def _add_row(self, form: BuilderForm) -> bool:
         which = request.form.get("add_row")
@@ -545,7 +554,7 @@ class ServiceBuilderView(BaseView):
             headline=headline,
             languages=LANGUAGES,
             language_labels=LANGUAGE_LABELS,
-            is_system_admin=tenancy.is_system_admin(g.user),
+            is_system_admin=web.require_actor().is_system_admin,
             focus=focus,
         ), status
 
@@ -562,7 +571,7 @@ class ServiceBuilderView(BaseView):
                 data,
                 mode=mode,
                 owner_municipality_id=self._owner_from(form) if row is None else row.municipality_id,
-                actor_id=g.user.id,
+                actor_id=web.require_actor().user_id,
                 viewer_municipality_ids=self._visible_ids(),
                 key=row.key if row is not None else None,
             )
@@ -570,7 +579,7 @@ class ServiceBuilderView(BaseView):
         except BuilderError as exc:
             db.session.rollback()
             return self._render(form, title=title, row=row, errors=exc.problems, headline=exc.headline, status=400)
-        builder_services.refresh(current_app._get_current_object())
+        builder_services.refresh(current_flask_app())
         flash(_("Saved %(key)s as version %(version)d.", key=saved.key, version=saved.version), "success")
         return redirect(url_for(".list"))
 
@@ -578,9 +587,11 @@ class ServiceBuilderView(BaseView):
     @expose("/")
     @has_access
     def list(self):
-        rows = builder_services.latest_definitions(db.session, self._visible_ids())
+        actor = web.require_actor()
+        rows = builder_services.latest_definitions(db.session, actor)
         records = plugin_runtime.host().records
-        owners = {m.id: m for m in db.session.execute(select(Municipality)).scalars()} if rows else {}
+        owned = access.scoped(select(Municipality), Municipality, actor)
+        owners = {m.id: m for m in db.session.execute(owned).scalars()} if rows else {}
         sm = self.appbuilder.sm
         return self.render_template(
             "hamaynk/builder_list.html",
@@ -649,7 +660,8 @@ class ServiceBuilderView(BaseView):
     def import_definition(self):
         self._own_municipality()
         form = ImportForm()
-        form.owner.choices = _owner_choices(g.user) if tenancy.is_system_admin(g.user) else []
+        actor = web.require_actor()
+        form.owner.choices = _owner_choices(actor) if actor.is_system_admin else []
         errors: list[str] = []
         headline = None
         if request.method == "POST":
@@ -667,7 +679,7 @@ class ServiceBuilderView(BaseView):
                         data,
                         mode=builder_services.IMPORT,
                         owner_municipality_id=self._owner_from(form),
-                        actor_id=g.user.id,
+                        actor_id=actor.user_id,
                         viewer_municipality_ids=self._visible_ids(),
                     )
                     db.session.commit()
@@ -675,7 +687,7 @@ class ServiceBuilderView(BaseView):
                     db.session.rollback()
                     headline, errors = exc.headline, exc.problems
                 else:
-                    builder_services.refresh(current_app._get_current_object())
+                    builder_services.refresh(current_flask_app())
                     flash(
                         _("Imported %(key)s as version %(version)d.", key=saved.key, version=saved.version), "success"
                     )
@@ -687,6 +699,6 @@ class ServiceBuilderView(BaseView):
             errors=errors,
             headline=headline,
             title=_("Import a service definition"),
-            is_system_admin=tenancy.is_system_admin(g.user),
+            is_system_admin=actor.is_system_admin,
             max_kb=builder_services.MAX_DEFINITION_BYTES // 1024,
         ), status

@@ -1,7 +1,7 @@
 """Administration screens: municipalities, departments, staff, plug-ins and services.
 
-Views are thin: they parse the request, ask app.tenancy what the user may see, call the
-domain, and render. Permission names are explicit (``class_permission_name``) so renaming a
+Views are thin: they parse the request, load rows through app.domain.access (what the user
+may see), call the domain, and render. Permission names are explicit (``class_permission_name``) so renaming a
 class never churns the permissions stored in every install.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import re
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, IndexView, ModelView, expose, has_access
 from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.filters import BaseFilter
@@ -22,8 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms.validators import Regexp
 
-from app import tenancy
+from app import web
 from app.admin.forms import ActivationForm, StaffForm
+from app.domain import access
+from app.domain.access import MAX_PK, Actor
 from app.domain.activations import ActivationError, catalogue, set_activation
 from app.domain.staff import StaffError, StaffInput, create_staff, grantable_roles, update_staff
 from app.extensions import db
@@ -42,17 +44,9 @@ class MunicipalityScopeFilter(BaseFilter):
     arg_name = "hamaynk_scope"
 
     def apply(self, query, value):
-        ids = tenancy.visible_municipality_ids(g.user)
-        if ids is None:
-            return query
-        column = self.model.municipality_id if self.column_name == "municipality_id" else self.model.id
-        if not ids:
-            return query.filter(False)
-        return query.filter(column.in_(ids))
+        return access.scoped(query, self.model, web.current_actor())
 
 
-# Largest primary key a database integer column holds; anything bigger is simply "not found".
-MAX_PK = 2**63 - 1
 MAX_PAGE_SIZE = 1000
 # Codes of municipalities and departments: permanent, used in URLs and tracking numbers.
 CODE_RE = r"^[a-z0-9][a-z0-9_-]*$"
@@ -248,7 +242,7 @@ class DepartmentView(ScopedModelView):
         return item.municipality.id if item.municipality is not None else item.municipality_id
 
     def _check_owner(self, item) -> None:
-        ids = tenancy.visible_municipality_ids(g.user)
+        ids = access.visible_municipality_ids(web.current_actor())
         municipality_id = self._municipality_id(item)
         if municipality_id is None:
             raise _refuse(_("Choose the municipality this department belongs to."))
@@ -257,9 +251,9 @@ class DepartmentView(ScopedModelView):
             raise _refuse(_("You can only manage departments of your own municipality."))
 
     def _check_unique(self, item) -> None:
-        stmt = select(Department.id).where(
-            Department.municipality_id == self._municipality_id(item), Department.code == item.code
-        )
+        # Within the municipality _check_owner has just allowed.
+        stmt = access.within(select(Department.id), Department, self._municipality_id(item))
+        stmt = stmt.where(Department.code == item.code)
         if item.id is not None:
             stmt = stmt.where(Department.id != item.id)
         if db.session.execute(stmt).first() is not None:
@@ -281,19 +275,18 @@ class DepartmentView(ScopedModelView):
         self._check_owner(item)
 
 
-def _municipality_choices(user) -> list[tuple[str, str]]:
-    ids = tenancy.visible_municipality_ids(user)
-    stmt = select(Municipality).order_by(Municipality.code)
-    if ids is not None:
-        stmt = stmt.where(Municipality.id.in_(ids or {-1}))
+def _municipality_choices(actor: Actor) -> list[tuple[str, str]]:
+    stmt = access.scoped(select(Municipality).order_by(Municipality.code), Municipality, actor)
     return [(str(m.id), m.name) for m in db.session.execute(stmt).scalars()]
 
 
-def _department_choices(municipality_id) -> list[tuple[str, str]]:
+def _department_choices(actor: Actor, municipality_id) -> list[tuple[str, str]]:
+    """The departments of ``municipality_id`` (maybe posted, so maybe forged: scoped too)."""
     choices = [("", _("— none —"))]
     if municipality_id is None:
         return choices
-    stmt = select(Department).where(Department.municipality_id == municipality_id).order_by(Department.code)
+    stmt = access.scoped(select(Department), Department, actor)
+    stmt = stmt.where(Department.municipality_id == municipality_id).order_by(Department.code)
     return choices + [(str(d.id), d.name) for d in db.session.execute(stmt).scalars()]
 
 
@@ -309,17 +302,15 @@ class StaffView(BaseView):
         return self.appbuilder.sm
 
     def _visible_profiles(self):
-        ids = tenancy.visible_municipality_ids(g.user)
         stmt = select(StaffProfile).join(StaffProfile.user).order_by(StaffProfile.municipality_id, StaffProfile.user_id)
-        if ids is not None:
-            stmt = stmt.where(StaffProfile.municipality_id.in_(ids or {-1}))
-        return db.session.execute(stmt).scalars().all()
+        return db.session.execute(access.scoped(stmt, StaffProfile, web.require_actor())).scalars().all()
 
     def _form(self, profile=None):
         form = StaffForm(obj=profile.user if profile else None)
-        is_sys = tenancy.is_system_admin(g.user)
+        actor = web.require_actor()
+        is_sys = actor.is_system_admin
         form.roles.choices = [(r, _(r)) for r in grantable_roles(is_sys)]
-        municipalities = _municipality_choices(g.user)
+        municipalities = _municipality_choices(actor)
         form.municipality_id.choices = ([("", _("— none (system administrator) —"))] if is_sys else []) + municipalities
         if request.method == "GET" and profile is not None:
             form.roles.data = [r.name for r in profile.user.roles]
@@ -328,16 +319,17 @@ class StaffView(BaseView):
             form.position.data = profile.position
         chosen = form.municipality_id.data
         if chosen is None and not is_sys:
-            chosen = tenancy.municipality_id_of(g.user)
-        form.department_id.choices = _department_choices(chosen)
+            chosen = actor.municipality_id
+        form.department_id.choices = _department_choices(actor, chosen)
         return form
 
     def _input(self, form) -> StaffInput:
         municipality_id = form.municipality_id.data
-        if municipality_id is None and not tenancy.is_system_admin(g.user):
+        actor = web.require_actor()
+        if municipality_id is None and not actor.is_system_admin:
             # A municipal admin's form offers only their own; a forged other one is refused
             # by the domain check instead of being silently replaced.
-            municipality_id = tenancy.municipality_id_of(g.user)
+            municipality_id = actor.municipality_id
         return StaffInput(
             username=form.username.data.strip(),
             first_name=form.first_name.data.strip(),
@@ -352,10 +344,11 @@ class StaffView(BaseView):
         )
 
     def _save(self, form, action, profile=None):
+        acting = web.require_actor()
         actor = {
-            "actor_id": g.user.id,
-            "actor_is_system_admin": tenancy.is_system_admin(g.user),
-            "actor_municipality_id": tenancy.municipality_id_of(g.user),
+            "actor_id": acting.user_id,
+            "actor_is_system_admin": acting.is_system_admin,
+            "actor_municipality_id": acting.municipality_id,
         }
         try:
             data = self._input(form)
@@ -404,9 +397,11 @@ class StaffView(BaseView):
     def edit(self, user_id: int):
         if user_id > MAX_PK:
             abort(404)
-        profile = db.session.execute(select(StaffProfile).where(StaffProfile.user_id == user_id)).scalar_one_or_none()
-        ids = tenancy.visible_municipality_ids(g.user)
-        if profile is None or (ids is not None and profile.municipality_id not in ids):
+        stmt = access.scoped(
+            select(StaffProfile).where(StaffProfile.user_id == user_id), StaffProfile, web.require_actor()
+        )
+        profile = db.session.execute(stmt).scalar_one_or_none()
+        if profile is None:
             abort(404)
         form = self._form(profile)
         if request.method == "POST" and form.validate():
@@ -447,13 +442,16 @@ class PluginsView(BaseView):
     @has_access
     def list(self):
         host = plugin_runtime.host()
-        records = sorted(host.records.values(), key=lambda r: (r.status != "disabled", r.name))
+        actor = web.current_actor()
+        # Another municipality's own (builder) services are not there at all for this viewer.
+        visible = [r for r in host.records.values() if access.service_visible(r, actor)]
+        records = sorted(visible, key=lambda r: (r.status != "disabled", r.name))
         versions = {r.name: _plugin_version(r) for r in records}
         return self.render_template(
             "hamaynk/plugins.html",
             records=records,
             versions=versions,
-            services=host.registry.all(),
+            services=[r for r in host.registry.all() if access.service_visible(r, actor)],
             title=_("Plug-ins"),
         )
 
@@ -466,21 +464,19 @@ class ServicesView(BaseView):
     method_permission_name = {"list": "list", "edit": "edit"}
     default_view = "list"
 
-    def _chosen_municipality(self):
-        """The municipality the page is about, or None when a system admin has created none yet."""
-        if tenancy.is_system_admin(g.user):
-            raw = request.args.get("municipality", "")
-            municipality = None
-            if raw.isdigit() and int(raw) <= MAX_PK:
-                municipality = db.session.get(Municipality, int(raw))
-                if municipality is None:
-                    abort(404)
+    def _chosen_municipality(self) -> Municipality | None:
+        """The municipality the page is about, or None when a system admin has created none yet.
+        Only a system administrator chooses one (``?municipality=``); anyone else gets their own."""
+        actor = web.require_actor()
+        visible = access.scoped(select(Municipality).order_by(Municipality.code), Municipality, actor)
+        raw = request.args.get("municipality", "") if actor.is_system_admin else ""
+        if raw.isdigit() and int(raw) <= MAX_PK:
+            municipality = db.session.execute(visible.where(Municipality.id == int(raw))).scalar_one_or_none()
             if municipality is None:
-                municipality = db.session.execute(select(Municipality).order_by(Municipality.code)).scalars().first()
+                abort(404)
             return municipality
-        mid = tenancy.municipality_id_of(g.user)
-        municipality = db.session.get(Municipality, mid) if mid is not None else None
-        if municipality is None:
+        municipality = db.session.execute(visible).scalars().first()
+        if municipality is None and not actor.is_system_admin:
             abort(403)
         return municipality
 
@@ -495,7 +491,8 @@ class ServicesView(BaseView):
     def list(self):
         municipality = self._chosen_municipality()
         offered = catalogue(db.session, plugin_runtime.registry(), municipality.id) if municipality is not None else []
-        municipalities = _municipality_choices(g.user) if tenancy.is_system_admin(g.user) else []
+        actor = web.require_actor()
+        municipalities = _municipality_choices(actor) if actor.is_system_admin else []
         return self.render_template(
             "hamaynk/services.html",
             offered=offered,
@@ -525,7 +522,7 @@ class ServicesView(BaseView):
             abort(404)
         # Explicit form data: an empty POST must read as "all unticked", not as "keep the stored values".
         form = ActivationForm(formdata=request.form if request.method == "POST" else None, obj=offered.activation)
-        form.department_id.choices = _department_choices(municipality.id)
+        form.department_id.choices = _department_choices(web.require_actor(), municipality.id)
         if request.method == "POST" and form.validate():
             try:
                 set_activation(
@@ -537,7 +534,7 @@ class ServicesView(BaseView):
                     fee_override=form.fee_override.data,
                     deadline_override=form.deadline_override.data,
                     department_id=form.department_id.data,
-                    actor_id=g.user.id,
+                    actor_id=web.require_actor().user_id,
                 )
                 db.session.commit()
             except ActivationError as exc:

@@ -15,11 +15,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import tenancy
-from app.domain import deadlines, statuses
+from app.domain import access, deadlines
+from app.domain.access import Actor
 from app.models import Application
 
 LIST_COLUMNS = (
@@ -58,15 +57,18 @@ def _jsonable(value: Any) -> Any:
 
 
 def list_applications(
-    session: Session, user, filters: ListFilters, *, limit: int, after: int | None = None, on: dt.date | None = None
+    session: Session,
+    actor: Actor | None,
+    filters: ListFilters,
+    *,
+    limit: int,
+    after: int | None = None,
+    on: dt.date | None = None,
 ) -> ListPage:
-    """One page of the applications ``user`` may see (app.tenancy), newest first.
-
-    Drafts belong to whoever is filling them in: they are listed only to their creator.
-    """
+    """One page of the applications ``actor`` may see (app.domain.access: a draft only to its
+    creator), newest first."""
     columns = [getattr(Application, name) for name in LIST_COLUMNS]
-    query = select(*columns).where(or_(Application.status != statuses.DRAFT, Application.created_by_id == user.id))
-    query = tenancy.scope(query, Application, user)
+    query = access.visible_applications(actor, *columns)
     if filters.status:
         query = query.where(Application.status == filters.status)
     if filters.service:

@@ -1,6 +1,6 @@
 """The staff REST API under /api/v1 (JWT from FAB's POST /api/v1/security/login).
 
-Thin: requests are parsed and checked here; who sees what is app.tenancy, what may happen is
+Thin: requests are parsed and checked here; who sees what is app.domain.access, what may happen is
 app.domain.workflow, what form data is valid is app.plugins.runtime — the same rules as the
 HTML screens. Every application and document is looked up inside the municipalities the
 token's user may see, so another municipality's id is a plain 404 on every endpoint.
@@ -16,29 +16,25 @@ locale switch), Armenian by default.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app, g, request, send_file
+from flask import current_app, request, send_file
 from flask_appbuilder.api import BaseApi, expose, protect, safe
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from app import tenancy
+from app import web
 from app.api import listing
+from app.domain import access, channels, documents, intake, statuses, workflow
 from app.domain import casefile as case
-from app.domain import intake, statuses, workflow
-from app.domain.declarations import pick
+from app.domain.access import MAX_PK, Actor
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
-from app.domain.storage import ObjectNotFound, StorageError, get_storage
-from app.extensions import db
+from app.domain.storage import get_storage
+from app.extensions import current_flask_app, db
 from app.i18n import current_locale
-from app.models import Application, ApplicationDocument, AuditEvent
+from app.models import Application
 from app.plugins import runtime as plugin_runtime
 
-# Largest primary key a database integer column holds; anything bigger is "not found".
-MAX_PK = 2**63 - 1
 MAX_VERSION = 2**31 - 1
 MAX_TEXT = 5000
 MAX_KEY = 100
@@ -116,6 +112,39 @@ def _as_form_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {str(name): _form_value(value) for name, value in raw.items()}
 
 
+def _filing_input(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments for :func:`app.domain.intake.file` from a create request, once
+    its shape is right; what the values mean is the domain's to check."""
+    errors: dict[str, str] = {}
+    key = body.get("service_key")
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
+        errors["service_key"] = _("Choose a service.")
+    applicant = body.get("applicant")
+    if not isinstance(applicant, dict):
+        errors["applicant"] = _("Send the applicant as an object with at least a name.")
+    else:
+        _refuse_unknown(applicant, APPLICANT_KEYS, "applicant.")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        errors["data"] = _("Send the form data as an object.")
+    else:
+        allowed = (str, int, float, bool, type(None))
+        errors.update(
+            {
+                f"data.{name}": _("This value has the wrong type.")
+                for name, value in data.items()
+                if not (
+                    isinstance(value, allowed)
+                    or (isinstance(value, list) and all(isinstance(v, allowed) for v in value))
+                )
+            }
+        )
+    if errors or not isinstance(key, str) or not isinstance(data, dict):
+        raise BadRequest(_("Some fields are not valid."), errors)
+    # JSON numbers arrive as the text a form field holds: the same rules as the HTML form.
+    return {"service_key": key.strip(), "data": _as_form_values(data), "applicant": applicant}
+
+
 class ApplicationsApi(BaseApi):
     """Applications for staff: list, show, act, documents; service form schemas."""
 
@@ -148,60 +177,36 @@ class ApplicationsApi(BaseApi):
             return self._fail(409, str(exc))
         if isinstance(exc, NotAllowed):
             return self._fail(403, str(exc))
+        if isinstance(exc, documents.DocumentMissing):
+            return self._fail(404, str(exc))
+        if isinstance(exc, documents.DocumentUnavailable):
+            return self._fail(503, str(exc))
         return self._fail(400, str(exc))
 
     def _not_found(self):
         return self._fail(404, _("There is no such application, or you may not see it."))
 
-    def _actor(self) -> workflow.Actor | None:
-        actor = workflow.load_actor(db.session, g.user.id)
+    def _actor(self) -> Actor | None:
+        actor = web.current_actor()
         return actor if actor is not None and actor.active else None
 
     def _application(self, pk: int) -> Application | None:
-        if pk > MAX_PK:
+        try:
+            return access.get_application(db.session, self._actor(), pk)
+        except access.NotFound:
             return None
-        stmt = tenancy.scope(select(Application).where(Application.id == pk), Application, g.user)
-        application = db.session.execute(stmt).scalar_one_or_none()
-        # A draft is its creator's until it is submitted (as on the workspace pages).
-        if application is None or (application.status == statuses.DRAFT and application.created_by_id != g.user.id):
-            return None
-        return application
 
-    def _show(self, application: Application, actor: workflow.Actor | None) -> dict[str, Any]:
-        personal = case.may_see_personal(actor, application)
-        service = None
-        with contextlib.suppress(WorkflowError):
-            service = workflow.service_of(application)
-        personal_fields = {f.name for f in service.fields if f.personal} if service else set()
-        data = {
-            key: (value if personal or key not in personal_fields else case.mask(value))
-            for key, value in (application.data or {}).items()
-        }
-
-        def applicant(value: str | None) -> str | None:
-            return value if personal or not value else case.mask(value)
-
-        locale = current_locale()
-        documents = db.session.execute(
-            select(ApplicationDocument)
-            .where(
-                ApplicationDocument.application_id == application.id,
-                ApplicationDocument.municipality_id == application.municipality_id,
-            )
-            .order_by(ApplicationDocument.id)
-        ).scalars()
-        actions: list[str] = []
-        if actor is not None:
-            actions = [a for a in workflow.allowed_actions(db.session, application, actor.user_id) if a in ACTIONS]
-            actions += [a for a in workflow.staff_actions(db.session, application, actor.user_id) if a in ACTIONS]
+    def _show(self, application: Application, actor: Actor | None) -> dict[str, Any]:
+        summary = case.summary(db.session, plugin_runtime.registry(), actor, application, current_locale())
+        deadline = summary.deadline
         return {
             "id": application.id,
             "tracking_number": application.tracking_number,
             "service_key": application.service_key,
             "service_version": application.service_version,
-            "service_title": pick(service.title, locale) if service else None,
+            "service_title": summary.service_title if summary.service else None,
             "status": application.status,
-            "status_label": str(statuses.LABELS.get(application.status, application.status)),
+            "status_label": summary.status_label,
             "current_step": application.current_step,
             "channel": application.channel,
             "version": application.version,
@@ -213,19 +218,19 @@ class ApplicationsApi(BaseApi):
             "due_at": _iso(application.due_at),
             "step_due_at": _iso(application.step_due_at),
             "closed_at": _iso(application.closed_at),
-            "applicant": {
-                "name": application.applicant_name,
-                "psn": applicant(application.applicant_psn),
-                "phone": applicant(application.applicant_phone),
-                "email": applicant(application.applicant_email),
-                "address": applicant(application.applicant_address),
+            "deadline": {
+                "overdue": deadline.overdue,
+                "step_overdue": deadline.step_overdue,
+                "suspended_since": _iso(deadline.suspended_since),
             },
-            "personal_data_masked": not personal,
-            "data": data,
+            "applicant": {row.key: row.value for row in summary.applicant},
+            "personal_data_masked": not summary.personal_shown,
+            "data": summary.data,
             "documents": [
                 {
                     "id": d.id,
                     "requirement_key": d.requirement_key,
+                    "title": d.title,
                     "original_name": d.original_name,
                     "content_type": d.content_type,
                     "size": d.size,
@@ -233,21 +238,21 @@ class ApplicationsApi(BaseApi):
                     "uploaded_at": _iso(d.uploaded_at),
                     "url": f"{self.route_base}/applications/{application.id}/documents/{d.id}",
                 }
-                for d in documents
+                for d in summary.documents
             ],
             "history": [
                 {
-                    "at": _iso(r.at),
-                    "action": r.action,
-                    "actor_id": r.actor_id,
-                    "step_key": r.step_key,
-                    "from_status": r.from_status,
-                    "to_status": r.to_status,
-                    "comment": r.comment,
+                    "at": _iso(e.at),
+                    "action": e.action,
+                    "actor_id": e.actor_id,
+                    "step_key": e.step_key,
+                    "from_status": e.from_status,
+                    "to_status": e.to_status,
+                    "comment": e.comment,
                 }
-                for r in workflow.history(db.session, application)
+                for e in summary.events
             ],
-            "allowed_actions": sorted(set(actions)),
+            "allowed_actions": sorted(a for a in summary.actions if a in ACTIONS),
         }
 
     # -- list -----------------------------------------------------------------------------
@@ -258,7 +263,9 @@ class ApplicationsApi(BaseApi):
         if status and status not in statuses.ALL:
             errors["status"] = _("Choose one of: %(values)s.", values=", ".join(statuses.ALL))
         service = (request.args.get("service") or "").strip()
-        if service and (len(service) > MAX_KEY or plugin_runtime.registry().get(service) is None):
+        if service and (
+            len(service) > MAX_KEY or access.visible_service(plugin_runtime.registry(), self._actor(), service) is None
+        ):
             errors["service"] = _("There is no such service.")
         overdue_raw = (request.args.get("overdue") or "").strip().lower()
         if overdue_raw not in TRUE | FALSE:
@@ -315,7 +322,7 @@ class ApplicationsApi(BaseApi):
             filters, limit, after = self._list_args()
         except BadRequest as exc:
             return self._fail(400, exc.message, exc.errors)
-        page = listing.list_applications(db.session, g.user, filters, limit=limit, after=after)
+        page = listing.list_applications(db.session, self._actor(), filters, limit=limit, after=after)
         return self.response(200, result=page.rows, next_after=page.next_after, limit=limit)
 
     # -- show -----------------------------------------------------------------------------
@@ -346,7 +353,7 @@ class ApplicationsApi(BaseApi):
 
     # -- act ------------------------------------------------------------------------------
 
-    def _run_action(self, application: Application, actor: workflow.Actor, body: Mapping[str, Any]) -> None:
+    def _run_action(self, application: Application, actor: Actor, body: Mapping[str, Any]) -> None:
         errors: dict[str, str] = {}
         action = body.get("action")
         if action not in ACTIONS:
@@ -365,7 +372,7 @@ class ApplicationsApi(BaseApi):
                 errors["assignee_id"] = _("Choose the staff member to hand the application to.")
         if errors:
             raise BadRequest(_("Some fields are not valid."), errors)
-        common: dict[str, Any] = {"actor_id": actor.user_id}
+        common: dict[str, Any] = {"actor_id": actor.user_id, "host": plugin_runtime.host()}
         if action == "comment":
             workflow.comment(db.session, application, text=comment or reason, **common)
             return
@@ -376,7 +383,7 @@ class ApplicationsApi(BaseApi):
             workflow.reject(db.session, application, reason=reason or comment, **common)
         elif action == "return":
             workflow.return_for_correction(db.session, application, what_to_fix=reason or comment, **common)
-        elif action == "reassign":
+        elif action == "reassign" and assignee_id is not None:  # checked above
             workflow.reassign(db.session, application, assignee_id=assignee_id, reason=reason or comment, **common)
 
     @expose("/applications/<int:pk>/actions", methods=["POST"])
@@ -428,7 +435,7 @@ class ApplicationsApi(BaseApi):
         except (BadRequest, WorkflowError) as exc:
             db.session.rollback()
             return self._refusal(exc)
-        application = self._application(pk)
+        # Committed: the row reloads its expired columns on first use.
         return self.response(200, result=self._show(application, actor))
 
     # -- create ---------------------------------------------------------------------------
@@ -473,74 +480,31 @@ class ApplicationsApi(BaseApi):
               $ref: '#/components/responses/403'
         """
         actor = self._actor()
-        if actor is None or actor.municipality_id is None or not actor.has(*workflow.FILING_ROLES):
+        if actor is None or actor.municipality_id is None:
             return self._fail(403, _("Only the municipality's staff may file applications."))
         try:
             body = _json_object()
             _refuse_unknown(body, CREATE_KEYS)
-            application, secret = self._create(actor, body)
-            workflow.commit(db.session)
+            filed = intake.file(
+                db.session,
+                plugin_runtime.host(),
+                get_storage(current_flask_app()),
+                actor,
+                municipality_id=actor.municipality_id,
+                channel=channels.API,
+                submit=False,
+                locale=current_locale(),
+                **_filing_input(body),
+            )
+        except intake.FilingRefused as exc:
+            db.session.rollback()
+            return self._fail(400, str(exc), exc.errors())
         except (BadRequest, WorkflowError) as exc:
             db.session.rollback()
             return self._refusal(exc)
-        result = self._show(application, actor)
-        result["access_code"] = secret
+        result = self._show(filed.application, actor)
+        result["access_code"] = filed.access_code
         return self.response(201, result=result)
-
-    def _create(self, actor: workflow.Actor, body: Mapping[str, Any]) -> tuple[Application, str]:
-        errors: dict[str, str] = {}
-        key = body.get("service_key")
-        service = None
-        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
-            errors["service_key"] = _("Choose a service.")
-        else:
-            service = intake.enabled_service(db.session, plugin_runtime.registry(), actor.municipality_id, key.strip())
-            if service is None:
-                errors["service_key"] = _("This municipality does not offer this service.")
-        raw_applicant = body.get("applicant")
-        applicant = None
-        if not isinstance(raw_applicant, dict):
-            errors["applicant"] = _("Send the applicant as an object with at least a name.")
-        else:
-            _refuse_unknown(raw_applicant, APPLICANT_KEYS, "applicant.")
-            applicant, problems = intake.clean_applicant(raw_applicant)
-            errors.update({f"applicant.{name}": str(message) for name, message in problems.items()})
-        raw_data = body.get("data")
-        data: dict[str, Any] = {}
-        if not isinstance(raw_data, dict):
-            errors["data"] = _("Send the form data as an object.")
-        elif service is not None:
-            allowed = (str, int, float, bool, type(None))
-            shapes = {
-                name: _("This value has the wrong type.")
-                for name, value in raw_data.items()
-                if not (
-                    isinstance(value, allowed)
-                    or (isinstance(value, list) and all(isinstance(v, allowed) for v in value))
-                )
-            }
-            if shapes:
-                errors.update({f"data.{name}": message for name, message in shapes.items()})
-            else:
-                # The same rules as the HTML form (declared fields, then plug-in validators),
-                # fed what a form posts: JSON numbers arrive as the text a form field holds.
-                data, problems = plugin_runtime.validate_application_data(service, _as_form_values(raw_data))
-                errors.update({f"data.{name}": str(message) for name, message in problems.items()})
-        if errors:
-            raise BadRequest(_("Some fields are not valid."), errors)
-        return workflow.new_application(
-            db.session,
-            service=service,
-            municipality_id=actor.municipality_id,
-            data=data,
-            applicant_name=applicant.name,
-            created_by_id=actor.user_id,
-            applicant_psn=applicant.psn,
-            applicant_phone=applicant.phone,
-            applicant_email=applicant.email,
-            applicant_address=applicant.address,
-            channel="office",
-        )
 
     # -- documents ------------------------------------------------------------------------
 
@@ -567,57 +531,26 @@ class ApplicationsApi(BaseApi):
               $ref: '#/components/responses/404'
         """
         application = self._application(pk)
-        if application is None or document_id > MAX_PK:
+        if application is None:
             return self._not_found()
-        document = db.session.execute(
-            select(ApplicationDocument).where(
-                ApplicationDocument.id == document_id,
-                ApplicationDocument.application_id == application.id,
-                ApplicationDocument.municipality_id == application.municipality_id,
-            )
-        ).scalar_one_or_none()
-        if document is None:
+        try:
+            document = access.document_of(db.session, application, document_id)
+        except access.NotFound:
             return self._fail(404, _("There is no such document."))
-        actor = self._actor()
-        if not case.may_see_personal(actor, application):
-            return self._fail(403, _("Documents hold personal data; your role may see that they exist, not open them."))
         try:
-            stream = get_storage().open(document.storage_key)
-        except ObjectNotFound:
-            return self._fail(404, _("The file of this document is missing from the storage; tell the administrator."))
-        except StorageError:
-            return self._fail(503, _("The document storage cannot be reached now; try again in a moment."))
-        # Committed before a byte is sent: no download without its trace.
-        db.session.add(
-            AuditEvent(
-                actor_id=actor.user_id,
-                municipality_id=application.municipality_id,
-                action="document.download",
-                object_type="application_document",
-                object_id=str(document.id),
-                details={"application_id": application.id, "sha256": document.sha256, "channel": "api"},
-                ip=(request.remote_addr or "")[:45] or None,
+            opened = documents.open_document(
+                db.session,
+                get_storage(current_flask_app()),
+                self._actor(),
+                application,
+                document,
+                channel=channels.API,
+                ip=request.remote_addr,
             )
-        )
-        try:
-            db.session.commit()
-        except Exception:
-            stream.close()
-            db.session.rollback()
-            raise
-        name = case.download_name(document.original_name, document.id, document.content_type)
-        response = send_file(
-            stream,
-            mimetype=document.content_type,
-            as_attachment=True,
-            download_name=name,
-            etag=False,
-            conditional=False,
-            max_age=0,
-        )
-        response.headers["Content-Disposition"] = case.content_disposition("attachment", name, document.id)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "private, no-store"
+        except WorkflowError as exc:
+            return self._refusal(exc)
+        response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
+        response.headers.update(opened.headers)
         return response
 
     # -- services -------------------------------------------------------------------------
@@ -641,7 +574,10 @@ class ApplicationsApi(BaseApi):
             404:
               $ref: '#/components/responses/404'
         """
-        registered = plugin_runtime.registry().get(key) if len(key) <= MAX_KEY else None
+        registered = None
+        if len(key) <= MAX_KEY:
+            # Another municipality's own (builder) service does not exist for this caller.
+            registered = access.visible_service(plugin_runtime.registry(), self._actor(), key)
         if registered is None:
             return self._fail(404, _("There is no such service."))
         schema = plugin_runtime.json_schema(registered.service, current_locale())

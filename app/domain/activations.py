@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import AuditEvent, Department, ServiceActivation
-from app.plugins.registry import RegisteredService, ServiceRegistry
+from app.domain import access, audit
+from app.models import Department, ServiceActivation
+
+if TYPE_CHECKING:
+    from app.plugins.registry import RegisteredService, ServiceRegistry
 
 
 class ActivationError(ValueError):
@@ -45,11 +49,7 @@ def offered_to(registered: RegisteredService | None, municipality_id: int) -> bo
 
 def catalogue(session: Session, registry: ServiceRegistry, municipality_id: int) -> list[OfferedService]:
     """Every service this municipality may offer (newest version) with its terms: 2 queries."""
-    rows = (
-        session.execute(select(ServiceActivation).where(ServiceActivation.municipality_id == municipality_id))
-        .scalars()
-        .all()
-    )
+    rows = session.execute(access.within(select(ServiceActivation), ServiceActivation, municipality_id)).scalars()
     by_key = {row.service_key: row for row in rows}
     return [OfferedService(reg, by_key.get(reg.key)) for reg in registry.latest() if offered_to(reg, municipality_id)]
 
@@ -76,14 +76,11 @@ def set_activation(
     if deadline_override is not None and deadline_override < 1:
         raise ActivationError(_("The deadline must be at least one working day."))
     if department_id is not None:
-        department = session.get(Department, department_id)
-        if department is None or department.municipality_id != municipality_id:
+        ours = access.within(select(Department.id), Department, municipality_id)
+        if session.execute(ours.where(Department.id == department_id)).first() is None:
             raise ActivationError(_("Choose a department of this municipality."))
-    row = session.execute(
-        select(ServiceActivation).where(
-            ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key
-        )
-    ).scalar_one_or_none()
+    stmt = access.within(select(ServiceActivation), ServiceActivation, municipality_id)
+    row = session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
     if row is None:
         row = ServiceActivation(municipality_id=municipality_id, service_key=service_key)
         session.add(row)
@@ -104,14 +101,12 @@ def set_activation(
         "deadline_override": deadline_override,
         "department_id": department_id,
     }
-    session.add(
-        AuditEvent(
-            actor_id=actor_id,
-            municipality_id=municipality_id,
-            action="service.activation",
-            object_type="service",
-            object_id=service_key,
-            details={"before": before, "after": after},
-        )
+    audit.record(
+        session,
+        "service.activation",
+        actor=actor_id,
+        target=("service", service_key),
+        municipality_id=municipality_id,
+        details={"before": before, "after": after},
     )
     return row

@@ -1,6 +1,8 @@
-"""What the case page shows, worked out without a request: the form data as the service's own
-version declared it, masked where the reader does not need personal data, the timeline,
-deadlines, reassignment candidates and safe download headers.
+"""What a case shows, worked out without a request: :func:`summary` gives every channel (the
+workspace case page, the REST API, next the portal) the same :class:`CaseSummary` — the form
+data as the service's own version declared it, masked where the reader does not need personal
+data, the documents, the timeline, deadlines, the actions the reader may take and who they
+may hand the case to. Channels only render or serialise it.
 
 Who sees personal data (fields declared ``personal=True``, the applicant's public service
 number, phone, e-mail and address, and the documents themselves): the staff who work on the
@@ -13,31 +15,27 @@ administrators run the installation, not cases, and are treated like auditors.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
-from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import deadlines, roles, statuses, workflow
-from app.domain.declarations import DOCUMENT_TYPES, Field, Service, Step, pick
-from app.domain.errors import WorkflowError
+from app.domain import access, deadlines, roles, statuses, workflow
+from app.domain.access import Actor
+from app.domain.declarations import Field, Service, Step, pick
+from app.domain.errors import ServiceUnavailable, WorkflowError
 from app.i18n import format_date
-from app.models import Application, StaffProfile, TransitionRecord
+from app.models import Application, Role, StaffProfile, TransitionRecord, User
+
+if TYPE_CHECKING:
+    from app.plugins.registry import ServiceRegistry
 
 PERSONAL_DATA_ROLES = (roles.CLERK, roles.SPECIALIST, roles.HEAD, roles.MUNICIPAL_ADMIN)
 MASK = "\u2022"
-# Types a browser shows by itself; anything else is only ever downloaded.
-PREVIEW_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/webp"})
-# Served with every inline preview: nothing may load, run or navigate from inside the file.
-PREVIEW_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 ACTION_LABELS = {
     workflow.SUBMIT: _l("Submitted"),
@@ -52,7 +50,7 @@ ACTION_LABELS = {
 }
 
 
-def may_see_personal(actor: workflow.Actor | None, application: Application) -> bool:
+def may_see_personal(actor: Actor | None, application: Application) -> bool:
     return bool(
         actor is not None
         and actor.active
@@ -124,17 +122,31 @@ def form_rows(service: Service, data: Mapping[str, Any], locale: str, show_perso
     return rows
 
 
-def applicant_rows(application: Application, show_personal: bool) -> list[tuple[str, str, bool]]:
-    """(label, value, masked) for the applicant's own details."""
-    rows = [(_("Name"), application.applicant_name, False)]
-    for label, value in (
-        (_("Public service number"), application.applicant_psn),
-        (_("Phone"), application.applicant_phone),
-        (_("E-mail"), application.applicant_email),
-        (_("Address"), application.applicant_address),
+def masked_data(service: Service | None, data: Mapping[str, Any], show_personal: bool) -> dict[str, Any]:
+    """The stored form data as stored, with the values of personal fields masked unless shown."""
+    personal = {spec.name for spec in service.fields if spec.personal} if service and not show_personal else set()
+    return {key: mask(value) if key in personal else value for key, value in (data or {}).items()}
+
+
+@dataclass(frozen=True)
+class ApplicantRow:
+    key: str  # name, psn, phone, email, address
+    label: str
+    value: str | None
+    masked: bool
+
+
+def applicant_rows(application: Application, show_personal: bool) -> list[ApplicantRow]:
+    """The applicant's own details, empty ones included; all but the name masked unless shown."""
+    rows = [ApplicantRow("name", _("Name"), application.applicant_name, False)]
+    for key, label, value in (
+        ("psn", _("Public service number"), application.applicant_psn),
+        ("phone", _("Phone"), application.applicant_phone),
+        ("email", _("E-mail"), application.applicant_email),
+        ("address", _("Address"), application.applicant_address),
     ):
-        if value:
-            rows.append((label, value if show_personal else mask(value), not show_personal))
+        hidden = bool(value) and not show_personal
+        rows.append(ApplicantRow(key, label, mask(value) if hidden else value, hidden))
     return rows
 
 
@@ -150,6 +162,11 @@ class Event:
     step: str
     status: str
     comment: str | None
+    # As stored, for machine readers.
+    actor_id: int | None
+    step_key: str | None
+    from_status: str | None
+    to_status: str
 
 
 def user_names(session: Session, user_ids) -> dict[int, str]:
@@ -175,6 +192,10 @@ def timeline(session: Session, application: Application, service: Service | None
                 step=pick(step.title, locale) if step else (record.step_key or ""),
                 status=str(statuses.LABELS.get(record.to_status, record.to_status)),
                 comment=record.comment,
+                actor_id=record.actor_id,
+                step_key=record.step_key,
+                from_status=record.from_status,
+                to_status=record.to_status,
             )
         )
     return events
@@ -219,14 +240,10 @@ def reassign_candidates(session: Session, application: Application, step: Step |
     except WorkflowError:
         return []
     role_name = roles.ROLE_BY_KEY.get(step.role, step.role)
+    staff = select(User.id, User.first_name, User.last_name).join(StaffProfile, StaffProfile.user_id == User.id)
     stmt = (
-        select(User.id, User.first_name, User.last_name)
-        .join(StaffProfile, StaffProfile.user_id == User.id)
-        .where(
-            StaffProfile.municipality_id == application.municipality_id,
-            User.active.is_(True),
-            User.roles.any(Role.name == role_name),
-        )
+        access.within(staff, StaffProfile, application.municipality_id)
+        .where(User.active.is_(True), User.roles.any(Role.name == role_name))
         .order_by(User.last_name, User.first_name, User.id)
     )
     if department_id is not None:
@@ -236,59 +253,122 @@ def reassign_candidates(session: Session, application: Application, step: Step |
     return [(uid, " ".join(p for p in (first, last) if p)) for uid, first, last in session.execute(stmt).all()]
 
 
-# -- downloads ---------------------------------------------------------------------------------
-
-_EXTENSION_BY_TYPE = {mime: name for name, mimes in DOCUMENT_TYPES.items() for mime in mimes}
-_UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9._ -]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f/\\]+")
+# -- the summary every channel shows -----------------------------------------------------------
 
 
-def download_name(original: str, document_id: int, content_type: str) -> str:
-    """The name to offer: the uploaded one without path parts or control characters, with
-    the extension of the type the content really is."""
-    name = _CONTROL.sub("_", unicodedata.normalize("NFC", original or "")).strip(" ._")[:150]
-    extension = _EXTENSION_BY_TYPE.get(content_type)
-    if not name:
-        name = f"document-{document_id}"
-    if (
-        extension
-        and not name.lower().endswith("." + extension)
-        and not (extension == "jpeg" and name.lower().endswith(".jpg"))
-    ):
-        name = f"{name}.{extension}"
-    return name
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    requirement_key: str
+    title: str  # the checklist line's title, or its key when the service is gone
+    original_name: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime
 
 
-def content_disposition(disposition: str, name: str, document_id: int) -> str:
-    """``attachment``/``inline`` with an ASCII ``filename`` any browser takes and the real
-    name as an RFC 5987 ``filename*`` (UTF-8, percent-encoded, so no quote or newline can
-    break out of the header)."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    ascii_name = _UNSAFE_ASCII.sub("_", ascii_name).strip(" ._")
-    stem = ascii_name.rsplit(".", 1)[0] if "." in ascii_name else ascii_name
-    if not stem.strip("_ "):
-        suffix = name.rsplit(".", 1)[1] if "." in name else ""
-        suffix = _UNSAFE_ASCII.sub("", suffix)
-        ascii_name = f"document-{document_id}" + (f".{suffix}" if suffix else "")
-    return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+@dataclass(frozen=True)
+class CaseSummary:
+    """One application as ``actor`` may see it, in ``locale``."""
+
+    application: Application
+    service: Service | None  # None when the version it was filed under is not installed
+    service_title: str
+    step: Step | None
+    step_title: str
+    status_label: str
+    personal_shown: bool
+    applicant: list[ApplicantRow]
+    data: dict[str, Any]  # as stored, personal fields masked unless shown
+    fields: list[FieldRow]  # declared fields with a value, for reading
+    documents: list[DocumentRow]
+    may_open_documents: bool
+    events: list[Event]
+    deadline: DeadlineInfo
+    actions: list[str]  # workflow actions the actor may take now
+    assignee: str | None
+    reassign_candidates: list[tuple[int, str]]
+    problem: str | None  # why the case cannot be worked on now (its service is gone)
+
+
+def summary(
+    session: Session,
+    registry: ServiceRegistry,
+    actor: Actor | None,
+    application: Application,
+    locale: str,
+    *,
+    may_act: bool = True,
+    may_open_documents: bool = True,
+) -> CaseSummary:
+    """What ``actor`` sees of ``application`` (loaded through :mod:`app.domain.access`).
+
+    ``may_act`` and ``may_open_documents`` say what the channel lets this reader do at all
+    (its permissions); the summary narrows them by the case itself.
+    """
+    registered = registry.get(application.service_key, application.service_version)
+    service = registered.service if registered else None
+    show_personal = may_see_personal(actor, application)
+    actions: list[str] = []
+    if may_act and service is not None and actor is not None:
+        found = workflow.allowed_actions(session, application, actor.user_id, registry)
+        found += workflow.staff_actions(session, application, actor.user_id, registry)
+        actions = list(dict.fromkeys(found))
+    step = workflow.current_step(application, service) if service else None
+    titles = {d.key: pick(d.title, locale) for d in service.documents} if service else {}
+    names = user_names(session, [application.assignee_id])
+    return CaseSummary(
+        application=application,
+        service=service,
+        service_title=pick(service.title, locale) if service else application.service_key,
+        step=step,
+        step_title=pick(step.title, locale) if step else "",
+        status_label=str(statuses.LABELS.get(application.status, application.status)),
+        personal_shown=show_personal,
+        applicant=applicant_rows(application, show_personal),
+        data=masked_data(service, application.data or {}, show_personal),
+        fields=form_rows(service, application.data or {}, locale, show_personal) if service else [],
+        documents=[
+            DocumentRow(
+                id=d.id,
+                requirement_key=d.requirement_key,
+                title=titles.get(d.requirement_key, d.requirement_key),
+                original_name=d.original_name,
+                content_type=d.content_type,
+                size=d.size,
+                sha256=d.sha256,
+                uploaded_at=d.uploaded_at,
+            )
+            for d in access.documents_of(session, application)
+        ],
+        may_open_documents=may_open_documents and show_personal,
+        events=timeline(session, application, service, locale),
+        deadline=deadline_info(session, application),
+        actions=actions,
+        assignee=names.get(application.assignee_id) if application.assignee_id else None,
+        reassign_candidates=reassign_candidates(session, application, step) if "reassign" in actions else [],
+        problem=None if service else str(ServiceUnavailable()),
+    )
 
 
 __all__ = [
     "ACTION_LABELS",
-    "PREVIEW_CSP",
-    "PREVIEW_TYPES",
+    "ApplicantRow",
+    "CaseSummary",
     "DeadlineInfo",
+    "DocumentRow",
     "Event",
     "FieldRow",
     "applicant_rows",
-    "content_disposition",
     "deadline_info",
     "display_value",
-    "download_name",
     "form_rows",
     "mask",
+    "masked_data",
     "may_see_personal",
     "reassign_candidates",
+    "summary",
     "timeline",
     "user_names",
 ]

@@ -23,7 +23,7 @@ import holidays as holiday_calendars
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain import statuses
+from app.domain import access, statuses
 from app.domain.declarations import Service, Step
 from app.domain.tracking import OFFICE_TZ
 from app.models import Application, MunicipalHoliday, ServiceActivation
@@ -57,8 +57,7 @@ class WorkingCalendar:
             days: dict[dt.date, str] = {}
             if self.session is not None and self.municipality_id is not None:
                 rows = self.session.execute(
-                    select(MunicipalHoliday).where(
-                        MunicipalHoliday.municipality_id == self.municipality_id,
+                    access.within(select(MunicipalHoliday), MunicipalHoliday, self.municipality_id).where(
                         MunicipalHoliday.date >= dt.date(year, 1, 1),
                         MunicipalHoliday.date <= dt.date(year, 12, 31),
                     )
@@ -136,11 +135,8 @@ def is_working_day(day: dt.date, *, session: Session | None = None, municipality
 
 def service_deadline_days(session: Session, service: Service, municipality_id: int) -> int:
     """The municipality's deadline override for the service, else the declared one."""
-    override = session.execute(
-        select(ServiceActivation.deadline_override).where(
-            ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service.key
-        )
-    ).scalar_one_or_none()
+    stmt = access.within(select(ServiceActivation.deadline_override), ServiceActivation, municipality_id)
+    override = session.execute(stmt.where(ServiceActivation.service_key == service.key)).scalar_one_or_none()
     return override if override is not None else service.deadline_days
 
 
@@ -207,7 +203,7 @@ def late_clause(on: dt.date | None = None):
 def overdue_applications(session: Session, municipality_ids: Iterable[int] | None = None, on: dt.date | None = None):
     """A SELECT of overdue applications, optionally limited to some municipalities.
 
-    Pass ``app.tenancy.visible_municipality_ids(user)`` so views see only what they may.
+    Pass ``app.domain.access.visible_municipality_ids(actor)`` so views see only what they may.
     """
     query = select(Application).where(overdue_clause(on)).order_by(Application.due_at, Application.id)
     if municipality_ids is not None:

@@ -11,27 +11,51 @@ the whole picture (known roles, known field types, conditions on existing fields
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dc_fields
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, TypeAlias, get_args
 
 LANGUAGES = ("hy", "en", "ru")
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
+# The closed vocabularies of a declaration, as types a plug-in author's checker understands.
+# Values read from definition files are untyped, so the registry still checks each one at
+# start-up against the tuples below, which are derived from these types.
+
+# Every role key (app.domain.roles.ROLE_BY_KEY maps them to the stored role names).
+RoleKey: TypeAlias = Literal["system_admin", "municipal_admin", "clerk", "specialist", "head", "auditor", "citizen"]
 # Roles a step may name as its acting role. Citizens and auditors never act on a step.
-STEP_ROLES = ("clerk", "specialist", "head", "municipal_admin")
-ACTIONS = ("approve", "reject", "return")
-CONDITION_OPS = ("eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "set", "unset")
-FEE_PERIODS = ("once", "day", "month", "quarter", "year", "event")
+StepRole: TypeAlias = Literal["clerk", "specialist", "head", "municipal_admin"]
+# What a step may allow its actor to do; "return" sends the application back for correction.
+Action: TypeAlias = Literal["approve", "reject", "return"]
+# Every action the workflow records, and what ``before_transition`` receives as ``action``.
+TransitionAction: TypeAlias = Literal[
+    "submit", "approve", "reject", "return", "resubmit", "withdraw", "comment", "reassign", "extend"
+]
+ConditionOp: TypeAlias = Literal["eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "set", "unset"]
+FeePeriod: TypeAlias = Literal["once", "day", "month", "quarter", "year", "event"]
+DocumentType: TypeAlias = Literal["pdf", "jpeg", "png", "tiff", "webp", "heic", "docx", "odt", "xlsx"]
+# The kind of value a field type stores, and the HTML input the core renders for it.
+PythonType: TypeAlias = Literal["str", "int", "decimal", "date", "bool", "list"]
+InputType: TypeAlias = Literal["text", "textarea", "number", "date", "email", "tel", "checkbox", "select", "checkboxes"]
+
+ROLE_KEYS: tuple[RoleKey, ...] = get_args(RoleKey)
+STEP_ROLES: tuple[StepRole, ...] = get_args(StepRole)
+ACTIONS: tuple[Action, ...] = get_args(Action)
+TRANSITION_ACTIONS: tuple[TransitionAction, ...] = get_args(TransitionAction)
+CONDITION_OPS: tuple[ConditionOp, ...] = get_args(ConditionOp)
+FEE_PERIODS: tuple[FeePeriod, ...] = get_args(FeePeriod)
+PYTHON_TYPES: tuple[PythonType, ...] = get_args(PythonType)
+INPUT_TYPES: tuple[InputType, ...] = get_args(InputType)
 
 # File types a document requirement may accept, by the name used in declarations. Types are
 # detected from file content at upload time; the name is never trusted from the client.
-DOCUMENT_TYPES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+DOCUMENT_TYPES: Mapping[DocumentType, tuple[str, ...]] = MappingProxyType(
     {
         "pdf": ("application/pdf",),
         "jpeg": ("image/jpeg",),
@@ -99,7 +123,7 @@ class Condition:
     """
 
     field: str
-    op: str = "eq"
+    op: ConditionOp = "eq"
     value: Any = None
 
     def __post_init__(self) -> None:
@@ -132,9 +156,9 @@ class Condition:
             if op == "not_in":
                 return not any(item in expected for item in actual)
         if op == "eq":
-            return actual == expected
+            return bool(actual == expected)
         if op == "ne":
-            return actual != expected
+            return bool(actual != expected)
         if op == "in":
             return actual in expected
         if op == "not_in":
@@ -144,13 +168,13 @@ class Condition:
         actual, expected = _comparable(actual), _comparable(expected)
         try:
             if op == "gt":
-                return actual > expected
+                return bool(actual > expected)
             if op == "ge":
-                return actual >= expected
+                return bool(actual >= expected)
             if op == "lt":
-                return actual < expected
+                return bool(actual < expected)
             if op == "le":
-                return actual <= expected
+                return bool(actual <= expected)
         except TypeError:
             return False
         raise AssertionError(op)  # unreachable: op validated in __post_init__
@@ -210,7 +234,9 @@ def _choices(value: Any) -> tuple[Choice, ...]:
     result = []
     for item in value or ():
         if isinstance(item, Mapping):
-            item = Choice(value=item.get("value"), label=item.get("label", item.get("value")))
+            # From a definition file: Choice checks the value itself.
+            choice_value: Any = item.get("value")
+            item = Choice(value=choice_value, label=item.get("label", choice_value))
         elif isinstance(item, (tuple, list)) and len(item) == 2:
             item = Choice(value=item[0], label=item[1])
         if not isinstance(item, Choice):
@@ -272,7 +298,7 @@ class Document:
     title: Mapping[str, str]
     required: bool = True
     required_when: tuple[Condition, ...] = ()
-    types: tuple[str, ...] = ("pdf", "jpeg", "png")
+    types: tuple[DocumentType, ...] = ("pdf", "jpeg", "png")
     max_size_mb: float = 10
     max_count: int = 1
     help: Mapping[str, str] = field(default_factory=dict)
@@ -306,9 +332,9 @@ class Step:
 
     key: str
     title: Mapping[str, str]
-    role: str
+    role: StepRole
     days: int
-    actions: tuple[str, ...] = ("approve", "reject", "return")
+    actions: tuple[Action, ...] = ("approve", "reject", "return")
     department: str | None = None
     when: tuple[Condition, ...] = ()
     forbid_self_approval: bool = False
@@ -353,7 +379,7 @@ class Service:
     fields: tuple[Field, ...] = ()
     documents: tuple[Document, ...] = ()
     fee: int = 0
-    fee_period: str = "once"
+    fee_period: FeePeriod = "once"
     deadline_days: int = 10
     output: Output | None = None
     category: str = "general"
@@ -394,21 +420,27 @@ class Service:
         return tuple(step for step in self.steps if step.applies(data))
 
 
+# ``clean(value, field)``: the submitted value (text from a form; a number, bool or list from
+# the API) and the declaring Field in, the value to store out; ValueError for bad input.
+FieldCleaner: TypeAlias = Callable[[Any, Field], Any]
+
+
 @dataclass(frozen=True)
 class FieldType:
     """A field type a plug-in adds (``register_field_types``).
 
-    ``python_type`` is one of "str", "int", "decimal", "date", "bool", "list"; the core builds
-    the form input from it. ``clean`` turns the submitted string into the stored value and
-    raises ``ValueError`` with a user-facing message when the input is wrong.
-    ``json_schema`` is the JSON Schema fragment the API publishes for the value.
+    ``python_type`` is the kind of value stored; ``input_type`` the HTML input the core
+    renders. ``clean(value, field)`` turns the submitted value into the stored one and raises
+    ``ValueError`` with a user-facing message when the input is wrong; without it the value
+    is stored as submitted. ``json_schema`` is the JSON Schema fragment the API publishes
+    for the value.
     """
 
     name: str
-    python_type: str = "str"
-    clean: Any = None
+    python_type: PythonType = "str"
+    clean: FieldCleaner | None = None
     json_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
-    input_type: str = "text"
+    input_type: InputType = "text"
 
     def __post_init__(self) -> None:
         _freeze(self, "json_schema", MappingProxyType(dict(self.json_schema)))

@@ -1,6 +1,6 @@
 """An application's documents: checked, stored and recorded as one unit of work.
 
-The guarantee (DESIGN §8, "nothing is lost" and "bad input changes nothing"):
+The guarantee ("nothing is lost" and "bad input changes nothing"):
 
 * Every file of a call is checked before anything is written; one refusal stores nothing.
 * If writing to storage fails part-way, the objects already written by that call are
@@ -16,27 +16,39 @@ transaction leaves an object without a row. Such an object is unreachable (keys 
 and only rows point to them) and can be swept later; a row without its object cannot happen,
 because objects are written, and flushed to disk, before their rows are committed.
 
-    rows = store_documents(db.session, get_storage(), application, requirement, files, user_id)
+    rows = store_documents(db.session, get_storage(app), application, requirement, files, user_id)
     db.session.commit()      # files and rows together
 
 or, committing by itself::
 
     with DocumentBatch(db.session, storage) as batch:
         batch.store(application, requirement, files, user_id)
+
+Opening a stored document is :func:`open_document`, the same for every channel: it refuses
+readers who may not see personal data, commits the audit event before handing the stream
+over, and says which headers keep the file from being sniffed, cached or run.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
-from app.domain.declarations import Document, Service
-from app.domain.storage import Storage, delete_quietly
+from app.domain import access, audit
+from app.domain.access import Actor
+from app.domain.casefile import may_see_personal
+from app.domain.declarations import DOCUMENT_TYPES, Document, Service
+from app.domain.errors import InvalidAction, NotAllowed, WorkflowError
+from app.domain.storage import ObjectNotFound, Storage, StorageError, delete_quietly
 from app.domain.uploads import CheckedUpload, check_uploads, close_all
 from app.models.applications import Application, ApplicationDocument
 
@@ -127,7 +139,7 @@ def _committed_keys(session: Session, keys: list[str]) -> set[str]:
     released). When in doubt, keep the object: an orphan costs disk space, a loss costs trust.
     """
     try:
-        engine = session.get_bind(mapper=ApplicationDocument)
+        engine = session.get_bind(mapper=ApplicationDocument).engine
         with engine.connect() as conn:
             found = conn.execute(
                 select(ApplicationDocument.storage_key).where(ApplicationDocument.storage_key.in_(keys))
@@ -141,8 +153,9 @@ def _committed_keys(session: Session, keys: list[str]) -> set[str]:
 def count_stored(session: Session | scoped_session, application: Application, requirement_key: str) -> int:
     if application.id is None:
         return sum(1 for doc in application.documents if doc.requirement_key == requirement_key)
+    counted = select(func.count(ApplicationDocument.id))
     return session.execute(
-        select(func.count(ApplicationDocument.id)).where(
+        access.within(counted, ApplicationDocument, application.municipality_id).where(
             ApplicationDocument.application_id == application.id,
             ApplicationDocument.requirement_key == requirement_key,
         )
@@ -258,11 +271,162 @@ def check_checklist(
     return missing
 
 
+# -- opening a stored document ------------------------------------------------------------------
+
+DOWNLOAD = "download"
+PREVIEW = "preview"
+# Types a browser shows by itself; anything else is only ever downloaded.
+PREVIEW_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/webp"})
+# Served with every inline preview: nothing may load, run or navigate from inside the file.
+PREVIEW_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+AUDIT_ACTIONS = {DOWNLOAD: "document.download", PREVIEW: "document.view"}
+
+
+class NoPreview(InvalidAction):
+    default_message = _l("This type of file cannot be previewed; download it instead.")
+
+
+class DocumentUnavailable(WorkflowError):
+    """The storage could not hand the file over just now; nothing was recorded."""
+
+    default_message = _l("The document storage cannot be reached now; try again in a moment.")
+
+
+class DocumentMissing(DocumentUnavailable):
+    default_message = _l("The file of this document is missing from the storage; tell the administrator.")
+
+
+@dataclass
+class OpenedDocument:
+    """A document ready to be sent: its open stream (the caller sends and closes it) and the
+    response headers that keep the file from being sniffed, cached or run."""
+
+    stream: BinaryIO
+    name: str
+    content_type: str
+    size: int
+    document_id: int
+    inline: bool
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "Content-Disposition": content_disposition(
+                "inline" if self.inline else "attachment", self.name, self.document_id
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        }
+        if self.inline:
+            headers["Content-Security-Policy"] = PREVIEW_CSP
+        return headers
+
+
+def open_document(
+    session: Session | scoped_session,
+    storage: Storage,
+    actor: Actor | None,
+    application: Application,
+    document: ApplicationDocument,
+    *,
+    purpose: str = DOWNLOAD,
+    channel: str,
+    ip: str | None = None,
+) -> OpenedDocument:
+    """Open ``document`` of ``application`` (both loaded through :mod:`app.domain.access`)
+    for ``actor`` to download or preview, and commit its audit event before returning: no
+    byte leaves without its trace.
+
+    Raises :class:`NotAllowed` (the reader may know the document exists, not open it),
+    :class:`NoPreview`, :class:`DocumentMissing` or :class:`DocumentUnavailable`; then
+    nothing was recorded and nothing is open.
+    """
+    if document.application_id != application.id or not may_see_personal(actor, application):
+        raise NotAllowed(_l("Documents hold personal data; your role may see that they exist, not open them."))
+    if purpose == PREVIEW and document.content_type not in PREVIEW_TYPES:
+        raise NoPreview()
+    try:
+        stream = storage.open(document.storage_key)
+    except ObjectNotFound:
+        raise DocumentMissing() from None
+    except StorageError:
+        raise DocumentUnavailable() from None
+    audit.record(
+        session,
+        AUDIT_ACTIONS[purpose],
+        actor=actor,
+        target=("application_document", document.id),
+        municipality_id=application.municipality_id,
+        details={"application_id": application.id, "sha256": document.sha256, "channel": channel},
+        ip=ip,
+    )
+    try:
+        session.commit()
+    except BaseException:
+        stream.close()
+        session.rollback()
+        raise
+    return OpenedDocument(
+        stream=stream,
+        name=download_name(document.original_name, document.id, document.content_type),
+        content_type=document.content_type,
+        size=document.size,
+        document_id=document.id,
+        inline=purpose == PREVIEW,
+    )
+
+
+_EXTENSION_BY_TYPE = {mime: name for name, mimes in DOCUMENT_TYPES.items() for mime in mimes}
+_UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9._ -]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f/\\]+")
+
+
+def download_name(original: str, document_id: int, content_type: str) -> str:
+    """The name to offer: the uploaded one without path parts or control characters, with
+    the extension of the type the content really is."""
+    name = _CONTROL.sub("_", unicodedata.normalize("NFC", original or "")).strip(" ._")[:150]
+    extension = _EXTENSION_BY_TYPE.get(content_type)
+    if not name:
+        name = f"document-{document_id}"
+    if (
+        extension
+        and not name.lower().endswith("." + extension)
+        and not (extension == "jpeg" and name.lower().endswith(".jpg"))
+    ):
+        name = f"{name}.{extension}"
+    return name
+
+
+def content_disposition(disposition: str, name: str, document_id: int) -> str:
+    """``attachment``/``inline`` with an ASCII ``filename`` any browser takes and the real
+    name as an RFC 5987 ``filename*`` (UTF-8, percent-encoded, so no quote or newline can
+    break out of the header)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    ascii_name = _UNSAFE_ASCII.sub("_", ascii_name).strip(" ._")
+    stem = ascii_name.rsplit(".", 1)[0] if "." in ascii_name else ascii_name
+    if not stem.strip("_ "):
+        suffix = name.rsplit(".", 1)[1] if "." in name else ""
+        suffix = _UNSAFE_ASCII.sub("", suffix)
+        ascii_name = f"document-{document_id}" + (f".{suffix}" if suffix else "")
+    return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 __all__ = [
+    "DOWNLOAD",
+    "PREVIEW",
+    "PREVIEW_CSP",
+    "PREVIEW_TYPES",
     "DocumentBatch",
+    "DocumentMissing",
+    "DocumentUnavailable",
+    "NoPreview",
+    "OpenedDocument",
     "bind_to_transaction",
     "check_checklist",
+    "content_disposition",
     "count_stored",
+    "download_name",
     "group_by_requirement",
+    "open_document",
     "store_documents",
 ]

@@ -1,5 +1,5 @@
-"""Escalation: an overdue step is reported to the head of the department responsible for it
-(DESIGN §7), once per step and due date.
+"""Escalation: an overdue step is reported to the head of the department responsible for it,
+once per step and due date.
 
 :func:`escalate_overdue` is a plain function on a session: it finds applications whose
 current step is past its budget (:func:`app.domain.deadlines.step_overdue_clause`: running
@@ -11,8 +11,9 @@ already escalated for that step and due moment, and writes notifications to
 3. the municipal administrators
 
 — always people of the application's own municipality, and only active ones. It also
-writes an ``application.escalate`` audit event. The caller commits; the job in app.jobs does
-that and then sends the e-mails.
+writes an ``application.escalate`` audit event. The caller hands in the service registry and
+the app's config (for the public address in links and the default language) and commits; the
+job in app.jobs does that and then sends the e-mails.
 
 Idempotent: the escalation marker is the notification itself (``kind="escalation"`` with the
 application, step key and step due moment), so a second run finds it and writes nothing, and
@@ -25,19 +26,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
-from flask_appbuilder.security.sqla.models import Role, User, assoc_user_role
 from flask_babel import gettext as _
-from sqlalchemy import exists, select
+from sqlalchemy import Exists, Select, exists, select
 from sqlalchemy.orm import Session
 
-from app.domain import deadlines, notifications, roles, workflow
-from app.domain.declarations import pick
+from app.domain import access, deadlines, notifications, roles, workflow
+from app.domain.declarations import Service, Step, pick
 from app.domain.errors import WorkflowError
 from app.i18n import format_date
-from app.models import Application, AuditEvent, Department, Notification, StaffProfile
+from app.models import Application, AuditEvent, Department, Notification, Role, StaffProfile, User, assoc_user_role
+
+if TYPE_CHECKING:
+    from app.plugins.registry import ServiceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ class _Target:
     department_id: int | None
 
 
-def _already_escalated():
+def _already_escalated() -> Exists:
     return exists().where(
         Notification.kind == KIND,
         Notification.application_id == Application.id,
@@ -61,13 +65,14 @@ def _already_escalated():
     )
 
 
-def overdue_unescalated(on: dt.date | None = None):
+def overdue_unescalated(on: dt.date | None = None) -> Select[Application]:
     """SELECT of applications to escalate on ``on``, oldest deadline first."""
-    return (
+    stmt = (
         select(Application)
         .where(deadlines.step_overdue_clause(on), Application.current_step.is_not(None), ~_already_escalated())
         .order_by(Application.step_due_at, Application.id)
     )
+    return access.unscoped(stmt, reason="escalation sweeps the overdue steps of every municipality")
 
 
 def _active_staff(session: Session, municipality_id: int, *, role: str, department_id: int | None = None) -> list[User]:
@@ -110,28 +115,31 @@ def recipients(session: Session, municipality_id: int, department_id: int | None
     return _active_staff(session, municipality_id, role=roles.MUNICIPAL_ADMIN)
 
 
-def _department_of(session: Session, application: Application, app: Flask | None) -> int | None:
+def _service_and_step(application: Application, registry: ServiceRegistry) -> tuple[Service | None, Step | None]:
+    """The declaration the application was filed under and its current step; ``None`` for
+    what is no longer installed."""
+    registered = registry.get(application.service_key, application.service_version)
+    if registered is None:
+        return None, None
+    return registered.service, workflow.current_step(application, registered.service)
+
+
+def _department_of(session: Session, application: Application, step: Step | None) -> int | None:
     """The department responsible for the current step, as the workflow decides it; the
     application's own when the service is gone or the step's department does not exist."""
-    try:
-        service = workflow.service_of(application, app)
-        step = workflow.current_step(application, service)
-        if step is not None:
+    if step is not None:
+        try:
             return workflow.responsible_department_id(session, application, step)
-    except WorkflowError:
-        pass
+        except WorkflowError:
+            pass
     return application.department_id
 
 
-def _renderer(application: Application, app: Flask | None):
-    try:
-        service = workflow.service_of(application, app)
-        step = workflow.current_step(application, service)
-    except WorkflowError:
-        service = step = None
-
+def _renderer(
+    application: Application, service: Service | None, step: Step | None, config: Mapping[str, Any]
+) -> Callable[[str], tuple[str, str]]:
     # An e-mail needs a whole address; the jobs run outside any request, so it comes from config.
-    base_url = ((app or current_app).config.get("HAMAYNK_PUBLIC_URL") or "").rstrip("/")
+    base_url = (config.get("HAMAYNK_PUBLIC_URL") or "").rstrip("/")
 
     def render(language: str) -> tuple[str, str]:
         service_title = pick(service.title, language) if service else application.service_key
@@ -158,16 +166,24 @@ def _renderer(application: Application, app: Flask | None):
 
 
 def escalate_overdue(
-    session: Session, on: dt.date | None = None, *, app: Flask | None = None, limit: int = BATCH
+    session: Session,
+    on: dt.date | None = None,
+    *,
+    registry: ServiceRegistry,
+    config: Mapping[str, Any],
+    limit: int = BATCH,
 ) -> list[Notification]:
     """Write the escalation notifications due on ``on`` (default today); returns them, unflushed
-    rows included. The caller commits."""
+    rows included. ``config`` is the app's (``HAMAYNK_PUBLIC_URL``, ``BABEL_DEFAULT_LOCALE``).
+    The caller commits."""
+    default_language = config.get("BABEL_DEFAULT_LOCALE") or "hy"
     on = on or deadlines.today()
     written: list[Notification] = []
     cache: dict[_Target, list[User]] = {}
     applications = session.execute(overdue_unescalated(on).limit(limit)).scalars().all()
     for application in applications:
-        target = _Target(application.municipality_id, _department_of(session, application, app))
+        service, step = _service_and_step(application, registry)
+        target = _Target(application.municipality_id, _department_of(session, application, step))
         if target not in cache:
             cache[target] = recipients(session, target.municipality_id, target.department_id)
         people = cache[target]
@@ -179,18 +195,21 @@ def escalate_overdue(
                 application.municipality_id,
             )
             continue
-        marker = f"{KIND}:{application.id}:{application.current_step}:{application.step_due_at:%Y%m%d%H%M%S}"
-        render = _renderer(application, app)
+        due_at = application.step_due_at
+        assert due_at is not None  # the overdue query finds only steps with a due moment
+        marker = f"{KIND}:{application.id}:{application.current_step}:{due_at:%Y%m%d%H%M%S}"
+        render = _renderer(application, service, step, config)
         for person in people:
             written += notifications.notify_user(
                 session,
                 user=person,
+                default_language=default_language,
                 municipality_id=application.municipality_id,
                 kind=KIND,
                 render=render,
                 application_id=application.id,
                 step_key=application.current_step,
-                step_due_at=application.step_due_at,
+                step_due_at=due_at,
                 dedup=marker,
             )
         session.add(
@@ -202,7 +221,7 @@ def escalate_overdue(
                 object_id=str(application.id),
                 details={
                     "step": application.current_step,
-                    "step_due_at": application.step_due_at.isoformat(),
+                    "step_due_at": due_at.isoformat(),
                     "recipients": [p.id for p in people],
                 },
             )

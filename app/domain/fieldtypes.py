@@ -16,7 +16,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
-from app.domain.declarations import Field, FieldType, Service
+from app.domain.declarations import Condition, Field, FieldType, Service, pick
 
 PSN_RE = re.compile(r"^\d{10}$")
 
@@ -245,33 +245,31 @@ def json_schema(service: Service, field_types: Mapping[str, FieldType], locale: 
     Conditional requirements are expressed with ``if``/``then`` so a client can see them;
     the server enforces them through :func:`validate_data` either way.
     """
-    from app.domain.declarations import pick
-
     properties: dict[str, Any] = {}
     required: list[str] = []
     conditionals: list[dict[str, Any]] = []
     for spec in service.fields:
-        schema = dict(field_types[spec.type].json_schema)
-        schema["title"] = pick(spec.label, locale)
+        prop = dict(field_types[spec.type].json_schema)
+        prop["title"] = pick(spec.label, locale)
         if spec.help:
-            schema["description"] = pick(spec.help, locale)
+            prop["description"] = pick(spec.help, locale)
         if spec.choices:
             values = [choice.value for choice in spec.choices]
             if spec.type == "multichoice":
-                schema["items"] = {"type": "string", "enum": values}
+                prop["items"] = {"type": "string", "enum": values}
             else:
-                schema["enum"] = values
+                prop["enum"] = values
         if spec.min_value is not None:
-            schema["minimum"] = spec.min_value
+            prop["minimum"] = spec.min_value
         if spec.max_value is not None:
-            schema["maximum"] = spec.max_value
+            prop["maximum"] = spec.max_value
         if spec.min_length is not None:
-            schema["minLength"] = spec.min_length
+            prop["minLength"] = spec.min_length
         if spec.max_length is not None:
-            schema["maxLength"] = spec.max_length
+            prop["maxLength"] = spec.max_length
         if spec.pattern:
-            schema["pattern"] = spec.pattern
-        properties[spec.name] = schema
+            prop["pattern"] = spec.pattern
+        properties[spec.name] = prop
         if spec.required and not spec.visible_when:
             required.append(spec.name)
         conds = list(spec.visible_when) + list(spec.required_when)
@@ -299,7 +297,7 @@ def json_schema(service: Service, field_types: Mapping[str, FieldType], locale: 
     return schema
 
 
-def _condition_schema(cond) -> dict[str, Any]:
+def _condition_schema(cond: Condition) -> dict[str, Any]:
     op, value = cond.op, cond.value
     if op == "eq":
         return {"const": value}

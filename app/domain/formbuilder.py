@@ -67,7 +67,7 @@ def _conditions_attr(spec: Field) -> str:
 def _wtf_field(spec: Field, field_type: FieldType, locale: str) -> WTField:
     label = pick(spec.label, locale)
     description = pick(spec.help, locale)
-    kw = {"label": label, "description": description, "render_kw": _render_kw(spec, field_type)}
+    kw: dict[str, Any] = {"label": label, "description": description, "render_kw": _render_kw(spec, field_type)}
     if spec.type in ("choice",):
         choices = [("", "—")] + [(c.value, pick(c.label, locale)) for c in spec.choices]
         return SelectField(choices=choices, validate_choice=False, **kw)

@@ -11,6 +11,9 @@ Tabs
     ``all``         everything filed in my municipality (drafts are the applicant's own
                     business until they are submitted).
 
+Every tab is a clause on top of :func:`app.domain.access.visible_applications`: no tab
+can show more than the actor may see.
+
 Paging is by keyset, never by OFFSET or COUNT(*): rows are ordered by ``(due_at, id)`` and a
 page starts after (or before) the ``(due_at, id)`` of the row it continues from. The cursor
 carrying that pair is signed, so a tampered one is refused (:class:`BadCursor`) rather than
@@ -22,20 +25,20 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask_appbuilder.security.sqla.models import User
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, false, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from app.domain import deadlines, roles, statuses
+from app.domain import access, deadlines, roles, statuses
+from app.domain.access import Actor
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.domain.tracking import normalize_tracking_number, parse_tracking_number
-from app.domain.workflow import AT_STEP, OPEN, Actor
-from app.models import Application, Department, ServiceActivation
+from app.domain.workflow import AT_STEP, OPEN
+from app.models import Application, Department, ServiceActivation, User
 
 MINE = "mine"
 DEPARTMENT = "department"
@@ -93,10 +96,14 @@ def _activation_department():
     )
 
 
-def _steps(registry, predicate) -> tuple[list[tuple[str, int, str]], list[tuple[str, int, str]]]:
-    """``(service key, version, step key)`` of every registered step ``predicate`` accepts,
-    split into steps that name their department and steps that do not."""
-    named, unnamed = [], []
+StepAt = tuple[str, int, str]  # (service key, version, step key)
+
+
+def _steps(registry, predicate) -> tuple[list[tuple[StepAt, str | None]], list[tuple[StepAt, str | None]]]:
+    """``((service key, version, step key), department code)`` of every registered step
+    ``predicate`` accepts, split into steps that name their department and steps that do not."""
+    named: list[tuple[StepAt, str | None]] = []
+    unnamed: list[tuple[StepAt, str | None]] = []
     for registered in registry.all():
         for step in registered.service.steps:
             if predicate(step):
@@ -105,7 +112,7 @@ def _steps(registry, predicate) -> tuple[list[tuple[str, int, str]], list[tuple[
     return named, unnamed
 
 
-def _at_step(triples: Sequence[tuple[str, int, str]]):
+def _at_step(triples: Sequence[StepAt]):
     if not triples:
         return false()
     return tuple_(Application.service_key, Application.service_version, Application.current_step).in_(list(triples))
@@ -173,9 +180,10 @@ def can_act_clause(registry, actor: Actor, department_code: str | None):
 
 
 def department_code_of(session: Session, actor: Actor) -> str | None:
-    if actor.department_id is None:
+    if actor.department_id is None or actor.municipality_id is None:
         return None
-    return session.execute(select(Department.code).where(Department.id == actor.department_id)).scalar_one_or_none()
+    stmt = access.within(select(Department.code), Department, actor.municipality_id)
+    return session.execute(stmt.where(Department.id == actor.department_id)).scalar_one_or_none()
 
 
 # -- filters and search ------------------------------------------------------------------------
@@ -189,9 +197,6 @@ class Filters:
     submitted_from: dt.date | None = None
     submitted_to: dt.date | None = None
     q: str = ""
-
-    def is_empty(self) -> bool:
-        return self == Filters()
 
 
 _PHONE_CHARS = re.compile(r"^[+\d\s().-]+$")
@@ -314,28 +319,22 @@ class Page:
     prev_cursor: Cursor | None = None
 
 
-def tab_clause(session: Session, registry, actor: Actor, tab: str, municipality_ids: Iterable[int] | None):
-    """The WHERE clause of a tab, always inside the municipalities the actor may see."""
-    if municipality_ids is None:
-        scope = Application.municipality_id.is_not(None)
-    else:
-        ids = list(municipality_ids)
-        scope = Application.municipality_id.in_(ids) if ids else false()
+def tab_clause(session: Session, registry, actor: Actor, tab: str):
+    """The WHERE clause of a tab; :func:`list_page` keeps it inside what the actor may see."""
     if tab == MINE:
         code = department_code_of(session, actor)
         mine = or_(
             and_(Application.assignee_id == actor.user_id, Application.status.in_(OPEN)),
             and_(Application.assignee_id.is_(None), can_act_clause(registry, actor, code)),
         )
-        return and_(scope, mine)
+        return mine
     if tab == DEPARTMENT:
         code = department_code_of(session, actor)
         return and_(
-            scope,
             Application.status.in_(OPEN),
             responsible_department_clause(registry, actor.municipality_id, actor.department_id, code),
         )
-    return and_(scope, Application.status != statuses.DRAFT)
+    return Application.status != statuses.DRAFT
 
 
 def list_page(
@@ -344,7 +343,6 @@ def list_page(
     actor: Actor,
     tab: str,
     *,
-    municipality_ids: Iterable[int] | None,
     filters: Filters = Filters(),
     cursor: Cursor | None = None,
     limit: int = DEFAULT_LIMIT,
@@ -354,7 +352,7 @@ def list_page(
     rows (the extra one says whether there is a further page)."""
     limit = max(1, min(int(limit), MAX_LIMIT))
     assignee = aliased(User)
-    where = [tab_clause(session, registry, actor, tab, municipality_ids), *filter_clauses(filters, on)]
+    where = [tab_clause(session, registry, actor, tab), *filter_clauses(filters, on)]
     backwards = cursor is not None and cursor.direction == PREV
     if cursor is not None:
         where.append(_before(cursor) if backwards else _after(cursor))
@@ -363,13 +361,13 @@ def list_page(
     else:
         order = (Application.due_at.asc().nulls_last(), Application.id.asc())
     stmt = (
-        select(Application, assignee.first_name, assignee.last_name)
+        access.visible_applications(actor, Application, assignee.first_name, assignee.last_name)
         .outerjoin(assignee, assignee.id == Application.assignee_id)
         .where(*where)
         .order_by(*order)
         .limit(limit + 1)
     )
-    fetched = session.execute(stmt).all()
+    fetched = list(session.execute(stmt).all())
     more = len(fetched) > limit
     fetched = fetched[:limit]
     if backwards:

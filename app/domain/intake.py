@@ -1,16 +1,19 @@
-"""Front-office intake ("one window"): a clerk files an application for a walk-in citizen.
+"""Filing an application, the same way on every channel: a clerk at the front office for a
+walk-in citizen, staff through the REST API, and (next) a citizen on the portal.
 
-Plain functions on a SQLAlchemy session; the views in :mod:`app.office` only parse the
-request and render. One intake is one transaction: the application, its documents (rows and
-stored objects, see :mod:`app.domain.documents`) and the ``submit`` history record commit
-together, or nothing is left behind.
+:func:`file` is the one entry point. Views parse the request, hand over the raw values and
+render what comes back: an :class:`IntakeResult` or a :class:`FilingRefused` carrying every
+problem found, keyed by where it belongs, so all channels give the same messages for the
+same input. One intake is one transaction: the application, its documents (rows and stored
+objects, see :mod:`app.domain.documents`) and the ``submit`` history record commit together,
+or nothing is left behind.
 
-Double submits. The form carries a one-time token; the application is created with
-``submission_key`` derived from it (and from the clerk's user id, so one clerk can never
-reach another's application by sending their token). Before writing, an existing application
-with that key is returned instead; two requests racing past that check are settled by the
-unique constraint on ``application.submission_key``: the loser rolls back (its objects are
-deleted with its transaction) and returns the winner's application.
+Double submits. A channel may send a submission key (the office derives one from a one-time
+form token and the clerk's user id, so one clerk can never reach another's application by
+sending their token). Before writing, an existing application with that key is returned
+instead; two requests racing past that check are settled by the unique constraint on
+``application.submission_key``: the loser rolls back (its objects are deleted with its
+transaction) and returns the winner's application.
 
 The access code. :func:`app.domain.workflow.new_application` returns the applicant's access
 secret once; only its hash is stored. The office keeps it in the clerk's session
@@ -31,23 +34,30 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError, validate_email
-from flask import Flask
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.domain import workflow
+from app.domain import access, fieldtypes, statuses, workflow
+from app.domain.access import Actor
 from app.domain.activations import OfferedService, catalogue
+from app.domain.channels import CHANNELS, ONLINE
 from app.domain.declarations import Document, Service
 from app.domain.documents import check_checklist, store_documents
+from app.domain.errors import NotAllowed
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.domain.storage import Storage
-from app.models import Application, ServiceActivation
-from app.plugins import runtime as plugin_runtime
+from app.domain.uploads import UploadRefused
+from app.models import Application, ApplicationDocument, ServiceActivation
+
+if TYPE_CHECKING:
+    from app.plugins.host import PluginHost
+    from app.plugins.registry import ServiceRegistry
 
 # How long the access code of a just-filed application stays available to the clerk.
 ACCESS_CODE_TTL = dt.timedelta(minutes=15)
@@ -63,35 +73,75 @@ SEARCH_LIMIT = 10
 SEARCH_SCAN = 60
 
 
-class IntakeRefused(ValueError):
-    """The intake cannot be filed as sent; ``str()`` is a translated sentence, nothing was written."""
+class FilingRefused(ValueError):
+    """Nothing was filed. Every problem found, each a translated sentence, keyed by where it
+    belongs: ``service`` (the service asked for), ``data`` (form field name), ``applicant``
+    (name, psn, phone, email, address), ``documents`` (checklist key); ``problems`` are
+    sentences about the submission as a whole."""
+
+    def __init__(
+        self,
+        *,
+        service: str | None = None,
+        data: Mapping[str, str] | None = None,
+        applicant: Mapping[str, str] | None = None,
+        documents: Mapping[str, str] | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        super().__init__(_l("Some fields are not valid."))
+        self.service = service
+        self.data = dict(data or {})
+        self.applicant = dict(applicant or {})
+        self.documents = dict(documents or {})
+        self.problems = list(problems)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def errors(self) -> dict[str, str]:
+        """All of it as one flat mapping: ``service_key``, ``data.<field>``,
+        ``applicant.<detail>``, ``documents.<key>`` (the names the REST API reports)."""
+        flat = {"service_key": self.service} if self.service else {}
+        for prefix, errors in (("data", self.data), ("applicant", self.applicant), ("documents", self.documents)):
+            flat.update({f"{prefix}.{name}": str(message) for name, message in errors.items()})
+        return flat
 
 
-class ChecklistIncomplete(IntakeRefused):
-    def __init__(self, missing: Sequence[Document], message: str) -> None:
-        super().__init__(message)
-        self.missing = list(missing)
+# -- what a municipality offers -----------------------------------------------------------------
 
 
-# -- what a clerk may offer ---------------------------------------------------------------------
-
-
-def offered_services(session: Session, registry, municipality_id: int) -> list[OfferedService]:
+def offered_services(session: Session, registry: ServiceRegistry, municipality_id: int) -> list[OfferedService]:
     """The services the municipality has enabled (newest versions), by key."""
     return [o for o in catalogue(session, registry, municipality_id) if o.enabled]
 
 
-def enabled_service(session: Session, registry, municipality_id: int, service_key: str) -> Service | None:
-    """The newest declaration of ``service_key`` if the municipality offers it, else ``None``."""
-    registered = registry.get(service_key)
+def enabled_service(
+    session: Session, registry: ServiceRegistry, municipality_id: int, service_key: str, version: int | None = None
+) -> Service | None:
+    """The declaration of ``service_key`` (its newest version, or ``version``) if the
+    municipality offers the service, else ``None``."""
+    registered = registry.get(service_key, version) if version is not None else registry.get(service_key)
     if registered is None:
         return None
-    enabled = session.execute(
-        select(ServiceActivation.enabled).where(
-            ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key
-        )
-    ).scalar_one_or_none()
+    stmt = access.within(select(ServiceActivation.enabled), ServiceActivation, municipality_id)
+    enabled = session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
     return registered.service if enabled else None
+
+
+def validate_form_data(
+    host: PluginHost, service: Service, raw: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``(data, errors)`` for raw form values: the declared rules first, then every plug-in's
+    ``validate_application`` (merged; the first message for a field wins)."""
+
+    def extra(svc: Service, data: dict[str, Any]) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for result in host.hook.validate_application(service=svc, data=data):
+            for name, message in sorted((result or {}).items()):
+                merged.setdefault(name, str(message))
+        return merged
+
+    return fieldtypes.validate_data(service, raw, host.registry.field_types, extra)
 
 
 # -- the applicant ------------------------------------------------------------------------------
@@ -171,9 +221,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def find_applicants(
-    session: Session, municipality_id: int, query: str, app: Flask | None = None
-) -> list[KnownApplicant]:
+def find_applicants(session: Session, host: PluginHost, municipality_id: int, query: str) -> list[KnownApplicant]:
     """People who applied to this municipality before, matched by public service number,
     phone number or part of the name; most recent first, one entry per person, at most
     :data:`SEARCH_LIMIT`. With a well-formed public service number the population-registry
@@ -191,7 +239,7 @@ def find_applicants(
             phone = normalize_phone(query)
     if psn is not None:
         clauses.append(Application.applicant_psn == psn)
-        answer = plugin_runtime.applicant_from_registry(psn, app)
+        answer = host.hook.applicant_from_registry(psn=psn)
         if answer and str(answer.get("name") or "").strip():
             found.append(
                 KnownApplicant(
@@ -207,15 +255,17 @@ def find_applicants(
         clauses.append(Application.applicant_phone == phone)
     if psn is None and phone is None:
         clauses.append(Application.applicant_name.ilike(_like_pattern(query), escape="\\"))
+    columns = select(
+        Application.applicant_name,
+        Application.applicant_psn,
+        Application.applicant_phone,
+        Application.applicant_email,
+        Application.applicant_address,
+    )
     rows = session.execute(
-        select(
-            Application.applicant_name,
-            Application.applicant_psn,
-            Application.applicant_phone,
-            Application.applicant_email,
-            Application.applicant_address,
-        )
-        .where(Application.municipality_id == municipality_id, or_(*clauses))
+        access.within(columns, Application, municipality_id)
+        # A draft is its creator's until it is submitted; nobody applied through it yet.
+        .where(or_(*clauses), Application.status != statuses.DRAFT)
         .order_by(Application.id.desc())
         .limit(SEARCH_SCAN)
     ).all()
@@ -249,8 +299,9 @@ def submission_key(user_id: int, token: str) -> str | None:
     return f"{SUBMISSION_PREFIX}-{int(user_id)}-{token}"
 
 
-def existing_submission(session: Session, key: str) -> Application | None:
-    return session.execute(select(Application).where(Application.submission_key == key)).scalar_one_or_none()
+def existing_submission(session: Session, municipality_id: int, key: str) -> Application | None:
+    stmt = access.within(select(Application), Application, municipality_id)
+    return session.execute(stmt.where(Application.submission_key == key)).scalar_one_or_none()
 
 
 # -- filing --------------------------------------------------------------------------------
@@ -279,44 +330,117 @@ class IntakeResult:
     # The applicant's access code, or None when the submission had already been filed.
     access_code: str | None
     created: bool
-    documents: list = field(default_factory=list)
+    documents: list[ApplicationDocument] = field(default_factory=list)
+
+    @property
+    def tracking_number(self) -> str:
+        return self.application.tracking_number
 
 
-def file_intake(
+@dataclass(frozen=True)
+class _Checked:
+    service: Service
+    data: dict[str, Any]
+    applicant: Applicant
+    uploads: dict[str, list[Any]]
+
+
+def _filer(actor: Actor | None, municipality_id: int, channel: str) -> Actor:
+    """``actor`` if they may file for ``municipality_id`` through ``channel``."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    if actor is None or not actor.active:
+        raise NotAllowed()
+    # Citizens file for themselves anywhere; everyone else files for their own municipality.
+    if channel != ONLINE and not (actor.municipality_id == municipality_id and actor.has(*workflow.FILING_ROLES)):
+        raise NotAllowed(_l("Only the municipality's staff may file applications."))
+    return actor
+
+
+def _check(
     session: Session,
-    storage: Storage,
-    *,
-    service: Service,
+    host: PluginHost,
     municipality_id: int,
+    service_key: str,
+    service_version: int | None,
     data: Mapping[str, Any],
-    applicant: Applicant,
-    files: Mapping[str, Sequence[Any]],
-    clerk_id: int,
-    key: str,
-    locale: str = "hy",
-    app: Flask | None = None,
-) -> IntakeResult:
-    """Create, attach documents to, submit and commit one application.
+    applicant: Mapping[str, Any],
+    uploads: Mapping[str, Sequence[Any]],
+    submit: bool,
+    locale: str,
+) -> _Checked:
+    service = enabled_service(session, host.registry, municipality_id, service_key, service_version)
+    if service is None:
+        raise FilingRefused(service=_("This municipality does not offer this service."))
+    person, applicant_errors = clean_applicant(applicant)
+    cleaned, data_errors = validate_form_data(host, service, data)
+    chosen = {req.key: uploaded_files(uploads.get(req.key, ())) for req in service.documents}
+    # A draft may wait for its documents; a submission must carry the whole checklist.
+    missing = check_checklist(service, cleaned, chosen) if submit else []
+    if person is None or data_errors or missing:
+        raise FilingRefused(
+            data=data_errors,
+            applicant=applicant_errors,
+            documents={req.key: _("Attach this document.") for req in missing},
+            problems=[missing_documents_message(missing, locale)] if missing else [],
+        )
+    return _Checked(service, cleaned, person, chosen)
 
-    ``data`` is already validated form data; ``files`` maps a requirement key to uploads.
-    Raises :class:`ChecklistIncomplete`, an :class:`app.domain.uploads.UploadRefused`, a
-    :class:`app.domain.storage.StorageError` or a :class:`app.domain.errors.WorkflowError`;
-    in every case the session has been rolled back and nothing is stored.
+
+def file(
+    session: Session,
+    host: PluginHost,
+    storage: Storage,
+    actor: Actor | None,
+    *,
+    municipality_id: int,
+    service_key: str,
+    data: Mapping[str, Any],
+    applicant: Mapping[str, Any],
+    channel: str,
+    uploads: Mapping[str, Sequence[Any]] | None = None,
+    submission_key: str | None = None,
+    submit: bool = True,
+    service_version: int | None = None,
+    locale: str = "hy",
+) -> IntakeResult:
+    """File one application for ``municipality_id`` as ``actor`` through ``channel``
+    (:mod:`app.domain.channels`), and commit it.
+
+    ``data`` holds the raw form values and ``applicant`` the raw applicant details (name,
+    psn, phone, email, address), both as a form posts them; ``uploads`` maps a checklist key
+    to uploaded files. With ``submit`` the application is submitted, so its checklist must be
+    complete; without, it stays a draft. ``service_version`` files under that version of the
+    service instead of the newest. ``locale`` is the language of document titles in messages.
+
+    Raises :class:`FilingRefused` (everything wrong with the input), :class:`NotAllowed`
+    (the actor may not file here), a :class:`app.domain.storage.StorageError` or another
+    :class:`app.domain.errors.WorkflowError`; in every case the session has been rolled back
+    and nothing is stored.
     """
-    chosen = {req.key: uploaded_files(files.get(req.key, ())) for req in service.documents}
-    missing = check_checklist(service, data, chosen)
-    if missing:
-        raise ChecklistIncomplete(missing, missing_documents_message(missing, locale))
-    for _attempt, pause in enumerate((*RETRY_PAUSES, None)):
-        existing = existing_submission(session, key)
+    filer = _filer(actor, municipality_id, channel)
+    if submission_key is not None:
+        # A double submit shows the first one, whatever the second carried.
+        existing = existing_submission(session, municipality_id, submission_key)
         if existing is not None:
             return IntakeResult(existing, None, False)
+    checked = _check(
+        session, host, municipality_id, service_key, service_version, data, applicant, uploads or {}, submit, locale
+    )
+    for _attempt, pause in enumerate((*RETRY_PAUSES, None)):
+        if submission_key is not None:
+            existing = existing_submission(session, municipality_id, submission_key)
+            if existing is not None:
+                return IntakeResult(existing, None, False)
         try:
-            return _file_once(session, storage, service, municipality_id, data, applicant, chosen, clerk_id, key, app)
+            return _file_once(session, host, storage, filer, municipality_id, checked, channel, submission_key, submit)
+        except UploadRefused as exc:
+            session.rollback()
+            raise FilingRefused(documents={exc.requirement_key: str(exc)}, problems=[str(exc)]) from None
         except IntegrityError:
             # Lost a race with the same submission: the unique key refused the second row.
             session.rollback()
-            winner = existing_submission(session, key)
+            winner = existing_submission(session, municipality_id, submission_key) if submission_key else None
             if winner is None:
                 raise
             return IntakeResult(winner, None, False)
@@ -329,7 +453,7 @@ def file_intake(
             if pause is None:
                 raise
             time.sleep(pause)
-            _rewind(chosen)
+            _rewind(checked.uploads)
         except BaseException:
             session.rollback()
             raise
@@ -348,26 +472,40 @@ def _rewind(files: Mapping[str, Sequence[Any]]) -> None:
                 stream.seek(0)
 
 
-def _file_once(session, storage, service, municipality_id, data, applicant, chosen, clerk_id, key, app) -> IntakeResult:
+def _file_once(
+    session: Session,
+    host: PluginHost,
+    storage: Storage,
+    actor: Actor,
+    municipality_id: int,
+    checked: _Checked,
+    channel: str,
+    submission_key: str | None,
+    submit: bool,
+) -> IntakeResult:
+    person = checked.applicant
     application, secret = workflow.new_application(
         session,
-        service=service,
+        service=checked.service,
         municipality_id=municipality_id,
-        data=data,
-        applicant_name=applicant.name,
-        created_by_id=clerk_id,
-        applicant_psn=applicant.psn,
-        applicant_phone=applicant.phone,
-        applicant_email=applicant.email,
-        applicant_address=applicant.address,
-        channel="office",
-        submission_key=key,
+        data=checked.data,
+        applicant_name=person.name,
+        created_by_id=actor.user_id,
+        applicant_user_id=actor.user_id if channel == ONLINE else None,
+        applicant_psn=person.psn,
+        applicant_phone=person.phone,
+        applicant_email=person.email,
+        applicant_address=person.address,
+        channel=channel,
+        submission_key=submission_key,
     )
-    stored = []
-    for requirement in service.documents:
-        if chosen[requirement.key]:
-            stored += store_documents(session, storage, application, requirement, chosen[requirement.key], clerk_id)
-    workflow.submit(session, application, actor_id=clerk_id, expected_version=application.version, app=app)
+    stored: list[ApplicationDocument] = []
+    for requirement in checked.service.documents:
+        if checked.uploads[requirement.key]:
+            files = checked.uploads[requirement.key]
+            stored += store_documents(session, storage, application, requirement, files, actor.user_id)
+    if submit:
+        workflow.submit(session, application, actor_id=actor.user_id, expected_version=application.version, host=host)
     workflow.commit(session)
     return IntakeResult(application, secret, True, stored)
 
@@ -409,14 +547,13 @@ def forget_access_code(store: MutableMapping[str, Any], application_id: int | No
 __all__ = [
     "ACCESS_CODE_TTL",
     "Applicant",
-    "ChecklistIncomplete",
-    "IntakeRefused",
+    "FilingRefused",
     "IntakeResult",
     "KnownApplicant",
     "clean_applicant",
     "enabled_service",
     "existing_submission",
-    "file_intake",
+    "file",
     "find_applicants",
     "forget_access_code",
     "new_submission_token",
@@ -425,4 +562,5 @@ __all__ = [
     "remember_access_code",
     "submission_key",
     "uploaded_files",
+    "validate_form_data",
 ]

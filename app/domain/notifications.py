@@ -19,15 +19,13 @@ import ssl
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import Any, cast
 
-from flask import current_app
-from flask_appbuilder.security.sqla.models import User
 from flask_babel import force_locale
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Notification
+from app.models import Notification, User
 from app.models.base import utcnow
 
 EMAIL = "email"
@@ -47,16 +45,13 @@ class DeliveryFailed(RuntimeError):
     """This attempt did not deliver; the row says why and the job retries."""
 
 
-def recipient_language(session: Session, user_id: int | None) -> str:
+def recipient_language(session: Session, user_id: int | None, default: str) -> str:
     """The language to write to ``user_id`` in.
 
-    Staff have no stored language preference yet, so this is the install's default
-    (Armenian unless configured otherwise); the one place to change when they get one.
+    Staff have no stored language preference yet, so this is the install's ``default``
+    (its ``BABEL_DEFAULT_LOCALE``), or Armenian when that is not one we write in; the one
+    place to change when they get one.
     """
-    try:
-        default = current_app.config.get("BABEL_DEFAULT_LOCALE", "hy")
-    except RuntimeError:  # no app: the product's default language
-        default = "hy"
     return default if default in LANGUAGES else "hy"
 
 
@@ -64,6 +59,7 @@ def notify_user(
     session: Session,
     *,
     user: User,
+    default_language: str,
     municipality_id: int,
     kind: str,
     render: Callable[[str], tuple[str, str]],
@@ -75,10 +71,11 @@ def notify_user(
     """Add an in-app notification for ``user`` and, when they have an address, an e-mail.
 
     ``render(language)`` returns ``(subject, body)``; it runs inside ``force_locale`` so
-    gettext inside it speaks the recipient's language. ``dedup`` (unique per cause) keeps a
-    repeated or concurrent run from writing the same notification twice.
+    gettext inside it speaks the recipient's language (see :func:`recipient_language` for
+    ``default_language``). ``dedup`` (unique per cause) keeps a repeated or concurrent run
+    from writing the same notification twice.
     """
-    language = recipient_language(session, user.id)
+    language = recipient_language(session, user.id, default_language)
     with force_locale(language):
         subject, body = render(language)
     subject = " ".join(str(subject).split())[:300]
@@ -156,16 +153,17 @@ def deliver_email(
         return notification.status if notification is not None else "missing"
     seen = notification.attempts
     # Claim the attempt: of two workers holding the same task, only one counts it and sends.
-    claimed = session.execute(
+    claim = session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.status == PENDING, Notification.attempts == seen)
         .values(attempts=seen + 1, last_attempt_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    claimed = cast(CursorResult[Any], claim).rowcount
     session.commit()
+    # The commit expired the row: reading it again loads what the claim (or the other worker) wrote.
     if claimed != 1:
-        return session.get(Notification, notification_id).status
-    notification = session.get(Notification, notification_id)
+        return notification.status
     try:
         send_smtp(_message(notification, config), config)
     except (TimeoutError, OSError, smtplib.SMTPException, DeliveryFailed) as exc:

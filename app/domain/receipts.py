@@ -25,7 +25,7 @@ from fpdf.enums import XPos, YPos
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import deadlines
+from app.domain import access, deadlines
 from app.domain.declarations import Service, pick
 from app.domain.tracking import OFFICE_TZ
 from app.i18n import format_date
@@ -89,8 +89,9 @@ def build_receipt(
 ) -> Receipt:
     """What the receipt of ``application`` says (two queries: municipality and documents)."""
     municipality = session.get(Municipality, application.municipality_id)
+    columns = select(ApplicationDocument.requirement_key, ApplicationDocument.original_name)
     rows = session.execute(
-        select(ApplicationDocument.requirement_key, ApplicationDocument.original_name)
+        access.within(columns, ApplicationDocument, application.municipality_id)
         .where(ApplicationDocument.application_id == application.id)
         .order_by(ApplicationDocument.id)
     ).all()

@@ -6,9 +6,12 @@ Plain data: the domain decides with these; app.security turns them into permissi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+
+from app.domain.declarations import RoleKey
 
 # Role keys used in declarations (Step.role) and code, mapped to the stored role names.
 SYSTEM_ADMIN = "System admin"
@@ -19,7 +22,7 @@ HEAD = "Head"
 AUDITOR = "Auditor"
 CITIZEN = "Citizen"
 
-ROLE_BY_KEY = {
+ROLE_BY_KEY: Mapping[RoleKey, str] = {
     "system_admin": SYSTEM_ADMIN,
     "municipal_admin": MUNICIPAL_ADMIN,
     "clerk": CLERK,

@@ -12,8 +12,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain import access, audit
 from app.domain.roles import GRANTABLE_BY_MUNICIPAL_ADMIN, ROLE_LABELS, STAFF_ROLES, SYSTEM_ADMIN
-from app.models import AuditEvent, Department, Municipality, StaffProfile
+from app.models import Department, Municipality, StaffProfile
 
 
 class StaffError(ValueError):
@@ -40,6 +41,14 @@ def grantable_roles(actor_is_system_admin: bool) -> tuple[str, ...]:
     return STAFF_ROLES if actor_is_system_admin else GRANTABLE_BY_MUNICIPAL_ADMIN
 
 
+def _department_in(session: Session, department_id: int, municipality_id: int | None) -> bool:
+    """Whether the department is one of the municipality's (a system administrator's ``None`` has none)."""
+    if municipality_id is None:
+        return False
+    stmt = access.within(select(Department.id), Department, municipality_id)
+    return session.execute(stmt.where(Department.id == department_id)).first() is not None
+
+
 def _check(
     session: Session, sm, data: StaffInput, actor_is_system_admin: bool, actor_municipality_id: int | None, user=None
 ) -> None:
@@ -54,10 +63,8 @@ def _check(
             raise StaffError(_("A system administrator belongs to no municipality."), "municipality_id")
     elif data.municipality_id is None or session.get(Municipality, data.municipality_id) is None:
         raise StaffError(_("Choose the municipality this person works for."), "municipality_id")
-    if data.department_id is not None:
-        department = session.get(Department, data.department_id)
-        if department is None or department.municipality_id != data.municipality_id:
-            raise StaffError(_("Choose a department of this municipality."), "department_id")
+    if data.department_id is not None and not _department_in(session, data.department_id, data.municipality_id):
+        raise StaffError(_("Choose a department of this municipality."), "department_id")
     user_model = sm.user_model
     taken = session.execute(
         select(user_model.id).where(func.lower(user_model.username) == data.username.lower())
@@ -115,15 +122,13 @@ def create_staff(
             position=data.position,
         )
     )
-    session.add(
-        AuditEvent(
-            actor_id=actor_id,
-            municipality_id=data.municipality_id,
-            action="staff.create",
-            object_type="user",
-            object_id=str(user.id),
-            details={"username": data.username, "roles": sorted(data.roles)},
-        )
+    audit.record(
+        session,
+        "staff.create",
+        actor=actor_id,
+        target=("user", user.id),
+        municipality_id=data.municipality_id,
+        details={"username": data.username, "roles": sorted(data.roles)},
     )
     return user
 
@@ -159,18 +164,16 @@ def update_staff(
     profile.municipality_id = data.municipality_id
     profile.department_id = data.department_id
     profile.position = data.position
-    session.add(
-        AuditEvent(
-            actor_id=actor_id,
-            municipality_id=data.municipality_id,
-            action="staff.update",
-            object_type="user",
-            object_id=str(user.id),
-            details={
-                "roles_before": before_roles,
-                "roles_after": sorted(data.roles),
-                "password_changed": bool(data.password),
-            },
-        )
+    audit.record(
+        session,
+        "staff.update",
+        actor=actor_id,
+        target=("user", user.id),
+        municipality_id=data.municipality_id,
+        details={
+            "roles_before": before_roles,
+            "roles_after": sorted(data.roles),
+            "password_changed": bool(data.password),
+        },
     )
     return user

@@ -1,15 +1,13 @@
-"""Application statuses (DESIGN §7). Stored as these strings; never rename one."""
+"""Application statuses: draft → submitted → in review (step by step) ⇄ returned for
+correction → approved → issued; rejected and withdrawn are final.
+
+The stored values are defined with the column, in app.models.applications (the models sit
+below the domain); this module says what they mean and how they read.
+"""
 
 from flask_babel import lazy_gettext as _l
 
-DRAFT = "draft"
-SUBMITTED = "submitted"
-IN_REVIEW = "in_review"
-RETURNED = "returned_for_correction"
-APPROVED = "approved"
-ISSUED = "issued"
-REJECTED = "rejected"
-WITHDRAWN = "withdrawn"
+from app.models.applications import APPROVED, DRAFT, IN_REVIEW, ISSUED, REJECTED, RETURNED, SUBMITTED, WITHDRAWN
 
 ALL = (DRAFT, SUBMITTED, IN_REVIEW, RETURNED, APPROVED, ISSUED, REJECTED, WITHDRAWN)
 FINAL = (ISSUED, REJECTED, WITHDRAWN)
@@ -26,3 +24,18 @@ LABELS = {
     REJECTED: _l("Rejected"),
     WITHDRAWN: _l("Withdrawn"),
 }
+
+__all__ = [
+    "ALL",
+    "APPROVED",
+    "DRAFT",
+    "FINAL",
+    "IN_REVIEW",
+    "ISSUED",
+    "LABELS",
+    "REJECTED",
+    "RETURNED",
+    "SUBMITTED",
+    "WAITING_ON_CITIZEN",
+    "WITHDRAWN",
+]

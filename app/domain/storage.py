@@ -29,7 +29,7 @@ import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from flask_babel import gettext as _
 
@@ -87,7 +87,7 @@ class Storage(abc.ABC):
     """What the rest of Hamaynk needs from a place to keep files."""
 
     @abc.abstractmethod
-    def put(self, key: str, stream: BinaryIO) -> int:
+    def put(self, key: str, stream: IO[bytes]) -> int:
         """Store everything ``stream`` yields under ``key``; return the number of bytes.
 
         All-or-nothing: after a failure no object (and no partial one) exists under ``key``.
@@ -123,7 +123,7 @@ class StagedWrites:
         self.storage = storage
         self.keys: list[str] = []
 
-    def put(self, stream: BinaryIO, key: str | None = None) -> str:
+    def put(self, stream: IO[bytes], key: str | None = None) -> str:
         key = validate_key(key) if key is not None else new_key()
         # Remember before writing: a write that fails half-way is cleaned up too.
         self.keys.append(key)
@@ -175,7 +175,7 @@ class LocalStorage(Storage):
             raise InvalidStorageKey(key)
         return path
 
-    def put(self, key: str, stream: BinaryIO) -> int:
+    def put(self, key: str, stream: IO[bytes]) -> int:
         target = self.path(key)
         tmp_name = None
         try:
@@ -273,7 +273,7 @@ class S3Storage(Storage):
         code = str(response.get("Error", {}).get("Code", ""))
         return code in {"404", "NoSuchKey", "NotFound"}
 
-    def put(self, key: str, stream: BinaryIO) -> int:
+    def put(self, key: str, stream: IO[bytes]) -> int:
         validate_key(key)
         counter = _CountingReader(stream)
         try:
@@ -313,7 +313,7 @@ class S3Storage(Storage):
 class _CountingReader:
     """boto3 reads the stream itself; this counts what it took so ``put`` can report a size."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self.count = 0
 
@@ -342,13 +342,9 @@ def storage_from_config(config: Mapping[str, Any]) -> Storage:
     raise ValueError(f"HAMAYNK_STORAGE={kind!r} is not one of: {', '.join(BACKENDS)}")
 
 
-def get_storage(app_or_config: Any = None) -> Storage:
-    """The storage for an app (built once and kept on it), a config mapping (built fresh), or
-    — with no argument — the current app."""
-    if app_or_config is None:
-        from flask import current_app
-
-        app_or_config = current_app._get_current_object()
+def get_storage(app_or_config: Any) -> Storage:
+    """The storage for an app (built once and kept on it) or a config mapping (built fresh).
+    Callers hand the app in: the domain never looks for the running one."""
     if isinstance(app_or_config, Mapping):
         return storage_from_config(app_or_config)
     app = app_or_config

@@ -21,7 +21,8 @@ import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -124,9 +125,16 @@ def current_year() -> int:
     return dt.datetime.now(OFFICE_TZ).year
 
 
+def _counter_table() -> Table:
+    # A mapped class's __table__ is typed as any FROM clause; this one is a plain table.
+    table = TrackingCounter.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def _bump(session: Session, municipality_id: int, year: int) -> int | None:
     """Add one to the counter and return the new value, or None when there is no row yet."""
-    table = TrackingCounter.__table__
+    table = _counter_table()
     where = (table.c.municipality_id == municipality_id) & (table.c.year == year)
     bump = update(table).where(where).values(last_value=table.c.last_value + 1)
     dialect = session.get_bind().dialect
@@ -144,17 +152,17 @@ def _bump(session: Session, municipality_id: int, year: int) -> int | None:
 
 def _create_counter(session: Session, municipality_id: int, year: int) -> None:
     """Make sure the row exists; when two first allocations race, both end up using one row."""
-    table = TrackingCounter.__table__
+    table = _counter_table()
     values = {"municipality_id": municipality_id, "year": year, "last_value": 0}
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
+        unique = ["municipality_id", "year"]
+        statement: Insert
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            statement = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
         else:
-            from sqlalchemy.dialects.sqlite import insert
-        session.execute(
-            insert(table).values(**values).on_conflict_do_nothing(index_elements=["municipality_id", "year"])
-        )
+            statement = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+        session.execute(statement)
         return
     try:
         with session.begin_nested():

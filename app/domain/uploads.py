@@ -23,7 +23,7 @@ import tempfile
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import filetype
 from babel.lists import format_list
@@ -136,7 +136,7 @@ class CheckedUpload:
     content_type: str
     size: int
     sha256: str
-    stream: BinaryIO = field(repr=False)
+    stream: IO[bytes] = field(repr=False)
 
     def close(self) -> None:
         self.stream.close()
@@ -334,7 +334,7 @@ def check_upload(file: Any, requirement: Document) -> CheckedUpload:
         if detected_mime in _EXECUTABLE_MIMES:
             raise _disguised("executable", shown, claimed, key)
         type_name = _MIME_TO_TYPE.get(detected_mime or "")
-        if type_name is None or type_name not in requirement.types:
+        if detected_mime is None or type_name is None or type_name not in requirement.types:
             if kind is None:
                 markup = _markup_kind(bytes(head))
                 if markup is not None:

@@ -15,7 +15,7 @@ The caller commits (or rolls back). A refused action raises a :class:`WorkflowEr
 subclass whose ``str()`` is a translated sentence for the actor and writes nothing; on
 :class:`ChangedMeanwhile` the session has been rolled back.
 
-Statuses (DESIGN §7): ``draft`` → ``submitted`` (waiting at the first step) → ``in_review``
+Statuses (app.domain.statuses): ``draft`` → ``submitted`` (waiting at the first step) → ``in_review``
 (past the first step) ⇄ ``returned_for_correction`` → ``approved``; ``rejected`` and
 ``withdrawn`` are final. Approved applications wait for the issued document (another module).
 """
@@ -25,16 +25,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
 from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.domain import deadlines, roles, statuses
+from app.domain import access, audit, deadlines, roles, statuses
 from app.domain.access import Actor, load_actor
 from app.domain.declarations import Service, Step, pick
 from app.domain.errors import (
@@ -48,14 +47,16 @@ from app.domain.errors import (
 from app.domain.tracking import allocate_tracking_number, new_access_secret
 from app.models import (
     Application,
-    AuditEvent,
     DeadlineAdjustment,
     Department,
     ServiceActivation,
     TransitionRecord,
 )
 from app.models.base import utcnow
-from app.plugins import runtime as plugin_runtime
+
+if TYPE_CHECKING:  # the host is handed in by the caller; the domain never looks it up
+    from app.plugins.host import PluginHost
+    from app.plugins.registry import ServiceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +109,9 @@ def _department_label(department: Department | None, fallback: Any) -> Any:
 # -- looking things up ----------------------------------------------------------------------
 
 
-def _app(app: Flask | None) -> Flask:
-    return app or current_app._get_current_object()
-
-
-def service_of(application: Application, app: Flask | None = None) -> Service:
+def service_of(application: Application, registry: ServiceRegistry) -> Service:
     """The declaration the application was filed under (its own version, not the newest)."""
-    registered = plugin_runtime.registry(_app(app)).get(application.service_key, application.service_version)
+    registered = registry.get(application.service_key, application.service_version)
     if registered is None:
         raise ServiceUnavailable()
     return registered.service
@@ -139,12 +136,8 @@ def next_step(service: Service, data: Mapping[str, Any], after: str | None) -> S
 
 
 def _activation(session: Session, application: Application) -> ServiceActivation | None:
-    return session.execute(
-        select(ServiceActivation).where(
-            ServiceActivation.municipality_id == application.municipality_id,
-            ServiceActivation.service_key == application.service_key,
-        )
-    ).scalar_one_or_none()
+    stmt = access.within(select(ServiceActivation), ServiceActivation, application.municipality_id)
+    return session.execute(stmt.where(ServiceActivation.service_key == application.service_key)).scalar_one_or_none()
 
 
 def responsible_department_id(session: Session, application: Application, step: Step) -> int | None:
@@ -152,11 +145,8 @@ def responsible_department_id(session: Session, application: Application, step: 
     application's municipality), else the one the municipality made responsible for the
     service. ``None`` means any department may."""
     if step.department:
-        department_id = session.execute(
-            select(Department.id).where(
-                Department.municipality_id == application.municipality_id, Department.code == step.department
-            )
-        ).scalar_one_or_none()
+        stmt = access.within(select(Department.id), Department, application.municipality_id)
+        department_id = session.execute(stmt.where(Department.code == step.department)).scalar_one_or_none()
         if department_id is None:
             raise NotAllowed(
                 _l(
@@ -225,7 +215,8 @@ def check_can_act_on_step(session: Session, application: Application, step: Step
         raise NotAllowed(_l("Only staff with the role %(role)s may act on this step.", role=_role_label(role_name)))
     department_id = responsible_department_id(session, application, step)
     if department_id is not None and actor.department_id != department_id:
-        department = session.get(Department, department_id)
+        stmt = access.within(select(Department), Department, application.municipality_id)
+        department = session.execute(stmt.where(Department.id == department_id)).scalar_one_or_none()
         raise NotAllowed(
             _l(
                 "Only staff of %(department)s may act on this step.",
@@ -235,11 +226,10 @@ def check_can_act_on_step(session: Session, application: Application, step: Step
 
 
 def _history(session: Session, application: Application) -> list[TransitionRecord]:
+    stmt = access.within(select(TransitionRecord), TransitionRecord, application.municipality_id)
     return list(
         session.execute(
-            select(TransitionRecord)
-            .where(TransitionRecord.application_id == application.id)
-            .order_by(TransitionRecord.id)
+            stmt.where(TransitionRecord.application_id == application.id).order_by(TransitionRecord.id)
         ).scalars()
     )
 
@@ -270,16 +260,16 @@ def _require_step_action(step: Step | None, action: str) -> Step:
 # -- hooks ----------------------------------------------------------------------------------
 
 
-def _call_hook(app: Flask, name: str, **kwargs: Any) -> None:
-    hook = getattr(plugin_runtime.host(app).hook, name)
+def _call_hook(host: PluginHost, name: str, **kwargs: Any) -> None:
+    hook = getattr(host.hook, name)
     try:
         hook(**kwargs)
     except TransitionVetoed:
         raise
     except Exception:
-        # A broken plug-in must not stop every office from working (DESIGN §5); in
+        # A broken plug-in must not stop every office from working (docs/plugins.md §2); in
         # development and tests it fails loudly instead.
-        if plugin_runtime.host(app).strict:
+        if host.strict:
             raise
         log.exception("hook %s raised; ignoring it because plug-ins are not strict", name)
 
@@ -315,7 +305,7 @@ def commit(session: Session) -> None:
 
 def _write(
     session: Session,
-    app: Flask,
+    host: PluginHost,
     application: Application,
     service: Service,
     step: Step | None,
@@ -323,7 +313,7 @@ def _write(
     change: _Change,
 ) -> TransitionRecord:
     _call_hook(
-        app,
+        host,
         "before_transition",
         application=application,
         service=service,
@@ -354,7 +344,7 @@ def _write(
     _flush(session)
     if "history" in application.__dict__:
         session.expire(application, ["history"])
-    _call_hook(app, "after_transition", application=application, service=service, record=record)
+    _call_hook(host, "after_transition", application=application, service=service, record=record)
     return record
 
 
@@ -362,11 +352,8 @@ def _write(
 
 
 def _require_offered(session: Session, municipality_id: int, service_key: str) -> None:
-    enabled = session.execute(
-        select(ServiceActivation.enabled).where(
-            ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key
-        )
-    ).scalar_one_or_none()
+    stmt = access.within(select(ServiceActivation.enabled), ServiceActivation, municipality_id)
+    enabled = session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
     if not enabled:
         raise NotAllowed(_l("This municipality does not offer this service."))
 
@@ -396,11 +383,8 @@ def new_application(
     _require_offered(session, municipality_id, service.key)
     _require_text(applicant_name, _l("Enter the applicant's name."))
     if fee is None:
-        override = session.execute(
-            select(ServiceActivation.fee_override).where(
-                ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service.key
-            )
-        ).scalar_one_or_none()
+        stmt = access.within(select(ServiceActivation.fee_override), ServiceActivation, municipality_id)
+        override = session.execute(stmt.where(ServiceActivation.service_key == service.key)).scalar_one_or_none()
         fee = override if override is not None else service.fee
     secret, secret_hash = new_access_secret()
     application = Application(
@@ -443,19 +427,18 @@ def _speaks_for_applicant(actor: Actor, application: Application) -> bool:
 
 
 def submit(
-    session: Session, application: Application, *, actor_id: int, expected_version: int, app: Flask | None = None
+    session: Session, application: Application, *, actor_id: int, expected_version: int, host: PluginHost
 ) -> TransitionRecord:
     """File a draft: it goes to the first step of its route, and its clock starts.
 
     With no step applying to its data, the application is approved at once.
     """
-    app = _app(app)
     _require_status(application, (statuses.DRAFT,))
     _require_version(application, expected_version)
     actor = _require_actor(session, actor_id)
     _check_may_file(actor, application)
     _require_offered(session, application.municipality_id, application.service_key)
-    service = service_of(application, app)
+    service = service_of(application, host.registry)
     first = next_step(service, application.data or {}, None)
     day = deadlines.today()
     activation = _activation(session, application)
@@ -475,8 +458,8 @@ def submit(
     change = _Change(
         SUBMIT, statuses.SUBMITTED if first else statuses.APPROVED, apply=apply, step_key=first.key if first else None
     )
-    record = _write(session, app, application, service, first, actor_id, change)
-    _call_hook(app, "after_submit", application=application, service=service)
+    record = _write(session, host, application, service, first, actor_id, change)
+    _call_hook(host, "after_submit", application=application, service=service)
     return record
 
 
@@ -489,14 +472,13 @@ def _prepare(
     expected_version: int | None,
     actor_id: int,
     allowed: tuple[str, ...],
-    app: Flask | None,
-):
-    app = _app(app)
+    host: PluginHost,
+) -> tuple[Actor, Service]:
     _require_status(application, allowed)
     _require_version(application, expected_version)
     actor = _require_actor(session, actor_id)
-    service = service_of(application, app)
-    return app, actor, service
+    service = service_of(application, host.registry)
+    return actor, service
 
 
 def approve(
@@ -506,10 +488,10 @@ def approve(
     actor_id: int,
     expected_version: int,
     comment: str | None = None,
-    app: Flask | None = None,
+    host: PluginHost,
 ) -> TransitionRecord:
     """Approve the current step: on to the next applicable step, or ``approved`` after the last."""
-    app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
+    actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, host)
     step = _require_step_action(current_step(application, service), APPROVE)
     check_can_act_on_step(session, application, step, actor)
     if step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
@@ -535,7 +517,7 @@ def approve(
     to_status = statuses.IN_REVIEW if following else statuses.APPROVED
     return _write(
         session,
-        app,
+        host,
         application,
         service,
         step,
@@ -551,10 +533,10 @@ def reject(
     actor_id: int,
     expected_version: int,
     reason: str,
-    app: Flask | None = None,
+    host: PluginHost,
 ) -> TransitionRecord:
     """Refuse the application for good; the reason is shown to the applicant."""
-    app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
+    actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, host)
     step = _require_step_action(current_step(application, service), REJECT)
     reason = _require_text(reason, _l("Give the reason for the rejection."))
     check_can_act_on_step(session, application, step, actor)
@@ -565,7 +547,7 @@ def reject(
         application.assignee_id = None
 
     return _write(
-        session, app, application, service, step, actor_id, _Change(REJECT, statuses.REJECTED, reason, apply=apply)
+        session, host, application, service, step, actor_id, _Change(REJECT, statuses.REJECTED, reason, apply=apply)
     )
 
 
@@ -576,10 +558,10 @@ def return_for_correction(
     actor_id: int,
     expected_version: int,
     what_to_fix: str,
-    app: Flask | None = None,
+    host: PluginHost,
 ) -> TransitionRecord:
     """Send the application back to the applicant; its clock stops until they resubmit."""
-    app, actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, app)
+    actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, host)
     step = _require_step_action(current_step(application, service), RETURN)
     what_to_fix = _require_text(what_to_fix, _l("Say what the applicant has to correct."))
     check_can_act_on_step(session, application, step, actor)
@@ -600,14 +582,20 @@ def return_for_correction(
         )
 
     return _write(
-        session, app, application, service, step, actor_id, _Change(RETURN, statuses.RETURNED, what_to_fix, apply=apply)
+        session,
+        host,
+        application,
+        service,
+        step,
+        actor_id,
+        _Change(RETURN, statuses.RETURNED, what_to_fix, apply=apply),
     )
 
 
 def open_suspension(session: Session, application: Application) -> DeadlineAdjustment | None:
     """The running suspension (returned, not yet resubmitted), if any."""
     return session.execute(
-        select(DeadlineAdjustment)
+        access.within(select(DeadlineAdjustment), DeadlineAdjustment, application.municipality_id)
         .where(
             DeadlineAdjustment.application_id == application.id,
             DeadlineAdjustment.kind == "suspension",
@@ -626,14 +614,14 @@ def resubmit(
     expected_version: int,
     data: Mapping[str, Any] | None = None,
     comment: str | None = None,
-    app: Flask | None = None,
+    host: PluginHost,
 ) -> TransitionRecord:
     """The applicant (or a clerk for them) hands the corrected application back. It returns
     to the step that returned it, and its due dates move by the working days it waited.
 
     ``data``, when given, replaces the form data and must already be validated.
     """
-    app, actor, service = _prepare(session, application, expected_version, actor_id, (statuses.RETURNED,), app)
+    actor, service = _prepare(session, application, expected_version, actor_id, (statuses.RETURNED,), host)
     step = current_step(application, service)
     if not _speaks_for_applicant(actor, application):
         if step is None:
@@ -646,6 +634,8 @@ def resubmit(
         if data is not None:
             application.data = dict(data)
         if suspension is not None:
+            # open_suspension finds only suspensions that started (start set, end open).
+            assert suspension.start_date is not None
             waited = deadlines.working_days_between(
                 suspension.start_date, day, session=session, municipality_id=application.municipality_id
             )
@@ -655,7 +645,7 @@ def resubmit(
 
     return _write(
         session,
-        app,
+        host,
         application,
         service,
         step,
@@ -671,10 +661,10 @@ def withdraw(
     actor_id: int,
     expected_version: int,
     reason: str | None = None,
-    app: Flask | None = None,
+    host: PluginHost,
 ) -> TransitionRecord:
     """The applicant takes the application back (or a clerk records that they did). Final."""
-    app, actor, service = _prepare(session, application, expected_version, actor_id, (statuses.DRAFT, *OPEN), app)
+    actor, service = _prepare(session, application, expected_version, actor_id, (statuses.DRAFT, *OPEN), host)
     if not _speaks_for_applicant(actor, application):
         raise NotAllowed(_l("Only the applicant or a clerk may do this."))
     step = current_step(application, service)
@@ -690,7 +680,7 @@ def withdraw(
 
     return _write(
         session,
-        app,
+        host,
         application,
         service,
         step,
@@ -703,21 +693,20 @@ def withdraw(
 
 
 def comment(
-    session: Session, application: Application, *, actor_id: int, text: str, app: Flask | None = None
+    session: Session, application: Application, *, actor_id: int, text: str, host: PluginHost
 ) -> TransitionRecord:
     """An internal note in the history; staff only, never shown to the applicant.
 
     It does not change the application, so it needs no version and never conflicts.
     """
-    app = _app(app)
     actor = _require_actor(session, actor_id)
     _require_same_municipality(actor, application)
     if not actor.has(*FILING_ROLES):
         raise NotAllowed(_l("Only the municipality's staff may comment."))
     text = _require_text(text, _l("Write the comment."))
-    service = service_of(application, app)
+    service = service_of(application, host.registry)
     step = current_step(application, service)
-    return _write(session, app, application, service, step, actor_id, _Change(COMMENT, application.status, text))
+    return _write(session, host, application, service, step, actor_id, _Change(COMMENT, application.status, text))
 
 
 def _check_may_supervise(session: Session, application: Application, step: Step, actor: Actor) -> None:
@@ -744,11 +733,11 @@ def reassign(
     expected_version: int,
     assignee_id: int,
     reason: str | None = None,
-    app: Flask | None = None,
+    host: PluginHost,
 ) -> TransitionRecord:
     """Hand the current step to another staff member who may act on it (same municipality,
     the step's role and department)."""
-    app, actor, service = _prepare(session, application, expected_version, actor_id, OPEN, app)
+    actor, service = _prepare(session, application, expected_version, actor_id, OPEN, host)
     step = current_step(application, service)
     if step is None:
         raise InvalidAction(_l("This application is not at an approval step."))
@@ -770,20 +759,18 @@ def reassign(
 
     def apply() -> None:
         application.assignee_id = assignee_id
-        session.add(
-            AuditEvent(
-                actor_id=actor_id,
-                municipality_id=application.municipality_id,
-                action="application.reassign",
-                object_type="application",
-                object_id=str(application.id),
-                details={"step": step.key, "from": before, "to": assignee_id},
-            )
+        audit.record(
+            session,
+            "application.reassign",
+            actor=actor_id,
+            target=("application", application.id),
+            municipality_id=application.municipality_id,
+            details={"step": step.key, "from": before, "to": assignee_id},
         )
 
     text = (reason or "").strip() or None
     return _write(
-        session, app, application, service, step, actor_id, _Change(REASSIGN, application.status, text, apply=apply)
+        session, host, application, service, step, actor_id, _Change(REASSIGN, application.status, text, apply=apply)
     )
 
 
@@ -795,10 +782,10 @@ def extend_deadline(
     expected_version: int,
     days: int,
     reason: str,
-    app: Flask | None = None,
+    host: PluginHost,
 ) -> TransitionRecord:
     """Move the overall and the current step's due dates ``days`` working days later."""
-    app, actor, service = _prepare(session, application, expected_version, actor_id, OPEN, app)
+    actor, service = _prepare(session, application, expected_version, actor_id, OPEN, host)
     step = current_step(application, service)
     if not actor.has(*SUPERVISOR_ROLES):
         raise NotAllowed(_l("Only the head of the responsible department or the municipal administrator may do this."))
@@ -828,7 +815,7 @@ def extend_deadline(
         )
 
     return _write(
-        session, app, application, service, step, actor_id, _Change(EXTEND, application.status, reason, apply=apply)
+        session, host, application, service, step, actor_id, _Change(EXTEND, application.status, reason, apply=apply)
     )
 
 
@@ -840,12 +827,12 @@ def history(session: Session, application: Application) -> list[TransitionRecord
     return _history(session, application)
 
 
-def allowed_actions(session: Session, application: Application, actor_id: int, app: Flask | None = None) -> list[str]:
+def allowed_actions(session: Session, application: Application, actor_id: int, registry: ServiceRegistry) -> list[str]:
     """The step actions (approve / reject / return / resubmit / withdraw) ``actor_id`` may take
     now, for showing only the buttons that will work. The actions re-check everything."""
     result: list[str] = []
     try:
-        service = service_of(application, app)
+        service = service_of(application, registry)
     except ServiceUnavailable:
         return result
     actor = load_actor(session, actor_id)
@@ -876,7 +863,7 @@ def allowed_actions(session: Session, application: Application, actor_id: int, a
     return result
 
 
-def staff_actions(session: Session, application: Application, actor_id: int, app: Flask | None = None) -> list[str]:
+def staff_actions(session: Session, application: Application, actor_id: int, registry: ServiceRegistry) -> list[str]:
     """The actions besides the step's own (comment / reassign / extend) ``actor_id`` may take
     now, by the same checks :func:`comment`, :func:`reassign` and :func:`extend_deadline` run."""
     actor = load_actor(session, actor_id)
@@ -886,7 +873,7 @@ def staff_actions(session: Session, application: Application, actor_id: int, app
     if application.status not in OPEN:
         return result
     try:
-        step = current_step(application, service_of(application, app))
+        step = current_step(application, service_of(application, registry))
     except ServiceUnavailable:
         return result
     try:

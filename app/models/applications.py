@@ -6,8 +6,18 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.domain import statuses
 from app.models.base import Model, MunicipalityOwned, utcnow
+
+# The stored status values, defined with the column that holds them; never rename one. What
+# they mean (final, waiting on the citizen) and their labels are in app.domain.statuses.
+DRAFT = "draft"
+SUBMITTED = "submitted"
+IN_REVIEW = "in_review"
+RETURNED = "returned_for_correction"
+APPROVED = "approved"
+ISSUED = "issued"
+REJECTED = "rejected"
+WITHDRAWN = "withdrawn"
 
 
 class Application(MunicipalityOwned, Model):
@@ -30,7 +40,7 @@ class Application(MunicipalityOwned, Model):
     access_secret_hash: Mapped[str] = mapped_column(String(128), nullable=False)
     service_key: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     service_version: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default=statuses.DRAFT)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=DRAFT)
     current_step: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16), nullable=False, default="office")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)

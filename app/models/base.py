@@ -7,10 +7,24 @@ migrations produce exactly the models.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any
 
-from flask_appbuilder import Model
 from sqlalchemy import DateTime, ForeignKey, Integer, MetaData
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Model(DeclarativeBase):
+        """Flask-AppBuilder's declarative base as the type checker sees it (the library has no
+        types): models typed with ``Mapped[...]`` are then checked attribute by attribute."""
+
+        __abstract__ = True
+
+        def to_json(self) -> dict[str, Any]: ...
+
+else:
+    from flask_appbuilder import Model
 
 metadata: MetaData = Model.metadata
 
@@ -20,7 +34,8 @@ def utcnow() -> dt.datetime:
 
 
 class MunicipalityOwned:
-    """Mixin for every row that belongs to one municipality (DESIGN §6)."""
+    """Mixin for every row that belongs to one municipality: app.domain.access scopes every
+    query of such a row by its ``municipality_id``."""
 
     @declared_attr
     def municipality_id(cls) -> Mapped[int]:

@@ -1,4 +1,4 @@
-"""The notification outbox (DESIGN §6, §8).
+"""The notification outbox.
 
 A notification is written in the same transaction as the change that causes it, so it
 exists exactly when the change does; delivery happens afterwards (app.jobs) and is retried

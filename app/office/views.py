@@ -1,8 +1,8 @@
 """Front-office screens: pick a service, fill in the intake form, print the receipt.
 
 Thin views: the request is parsed here, everything else happens in app.domain.intake and
-app.domain.receipts. Every application a clerk can reach is looked up within their own
-municipality (app.tenancy), so a forged id or token from another municipality is a 404.
+app.domain.receipts. Every application a clerk can reach is loaded through app.domain.access,
+so a forged id or token from another municipality, or another clerk's draft, is a 404.
 """
 
 from __future__ import annotations
@@ -15,24 +15,20 @@ from flask import abort, current_app, g, jsonify, make_response, redirect, rende
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import tenancy
-from app.domain import intake, receipts, workflow
+from app import web
+from app.domain import access, channels, intake, receipts, workflow
 from app.domain.declarations import Document, Service, pick
-from app.domain.documents import check_checklist
 from app.domain.errors import WorkflowError
 from app.domain.storage import StorageError, get_storage
-from app.domain.uploads import EXTENSIONS, TYPE_LABELS, UploadRefused
-from app.extensions import db
+from app.domain.uploads import EXTENSIONS, TYPE_LABELS
+from app.extensions import current_appbuilder, current_flask_app, db
 from app.i18n import current_locale
-from app.models import Application, ApplicationDocument, Municipality
+from app.models import Application, Municipality
 from app.office.forms import applicant_form, applicant_raw
 from app.plugins import runtime as plugin_runtime
 
-# Largest primary key a database integer column holds; anything bigger is simply "not found".
-MAX_PK = 2**63 - 1
 MAX_SERVICE_KEY = 100
 # Receipts are printed in the office's paperwork language.
 RECEIPT_LOCALE = "hy"
@@ -67,6 +63,18 @@ def _checklist(service: Service, locale: str) -> list[dict[str, Any]]:
     return lines
 
 
+def _mark_errors(form, applicant, refused: intake.FilingRefused) -> list[str]:
+    """Put each message on its input; return the sentences that belong to no input."""
+    loose = [refused.service] if refused.service else []
+    for target, errors in ((form, refused.data), (applicant, refused.applicant)):
+        for name, message in errors.items():
+            if name in target:
+                target[name].errors = [*list(target[name].errors), message]
+            else:
+                loose.append(message)
+    return loose + refused.problems
+
+
 def _no_store(response):
     # Pages and files with personal data or the access code must not linger in caches.
     response.headers["Cache-Control"] = "no-store"
@@ -93,7 +101,7 @@ def too_large(error: RequestEntityTooLarge):
     back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else request.path
     return render_template(
         "hamaynk/error.html",
-        appbuilder=current_app.appbuilder,
+        appbuilder=current_appbuilder(),
         title=_("The files are too large"),
         message=message,
         back_url=back,
@@ -116,7 +124,8 @@ class OfficeView(BaseView):
     # -- helpers ------------------------------------------------------------------------
 
     def _municipality_id(self) -> int:
-        mid = tenancy.municipality_id_of(g.user)
+        actor = web.current_actor()
+        mid = actor.municipality_id if actor is not None and actor.active else None
         if mid is None:
             abort(
                 make_response(
@@ -133,15 +142,9 @@ class OfficeView(BaseView):
         ), status
 
     def _application(self, application_id: int) -> Application:
-        if application_id > MAX_PK:
-            abort(404)
-        mid = self._municipality_id()
-        application = db.session.execute(
-            select(Application).where(Application.id == application_id, Application.municipality_id == mid)
-        ).scalar_one_or_none()
-        if application is None:
-            abort(404)
-        return application
+        # The office files for its own municipality; what it may reopen is app.domain.access's call.
+        self._municipality_id()
+        return web.application_or_404(application_id)
 
     # -- pages --------------------------------------------------------------------------
 
@@ -185,54 +188,30 @@ class OfficeView(BaseView):
                 )
             )
             return self._render_form(service, form, applicant, doc_errors, problems, 400)
-        # A double submit (second click, reload after a slow answer) shows the first one.
-        existing = intake.existing_submission(db.session, key)
-        if existing is not None and existing.municipality_id == mid:
-            return redirect(url_for(".receipt", application_id=existing.id))
-
-        form_ok = form.validate()
-        person, person_errors = intake.clean_applicant(applicant_raw(applicant))
-        for name, message in person_errors.items():
-            applicant[name].errors = [*list(applicant[name].errors), message]
-        data = form.cleaned_data
-        files = {req.key: request.files.getlist(f"doc-{req.key}") for req in service.documents}
-        chosen = {k: intake.uploaded_files(v) for k, v in files.items()}
-        missing = check_checklist(service, data, chosen)
-        for requirement in missing:
-            doc_errors[requirement.key] = _("Attach this document.")
-        if missing:
-            problems.append(intake.missing_documents_message(missing, locale))
-        if not form_ok or person is None or missing:
-            problems.insert(
-                0, _("The application was not filed. Correct the marked entries and choose the files again.")
-            )
-            return self._render_form(service, form, applicant, doc_errors, problems, 400)
-
         try:
-            result = intake.file_intake(
+            # A double submit (second click, reload after a slow answer) gets the first one back.
+            result = intake.file(
                 db.session,
-                get_storage(),
-                service=service,
+                plugin_runtime.host(),
+                get_storage(current_flask_app()),
+                web.current_actor(),
                 municipality_id=mid,
-                data=data,
-                applicant=person,
-                files=files,
-                clerk_id=g.user.id,
-                key=key,
+                service_key=service.key,
+                data=form.raw_values(),
+                applicant=applicant_raw(applicant),
+                uploads={req.key: request.files.getlist(f"doc-{req.key}") for req in service.documents},
+                channel=channels.OFFICE,
+                submission_key=key,
                 locale=locale,
             )
-        except UploadRefused as exc:
-            doc_errors[exc.requirement_key] = str(exc)
-            problems.append(str(exc))
-        except intake.ChecklistIncomplete as exc:
-            problems.append(str(exc))
+        except intake.FilingRefused as exc:
+            problems += _mark_errors(form, applicant, exc)
+            doc_errors.update(exc.documents)
         except StorageError:
             problems.append(_("The documents could not be stored just now; nothing was filed. Try again in a moment."))
         except WorkflowError as exc:
             problems.append(str(exc))
         else:
-            if result.application.municipality_id != mid:
-                abort(404)
             if result.created and result.access_code:
                 intake.remember_access_code(session, result.application.id, result.access_code)
             return redirect(url_for(".receipt", application_id=result.application.id))
@@ -262,7 +241,7 @@ class OfficeView(BaseView):
         """Earlier applicants of this municipality matching ``q`` (JSON, for the form's search)."""
         mid = self._municipality_id()
         query = request.args.get("q", "")
-        found = intake.find_applicants(db.session, mid, query)
+        found = intake.find_applicants(db.session, plugin_runtime.host(), mid, query)
         return _no_store(jsonify({"query": query.strip(), "results": [item.to_dict() for item in found]}))
 
     @expose("/receipt/<int:application_id>")
@@ -271,18 +250,10 @@ class OfficeView(BaseView):
         application = self._application(application_id)
         code = intake.recall_access_code(session, application.id)
         try:
-            service: Service | None = workflow.service_of(application)
+            service: Service | None = workflow.service_of(application, plugin_runtime.registry())
         except WorkflowError:
             service = None
-        documents = (
-            db.session.execute(
-                select(ApplicationDocument)
-                .where(ApplicationDocument.application_id == application.id)
-                .order_by(ApplicationDocument.id)
-            )
-            .scalars()
-            .all()
-        )
+        documents = access.documents_of(db.session, application)
         titles = {d.key: pick(d.title, current_locale()) for d in (service.documents if service else ())}
         response = make_response(
             self.render_template(
@@ -302,7 +273,7 @@ class OfficeView(BaseView):
     def receipt_pdf(self, application_id: int):
         application = self._application(application_id)
         try:
-            service = workflow.service_of(application)
+            service = workflow.service_of(application, plugin_runtime.registry())
         except WorkflowError as exc:
             return self._error(str(exc), 404)
         code = intake.recall_access_code(session, application.id)

@@ -21,18 +21,22 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from flask import Flask, current_app, g
+from flask import Flask, g
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.domain import access, audit
+from app.domain.access import Actor
 from app.domain.declarations import Service
-from app.models import AuditEvent, ServiceDefinition
+from app.extensions import current_flask_app, db
+from app.models import ServiceDefinition
 from app.plugins.definitions import DefinitionError, parse_definition_text, service_from_dict, service_to_dict
 from app.plugins.host import ACTIVE, DISABLED, PluginHost, PluginRecord
 from app.plugins.registry import RegisteredService, validate_service
@@ -114,7 +118,13 @@ def build_records(host: PluginHost, rows: Iterable[Any]) -> tuple[list[PluginRec
     records, services = [], []
     for key in sorted(by_key):
         versions = by_key[key]
-        record = PluginRecord(name=record_name(key), source=SOURCE, origin=ORIGIN, version=str(versions[-1].version))
+        record = PluginRecord(
+            name=record_name(key),
+            source=SOURCE,
+            origin=ORIGIN,
+            version=str(versions[-1].version),
+            municipality_id=versions[-1].municipality_id,
+        )
         records.append(record)
         problems: list[str] = []
         loaded: list[RegisteredService] = []
@@ -160,10 +170,9 @@ def refresh(app: Flask | None = None, force: bool = False) -> bool:
     Returns whether the registry was reloaded. A missing table (a database not migrated
     yet) counts as "no builder services".
     """
-    from app.extensions import db
-
-    app = app or current_app._get_current_object()
+    app = app or current_flask_app()
     state = _state(app)
+    marker: tuple[int | None, int] | str
     with state.lock, app.app_context():
         try:
             with db.engine.connect() as conn:
@@ -193,7 +202,7 @@ def _before_request() -> None:
     if g.get("_hamaynk_builder_checked") or (request.endpoint or "").endswith("static"):
         return
     g._hamaynk_builder_checked = True
-    refresh_if_changed(current_app._get_current_object())
+    refresh_if_changed(current_flask_app())
 
 
 def init_app(app: Flask) -> None:
@@ -204,8 +213,8 @@ def init_app(app: Flask) -> None:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def latest_definitions(session: Session, municipality_ids: set[int] | None) -> list[ServiceDefinition]:
-    """The newest row of every builder service the viewer may see (``None``: all): one query.
+def latest_definitions(session: Session, actor: Actor | None) -> list[ServiceDefinition]:
+    """The newest row of every builder service ``actor`` may edit: one query.
 
     A municipal admin sees their own municipality's services; global ones belong to the
     system administrator and are not theirs to edit.
@@ -220,22 +229,18 @@ def latest_definitions(session: Session, municipality_ids: set[int] | None) -> l
         .join(newest, (ServiceDefinition.key == newest.c.key) & (ServiceDefinition.version == newest.c.version))
         .order_by(ServiceDefinition.key)
     )
-    if municipality_ids is not None:
-        stmt = stmt.where(ServiceDefinition.municipality_id.in_(municipality_ids or {-1}))
-    return list(session.execute(stmt).scalars())
+    return list(session.execute(access.scoped(stmt, ServiceDefinition, actor)).scalars())
 
 
-def latest_definition(session: Session, key: str, municipality_ids: set[int] | None) -> ServiceDefinition | None:
-    """The newest row of ``key`` if the viewer may see it, else ``None``."""
-    row = session.execute(
-        select(ServiceDefinition)
-        .where(ServiceDefinition.key == key)
-        .order_by(ServiceDefinition.version.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    if row is None or (municipality_ids is not None and row.municipality_id not in municipality_ids):
-        return None
-    return row
+def latest_definition(
+    session: Session, actor: Actor | None, key: str, version: int | None = None
+) -> ServiceDefinition | None:
+    """The newest row of ``key`` (or its ``version``) if ``actor`` may edit it, else ``None``."""
+    stmt = select(ServiceDefinition).where(ServiceDefinition.key == key)
+    if version is not None:
+        stmt = stmt.where(ServiceDefinition.version == version)
+    stmt = stmt.order_by(ServiceDefinition.version.desc()).limit(1)
+    return session.execute(access.scoped(stmt, ServiceDefinition, actor)).scalar_one_or_none()
 
 
 def export_text(row: ServiceDefinition) -> str:
@@ -315,7 +320,7 @@ def save(
     mode: str,
     owner_municipality_id: int | None,
     actor_id: int | None,
-    viewer_municipality_ids: set[int] | None,
+    viewer_municipality_ids: AbstractSet[int] | None,
     key: str | None = None,
     app: Flask | None = None,
 ) -> ServiceDefinition:
@@ -327,7 +332,7 @@ def save(
     were filed under. Flushes, does not commit; raises :class:`BuilderError` having added
     nothing to the session.
     """
-    app = app or current_app._get_current_object()
+    app = app or current_flask_app()
     host = _host(app)
     payload = dict(data)
     if key is not None:
@@ -378,15 +383,13 @@ def save(
     try:
         with session.begin_nested():
             session.add(row)
-            session.add(
-                AuditEvent(
-                    actor_id=actor_id,
-                    municipality_id=owner_municipality_id,
-                    action="service.definition",
-                    object_type="service",
-                    object_id=service.key,
-                    details={"version": version, "mode": mode},
-                )
+            audit.record(
+                session,
+                "service.definition",
+                actor=actor_id,
+                target=("service", service.key),
+                municipality_id=owner_municipality_id,
+                details={"version": version, "mode": mode},
             )
     except IntegrityError:
         # Someone saved the same version a moment earlier.

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING
 from dataclasses import fields as dc_fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -28,12 +28,17 @@ from app.domain.declarations import (
 
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Declaration = TypeVar("Declaration", bound="DataclassInstance")
+
 
 class DefinitionError(ValueError):
     """A definition file (or dict) cannot become a Service. The message names the place."""
 
 
-def _build(cls: type, data: Any, where: str, nested: Mapping[str, Any] | None = None) -> Any:
+def _build(cls: type[Declaration], data: Any, where: str, nested: Mapping[str, Any] | None = None) -> Declaration:
     if not isinstance(data, Mapping):
         raise DefinitionError(f"{where}: expected a mapping, got {type(data).__name__}")
     known = {f.name: f for f in dc_fields(cls)}
@@ -103,7 +108,8 @@ def service_from_dict(data: Any, where: str = "definition") -> Service:
 
 
 def service_to_dict(service: Service) -> dict[str, Any]:
-    return declaration_to_dict(service)
+    data: dict[str, Any] = declaration_to_dict(service)
+    return data
 
 
 def parse_definition_text(content: str, fmt: str, where: str) -> Any:

@@ -14,14 +14,12 @@ Rules that hold for every hook:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
-from app.domain.declarations import FieldType, Service, Step
-
-if TYPE_CHECKING:  # models import Flask-AppBuilder; the hook specs need them only as types
-    from app.models import Application, TransitionRecord
+from app.domain.declarations import FieldType, Service, Step, TransitionAction
+from app.domain.protocols import ApplicationView, TransitionView
 
 hookspec = pluggy.HookspecMarker("hamaynk")
 
@@ -71,7 +69,7 @@ def applicant_from_registry(psn: str) -> Mapping[str, Any] | None:
 
 
 @hookspec
-def after_submit(application: Application, service: Service) -> None:
+def after_submit(application: ApplicationView, service: Service) -> None:
     """React to a new submission (e.g. send it to an outside system, notify someone).
 
     Fires once per application, when a draft is submitted from any channel: after its status,
@@ -85,7 +83,7 @@ def after_submit(application: Application, service: Service) -> None:
 
 @hookspec
 def before_transition(
-    application: Application, service: Service, step: Step | None, action: str, actor_id: int | None
+    application: ApplicationView, service: Service, step: Step | None, action: TransitionAction, actor_id: int | None
 ) -> None:
     """Check an action before the core performs it; raise ``app.sdk.TransitionVetoed`` to refuse.
 
@@ -102,7 +100,7 @@ def before_transition(
 
 
 @hookspec
-def after_transition(application: Application, service: Service, record: TransitionRecord) -> None:
+def after_transition(application: ApplicationView, service: Service, record: TransitionView) -> None:
     """React to a recorded action (notify the applicant, update an outside system).
 
     Fires after every workflow action listed under ``before_transition`` has changed the

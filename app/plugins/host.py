@@ -22,7 +22,7 @@ import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from app.domain.declarations import FieldType, Service
+from app.domain.declarations import PYTHON_TYPES, FieldType, Service
 from app.domain.fieldtypes import CORE_FIELD_TYPES
 from app.plugins import hookspecs
 from app.plugins.definitions import DefinitionError, definition_files, load_definition_file
@@ -56,6 +56,8 @@ class PluginRecord:
     error: str = ""
     services: list[tuple[str, int]] = field(default_factory=list)
     module: Any = None  # the registered plug-in object (None for files)
+    # A service built in the admin UI belongs to one municipality (None: to every one).
+    municipality_id: int | None = None
 
 
 class PluginHost:
@@ -173,7 +175,7 @@ class PluginHost:
                         raise PluginError(
                             record.name, f"field type {item.name!r} is already registered by {owners[item.name]!r}"
                         )
-                    if item.python_type not in ("str", "int", "decimal", "date", "bool", "list"):
+                    if item.python_type not in PYTHON_TYPES:
                         raise PluginError(
                             record.name, f"field type {item.name!r} has unknown python_type {item.python_type!r}"
                         )

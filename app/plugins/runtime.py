@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from app.domain.declarations import Service
-from app.domain.fieldtypes import validate_data
+from app.extensions import current_flask_app
 from app.plugins.host import PluginHost, build_plugin_host
 from app.plugins.registry import ServiceRegistry
 
@@ -34,17 +34,11 @@ def registry(app: Flask | None = None) -> ServiceRegistry:
 def validate_application_data(
     service: Service, raw: Mapping[str, Any], app: Flask | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Declared rules first, then every plug-in's ``validate_application`` (merged)."""
-    h = host(app)
+    """Declared rules first, then every plug-in's ``validate_application`` (merged): what
+    filing (:func:`app.domain.intake.file`) checks on every channel."""
+    from app.domain.intake import validate_form_data
 
-    def extra(svc: Service, data: dict[str, Any]) -> dict[str, str]:
-        merged: dict[str, str] = {}
-        for result in h.hook.validate_application(service=svc, data=data):
-            for name, message in sorted((result or {}).items()):
-                merged.setdefault(name, str(message))
-        return merged
-
-    return validate_data(service, raw, h.registry.field_types, extra)
+    return validate_form_data(host(app), service, raw)
 
 
 def applicant_from_registry(psn: str, app: Flask | None = None) -> Mapping[str, Any] | None:
@@ -55,7 +49,7 @@ def form_class(service: Service, locale: str, app: Flask | None = None):
     """The WTForms class for a service's form, validating through validate_application_data."""
     from app.domain.formbuilder import build_form_class
 
-    the_app = app or current_app._get_current_object()
+    the_app = app or current_flask_app()
     return build_form_class(
         service, registry(the_app).field_types, locale, lambda svc, raw: validate_application_data(svc, raw, the_app)
     )

@@ -48,6 +48,9 @@ Describe the process in plain language, one line a stage:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from app.sdk import Document, Field, Output, Service, Step, gettext, hookimpl
 
 REQUIRES_CORE_API = ">=1,<2"
@@ -76,13 +79,15 @@ SERVICE = Service(
 )
 
 
+# Typed with app.sdk's types, so a type checker (mypy) checks the hooks as it checks the
+# declaration above, where a misspelt role, action or operator is an error before any start.
 @hookimpl
-def register_services():
+def register_services() -> list[Service]:
     return [SERVICE]
 
 
 @hookimpl
-def validate_application(service, data):
+def validate_application(service: Service, data: Mapping[str, Any]) -> dict[str, str] | None:
     # Rules the declaration cannot express go here; return {field: message} or None.
     if service.key == SERVICE.key and "<" in data.get("details", ""):
         return {"details": gettext("Remove the angle brackets.")}

@@ -1,6 +1,6 @@
 """Back-office screens: the inbox, the case page, its actions and its documents.
 
-Thin views: the request is parsed here; who sees what is app.tenancy and app.domain.inbox,
+Thin views: the request is parsed here; who sees what is app.domain.access and app.domain.inbox,
 what may happen is app.domain.workflow, what the page shows is app.domain.casefile. Every
 application and document is looked up inside the municipalities the user may see, so
 another municipality's id is a plain 404 on every endpoint. Every POST is CSRF-protected
@@ -13,24 +13,22 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import abort, current_app, flash, g, make_response, redirect, request, send_file, url_for
+from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from app import tenancy
+from app import web
+from app.domain import access, channels, deadlines, documents, inbox, statuses, workflow
 from app.domain import casefile as case
-from app.domain import deadlines, inbox, statuses, workflow
+from app.domain.access import MAX_PK, Actor
 from app.domain.declarations import pick
-from app.domain.errors import ChangedMeanwhile, NotAllowed, ServiceUnavailable, WorkflowError
-from app.domain.storage import ObjectNotFound, StorageError, get_storage
-from app.extensions import db
+from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
+from app.domain.storage import get_storage
+from app.extensions import current_flask_app, db
 from app.i18n import current_locale
-from app.models import Application, ApplicationDocument, AuditEvent
+from app.models import Application, ApplicationDocument
 from app.plugins import runtime as plugin_runtime
 
-# Largest primary key a database integer column holds; anything bigger is simply "not found".
-MAX_PK = 2**63 - 1
 MAX_TEXT = 5000
 MAX_VERSION = 2**31 - 1
 
@@ -85,24 +83,11 @@ class WorkspaceView(BaseView):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _actor(self) -> workflow.Actor:
-        actor = workflow.load_actor(db.session, g.user.id)
-        if actor is None or not actor.active:
-            abort(403)
-        return actor
+    def _actor(self) -> Actor:
+        return web.require_actor()
 
     def _application(self, application_id: int) -> Application:
-        if application_id > MAX_PK:
-            abort(404)
-        stmt = tenancy.scope(select(Application).where(Application.id == application_id), Application, g.user)
-        application = db.session.execute(stmt).scalar_one_or_none()
-        if application is None or (application.status == statuses.DRAFT and not self._may_see_drafts(application)):
-            abort(404)
-        return application
-
-    def _may_see_drafts(self, application: Application) -> bool:
-        # A draft is the applicant's (or the filing clerk's) until it is submitted.
-        return application.created_by_id == g.user.id
+        return web.application_or_404(application_id)
 
     def _may(self, permission: str) -> bool:
         return self.appbuilder.sm.has_access(permission, self.class_permission_name)
@@ -116,7 +101,7 @@ class WorkspaceView(BaseView):
 
     def _filters(self, problems: list[str]) -> inbox.Filters:
         service = (request.args.get("service") or "").strip()
-        if service and plugin_runtime.registry().get(service[:100]) is None:
+        if service and access.visible_service(plugin_runtime.registry(), web.current_actor(), service[:100]) is None:
             problems.append(_("There is no such service; the service filter was ignored."))
             service = ""
         status = (request.args.get("status") or "").strip()
@@ -167,7 +152,7 @@ class WorkspaceView(BaseView):
         token = request.args.get("cursor")
         if token:
             try:
-                cursor = inbox.decode_cursor(current_app.secret_key, token)
+                cursor = inbox.decode_cursor(current_app.config["SECRET_KEY"], token)
             except inbox.BadCursor:
                 problems.append(_("The page link was damaged or has expired; showing the first page."))
         registry = plugin_runtime.registry()
@@ -176,7 +161,6 @@ class WorkspaceView(BaseView):
             registry,
             actor,
             tab,
-            municipality_ids=tenancy.visible_municipality_ids(g.user),
             filters=filters,
             cursor=cursor,
         )
@@ -188,7 +172,7 @@ class WorkspaceView(BaseView):
             return (
                 url_for(".inbox")
                 + "?"
-                + urlencode({**args, "cursor": inbox.encode_cursor(current_app.secret_key, target)})
+                + urlencode({**args, "cursor": inbox.encode_cursor(current_app.config["SECRET_KEY"], target)})
             )
 
         locale = current_locale()
@@ -215,7 +199,10 @@ class WorkspaceView(BaseView):
             inbox.DEPARTMENT: _("My department"),
             inbox.ALL: _("All in municipality"),
         }
-        services = sorted(((r.key, pick(r.service.title, locale)) for r in registry.latest()), key=lambda item: item[1])
+        services = sorted(
+            ((r.key, pick(r.service.title, locale)) for r in access.visible_services(registry, actor)),
+            key=lambda item: item[1],
+        )
         return self.render_template(
             "workspace/inbox.html",
             title=_("Inbox"),
@@ -233,52 +220,25 @@ class WorkspaceView(BaseView):
 
     # -- case page ------------------------------------------------------------------------
 
-    def _render_case(
-        self, application: Application, actor: workflow.Actor, status: int = 200, error: str | None = None
-    ):
-        locale = current_locale()
-        try:
-            service = workflow.service_of(application)
-        except ServiceUnavailable as exc:
-            service = None
-            error = error or str(exc)
-        show_personal = case.may_see_personal(actor, application)
-        actions: list[str] = []
-        if self._may("can_act") and service is not None:
-            actions = workflow.allowed_actions(db.session, application, actor.user_id) + workflow.staff_actions(
-                db.session, application, actor.user_id
-            )
-        step = workflow.current_step(application, service) if service else None
-        candidates = case.reassign_candidates(db.session, application, step) if "reassign" in actions else []
-        titles = {d.key: pick(d.title, locale) for d in service.documents} if service else {}
-        documents = list(application.documents)
-        assignee = (
-            case.user_names(db.session, [application.assignee_id]).get(application.assignee_id)
-            if application.assignee_id
-            else None
+    def _render_case(self, application: Application, actor: Actor, status: int = 200, error: str | None = None):
+        summary = case.summary(
+            db.session,
+            plugin_runtime.registry(),
+            actor,
+            application,
+            current_locale(),
+            may_act=self._may("can_act"),
+            may_open_documents=self._may("can_document"),
         )
         response = make_response(
             self.render_template(
                 "workspace/case.html",
                 title=application.tracking_number,
                 application=application,
-                service=service,
-                service_title=pick(service.title, locale) if service else application.service_key,
-                step_title=pick(step.title, locale) if step else "",
-                status_label=statuses.LABELS.get(application.status, application.status),
-                fields=case.form_rows(service, application.data or {}, locale, show_personal) if service else [],
-                applicant=case.applicant_rows(application, show_personal),
-                documents=documents,
-                document_titles=titles,
-                may_open_documents=show_personal and self._may("can_document"),
-                preview_types=case.PREVIEW_TYPES,
-                events=case.timeline(db.session, application, service, locale),
-                deadline=case.deadline_info(db.session, application),
-                actions=actions,
-                candidates=candidates,
-                assignee=assignee,
+                summary=summary,
+                preview_types=documents.PREVIEW_TYPES,
                 max_extension=deadlines.MAX_WORKING_DAYS,
-                error=error,
+                error=error or summary.problem,
             ),
             status,
         )
@@ -321,8 +281,8 @@ class WorkspaceView(BaseView):
         flash(_("Done."), "success")
         return redirect(url_for(".case", application_id=application_id), 303)
 
-    def _run(self, application: Application, actor: workflow.Actor, action: str, version: int) -> None:
-        common: dict[str, Any] = {"actor_id": actor.user_id}
+    def _run(self, application: Application, actor: Actor, action: str, version: int) -> None:
+        common: dict[str, Any] = {"actor_id": actor.user_id, "host": plugin_runtime.host()}
         if action == "comment":
             # A comment changes nothing, so it never conflicts; the version is still checked
             # for being a number above, like every form of the page.
@@ -354,88 +314,41 @@ class WorkspaceView(BaseView):
 
     # -- documents ------------------------------------------------------------------------
 
-    def _document(
-        self, application_id: int, document_id: int
-    ) -> tuple[Application, ApplicationDocument, workflow.Actor]:
+    def _document(self, application_id: int, document_id: int) -> tuple[Application, ApplicationDocument, Actor]:
         actor = self._actor()
-        application = self._application(application_id)
-        if document_id > MAX_PK:
-            abort(404)
-        document = db.session.execute(
-            select(ApplicationDocument).where(
-                ApplicationDocument.id == document_id,
-                ApplicationDocument.application_id == application.id,
-                ApplicationDocument.municipality_id == application.municipality_id,
-            )
-        ).scalar_one_or_none()
-        if document is None:
-            abort(404)
-        if not case.may_see_personal(actor, application):
-            abort(
-                make_response(
-                    self._error(
-                        _("Documents hold personal data; your role may see that they exist, not open them."), 403
-                    )
-                )
-            )
-        return application, document, actor
+        document = web.document_or_404(application_id, document_id)
+        return document.application, document, actor
 
-    def _serve(self, application_id: int, document_id: int, inline: bool):
+    def _serve(self, application_id: int, document_id: int, purpose: str):
         application, document, actor = self._document(application_id, document_id)
         back = url_for(".case", application_id=application.id)
-        if inline and document.content_type not in case.PREVIEW_TYPES:
-            return self._error(_("This type of file cannot be previewed; download it instead."), 404, back)
         try:
-            stream = get_storage().open(document.storage_key)
-        except ObjectNotFound:
-            return self._error(
-                _("The file of this document is missing from the storage; tell the administrator."), 404, back
+            opened = documents.open_document(
+                db.session,
+                get_storage(current_flask_app()),
+                actor,
+                application,
+                document,
+                purpose=purpose,
+                channel=channels.OFFICE,
+                ip=request.remote_addr,
             )
-        except StorageError:
-            return self._error(_("The document storage cannot be reached now; try again in a moment."), 503, back)
-        # Written and committed before a byte is sent: a view that left no trace must not happen.
-        db.session.add(
-            AuditEvent(
-                actor_id=actor.user_id,
-                municipality_id=application.municipality_id,
-                action="document.view" if inline else "document.download",
-                object_type="application_document",
-                object_id=str(document.id),
-                details={"application_id": application.id, "sha256": document.sha256},
-                ip=(request.remote_addr or "")[:45] or None,
-            )
-        )
-        try:
-            db.session.commit()
-        except Exception:
-            stream.close()
-            db.session.rollback()
-            raise
-        name = case.download_name(document.original_name, document.id, document.content_type)
-        response = send_file(
-            stream,
-            mimetype=document.content_type,
-            as_attachment=not inline,
-            download_name=name,
-            etag=False,
-            conditional=False,
-            max_age=0,
-        )
-        response.headers["Content-Disposition"] = case.content_disposition(
-            "inline" if inline else "attachment", name, document.id
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "private, no-store"
-        if inline:
-            response.headers["Content-Security-Policy"] = case.PREVIEW_CSP
+        except NotAllowed as exc:
+            return self._error(str(exc), 403)
+        except (documents.NoPreview, documents.DocumentMissing) as exc:
+            return self._error(str(exc), 404, back)
+        except documents.DocumentUnavailable as exc:
+            return self._error(str(exc), 503, back)
+        response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
+        response.headers.update(opened.headers)
         return response
 
     @expose("/applications/<int:application_id>/documents/<int:document_id>")
     @has_access
     def download(self, application_id: int, document_id: int):
-        return self._serve(application_id, document_id, inline=False)
+        return self._serve(application_id, document_id, documents.DOWNLOAD)
 
     @expose("/applications/<int:application_id>/documents/<int:document_id>/preview")
     @has_access
     def preview(self, application_id: int, document_id: int):
-        return self._serve(application_id, document_id, inline=True)
+        return self._serve(application_id, document_id, documents.PREVIEW)

@@ -241,5 +241,5 @@ SERVICE = Service(
 
 
 @hookimpl
-def register_services():
+def register_services() -> list[Service]:
     return [SERVICE]

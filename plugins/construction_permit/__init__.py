@@ -18,7 +18,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from app.sdk import Choice, Condition, Document, Field, Output, Service, Step, gettext, hookimpl
 
@@ -422,7 +424,7 @@ def check_cadastral_code(code: str) -> str | None:
 
 
 @hookimpl
-def validate_application(service, data):
+def validate_application(service: Service, data: Mapping[str, Any]) -> dict[str, str] | None:
     if service.key != KEY:
         return None
     errors = {}
@@ -438,5 +440,5 @@ def validate_application(service, data):
 
 
 @hookimpl
-def register_services():
+def register_services() -> list[Service]:
     return [SERVICE]

@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 from app.sdk import Choice, Condition, Document, Field, Output, Service, Step, gettext, hookimpl, office_today
 
@@ -301,7 +303,7 @@ def age_on(birth: dt.date, day: dt.date) -> int:
 
 
 @hookimpl
-def validate_application(service, data):
+def validate_application(service: Service, data: Mapping[str, Any]) -> dict[str, str] | None:
     if service.key != KEY:
         return None
     errors = {}
@@ -333,5 +335,5 @@ def validate_application(service, data):
 
 
 @hookimpl
-def register_services():
+def register_services() -> list[Service]:
     return [SERVICE]

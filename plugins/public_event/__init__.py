@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.sdk import hookimpl, load_definition_file
+from app.sdk import Service, hookimpl, load_definition_file
 
 REQUIRES_CORE_API = ">=1,<2"
 
@@ -27,5 +27,5 @@ DEFINITION = Path(__file__).parent / "service.yaml"
 
 
 @hookimpl
-def register_services():
+def register_services() -> list[Service]:
     return load_definition_file(DEFINITION)

@@ -16,6 +16,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from app.sdk import Choice, Condition, Document, Field, Output, Service, Step, gettext, hookimpl
 
 REQUIRES_CORE_API = ">=1,<2"
@@ -371,7 +374,7 @@ SERVICE = Service(
 
 
 @hookimpl
-def validate_application(service, data):
+def validate_application(service: Service, data: Mapping[str, Any]) -> dict[str, str] | None:
     if service.key != KEY:
         return None
     errors = {}
@@ -386,5 +389,5 @@ def validate_application(service, data):
 
 
 @hookimpl
-def register_services():
+def register_services() -> list[Service]:
     return [SERVICE]

@@ -98,7 +98,7 @@ def browser(live_server):
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    # Nothing may be fetched from outside this machine (DESIGN §8: no CDN, no web fonts).
+    # Nothing may be fetched from outside this machine (docs/operations.md: no CDN, no web fonts).
     outside = []
     page.on(
         "request",

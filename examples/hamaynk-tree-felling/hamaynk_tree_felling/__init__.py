@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from app.sdk import Choice, Condition, Document, Field, Output, Service, Step, gettext, hookimpl
 
 REQUIRES_CORE_API = ">=1,<2"
@@ -68,8 +71,8 @@ SERVICE = Service(
                 "en": "Construction permit number",
                 "ru": "Номер разрешения на строительство",
             },
-            visible_when=Condition("reason", "eq", "construction"),
-            required_when=Condition("reason", "eq", "construction"),
+            visible_when=(Condition("reason", "eq", "construction"),),
+            required_when=(Condition("reason", "eq", "construction"),),
         ),
     ),
     documents=(
@@ -84,7 +87,7 @@ SERVICE = Service(
             "dendrology",
             {"hy": "Դենդրոլոգի եզրակացություն", "en": "Dendrologist's opinion", "ru": "Заключение дендролога"},
             required=False,
-            required_when=Condition("trees", "gt", 5),
+            required_when=(Condition("trees", "gt", 5),),
             types=("pdf",),
         ),
     ),
@@ -114,12 +117,12 @@ SERVICE = Service(
 
 
 @hookimpl
-def register_services():
+def register_services() -> list[Service]:
     return [SERVICE]
 
 
 @hookimpl
-def validate_application(service, data):
+def validate_application(service: Service, data: Mapping[str, Any]) -> dict[str, str] | None:
     if service.key == SERVICE.key and data.get("trees", 0) > COUNCIL_THRESHOLD:
         return {
             "trees": gettext(

@@ -1,0 +1,120 @@
+"""What every audience (office, workspace, API, admin, portal) shares about the request: the
+current :class:`~app.domain.access.Actor`, built once per request, and the access backstop.
+
+The domain decides who may see what (app.domain.access); this module only ties it to Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, abort, current_app, g, has_request_context
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from app.domain import access
+from app.domain.access import Actor
+from app.extensions import db
+from app.models import Application, ApplicationDocument
+
+log = logging.getLogger(__name__)
+
+# What the backstop does with an unscoped query during a request: "raise" (development,
+# tests), "log" (production: a forgotten scope must not take a page down, but must be seen).
+SCOPE_CHECK = "HAMAYNK_SCOPE_CHECK"
+# Kept on ``g`` for one request. A test client's requests can share one app context (and
+# so one ``g``) with the test around them, so both are dropped when the request ends.
+_HANDLING = "_hamaynk_handling"
+_ACTOR = "_hamaynk_actor"
+
+
+class UnscopedQuery(RuntimeError):
+    """A request queried municipality-owned rows without app.domain.access (a programming error)."""
+
+
+def current_actor() -> Actor | None:
+    """The signed-in user of this request as an actor (cached for the request); ``None`` for
+    anonymous visitors and unknown users. Works for pages (session) and the API (JWT): both
+    leave the user in ``g.user``."""
+    user = g.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    cached = g.get(_ACTOR)
+    if cached is None or cached[0] != user.id:
+        cached = (user.id, access.load_actor(db.session, user.id))
+        setattr(g, _ACTOR, cached)
+    return cached[1]
+
+
+def require_actor() -> Actor:
+    """:func:`current_actor`, or 403 for anyone who is not an active user."""
+    actor = current_actor()
+    if actor is None or not actor.active:
+        abort(403)
+    return actor
+
+
+def application_or_404(application_id: int) -> Application:
+    """The application if the current user may see it (:func:`app.domain.access.get_application`), else 404."""
+    try:
+        return access.get_application(db.session, require_actor(), application_id)
+    except access.NotFound:
+        abort(404)
+
+
+def document_or_404(application_id: int, document_id: int) -> ApplicationDocument:
+    """The document if the current user may see its application (:func:`app.domain.access.get_document`), else 404."""
+    try:
+        return access.get_document(db.session, require_actor(), application_id, document_id)
+    except access.NotFound:
+        abort(404)
+
+
+def _check(state: ORMExecuteState) -> None:
+    # Only while a request is being handled (from before_request on): a test or a shell that
+    # merely pushes a request context to render something is not a request.
+    if not has_request_context() or not g.get(_HANDLING):
+        return
+    mode = current_app.config.get(SCOPE_CHECK, "raise")
+    if mode == "off":
+        return
+    problem = access.unscoped_load(state)
+    if problem is None:
+        return
+    if mode == "log":
+        log.error("%s", problem, stack_info=True)
+        return
+    raise UnscopedQuery(problem)
+
+
+def _handling() -> None:
+    setattr(g, _HANDLING, True)
+
+
+def _handled(_error: BaseException | None) -> None:
+    g.pop(_HANDLING, None)
+    g.pop(_ACTOR, None)
+
+
+_installed = False
+
+
+def init_app(app: Flask) -> None:
+    global _installed
+    app.before_request(_handling)
+    app.teardown_request(_handled)
+    if not _installed:
+        # On the Session class: every app of the process shares it; each reads its own mode.
+        event.listen(Session, "do_orm_execute", _check)
+        _installed = True
+
+
+__all__ = [
+    "SCOPE_CHECK",
+    "UnscopedQuery",
+    "application_or_404",
+    "current_actor",
+    "document_or_404",
+    "init_app",
+    "require_actor",
+]
