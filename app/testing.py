@@ -315,12 +315,11 @@ def hamaynk_app_factory(tmp_path):
 #         filed = apply(hamaynk_app, "my-service", data={"address": "1 Main St"})
 #         assert walk(hamaynk_app, filed.id, outcome="approved") == "approved"
 
-import base64  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
 import struct  # noqa: E402
 import zlib  # noqa: E402
-from collections.abc import Mapping, Sequence  # noqa: E402
+from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from app.domain.tracking import office_today  # noqa: E402
@@ -329,36 +328,21 @@ SAMPLE_PSN = "1234567890"
 SAMPLE_PHONE = "+37491123456"
 DEFAULT_REJECTION = "The application does not meet the requirements."
 
-# A 1x1 pixel baseline JPEG.
-_JPEG_1PX = base64.b64decode(
-    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1R"
-    "V19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
-    "Y2NjY2NjY2NjY2NjY2P/wAARCAABAAEDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAA"
-    "AgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
-    "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
-    "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREA"
-    "AgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
-    "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPE"
-    "xcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDHooorhPqD/9k="
-)
+# -- real files, built from their specifications ------------------------------------------------
 
 
-def _png_1px() -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1x1, 8-bit RGB
-    pixels = zlib.compress(b"\x00\xc8\x1e\x1e")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-
-
-def _pdf_1page() -> bytes:
+def make_pdf(text: str = "Hamaynk") -> bytes:
+    """A minimal but complete PDF 1.4 (catalog, page tree, one page, xref with true offsets)."""
+    stream = f"BT /F1 12 Tf 20 50 Td ({text}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.4\n")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
@@ -371,10 +355,46 @@ def _pdf_1page() -> bytes:
     return bytes(out)
 
 
+def make_png(width: int = 2, height: int = 2) -> bytes:
+    """An RGB PNG: signature, IHDR, zlib-compressed IDAT (filter byte per row), IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def make_jpeg() -> bytes:
+    """A baseline JPEG of one grey pixel: JFIF header, quantisation table, frame, one-code
+    Huffman tables (DC category 0, AC end-of-block) and a scan of two zero bits."""
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+    one_code = bytes([1] + [0] * 15) + b"\x00"
+    return (
+        b"\xff\xd8"
+        + segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        + segment(0xDB, b"\x00" + b"\x01" * 64)
+        + segment(0xC0, b"\x08\x00\x01\x00\x01\x01\x01\x11\x00")
+        + segment(0xC4, b"\x00" + one_code)
+        + segment(0xC4, b"\x10" + one_code)
+        + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+        + b"\x3f"
+        + b"\xff\xd9"
+    )
+
+
 SAMPLE_FILES = {
-    "pdf": (_pdf_1page(), "application/pdf"),
-    "png": (_png_1px(), "image/png"),
-    "jpeg": (_JPEG_1PX, "image/jpeg"),
+    "pdf": (make_pdf(), "application/pdf"),
+    "png": (make_png(), "image/png"),
+    "jpeg": (make_jpeg(), "image/jpeg"),
 }
 
 
@@ -561,6 +581,110 @@ def staff_user(
     return user.id
 
 
+def add_staff(
+    app: Flask,
+    municipality: Mapping[str, Any],
+    username: str,
+    roles: Sequence[str],
+    department: str | None = None,
+    *,
+    active: bool = True,
+) -> int:
+    """Create (or find) a staff member of a seeded ``municipality`` (one of ``app.seeded``'s
+    dicts) with the stored role names ``roles``, in ``department`` (a department code)."""
+    from app.demo import ensure_user
+    from app.extensions import current_appbuilder, db
+
+    with app.app_context():
+        user, _created = ensure_user(
+            current_appbuilder().sm,
+            username=username,
+            email=f"{username}@test.example",
+            first_name=username.title(),
+            last_name=str(municipality["code"]).title(),
+            password=PASSWORD,
+            password_hash=password_hash(),
+            roles=list(roles),
+            municipality_id=municipality["id"],
+            department_id=municipality["departments"].get(department) if department else None,
+        )
+        user.active = active
+        db.session.commit()
+        return int(user.id)
+
+
+def file_application(
+    app: Flask,
+    service_key: str,
+    municipality: str = "alpha",
+    *,
+    data: Mapping[str, Any] | None = None,
+    by: int | None = None,
+    submit: bool = True,
+    applicant_name: str = "Armen Petrosyan",
+    **applicant: Any,
+) -> int:
+    """File (and submit) an application straight through the workflow, without documents:
+    the quick way to get a case into the inbox. ``data`` is used as it is (already clean);
+    by default it is :func:`sample_data` run through :func:`fill_form`. ``by`` is the filing
+    user's id (the seeded municipality's clerk by default); ``applicant`` holds the other
+    ``applicant_*`` columns. Returns the application's id."""
+    from app.domain import workflow
+    from app.extensions import db
+    from app.plugins import runtime as plugin_runtime
+
+    service = _registered(app, service_key).service
+    if data is None:
+        data = fill_form(app, service_key, sample_data(service))
+    seeded = app.seeded[municipality]  # type: ignore[attr-defined]
+    filer = by if by is not None else seeded["users"]["clerk"]
+    with app.app_context():
+        application, _secret = workflow.new_application(
+            db.session,
+            service=service,
+            municipality_id=seeded["id"],
+            data=dict(data),
+            applicant_name=applicant_name,
+            created_by_id=filer,
+            **applicant,
+        )
+        if submit:
+            workflow.submit(
+                db.session,
+                application,
+                actor_id=filer,
+                expected_version=application.version,
+                host=plugin_runtime.host(app),
+            )
+        db.session.commit()
+        return int(application.id)
+
+
+def recorded_statements(app: Flask, run: Callable[[], Any]) -> list[str]:
+    """The SQL statements ``run()`` sends, in order: tests assert query counts, never times."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def listener(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return seen
+
+
+def count_statements(app: Flask, run: Callable[[], Any]) -> int:
+    return len(recorded_statements(app, run))
+
+
 @dataclass(frozen=True)
 class Filed:
     """What :func:`apply` filed: the application's id, tracking number, access code and status."""
@@ -571,7 +695,9 @@ class Filed:
     status: str
 
 
-def _enable(app, municipality_id: int, service_key: str) -> None:
+def enable_service(app: Flask, municipality: int | str | Mapping[str, Any], service_key: str) -> None:
+    """Offer ``service_key`` in a municipality (its id, seeded code, or one of ``app.seeded``'s
+    dicts), as its admin would on the Services page; nothing happens when it is offered."""
     from sqlalchemy import select
 
     from app.domain.activations import set_activation
@@ -579,25 +705,29 @@ def _enable(app, municipality_id: int, service_key: str) -> None:
     from app.models import ServiceActivation
     from app.plugins import runtime as plugin_runtime
 
-    row = db.session.execute(
-        select(ServiceActivation).where(
-            ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key
+    if isinstance(municipality, str):
+        municipality = app.seeded[municipality]  # type: ignore[attr-defined]
+    municipality_id = municipality if isinstance(municipality, int) else int(municipality["id"])
+    with app.app_context():
+        row = db.session.execute(
+            select(ServiceActivation).where(
+                ServiceActivation.municipality_id == municipality_id, ServiceActivation.service_key == service_key
+            )
+        ).scalar_one_or_none()
+        if row is not None and row.enabled:
+            return
+        set_activation(
+            db.session,
+            plugin_runtime.registry(app),
+            municipality_id,
+            service_key,
+            enabled=True,
+            fee_override=None,
+            deadline_override=None,
+            department_id=row.department_id if row else None,
+            actor_id=None,
         )
-    ).scalar_one_or_none()
-    if row is not None and row.enabled:
-        return
-    set_activation(
-        db.session,
-        plugin_runtime.registry(app),
-        municipality_id,
-        service_key,
-        enabled=True,
-        fee_override=None,
-        deadline_override=None,
-        department_id=row.department_id if row else None,
-        actor_id=None,
-    )
-    db.session.commit()
+        db.session.commit()
 
 
 def apply(
@@ -628,7 +758,7 @@ def apply(
     cleaned = fill_form(app, service_key, raw, version)
     with app.test_request_context("/?_l_=en"):
         municipality_row = _municipality(app, municipality)
-        _enable(app, municipality_row.id, service_key)
+        enable_service(app, municipality_row.id, service_key)
         departments = {d.code: d.id for d in municipality_row.departments}
         clerk_id = staff_user(app, municipality_row.id, "clerk", departments.get("front_office"))
         if documents is None:

@@ -20,11 +20,9 @@ from sqlalchemy.orm import Session
 from app import web
 from app.domain import access, roles, statuses
 from app.domain.access import Actor
-from app.domain.activations import set_activation
 from app.extensions import db
 from app.models import Application, Department, Municipality, User
-from app.plugins import runtime as plugin_runtime
-from app.testing import PASSWORD, apply, attach, login, staff_user
+from app.testing import PASSWORD, apply, attach, enable_service, login, staff_user
 
 SERVICE_KEY = "residence-certificate"
 # Filed by the applicant in person: no power of attorney on the checklist.
@@ -45,19 +43,7 @@ def api_headers(client, username: str) -> dict[str, str]:
 
 
 def enable(app, municipality: str, key: str = SERVICE_KEY) -> None:
-    with app.app_context():
-        set_activation(
-            db.session,
-            plugin_runtime.registry(app),
-            app.seeded[municipality]["id"],
-            key,
-            enabled=True,
-            fee_override=None,
-            deadline_override=None,
-            department_id=None,
-            actor_id=None,
-        )
-        db.session.commit()
+    enable_service(app, municipality, key)
 
 
 def actor_of(app, user_id: int) -> Actor:

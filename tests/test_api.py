@@ -11,19 +11,17 @@ import io
 import re
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
+from app import testing
 from app.api.listing import LIST_COLUMNS
-from app.demo import ensure_user
-from app.domain import statuses, workflow
-from app.domain.activations import set_activation
+from app.domain import statuses
 from app.domain.errors import ChangedMeanwhile
 from app.domain.roles import CLERK, HEAD, SPECIALIST
 from app.domain.storage import get_storage, new_key
 from app.extensions import db
 from app.models import Application, ApplicationDocument, AuditEvent, TransitionRecord
-from app.plugins import runtime as plugin_runtime
-from app.testing import PASSWORD, password_hash
+from app.testing import PASSWORD, add_staff, enable_service, recorded_statements
 
 SERVICE_KEY = "residence-certificate"
 DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "copies": 1}
@@ -31,23 +29,6 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def add_staff(app, municipality: dict, username: str, roles: list[str], department: str | None) -> int:
-    with app.app_context():
-        user, _ = ensure_user(
-            app.appbuilder.sm,
-            username=username,
-            email=f"{username}@test.example",
-            first_name=username.title(),
-            last_name=municipality["code"].title(),
-            password=PASSWORD,
-            password_hash=password_hash(),
-            roles=roles,
-            municipality_id=municipality["id"],
-            department_id=municipality["departments"].get(department) if department else None,
-        )
-        return user.id
 
 
 def set_up(app, key: str = "alpha") -> dict:
@@ -59,47 +40,24 @@ def set_up(app, key: str = "alpha") -> dict:
     people["registry_head"] = add_staff(app, municipality, f"{code}.registry_head", [HEAD], "civil_registry")
     people["front_clerk"] = add_staff(app, municipality, f"{code}.front_clerk", [CLERK], "front_office")
     with app.app_context():
-        set_activation(
-            db.session,
-            plugin_runtime.registry(app),
-            municipality["id"],
-            SERVICE_KEY,
-            enabled=True,
-            fee_override=None,
-            deadline_override=None,
-            department_id=None,
-            actor_id=None,
-        )
+        enable_service(app, municipality["id"], SERVICE_KEY)
         db.session.commit()
     municipality["people"] = people
     return people
 
 
 def file_application(app, key: str = "alpha", *, submit: bool = True, name: str = "Armen Petrosyan") -> int:
-    municipality = app.seeded[key]
-    clerk = municipality["people"]["front_clerk"]
-    with app.app_context():
-        service = plugin_runtime.registry(app).get(SERVICE_KEY).service
-        application, _secret = workflow.new_application(
-            db.session,
-            service=service,
-            municipality_id=municipality["id"],
-            data=DATA,
-            applicant_name=name,
-            created_by_id=clerk,
-            applicant_psn="1234567890",
-            applicant_phone="+37410123456",
-        )
-        if submit:
-            workflow.submit(
-                db.session,
-                application,
-                actor_id=clerk,
-                expected_version=application.version,
-                host=plugin_runtime.host(app),
-            )
-        db.session.commit()
-        return application.id
+    return testing.file_application(
+        app,
+        SERVICE_KEY,
+        key,
+        data=DATA,
+        by=app.seeded[key]["people"]["front_clerk"],
+        submit=submit,
+        applicant_name=name,
+        applicant_psn="1234567890",
+        applicant_phone="+37410123456",
+    )
 
 
 def attach_pdf(app, application_id: int, name: str = "passport.pdf") -> int:
@@ -275,20 +233,11 @@ def test_keyset_pages_cover_everything_once(app, client, world, token):
 def test_list_issues_a_constant_number_of_queries_and_never_counts(app, client, world, token):
     headers = token("alpha.clerk")
 
+    def listing() -> None:
+        assert client.get("/api/v1/applications?limit=100", headers=headers).status_code == 200
+
     def statements() -> list[str]:
-        seen: list[str] = []
-
-        def listener(conn, cursor, statement, parameters, context, executemany):
-            seen.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
-            assert client.get("/api/v1/applications?limit=100", headers=headers).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
-        return seen
+        return recorded_statements(app, listing)
 
     file_application(app)
     statements()  # warm-up: the first request of a process loads FAB's role look-ups once

@@ -14,7 +14,7 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from test_uploads import ELF, HTML, MZ, SVG, make_jpeg, make_pdf, make_png
+from test_uploads import ELF, HTML, MZ, SVG
 from werkzeug.datastructures import FileStorage
 
 from app.domain.access import load_actor
@@ -39,6 +39,7 @@ from app.domain.storage import LocalStorage, StorageError
 from app.domain.uploads import DisguisedFile, EmptyFile, FileTooLarge, TooManyFiles, UnsafeFileName, UploadRefused
 from app.extensions import db
 from app.models import Application, ApplicationDocument, AuditEvent
+from app.testing import make_jpeg, make_pdf, make_png
 
 _numbers = itertools.count(1)
 

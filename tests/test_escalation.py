@@ -8,39 +8,16 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from app.demo import ensure_user
 from app.domain import deadlines, notifications, statuses, workflow
-from app.domain.activations import set_activation
 from app.domain.escalation import escalate_overdue
 from app.domain.roles import HEAD, SPECIALIST
 from app.extensions import db
 from app.models import Application, AuditEvent, Department, Notification
 from app.plugins import runtime as plugin_runtime
-from app.testing import PASSWORD, password_hash
+from app.testing import add_staff, enable_service
 
 SERVICE_KEY = "residence-certificate"
 DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "copies": 1}
-
-
-def add_staff(
-    app, municipality: dict, username: str, roles: list[str], department: str | None, active: bool = True
-) -> int:
-    with app.app_context():
-        user, _ = ensure_user(
-            app.appbuilder.sm,
-            username=username,
-            email=f"{username}@test.example",
-            first_name=username.title(),
-            last_name=municipality["code"].title(),
-            password=PASSWORD,
-            password_hash=password_hash(),
-            roles=roles,
-            municipality_id=municipality["id"],
-            department_id=municipality["departments"].get(department) if department else None,
-        )
-        user.active = active
-        db.session.commit()
-        return user.id
 
 
 def set_up(app, key: str, *, head_user: bool = True) -> dict:
@@ -52,17 +29,7 @@ def set_up(app, key: str, *, head_user: bool = True) -> dict:
     people["registrar"] = add_staff(app, municipality, f"{code}.registrar", [SPECIALIST], "civil_registry")
     people["registry_head"] = add_staff(app, municipality, f"{code}.registry_head", [HEAD], "civil_registry")
     with app.app_context():
-        set_activation(
-            db.session,
-            plugin_runtime.registry(app),
-            municipality["id"],
-            SERVICE_KEY,
-            enabled=True,
-            fee_override=None,
-            deadline_override=None,
-            department_id=None,
-            actor_id=None,
-        )
+        enable_service(app, municipality["id"], SERVICE_KEY)
         if head_user:
             db.session.get(Department, municipality["departments"]["civil_registry"]).head_user_id = people[
                 "registry_head"

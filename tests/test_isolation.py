@@ -17,7 +17,6 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from app.domain.activations import set_activation
 from app.extensions import db
 from app.models import (
     Application,
@@ -29,8 +28,7 @@ from app.models import (
     TransitionRecord,
 )
 from app.plugins import builder_services
-from app.plugins import runtime as plugin_runtime
-from app.testing import PASSWORD, apply, attach
+from app.testing import PASSWORD, apply, attach, enable_service
 
 BETA_APPLICANT = "Զզբետա Բնակիչ Leakcheck"
 ROLES = ("municipal_admin", "clerk", "specialist", "head", "auditor")
@@ -88,17 +86,7 @@ def beta_service(app):
         )
         db.session.commit()
         builder_services.refresh(app)
-        set_activation(
-            db.session,
-            plugin_runtime.registry(app),
-            beta["id"],
-            BETA_SERVICE,
-            enabled=True,
-            fee_override=None,
-            deadline_override=None,
-            department_id=None,
-            actor_id=None,
-        )
+        enable_service(app, beta["id"], BETA_SERVICE)
         db.session.commit()
     return BETA_SERVICE
 

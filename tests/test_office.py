@@ -12,21 +12,31 @@ from pathlib import Path
 
 import pypdf
 import pytest
-from sqlalchemy import event, func, select
-from test_uploads import ELF, make_pdf, make_png
+from sqlalchemy import func, select
+from test_uploads import ELF
 from werkzeug.datastructures import FileStorage
 
 from app import hookimpl
 from app.domain import channels, intake
 from app.domain.access import load_actor
-from app.domain.activations import set_activation
 from app.domain.errors import NotAllowed
 from app.domain.storage import get_storage
 from app.domain.tracking import verify_access_secret
 from app.extensions import db
 from app.models import Application, ApplicationDocument, TransitionRecord, User
 from app.plugins import runtime as plugin_runtime
-from app.testing import PASSWORD, builtin_plugins, login, make_app, seed_municipality, seed_system_admin
+from app.testing import (
+    PASSWORD,
+    builtin_plugins,
+    enable_service,
+    login,
+    make_app,
+    make_pdf,
+    make_png,
+    recorded_statements,
+    seed_municipality,
+    seed_system_admin,
+)
 
 RESIDENCE = "residence-certificate"
 PERMIT = "construction-permit"
@@ -36,20 +46,8 @@ PERMIT = "construction-permit"
 
 
 def enable(app, municipality: str, *keys: str) -> None:
-    with app.app_context():
-        for key in keys:
-            set_activation(
-                db.session,
-                plugin_runtime.registry(app),
-                app.seeded[municipality]["id"],
-                key,
-                enabled=True,
-                fee_override=None,
-                deadline_override=None,
-                department_id=None,
-                actor_id=None,
-            )
-        db.session.commit()
+    for key in keys:
+        enable_service(app, municipality, key)
 
 
 def token_of(html: str) -> str:
@@ -642,20 +640,8 @@ def test_a_returning_citizen_is_found_in_alpha_but_never_from_beta(app, client, 
 
 def test_the_search_costs_the_same_number_of_queries_for_many_matches(app, clerk):
     def statements(q: str) -> int:
-        seen = []
-        with app.app_context():
-            engine = db.engine
-
-        def listener(conn, cursor, statement, parameters, context, executemany):
-            if statement.lstrip().upper().startswith("SELECT") and "application" in statement:
-                seen.append(statement)
-
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
-            search(clerk, q)
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
-        return len(seen)
+        seen = recorded_statements(app, lambda: search(clerk, q))
+        return sum(1 for s in seen if s.lstrip().upper().startswith("SELECT") and "application" in s)
 
     application_id_of(post(clerk, RESIDENCE, residence_data(open_form(clerk, RESIDENCE))))
     one = statements("Armen")

@@ -6,7 +6,6 @@ import datetime as dt
 import io
 
 import pypdf
-from test_uploads import make_pdf, make_png
 from werkzeug.datastructures import FileStorage
 
 from app.domain import receipts, workflow
@@ -17,6 +16,7 @@ from app.extensions import db
 from app.i18n import format_date
 from app.models import Municipality
 from app.plugins import runtime as plugin_runtime
+from app.testing import make_pdf, make_png
 
 
 def text_of(data: bytes) -> str:

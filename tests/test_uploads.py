@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import struct
 import zipfile
-import zlib
 
 import pytest
 from werkzeug.datastructures import FileStorage
@@ -25,68 +23,9 @@ from app.domain.uploads import (
     check_uploads,
     display_name,
 )
+from app.testing import make_jpeg, make_pdf, make_png
 
 # --- real files, built from their specifications ---------------------------------------
-
-
-def make_pdf(text: str = "Hamaynk") -> bytes:
-    """A minimal but complete PDF 1.4 (catalog, page tree, one page, xref with true offsets)."""
-    stream = f"BT /F1 12 Tf 20 50 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
-def make_png(width: int = 2, height: int = 2) -> bytes:
-    """An RGB PNG: signature, IHDR, zlib-compressed IDAT (filter byte per row), IEND."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-def make_jpeg() -> bytes:
-    """A baseline JPEG of one grey pixel: JFIF header, quantisation table, frame, one-code
-    Huffman tables (DC category 0, AC end-of-block) and a scan of two zero bits."""
-
-    def segment(marker: int, payload: bytes) -> bytes:
-        return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
-
-    one_code = bytes([1] + [0] * 15) + b"\x00"
-    return (
-        b"\xff\xd8"
-        + segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
-        + segment(0xDB, b"\x00" + b"\x01" * 64)
-        + segment(0xC0, b"\x08\x00\x01\x00\x01\x01\x01\x11\x00")
-        + segment(0xC4, b"\x00" + one_code)
-        + segment(0xC4, b"\x10" + one_code)
-        + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
-        + b"\x3f"
-        + b"\xff\xd9"
-    )
 
 
 def make_docx() -> bytes:

@@ -10,7 +10,7 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
-from app.demo import ensure_user
+from app import testing
 from app.domain import statuses, workflow
 from app.domain.activations import set_activation
 from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed, TransitionVetoed
@@ -21,7 +21,7 @@ from app.models import Application, AuditEvent, DeadlineAdjustment, TransitionRe
 from app.models.guards import AppendOnlyError
 from app.plugins import runtime as plugin_runtime
 from app.sdk import Step, hookimpl
-from app.testing import PASSWORD, builtin_plugins, make_app, password_hash, seed_municipality
+from app.testing import add_staff, builtin_plugins, enable_service, make_app, seed_municipality
 
 SERVICE_KEY = "residence-certificate"
 DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "copies": 1}
@@ -29,23 +29,6 @@ PG_DATABASE = "hamaynk_test_workflow"
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def add_staff(app, municipality: dict, username: str, roles: list[str], department: str | None) -> int:
-    with app.app_context():
-        user, _ = ensure_user(
-            app.appbuilder.sm,
-            username=username,
-            email=f"{username}@test.example",
-            first_name=username.title(),
-            last_name=municipality["code"].title(),
-            password=PASSWORD,
-            password_hash=password_hash(),
-            roles=roles,
-            municipality_id=municipality["id"],
-            department_id=municipality["departments"].get(department) if department else None,
-        )
-        return user.id
 
 
 def set_up(app, municipality_key: str = "alpha") -> dict:
@@ -60,17 +43,7 @@ def set_up(app, municipality_key: str = "alpha") -> dict:
     people["registry_head2"] = add_staff(app, municipality, f"{code}.registry_head2", [HEAD], "civil_registry")
     people["front_clerk"] = add_staff(app, municipality, f"{code}.front_clerk", [CLERK], "front_office")
     with app.app_context():
-        set_activation(
-            db.session,
-            plugin_runtime.registry(app),
-            municipality["id"],
-            SERVICE_KEY,
-            enabled=True,
-            fee_override=None,
-            deadline_override=None,
-            department_id=None,
-            actor_id=None,
-        )
+        enable_service(app, municipality["id"], SERVICE_KEY)
         db.session.commit()
     municipality["people"] = people
     return people
@@ -79,28 +52,8 @@ def set_up(app, municipality_key: str = "alpha") -> dict:
 def file_application(
     app, municipality_key: str = "alpha", *, by: str = "front_clerk", submit: bool = True, data=None
 ) -> int:
-    municipality = app.seeded[municipality_key]
-    people = municipality["people"]
-    with app.app_context():
-        service = plugin_runtime.registry(app).get(SERVICE_KEY).service
-        application, _secret = workflow.new_application(
-            db.session,
-            service=service,
-            municipality_id=municipality["id"],
-            data=data or DATA,
-            applicant_name="Armen Petrosyan",
-            created_by_id=people[by],
-        )
-        if submit:
-            workflow.submit(
-                db.session,
-                application,
-                actor_id=people[by],
-                expected_version=application.version,
-                host=plugin_runtime.host(app),
-            )
-        db.session.commit()
-        return application.id
+    people = app.seeded[municipality_key]["people"]
+    return testing.file_application(app, SERVICE_KEY, municipality_key, data=data or DATA, by=people[by], submit=submit)
 
 
 def act(app, application_id: int, action: str, actor: str, municipality_key: str = "alpha", **kwargs):

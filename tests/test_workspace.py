@@ -7,15 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import struct
-import zlib
 from re import _parser as sre_parse
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from app.demo import ensure_user
+from app import testing
 from app.domain import casefile as case
 from app.domain import statuses, workflow
 from app.domain.activations import set_activation
@@ -26,7 +24,7 @@ from app.domain.storage import get_storage
 from app.extensions import db
 from app.models import Application, ApplicationDocument, AuditEvent, TransitionRecord
 from app.plugins import runtime as plugin_runtime
-from app.testing import PASSWORD, login, password_hash
+from app.testing import PASSWORD, add_staff, count_statements, login, make_pdf, make_png
 
 RESIDENCE = "residence-certificate"
 
@@ -142,43 +140,17 @@ def staff(app, municipality_key: str, role_key: str, department: str | None, n: 
     """(user id, username) of a staff member with one role in one department, made on demand."""
     municipality = app.seeded[municipality_key]
     username = f"{municipality['code']}.{role_key}.{department or 'none'}.{n}"
-    with app.app_context():
-        user, _created = ensure_user(
-            app.appbuilder.sm,
-            username=username,
-            email=f"{username}@test.example",
-            first_name=role_key.title(),
-            last_name=f"{department or 'none'}{n}",
-            password=PASSWORD,
-            password_hash=password_hash(),
-            roles=[ROLE_BY_KEY[role_key]],
-            municipality_id=municipality["id"],
-            department_id=municipality["departments"].get(department) if department else None,
-        )
-        return user.id, username
+    return add_staff(app, municipality, username, [ROLE_BY_KEY[role_key]], department), username
 
 
 def file_application(
     app, service_key: str, municipality_key: str = "alpha", data: dict | None = None, **applicant
 ) -> int:
-    municipality = app.seeded[municipality_key]
-    clerk = municipality["users"]["clerk"]
-    with app.app_context():
-        service = plugin_runtime.registry(app).get(service_key).service
-        application, _secret = workflow.new_application(
-            db.session,
-            service=service,
-            municipality_id=municipality["id"],
-            data=data if data is not None else sample_data(service, app),
-            applicant_name=applicant.pop("applicant_name", "Արմեն Պետրոսյան"),
-            created_by_id=clerk,
-            **applicant,
-        )
-        workflow.submit(
-            db.session, application, actor_id=clerk, expected_version=application.version, host=plugin_runtime.host(app)
-        )
-        db.session.commit()
-        return application.id
+    service = plugin_runtime.registry(app).get(service_key).service
+    applicant.setdefault("applicant_name", "Արմեն Պետրոսյան")
+    return testing.file_application(
+        app, service_key, municipality_key, data=data if data is not None else sample_data(service, app), **applicant
+    )
 
 
 def state(app, application_id: int) -> dict:
@@ -503,41 +475,6 @@ def add_document(app, application_id: int, requirement_key: str, data: bytes, fi
         return rows[0].id
 
 
-def make_pdf() -> bytes:
-    stream = b"BT /F1 12 Tf 20 50 Td (Hamaynk) Tj ET"
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
-def make_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_alpha_staff_get_404_for_everything_of_beta_and_never_see_it_listed(app, alpha, client, login_as):
     beta_id = file_application(
         app, RESIDENCE, "beta", applicant_name="Beta Person", applicant_psn="5555555555", applicant_phone="+37491555555"
@@ -745,22 +682,6 @@ def test_personal_fields_are_masked_for_auditors_only(app, alpha, client, login_
 
 
 # -- the list page's cost ------------------------------------------------------------------------
-
-
-def count_statements(app, fetch) -> int:
-    seen = []
-    with app.app_context():
-        engine = db.engine
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        fetch()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return len(seen)
 
 
 def test_the_inbox_costs_the_same_number_of_queries_at_5_and_50_applications_and_pages_by_keyset(
