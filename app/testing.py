@@ -705,9 +705,11 @@ def enable_service(app: Flask, municipality: int | str | Mapping[str, Any], serv
     from app.models import ServiceActivation
     from app.plugins import runtime as plugin_runtime
 
-    if isinstance(municipality, str):
-        municipality = app.seeded[municipality]  # type: ignore[attr-defined]
-    municipality_id = municipality if isinstance(municipality, int) else int(municipality["id"])
+    if isinstance(municipality, int):
+        municipality_id = municipality
+    else:
+        seeded = app.seeded[municipality] if isinstance(municipality, str) else municipality  # type: ignore[attr-defined]
+        municipality_id = int(seeded["id"])
     with app.app_context():
         row = db.session.execute(
             select(ServiceActivation).where(
