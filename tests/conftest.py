@@ -70,6 +70,33 @@ def postgres_url():
     return POSTGRES_URL
 
 
+REDIS_URL = os.environ.get("HAMAYNK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database for the tests (number 15 unless HAMAYNK_TEST_REDIS_URL says
+    otherwise), emptied before use; skipped with the reason where no server answers, except
+    in CI, where it fails."""
+    try:
+        import redis
+    except ImportError:
+        reason = "the redis package is not installed"
+    else:
+        try:
+            client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+            client.flushdb()
+        except redis.RedisError as exc:
+            reason = f"Redis at {REDIS_URL} is not reachable: {exc}"
+        else:
+            yield REDIS_URL
+            client.flushdb()
+            return
+    if IN_CI:
+        pytest.fail(f"CI must run the Redis tests, but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def fresh_postgres_database(postgres_url):
     """``fresh_postgres_database("name")`` -> URL of a newly created, empty database.

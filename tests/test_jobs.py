@@ -195,9 +195,17 @@ def test_the_last_failed_attempt_marks_the_row_failed(app):
 # -- the real consumer -----------------------------------------------------------------------------
 
 
-def test_worker_process_runs_the_scheduled_escalation_and_delivers(app, tmp_path, smtp_server):
-    """`flask hamaynk worker` in its own process, on a SQLite queue, with the escalation
-    scheduled every minute: it escalates the overdue application and mails the head."""
+@pytest.fixture(params=["sqlite", "redis"])
+def queue(request, tmp_path) -> dict[str, str]:
+    """The worker's queue settings: the embedded SQLite queue, and Redis as at scale."""
+    if request.param == "sqlite":
+        return {"HAMAYNK_JOBS": "sqlite", "HAMAYNK_HUEY_PATH": str(tmp_path / "huey.sqlite3")}
+    return {"HAMAYNK_JOBS": "redis", "HAMAYNK_REDIS_URL": request.getfixturevalue("redis_url")}
+
+
+def test_worker_process_runs_the_scheduled_escalation_and_delivers(app, tmp_path, smtp_server, queue):
+    """`flask hamaynk worker` in its own process, on a SQLite or a Redis queue, with the
+    escalation scheduled every minute: it escalates the overdue application and mails the head."""
     # The worker is its own process on the same database (SQLite file or PostgreSQL).
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     people = set_up(app, "alpha")
@@ -207,8 +215,7 @@ def test_worker_process_runs_the_scheduled_escalation_and_delivers(app, tmp_path
         FLASK_APP="app:create_app('development')",
         DATABASE_URL=url,
         HAMAYNK_INSTANCE_DIR=str(tmp_path / "instance"),
-        HAMAYNK_JOBS="sqlite",
-        HAMAYNK_HUEY_PATH=str(tmp_path / "huey.sqlite3"),
+        **queue,
         HAMAYNK_ESCALATION_MINUTES="*",
         HAMAYNK_LOAD_ENTRYPOINTS="0",
         HAMAYNK_PLUGINS=",".join(builtin_plugins()),
