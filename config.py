@@ -103,7 +103,8 @@ class Config:
 
     HAMAYNK_SQLITE_WAL = True
     # A request that queries municipality-owned rows without app.domain.access: "raise"
-    # (development, tests), "log" (production's default), or "off" (app.web).
+    # (development, tests), "log" (production's default), or "off"; anything else stops the
+    # start (app.web). Jobs and commands are not checked.
     HAMAYNK_SCOPE_CHECK = os.environ.get("HAMAYNK_SCOPE_CHECK", "raise")
 
     # Uploaded documents (app.domain.storage): "local" keeps them on this machine's disk;

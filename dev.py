@@ -13,7 +13,8 @@
                            uv pip compile: --upgrade, --upgrade-package NAME, ...)
     python3 dev.py check-lock
                            show pip freeze of .venv against requirements.lock; fails when a
-                           locked package is missing or at another version
+                           locked package is missing or at another version, or when a package
+                           the lock does not hold is installed
 
 The virtualenv is installed from requirements.lock (every package pinned and hashed), so a
 fresh machine gets exactly the versions that were tested.
@@ -41,6 +42,8 @@ LOCK = ROOT / "requirements.lock"
 HOST, PORT = "127.0.0.1", int(os.environ.get("HAMAYNK_PORT", "5000"))
 PROJECTS = [".", "examples/hamaynk-tree-felling"]
 LOCAL_PACKAGES = {"hamaynk", "hamaynk-tree-felling"}
+# The venv module seeds these; once the lock holds one, its locked version is required.
+SEEDED_BY_VENV = {"pip", "setuptools", "wheel"}
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # One lock for every platform and Python 3.11+; hashes make pip refuse any file that differs
 # from the one locked. All extras are in it: the tests and the contributors' tools included.
@@ -243,7 +246,7 @@ def installed_versions() -> dict[str, str]:
             name, sep, version = line.partition("==")
             # A line without "==" installs from a path or URL: never what the lock pins.
             versions[canonicalize_name(name if sep else line.split(" @ ")[0])] = version if sep else line
-    return {name: version for name, version in versions.items() if name not in LOCAL_PACKAGES}
+    return versions
 
 
 def pins(versions: dict[str, str]) -> list[str]:
@@ -259,6 +262,19 @@ def same_version(installed: str | None, locked: str) -> bool:
         return False
 
 
+def lock_problems(locked: dict[str, str], installed: dict[str, str]) -> list[str]:
+    """Each way ``installed`` differs from ``locked`` (both name -> version, names canonical),
+    one line each; our own local packages are not in the lock and are left out."""
+    problems = [
+        f"{name}: locked {version}, " + (f"installed {installed[name]}" if name in installed else "not installed")
+        for name, version in sorted(locked.items())
+        if not same_version(installed.get(name), version)
+    ]
+    extras = installed.keys() - locked.keys() - LOCAL_PACKAGES - SEEDED_BY_VENV
+    problems += [f"{name}: installed {installed[name]}, not in the lock" for name in sorted(extras)]
+    return problems
+
+
 def cmd_check_lock() -> None:
     if Path(sys.prefix).resolve() != VENV.resolve():
         ensure_environment()
@@ -267,10 +283,15 @@ def cmd_check_lock() -> None:
     say(f"pip freeze of {VENV} against {LOCK.name} (- locked, + installed; local editables left out)")
     diff = difflib.unified_diff(pins(locked), pins(installed), LOCK.name, "pip freeze", n=0, lineterm="")
     print("\n".join(diff) or f"identical: {len(installed)} packages")
-    wrong = sorted(name for name, version in locked.items() if not same_version(installed.get(name), version))
-    if wrong:
-        sys.exit(f"not installed as locked: {', '.join(wrong)}")
-    say(f"all {len(locked)} locked packages are installed at their locked versions")
+    problems = lock_problems(locked, installed)
+    if problems:
+        sys.exit(
+            f"{VENV} is not what {LOCK.name} locks:\n  "
+            + "\n  ".join(problems)
+            + f"\nReinstall from the lock ({PYTHON} -m pip install -r {LOCK.name}) and uninstall what it does"
+            " not hold; a package the project needs goes into pyproject.toml, then `python3 dev.py lock`."
+        )
+    say(f"all {len(locked)} locked packages are installed at their locked versions, and nothing else")
 
 
 def main(argv: list[str]) -> None:

@@ -25,6 +25,7 @@ import pytest
 if TYPE_CHECKING:  # the app is imported lazily: pytest loads this plug-in before any test
     from flask import Flask
 
+    from app.domain.access import Actor
     from app.domain.declarations import RoleKey
     from app.plugins.registry import RegisteredService
 
@@ -613,6 +614,18 @@ def add_staff(
         return int(user.id)
 
 
+def actor_for(user_id: int) -> Actor:
+    """The :class:`~app.domain.access.Actor` of user ``user_id``, as a request builds it for
+    the domain functions (inside an app context)."""
+    from app.domain import access
+    from app.extensions import db
+
+    actor = access.load_actor(db.session, user_id)
+    if actor is None:
+        raise AssertionError(f"no user {user_id}")
+    return actor
+
+
 def file_application(
     app: Flask,
     service_key: str,
@@ -628,8 +641,8 @@ def file_application(
     the quick way to get a case into the inbox. ``data`` is used as it is (already clean);
     by default it is :func:`sample_data` run through :func:`fill_form`. ``by`` is the filing
     user's id (the seeded municipality's clerk by default); ``applicant`` holds the other
-    ``applicant_*`` columns. Returns the application's id."""
-    from app.domain import workflow
+    ``applicant_*`` columns. Recorded as filed at the office. Returns the application's id."""
+    from app.domain import channels, workflow
     from app.extensions import db
     from app.plugins import runtime as plugin_runtime
 
@@ -646,13 +659,14 @@ def file_application(
             data=dict(data),
             applicant_name=applicant_name,
             created_by_id=filer,
+            channel=channels.OFFICE,
             **applicant,
         )
         if submit:
             workflow.submit(
                 db.session,
                 application,
-                actor_id=filer,
+                actor=actor_for(filer),
                 expected_version=application.version,
                 host=plugin_runtime.host(app),
             )
@@ -750,7 +764,6 @@ def apply(
     ``version`` files under that version instead of the newest.
     """
     from app.domain import channels, intake
-    from app.domain.access import load_actor
     from app.domain.storage import get_storage
     from app.extensions import db
     from app.plugins import runtime as plugin_runtime
@@ -782,7 +795,7 @@ def apply(
                 db.session,
                 plugin_runtime.host(app),
                 get_storage(app),
-                load_actor(db.session, clerk_id),
+                actor_for(clerk_id),
                 municipality_id=municipality_row.id,
                 service_key=service_key,
                 service_version=service.version,
@@ -872,7 +885,7 @@ def walk(
                     workflow.reject(
                         db.session,
                         application,
-                        actor_id=actor_id,
+                        actor=actor_for(actor_id),
                         expected_version=application.version,
                         reason=reason,
                         host=plugin_runtime.host(app),
@@ -881,7 +894,7 @@ def walk(
                     workflow.approve(
                         db.session,
                         application,
-                        actor_id=actor_id,
+                        actor=actor_for(actor_id),
                         expected_version=application.version,
                         host=plugin_runtime.host(app),
                     )

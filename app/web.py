@@ -20,8 +20,10 @@ from app.models import Application, ApplicationDocument
 log = logging.getLogger(__name__)
 
 # What the backstop does with an unscoped query during a request: "raise" (development,
-# tests), "log" (production: a forgotten scope must not take a page down, but must be seen).
+# tests), "log" (production: a forgotten scope must not take a page down, but must be seen),
+# or "off". Jobs and commands are not requests and are never checked.
 SCOPE_CHECK = "HAMAYNK_SCOPE_CHECK"
+SCOPE_CHECK_MODES = ("raise", "log", "off")
 # Kept on ``g`` for one request. A test client's requests can share one app context (and
 # so one ``g``) with the test around them, so both are dropped when the request ends.
 _HANDLING = "_hamaynk_handling"
@@ -99,8 +101,16 @@ def _handled(_error: BaseException | None) -> None:
 _installed = False
 
 
+def _check_mode(app: Flask) -> None:
+    # Checked at start-up: a typo must stop the start, not turn every request into a 500.
+    mode = app.config.get(SCOPE_CHECK, "raise")
+    if mode not in SCOPE_CHECK_MODES:
+        raise RuntimeError(f"{SCOPE_CHECK}={mode!r} is not one of: {', '.join(SCOPE_CHECK_MODES)}")
+
+
 def init_app(app: Flask) -> None:
     global _installed
+    _check_mode(app)
     app.before_request(_handling)
     app.teardown_request(_handled)
     if not _installed:
@@ -111,6 +121,7 @@ def init_app(app: Flask) -> None:
 
 __all__ = [
     "SCOPE_CHECK",
+    "SCOPE_CHECK_MODES",
     "UnscopedQuery",
     "application_or_404",
     "current_actor",

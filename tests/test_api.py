@@ -275,6 +275,36 @@ def test_auditor_reads_with_personal_data_masked(app, client, world, token):
     assert result["allowed_actions"] == []
 
 
+def test_auditors_get_no_document_links_and_no_actions(app, client, world, token):
+    application_id = file_application(app)
+    document_id = attach_pdf(app, application_id)
+    url = f"/api/v1/applications/{application_id}/documents/{document_id}"
+    staff = client.get(f"/api/v1/applications/{application_id}", headers=token("alpha.registrar")).json["result"]
+    assert [d["url"] for d in staff["documents"]] == [url]
+    result = client.get(f"/api/v1/applications/{application_id}", headers=token("alpha.auditor")).json["result"]
+    # They see that the document exists, but get no link that would only answer 403.
+    assert [d["id"] for d in result["documents"]] == [document_id]
+    assert [d["url"] for d in result["documents"]] == [None]
+    assert client.get(url, headers=token("alpha.auditor")).status_code == 403
+    assert result["allowed_actions"] == []
+
+
+def test_allowed_actions_follow_the_api_permission_not_only_the_role(app, client, world, token):
+    application_id = file_application(app)
+    show = f"/api/v1/applications/{application_id}"
+    assert "approve" in client.get(show, headers=token("alpha.registrar")).json["result"]["allowed_actions"]
+    with app.app_context():
+        sm = app.appbuilder.sm
+        # An operator took acting through the API away from specialists: they still read.
+        sm.del_permission_role(sm.find_role(SPECIALIST), sm.find_permission_view_menu("can_act", "ApplicationsApi"))
+    assert client.get(show, headers=token("alpha.registrar")).json["result"]["allowed_actions"] == []
+    before = state(app, application_id)
+    refused = client.post(
+        f"{show}/actions", headers=token("alpha.registrar"), json={"action": "approve", "expected_version": before[1]}
+    )
+    assert refused.status_code == 403 and state(app, application_id) == before
+
+
 def test_other_municipality_gets_404_on_every_endpoint(app, client, world, token):
     application_id = file_application(app, "beta")
     document_id = attach_pdf(app, application_id)
@@ -416,14 +446,65 @@ def test_non_json_bodies_are_400_never_500(app, client, world, token):
 def test_workflow_refusals_are_400(app, client, world, token):
     application_id = file_application(app)
     before = state(app, application_id)
-    # Rejecting needs a reason.
+    # Returning needs to say what to correct.
     response = client.post(
         f"/api/v1/applications/{application_id}/actions",
         headers=token("alpha.registrar"),
-        json={"action": "return", "reason": "   ", "expected_version": before[1]},
+        json={"action": "return", "what_to_fix": "   ", "expected_version": before[1]},
     )
     assert response.status_code == 400 and response.json["message"]
+    assert set(response.json["errors"]) == {"what_to_fix"}
     assert state(app, application_id) == before
+
+
+def test_each_field_has_one_meaning_the_same_as_in_the_workspace(app, client, world, token):
+    application_id = file_application(app)
+    before = state(app, application_id)
+    url = f"/api/v1/applications/{application_id}/actions?_l_=en"
+    headers = token("alpha.registrar")
+    # An internal comment never stands in for what the applicant is told, nor the reverse.
+    for body, field in (
+        ({"action": "return", "reason": "Blurred scan"}, "what_to_fix"),
+        ({"action": "return", "comment": "Blurred scan"}, "what_to_fix"),
+        ({"action": "reject", "comment": "Not registered here"}, "reason"),
+        ({"action": "comment", "reason": "Called the applicant"}, "comment"),
+        ({"action": "extend", "reason": "Waiting", "days": 0}, "days"),
+    ):
+        response = client.post(url, headers=headers, json={**body, "expected_version": before[1]})
+        assert response.status_code == 400, body
+        assert set(response.json["errors"]) == {field}, body
+    assert state(app, application_id) == before
+    message = client.post(url, headers=headers, json={"action": "return", "expected_version": before[1]}).json
+    # The workspace's return form says the same about the same missing field.
+    testing.login(client, "alpha.registrar")
+    client.get("/lang/en")
+    page = client.post(
+        f"/workspace/applications/{application_id}/return", data={"version": before[1], "what_to_fix": " "}
+    )
+    assert page.status_code == 400
+    assert html.escape(message["errors"]["what_to_fix"], quote=True) in page.get_data(as_text=True)
+    assert state(app, application_id) == before
+
+    response = client.post(
+        url, headers=headers, json={"action": "return", "what_to_fix": "Blurred scan", "expected_version": before[1]}
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["result"]["history"][-1]["comment"] == "Blurred scan"
+
+
+def test_supervisors_extend_the_deadline_through_the_api(app, client, world, token):
+    application_id = file_application(app)
+    before = state(app, application_id)
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=token("alpha.registry_head"),
+        json={"action": "extend", "days": 3, "reason": "Waiting for the registry", "expected_version": before[1]},
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["result"]["history"][-1]["action"] == "extend"
+    with app.app_context():
+        extended = db.session.get(Application, application_id)
+        assert extended.due_at is not None and extended.version == before[1] + 1
 
 
 def test_comment_and_reassign(app, client, world, token):
@@ -594,6 +675,21 @@ def test_the_office_and_the_api_refuse_the_same_bad_data_with_the_same_messages(
     # The office also asks for the documents a submission needs; a draft may wait for them.
     assert office.pop("documents.identity") == "Attach this document."
     assert office == api
+    assert _count_applications(app) == 0
+
+
+def test_a_service_that_is_not_offered_is_reported_with_the_applicants_errors(app, client, world, token):
+    headers = token("alpha.front_clerk")
+    for service_key, message in (("trade-permit", "does not offer"), (None, "Choose a service")):
+        body = {"data": {"address": "A"}, "applicant": {"name": " ", "email": "not-an-email"}}
+        if service_key:
+            body["service_key"] = service_key
+        response = client.post("/api/v1/applications?_l_=en", headers=headers, json=body)
+        assert response.status_code == 400
+        errors = response.json["errors"]
+        # Without a service the form data cannot be judged; the applicant still can.
+        assert set(errors) == {"service_key", "applicant.name", "applicant.email"}, errors
+        assert message in errors["service_key"]
     assert _count_applications(app) == 0
 
 

@@ -157,6 +157,23 @@ def test_dev_test_runs_on_every_core_unless_told_otherwise():
         assert dev.parallel(chosen) == chosen
 
 
+def test_check_lock_fails_on_any_difference_from_the_lock():
+    lock_problems = _dev().lock_problems
+    locked = {"flask": "3.1.0", "pip": "26.3", "babel": "2.17.0"}
+    assert lock_problems(locked, dict(locked)) == []
+    # Our own packages and what the venv module seeds but the lock leaves out are not extras.
+    assert lock_problems(locked, {**locked, "hamaynk": "0.1.0", "hamaynk-tree-felling": "0.1.0", "wheel": "0.45"}) == []
+    assert lock_problems(locked, {**locked, "flask": "3.1.1", "vulture": "2.16"}) == [
+        "flask: locked 3.1.0, installed 3.1.1",
+        "vulture: installed 2.16, not in the lock",
+    ]
+    # A seeded package the lock holds must be at its locked version, like any other.
+    assert lock_problems(locked, {"flask": "3.1.0", "pip": "24.0"}) == [
+        "babel: locked 2.17.0, not installed",
+        "pip: locked 26.3, installed 24.0",
+    ]
+
+
 def _locked_within_range(requirement: Requirement, locked: dict[str, str]) -> bool:
     version = locked.get(canonicalize_name(requirement.name))
     return version is not None and requirement.specifier.contains(version, prereleases=True)

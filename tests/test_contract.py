@@ -18,7 +18,7 @@ from app.models import Application, ApplicationDocument, TransitionRecord
 from app.plugins import builder_services
 from app.plugins import runtime as plugin_runtime
 from app.plugins.host import build_plugin_host
-from app.testing import apply, sample_data, seed_municipality, staff_user, walk
+from app.testing import actor_for, apply, sample_data, seed_municipality, staff_user, walk
 
 FILE_SERVICE = {
     "key": "fence-permit",
@@ -280,7 +280,7 @@ def test_correction_path(hamaynk_app_factory, tmp_path, source, key):
             workflow.approve(
                 db.session,
                 application,
-                actor_id=actor,
+                actor=actor_for(actor),
                 expected_version=application.version,
                 host=plugin_runtime.host(app),
             )
@@ -296,7 +296,7 @@ def test_correction_path(hamaynk_app_factory, tmp_path, source, key):
         workflow.return_for_correction(
             db.session,
             application,
-            actor_id=actor,
+            actor=actor_for(actor),
             expected_version=application.version,
             what_to_fix="The scan is unreadable",
             host=plugin_runtime.host(app),
@@ -306,7 +306,7 @@ def test_correction_path(hamaynk_app_factory, tmp_path, source, key):
         workflow.resubmit(
             db.session,
             application,
-            actor_id=application.created_by_id,
+            actor=actor_for(application.created_by_id),
             expected_version=application.version,
             host=plugin_runtime.host(app),
         )

@@ -16,7 +16,7 @@ from app.domain.roles import HEAD, SPECIALIST
 from app.extensions import db
 from app.models import Application, DeadlineAdjustment, MunicipalHoliday
 from app.plugins import runtime as plugin_runtime
-from app.testing import PASSWORD, password_hash
+from app.testing import PASSWORD, actor_for, password_hash
 
 D = dt.date.fromisoformat
 SERVICE_KEY = "residence-certificate"
@@ -160,11 +160,12 @@ def _file(app, people) -> int:
             data=DATA,
             applicant_name="Armen",
             created_by_id=people["clerk"],
+            channel="office",
         )
         workflow.submit(
             db.session,
             application,
-            actor_id=people["clerk"],
+            actor=actor_for(people["clerk"]),
             expected_version=application.version,
             host=plugin_runtime.host(app),
         )
@@ -178,7 +179,7 @@ def _do(app, application_id, action, actor_id, **kwargs):
         getattr(workflow, action)(
             db.session,
             application,
-            actor_id=actor_id,
+            actor=actor_for(actor_id),
             expected_version=application.version,
             host=plugin_runtime.host(app),
             **kwargs,

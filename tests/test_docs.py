@@ -78,7 +78,4 @@ def test_definition_file_examples_load(body):
     document = yaml.safe_load(body)
     service = service_from_dict(document, "docs/plugins.md")
     assert service.key == document["key"]
-    field_types = (
-        {f.name: f for f in CORE_FIELD_TYPES} if isinstance(CORE_FIELD_TYPES, list | tuple) else CORE_FIELD_TYPES
-    )
-    assert validate_service(service, field_types, None) == []
+    assert validate_service(service, CORE_FIELD_TYPES, None) == []

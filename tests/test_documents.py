@@ -498,6 +498,30 @@ def test_a_missing_file_or_an_unreachable_storage_records_nothing(ctx, storage, 
     assert audit_events() == []
 
 
+@pytest.mark.parametrize("purpose, channel", [("print", "office"), ("download", "fax")])
+def test_an_unknown_purpose_or_channel_is_refused_before_the_storage_is_touched(ctx, storage, purpose, channel):
+    application, document = stored(ctx, storage, make_pdf(), "passport.pdf")
+    opened: list[str] = []
+
+    class Watched(LocalStorage):
+        def open(self, key):
+            opened.append(key)
+            return super().open(key)
+
+    with pytest.raises(ValueError, match="unknown"):
+        open_document(
+            db.session,
+            Watched(storage.root),
+            actor_of(ctx, "clerk"),
+            application,
+            document,
+            purpose=purpose,
+            channel=channel,
+        )
+    assert opened == []  # no stream was opened, so none can leak
+    assert audit_events() == []
+
+
 def test_download_names_cannot_break_the_header():
     for hostile in ('a"; filename="evil.html', "line\r\nSet-Cookie: x=1", "../../etc/passwd", "", "   ", "Ֆայլ"):
         name = download_name(hostile, 7, "application/pdf")

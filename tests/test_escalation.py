@@ -1,12 +1,15 @@
 """escalate_overdue on a real database, without Huey: who is told about an overdue step,
-exactly once, never across municipalities, and never while the citizen has the ball."""
+exactly once, never across municipalities, and never while the citizen has the ball; its
+audit event goes through the one writer."""
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.domain import deadlines, notifications, statuses, workflow
 from app.domain.escalation import escalate_overdue
@@ -14,7 +17,7 @@ from app.domain.roles import HEAD, SPECIALIST
 from app.extensions import db
 from app.models import Application, AuditEvent, Department, Notification
 from app.plugins import runtime as plugin_runtime
-from app.testing import add_staff, enable_service
+from app.testing import actor_for, add_staff, enable_service
 
 SERVICE_KEY = "residence-certificate"
 DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "copies": 1}
@@ -52,9 +55,14 @@ def file_overdue(app, key: str = "alpha", *, days_late: int = 3) -> int:
             data=DATA,
             applicant_name="Armen",
             created_by_id=clerk,
+            channel="office",
         )
         workflow.submit(
-            db.session, application, actor_id=clerk, expected_version=application.version, host=plugin_runtime.host(app)
+            db.session,
+            application,
+            actor=actor_for(clerk),
+            expected_version=application.version,
+            host=plugin_runtime.host(app),
         )
         application.step_due_at = deadlines.end_of_day(deadlines.today() - dt.timedelta(days=days_late))
         db.session.commit()
@@ -94,12 +102,15 @@ def test_overdue_step_notifies_the_department_head_once(app):
     assert email.step_key == "registry_check" and email.kind == "escalation"
     with app.app_context():
         tracking = db.session.get(Application, application_id).tracking_number
-        assert (
-            db.session.execute(
-                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "application.escalate")
-            ).scalar()
-            == 1
+        (event,) = db.session.execute(select(AuditEvent).where(AuditEvent.action == "application.escalate")).scalars()
+        assert (event.actor_id, event.municipality_id, event.object_type, event.object_id) == (
+            None,
+            app.seeded["alpha"]["id"],
+            "application",
+            str(application_id),
         )
+        assert event.details["step"] == "registry_check"
+        assert event.details["recipients"] == [people["registry_head"]]
     assert tracking in email.subject and tracking in email.body
     # A link in an e-mail must be a whole address, not a path.
     assert f"http://127.0.0.1:5000/workspace/applications/{application_id}" in email.body
@@ -114,7 +125,7 @@ def test_in_review_step_after_an_approval_is_escalated_too(app):
         workflow.approve(
             db.session,
             application,
-            actor_id=people["registrar"],
+            actor=actor_for(people["registrar"]),
             expected_version=application.version,
             host=plugin_runtime.host(app),
         )
@@ -140,7 +151,7 @@ def test_returned_for_correction_is_suspended_and_not_notified(app):
         workflow.return_for_correction(
             db.session,
             application,
-            actor_id=people["registrar"],
+            actor=actor_for(people["registrar"]),
             expected_version=application.version,
             what_to_fix="Attach the passport.",
             host=plugin_runtime.host(app),
@@ -212,3 +223,17 @@ def test_texts_are_written_in_the_recipients_language(app, language):
     assert {r.language for r in rows} == {language}
     if language == "en":
         assert rows[0].subject.startswith("Overdue")
+
+
+def test_audit_events_are_written_only_by_the_audit_module():
+    """app.domain.audit.record is the one writer (the escalation used to build its own)."""
+    root = Path(__file__).resolve().parent.parent
+    writers = []
+    for path in sorted([*(root / "app").rglob("*.py"), *(root / "plugins").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "AuditEvent"
+            ):
+                writers.append(str(path.relative_to(root)))
+    assert writers == ["app/domain/audit.py"]

@@ -1,4 +1,4 @@
-"""Every hook in app/hookspecs.py is documented in docs/plugins.md with its exact signature,
+"""Every hook in app/plugins/hookspecs.py is documented in docs/plugins.md with its exact signature,
 has a docstring saying when it fires, and has a test named test_hook_<name>."""
 
 from __future__ import annotations

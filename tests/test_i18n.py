@@ -274,11 +274,11 @@ def test_language_switcher_is_named_and_keyboard_reachable(client):
 DAY = dt.date(2025, 3, 21)
 
 
-def _month(locale: str) -> str:
+def _month(locale: str, width: str = "wide", context: str = "format") -> str:
     """March as a date spells it (Armenian and Russian decline it: "մարտի", "марта")."""
     from babel.dates import get_month_names
 
-    return get_month_names("wide", context="format", locale=locale)[DAY.month]
+    return get_month_names(width, context=context, locale=locale)[DAY.month]
 
 
 def _grouped(digits: str, locale: str) -> str:
@@ -306,15 +306,23 @@ def test_armenian_and_russian_group_digits_unlike_english():
 
 
 @pytest.mark.parametrize("locale", ["hy", "ru", "en"])
-@pytest.mark.parametrize("fmt", ["long", "medium", "short"])
-def test_format_date_is_the_locales_own_pattern(locale, fmt):
-    from babel.dates import format_date as babel_format_date
-
+def test_each_date_format_is_its_own_and_carries_the_whole_date(locale):
     from app.i18n import format_date
 
-    assert format_date(DAY, fmt, locale) == babel_format_date(DAY, format=fmt, locale=locale)
-    # A timestamp shows as its date.
-    assert format_date(dt.datetime(2025, 3, 21, 23, 0), fmt, locale) == format_date(DAY, fmt, locale)
+    long, medium, short = (format_date(DAY, fmt, locale) for fmt in ("long", "medium", "short"))
+    assert len({long, medium, short}) == 3
+    assert "2025" in medium and re.search(r"\b21\b", medium)
+    assert _month(locale, "abbreviated") in medium
+    # The short form numbers the month; the year may be cut to two digits.
+    assert re.search(r"\b0?3\b", short) and re.search(r"\b21\b", short) and re.search(r"\b(20)?25\b", short)
+
+
+@pytest.mark.parametrize("fmt", ["long", "medium", "short"])
+def test_a_timestamp_shows_as_its_own_date(fmt):
+    from app.i18n import format_date
+
+    # A step's due moment is the last second of its due day: it must not roll over to the next.
+    assert format_date(dt.datetime(2025, 3, 21, 23, 59, 59), fmt, "hy") == format_date(DAY, fmt, "hy")
 
 
 @pytest.mark.parametrize("locale", ["hy", "ru", "en"])
@@ -330,9 +338,12 @@ def test_long_date_names_day_month_and_year(locale):
 def test_armenian_long_date_is_armenian():
     from app.i18n import format_date
 
-    assert _month("hy") != _month("en")
+    long = format_date(DAY, "long", "hy")
     assert re.search(r"[\u0531-\u0587]", _month("hy")), "Armenian letters"
-    assert format_date(DAY, "long", "hy") != format_date(DAY, "long", "en")
+    # The month is in the genitive ("մարտի"), not as it stands alone ("մարտ").
+    assert _month("hy") != _month("hy", context="stand-alone")
+    assert re.search(rf"\b{_month('hy')}\b", long) and "2025" in long and re.search(r"\b21\b", long)
+    assert long != format_date(DAY, "long", "en")
     assert format_date(None, "long", "hy") == ""
 
 

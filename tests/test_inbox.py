@@ -20,7 +20,15 @@ from app.extensions import db
 from app.models import Application
 from app.plugins import runtime as plugin_runtime
 from app.sdk import Field, Service, Step, hookimpl
-from app.testing import PASSWORD, builtin_plugins, make_app, password_hash, seed_municipality, seed_system_admin
+from app.testing import (
+    PASSWORD,
+    actor_for,
+    builtin_plugins,
+    make_app,
+    password_hash,
+    seed_municipality,
+    seed_system_admin,
+)
 
 # A service whose steps name no department: the municipality's choice (or the application's
 # own department) decides, which the built-in services never exercise.
@@ -102,12 +110,13 @@ def file(app, service_key: str, municipality: str = "alpha", data=None, **applic
             data=data or {},
             applicant_name=applicant.pop("applicant_name", "Applicant"),
             created_by_id=m["users"]["clerk"],
+            channel="office",
             **applicant,
         )
         workflow.submit(
             db.session,
             application,
-            actor_id=m["users"]["clerk"],
+            actor=actor_for(m["users"]["clerk"]),
             expected_version=application.version,
             host=plugin_runtime.host(app),
         )

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.i18n import format_date
 from app.models import Municipality
 from app.plugins import runtime as plugin_runtime
-from app.testing import make_pdf, make_png
+from app.testing import actor_for, make_pdf, make_png
 
 
 def text_of(data: bytes) -> str:
@@ -123,6 +123,7 @@ def test_build_receipt_reads_the_filed_application(app):
             data=data,
             applicant_name="Անի Սարգսյան",
             created_by_id=clerk,
+            channel="office",
         )
         storage = get_storage(app)
         store_documents(
@@ -145,7 +146,11 @@ def test_build_receipt_reads_the_filed_application(app):
             clerk,
         )
         workflow.submit(
-            db.session, application, actor_id=clerk, expected_version=application.version, host=plugin_runtime.host(app)
+            db.session,
+            application,
+            actor=actor_for(clerk),
+            expected_version=application.version,
+            host=plugin_runtime.host(app),
         )
         db.session.commit()
 

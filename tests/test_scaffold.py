@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from app.cli import new_service_command
+
+# What a plug-in may import from Hamaynk: everything else may change without notice.
+PLUGIN_API = {"app.sdk", "app.testing"}
+
+
+def hamaynk_imports(path: Path) -> set[str]:
+    """The ``app`` modules a Python file imports (``from app import x`` counts as ``app.x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module == "app":
+            found |= {f"app.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return {name for name in found if name == "app" or name.startswith("app.")}
+
+
+def test_the_import_finder_sees_every_form(tmp_path):
+    source = tmp_path / "sample.py"
+    source.write_text(
+        "import app.plugins.host\nfrom app import sdk\nfrom app.testing import walk\nimport application\n"
+        "def f():\n    from app.plugins import runtime\n",
+        encoding="utf-8",
+    )
+    assert hamaynk_imports(source) == {"app.plugins.host", "app.sdk", "app.testing", "app.plugins"}
 
 
 def test_new_service_refuses_a_bad_key(tmp_path):
@@ -30,6 +58,10 @@ def test_scaffolded_package_is_installable_and_green(tmp_path):
     )
     assert result.exit_code == 0, result.output
     package = tmp_path / "hamaynk-street-vending"
+    generated = sorted(package.rglob("*.py"))
+    assert len(generated) == 2
+    for path in generated:
+        assert hamaynk_imports(path) <= PLUGIN_API, path.name
     site = tmp_path / "site"
     # A real pip install (into a private folder, so this test leaves the environment as it was).
     install = subprocess.run(
@@ -60,4 +92,4 @@ def test_scaffolded_package_is_installable_and_green(tmp_path):
         cwd=tmp_path,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "3 passed" in tests.stdout
+    assert "4 passed" in tests.stdout

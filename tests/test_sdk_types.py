@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+from types import SimpleNamespace
 from typing import get_args
 
 import pytest
@@ -75,13 +76,25 @@ def test_the_rows_hooks_receive_have_every_member_of_their_view():
     assert isinstance(record, sdk.TransitionView)
 
 
-def test_a_view_is_not_satisfied_by_just_anything():
-    class Partial:
-        id = 1
-        tracking_number = "X"
+def _members(view: type) -> set[str]:
+    return {name for name, value in vars(view).items() if isinstance(value, property)}
 
-    assert not isinstance(Partial(), sdk.ApplicationView)
-    assert not isinstance(Partial(), sdk.TransitionView)
+
+@pytest.mark.parametrize(
+    "view, some_members",
+    [
+        (sdk.ApplicationView, {"tracking_number", "status", "data", "due_at"}),
+        (sdk.TransitionView, {"action", "from_status", "to_status", "at"}),
+    ],
+)
+def test_a_view_needs_every_one_of_its_members(view, some_members):
+    members = _members(view)
+    assert some_members <= members
+    assert isinstance(SimpleNamespace(**dict.fromkeys(members)), view)
+    # Not just any object with a few of the right names: each member counts.
+    for missing in sorted(members):
+        partial = SimpleNamespace(**dict.fromkeys(members - {missing}))
+        assert not isinstance(partial, view), f"{view.__name__} without {missing}"
 
 
 HOOKS = sorted(

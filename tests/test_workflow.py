@@ -21,7 +21,7 @@ from app.models import Application, AuditEvent, DeadlineAdjustment, TransitionRe
 from app.models.guards import AppendOnlyError
 from app.plugins import runtime as plugin_runtime
 from app.sdk import Step, hookimpl
-from app.testing import add_staff, builtin_plugins, enable_service, make_app, seed_municipality
+from app.testing import actor_for, add_staff, builtin_plugins, enable_service, make_app, seed_municipality
 
 SERVICE_KEY = "residence-certificate"
 DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "copies": 1}
@@ -66,13 +66,19 @@ def act(app, application_id: int, action: str, actor: str, municipality_key: str
             kwargs.pop("expected_version")
         try:
             record = getattr(workflow, action)(
-                db.session, application, actor_id=people[actor], host=plugin_runtime.host(app), **kwargs
+                db.session, application, actor=actor_for(people[actor]), host=plugin_runtime.host(app), **kwargs
             )
             db.session.commit()
             return record.id
         except Exception:
             db.session.rollback()
             raise
+
+
+def allowed(app, application: Application, user_id: int) -> list[str]:
+    return workflow.allowed_actions(
+        db.session, application, actor=actor_for(user_id), registry=plugin_runtime.registry(app)
+    )
 
 
 def load(app, application_id: int) -> dict:
@@ -118,6 +124,7 @@ def test_residence_certificate_walks_from_draft_to_approved(app, people):
             data=DATA,
             applicant_name="Armen Petrosyan",
             created_by_id=people["front_clerk"],
+            channel="office",
         )
         db.session.commit()
         assert application.status == statuses.DRAFT
@@ -171,32 +178,38 @@ def test_a_municipality_that_does_not_offer_the_service_cannot_file_it(app, peop
         service = plugin_runtime.registry(app).get(SERVICE_KEY).service
         with pytest.raises(NotAllowed):
             workflow.new_application(
-                db.session, service=service, municipality_id=beta["id"], data=DATA, applicant_name="X"
+                db.session, service=service, municipality_id=beta["id"], data=DATA, applicant_name="X", channel="office"
             )
+
+
+def test_the_channel_must_be_named_and_known(app, people):
+    alpha = app.seeded["alpha"]
+    with app.app_context():
+        service = plugin_runtime.registry(app).get(SERVICE_KEY).service
+        draft = {"service": service, "municipality_id": alpha["id"], "data": DATA, "applicant_name": "X"}
+        with pytest.raises(TypeError, match="channel"):
+            workflow.new_application(db.session, **draft)
+        with pytest.raises(ValueError, match="unknown channel 'fax'"):
+            workflow.new_application(db.session, **draft, channel="fax")
+        db.session.rollback()
+        assert db.session.execute(select(func.count()).select_from(Application)).scalar() == 0
+        application, _secret = workflow.new_application(db.session, **draft, channel="api")
+        assert application.channel == "api"
+        db.session.rollback()
 
 
 def test_allowed_actions_match_what_the_actions_accept(app, people):
     application_id = file_application(app)
     with app.app_context():
         application = db.session.get(Application, application_id)
-        assert workflow.allowed_actions(db.session, application, people["registrar"], plugin_runtime.registry(app)) == [
-            "approve",
-            "reject",
-            "return",
-        ]
-        assert (
-            workflow.allowed_actions(db.session, application, people["specialist"], plugin_runtime.registry(app)) == []
-        )  # urban planning
-        assert workflow.allowed_actions(
-            db.session, application, people["front_clerk"], plugin_runtime.registry(app)
-        ) == ["withdraw"]
+        assert allowed(app, application, people["registrar"]) == ["approve", "reject", "return"]
+        assert allowed(app, application, people["specialist"]) == []  # urban planning
+        assert allowed(app, application, people["front_clerk"]) == ["withdraw"]
     act(app, application_id, "approve", "registrar")
     with app.app_context():
         application = db.session.get(Application, application_id)
         # The signature step allows no return.
-        assert workflow.allowed_actions(
-            db.session, application, people["registry_head"], plugin_runtime.registry(app)
-        ) == ["approve", "reject"]
+        assert allowed(app, application, people["registry_head"]) == ["approve", "reject"]
 
 
 # -- corrections and rejections --------------------------------------------------------------
@@ -255,7 +268,7 @@ def test_the_citizen_who_applied_online_may_resubmit(app, people):
         workflow.submit(
             db.session,
             application,
-            actor_id=citizen_id,
+            actor=actor_for(citizen_id),
             expected_version=application.version,
             host=plugin_runtime.host(app),
         )
@@ -387,13 +400,9 @@ def test_step_without_department_uses_the_department_the_municipality_chose(app,
         assert (
             workflow.responsible_department_id(db.session, application, step) == alpha["departments"]["urban_planning"]
         )
-        workflow.check_can_act_on_step(
-            db.session, application, step, workflow.load_actor(db.session, people["specialist"])
-        )
+        workflow.check_can_act_on_step(db.session, application, step, actor_for(people["specialist"]))
         with pytest.raises(NotAllowed):
-            workflow.check_can_act_on_step(
-                db.session, application, step, workflow.load_actor(db.session, people["registrar"])
-            )
+            workflow.check_can_act_on_step(db.session, application, step, actor_for(people["registrar"]))
 
 
 def test_a_missing_department_is_a_clear_refusal(app, people):
@@ -402,9 +411,7 @@ def test_a_missing_department_is_a_clear_refusal(app, people):
     with app.app_context():
         application = db.session.get(Application, application_id)
         with pytest.raises(NotAllowed) as refused:
-            workflow.check_can_act_on_step(
-                db.session, application, step, workflow.load_actor(db.session, people["registrar"])
-            )
+            workflow.check_can_act_on_step(db.session, application, step, actor_for(people["registrar"]))
         with force_locale("en"):
             assert "no_such_department" in str(refused.value)
 
@@ -433,9 +440,7 @@ def test_who_approved_the_previous_step_may_not_sign(app, people):
         assert "Another colleague must approve it" in str(refused.value)
     with app.app_context():
         application = db.session.get(Application, application_id)
-        assert workflow.allowed_actions(db.session, application, people["both"], plugin_runtime.registry(app)) == [
-            "reject"
-        ]
+        assert allowed(app, application, people["both"]) == ["reject"]
     act(app, application_id, "approve", "registry_head")
     assert load(app, application_id)["status"] == statuses.APPROVED
 
@@ -532,6 +537,84 @@ def test_extension_needs_a_supervisor_and_a_reason(app, people):
 # -- optimistic locking ------------------------------------------------------------------------
 
 
+# -- act: the one entry point every channel uses ---------------------------------------------
+
+
+def act_as(app, application_id: int, actor: str, **fields):
+    """``workflow.act`` in its own transaction, with the version as the actor saw it."""
+    with app.app_context():
+        application = db.session.get(Application, application_id)
+        fields.setdefault("expected_version", application.version)
+        try:
+            record = workflow.act(
+                db.session,
+                application,
+                actor=actor_for(app.seeded["alpha"]["people"][actor]),
+                host=plugin_runtime.host(app),
+                **fields,
+            )
+            db.session.commit()
+            return record.action
+        except Exception:
+            db.session.rollback()
+            raise
+
+
+@pytest.mark.parametrize(
+    "fields, errors",
+    [
+        ({"action": "explode"}, {"action"}),
+        ({"action": "approve", "expected_version": None}, {"expected_version"}),
+        ({"action": "reject", "comment": "Not registered here"}, {"reason"}),
+        ({"action": "return", "reason": "Unreadable scan", "comment": "Unreadable scan"}, {"what_to_fix"}),
+        ({"action": "comment", "reason": "Called", "expected_version": None}, {"comment"}),
+        ({"action": "reassign", "reason": "Holiday"}, {"assignee_id"}),
+        ({"action": "extend", "expected_version": None}, {"expected_version", "days", "reason"}),
+        ({"action": "extend", "days": 0, "reason": "x" * (workflow.MAX_TEXT + 1)}, {"days", "reason"}),
+        ({"action": "approve", "comment": "x" * (workflow.MAX_TEXT + 1)}, {"comment"}),
+    ],
+)
+def test_act_names_every_missing_or_oversized_field_and_changes_nothing(app, people, fields, errors):
+    application_id = file_application(app)
+    before = load(app, application_id)
+    with pytest.raises(workflow.InvalidInput) as refused:
+        act_as(app, application_id, "registry_head", **fields)
+    assert set(refused.value.errors) == errors
+    with force_locale("en"):
+        # One sentence per field, for a channel that shows one message.
+        assert all(str(message) in str(refused.value) for message in refused.value.errors.values())
+    assert load(app, application_id) == before
+
+
+def test_act_runs_the_action_the_fields_name(app, people):
+    application_id = file_application(app)
+    assert act_as(app, application_id, "front_clerk", action="comment", comment="Called", expected_version=None)
+    what = "The passport scan is unreadable."
+    assert act_as(app, application_id, "registrar", action="return", what_to_fix=what) == "return"
+    corrected = dict(DATA, address="Abovyan, Kotayk 2")
+    act_as(app, application_id, "front_clerk", action="resubmit", data=corrected, comment="New scan")
+    act_as(app, application_id, "registry_head", action="extend", days=2, reason="Registry is slow")
+    act_as(app, application_id, "registry_head", action="reassign", assignee_id=people["registrar2"])
+    act_as(app, application_id, "registrar2", action="approve", comment="Records match")
+    act_as(app, application_id, "registry_head", action="reject", reason="Not registered at this address")
+    state = load(app, application_id)
+    assert [(h[0], h[5]) for h in state["history"]] == [
+        ("submit", None),
+        ("comment", "Called"),
+        ("return", what),
+        ("resubmit", "New scan"),
+        ("extend", "Registry is slow"),
+        ("reassign", None),
+        ("approve", "Records match"),
+        ("reject", "Not registered at this address"),
+    ]
+    with app.app_context():
+        assert db.session.get(Application, application_id).data["address"] == "Abovyan, Kotayk 2"
+    other = file_application(app)
+    assert act_as(app, other, "front_clerk", action="withdraw", reason="Moved away") == "withdraw"
+    assert load(app, other)["status"] == statuses.WITHDRAWN
+
+
 def test_a_stale_version_is_changed_meanwhile(app, people):
     application_id = file_application(app)
     seen = load(app, application_id)["version"]
@@ -560,7 +643,7 @@ def test_a_concurrent_update_found_at_flush_is_changed_meanwhile(app, people):
             workflow.approve(
                 db.session,
                 application,
-                actor_id=people["registrar"],
+                actor=actor_for(people["registrar"]),
                 expected_version=seen,
                 host=plugin_runtime.host(app),
             )
@@ -585,11 +668,12 @@ def race(app, application_id: int, actors: list[int]) -> tuple[int, int, list[Ba
         nonlocal won, lost
         with app.app_context():
             try:
+                actor = actor_for(actor_id)
                 application = db.session.get(Application, application_id)
                 seen = application.version
                 loaded.wait()
                 workflow.approve(
-                    db.session, application, actor_id=actor_id, expected_version=seen, host=plugin_runtime.host(app)
+                    db.session, application, actor=actor, expected_version=seen, host=plugin_runtime.host(app)
                 )
                 workflow.commit(db.session)
                 with lock:

@@ -514,10 +514,13 @@ class ServiceBuilderView(BaseView):
         if not web.require_actor().is_system_admin:
             return self._own_municipality()
         chosen = form.owner.data
-        if chosen is not None and db.session.get(Municipality, chosen) is None:
+        if chosen is None:
+            return None
+        try:
+            return access.get_municipality(db.session, web.require_actor(), chosen).id
+        except access.NotFound:
             # A forged id must not silently widen the service to every municipality.
             abort(400)
-        return chosen
 
     def _row_or_404(self, key: str, version: int | None = None) -> ServiceDefinition:
         if len(key) > 100 or not KEY_RE.match(key):

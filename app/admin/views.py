@@ -193,7 +193,10 @@ class MunicipalityView(ScopedModelView):
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
 
     def _check_unique(self, item) -> None:
-        stmt = select(Municipality.id).where(func.lower(Municipality.code) == (item.code or "").lower())
+        stmt = access.unscoped(
+            select(Municipality.id).where(func.lower(Municipality.code) == (item.code or "").lower()),
+            reason="a municipality code is unique across the install",
+        )
         if item.id is not None:
             stmt = stmt.where(Municipality.id != item.id)
         if db.session.execute(stmt).first() is not None:
@@ -285,9 +288,9 @@ def _department_choices(actor: Actor, municipality_id) -> list[tuple[str, str]]:
     choices = [("", _("— none —"))]
     if municipality_id is None:
         return choices
-    stmt = access.scoped(select(Department), Department, actor)
-    stmt = stmt.where(Department.municipality_id == municipality_id).order_by(Department.code)
-    return choices + [(str(d.id), d.name) for d in db.session.execute(stmt).scalars()]
+    return choices + [
+        (str(d.id), d.name) for d in db.session.execute(access.departments_of(actor, municipality_id)).scalars()
+    ]
 
 
 class StaffView(BaseView):
@@ -304,6 +307,12 @@ class StaffView(BaseView):
     def _visible_profiles(self):
         stmt = select(StaffProfile).join(StaffProfile.user).order_by(StaffProfile.municipality_id, StaffProfile.user_id)
         return db.session.execute(access.scoped(stmt, StaffProfile, web.require_actor())).scalars().all()
+
+    def _department_names(self, profiles) -> dict[int, str]:
+        # A profile is not an owned row: its departments come through the loader, not p.department.
+        ids = {p.department_id for p in profiles if p.department_id is not None}
+        stmt = access.scoped(select(Department), Department, web.require_actor()).where(Department.id.in_(ids))
+        return {d.id: d.name for d in db.session.execute(stmt).scalars()} if ids else {}
 
     def _form(self, profile=None):
         form = StaffForm(obj=profile.user if profile else None)
@@ -344,18 +353,13 @@ class StaffView(BaseView):
         )
 
     def _save(self, form, action, profile=None):
-        acting = web.require_actor()
-        actor = {
-            "actor_id": acting.user_id,
-            "actor_is_system_admin": acting.is_system_admin,
-            "actor_municipality_id": acting.municipality_id,
-        }
+        actor = web.require_actor()
         try:
             data = self._input(form)
             if profile is None:
-                create_staff(db.session, self._sm(), data, **actor)
+                create_staff(db.session, self._sm(), data, actor=actor)
             else:
-                update_staff(db.session, self._sm(), profile.user, data, **actor)
+                update_staff(db.session, self._sm(), profile.user, data, actor=actor)
             db.session.commit()
         except StaffError as exc:
             db.session.rollback()
@@ -373,9 +377,11 @@ class StaffView(BaseView):
     @expose("/")
     @has_access
     def list(self):
+        profiles = self._visible_profiles()
         return self.render_template(
             "hamaynk/staff_list.html",
-            profiles=self._visible_profiles(),
+            profiles=profiles,
+            departments=self._department_names(profiles),
             title=_("Staff"),
             can_add=self._may("can_add"),
             can_edit=self._may("can_edit"),
@@ -470,11 +476,12 @@ class ServicesView(BaseView):
         actor = web.require_actor()
         visible = access.scoped(select(Municipality).order_by(Municipality.code), Municipality, actor)
         raw = request.args.get("municipality", "") if actor.is_system_admin else ""
-        if raw.isdigit() and int(raw) <= MAX_PK:
-            municipality = db.session.execute(visible.where(Municipality.id == int(raw))).scalar_one_or_none()
-            if municipality is None:
+        # isdecimal: int() reads every such string (not "²"); the length keeps it a small number.
+        if raw.isdecimal() and len(raw) <= len(str(MAX_PK)):
+            try:
+                return access.get_municipality(db.session, actor, int(raw))
+            except access.NotFound:
                 abort(404)
-            return municipality
         municipality = db.session.execute(visible).scalars().first()
         if municipality is None and not actor.is_system_admin:
             abort(403)

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 
 from app import web
 from app.api import listing
-from app.domain import access, channels, documents, intake, statuses, workflow
+from app.domain import access, channels, deadlines, documents, intake, statuses, workflow
 from app.domain import casefile as case
 from app.domain.access import MAX_PK, Actor
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
@@ -35,11 +35,8 @@ from app.i18n import current_locale
 from app.models import Application
 from app.plugins import runtime as plugin_runtime
 
-MAX_VERSION = 2**31 - 1
-MAX_TEXT = 5000
 MAX_KEY = 100
-ACTIONS = ("approve", "reject", "return", "comment", "reassign")
-ACTION_KEYS = {"action", "comment", "reason", "expected_version", "assignee_id"}
+ACTION_KEYS = {"action", "expected_version", "comment", "reason", "what_to_fix", "assignee_id", "days"}
 CREATE_KEYS = {"service_key", "data", "applicant"}
 APPLICANT_KEYS = {"name", "psn", "phone", "email", "address"}
 TRUE = {"1", "true", "yes", "on"}
@@ -71,17 +68,27 @@ def _int(value: Any, maximum: int) -> int | None:
     return None
 
 
-def _text(body: Mapping[str, Any], key: str, errors: dict[str, str]) -> str:
-    value = body.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        errors[key] = _("Send text here.")
-        return ""
-    if len(value) > MAX_TEXT:
-        errors[key] = _("The text is too long: at most %(max)d characters.", max=MAX_TEXT)
-        return ""
-    return value
+def _not_text(value: Any) -> bool:
+    return value is not None and not isinstance(value, str)
+
+
+def _action_input(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments for :func:`app.domain.workflow.act` from an action request, once
+    its JSON types are right. A number that is not a positive whole number in range is
+    handed over as missing, so the workflow names what it needed."""
+    errors = {key: _("Send text here.") for key in ("comment", "reason", "what_to_fix") if _not_text(body.get(key))}
+    if errors:
+        raise BadRequest(_("Some fields are not valid."), errors)
+    action = body.get("action")
+    return {
+        "action": action if isinstance(action, str) else "",
+        "expected_version": _int(body.get("expected_version"), workflow.MAX_VERSION),
+        "comment": body.get("comment"),
+        "reason": body.get("reason"),
+        "what_to_fix": body.get("what_to_fix"),
+        "assignee_id": _int(body.get("assignee_id"), MAX_PK),
+        "days": _int(body.get("days"), deadlines.MAX_WORKING_DAYS),
+    }
 
 
 def _json_object() -> dict[str, Any]:
@@ -114,11 +121,10 @@ def _as_form_values(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def _filing_input(body: Mapping[str, Any]) -> dict[str, Any]:
     """The keyword arguments for :func:`app.domain.intake.file` from a create request, once
-    its shape is right; what the values mean is the domain's to check."""
+    its shape is right; what the values mean is the domain's to check, so an unknown or
+    missing service is reported there, together with the applicant's and the data's errors."""
     errors: dict[str, str] = {}
     key = body.get("service_key")
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
-        errors["service_key"] = _("Choose a service.")
     applicant = body.get("applicant")
     if not isinstance(applicant, dict):
         errors["applicant"] = _("Send the applicant as an object with at least a name.")
@@ -139,10 +145,11 @@ def _filing_input(body: Mapping[str, Any]) -> dict[str, Any]:
                 )
             }
         )
-    if errors or not isinstance(key, str) or not isinstance(data, dict):
+    if errors or not isinstance(data, dict):
         raise BadRequest(_("Some fields are not valid."), errors)
     # JSON numbers arrive as the text a form field holds: the same rules as the HTML form.
-    return {"service_key": key.strip(), "data": _as_form_values(data), "applicant": applicant}
+    service_key = key.strip() if isinstance(key, str) else ""
+    return {"service_key": service_key, "data": _as_form_values(data), "applicant": applicant}
 
 
 class ApplicationsApi(BaseApi):
@@ -173,6 +180,8 @@ class ApplicationsApi(BaseApi):
         """The answer for a request the domain refused; nothing was changed (the caller rolled back)."""
         if isinstance(exc, BadRequest):
             return self._fail(400, exc.message, exc.errors)
+        if isinstance(exc, workflow.InvalidInput):
+            return self._fail(400, _("Some fields are not valid."), {k: str(m) for k, m in exc.errors.items()})
         if isinstance(exc, ChangedMeanwhile):
             return self._fail(409, str(exc))
         if isinstance(exc, NotAllowed):
@@ -196,8 +205,20 @@ class ApplicationsApi(BaseApi):
         except access.NotFound:
             return None
 
+    def _may(self, permission: str) -> bool:
+        return bool(self.appbuilder.sm.has_access(permission, self.class_permission_name))
+
     def _show(self, application: Application, actor: Actor | None) -> dict[str, Any]:
-        summary = case.summary(db.session, plugin_runtime.registry(), actor, application, current_locale())
+        summary = case.summary(
+            db.session,
+            plugin_runtime.registry(),
+            actor,
+            application,
+            current_locale(),
+            may_act=self._may("can_act"),
+            may_open_documents=self._may("can_read"),  # the permission of get_document
+        )
+        document_url = f"{self.route_base}/applications/{application.id}/documents/"
         deadline = summary.deadline
         return {
             "id": application.id,
@@ -236,7 +257,8 @@ class ApplicationsApi(BaseApi):
                     "size": d.size,
                     "sha256": d.sha256,
                     "uploaded_at": _iso(d.uploaded_at),
-                    "url": f"{self.route_base}/applications/{application.id}/documents/{d.id}",
+                    # Only for a reader who may open it: no link that would answer 403.
+                    "url": f"{document_url}{d.id}" if summary.may_open_documents else None,
                 }
                 for d in summary.documents
             ],
@@ -252,7 +274,7 @@ class ApplicationsApi(BaseApi):
                 }
                 for e in summary.events
             ],
-            "allowed_actions": sorted(a for a in summary.actions if a in ACTIONS),
+            "allowed_actions": sorted(summary.actions),
         }
 
     # -- list -----------------------------------------------------------------------------
@@ -353,39 +375,6 @@ class ApplicationsApi(BaseApi):
 
     # -- act ------------------------------------------------------------------------------
 
-    def _run_action(self, application: Application, actor: Actor, body: Mapping[str, Any]) -> None:
-        errors: dict[str, str] = {}
-        action = body.get("action")
-        if action not in ACTIONS:
-            errors["action"] = _("Choose one of: %(values)s.", values=", ".join(ACTIONS))
-        comment = _text(body, "comment", errors)
-        reason = _text(body, "reason", errors)
-        version = None
-        if action != "comment":
-            version = _int(body.get("expected_version"), MAX_VERSION)
-            if version is None:
-                errors["expected_version"] = _("Send the version of the application you saw (a whole number).")
-        assignee_id = None
-        if action == "reassign":
-            assignee_id = _int(body.get("assignee_id"), MAX_PK)
-            if assignee_id is None:
-                errors["assignee_id"] = _("Choose the staff member to hand the application to.")
-        if errors:
-            raise BadRequest(_("Some fields are not valid."), errors)
-        common: dict[str, Any] = {"actor_id": actor.user_id, "host": plugin_runtime.host()}
-        if action == "comment":
-            workflow.comment(db.session, application, text=comment or reason, **common)
-            return
-        common["expected_version"] = version
-        if action == "approve":
-            workflow.approve(db.session, application, comment=comment, **common)
-        elif action == "reject":
-            workflow.reject(db.session, application, reason=reason or comment, **common)
-        elif action == "return":
-            workflow.return_for_correction(db.session, application, what_to_fix=reason or comment, **common)
-        elif action == "reassign" and assignee_id is not None:  # checked above
-            workflow.reassign(db.session, application, assignee_id=assignee_id, reason=reason or comment, **common)
-
     @expose("/applications/<int:pk>/actions", methods=["POST"])
     @protect()
     @safe
@@ -404,11 +393,19 @@ class ApplicationsApi(BaseApi):
                   type: object
                   required: [action]
                   properties:
-                    action: {type: string, enum: [approve, reject, return, comment, reassign]}
-                    comment: {type: string}
-                    reason: {type: string, description: For reject, return and reassign}
+                    action:
+                      type: string
+                      enum: [approve, reject, return, resubmit, withdraw, comment, reassign, extend]
                     expected_version: {type: integer, description: The version you saw; required except for comment}
-                    assignee_id: {type: integer, description: For reassign}
+                    comment:
+                      type: string
+                      description: Staff note for approve and resubmit; the text itself for comment (required)
+                    reason:
+                      type: string
+                      description: Required for reject (shown to the applicant) and extend; optional for reassign and withdraw
+                    what_to_fix: {type: string, description: Required for return; shown to the applicant}
+                    assignee_id: {type: integer, description: Required for reassign}
+                    days: {type: integer, description: Working days; required for extend}
           responses:
             200:
               description: Done; the application as it is now
@@ -430,7 +427,7 @@ class ApplicationsApi(BaseApi):
         try:
             body = _json_object()
             _refuse_unknown(body, ACTION_KEYS)
-            self._run_action(application, actor, body)
+            workflow.act(db.session, application, actor=actor, host=plugin_runtime.host(), **_action_input(body))
             workflow.commit(db.session)
         except (BadRequest, WorkflowError) as exc:
             db.session.rollback()

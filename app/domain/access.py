@@ -4,30 +4,36 @@ Every channel (office, workspace, API, portal, jobs) builds one :class:`Actor` p
 job or API call, and every query of municipality- or citizen-owned rows goes through the
 loaders here. Views never filter by municipality or owner themselves.
 
-Staff see the rows of their own municipality, system administrators every municipality's;
-a draft application is its creator's alone until it is submitted. A row the actor may not
+Staff see the rows of their own municipality, system administrators every municipality's,
+and a citizen the applications they filed online; a draft application is its creator's alone
+until it is submitted. A row the actor may not
 see and a row that does not exist are the same answer: :class:`NotFound`.
 
-Every statement built here carries the execution option :data:`SCOPE_OPTION`. The backstop
-(:func:`unscoped_load`, installed by the web layer) refuses an ORM SELECT of a
-:class:`~app.models.base.MunicipalityOwned` model during a request that lacks it, so a new
-query cannot skip the scope by accident. Deliberate exceptions say why: :func:`within` for
-queries bounded by a municipality the caller already holds (a row it loaded through a
-loader, the actor's own), :func:`unscoped` for the few that must cross municipalities.
+Every statement built here carries the execution option :data:`SCOPE_OPTION`, a
+:class:`Scope` naming the owned tables it limited. The backstop (:func:`unscoped_load`,
+installed by the web layer for requests) refuses an ORM SELECT during a request that reads a
+:class:`~app.models.base.MunicipalityOwned` table (as an entity, in a join, a subquery or a
+count) which no loader limited, and a relationship load of owned rows from a row that is not
+itself owned (``municipality.departments``), so a new query cannot skip the scope by
+accident. Deliberate exceptions say why: :func:`within` for queries bounded by a
+municipality the caller already holds (a row it loaded through a loader, the actor's own),
+:func:`correlated` for a subquery bounded by the owned row around it, :func:`unscoped` for the
+few that must cross municipalities.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeGuard, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select, true
-from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.expression import TableClause
+from sqlalchemy import ColumnElement, Select, Table, and_, event, false, or_, select, true
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.expression import ColumnClause, TableClause
 
-from app.domain import roles, statuses
-from app.models import Application, ApplicationDocument, Municipality, StaffProfile, User
+from app.domain import channels, roles, statuses
+from app.models import Application, ApplicationDocument, Department, Municipality, StaffProfile, User
 from app.models.base import Model, MunicipalityOwned
 
 if TYPE_CHECKING:
@@ -35,7 +41,7 @@ if TYPE_CHECKING:
 
 # Largest primary key a database integer column holds; anything bigger is simply "not found".
 MAX_PK = 2**63 - 1
-# The execution option every scoped statement carries; its value says how it was scoped.
+# The execution option every scoped statement carries: a Scope.
 SCOPE_OPTION = "hamaynk_scope"
 
 
@@ -44,6 +50,8 @@ class _Statement(Protocol):
     def where(self, *criteria: Any) -> Self: ...
 
     def execution_options(self, **options: Any) -> Self: ...
+
+    def get_execution_options(self) -> Any: ...
 
 
 Stmt = TypeVar("Stmt", bound=_Statement)
@@ -54,11 +62,32 @@ class NotFound(LookupError):
 
 
 @dataclass(frozen=True)
+class Scope:
+    """How a statement was scoped (its :data:`SCOPE_OPTION`): the tables a loader limited, or
+    ``None`` for every table (deliberately unscoped), and how, for whoever reads the query."""
+
+    tables: frozenset[str] | None
+    how: str
+
+    def covers(self, table: str) -> bool:
+        return self.tables is None or table in self.tables
+
+    def __or__(self, other: Scope) -> Scope:
+        tables = None if self.tables is None or other.tables is None else self.tables | other.tables
+        return Scope(tables, self.how if self.how == other.how else f"{self.how}; {other.how}")
+
+
+def _valid_id(value: object) -> bool:
+    # bool is an int to Python; True must not read as row 1.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_PK
+
+
+@dataclass(frozen=True)
 class Actor:
     """A signed-in person as the domain sees them; no request or ORM object inside.
 
-    Staff act within ``municipality_id``. Citizens (the portal) will add the person they
-    are here; :func:`applications_clause` is where their own applications become visible.
+    Staff act within ``municipality_id``; a citizen is ``user_id``, and sees the applications
+    filed under it (:func:`applications_clause`).
     """
 
     user_id: int
@@ -107,7 +136,7 @@ def visible_municipality_ids(actor: Actor | None) -> frozenset[int] | None:
 
 def _owner_column(model: Any) -> Any:
     # A municipality owns itself; every other owned table names its owner.
-    return model.id if model is Municipality else model.municipality_id
+    return model.id if sa_inspect(model).mapper.class_ is Municipality else model.municipality_id
 
 
 def municipality_clause(model: Any, actor: Actor | None) -> ColumnElement[bool]:
@@ -121,21 +150,42 @@ def municipality_clause(model: Any, actor: Actor | None) -> ColumnElement[bool]:
     return _owner_column(model).in_(sorted(ids))
 
 
-def _mark(stmt: Stmt, how: str) -> Stmt:
-    return stmt.execution_options(**{SCOPE_OPTION: how})
+def _table(model: Any) -> str:
+    return cast(Table, sa_inspect(model).mapper.local_table).name
+
+
+def _mark(stmt: Stmt, how: str, model: Any = None) -> Stmt:
+    # Scoping one statement twice (an owner and a joined table) covers both tables.
+    scope = Scope(None if model is None else frozenset({_table(model)}), how)
+    before = stmt.get_execution_options().get(SCOPE_OPTION)
+    return stmt.execution_options(**{SCOPE_OPTION: before | scope if isinstance(before, Scope) else scope})
 
 
 def scoped(stmt: Stmt, model: Any, actor: Actor | None) -> Stmt:
     """``stmt`` (a ``select()`` or a legacy ``Query``) limited to the rows of ``model`` that
-    ``actor`` may see. For applications use :func:`visible_applications`: drafts are private."""
-    return _mark(stmt.where(municipality_clause(model, actor)), "actor")
+    ``actor`` may see; applications by :func:`applications_clause` (drafts are private).
+    Scope every owned model the statement reads: each is checked on its own."""
+    if sa_inspect(model).mapper.class_ is Application:
+        return _mark(stmt.where(applications_clause(actor, model)), "actor", model)
+    return _mark(stmt.where(municipality_clause(model, actor)), "actor", model)
 
 
 def within(stmt: Stmt, model: Any, municipality_id: int) -> Stmt:
     """``stmt`` limited to one municipality the caller already holds: that of a row it loaded
     through a loader here, or the actor's own. For domain code that works on behalf of such
-    a row (an application's activation, holidays, history)."""
-    return _mark(stmt.where(_owner_column(model) == municipality_id), "municipality")
+    a row (an application's activation, holidays, history). It knows no actor, so it keeps
+    no draft private: a query of applications for a person uses :func:`scoped`."""
+    return _mark(stmt.where(_owner_column(model) == municipality_id), "municipality", model)
+
+
+def correlated(stmt: Stmt, model: Any, outer: Any) -> Stmt:
+    """``stmt``, a subquery of ``model`` inside a statement of the owned model ``outer``,
+    limited to the municipality of the ``outer`` row it is correlated with. The statement
+    around it must scope ``outer``; the backstop checks that as usual."""
+    if not issubclass(sa_inspect(outer).mapper.class_, MunicipalityOwned):
+        # A municipality is public: its owned rows come through a loader, not through it.
+        raise TypeError(f"{outer!r} is not a municipality-owned model")
+    return _mark(stmt.where(_owner_column(model) == outer.municipality_id), "correlated", model)
 
 
 def unscoped(stmt: Stmt, *, reason: str) -> Stmt:
@@ -146,33 +196,53 @@ def unscoped(stmt: Stmt, *, reason: str) -> Stmt:
     return _mark(stmt, f"unscoped: {reason}")
 
 
+def get_municipality(session: Session, actor: Actor | None, municipality_id: int) -> Municipality:
+    """Municipality ``municipality_id`` if ``actor`` acts for it (staff: their own, system
+    administrators: any); :class:`NotFound` otherwise."""
+    if not _valid_id(municipality_id):
+        raise NotFound(municipality_id)
+    stmt = scoped(select(Municipality), Municipality, actor).where(Municipality.id == municipality_id)
+    municipality = session.execute(stmt).scalar_one_or_none()
+    if municipality is None:
+        raise NotFound(municipality_id)
+    return municipality
+
+
+def departments_of(actor: Actor | None, municipality_id: int | None) -> Select[Department]:
+    """A SELECT of the departments of ``municipality_id`` (which may be posted, so forged) as
+    far as ``actor`` may see them, in code order."""
+    stmt = scoped(select(Department), Department, actor)
+    return stmt.where(Department.municipality_id == municipality_id).order_by(Department.code)
+
+
 # -- applications --------------------------------------------------------------------------------
 
 
-def applications_clause(actor: Actor | None) -> ColumnElement[bool]:
-    """Which applications ``actor`` may see, as one WHERE clause.
+def applications_clause(actor: Actor | None, entity: Any = Application) -> ColumnElement[bool]:
+    """Which applications ``actor`` may see, as one WHERE clause (on ``entity``: the
+    :class:`Application` model or an alias of it).
 
-    Each way of reaching an application is one clause of the ``or_``: today staff see their
-    municipality's. The portal adds the applicant's own here, as one more clause. Whoever
+    Each way of reaching an application is one clause of the ``or_``: staff see their
+    municipality's, an applicant the ones filed under their account (online). Whoever
     reaches it, a draft stays its creator's until it is submitted.
     """
     if actor is None or not actor.active:
         return false()
-    ways = [municipality_clause(Application, actor)]
-    return and_(or_(*ways), or_(Application.status != statuses.DRAFT, Application.created_by_id == actor.user_id))
+    ways = [municipality_clause(entity, actor), entity.applicant_user_id == actor.user_id]
+    return and_(or_(*ways), or_(entity.status != statuses.DRAFT, entity.created_by_id == actor.user_id))
 
 
 def visible_applications(actor: Actor | None, *columns: Any) -> Select[Any]:
     """A SELECT of the applications ``actor`` may see (whole rows, or ``columns`` of them),
     for lists: add filters, order and limit as needed."""
-    return _mark(select(*(columns or (Application,))).where(applications_clause(actor)), "actor")
+    return _mark(select(*(columns or (Application,))).where(applications_clause(actor)), "actor", Application)
 
 
 def get_application(session: Session, actor: Actor | None, application_id: int) -> Application:
     """The application ``application_id`` if ``actor`` may see it; :class:`NotFound` when it does
     not exist, belongs to a municipality the actor may not see, or is someone else's draft.
     Views answer 404, the API its 404 JSON: the three cases look the same from outside."""
-    if not isinstance(application_id, int) or not 0 < application_id <= MAX_PK:
+    if not _valid_id(application_id):
         raise NotFound(application_id)
     application = session.execute(
         visible_applications(actor).where(Application.id == application_id)
@@ -186,14 +256,14 @@ def get_document(session: Session, actor: Actor | None, application_id: int, doc
     """Document ``document_id`` of application ``application_id``, if ``actor`` may see that
     application (:func:`get_application`); else :class:`NotFound`. ``document.application`` is
     the visible application. Seeing that a document exists is not opening it: who may open
-    personal data is :func:`app.domain.casefile.may_see_personal`."""
+    personal data is :func:`may_see_personal_data`."""
     return document_of(session, get_application(session, actor, application_id), document_id)
 
 
 def document_of(session: Session, application: Application, document_id: int) -> ApplicationDocument:
     """Document ``document_id`` of an application loaded through :func:`get_application`;
     :class:`NotFound` when the application has no such document."""
-    if not isinstance(document_id, int) or not 0 < document_id <= MAX_PK:
+    if not _valid_id(document_id):
         raise NotFound(document_id)
     document = session.execute(
         within(select(ApplicationDocument), ApplicationDocument, application.municipality_id).where(
@@ -251,63 +321,225 @@ def visible_services(registry: ServiceRegistry, actor: Actor | None) -> list[Reg
 # -- the backstop --------------------------------------------------------------------------------
 
 
+_owned: dict[str, str] | None = None
+
+
+@event.listens_for(Mapper, "after_configured")
+def _forget_owned_tables() -> None:
+    # New models (a plug-in's) were configured: the next check builds the map again.
+    global _owned
+    _owned = None
+
+
 def _owned_tables() -> dict[str, str]:
-    """Table name -> model name of every municipality-owned model (plug-ins may add some)."""
-    return {
-        cast(Table, mapper.local_table).name: mapper.class_.__name__
-        for mapper in Model.registry.mappers
-        if issubclass(mapper.class_, MunicipalityOwned)
-    }
+    """Table name -> model name of every municipality-owned model (plug-ins may add some),
+    built once after the mappers are configured."""
+    global _owned
+    if _owned is None:
+        _owned = {
+            cast(Table, mapper.local_table).name: mapper.class_.__name__
+            for mapper in Model.registry.mappers
+            if issubclass(mapper.class_, MunicipalityOwned)
+        }
+    return _owned
+
+
+def _tables(statement: Any) -> list[tuple[str, Scope | None]]:
+    """Every table a statement reads, anywhere in it, with what the statements around it
+    scoped: a subquery may scope its own tables, and it sees those of the statement it is in
+    (a correlated column is the outer statement's row)."""
+    found = []
+    stack: list[tuple[Any, Scope | None]] = [(statement, None)]
+    while stack:
+        element, scope = stack.pop()
+        if isinstance(element, Executable):
+            own = element.get_execution_options().get(SCOPE_OPTION)
+            if isinstance(own, Scope):
+                scope = own if scope is None else scope | own
+        elif isinstance(element, TableClause):
+            found.append((element.name, scope))
+        elif isinstance(element, ColumnClause) and isinstance(element.table, TableClause):
+            found.append((element.table.name, scope))
+        stack.extend((child, scope) for child in element.get_children())
+    return found
+
+
+def owned_reads(statement: Any) -> dict[str, Scope | None]:
+    """Each municipality-owned model a statement reads anywhere (as its entities, in a join,
+    a subquery, an EXISTS or a count) with the scope that covers it: ``None`` when a read of
+    it is covered by no loader here."""
+    owned = _owned_tables()
+    reads: dict[str, Scope | None] = {}
+    for name, scope in _tables(statement):
+        if name not in owned:
+            continue
+        model = owned[name]
+        covered = scope if scope is not None and scope.covers(name) else None
+        # One uncovered read of a model is enough to leave it uncovered.
+        if model not in reads or reads[model] is not None:
+            reads[model] = covered
+    return reads
 
 
 def owned_models(statement: Any) -> list[str]:
-    """The municipality-owned models a statement reads anywhere: as its entities, in a join,
-    a subquery, an EXISTS or a count."""
-    owned = _owned_tables()
-    found = set()
-    for element in visitors.iterate(statement):
-        table = element if isinstance(element, TableClause) else getattr(element, "table", None)
-        if isinstance(table, TableClause) and table.name in owned:
-            found.add(owned[table.name])
-    return sorted(found)
+    """The municipality-owned models a statement reads anywhere."""
+    return sorted(owned_reads(statement))
+
+
+def _owned_class(mapper: Any) -> bool:
+    return issubclass(mapper.class_, MunicipalityOwned)
+
+
+def _through_public_rows(path: Any) -> list[str]:
+    """What a loader path loads of owned rows through a relationship of a row that is not
+    owned (a municipality, a staff profile): such a row was never scoped, so neither are they."""
+    return [
+        f"{prop.mapper.class_.__name__} loaded through {prop}"
+        for prop in getattr(path, "path", ())
+        if hasattr(prop, "mapper") and hasattr(prop, "parent") and _owned_class(prop.mapper)
+        if not _owned_class(prop.parent)
+    ]
+
+
+def _eager_loads(statement: Any) -> list[str]:
+    # Eager-load options: a joined eager load rides inside the statement, past the table walk.
+    found = []
+    for option in getattr(statement, "_with_options", ()):
+        for element in getattr(option, "context", ()):
+            found += _through_public_rows(getattr(element, "path", None))
+    return found
 
 
 def unscoped_load(state: ORMExecuteState) -> str | None:
     """What is wrong with an ORM statement about to run, or ``None`` when nothing is: a SELECT
     that reads municipality-owned rows (as its entities, in a join, a subquery or a count)
-    and came through none of the loaders here.
+    that none of the loaders here limited, or that loads them through a relationship of a
+    row that is not owned (lazily or eagerly).
 
-    Loads that start from a row already loaded (its relationships, its expired columns) are
-    fine: the row itself went through a loader.
+    During a request an owned row enters the session only through such a checked load (or is
+    created there), so the owned rows its relationships reach, and its own expired columns,
+    are loaded without a second check. A :class:`Municipality` is public (any page may list
+    them), but its owned rows are not: ``municipality.departments`` fails like an unscoped
+    query of departments.
     """
-    if not state.is_select or state.is_relationship_load or state.is_column_load:
+    if not state.is_select or state.is_column_load:
         return None
-    if state.execution_options.get(SCOPE_OPTION):
-        return None
-    models = owned_models(state.statement)
-    if not models:
+    if state.is_relationship_load:
+        path = state.loader_strategy_path
+        problems = _through_public_rows(path)
+        if path is None and (models := owned_models(state.statement)):
+            problems = [f"{', '.join(models)} loaded through a relationship"]
+    else:
+        scope = state.execution_options.get(SCOPE_OPTION)
+        if isinstance(scope, Scope) and scope.tables is None:
+            return None
+        models = sorted(model for model, covered in owned_reads(state.statement).items() if covered is None)
+        problems = [f"unscoped query of {', '.join(models)}"] if models else []
+        problems += _eager_loads(state.statement)
+    if not problems:
         return None
     return (
-        f"unscoped query of {', '.join(models)}: build it with app.domain.access "
-        "(visible_applications, get_application, scoped, within, or unscoped with a reason)"
+        f"{'; '.join(problems)}: build it with app.domain.access "
+        "(visible_applications, get_application, scoped, within, correlated, or unscoped with a reason)"
     )
 
 
+# -- acting on an application -------------------------------------------------------------------
+#
+# Seeing an application (the loaders above) is not acting on it: these answer who may file,
+# submit, speak for the applicant and read personal data. The workflow adds what belongs to
+# its steps (the step's role, the responsible department, self-approval).
+
+# A municipality's own staff who work its cases: they file and resubmit for citizens, write
+# internal comments and read personal data. Auditors check that the process was followed,
+# which needs neither a passport scan nor a public service number, and system administrators
+# run the installation, not cases.
+CASEWORKER_ROLES = (roles.CLERK, roles.SPECIALIST, roles.HEAD, roles.MUNICIPAL_ADMIN)
+
+
+def staff_of(actor: Actor | None, municipality_id: int) -> TypeGuard[Actor]:
+    """Whether ``actor`` is an active member of the staff of ``municipality_id``. Acting takes
+    a municipality's own people: a system administrator sees every municipality, acts for none."""
+    return actor is not None and actor.active and actor.municipality_id == municipality_id
+
+
+def same_municipality(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
+    """Whether ``actor`` is active staff of the application's municipality."""
+    return staff_of(actor, application.municipality_id)
+
+
+def caseworker_of(actor: Actor | None, municipality_id: int) -> TypeGuard[Actor]:
+    """Whether ``actor`` works the cases of ``municipality_id`` (:data:`CASEWORKER_ROLES`)."""
+    return staff_of(actor, municipality_id) and actor.has(*CASEWORKER_ROLES)
+
+
+def may_file_for(actor: Actor | None, municipality_id: int, channel: str) -> TypeGuard[Actor]:
+    """Whether ``actor`` may file a new application with ``municipality_id`` through
+    ``channel``: online a citizen files for themselves, with any municipality; through the
+    office or the API only the municipality's caseworkers file, for a citizen."""
+    if actor is None or not actor.active:
+        return False
+    return channels.require(channel) == channels.ONLINE or caseworker_of(actor, municipality_id)
+
+
+def is_applicant(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
+    """Whether ``actor`` is the applicant (the account it was filed under) or who filed it."""
+    return (
+        actor is not None
+        and actor.active
+        and actor.user_id in (application.applicant_user_id, application.created_by_id)
+    )
+
+
+def may_submit(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
+    """Whether ``actor`` may submit the draft ``application``: its applicant or whoever
+    created it, or a caseworker of its municipality."""
+    return is_applicant(actor, application) or caseworker_of(actor, application.municipality_id)
+
+
+def speaks_for_applicant(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
+    """Whether ``actor`` may resubmit or withdraw ``application`` in the applicant's name:
+    the applicant, whoever filed it, or a front-office clerk of its municipality."""
+    return is_applicant(actor, application) or (same_municipality(actor, application) and actor.has(roles.CLERK))
+
+
+def may_see_personal_data(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
+    """Whether ``actor`` may read the personal data of ``application`` (fields declared
+    ``personal=True``, the applicant's public service number, phone, e-mail and address)
+    and open its documents: the caseworkers of its municipality. Everyone else who may see
+    the application gets them masked."""
+    return caseworker_of(actor, application.municipality_id)
+
+
 __all__ = [
+    "CASEWORKER_ROLES",
     "MAX_PK",
     "SCOPE_OPTION",
     "Actor",
     "NotFound",
+    "Scope",
     "applications_clause",
+    "caseworker_of",
+    "correlated",
+    "departments_of",
     "document_of",
     "documents_of",
     "get_application",
     "get_document",
+    "get_municipality",
+    "is_applicant",
     "load_actor",
+    "may_file_for",
+    "may_see_personal_data",
+    "may_submit",
     "municipality_clause",
     "owned_models",
+    "owned_reads",
+    "same_municipality",
     "scoped",
     "service_visible",
+    "speaks_for_applicant",
+    "staff_of",
     "unscoped",
     "unscoped_load",
     "visible_applications",

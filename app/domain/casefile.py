@@ -5,11 +5,8 @@ data, the documents, the timeline, deadlines, the actions the reader may take an
 may hand the case to. Channels only render or serialise it.
 
 Who sees personal data (fields declared ``personal=True``, the applicant's public service
-number, phone, e-mail and address, and the documents themselves): the staff who work on the
-municipality's applications — its clerks, specialists, heads and municipal administrators.
-Auditors read everything else but get these masked and cannot open documents: they check
-that the process was followed, which needs neither a passport scan nor a PSN. System
-administrators run the installation, not cases, and are treated like auditors.
+number, phone, e-mail and address, and the documents themselves) is
+:func:`app.domain.access.may_see_personal_data`'s answer; everyone else gets them masked.
 """
 
 from __future__ import annotations
@@ -28,13 +25,12 @@ from app.domain import access, deadlines, roles, statuses, workflow
 from app.domain.access import Actor
 from app.domain.declarations import Field, Service, Step, pick
 from app.domain.errors import ServiceUnavailable, WorkflowError
-from app.i18n import format_date
+from app.domain.formatting import format_date
 from app.models import Application, Role, StaffProfile, TransitionRecord, User
 
 if TYPE_CHECKING:
     from app.plugins.registry import ServiceRegistry
 
-PERSONAL_DATA_ROLES = (roles.CLERK, roles.SPECIALIST, roles.HEAD, roles.MUNICIPAL_ADMIN)
 MASK = "\u2022"
 
 ACTION_LABELS = {
@@ -48,15 +44,6 @@ ACTION_LABELS = {
     workflow.EXTEND: _l("Extended the deadline"),
     workflow.WITHDRAW: _l("Withdrawn"),
 }
-
-
-def may_see_personal(actor: Actor | None, application: Application) -> bool:
-    return bool(
-        actor is not None
-        and actor.active
-        and actor.municipality_id == application.municipality_id
-        and actor.has(*PERSONAL_DATA_ROLES)
-    )
 
 
 def mask(value: Any) -> str:
@@ -299,21 +286,23 @@ def summary(
     application: Application,
     locale: str,
     *,
-    may_act: bool = True,
-    may_open_documents: bool = True,
+    may_act: bool,
+    may_open_documents: bool,
 ) -> CaseSummary:
     """What ``actor`` sees of ``application`` (loaded through :mod:`app.domain.access`).
 
     ``may_act`` and ``may_open_documents`` say what the channel lets this reader do at all
-    (its permissions); the summary narrows them by the case itself.
+    (its permissions); the summary narrows them by the case itself. They have no default:
+    a channel that forgot to ask would otherwise offer actions and document links its reader
+    cannot use.
     """
     registered = registry.get(application.service_key, application.service_version)
     service = registered.service if registered else None
-    show_personal = may_see_personal(actor, application)
+    show_personal = access.may_see_personal_data(actor, application)
     actions: list[str] = []
     if may_act and service is not None and actor is not None:
-        found = workflow.allowed_actions(session, application, actor.user_id, registry)
-        found += workflow.staff_actions(session, application, actor.user_id, registry)
+        found = workflow.allowed_actions(session, application, actor=actor, registry=registry)
+        found += workflow.staff_actions(session, application, actor=actor, registry=registry)
         actions = list(dict.fromkeys(found))
     step = workflow.current_step(application, service) if service else None
     titles = {d.key: pick(d.title, locale) for d in service.documents} if service else {}
@@ -366,7 +355,6 @@ __all__ = [
     "form_rows",
     "mask",
     "masked_data",
-    "may_see_personal",
     "reassign_candidates",
     "summary",
     "timeline",

@@ -43,9 +43,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
-from app.domain import access, audit
+from app.domain import access, audit, channels
 from app.domain.access import Actor
-from app.domain.casefile import may_see_personal
 from app.domain.declarations import DOCUMENT_TYPES, Document, Service
 from app.domain.errors import InvalidAction, NotAllowed, WorkflowError
 from app.domain.storage import ObjectNotFound, Storage, StorageError, delete_quietly
@@ -339,9 +338,14 @@ def open_document(
 
     Raises :class:`NotAllowed` (the reader may know the document exists, not open it),
     :class:`NoPreview`, :class:`DocumentMissing` or :class:`DocumentUnavailable`; then
-    nothing was recorded and nothing is open.
+    nothing was recorded and nothing is open. A ``purpose`` other than :data:`DOWNLOAD` and
+    :data:`PREVIEW`, or an unknown ``channel``, is the caller's bug: :class:`ValueError`,
+    raised before the storage is touched.
     """
-    if document.application_id != application.id or not may_see_personal(actor, application):
+    if purpose not in AUDIT_ACTIONS:
+        raise ValueError(f"unknown purpose {purpose!r}; use one of {', '.join(AUDIT_ACTIONS)}")
+    channels.require(channel)
+    if document.application_id != application.id or not access.may_see_personal_data(actor, application):
         raise NotAllowed(_l("Documents hold personal data; your role may see that they exist, not open them."))
     if purpose == PREVIEW and document.content_type not in PREVIEW_TYPES:
         raise NoPreview()

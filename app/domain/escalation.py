@@ -34,11 +34,11 @@ from flask_babel import gettext as _
 from sqlalchemy import Exists, Select, exists, select
 from sqlalchemy.orm import Session
 
-from app.domain import access, deadlines, notifications, roles, workflow
+from app.domain import access, audit, deadlines, notifications, roles, workflow
 from app.domain.declarations import Service, Step, pick
 from app.domain.errors import WorkflowError
-from app.i18n import format_date
-from app.models import Application, AuditEvent, Department, Notification, Role, StaffProfile, User, assoc_user_role
+from app.domain.formatting import format_date
+from app.models import Application, Department, Notification, Role, StaffProfile, User, assoc_user_role
 
 if TYPE_CHECKING:
     from app.plugins.registry import ServiceRegistry
@@ -212,19 +212,17 @@ def escalate_overdue(
                 step_due_at=due_at,
                 dedup=marker,
             )
-        session.add(
-            AuditEvent(
-                actor_id=None,
-                municipality_id=application.municipality_id,
-                action="application.escalate",
-                object_type="application",
-                object_id=str(application.id),
-                details={
-                    "step": application.current_step,
-                    "step_due_at": due_at.isoformat(),
-                    "recipients": [p.id for p in people],
-                },
-            )
+        audit.record(
+            session,
+            "application.escalate",
+            actor=None,
+            target=("application", application.id),
+            municipality_id=application.municipality_id,
+            details={
+                "step": application.current_step,
+                "step_due_at": due_at.isoformat(),
+                "recipients": [p.id for p in people],
+            },
         )
     return written
 

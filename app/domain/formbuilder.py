@@ -3,13 +3,20 @@
 The generated form only renders inputs and collects raw values; deciding what is valid is
 left to :func:`app.plugins.runtime.validate_application_data`, the same function the API
 uses, so the browser path can never be more lenient than any other path.
+
+:class:`HamaynkForm`, the base of every Hamaynk form, lives here too: the generated forms are
+built on it, and the audiences' own forms import it through :mod:`app.i18n`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flask_babel import get_translations
+from flask_wtf import FlaskForm
+from flask_wtf.i18n import translations as wtforms_translations
 from wtforms import (
     BooleanField,
     SelectField,
@@ -23,7 +30,35 @@ from wtforms import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.domain.declarations import Field, FieldType, Service, pick
-from app.i18n import HamaynkForm
+
+
+class _FormTranslations:
+    """WTForms' built-in messages ("Not a valid integer value.", …) in the user's language.
+
+    Flask-WTF only looks in WTForms' own catalogs, which have no Armenian; ours carry those
+    messages too (scripts/i18n.py merges them), so look there first and fall back to WTForms'.
+    """
+
+    def gettext(self, string: str) -> str:
+        translated = get_translations().ugettext(string)
+        return translated if translated != string else wtforms_translations.gettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        translated = get_translations().ungettext(singular, plural, n)
+        if translated not in (singular, plural):
+            return translated
+        return wtforms_translations.ngettext(singular, plural, n)
+
+
+FORM_TRANSLATIONS = _FormTranslations()
+
+
+class HamaynkForm(FlaskForm):
+    """The base of every Hamaynk form: Flask-WTF (CSRF) with messages in the user's language."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            return FORM_TRANSLATIONS
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -59,8 +94,6 @@ def _render_kw(spec: Field, field_type: FieldType) -> dict[str, Any]:
 
 
 def _conditions_attr(spec: Field) -> str:
-    import json
-
     return json.dumps([c.to_dict() for c in spec.visible_when], ensure_ascii=False)
 
 

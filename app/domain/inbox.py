@@ -86,11 +86,8 @@ def _only_auditor(actor: Actor) -> bool:
 def _activation_department():
     """The department the municipality made responsible for the application's service."""
     return (
-        select(ServiceActivation.department_id)
-        .where(
-            ServiceActivation.municipality_id == Application.municipality_id,
-            ServiceActivation.service_key == Application.service_key,
-        )
+        access.correlated(select(ServiceActivation.department_id), ServiceActivation, Application)
+        .where(ServiceActivation.service_key == Application.service_key)
         .correlate(Application)
         .scalar_subquery()
     )

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from babel.lists import format_list
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -43,11 +44,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.domain import access, fieldtypes, statuses, workflow
+from app.domain import access, channels, fieldtypes, workflow
 from app.domain.access import Actor
 from app.domain.activations import OfferedService, catalogue
-from app.domain.channels import CHANNELS, ONLINE
-from app.domain.declarations import Document, Service
+from app.domain.channels import ONLINE
+from app.domain.declarations import Document, Service, pick
 from app.domain.documents import check_checklist, store_documents
 from app.domain.errors import NotAllowed
 from app.domain.fieldtypes import normalize_phone, normalize_psn
@@ -71,6 +72,8 @@ SEARCH_MIN_CHARS = 3
 SEARCH_LIMIT = 10
 # Rows read to find SEARCH_LIMIT different people: a returning citizen has several.
 SEARCH_SCAN = 60
+# Pauses between attempts when the database is busy (about 6 s in all).
+RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 
 class FilingRefused(ValueError):
@@ -221,13 +224,16 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def find_applicants(session: Session, host: PluginHost, municipality_id: int, query: str) -> list[KnownApplicant]:
-    """People who applied to this municipality before, matched by public service number,
-    phone number or part of the name; most recent first, one entry per person, at most
-    :data:`SEARCH_LIMIT`. With a well-formed public service number the population-registry
-    hook is asked too and its answer comes first. One database query."""
+def find_applicants(
+    session: Session, host: PluginHost, actor: Actor | None, municipality_id: int, query: str
+) -> list[KnownApplicant]:
+    """People who applied to this municipality before, in the applications ``actor`` may
+    see, matched by public service number, phone number or part of the name; most recent
+    first, one entry per person, at most :data:`SEARCH_LIMIT`. With a well-formed public
+    service number the population-registry hook is asked too and its answer comes first.
+    Nothing for anyone who may not read applicants' personal data. One database query."""
     query = (query or "").strip()[:MAX_NAME]
-    if len(query) < SEARCH_MIN_CHARS:
+    if len(query) < SEARCH_MIN_CHARS or not access.caseworker_of(actor, municipality_id):
         return []
     found: list[KnownApplicant] = []
     clauses = []
@@ -255,7 +261,8 @@ def find_applicants(session: Session, host: PluginHost, municipality_id: int, qu
         clauses.append(Application.applicant_phone == phone)
     if psn is None and phone is None:
         clauses.append(Application.applicant_name.ilike(_like_pattern(query), escape="\\"))
-    columns = select(
+    columns = access.visible_applications(
+        actor,
         Application.applicant_name,
         Application.applicant_psn,
         Application.applicant_phone,
@@ -263,9 +270,7 @@ def find_applicants(session: Session, host: PluginHost, municipality_id: int, qu
         Application.applicant_address,
     )
     rows = session.execute(
-        access.within(columns, Application, municipality_id)
-        # A draft is its creator's until it is submitted; nobody applied through it yet.
-        .where(or_(*clauses), Application.status != statuses.DRAFT)
+        columns.where(or_(*clauses), Application.municipality_id == municipality_id)
         .order_by(Application.id.desc())
         .limit(SEARCH_SCAN)
     ).all()
@@ -313,10 +318,6 @@ def uploaded_files(files: Iterable[Any]) -> list[Any]:
 
 
 def missing_documents_message(missing: Sequence[Document], locale: str) -> str:
-    from babel.lists import format_list
-
-    from app.domain.declarations import pick
-
     titles = [f"“{pick(d.title, locale)}”" for d in missing]
     return _(
         "These documents are required and were not attached: %(documents)s.",
@@ -347,12 +348,10 @@ class _Checked:
 
 def _filer(actor: Actor | None, municipality_id: int, channel: str) -> Actor:
     """``actor`` if they may file for ``municipality_id`` through ``channel``."""
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}")
+    channels.require(channel)
     if actor is None or not actor.active:
         raise NotAllowed()
-    # Citizens file for themselves anywhere; everyone else files for their own municipality.
-    if channel != ONLINE and not (actor.municipality_id == municipality_id and actor.has(*workflow.FILING_ROLES)):
+    if not access.may_file_for(actor, municipality_id, channel):
         raise NotAllowed(_l("Only the municipality's staff may file applications."))
     return actor
 
@@ -370,9 +369,11 @@ def _check(
     locale: str,
 ) -> _Checked:
     service = enabled_service(session, host.registry, municipality_id, service_key, service_version)
-    if service is None:
-        raise FilingRefused(service=_("This municipality does not offer this service."))
     person, applicant_errors = clean_applicant(applicant)
+    if service is None:
+        # The form data is the service's to judge, so without one only the applicant can be.
+        problem = _("This municipality does not offer this service.") if service_key else _("Choose a service.")
+        raise FilingRefused(service=problem, applicant=applicant_errors)
     cleaned, data_errors = validate_form_data(host, service, data)
     chosen = {req.key: uploaded_files(uploads.get(req.key, ())) for req in service.documents}
     # A draft may wait for its documents; a submission must carry the whole checklist.
@@ -413,10 +414,14 @@ def file(
     complete; without, it stays a draft. ``service_version`` files under that version of the
     service instead of the newest. ``locale`` is the language of document titles in messages.
 
-    Raises :class:`FilingRefused` (everything wrong with the input), :class:`NotAllowed`
-    (the actor may not file here), a :class:`app.domain.storage.StorageError` or another
-    :class:`app.domain.errors.WorkflowError`; in every case the session has been rolled back
-    and nothing is stored.
+    Checks come first and write nothing: who files (:class:`NotAllowed`; an unknown
+    ``channel`` is a :class:`ValueError`), then the service, the applicant, the data and the
+    checklist, all reported together (:class:`FilingRefused`). Such a refusal leaves the
+    session as it was; it is not rolled back. Only then does writing begin, and any failure
+    from there on (an upload whose content is refused, again :class:`FilingRefused`; a
+    :class:`app.domain.storage.StorageError`; another :class:`app.domain.errors.WorkflowError`)
+    rolls the session back, which also deletes the objects already stored. Either way nothing
+    is stored.
     """
     filer = _filer(actor, municipality_id, channel)
     if submission_key is not None:
@@ -427,7 +432,7 @@ def file(
     checked = _check(
         session, host, municipality_id, service_key, service_version, data, applicant, uploads or {}, submit, locale
     )
-    for _attempt, pause in enumerate((*RETRY_PAUSES, None)):
+    for pause in (*RETRY_PAUSES, None):
         if submission_key is not None:
             existing = existing_submission(session, municipality_id, submission_key)
             if existing is not None:
@@ -458,10 +463,6 @@ def file(
             session.rollback()
             raise
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
-
-
-# Pauses between attempts when the database is busy (about 6 s in all).
-RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 
 def _rewind(files: Mapping[str, Sequence[Any]]) -> None:
@@ -505,7 +506,7 @@ def _file_once(
             files = checked.uploads[requirement.key]
             stored += store_documents(session, storage, application, requirement, files, actor.user_id)
     if submit:
-        workflow.submit(session, application, actor_id=actor.user_id, expected_version=application.version, host=host)
+        workflow.submit(session, application, actor=actor, expected_version=application.version, host=host)
     workflow.commit(session)
     return IntakeResult(application, secret, True, stored)
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babel.dates import format_time
-from babel.numbers import format_decimal
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from fpdf import FPDF
@@ -27,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from app.domain import access, deadlines
 from app.domain.declarations import Service, pick
+from app.domain.formatting import format_amd, format_date
 from app.domain.tracking import OFFICE_TZ
-from app.i18n import format_date
 from app.models import Application, ApplicationDocument, Municipality
 
 FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "fonts"
@@ -66,16 +65,12 @@ class Receipt:
     locale: str = "hy"
 
 
-def format_fee(amount: int, locale: str) -> str:
-    return f"{format_decimal(int(amount), format='#,##0', locale=locale)}\u00a0֏"
-
-
 def format_filed_at(value: dt.datetime, locale: str) -> str:
     """Date and time in the office's time zone (stored times are naive UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     local = value.astimezone(OFFICE_TZ)
-    return f"{format_date(local.date(), 'long', locale=locale)}, {format_time(local, 'short', tzinfo=OFFICE_TZ, locale=locale)}"
+    return f"{format_date(local, 'long', locale)}, {format_time(local, 'short', tzinfo=OFFICE_TZ, locale=locale)}"
 
 
 def _municipality_name(municipality: Municipality | None, locale: str) -> str:
@@ -168,7 +163,7 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
         _row(pdf, _("Service"), receipt.service_title)
         _row(pdf, _("Applicant"), receipt.applicant_name)
         _row(pdf, _("Submitted on"), format_filed_at(receipt.filed_at, locale) if receipt.filed_at else "")
-        _row(pdf, _("Fee"), format_fee(receipt.fee, locale) if receipt.fee else _("Free of charge"))
+        _row(pdf, _("Fee"), format_amd(receipt.fee, locale) if receipt.fee else _("Free of charge"))
         due = format_date(receipt.due_date, "long", locale=locale) if receipt.due_date else ""
         if due and receipt.deadline_days:
             due = _("%(date)s (%(days)d working days)", date=due, days=receipt.deadline_days)
@@ -218,7 +213,6 @@ __all__ = [
     "Receipt",
     "ReceiptLine",
     "build_receipt",
-    "format_fee",
     "receipt_filename",
     "receipt_pdf",
     "render_receipt_pdf",

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain import access, audit
+from app.domain.access import Actor
 from app.domain.roles import GRANTABLE_BY_MUNICIPAL_ADMIN, ROLE_LABELS, STAFF_ROLES, SYSTEM_ADMIN
 from app.models import Department, Municipality, StaffProfile
 
@@ -49,14 +50,12 @@ def _department_in(session: Session, department_id: int, municipality_id: int | 
     return session.execute(stmt.where(Department.id == department_id)).first() is not None
 
 
-def _check(
-    session: Session, sm, data: StaffInput, actor_is_system_admin: bool, actor_municipality_id: int | None, user=None
-) -> None:
-    allowed = grantable_roles(actor_is_system_admin)
+def _check(session: Session, sm, data: StaffInput, actor: Actor, user=None) -> None:
+    allowed = grantable_roles(actor.is_system_admin)
     for role in data.roles:
         if role not in allowed:
             raise StaffError(_("You may not give the role %(role)s.", role=ROLE_LABELS.get(role, role)), "roles")
-    if not actor_is_system_admin and (data.municipality_id != actor_municipality_id or actor_municipality_id is None):
+    if not actor.is_system_admin and (data.municipality_id != actor.municipality_id or actor.municipality_id is None):
         raise StaffError(_("You can only manage staff of your own municipality."), "municipality_id")
     if SYSTEM_ADMIN in data.roles:
         if data.municipality_id is not None:
@@ -95,13 +94,11 @@ def create_staff(
     sm,
     data: StaffInput,
     *,
-    actor_id: int | None,
-    actor_is_system_admin: bool,
-    actor_municipality_id: int | None,
+    actor: Actor,
 ):
     if not data.password:
         raise StaffError(_("Set a password for the new account."), "password")
-    _check(session, sm, data, actor_is_system_admin, actor_municipality_id)
+    _check(session, sm, data, actor)
     user = sm.user_model()
     user.username = data.username
     user.first_name = data.first_name
@@ -125,7 +122,7 @@ def create_staff(
     audit.record(
         session,
         "staff.create",
-        actor=actor_id,
+        actor=actor.user_id,
         target=("user", user.id),
         municipality_id=data.municipality_id,
         details={"username": data.username, "roles": sorted(data.roles)},
@@ -139,13 +136,11 @@ def update_staff(
     user,
     data: StaffInput,
     *,
-    actor_id: int | None,
-    actor_is_system_admin: bool,
-    actor_municipality_id: int | None,
+    actor: Actor,
 ):
-    _check(session, sm, data, actor_is_system_admin, actor_municipality_id, user=user)
+    _check(session, sm, data, actor, user=user)
     before_roles = sorted(r.name for r in user.roles)
-    if not actor_is_system_admin and SYSTEM_ADMIN in before_roles:
+    if not actor.is_system_admin and SYSTEM_ADMIN in before_roles:
         raise StaffError(_("You may not change a system administrator."), "roles")
     user.username = data.username
     user.first_name = data.first_name
@@ -167,7 +162,7 @@ def update_staff(
     audit.record(
         session,
         "staff.update",
-        actor=actor_id,
+        actor=actor.user_id,
         target=("user", user.id),
         municipality_id=data.municipality_id,
         details={

@@ -209,7 +209,7 @@ def check_filename(raw: str | None, requirement_key: str = "") -> None:
 
 
 def _locale() -> str:
-    from app.i18n import current_locale
+    from app.domain.formatting import current_locale
 
     return current_locale()
 

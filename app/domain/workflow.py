@@ -1,11 +1,14 @@
 """The workflow engine: what may happen to an application, by whom, and what it leaves behind.
 
-Plain functions on a SQLAlchemy session; no request needed. Each action
+Plain functions on a SQLAlchemy session; no request needed. Each action takes the
+:class:`~app.domain.access.Actor` its caller built once for the request, job or API call, and
 
 1. refuses final applications and stale versions (``expected_version`` is the version the
    actor saw; a mismatch, or a concurrent UPDATE found by ``version_id_col``, raises
    :class:`ChangedMeanwhile`),
-2. checks the actor against the step (role, municipality, department, self-approval),
+2. checks the actor: who may act on an application at all is :mod:`app.domain.access`'s
+   answer (its municipality's staff, the applicant); what a step asks for is decided here
+   (the step's role, the responsible department, self-approval),
 3. asks plug-ins (``before_transition``; a :class:`TransitionVetoed` refuses),
 4. changes the application and inserts one immutable :class:`TransitionRecord`, flushed
    together so either both are written or neither,
@@ -33,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.domain import access, audit, deadlines, roles, statuses
+from app.domain import access, audit, channels, deadlines, roles, statuses
 from app.domain.access import Actor, load_actor
 from app.domain.declarations import Service, Step, pick
 from app.domain.errors import (
@@ -72,12 +75,26 @@ REASSIGN = "reassign"
 EXTEND = "extend"
 WITHDRAW = "withdraw"
 ACTIONS = (SUBMIT, APPROVE, REJECT, RETURN, RESUBMIT, COMMENT, REASSIGN, EXTEND, WITHDRAW)
+# What :func:`act` takes on a filed application, in every channel: all but filing itself.
+CASE_ACTIONS = (APPROVE, REJECT, RETURN, RESUBMIT, WITHDRAW, COMMENT, REASSIGN, EXTEND)
+
+# What a channel accepts before handing it here: the version counter is a 32-bit integer
+# column, and a comment, reason or correction request is a few paragraphs at most.
+MAX_VERSION = 2**31 - 1
+MAX_TEXT = 5000
+
+# The words for what an action lacks, the same whether the action itself or act() finds out.
+VERSION_MISSING = _l("The form is missing the version of the application; reload it and try again.")
+REJECTION_REASON_MISSING = _l("Give the reason for the rejection.")
+WHAT_TO_FIX_MISSING = _l("Say what the applicant has to correct.")
+COMMENT_MISSING = _l("Write the comment.")
+ASSIGNEE_MISSING = _l("Choose the staff member to hand the application to.")
+EXTENSION_DAYS_WRONG = _l("Extend by 1 to %(max)s working days.", max=deadlines.MAX_WORKING_DAYS)
+EXTENSION_REASON_MISSING = _l("Give the reason for the extension.")
 
 # Statuses in which the application sits at a step that staff work on.
 AT_STEP = (statuses.SUBMITTED, statuses.IN_REVIEW)
 OPEN = (statuses.SUBMITTED, statuses.IN_REVIEW, statuses.RETURNED)
-# Roles that may file and resubmit on a citizen's behalf, and write internal comments.
-FILING_ROLES = (roles.CLERK, roles.SPECIALIST, roles.HEAD, roles.MUNICIPAL_ADMIN)
 SUPERVISOR_ROLES = (roles.HEAD, roles.MUNICIPAL_ADMIN)
 
 
@@ -165,21 +182,20 @@ def responsible_department_id(session: Session, application: Application, step: 
 # -- checks ---------------------------------------------------------------------------------
 
 
-def _require_actor(session: Session, actor_id: int | None) -> Actor:
-    actor = load_actor(session, actor_id)
-    if actor is None or not actor.active:
+def _require_active(actor: Actor) -> None:
+    # The actor was built when the request began; a deactivated account acts no more.
+    if not actor.active:
         raise NotAllowed()
-    return actor
 
 
 def _require_same_municipality(actor: Actor, application: Application) -> None:
-    if actor.municipality_id != application.municipality_id:
+    if not access.same_municipality(actor, application):
         raise NotAllowed(_l("This application belongs to another municipality."))
 
 
 def _require_version(application: Application, expected_version: int | None) -> None:
     if expected_version is None:
-        raise InvalidAction(_l("The form is missing the version of the application; reload it and try again."))
+        raise InvalidAction(VERSION_MISSING)
     if application.version != int(expected_version):
         raise ChangedMeanwhile()
 
@@ -198,6 +214,10 @@ def _require_status(application: Application, allowed: tuple[str, ...]) -> None:
                 status=statuses.LABELS.get(application.status, application.status),
             )
         )
+
+
+def _valid_days(days: Any) -> bool:
+    return isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= deadlines.MAX_WORKING_DAYS
 
 
 def _require_text(value: str | None, message: Any) -> str:
@@ -371,15 +391,18 @@ def new_application(
     applicant_phone: str | None = None,
     applicant_email: str | None = None,
     applicant_address: str | None = None,
-    channel: str = "office",
+    channel: str,
     fee: int | None = None,
     submission_key: str | None = None,
 ) -> tuple[Application, str]:
     """A draft with its tracking number, and the access secret to hand to the applicant
     (only its hash is stored, so this is the one chance to show it).
 
+    ``channel`` is how it reached the municipality (:mod:`app.domain.channels`); it has no
+    default so that every caller says it, and an unknown one raises :class:`ValueError`.
     ``data`` must already be validated (:func:`app.plugins.runtime.validate_application_data`).
     """
+    channels.require(channel)
     _require_offered(session, municipality_id, service.key)
     _require_text(applicant_name, _l("Enter the applicant's name."))
     if fee is None:
@@ -411,23 +434,8 @@ def new_application(
     return application, secret
 
 
-def _check_may_file(actor: Actor, application: Application) -> None:
-    if actor.user_id in (application.applicant_user_id, application.created_by_id):
-        return
-    if actor.municipality_id == application.municipality_id and actor.has(*FILING_ROLES):
-        return
-    raise NotAllowed(_l("Only the applicant or the municipality's staff may do this."))
-
-
-def _speaks_for_applicant(actor: Actor, application: Application) -> bool:
-    """The applicant, whoever filed the application, or a front-office clerk of its municipality."""
-    return actor.user_id in (application.applicant_user_id, application.created_by_id) or (
-        actor.municipality_id == application.municipality_id and actor.has(roles.CLERK)
-    )
-
-
 def submit(
-    session: Session, application: Application, *, actor_id: int, expected_version: int, host: PluginHost
+    session: Session, application: Application, *, actor: Actor, expected_version: int, host: PluginHost
 ) -> TransitionRecord:
     """File a draft: it goes to the first step of its route, and its clock starts.
 
@@ -435,8 +443,9 @@ def submit(
     """
     _require_status(application, (statuses.DRAFT,))
     _require_version(application, expected_version)
-    actor = _require_actor(session, actor_id)
-    _check_may_file(actor, application)
+    _require_active(actor)
+    if not access.may_submit(actor, application):
+        raise NotAllowed(_l("Only the applicant or the municipality's staff may do this."))
     _require_offered(session, application.municipality_id, application.service_key)
     service = service_of(application, host.registry)
     first = next_step(service, application.data or {}, None)
@@ -458,7 +467,7 @@ def submit(
     change = _Change(
         SUBMIT, statuses.SUBMITTED if first else statuses.APPROVED, apply=apply, step_key=first.key if first else None
     )
-    record = _write(session, host, application, service, first, actor_id, change)
+    record = _write(session, host, application, service, first, actor.user_id, change)
     _call_hook(host, "after_submit", application=application, service=service)
     return record
 
@@ -470,28 +479,27 @@ def _prepare(
     session: Session,
     application: Application,
     expected_version: int | None,
-    actor_id: int,
+    actor: Actor,
     allowed: tuple[str, ...],
     host: PluginHost,
-) -> tuple[Actor, Service]:
+) -> Service:
     _require_status(application, allowed)
     _require_version(application, expected_version)
-    actor = _require_actor(session, actor_id)
-    service = service_of(application, host.registry)
-    return actor, service
+    _require_active(actor)
+    return service_of(application, host.registry)
 
 
 def approve(
     session: Session,
     application: Application,
     *,
-    actor_id: int,
+    actor: Actor,
     expected_version: int,
     comment: str | None = None,
     host: PluginHost,
 ) -> TransitionRecord:
     """Approve the current step: on to the next applicable step, or ``approved`` after the last."""
-    actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, host)
+    service = _prepare(session, application, expected_version, actor, AT_STEP, host)
     step = _require_step_action(current_step(application, service), APPROVE)
     check_can_act_on_step(session, application, step, actor)
     if step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
@@ -521,7 +529,7 @@ def approve(
         application,
         service,
         step,
-        actor_id,
+        actor.user_id,
         _Change(APPROVE, to_status, (comment or "").strip() or None, apply=apply),
     )
 
@@ -530,15 +538,15 @@ def reject(
     session: Session,
     application: Application,
     *,
-    actor_id: int,
+    actor: Actor,
     expected_version: int,
     reason: str,
     host: PluginHost,
 ) -> TransitionRecord:
     """Refuse the application for good; the reason is shown to the applicant."""
-    actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, host)
+    service = _prepare(session, application, expected_version, actor, AT_STEP, host)
     step = _require_step_action(current_step(application, service), REJECT)
-    reason = _require_text(reason, _l("Give the reason for the rejection."))
+    reason = _require_text(reason, REJECTION_REASON_MISSING)
     check_can_act_on_step(session, application, step, actor)
 
     def apply() -> None:
@@ -547,7 +555,13 @@ def reject(
         application.assignee_id = None
 
     return _write(
-        session, host, application, service, step, actor_id, _Change(REJECT, statuses.REJECTED, reason, apply=apply)
+        session,
+        host,
+        application,
+        service,
+        step,
+        actor.user_id,
+        _Change(REJECT, statuses.REJECTED, reason, apply=apply),
     )
 
 
@@ -555,15 +569,15 @@ def return_for_correction(
     session: Session,
     application: Application,
     *,
-    actor_id: int,
+    actor: Actor,
     expected_version: int,
     what_to_fix: str,
     host: PluginHost,
 ) -> TransitionRecord:
     """Send the application back to the applicant; its clock stops until they resubmit."""
-    actor, service = _prepare(session, application, expected_version, actor_id, AT_STEP, host)
+    service = _prepare(session, application, expected_version, actor, AT_STEP, host)
     step = _require_step_action(current_step(application, service), RETURN)
-    what_to_fix = _require_text(what_to_fix, _l("Say what the applicant has to correct."))
+    what_to_fix = _require_text(what_to_fix, WHAT_TO_FIX_MISSING)
     check_can_act_on_step(session, application, step, actor)
     day = deadlines.today()
 
@@ -576,7 +590,7 @@ def return_for_correction(
                 days=0,
                 start_date=day,
                 step_key=step.key,
-                actor_id=actor_id,
+                actor_id=actor.user_id,
                 reason=what_to_fix,
             )
         )
@@ -587,7 +601,7 @@ def return_for_correction(
         application,
         service,
         step,
-        actor_id,
+        actor.user_id,
         _Change(RETURN, statuses.RETURNED, what_to_fix, apply=apply),
     )
 
@@ -610,7 +624,7 @@ def resubmit(
     session: Session,
     application: Application,
     *,
-    actor_id: int,
+    actor: Actor,
     expected_version: int,
     data: Mapping[str, Any] | None = None,
     comment: str | None = None,
@@ -621,9 +635,9 @@ def resubmit(
 
     ``data``, when given, replaces the form data and must already be validated.
     """
-    actor, service = _prepare(session, application, expected_version, actor_id, (statuses.RETURNED,), host)
+    service = _prepare(session, application, expected_version, actor, (statuses.RETURNED,), host)
     step = current_step(application, service)
-    if not _speaks_for_applicant(actor, application):
+    if not access.speaks_for_applicant(actor, application):
         if step is None:
             raise NotAllowed(_l("Only the applicant or a clerk may do this."))
         check_can_act_on_step(session, application, step, actor)
@@ -649,7 +663,7 @@ def resubmit(
         application,
         service,
         step,
-        actor_id,
+        actor.user_id,
         _Change(RESUBMIT, statuses.IN_REVIEW, (comment or "").strip() or None, apply=apply),
     )
 
@@ -658,14 +672,14 @@ def withdraw(
     session: Session,
     application: Application,
     *,
-    actor_id: int,
+    actor: Actor,
     expected_version: int,
     reason: str | None = None,
     host: PluginHost,
 ) -> TransitionRecord:
     """The applicant takes the application back (or a clerk records that they did). Final."""
-    actor, service = _prepare(session, application, expected_version, actor_id, (statuses.DRAFT, *OPEN), host)
-    if not _speaks_for_applicant(actor, application):
+    service = _prepare(session, application, expected_version, actor, (statuses.DRAFT, *OPEN), host)
+    if not access.speaks_for_applicant(actor, application):
         raise NotAllowed(_l("Only the applicant or a clerk may do this."))
     step = current_step(application, service)
     day = deadlines.today()
@@ -684,7 +698,7 @@ def withdraw(
         application,
         service,
         step,
-        actor_id,
+        actor.user_id,
         _Change(WITHDRAW, statuses.WITHDRAWN, (reason or "").strip() or None, apply=apply),
     )
 
@@ -693,20 +707,20 @@ def withdraw(
 
 
 def comment(
-    session: Session, application: Application, *, actor_id: int, text: str, host: PluginHost
+    session: Session, application: Application, *, actor: Actor, text: str, host: PluginHost
 ) -> TransitionRecord:
     """An internal note in the history; staff only, never shown to the applicant.
 
     It does not change the application, so it needs no version and never conflicts.
     """
-    actor = _require_actor(session, actor_id)
+    _require_active(actor)
     _require_same_municipality(actor, application)
-    if not actor.has(*FILING_ROLES):
+    if not access.caseworker_of(actor, application.municipality_id):
         raise NotAllowed(_l("Only the municipality's staff may comment."))
-    text = _require_text(text, _l("Write the comment."))
+    text = _require_text(text, COMMENT_MISSING)
     service = service_of(application, host.registry)
     step = current_step(application, service)
-    return _write(session, host, application, service, step, actor_id, _Change(COMMENT, application.status, text))
+    return _write(session, host, application, service, step, actor.user_id, _Change(COMMENT, application.status, text))
 
 
 def _check_may_supervise(session: Session, application: Application, step: Step, actor: Actor) -> None:
@@ -729,7 +743,7 @@ def reassign(
     session: Session,
     application: Application,
     *,
-    actor_id: int,
+    actor: Actor,
     expected_version: int,
     assignee_id: int,
     reason: str | None = None,
@@ -737,7 +751,7 @@ def reassign(
 ) -> TransitionRecord:
     """Hand the current step to another staff member who may act on it (same municipality,
     the step's role and department)."""
-    actor, service = _prepare(session, application, expected_version, actor_id, OPEN, host)
+    service = _prepare(session, application, expected_version, actor, OPEN, host)
     step = current_step(application, service)
     if step is None:
         raise InvalidAction(_l("This application is not at an approval step."))
@@ -762,7 +776,7 @@ def reassign(
         audit.record(
             session,
             "application.reassign",
-            actor=actor_id,
+            actor=actor.user_id,
             target=("application", application.id),
             municipality_id=application.municipality_id,
             details={"step": step.key, "from": before, "to": assignee_id},
@@ -770,7 +784,13 @@ def reassign(
 
     text = (reason or "").strip() or None
     return _write(
-        session, host, application, service, step, actor_id, _Change(REASSIGN, application.status, text, apply=apply)
+        session,
+        host,
+        application,
+        service,
+        step,
+        actor.user_id,
+        _Change(REASSIGN, application.status, text, apply=apply),
     )
 
 
@@ -778,14 +798,14 @@ def extend_deadline(
     session: Session,
     application: Application,
     *,
-    actor_id: int,
+    actor: Actor,
     expected_version: int,
     days: int,
     reason: str,
     host: PluginHost,
 ) -> TransitionRecord:
     """Move the overall and the current step's due dates ``days`` working days later."""
-    actor, service = _prepare(session, application, expected_version, actor_id, OPEN, host)
+    service = _prepare(session, application, expected_version, actor, OPEN, host)
     step = current_step(application, service)
     if not actor.has(*SUPERVISOR_ROLES):
         raise NotAllowed(_l("Only the head of the responsible department or the municipal administrator may do this."))
@@ -793,9 +813,9 @@ def extend_deadline(
         _check_may_supervise(session, application, step, actor)
     else:
         _require_same_municipality(actor, application)
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= deadlines.MAX_WORKING_DAYS:
-        raise InvalidAction(_l("Extend by 1 to %(max)s working days.", max=deadlines.MAX_WORKING_DAYS))
-    reason = _require_text(reason, _l("Give the reason for the extension."))
+    if not _valid_days(days):
+        raise InvalidAction(EXTENSION_DAYS_WRONG)
+    reason = _require_text(reason, EXTENSION_REASON_MISSING)
     before = application.due_at
 
     def apply() -> None:
@@ -807,7 +827,7 @@ def extend_deadline(
                 kind="extension",
                 days=days,
                 step_key=step.key if step else None,
-                actor_id=actor_id,
+                actor_id=actor.user_id,
                 reason=reason,
                 start_date=before,
                 end_date=application.due_at,
@@ -815,8 +835,148 @@ def extend_deadline(
         )
 
     return _write(
-        session, host, application, service, step, actor_id, _Change(EXTEND, application.status, reason, apply=apply)
+        session,
+        host,
+        application,
+        service,
+        step,
+        actor.user_id,
+        _Change(EXTEND, application.status, reason, apply=apply),
     )
+
+
+# -- one entry point for every channel ---------------------------------------------------------
+
+
+class InvalidInput(InvalidAction):
+    """What was sent for an action is incomplete or out of bounds; nothing was written.
+
+    ``errors`` maps each field at fault (the names :func:`act` takes) to a sentence;
+    ``str()`` is all of them, for a channel that shows one message."""
+
+    def __init__(self, errors: Mapping[str, Any]) -> None:
+        self.errors = dict(errors)
+        super().__init__(LazyString(lambda: " ".join(str(message) for message in self.errors.values())))
+
+
+@dataclass(frozen=True)
+class _Given:
+    comment: str | None
+    reason: str | None
+    what_to_fix: str | None
+    assignee_id: int | None
+    days: int | None
+    data: Mapping[str, Any] | None
+
+
+# The fields each action cannot do without, and what to say when one is missing.
+_REQUIRED: Mapping[str, Mapping[str, Any]] = {
+    APPROVE: {},
+    REJECT: {"reason": REJECTION_REASON_MISSING},
+    RETURN: {"what_to_fix": WHAT_TO_FIX_MISSING},
+    RESUBMIT: {},
+    WITHDRAW: {},
+    COMMENT: {"comment": COMMENT_MISSING},
+    REASSIGN: {"assignee_id": ASSIGNEE_MISSING},
+    EXTEND: {"days": EXTENSION_DAYS_WRONG, "reason": EXTENSION_REASON_MISSING},
+}
+
+
+def _missing(name: str, value: Any) -> bool:
+    if name == "days":
+        return not _valid_days(value)
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None
+
+
+def _input_errors(action: str, expected_version: int | None, given: _Given) -> dict[str, Any]:
+    if action not in CASE_ACTIONS:
+        return {"action": _l("Choose one of: %(values)s.", values=", ".join(CASE_ACTIONS))}
+    errors: dict[str, Any] = {}
+    for name in ("comment", "reason", "what_to_fix"):
+        text = getattr(given, name)
+        if text is not None and len(text) > MAX_TEXT:
+            errors[name] = _l("The text is too long: at most %(max)d characters.", max=MAX_TEXT)
+    # A comment changes nothing, so it never conflicts and needs no version.
+    if action != COMMENT and expected_version is None:
+        errors["expected_version"] = VERSION_MISSING
+    for name, message in _REQUIRED[action].items():
+        if name not in errors and _missing(name, getattr(given, name)):
+            errors[name] = message
+    return errors
+
+
+def _run(
+    session: Session,
+    application: Application,
+    action: str,
+    given: _Given,
+    *,
+    actor: Actor,
+    expected_version: int | None,
+    host: PluginHost,
+) -> TransitionRecord:
+    if action == COMMENT:
+        return comment(session, application, actor=actor, text=given.comment or "", host=host)
+    assert expected_version is not None  # _input_errors asks for it
+    common: dict[str, Any] = {"actor": actor, "expected_version": expected_version, "host": host}
+    if action == APPROVE:
+        return approve(session, application, comment=given.comment, **common)
+    if action == REJECT:
+        return reject(session, application, reason=given.reason or "", **common)
+    if action == RETURN:
+        return return_for_correction(session, application, what_to_fix=given.what_to_fix or "", **common)
+    if action == RESUBMIT:
+        return resubmit(session, application, data=given.data, comment=given.comment, **common)
+    if action == WITHDRAW:
+        return withdraw(session, application, reason=given.reason, **common)
+    if action == REASSIGN:
+        assert given.assignee_id is not None  # required above
+        return reassign(session, application, assignee_id=given.assignee_id, reason=given.reason, **common)
+    assert action == EXTEND and given.days is not None  # the last of CASE_ACTIONS; days required above
+    return extend_deadline(session, application, days=given.days, reason=given.reason or "", **common)
+
+
+def act(
+    session: Session,
+    application: Application,
+    *,
+    action: str,
+    actor: Actor,
+    host: PluginHost,
+    expected_version: int | None = None,
+    comment: str | None = None,
+    reason: str | None = None,
+    what_to_fix: str | None = None,
+    assignee_id: int | None = None,
+    days: int | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> TransitionRecord:
+    """Take ``action`` (one of :data:`CASE_ACTIONS`) on ``application``: the one way every
+    channel (workspace, REST API, next the portal) acts, so the same input means the same
+    thing everywhere. Each field has one meaning and no field stands in for another:
+
+    * ``expected_version`` — the version the actor saw; every action but ``comment`` needs it.
+    * ``comment`` — a staff note in the history: optional for ``approve`` and ``resubmit``,
+      and the text itself (required) for ``comment``. Never shown to the applicant.
+    * ``reason`` — why: required for ``reject`` (shown to the applicant) and ``extend``;
+      optional for ``reassign`` and ``withdraw``.
+    * ``what_to_fix`` — required for ``return``; shown to the applicant.
+    * ``assignee_id`` — required for ``reassign``; ``days`` — working days, required for
+      ``extend``; ``data`` — corrected form data for ``resubmit``, already validated.
+
+    Fields an action does not read are ignored. An unknown action, a missing required field
+    or a text over :data:`MAX_TEXT` characters raises :class:`InvalidInput` naming every
+    field at fault, before anything is looked at; then the action runs with its own checks
+    and raises what it raises (:class:`NotAllowed`, :class:`ChangedMeanwhile`, …). The
+    caller commits.
+    """
+    given = _Given(comment, reason, what_to_fix, assignee_id, days, data)
+    errors = _input_errors(action, expected_version, given)
+    if errors:
+        raise InvalidInput(errors)
+    return _run(session, application, action, given, actor=actor, expected_version=expected_version, host=host)
 
 
 # -- for views ---------------------------------------------------------------------------------
@@ -827,16 +987,17 @@ def history(session: Session, application: Application) -> list[TransitionRecord
     return _history(session, application)
 
 
-def allowed_actions(session: Session, application: Application, actor_id: int, registry: ServiceRegistry) -> list[str]:
-    """The step actions (approve / reject / return / resubmit / withdraw) ``actor_id`` may take
+def allowed_actions(
+    session: Session, application: Application, *, actor: Actor, registry: ServiceRegistry
+) -> list[str]:
+    """The step actions (approve / reject / return / resubmit / withdraw) ``actor`` may take
     now, for showing only the buttons that will work. The actions re-check everything."""
     result: list[str] = []
     try:
         service = service_of(application, registry)
     except ServiceUnavailable:
         return result
-    actor = load_actor(session, actor_id)
-    if actor is None or not actor.active or application.status in statuses.FINAL:
+    if not actor.active or application.status in statuses.FINAL:
         return result
     step = current_step(application, service)
     if application.status in AT_STEP and step is not None:
@@ -855,7 +1016,7 @@ def allowed_actions(session: Session, application: Application, actor_id: int, r
                 ):
                     continue
                 result.append(action)
-    speaks_for_applicant = _speaks_for_applicant(actor, application)
+    speaks_for_applicant = access.speaks_for_applicant(actor, application)
     if application.status == statuses.RETURNED and speaks_for_applicant:
         result.append(RESUBMIT)
     if application.status in (statuses.DRAFT, *OPEN) and speaks_for_applicant:
@@ -863,13 +1024,12 @@ def allowed_actions(session: Session, application: Application, actor_id: int, r
     return result
 
 
-def staff_actions(session: Session, application: Application, actor_id: int, registry: ServiceRegistry) -> list[str]:
-    """The actions besides the step's own (comment / reassign / extend) ``actor_id`` may take
+def staff_actions(session: Session, application: Application, *, actor: Actor, registry: ServiceRegistry) -> list[str]:
+    """The actions besides the step's own (comment / reassign / extend) ``actor`` may take
     now, by the same checks :func:`comment`, :func:`reassign` and :func:`extend_deadline` run."""
-    actor = load_actor(session, actor_id)
-    if actor is None or not actor.active or actor.municipality_id != application.municipality_id:
+    if not access.same_municipality(actor, application):
         return []
-    result = [COMMENT] if actor.has(*FILING_ROLES) else []
+    result = [COMMENT] if access.caseworker_of(actor, application.municipality_id) else []
     if application.status not in OPEN:
         return result
     try:
@@ -890,13 +1050,18 @@ def staff_actions(session: Session, application: Application, actor_id: int, reg
 
 __all__ = [
     "ACTIONS",
+    "CASE_ACTIONS",
+    "MAX_TEXT",
+    "MAX_VERSION",
     "Actor",
     "ChangedMeanwhile",
     "InvalidAction",
+    "InvalidInput",
     "NotAllowed",
     "ServiceUnavailable",
     "TransitionVetoed",
     "WorkflowError",
+    "act",
     "allowed_actions",
     "approve",
     "check_can_act_on_step",
@@ -905,7 +1070,6 @@ __all__ = [
     "current_step",
     "extend_deadline",
     "history",
-    "load_actor",
     "new_application",
     "next_step",
     "open_suspension",

@@ -25,7 +25,7 @@ from app.domain.storage import StorageError, get_storage
 from app.domain.uploads import EXTENSIONS, TYPE_LABELS
 from app.extensions import current_appbuilder, current_flask_app, db
 from app.i18n import current_locale
-from app.models import Application, Municipality
+from app.models import Application
 from app.office.forms import applicant_form, applicant_raw
 from app.plugins import runtime as plugin_runtime
 
@@ -156,7 +156,7 @@ class OfficeView(BaseView):
         return self.render_template(
             "office/index.html",
             offered=offered,
-            municipality=db.session.get(Municipality, mid),
+            municipality=access.get_municipality(db.session, web.require_actor(), mid),
             title=_("New application"),
         )
 
@@ -241,7 +241,7 @@ class OfficeView(BaseView):
         """Earlier applicants of this municipality matching ``q`` (JSON, for the form's search)."""
         mid = self._municipality_id()
         query = request.args.get("q", "")
-        found = intake.find_applicants(db.session, plugin_runtime.host(), mid, query)
+        found = intake.find_applicants(db.session, plugin_runtime.host(), web.current_actor(), mid, query)
         return _no_store(jsonify({"query": query.strip(), "results": [item.to_dict() for item in found]}))
 
     @expose("/receipt/<int:application_id>")

@@ -100,31 +100,37 @@ TEMPLATE = """<h1>{{ output_title }}</h1>
 <p>{{ application.tracking_number }}</p>
 """
 
-TESTS = Template('''"""Generated with `flask hamaynk new-service $key`; keep these green as you change the service."""
+TESTS = Template('''"""Generated with `flask hamaynk new-service $key`; keep these green as you change the service.
 
-from app.plugins import runtime as plugin_runtime
-from app.plugins.host import build_plugin_host
+They use app.testing, Hamaynk's test kit for plug-in authors: with app.sdk, the only Hamaynk
+modules a plug-in imports.
+"""
+
+from app.testing import apply, discovered_plugins, form_checker, walk
 
 import $module
 
 
 def test_installed_plugin_is_found_through_its_entry_point():
-    host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": True})
-    assert host.records["$module"].status == "active", host.records["$module"].error
-    assert host.registry.get("$key").plugin == "$module"
+    record = discovered_plugins()["$module"]
+    assert (record.status, record.source, record.error) == ("active", "installed", "")
+    assert ("$key", 1) in record.services
 
 
 def test_form_accepts_good_data_and_refuses_bad(hamaynk_app_factory):
+    check = form_checker(hamaynk_app_factory(plugins=["$module"]), "$key", locale="en")
+    assert check.service is $module.SERVICE
+    assert check({"address": "Abovyan, 1 Main St"}) == ({"address": "Abovyan, 1 Main St"}, {})
+    assert check({})[1] == {"address": "This field is required."}
+    assert check({"address": "x", "details": "<b>"})[1] == {"details": "Remove the angle brackets."}
+
+
+def test_filed_at_the_office_and_decided_along_the_route(hamaynk_app_factory):
     app = hamaynk_app_factory(plugins=["$module"])
-    service = plugin_runtime.registry(app).get("$key").service
-    assert service is $module.SERVICE
-    with app.test_request_context("/?_l_=en"):
-        data, errors = plugin_runtime.validate_application_data(service, {"address": "Abovyan, 1 Main St"}, app)
-        assert errors == {} and data == {"address": "Abovyan, 1 Main St"}
-        _data, errors = plugin_runtime.validate_application_data(service, {}, app)
-        assert errors == {"address": "This field is required."}
-        _data, errors = plugin_runtime.validate_application_data(service, {"address": "x", "details": "<b>"}, app)
-        assert errors == {"details": "Remove the angle brackets."}
+    filed = apply(app, "$key")
+    assert filed.status == "submitted"
+    assert walk(app, filed.id) == "approved"
+    assert walk(app, apply(app, "$key").id, outcome="rejected") == "rejected"
 
 
 def test_route_and_checklist():

@@ -10,7 +10,6 @@ another municipality's id is a plain 404 on every endpoint. Every POST is CSRF-p
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
@@ -29,29 +28,14 @@ from app.i18n import current_locale
 from app.models import Application, ApplicationDocument
 from app.plugins import runtime as plugin_runtime
 
-MAX_TEXT = 5000
-MAX_VERSION = 2**31 - 1
 
-# What each action form posts besides the version, and which workflow function it calls.
-ACTIONS = ("approve", "reject", "return", "comment", "reassign", "extend", "resubmit", "withdraw")
-
-
-class BadInput(ValueError):
-    """A form value that cannot even be handed to the workflow (not a number, too long)."""
-
-
-def _int_arg(value: str | None, message: str, maximum: int = MAX_PK) -> int:
+def _number(value: str | None, maximum: int) -> int | None:
+    """A whole number from a form field, or ``None`` for anything else (the workflow then
+    says what it needed)."""
     text = (value or "").strip()
     if not text.isdigit() or len(text) > 19 or int(text) > maximum:
-        raise BadInput(message)
+        return None
     return int(text)
-
-
-def _text_arg(name: str) -> str:
-    value = request.form.get(name, "")
-    if len(value) > MAX_TEXT:
-        raise BadInput(_("The text is too long: at most %(max)d characters.", max=MAX_TEXT))
-    return value
 
 
 def _date_arg(name: str, problems: list[str]) -> dt.date | None:
@@ -256,19 +240,25 @@ class WorkspaceView(BaseView):
     def act(self, application_id: int, action: str):
         actor = self._actor()
         application = self._application(application_id)
-        if action not in ACTIONS:
+        if action not in workflow.CASE_ACTIONS:
             abort(404)
+        form = request.form
         try:
-            version = _int_arg(
-                request.form.get("version"),
-                _("The form is missing the version of the application; reload it and try again."),
-                MAX_VERSION,
+            # Each action's form posts the fields workflow.act reads for it, under its names.
+            workflow.act(
+                db.session,
+                application,
+                action=action,
+                actor=actor,
+                host=plugin_runtime.host(),
+                expected_version=_number(form.get("version"), workflow.MAX_VERSION),
+                comment=form.get("comment"),
+                reason=form.get("reason"),
+                what_to_fix=form.get("what_to_fix"),
+                assignee_id=_number(form.get("assignee_id"), MAX_PK),
+                days=_number(form.get("days"), deadlines.MAX_WORKING_DAYS),
             )
-            self._run(application, actor, action, version)
             workflow.commit(db.session)
-        except BadInput as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 400, str(exc))
         except ChangedMeanwhile as exc:
             db.session.rollback()
             return self._render_case(self._application(application_id), actor, 409, str(exc))
@@ -280,37 +270,6 @@ class WorkspaceView(BaseView):
             return self._render_case(self._application(application_id), actor, 400, str(exc))
         flash(_("Done."), "success")
         return redirect(url_for(".case", application_id=application_id), 303)
-
-    def _run(self, application: Application, actor: Actor, action: str, version: int) -> None:
-        common: dict[str, Any] = {"actor_id": actor.user_id, "host": plugin_runtime.host()}
-        if action == "comment":
-            # A comment changes nothing, so it never conflicts; the version is still checked
-            # for being a number above, like every form of the page.
-            workflow.comment(db.session, application, text=_text_arg("comment"), **common)
-            return
-        common["expected_version"] = version
-        if action == "approve":
-            workflow.approve(db.session, application, comment=_text_arg("comment"), **common)
-        elif action == "reject":
-            workflow.reject(db.session, application, reason=_text_arg("reason"), **common)
-        elif action == "return":
-            workflow.return_for_correction(db.session, application, what_to_fix=_text_arg("what_to_fix"), **common)
-        elif action == "resubmit":
-            workflow.resubmit(db.session, application, comment=_text_arg("comment"), **common)
-        elif action == "withdraw":
-            workflow.withdraw(db.session, application, reason=_text_arg("reason"), **common)
-        elif action == "reassign":
-            assignee_id = _int_arg(
-                request.form.get("assignee_id"), _("Choose the staff member to hand the application to.")
-            )
-            workflow.reassign(db.session, application, assignee_id=assignee_id, reason=_text_arg("reason"), **common)
-        elif action == "extend":
-            days = _int_arg(
-                request.form.get("days"),
-                _("Extend by 1 to %(max)s working days.", max=deadlines.MAX_WORKING_DAYS),
-                deadlines.MAX_WORKING_DAYS,
-            )
-            workflow.extend_deadline(db.session, application, days=days, reason=_text_arg("reason"), **common)
 
     # -- documents ------------------------------------------------------------------------
 

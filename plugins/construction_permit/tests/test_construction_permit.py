@@ -7,7 +7,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from app.testing import form_checker
+from app.testing import FormChecker, form_checker
 
 PLUGIN = "plugins.construction_permit"
 KEY = "construction-permit"
@@ -27,18 +27,23 @@ VALID = {
 }
 
 
+class Checks:
+    """``check(raw) -> (data, errors)`` for the permit (``key=`` names another service), with
+    the permit's declaration under ``check.service`` and ``check.registered``."""
+
+    def __init__(self, checkers: dict[str, FormChecker]) -> None:
+        self._checkers = checkers
+        self.registered = checkers[KEY].registered
+        self.service = checkers[KEY].service
+
+    def __call__(self, raw, key=KEY):
+        return self._checkers[key](raw)
+
+
 @pytest.fixture
 def permit(hamaynk_app_factory):
-    """``check(raw) -> (data, errors)``, with the service under ``check.service``."""
     flask_app = hamaynk_app_factory(plugins=[PLUGIN, "plugins.address_assignment"])
-    checkers = {key: form_checker(flask_app, key) for key in (KEY, "address-assignment")}
-
-    def check(raw, key=KEY):
-        return checkers[key](raw)
-
-    check.registered = checkers[KEY].registered
-    check.service = checkers[KEY].service
-    return check
+    return Checks({key: form_checker(flask_app, key) for key in (KEY, "address-assignment")})
 
 
 def steps(service, data):

@@ -1,0 +1,50 @@
+"""Locale-aware formatting with no request needed: AMD amounts, dates and times.
+
+Every formatter takes its locale as an argument, so a receipt, an e-mail sent by a job and a
+case summary come out the same wherever they are made. Templates reach these through
+:mod:`app.i18n`, which fills in the locale of the request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from babel.dates import format_date as _babel_date
+from babel.dates import format_datetime as _babel_datetime
+from babel.numbers import format_decimal
+from flask_babel import get_locale
+
+from app.domain.tracking import OFFICE_TZ
+
+DEFAULT_LOCALE = "hy"
+DRAM_SIGN = "֏"
+
+
+def current_locale() -> str:
+    """The locale Flask-Babel has in force (a request's, or one set with ``force_locale``)."""
+    try:
+        return str(get_locale() or DEFAULT_LOCALE)
+    except RuntimeError:  # outside an app context: a plain script or test
+        return DEFAULT_LOCALE
+
+
+def format_amd(amount: int | None, locale: str) -> str:
+    """``150 000 ֏`` in Armenian and Russian, ``150,000 ֏`` in English: drams have no cents in use."""
+    if amount is None:
+        return ""
+    return f"{format_decimal(int(amount), format='#,##0', locale=locale)}\u00a0{DRAM_SIGN}"
+
+
+def format_date(value: dt.date | dt.datetime | None, fmt: str, locale: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return _babel_date(value, format=fmt, locale=locale)
+
+
+def format_datetime(value: dt.datetime | None, fmt: str, locale: str) -> str:
+    """In the office's time zone; a naive value is taken as UTC, as times are stored."""
+    if value is None:
+        return ""
+    return _babel_datetime(value, format=fmt, locale=locale, tzinfo=OFFICE_TZ)
