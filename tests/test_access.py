@@ -593,3 +593,14 @@ def test_every_endpoint_loads_owned_rows_only_through_the_loaders(app, client, l
     assert unscoped == {}
     listing = "\n".join(f"{endpoint}: {sorted(loads)}" for endpoint, loads in sorted(owned_loads.items()))
     assert set(owned_loads) == LOADERS, listing
+
+
+def test_the_actor_tells_citizens_from_staff(app):
+    with app.app_context():
+        citizen_id = db.session.execute(select(User.id).where(User.username == "citizen")).scalar_one()
+    citizen = actor_of(app, citizen_id)
+    clerk = actor_of(app, app.seeded["alpha"]["users"]["clerk"])
+    admin = actor_of(app, app.seeded["sysadmin"])
+    assert citizen.is_citizen and citizen.municipality_id is None
+    assert not clerk.is_citizen and clerk.municipality_id == app.seeded["alpha"]["id"]
+    assert not admin.is_citizen and admin.is_system_admin

@@ -86,8 +86,11 @@ def _valid_id(value: object) -> bool:
 class Actor:
     """A signed-in person as the domain sees them; no request or ORM object inside.
 
-    Staff act within ``municipality_id``; a citizen is ``user_id``, and sees the applications
-    filed under it (:func:`applications_clause`).
+    Staff act within ``municipality_id`` (and ``department_id``). For a citizen the person is
+    the account itself: applications name it as ``applicant_user_id`` and
+    :func:`applications_clause` shows them those. (Verified identities — a public service
+    number confirmed by an identity provider — arrive with the citizen portal and will be
+    one more field here, not a second identity object.)
     """
 
     user_id: int
@@ -102,6 +105,11 @@ class Actor:
     @property
     def is_system_admin(self) -> bool:
         return roles.SYSTEM_ADMIN in self.roles
+
+    @property
+    def is_citizen(self) -> bool:
+        """Signed in as a member of the public: no municipality, no staff role."""
+        return self.municipality_id is None and not self.has(*roles.STAFF_ROLES)
 
 
 def load_actor(session: Session, actor_id: int | None) -> Actor | None:

@@ -129,7 +129,8 @@ class WorkspaceView(BaseView):
         tabs = inbox.tabs_for(actor)
         if not tabs:
             return self._error(_("Your account does not belong to a municipality, so it has no inbox."), 403, "/")
-        tab = request.args.get("tab") if request.args.get("tab") in tabs else tabs[0]
+        asked = request.args.get("tab", "")
+        tab = asked if asked in tabs else tabs[0]
         problems: list[str] = []
         filters = self._filters(problems)
         cursor = None
