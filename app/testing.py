@@ -119,7 +119,7 @@ def _postgres_contents(conn) -> _PostgresContents:
     sequences = conn.exec_driver_sql(
         "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = current_schema()"
     )
-    return [(table, found) for table, found in rows if found], {name: value for name, value in sequences.all()}
+    return [(table, found) for table, found in rows if found], dict(sequences.all())
 
 
 def _postgres_restore(conn, rows, sequences) -> None:
