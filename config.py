@@ -6,15 +6,27 @@ conventional names because every hosting platform sets them that way.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import ipaddress
 import os
+import secrets
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("HAMAYNK_INSTANCE_DIR", BASE_DIR / "instance"))
 
-# Refused by ProductionConfig: a deployment must bring its own.
-DEFAULT_SECRET_KEY = "hamaynk-development-key-do-not-use-in-production"
+# Keys anyone can read in this repository, so anything signed with them can be forged: the
+# one earlier versions signed with when none was configured, and the test suite's.
+OLD_DEVELOPMENT_KEY = "hamaynk-development-key-do-not-use-in-production"
+TEST_SECRET_KEY = "hamaynk-test-key-long-enough-for-hs256-jwt"
+KNOWN_SECRET_KEYS = frozenset({OLD_DEVELOPMENT_KEY, TEST_SECRET_KEY})
+MIN_SECRET_KEY_LENGTH = 32
+# Where an install without SECRET_KEY keeps the random key generated for it.
+SECRET_KEY_FILE = "secret_key"
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -43,8 +55,64 @@ def _database_url(default_file: str) -> str:
     return f"sqlite:///{INSTANCE_DIR / default_file}"
 
 
+def weak_secret_key(key: str | None) -> bool:
+    """Missing, public (:data:`KNOWN_SECRET_KEYS`) or too short to resist guessing."""
+    return not key or key in KNOWN_SECRET_KEYS or len(key) < MIN_SECRET_KEY_LENGTH
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server bound to ``host`` is reachable from this machine only. An empty host,
+    0.0.0.0, :: and host names other than localhost (which may resolve to anything) are not."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def instance_secret_key(instance_dir: Path) -> str:
+    """This instance's own random key, generated on first use into ``instance_dir`` (readable
+    by its owner only). Every process sharing the folder signs with it, and restarts keep
+    everyone signed in."""
+    path = Path(instance_dir) / SECRET_KEY_FILE
+    if not path.exists():
+        _create_secret_key(path)
+    key = path.read_text(encoding="utf-8").strip()
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise RuntimeError(
+            f"{path} does not hold a secret key of at least {MIN_SECRET_KEY_LENGTH} characters: "
+            "delete it to have a new one generated, or set the SECRET_KEY environment variable."
+        )
+    return key
+
+
+def _create_secret_key(path: Path) -> None:
+    # Written whole into a private temporary file (mkstemp: mode 0600) and then hard-linked
+    # into place, which fails if the name exists: when two processes start at once, the first
+    # link wins, the other reads the winner's key, and no one ever reads half a key.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{SECRET_KEY_FILE}-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+
+
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    # Signs sessions, JWTs and inbox cursors. Unset, the instance gets a random key of its
+    # own (instance_secret_key, from app.create_app); production refuses to start instead.
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    # The address the web server listens on, as whoever starts it says (dev.py sets it).
+    # A weak SECRET_KEY is refused in every mode unless this is a loopback address; a server
+    # started otherwise (gunicorn -b ...) is only checked if it is set to match.
+    HAMAYNK_HOST = os.environ.get("HAMAYNK_HOST", "127.0.0.1")
     SQLALCHEMY_DATABASE_URI = _database_url("hamaynk.sqlite3")
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
@@ -144,6 +212,17 @@ class Config:
     HAMAYNK_NOTIFICATION_RETRIES = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRIES", "12"))
     HAMAYNK_NOTIFICATION_RETRY_DELAY = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", "60"))
 
+    @classmethod
+    def check(cls, settings: Mapping[str, Any]) -> None:
+        """Refuse a key anyone could forge sessions with on a server others can reach."""
+        key, host = settings.get("SECRET_KEY"), settings.get("HAMAYNK_HOST", "127.0.0.1")
+        if key and weak_secret_key(key) and not is_loopback(host):
+            raise RuntimeError(
+                f"Refusing to serve on {host!r} with a known SECRET_KEY or one shorter than "
+                f"{MIN_SECRET_KEY_LENGTH} characters: set SECRET_KEY to a long random value of "
+                "your own, or unset it to use this instance's generated key."
+            )
+
 
 class DevelopmentConfig(Config):
     DEBUG = False  # the quick start serves through waitress; debug stays an explicit choice
@@ -151,7 +230,7 @@ class DevelopmentConfig(Config):
 
 class TestConfig(Config):
     TESTING = True
-    SECRET_KEY = "hamaynk-test-key-long-enough-for-hs256-jwt"
+    SECRET_KEY = TEST_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = os.environ.get("HAMAYNK_TEST_DATABASE_URL", "sqlite://")
     WTF_CSRF_ENABLED = False
     HAMAYNK_LOAD_ENTRYPOINTS = False
@@ -167,14 +246,15 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = _bool("HAMAYNK_SECURE_COOKIES", True)
 
     @classmethod
-    def check(cls, settings: dict) -> None:
-        """Refuse settings that are fine on a laptop and dangerous on a server."""
-        secret = settings.get("SECRET_KEY")
-        if not secret or secret in {DEFAULT_SECRET_KEY, TestConfig.SECRET_KEY} or len(secret) < 32:
+    def check(cls, settings: Mapping[str, Any]) -> None:
+        """Refuse settings that are fine on a laptop and dangerous on a server. Several
+        servers share one key, so production never generates one."""
+        if weak_secret_key(settings.get("SECRET_KEY")):
             raise RuntimeError(
-                "Refusing to start in production without a SECRET_KEY of at least 32 "
+                f"Refusing to start in production without a SECRET_KEY of at least {MIN_SECRET_KEY_LENGTH} "
                 "characters of your own: set the SECRET_KEY environment variable."
             )
+        super().check(settings)
 
 
 CONFIGS = {

@@ -2,7 +2,7 @@
 """Hamaynk's quick start: needs only Python 3.11+.
 
     python3 dev.py run     set up (virtualenv, install, migrate, demo data) and serve on
-                           http://127.0.0.1:5000
+                           http://127.0.0.1:5000 (HAMAYNK_HOST and HAMAYNK_PORT change that)
     python3 dev.py test    run the whole test suite on every core (extra arguments go to
                            pytest: a file, -k, -x, -n 1, -p no:xdist, ...)
     python3 dev.py test --postgres
@@ -39,7 +39,9 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".hamaynk-installed"
 LOCK = ROOT / "requirements.lock"
-HOST, PORT = "127.0.0.1", int(os.environ.get("HAMAYNK_PORT", "5000"))
+# Loopback unless told otherwise (HAMAYNK_HOST=0.0.0.0 serves the office's network); the app
+# is told the same address and refuses a known or short SECRET_KEY on any other (config.py).
+HOST, PORT = os.environ.get("HAMAYNK_HOST", "127.0.0.1"), int(os.environ.get("HAMAYNK_PORT", "5000"))
 PROJECTS = [".", "examples/hamaynk-tree-felling"]
 LOCAL_PACKAGES = {"hamaynk", "hamaynk-tree-felling"}
 # The venv module seeds these; once the lock holds one, its locked version is required.
@@ -122,6 +124,7 @@ def app_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("HAMAYNK_ENV", "development")
     env["FLASK_APP"] = "app:create_app"
+    env["HAMAYNK_HOST"] = HOST
     env.update(extra)
     return env
 

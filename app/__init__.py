@@ -26,6 +26,9 @@ def _load_config(app: Flask, config: Any, overrides: Mapping[str, Any] | None) -
     check = getattr(config, "check", None)
     if check is not None:
         check(app.config)
+    if not app.config.get("SECRET_KEY"):
+        # Before anything signs with it: never a key that ships with the code.
+        app.config["SECRET_KEY"] = settings.instance_secret_key(Path(app.instance_path))
 
 
 def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -> Flask:

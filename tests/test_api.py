@@ -7,25 +7,27 @@ from __future__ import annotations
 
 import hashlib
 import html
-import io
 import re
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.http import parse_options_header
 
 from app import testing
 from app.api.listing import LIST_COLUMNS
 from app.domain import statuses
+from app.domain.documents import store_documents
 from app.domain.errors import ChangedMeanwhile
 from app.domain.roles import CLERK, HEAD, SPECIALIST
-from app.domain.storage import get_storage, new_key
+from app.domain.storage import get_storage
 from app.extensions import db
-from app.models import Application, ApplicationDocument, AuditEvent, TransitionRecord
+from app.models import Application, AuditEvent, TransitionRecord
+from app.plugins import runtime as plugin_runtime
 from app.testing import PASSWORD, add_staff, enable_service, recorded_statements
 
 SERVICE_KEY = "residence-certificate"
 DATA = {"address": "Abovyan, Kotayk 1", "purpose": "bank", "on_behalf": False, "copies": 1}
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = testing.make_pdf()
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -61,21 +63,14 @@ def file_application(app, key: str = "alpha", *, submit: bool = True, name: str 
 
 
 def attach_pdf(app, application_id: int, name: str = "passport.pdf") -> int:
+    """Upload a PDF to the "identity" checklist line the way every channel stores one."""
     with app.app_context():
         application = db.session.get(Application, application_id)
-        key = new_key()
-        get_storage(app).put(key, io.BytesIO(PDF))
-        document = ApplicationDocument(
-            application_id=application.id,
-            municipality_id=application.municipality_id,
-            requirement_key="identity",
-            original_name=name,
-            content_type="application/pdf",
-            size=len(PDF),
-            sha256=hashlib.sha256(PDF).hexdigest(),
-            storage_key=key,
+        service = plugin_runtime.registry(app).get(SERVICE_KEY).service
+        requirement = next(d for d in service.documents if d.key == "identity")
+        (document,) = store_documents(
+            db.session, get_storage(app), application, requirement, [testing.attach("pdf", filename=name)]
         )
-        db.session.add(document)
         db.session.commit()
         return document.id
 
@@ -275,6 +270,24 @@ def test_auditor_reads_with_personal_data_masked(app, client, world, token):
     assert result["allowed_actions"] == []
 
 
+def test_without_its_service_version_every_value_is_masked_for_an_auditor(app, client, world, token):
+    enable_service(app, "alpha", "kindergarten-enrolment")
+    child = {"child_name": "Anna Petrosyan", "child_birth_date": "2022-01-01", "child_psn": "1234567890"}
+    application_id = testing.file_application(app, "kindergarten-enrolment", data=child)
+    with app.app_context():
+        # Filed under a version that is no longer installed: nobody can say which fields are personal.
+        db.session.get(Application, application_id).service_version = 99
+        db.session.commit()
+    url = f"/api/v1/applications/{application_id}"
+    masked = client.get(url, headers=token("alpha.auditor")).json["result"]
+    assert masked["personal_data_masked"] is True
+    assert set(masked["data"]) == set(child)
+    for name, value in child.items():
+        assert value not in str(masked["data"][name]) and masked["data"][name].startswith("\u2022"), name
+    # Those who may see personal data still see it as stored.
+    assert client.get(url, headers=token("alpha.clerk")).json["result"]["data"] == child
+
+
 def test_auditors_get_no_document_links_and_no_actions(app, client, world, token):
     application_id = file_application(app)
     document_id = attach_pdf(app, application_id)
@@ -374,6 +387,29 @@ def test_stale_version_is_409_with_a_message_and_changes_nothing(app, client, wo
     assert state(app, application_id) == before
 
 
+def test_the_second_head_signing_an_approved_application_gets_409_not_400(app, client, world, token):
+    """Both heads saw the signature step; the first signed, which approved the application."""
+    add_staff(app, app.seeded["alpha"], "alpha.registry_head2", [HEAD], "civil_registry")
+    application_id = file_application(app)
+
+    def approve(username: str, version: int):
+        return client.post(
+            f"/api/v1/applications/{application_id}/actions",
+            headers=token(username),
+            json={"action": "approve", "expected_version": version},
+        )
+
+    assert approve("alpha.registrar", state(app, application_id)[1]).status_code == 200
+    seen = state(app, application_id)[1]
+    first = approve("alpha.registry_head", seen)
+    assert first.status_code == 200 and first.json["result"]["status"] == statuses.APPROVED
+    approved = state(app, application_id)
+    second = approve("alpha.registry_head2", seen)
+    assert second.status_code == 409
+    assert second.json["message"] == str(ChangedMeanwhile())
+    assert state(app, application_id) == approved
+
+
 def test_not_allowed_is_403_with_the_reason(app, client, world, token):
     application_id = file_application(app)
     before = state(app, application_id)
@@ -408,6 +444,16 @@ def test_not_allowed_is_403_with_the_reason(app, client, world, token):
         ({"action": "comment", "comment": {"$ne": 1}}, "comment"),
         ({"action": "comment", "comment": "x" * 5001}, "comment"),
         ({"action": "reassign", "expected_version": 1, "assignee_id": "me"}, "assignee_id"),
+        # str.isdigit() is true for these, but they are not ASCII digits ("١" is not 1 here).
+        ({"action": "approve", "expected_version": "²"}, "expected_version"),
+        ({"action": "approve", "expected_version": "١"}, "expected_version"),
+        ({"action": "reassign", "expected_version": 1, "assignee_id": "²"}, "assignee_id"),
+        ({"action": "extend", "expected_version": 1, "days": "³", "reason": "x"}, "days"),
+        ({"action": "approve", "expected_version": "9" * 5000}, "expected_version"),
+        # Text that cannot be stored: a lone surrogate, NUL, other control characters.
+        ({"action": "comment", "comment": "\ud800"}, "comment"),
+        ({"action": "comment", "comment": "a\x00b"}, "comment"),
+        ({"action": "reject", "expected_version": 1, "reason": "bell\x07"}, "reason"),
         ({"action": "comment", "comment": "hi", "status": "approved"}, "status"),
         (
             {"action": "comment", "comment": "hi", "municipality_id": 2, "version": 99, "tracking_number": "X"},
@@ -423,6 +469,30 @@ def test_bad_action_input_is_400_with_field_errors_and_changes_nothing(app, clie
     )
     assert response.status_code == 400, response.json
     assert field in response.json["errors"]
+    assert state(app, application_id) == before
+
+
+def test_return_still_takes_reason_as_a_deprecated_alias_of_what_to_fix(app, client, world, token):
+    application_id = file_application(app)
+    version = state(app, application_id)[1]
+    response = client.post(
+        f"/api/v1/applications/{application_id}/actions",
+        headers=token("alpha.registrar"),
+        json={"action": "return", "reason": "Blurred scan", "expected_version": version},
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["result"]["status"] == statuses.RETURNED
+    assert response.json["result"]["history"][-1]["comment"] == "Blurred scan"
+
+
+def test_deeply_nested_json_is_400_on_both_posts(app, client, world, token):
+    application_id = file_application(app)
+    before = state(app, application_id)
+    body = '{"action":' + "[" * 100_000 + "]" * 100_000 + "}"
+    for url in (f"/api/v1/applications/{application_id}/actions", "/api/v1/applications"):
+        response = client.post(url, headers=token("alpha.registrar"), data=body, content_type="application/json")
+        assert response.status_code == 400, url
+        assert response.json["message"]
     assert state(app, application_id) == before
 
 
@@ -464,8 +534,8 @@ def test_each_field_has_one_meaning_the_same_as_in_the_workspace(app, client, wo
     headers = token("alpha.registrar")
     # An internal comment never stands in for what the applicant is told, nor the reverse.
     for body, field in (
-        ({"action": "return", "reason": "Blurred scan"}, "what_to_fix"),
         ({"action": "return", "comment": "Blurred scan"}, "what_to_fix"),
+        ({"action": "return", "reason": "  "}, "what_to_fix"),
         ({"action": "reject", "comment": "Not registered here"}, "reason"),
         ({"action": "comment", "reason": "Called the applicant"}, "comment"),
         ({"action": "extend", "reason": "Waiting", "days": 0}, "days"),
@@ -502,6 +572,8 @@ def test_supervisors_extend_the_deadline_through_the_api(app, client, world, tok
     )
     assert response.status_code == 200, response.json
     assert response.json["result"]["history"][-1]["action"] == "extend"
+    ascii_only = client.get("/api/v1/applications?after=²", headers=token("alpha.registry_head"))
+    assert ascii_only.status_code == 400 and set(ascii_only.json["errors"]) == {"after"}
     with app.app_context():
         extended = db.session.get(Application, application_id)
         assert extended.due_at is not None and extended.version == before[1] + 1
@@ -538,7 +610,8 @@ def test_comment_and_reassign(app, client, world, token):
 
 def test_document_download_is_an_audited_nosniff_attachment(app, client, world, token):
     application_id = file_application(app)
-    document_id = attach_pdf(app, application_id, name='evil"\r\nX-Header: 1.pdf')
+    # Uploads refuse control characters in names; a quote must not end the header's value early.
+    document_id = attach_pdf(app, application_id, name='evil"; filename="run.exe.pdf')
     response = client.get(
         f"/api/v1/applications/{application_id}/documents/{document_id}", headers=token("alpha.registrar")
     )
@@ -546,7 +619,9 @@ def test_document_download_is_an_audited_nosniff_attachment(app, client, world, 
     assert response.data == PDF
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Content-Disposition"].startswith("attachment;")
-    assert "\n" not in response.headers["Content-Disposition"] and "X-Header" not in response.headers
+    disposition = response.headers["Content-Disposition"]
+    assert parse_options_header(disposition)[1] == {"filename": 'evil"; filename="run.exe.pdf'}
+    assert disposition.count(" filename=") == 1
     with app.app_context():
         events = db.session.execute(select(AuditEvent).where(AuditEvent.action == "document.download")).scalars().all()
         assert len(events) == 1
@@ -703,6 +778,28 @@ def test_create_refuses_protected_fields(app, client, world, token, extra):
     assert response.status_code == 400
     assert set(extra) <= set(response.json["errors"])
     assert _count_applications(app) == before
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"data": {**DATA, "purpose": ["bank", "zzz"]}}, "data.purpose"),
+        ({"data": {**DATA, "address": ["x", "y"]}}, "data.address"),
+        ({"data": {**DATA, "copies": [1]}}, "data.copies"),
+        ({"data": {**DATA, "address": "Abovyan\ud800"}}, "data.address"),
+        ({"data": {**DATA, "address": "Abovyan\x00 1"}}, "data.address"),
+        ({"applicant": {"name": "A\ud800"}}, "applicant.name"),
+        ({"applicant": {"name": "A\x00"}}, "applicant.name"),
+        ({"applicant": {"name": "A", "psn": "١٢٣٤٥٦٧٨٩٠"}}, "applicant.psn"),
+        ({"applicant": {"name": "A", "psn": "²²²²²²²²²²"}}, "applicant.psn"),
+    ],
+)
+def test_create_refuses_lists_for_single_values_and_text_it_cannot_store(app, client, world, token, body, field):
+    request = {"service_key": SERVICE_KEY, "data": DATA, "applicant": {"name": "Ani"}, **body}
+    response = client.post("/api/v1/applications", headers=token("alpha.front_clerk"), json=request)
+    assert response.status_code == 400, response.json
+    assert field in response.json["errors"], response.json
+    assert _count_applications(app) == 0
 
 
 def test_create_is_refused_to_auditors(app, client, world, token):

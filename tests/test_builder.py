@@ -210,6 +210,35 @@ def test_wrong_number_in_a_row_is_marked_next_to_it(app, client, login_as):
     assert count_rows(app) == 0
 
 
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (r"(\w)\1", "cannot be used: patterns use RE2 syntax, without backreferences or lookaround."),
+        (r"(?<!x)y", "cannot be used: patterns use RE2 syntax, without backreferences or lookaround."),
+        ("a" * 501, "The pattern is too long: at most 500 characters."),
+        (r"[\p{L} -]{2,100}", "This pattern is too complex to check on every submission"),
+    ],
+)
+def test_pattern_that_cannot_be_bounded_is_marked_on_its_row_and_nothing_saved(app, client, login_as, pattern, message):
+    login_as("municipal_admin")
+    response = client.post(f"{BASE}/new?_l_=en", data=form_data(**{"fields-1-pattern": pattern}))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'id="fields-1-pattern-err"' in page and message in page
+    assert count_rows(app) == 0 and plugin_runtime.registry(app).get("market-stall") is None
+
+
+def test_pattern_errors_are_translated_and_a_short_enough_value_makes_a_heavy_pattern_fit(app, client, login_as):
+    login_as("municipal_admin")
+    page = client.post(f"{BASE}/new?_l_=hy", data=form_data(**{"fields-1-pattern": r"(a)\1"})).get_data(as_text=True)
+    assert 'id="fields-1-pattern-err"' in page and "RE2" in page and "without backreferences" not in page
+    heavy = {"fields-1-pattern": r"[\p{L} -]{2,100}", "fields-1-max_length": "100"}
+    response = client.post(f"{BASE}/new", data=form_data(**heavy))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [(_version, _owner, definition)] = rows(app, "market-stall")
+    assert definition["fields"][1]["pattern"] == r"[\p{L} -]{2,100}"
+
+
 def test_edit_creates_version_2_and_keeps_version_1(app, client, login_as):
     login_as("municipal_admin")
     client.post(f"{BASE}/new", data=form_data())
@@ -286,6 +315,12 @@ HOSTILE = [
         b"key: bad-types\ntitle: {hy: X}\nsteps: [{key: s, title: {hy: S}, role: head, days: 1}]\n"
         b"fields: [{name: a, type: text, label: {hy: A}, min_length: [1], max_length: 2}]\n",
         "wrong type",
+    ),
+    (
+        "backreference.yaml",
+        b"key: bad-pattern\ntitle: {hy: X}\nsteps: [{key: s, title: {hy: S}, role: head, days: 1}]\n"
+        b"fields: [{name: a, type: text, label: {hy: A}, pattern: '(a)\\1'}]\n",
+        "field 'a' pattern '(a)\\\\1' is not an RE2 regular expression",
     ),
     ("list.yaml", b"- 1\n- 2\n", "expected one service"),
     ("deep.json", b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),

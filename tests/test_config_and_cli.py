@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import stat
+import subprocess
+import sys
+import threading
 import tomllib
 from pathlib import Path
 
@@ -17,11 +22,19 @@ from app.models import Department, Municipality, ServiceActivation, StaffProfile
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_production_refuses_the_default_secret_key():
+def test_production_refuses_the_old_development_key():
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app(
-            "production", overrides={"SECRET_KEY": settings.DEFAULT_SECRET_KEY, "HAMAYNK_LOAD_ENTRYPOINTS": False}
+            "production", overrides={"SECRET_KEY": settings.OLD_DEVELOPMENT_KEY, "HAMAYNK_LOAD_ENTRYPOINTS": False}
         )
+
+
+def test_production_refuses_to_start_without_a_key_and_generates_none(tmp_path, monkeypatch):
+    # Several production servers must share one key; a generated one would be theirs alone.
+    monkeypatch.setattr(settings, "INSTANCE_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match="without a SECRET_KEY"):
+        create_app("production", overrides={"SECRET_KEY": None, "HAMAYNK_LOAD_ENTRYPOINTS": False})
+    assert not (tmp_path / settings.SECRET_KEY_FILE).exists()
 
 
 def test_production_refuses_a_short_secret_key():
@@ -42,6 +55,89 @@ def test_production_starts_with_a_real_secret_and_is_lenient_with_plugins(tmp_pa
     record = app.extensions["hamaynk.plugins"].records["no_such_module_anywhere"]
     assert record.status == "disabled" and "cannot be imported" in record.error
     assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_without_a_secret_key_every_app_of_an_instance_signs_with_its_own_random_key(tmp_path):
+    """Run as `dev.py run` runs it: development, no SECRET_KEY in the environment."""
+    instance = tmp_path / "instance"
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "SECRET_KEY" and not name.startswith(("HAMAYNK_", "DATABASE_URL"))
+    }
+    env.update(
+        HAMAYNK_ENV="development",
+        HAMAYNK_INSTANCE_DIR=str(instance),
+        HAMAYNK_LOAD_ENTRYPOINTS="0",
+        HAMAYNK_JOBS="immediate",
+    )
+    two_apps = "from app import create_app; print(create_app().secret_key); print(create_app().secret_key)"
+    result = subprocess.run([sys.executable, "-c", two_apps], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split()
+    key_file = instance / settings.SECRET_KEY_FILE
+    assert first == second == key_file.read_text().strip()
+    assert len(first) >= 64 and not settings.weak_secret_key(first)
+    if os.name == "posix":
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert [p.name for p in instance.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    # Another instance gets another key.
+    assert settings.instance_secret_key(tmp_path / "elsewhere") != first
+
+
+def test_processes_starting_together_agree_on_one_instance_key(tmp_path):
+    instance = tmp_path / "instance"
+    start = threading.Barrier(8)
+    keys: list[str] = []
+
+    def start_up() -> None:
+        start.wait()
+        keys.append(settings.instance_secret_key(instance))
+
+    threads = [threading.Thread(target=start_up) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(keys) == 8 and len(set(keys)) == 1
+    assert sorted(p.name for p in instance.iterdir()) == [settings.SECRET_KEY_FILE]
+
+
+def test_a_damaged_instance_key_is_a_clear_error_not_a_weak_key(tmp_path):
+    (tmp_path / settings.SECRET_KEY_FILE).write_text("\n")
+    with pytest.raises(RuntimeError, match="delete it to have a new one generated"):
+        settings.instance_secret_key(tmp_path)
+
+
+@pytest.mark.parametrize("key", [settings.OLD_DEVELOPMENT_KEY, settings.TEST_SECRET_KEY, "x" * 31])
+@pytest.mark.parametrize("config_name", ["development", "test"])
+def test_a_known_or_short_key_is_refused_on_any_address_but_loopback(config_name, key):
+    config = settings.CONFIGS[config_name]
+    for host in ("0.0.0.0", "::", "", "192.168.1.20", "office.example.am"):
+        with pytest.raises(RuntimeError, match="Refusing to serve on"):
+            config.check({"SECRET_KEY": key, "HAMAYNK_HOST": host})
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        config.check({"SECRET_KEY": key, "HAMAYNK_HOST": host})
+    # A long key of one's own, or none (the instance's generated key), serves anywhere.
+    for good in ("k" * 32, None):
+        config.check({"SECRET_KEY": good, "HAMAYNK_HOST": "0.0.0.0"})
+
+
+def test_the_app_refuses_the_old_key_when_dev_py_serves_the_network(monkeypatch):
+    monkeypatch.setenv("HAMAYNK_HOST", "0.0.0.0")
+    dev = _dev()
+    assert dev.HOST == "0.0.0.0" and dev.app_env()["HAMAYNK_HOST"] == "0.0.0.0"
+    with pytest.raises(RuntimeError, match=r"Refusing to serve on '0\.0\.0\.0'"):
+        create_app(
+            "development",
+            overrides={
+                "SECRET_KEY": settings.OLD_DEVELOPMENT_KEY,
+                "HAMAYNK_HOST": dev.app_env()["HAMAYNK_HOST"],
+                "HAMAYNK_LOAD_ENTRYPOINTS": False,
+            },
+        )
+    monkeypatch.delenv("HAMAYNK_HOST")
+    assert _dev().app_env()["HAMAYNK_HOST"] == "127.0.0.1"
 
 
 def test_database_url_is_normalised_for_psycopg(monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from app.domain import patterns
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.plugins import runtime as plugin_runtime
 from app.plugins.host import build_plugin_host
@@ -254,3 +255,89 @@ def test_json_numbers_and_odd_types_from_api_clients(field_app):
     assert errors == {"floors": "The value does not have the expected format."}
     _data, errors = validate(field_app, {**GOOD, "agree": True, "floors": True})
     assert "floors" in errors
+
+
+# -- declared patterns ------------------------------------------------------------------------------
+
+PATTERNED = Service(
+    key="pattern-test",
+    version=1,
+    title={"hy": "Ձևաչափեր", "en": "Patterns"},
+    fields=(
+        # Catastrophic for a backtracking engine: Python's re needs ~35 s for 31 characters.
+        Field("code", "text", {"hy": "Կոդ", "en": "Code"}, pattern="(a+)+$"),
+        Field("plot", "text", {"hy": "Հողամաս", "en": "Plot"}, pattern=r"\d{2}-\d{3}"),
+    ),
+    steps=(Step("review", {"hy": "Ստուգում"}, role="specialist", days=1),),
+)
+BAD_FORMAT = "The value does not have the expected format."
+
+
+@pytest.fixture
+def pattern_app(hamaynk_app_factory):
+    import types
+
+    from app.sdk import hookimpl
+
+    module = types.ModuleType("pattern_test_plugin")
+    module.register_services = hookimpl(lambda: [PATTERNED])
+    return hamaynk_app_factory(plugins=[module])
+
+
+def validate_patterned(app, raw):
+    with app.test_request_context("/?_l_=en"):
+        return plugin_runtime.validate_application_data(PATTERNED, raw, app)
+
+
+def test_a_catastrophic_pattern_gets_the_right_answer_without_backtracking(pattern_app):
+    assert validate_patterned(pattern_app, {"code": "a" * 30 + "!"})[1] == {"code": BAD_FORMAT}
+    assert validate_patterned(pattern_app, {"code": "a" * 30}) == ({"code": "a" * 30}, {})
+    # Far beyond anything a backtracking engine could finish: linear time answers at once.
+    assert validate_patterned(pattern_app, {"code": "a" * 5000 + "!"})[1] == {"code": BAD_FORMAT}
+
+
+def test_declared_patterns_run_on_re2(pattern_app):
+    compiled = patterns.compile_pattern("(a+)+$")
+    assert type(compiled.regex).__module__ == "re2"
+    # The validation path itself: RE2's \d is ASCII, Python's re would take these Arabic-Indic digits.
+    assert validate_patterned(pattern_app, {"plot": "١٢-٣٤٥"})[1] == {"plot": BAD_FORMAT}
+    assert validate_patterned(pattern_app, {"plot": "12-345"}) == ({"plot": "12-345"}, {})
+
+
+def test_a_lone_surrogate_does_not_match_rather_than_raise():
+    # RE2 matches UTF-8, which a lone surrogate cannot be encoded to.
+    assert patterns.compile_pattern(r"\d+").fullmatch("12\ud800") is False
+    assert patterns.matches(r"\d+", "12") is True
+
+
+@pytest.mark.parametrize("pattern", [r"(\d)\1", r"(?=a)a", r"(?<=a)b", r"(?!x)y", "(unclosed"])
+def test_patterns_re2_cannot_run_are_refused_naming_the_pattern(pattern):
+    with pytest.raises(patterns.PatternError) as info:
+        patterns.compile_pattern(pattern)
+    assert info.value.problem == "invalid"
+    assert str(info.value).startswith(f"pattern {pattern!r} is not an RE2 regular expression")
+
+
+def test_pattern_length_and_matching_cost_are_bounded():
+    with pytest.raises(patterns.PatternError) as info:
+        patterns.compile_pattern("a" * (patterns.MAX_PATTERN_LENGTH + 1))
+    assert info.value.problem == "too_long"
+    with pytest.raises(patterns.PatternError) as info:
+        patterns.compile_pattern(["not", "text"])
+    assert info.value.problem == "not_text"
+    # Each of up to 100 letters compiles to a large Unicode class: fine for short values only.
+    names = patterns.compile_pattern(r"[\p{L} -]{2,100}")
+    patterns.check_cost(names, 100)
+    with pytest.raises(patterns.PatternError) as info:
+        patterns.check_cost(names, 10_000)
+    assert info.value.problem == "too_complex" and "set a smaller max_length" in str(info.value)
+
+
+def test_json_schema_pattern_covers_the_whole_value_as_the_server_does(pattern_app):
+    jsonschema = pytest.importorskip("jsonschema")
+    with pattern_app.app_context():
+        schema = plugin_runtime.json_schema(PATTERNED, "en", pattern_app)
+    assert schema["properties"]["plot"]["pattern"] == r"^(?:\d{2}-\d{3})$"
+    jsonschema.validate({"plot": "12-345"}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"plot": "x12-3456"}, schema)

@@ -17,7 +17,7 @@ from test_uploads import ELF
 from werkzeug.datastructures import FileStorage
 
 from app import hookimpl
-from app.domain import channels, intake
+from app.domain import channels, intake, workflow
 from app.domain.access import load_actor
 from app.domain.errors import NotAllowed
 from app.domain.storage import get_storage
@@ -604,6 +604,53 @@ def test_another_municipalitys_receipt_is_not_found(app, client, clerk, login_as
     assert client.get(f"/office/receipt/{application_id}").status_code == 404
     assert client.get(f"/office/receipt/{application_id}/receipt.pdf").status_code == 404
     assert client.get(f"/office/receipt/{2**70}").status_code == 404
+
+
+def test_a_draft_never_filed_has_no_receipt_even_for_its_creator(app, clerk):
+    """Its own creator gets a clear 404 for a draft (one withdrawn before filing included),
+    without its personal data; once the draft is submitted, the receipt is there."""
+    with app.app_context():
+        actor = load_actor(db.session, app.seeded["alpha"]["users"]["clerk"])
+        host = plugin_runtime.host(app)
+        drafts = [
+            intake.file(
+                db.session,
+                host,
+                get_storage(app),
+                actor,
+                municipality_id=app.seeded["alpha"]["id"],
+                service_key=RESIDENCE,
+                data={"address": "Abovyan 1", "purpose": "bank", "copies": "1"},
+                applicant={"name": "Նազելի Սևագիր"},
+                uploads={},
+                channel=channels.API,
+                submit=False,
+            ).application
+            for _ in range(2)
+        ]
+        draft, withdrawn = (d.id for d in drafts)
+        workflow.withdraw(db.session, drafts[1], actor=actor, expected_version=drafts[1].version, host=host)
+        db.session.commit()
+
+    def pages(application_id: int) -> list:
+        return [clerk.get(f"/office/receipt/{application_id}{pdf}") for pdf in ("", "/receipt.pdf")]
+
+    for application_id in (draft, withdrawn):
+        for response in pages(application_id):
+            text = response.get_data(as_text=True)
+            assert response.status_code == 404 and "has not been filed yet, so it has no receipt" in text
+            assert "Սևագիր" not in text and not response.data.startswith(b"%PDF")
+
+    with app.app_context():
+        application = db.session.get(Application, draft)
+        actor = load_actor(db.session, app.seeded["alpha"]["users"]["clerk"])
+        workflow.submit(
+            db.session, application, actor=actor, expected_version=application.version, host=plugin_runtime.host(app)
+        )
+        db.session.commit()
+    page, pdf = pages(draft)
+    assert page.status_code == 200 and "Սևագիր" in page.get_data(as_text=True)
+    assert pdf.status_code == 200 and "Սևագիր" in pdf_text(pdf.data)
 
 
 # -- finding a returning citizen --------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import types
 
 import pytest
 
+from app.domain import patterns
 from app.domain.declarations import DeclarationValueError
 from app.plugins.definitions import DefinitionError, service_from_dict
 from app.plugins.host import PluginError, build_plugin_host
@@ -187,3 +189,53 @@ def test_service_versions_are_looked_up_by_key_and_version():
     assert host.registry.get("demo-service").version == 2
     assert host.registry.get("demo-service", 1).service.title["hy"] == "Փորձ"
     assert [r.version for r in host.registry.versions("demo-service")] == [1, 2]
+
+
+def test_pattern_re2_cannot_run_is_refused_naming_plugin_service_field_and_pattern():
+    backreference = r"(\d)\1"
+    message = error_for(good_service(fields=(Field("code", "text", {"hy": "Կոդ"}, pattern=backreference),)))
+    assert message.startswith("plug-in 'bad_plugin', service 'demo-service': ")
+    assert f"field 'code' pattern {backreference!r} is not an RE2 regular expression" in message
+    assert "backreferences and lookaround are not supported" in message
+
+
+def test_definition_file_with_a_lookaround_pattern_is_disabled_with_its_error(tmp_path):
+    folder = tmp_path / "services"
+    folder.mkdir()
+    lookahead = r"(?=\d)\w+"
+    for key, pattern in (("lookahead-service", lookahead), ("plain-service", r"\d{4}")):
+        (folder / f"{key}.yaml").write_text(
+            f"key: {key}\nversion: 1\ntitle: {{hy: Ստուգում}}\n"
+            f"fields: [{{name: code, type: text, label: {{hy: Կոդ}}, pattern: {json.dumps(pattern)}}}]\n"
+            "steps: [{key: review, title: {hy: Ստուգում}, role: specialist, days: 2}]\n",
+            encoding="utf-8",
+        )
+    host = build_plugin_host(
+        {"HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_SERVICE_DIRS": [str(folder)], "HAMAYNK_STRICT_PLUGINS": False}
+    )
+    bad = host.records["file:lookahead-service.yaml"]
+    assert bad.status == "disabled" and host.registry.get("lookahead-service") is None
+    assert "service 'lookahead-service'" in bad.error
+    assert f"field 'code' pattern {lookahead!r} is not an RE2 regular expression" in bad.error
+    assert host.records["file:plain-service.yaml"].status == "active"
+    with pytest.raises(DeclarationError, match="lookahead-service"):
+        build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": False, "HAMAYNK_SERVICE_DIRS": [str(folder)]})
+
+
+def test_patterns_are_refused_when_a_submission_could_spend_too_long_matching_them():
+    heavy = r"[\p{L} -]{2,100}"  # a large Unicode class, up to 100 times
+    size = patterns.compile_pattern(heavy).size
+
+    def names(max_length, count=1):
+        return tuple(
+            Field(f"name_{i}", "text", {"hy": "Անուն"}, pattern=heavy, max_length=max_length) for i in range(count)
+        )
+
+    message = error_for(good_service(fields=names(None)))
+    assert "field patterns are too complex to check on every submission" in message
+    assert "set max_length on these fields" in message
+    # Each of these two fits the budget alone; one submission checks both, so together they do not.
+    half = patterns.MATCH_BUDGET // size // 2 + 1
+    assert "too complex" in error_for(good_service(fields=names(half, count=2)))
+    host = load(plugin_returning(good_service(fields=names(half - 1, count=2))))
+    assert host.registry.get("demo-service") is not None

@@ -222,3 +222,61 @@ def test_sync_permissions_restores_a_removed_permission(app, client, login_as):
     assert ("can_list", "StaffAdmin") in permissions_of(app, MUNICIPAL_ADMIN)
     login_as("municipal_admin")
     assert client.get("/admin/staff/").status_code == 200
+
+
+# -- the secret key ----------------------------------------------------------------------------
+
+
+def _signed_with(app, key: str, sign):
+    """What ``sign()`` makes with ``key`` in place of the app's own: how an attacker who
+    knows a key forges cookies and tokens."""
+    own = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = key
+    try:
+        with app.test_request_context():
+            return sign()
+    finally:
+        app.config["SECRET_KEY"] = own
+
+
+def test_cookies_and_tokens_signed_with_the_public_development_key_are_not_accepted(tmp_path, monkeypatch):
+    """Without SECRET_KEY, earlier versions signed with a key published in config.py: a
+    forged session cookie made anyone system admin. Now the instance's own key signs."""
+    import flask_jwt_extended
+
+    import config
+    from app.testing import make_app, seed_municipality, seed_system_admin
+
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path / "instance")
+    app = make_app(tmp_path, SECRET_KEY=None)
+    own_key = app.config["SECRET_KEY"]
+    assert own_key == (tmp_path / "instance" / config.SECRET_KEY_FILE).read_text().strip()
+    admin_id = seed_system_admin(app)
+    clerk_id = seed_municipality(app, "alpha")["users"]["clerk"]
+    cookie_name = app.config["SESSION_COOKIE_NAME"]
+
+    def session_cookie() -> str:
+        serializer = app.session_interface.get_signing_serializer(app)
+        return serializer.dumps({"_user_id": str(admin_id), "_fresh": True})
+
+    def access_token() -> str:
+        return flask_jwt_extended.create_access_token(identity=str(clerk_id), fresh=True)
+
+    def admin_page(cookie: str):
+        client = app.test_client()
+        client.set_cookie(cookie_name, cookie)
+        return client.get("/users/list/")
+
+    def api_list(token: str):
+        return app.test_client().get("/api/v1/applications", headers={"Authorization": f"Bearer {token}"})
+
+    # Signed with the instance's key, the same cookie and token get in: the forgery is right.
+    assert admin_page(_signed_with(app, own_key, session_cookie)).status_code == 200
+    assert api_list(_signed_with(app, own_key, access_token)).status_code == 200
+    # Signed with the public key, they are an anonymous visitor's.
+    forged = admin_page(_signed_with(app, config.OLD_DEVELOPMENT_KEY, session_cookie))
+    assert forged.status_code == 302 and "/login" in forged.headers["Location"]
+    assert api_list(_signed_with(app, config.OLD_DEVELOPMENT_KEY, access_token)).status_code in (401, 422)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

@@ -626,6 +626,41 @@ def test_a_stale_version_is_changed_meanwhile(app, people):
     assert load(app, application_id)["status"] == statuses.IN_REVIEW
 
 
+def test_the_loser_is_told_it_changed_meanwhile_even_when_the_status_moved_on(app, people):
+    """Two heads open the signature step; the first signs, so the application is approved.
+    The second signs what they saw: "changed meanwhile, reload", not "not possible while
+    Approved". Likewise for an application closed meanwhile and a draft submitted meanwhile."""
+    signed = file_application(app)
+    act(app, signed, "approve", "registrar")
+    seen = load(app, signed)["version"]
+    act(app, signed, "approve", "registry_head", expected_version=seen)
+    after = load(app, signed)
+    assert after["status"] == statuses.APPROVED
+    with pytest.raises(ChangedMeanwhile):
+        act(app, signed, "approve", "registry_head2", expected_version=seen)
+    # Whoever saw the approved application itself is told why it cannot be signed again.
+    with pytest.raises(InvalidAction) as refused:
+        act(app, signed, "approve", "registry_head2", expected_version=after["version"])
+    with force_locale("en"):
+        assert str(refused.value) == "This is not possible while the application is Approved."
+    assert load(app, signed) == after
+
+    closed = file_application(app)
+    seen = load(app, closed)["version"]
+    act(app, closed, "reject", "registrar", expected_version=seen, reason="Not registered here.")
+    with pytest.raises(ChangedMeanwhile):
+        act(app, closed, "approve", "registrar2", expected_version=seen)
+    with pytest.raises(ChangedMeanwhile):
+        act(app, closed, "withdraw", "front_clerk", expected_version=seen)
+
+    draft = file_application(app, submit=False)
+    seen = load(app, draft)["version"]
+    act(app, draft, "submit", "front_clerk", expected_version=seen)
+    with pytest.raises(ChangedMeanwhile):
+        act(app, draft, "submit", "front_clerk", expected_version=seen)
+    assert [h[0] for h in load(app, draft)["history"]] == ["submit"]
+
+
 def test_a_concurrent_update_found_at_flush_is_changed_meanwhile(app, people):
     """Both load version N; the second UPDATE finds no row with version N."""
     application_id = file_application(app)

@@ -345,6 +345,40 @@ def test_two_people_acting_on_the_same_version_one_wins_the_other_gets_409(app, 
     assert state(app, application_id) == after_first
 
 
+def test_numbers_are_ascii_digits_only_anything_else_is_400_not_500(app, alpha, client):
+    application_id = file_application(app, RESIDENCE)
+    _rid, registrar = staff(app, "alpha", "specialist", "civil_registry")
+    as_user(client, registrar)
+    before = state(app, application_id)
+    # The version the reader saw, written in Arabic-Indic digits: int() would read it as that number.
+    arabic_indic = str(before["version"]).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for version in ("²", arabic_indic, "9" * 5000):
+        response = post(client, app, application_id, "approve", version=version)
+        assert response.status_code == 400, version
+    assert post(client, app, application_id, "reassign", assignee_id="²").status_code == 400
+    assert state(app, application_id) == before
+
+
+def test_the_second_head_signing_an_approved_application_gets_409_not_400(app, alpha, client):
+    """Both heads opened the signature step; the first signed, which approved the application."""
+    application_id = file_application(app, RESIDENCE)
+    _rid, registrar = staff(app, "alpha", "specialist", "civil_registry")
+    as_user(client, registrar)
+    assert post(client, app, application_id, "approve").status_code == 303
+    seen = state(app, application_id)["version"]
+    _h1, first_head = staff(app, "alpha", "head", "civil_registry", 0)
+    _h2, second_head = staff(app, "alpha", "head", "civil_registry", 1)
+    as_user(client, first_head)
+    assert post(client, app, application_id, "approve", version=seen).status_code == 303
+    approved = state(app, application_id)
+    assert approved["status"] == statuses.APPROVED
+    as_user(client, second_head)
+    second = post(client, app, application_id, "approve", version=seen)
+    assert second.status_code == 409
+    assert "meanwhile" in text_of(second) and "not possible while" not in text_of(second)
+    assert state(app, application_id) == approved
+
+
 def test_acting_without_the_role_or_department_is_refused_with_403_and_changes_nothing(app, alpha, client, login_as):
     application_id = file_application(app, RESIDENCE)
     before = state(app, application_id)

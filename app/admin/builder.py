@@ -31,14 +31,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import NumberRange
+from wtforms.validators import NumberRange, ValidationError
 from wtforms.validators import Optional as OptionalValue
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app import web
-from app.domain import access
+from app.domain import access, patterns
 from app.domain.access import Actor
 from app.domain.declarations import ACTIONS, CONDITION_OPS, DOCUMENT_TYPES, FEE_PERIODS, KEY_RE, LANGUAGES, STEP_ROLES
+from app.domain.fieldtypes import longest_value
 from app.extensions import current_flask_app, db
 from app.i18n import FORM_TRANSLATIONS, HamaynkForm
 from app.models import Municipality, ServiceDefinition
@@ -61,6 +62,34 @@ def _coerce_optional_int(value):
     if value in (None, "", "None"):
         return None
     return int(value)
+
+
+def _usable_pattern(form: FieldRowForm, field: StringField) -> None:
+    """Only patterns RE2 can match in bounded time (see app.domain.patterns), marked on the row."""
+    text = (field.data or "").strip()
+    if not text:
+        return
+    try:
+        patterns.check_cost(patterns.compile_pattern(text), longest_value(form.max_length.data))
+    except patterns.PatternError as exc:
+        if exc.problem == "too_long":
+            raise ValidationError(
+                _("The pattern is too long: at most %(count)d characters.", count=patterns.MAX_PATTERN_LENGTH)
+            ) from None
+        if exc.problem == "too_complex":
+            raise ValidationError(
+                _(
+                    "This pattern is too complex to check on every submission: "
+                    "set a smaller longest length or simplify the pattern."
+                )
+            ) from None
+        raise ValidationError(
+            _(
+                "The pattern %(pattern)s cannot be used: patterns use RE2 syntax, "
+                "without backreferences or lookaround.",
+                pattern=text,
+            )
+        ) from None
 
 
 class _RowForm(Form):
@@ -90,7 +119,7 @@ class FieldRowForm(_RowForm):
     max_value = StringField(_l("Largest value"))
     min_length = IntegerField(_l("Shortest length"), validators=[OptionalValue(), NumberRange(min=0, max=100_000)])
     max_length = IntegerField(_l("Longest length"), validators=[OptionalValue(), NumberRange(min=0, max=100_000)])
-    pattern = StringField(_l("Pattern (regular expression)"))
+    pattern = StringField(_l("Pattern (regular expression)"), validators=[_usable_pattern])
     visible_when = TextAreaField(_l("Shown only when"), description=_l("One condition a line: field operator value"))
     required_when = TextAreaField(_l("Required when"), description=_l("One condition a line: field operator value"))
 

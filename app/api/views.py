@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 
 from app import web
 from app.api import listing
-from app.domain import access, channels, deadlines, documents, intake, statuses, workflow
+from app.domain import access, channels, deadlines, documents, inputs, intake, statuses, workflow
 from app.domain import casefile as case
 from app.domain.access import MAX_PK, Actor
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
@@ -56,18 +56,6 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if value is not None else None
 
 
-def _int(value: Any, maximum: int) -> int | None:
-    """A positive integer from JSON (a number, not a boolean) or a query string; else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 1 <= value <= maximum else None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
-        number = int(value.strip())
-        return number if 1 <= number <= maximum else None
-    return None
-
-
 def _not_text(value: Any) -> bool:
     return value is not None and not isinstance(value, str)
 
@@ -80,21 +68,33 @@ def _action_input(body: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         raise BadRequest(_("Some fields are not valid."), errors)
     action = body.get("action")
+    reason, what_to_fix = body.get("reason"), body.get("what_to_fix")
+    if action == workflow.RETURN and what_to_fix is None:
+        # Deprecated: API clients sent what to fix as ``reason`` before the field had its own name.
+        reason, what_to_fix = None, reason
     return {
         "action": action if isinstance(action, str) else "",
-        "expected_version": _int(body.get("expected_version"), workflow.MAX_VERSION),
+        "expected_version": inputs.whole_number(body.get("expected_version"), workflow.MAX_VERSION),
         "comment": body.get("comment"),
-        "reason": body.get("reason"),
-        "what_to_fix": body.get("what_to_fix"),
-        "assignee_id": _int(body.get("assignee_id"), MAX_PK),
-        "days": _int(body.get("days"), deadlines.MAX_WORKING_DAYS),
+        "reason": reason,
+        "what_to_fix": what_to_fix,
+        "assignee_id": inputs.whole_number(body.get("assignee_id"), MAX_PK),
+        "days": inputs.whole_number(body.get("days"), deadlines.MAX_WORKING_DAYS),
     }
 
 
 def _json_object() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    """The request body as a JSON object whose every string can be stored as text."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        # json gives up on deep nesting with RecursionError, which ``silent`` does not cover.
+        raise BadRequest(_("The JSON in the request body is nested too deeply.")) from None
     if not isinstance(body, dict):
         raise BadRequest(_("Send a JSON object as the request body."))
+    errors = inputs.text_problems(body, "")
+    if errors:
+        raise BadRequest(_("Some fields are not valid."), errors)
     return body
 
 
@@ -295,12 +295,12 @@ class ApplicationsApi(BaseApi):
         maximum = int(current_app.config.get("HAMAYNK_API_MAX_PAGE_SIZE", 100))
         limit = listing.DEFAULT_LIMIT
         if request.args.get("limit") is not None:
-            limit = _int(request.args.get("limit"), maximum) or 0
+            limit = inputs.whole_number(request.args.get("limit"), maximum) or 0
             if not limit:
                 errors["limit"] = _("Use a whole number from 1 to %(max)d.", max=maximum)
         after = None
         if request.args.get("after") is not None:
-            after = _int(request.args.get("after"), MAX_PK)
+            after = inputs.whole_number(request.args.get("after"), MAX_PK)
             if after is None:
                 errors["after"] = _("Use the next_after value of the previous page.")
         if errors:
@@ -403,7 +403,11 @@ class ApplicationsApi(BaseApi):
                     reason:
                       type: string
                       description: Required for reject (shown to the applicant) and extend; optional for reassign and withdraw
-                    what_to_fix: {type: string, description: Required for return; shown to the applicant}
+                    what_to_fix:
+                      type: string
+                      description: >-
+                        Required for return; shown to the applicant. Deprecated alias: reason,
+                        when what_to_fix is not sent
                     assignee_id: {type: integer, description: Required for reassign}
                     days: {type: integer, description: Working days; required for extend}
           responses:

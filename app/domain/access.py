@@ -10,31 +10,37 @@ until it is submitted. A row the actor may not
 see and a row that does not exist are the same answer: :class:`NotFound`.
 
 Every statement built here carries the execution option :data:`SCOPE_OPTION`, a
-:class:`Scope` naming the owned tables it limited. The backstop (:func:`unscoped_load`,
-installed by the web layer for requests) refuses an ORM SELECT during a request that reads a
-:class:`~app.models.base.MunicipalityOwned` table (as an entity, in a join, a subquery or a
-count) which no loader limited, and a relationship load of owned rows from a row that is not
-itself owned (``municipality.departments``), so a new query cannot skip the scope by
-accident. Deliberate exceptions say why: :func:`within` for queries bounded by a
-municipality the caller already holds (a row it loaded through a loader, the actor's own),
-:func:`correlated` for a subquery bounded by the owned row around it, :func:`unscoped` for the
-few that must cross municipalities.
+:class:`Scope` naming the FROM objects it limited (a model's table, or the alias it was
+given). The backstop (:func:`unscoped_load`, installed by the web layer for requests) refuses
+a SELECT, UPDATE or DELETE during a request that reads a
+:class:`~app.models.base.MunicipalityScoped` table (as an entity, an alias, in a join, a
+subquery or a count) through a FROM no loader limited, raw SQL (``text()``), and a
+relationship load of owned rows from a row that is not itself owned
+(``municipality.departments``), so a new query cannot skip the scope by accident. Deliberate
+exceptions say why: :func:`within` for queries bounded by a municipality the caller already
+holds (a row it loaded through a loader, the actor's own), :func:`correlated` for a subquery
+bounded by the owned row around it (neither for applications, whose drafts are private),
+:func:`unscoped` for the few that must cross municipalities. Statements run on a bare
+connection (``session.connection().execute``) pass no session event and are not checked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeGuard, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, event, false, or_, select, true
+from sqlalchemy import ColumnElement, Delete, Select, Table, TextClause, Update, and_, event, false, or_, select, true
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import ColumnClause, TableClause
+from sqlalchemy.sql.selectable import Alias, AliasedReturnsRows, CompoundSelect, FromClause, Join, SelectBase
 
 from app.domain import channels, roles, statuses
 from app.models import Application, ApplicationDocument, Department, Municipality, StaffProfile, User
-from app.models.base import Model, MunicipalityOwned
+from app.models.base import Model, MunicipalityOwned, MunicipalityScoped
 
 if TYPE_CHECKING:
     from app.plugins.registry import RegisteredService, ServiceRegistry
@@ -43,6 +49,8 @@ if TYPE_CHECKING:
 MAX_PK = 2**63 - 1
 # The execution option every scoped statement carries: a Scope.
 SCOPE_OPTION = "hamaynk_scope"
+# Why the actor's own staff profile is read unscoped: who acts decides every scope after it.
+OWN_PROFILE = "the acting user's own profile"
 
 
 class _Statement(Protocol):
@@ -63,18 +71,25 @@ class NotFound(LookupError):
 
 @dataclass(frozen=True)
 class Scope:
-    """How a statement was scoped (its :data:`SCOPE_OPTION`): the tables a loader limited, or
-    ``None`` for every table (deliberately unscoped), and how, for whoever reads the query."""
+    """How a statement was scoped (its :data:`SCOPE_OPTION`): the FROM objects a loader limited
+    (the model's table, or the alias it was given), or ``None`` for every table (deliberately
+    unscoped), and how, for whoever reads the query. Objects, not table names: an alias of
+    the same table, or an uncorrelated subquery of it, is another read the scope never limited."""
 
-    tables: frozenset[str] | None
+    froms: frozenset[FromClause] | None
     how: str
 
-    def covers(self, table: str) -> bool:
-        return self.tables is None or table in self.tables
+    @property
+    def tables(self) -> frozenset[str] | None:
+        """The names of the tables limited, for whoever reads the scope."""
+        return None if self.froms is None else frozenset(_table_of(f).name for f in self.froms)
+
+    def covers(self, from_clause: FromClause) -> bool:
+        return self.froms is None or _plain(from_clause) in self.froms
 
     def __or__(self, other: Scope) -> Scope:
-        tables = None if self.tables is None or other.tables is None else self.tables | other.tables
-        return Scope(tables, self.how if self.how == other.how else f"{self.how}; {other.how}")
+        froms = None if self.froms is None or other.froms is None else self.froms | other.froms
+        return Scope(froms, self.how if self.how == other.how else f"{self.how}; {other.how}")
 
 
 def _valid_id(value: object) -> bool:
@@ -119,7 +134,8 @@ def load_actor(session: Session, actor_id: int | None) -> Actor | None:
     user = session.get(User, actor_id)
     if user is None:
         return None
-    profile = session.execute(select(StaffProfile).where(StaffProfile.user_id == actor_id)).scalar_one_or_none()
+    own = unscoped(select(StaffProfile), reason=OWN_PROFILE)
+    profile = session.execute(own.where(StaffProfile.user_id == actor_id)).scalar_one_or_none()
     return Actor(
         user_id=user.id,
         roles=frozenset(role.name for role in user.roles),
@@ -149,22 +165,33 @@ def _owner_column(model: Any) -> Any:
 
 def municipality_clause(model: Any, actor: Actor | None) -> ColumnElement[bool]:
     """The WHERE clause limiting ``model`` (any model with a ``municipality_id``, or
-    :class:`Municipality` itself) to the municipalities ``actor`` may see."""
+    :class:`Municipality` itself) to the municipalities ``actor`` may see. A row without a
+    municipality is everyone's when its model says so (``unowned_rows_shared``: system-wide
+    services), otherwise the system administrators' alone (their profiles, system events)."""
     ids = visible_municipality_ids(actor)
     if ids is None:
         return true()
+    shared = getattr(sa_inspect(model).mapper.class_, "unowned_rows_shared", False)
+    owner = _owner_column(model)
     if not ids:
-        return false()
-    return _owner_column(model).in_(sorted(ids))
+        return owner.is_(None) if shared else false()
+    mine = owner.in_(sorted(ids))
+    return or_(owner.is_(None), mine) if shared else mine
 
 
-def _table(model: Any) -> str:
-    return cast(Table, sa_inspect(model).mapper.local_table).name
+def _plain(element: Any) -> Any:
+    # The ORM hands the backstop annotated copies of tables and aliases; compare the originals.
+    return element._deannotate() if hasattr(element, "_deannotate") else element
+
+
+def _table_of(from_clause: FromClause) -> TableClause:
+    plain = _plain(from_clause)
+    return cast(TableClause, plain.element if isinstance(plain, Alias) else plain)
 
 
 def _mark(stmt: Stmt, how: str, model: Any = None) -> Stmt:
-    # Scoping one statement twice (an owner and a joined table) covers both tables.
-    scope = Scope(None if model is None else frozenset({_table(model)}), how)
+    # Scoping one statement twice (an owner and a joined table) covers both FROM objects.
+    scope = Scope(None if model is None else frozenset({_plain(sa_inspect(model).selectable)}), how)
     before = stmt.get_execution_options().get(SCOPE_OPTION)
     return stmt.execution_options(**{SCOPE_OPTION: before | scope if isinstance(before, Scope) else scope})
 
@@ -182,18 +209,27 @@ def within(stmt: Stmt, model: Any, municipality_id: int) -> Stmt:
     """``stmt`` limited to one municipality the caller already holds: that of a row it loaded
     through a loader here, or the actor's own. For domain code that works on behalf of such
     a row (an application's activation, holidays, history). It knows no actor, so it keeps
-    no draft private: a query of applications for a person uses :func:`scoped`."""
+    no draft private, so it refuses :class:`Application`: applications are queried with
+    :func:`scoped` or :func:`visible_applications`, or :func:`unscoped` with a reason."""
+    _refuse_applications(model)
     return _mark(stmt.where(_owner_column(model) == municipality_id), "municipality", model)
 
 
 def correlated(stmt: Stmt, model: Any, outer: Any) -> Stmt:
     """``stmt``, a subquery of ``model`` inside a statement of the owned model ``outer``,
     limited to the municipality of the ``outer`` row it is correlated with. The statement
-    around it must scope ``outer``; the backstop checks that as usual."""
+    around it must scope ``outer``; the backstop checks that as usual. Not for
+    :class:`Application` (drafts are private): see :func:`within`."""
+    _refuse_applications(model)
     if not issubclass(sa_inspect(outer).mapper.class_, MunicipalityOwned):
         # A municipality is public: its owned rows come through a loader, not through it.
         raise TypeError(f"{outer!r} is not a municipality-owned model")
     return _mark(stmt.where(_owner_column(model) == outer.municipality_id), "correlated", model)
+
+
+def _refuse_applications(model: Any) -> None:
+    if sa_inspect(model).mapper.class_ is Application:
+        raise TypeError("applications are scoped by actor (drafts are private): use scoped or visible_applications")
 
 
 def unscoped(stmt: Stmt, *, reason: str) -> Stmt:
@@ -347,46 +383,139 @@ def _owned_tables() -> dict[str, str]:
         _owned = {
             cast(Table, mapper.local_table).name: mapper.class_.__name__
             for mapper in Model.registry.mappers
-            if issubclass(mapper.class_, MunicipalityOwned)
+            if issubclass(mapper.class_, MunicipalityScoped)
         }
     return _owned
 
 
-def _tables(statement: Any) -> list[tuple[str, Scope | None]]:
-    """Every table a statement reads, anywhere in it, with what the statements around it
-    scoped: a subquery may scope its own tables, and it sees those of the statement it is in
-    (a correlated column is the outer statement's row)."""
-    found = []
-    stack: list[tuple[Any, Scope | None]] = [(statement, None)]
-    while stack:
-        element, scope = stack.pop()
-        if isinstance(element, Executable):
-            own = element.get_execution_options().get(SCOPE_OPTION)
-            if isinstance(own, Scope):
-                scope = own if scope is None else scope | own
-        elif isinstance(element, TableClause):
-            found.append((element.name, scope))
-        elif isinstance(element, ColumnClause) and isinstance(element.table, TableClause):
-            found.append((element.table.name, scope))
-        stack.extend((child, scope) for child in element.get_children())
-    return found
+def _leaves(from_clause: Any) -> list[Any]:
+    # A join reads its two sides; every other FROM is one read.
+    if isinstance(from_clause, Join):
+        return _leaves(from_clause.left) + _leaves(from_clause.right)
+    return [_plain(from_clause)]
+
+
+def _froms(select_: Select[Any]) -> list[Any]:
+    # Without its loader options: a joined eager load adds its own FROM, which the backstop
+    # checks as a relationship load (_eager_loads), not as a read of the statement.
+    bare = select_._generate()
+    bare._with_options = ()
+    return [_plain(f) for f in bare.get_final_froms()]
+
+
+def _correlated(select_: Select[Any], froms: list[Any], around: set[Any]) -> set[Any]:
+    """The FROMs of a subquery that SQLAlchemy correlates to the statements around it (so
+    they read the outer row), by the rules it renders with: explicit ``correlate()``, or
+    automatically when the subquery keeps another FROM of its own."""
+    candidates = {f for f in froms if f in around}
+    if select_._correlate:
+        return candidates & {_plain(f) for f in select_._correlate}
+    if select_._correlate_except is not None:
+        return candidates - {_plain(f) for f in select_._correlate_except}
+    return candidates if select_._auto_correlate and len(froms) > 1 else set()
+
+
+def _raw_literal(element: Any) -> bool:
+    # literal_column("*") (a count) or a bare name reads nothing; anything else may be SQL.
+    return isinstance(element, ColumnClause) and element.is_literal and not _NAME.fullmatch(element.name)
+
+
+_NAME = re.compile(r"[\w.*]+")
+
+
+@dataclass
+class _Reads:
+    """What a statement reads: every owned table (by name) with the scope that covers that
+    read (``None``: none does), and whether it holds raw SQL (``text()``), which no scope can
+    see into. A FROM is covered by the scope of the statement that reads it, naming that
+    very table or alias object; a subquery sees the outer scope only through the FROMs it
+    correlates (the outer row), never for a FROM of its own."""
+
+    owned: dict[str, str]
+    found: list[tuple[str, Scope | None]] = field(default_factory=list)
+    raw_sql: bool = False
+
+    def statement(self, stmt: Any, around: dict[Any, Scope | None], inherited: Scope | None) -> None:
+        own = stmt.get_execution_options().get(SCOPE_OPTION) if isinstance(stmt, Executable) else None
+        scope = own if isinstance(own, Scope) else None
+        if inherited is not None:
+            scope = inherited if scope is None else inherited | scope
+        # Only "everything" (unscoped) reaches into the statements inside: any other scope
+        # names FROM objects, and those reach a subquery by correlation.
+        deep = scope if scope is not None and scope.froms is None else None
+        if isinstance(stmt, TextClause):
+            self.raw_sql = True
+        elif isinstance(stmt, CompoundSelect):
+            for part in stmt.selects:
+                self.statement(part, around, scope)
+        elif isinstance(stmt, Select):
+            here: dict[Any, Scope | None] = {}
+            froms = _froms(stmt)
+            correlated = _correlated(stmt, froms, set(around))
+            for top in froms:
+                for leaf in _leaves(top):
+                    here[leaf] = around.get(leaf) if top in correlated else self.from_clause(leaf, scope)
+                here.setdefault(top, None)
+            self.inside(stmt, {**around, **here}, deep)
+        elif isinstance(stmt, (Update, Delete)):
+            target = _plain(stmt.table)
+            self.inside(stmt, {**around, target: self.from_clause(target, scope)}, deep)
+        else:
+            self.inside(stmt, around, scope)
+
+    def from_clause(self, from_clause: Any, scope: Scope | None) -> Scope | None:
+        covered = scope if scope is not None and scope.covers(from_clause) else None
+        if isinstance(from_clause, TextClause):
+            self.raw_sql = True
+        elif isinstance(from_clause, Alias) and isinstance(from_clause.element, TableClause):
+            self.read(from_clause.element.name, covered)
+        elif isinstance(from_clause, TableClause):
+            self.read(from_clause.name, covered)
+        elif isinstance(from_clause, AliasedReturnsRows):
+            # A derived table (a subquery, a CTE) correlates nothing: its own scopes count.
+            self.statement(from_clause.element, {}, scope if scope is not None and scope.froms is None else None)
+        return covered
+
+    def read(self, table: str, covered: Scope | None) -> None:
+        if table in self.owned:
+            self.found.append((self.owned[table], covered))
+
+    def inside(self, stmt: Any, around: dict[Any, Scope | None], inherited: Scope | None) -> None:
+        # The statements and raw SQL in a statement's columns and criteria; its FROMs are
+        # read above, as FROMs.
+        stack = list(stmt.get_children())
+        while stack:
+            element = stack.pop()
+            if isinstance(element, TextClause) or _raw_literal(element):
+                self.raw_sql = True
+            elif isinstance(element, (SelectBase, UpdateBase)):
+                self.statement(element, around, inherited)
+            elif not isinstance(element, FromClause) and hasattr(element, "get_children"):
+                stack.extend(element.get_children())
+
+
+def _reads(statement: Any) -> _Reads:
+    reads = _Reads(_owned_tables())
+    reads.statement(statement, {}, None)
+    return reads
 
 
 def owned_reads(statement: Any) -> dict[str, Scope | None]:
     """Each municipality-owned model a statement reads anywhere (as its entities, in a join,
     a subquery, an EXISTS or a count) with the scope that covers it: ``None`` when a read of
     it is covered by no loader here."""
-    owned = _owned_tables()
     reads: dict[str, Scope | None] = {}
-    for name, scope in _tables(statement):
-        if name not in owned:
-            continue
-        model = owned[name]
-        covered = scope if scope is not None and scope.covers(name) else None
+    for model, covered in _reads(statement).found:
         # One uncovered read of a model is enough to leave it uncovered.
         if model not in reads or reads[model] is not None:
             reads[model] = covered
     return reads
+
+
+def raw_sql(statement: Any) -> bool:
+    """Whether a statement holds raw SQL (``text()``, a literal column or FROM), which no
+    loader's scope can see into."""
+    return _reads(statement).raw_sql
 
 
 def owned_models(statement: Any) -> list[str]:
@@ -395,7 +524,7 @@ def owned_models(statement: Any) -> list[str]:
 
 
 def _owned_class(mapper: Any) -> bool:
-    return issubclass(mapper.class_, MunicipalityOwned)
+    return issubclass(mapper.class_, MunicipalityScoped)
 
 
 def _through_public_rows(path: Any) -> list[str]:
@@ -419,30 +548,35 @@ def _eager_loads(statement: Any) -> list[str]:
 
 
 def unscoped_load(state: ORMExecuteState) -> str | None:
-    """What is wrong with an ORM statement about to run, or ``None`` when nothing is: a SELECT
-    that reads municipality-owned rows (as its entities, in a join, a subquery or a count)
-    that none of the loaders here limited, or that loads them through a relationship of a
-    row that is not owned (lazily or eagerly).
+    """What is wrong with a statement about to run through the session, or ``None`` when
+    nothing is: a SELECT, UPDATE or DELETE that reads municipality-owned rows (as its
+    entities, in a join, a subquery or a count) that none of the loaders here limited, one
+    that loads them through a relationship of a row that is not owned (lazily or eagerly),
+    or raw SQL (``text()``), which no scope can see into, unless it is :func:`unscoped`.
 
     During a request an owned row enters the session only through such a checked load (or is
     created there), so the owned rows its relationships reach, and its own expired columns,
     are loaded without a second check. A :class:`Municipality` is public (any page may list
     them), but its owned rows are not: ``municipality.departments`` fails like an unscoped
-    query of departments.
+    query of departments. A flush writes the rows the session holds, so it is not checked;
+    an INSERT only creates rows.
     """
-    if not state.is_select or state.is_column_load:
+    if state.is_column_load or state.is_insert:
         return None
-    if state.is_relationship_load:
+    if state.is_select and state.is_relationship_load:
         path = state.loader_strategy_path
         problems = _through_public_rows(path)
         if path is None and (models := owned_models(state.statement)):
             problems = [f"{', '.join(models)} loaded through a relationship"]
     else:
         scope = state.execution_options.get(SCOPE_OPTION)
-        if isinstance(scope, Scope) and scope.tables is None:
+        if isinstance(scope, Scope) and scope.froms is None:
             return None
-        models = sorted(model for model, covered in owned_reads(state.statement).items() if covered is None)
+        reads = _reads(state.statement)
+        models = sorted({model for model, covered in reads.found if covered is None})
         problems = [f"unscoped query of {', '.join(models)}"] if models else []
+        if reads.raw_sql:
+            problems.append("raw SQL (text()) is not scoped")
         problems += _eager_loads(state.statement)
     if not problems:
         return None
@@ -487,16 +621,21 @@ def may_file_for(actor: Actor | None, municipality_id: int, channel: str) -> Typ
     office or the API only the municipality's caseworkers file, for a citizen."""
     if actor is None or not actor.active:
         return False
-    return channels.require(channel) == channels.ONLINE or caseworker_of(actor, municipality_id)
+    if channels.require(channel) == channels.ONLINE:
+        return actor.is_citizen
+    return caseworker_of(actor, municipality_id)
 
 
 def is_applicant(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
-    """Whether ``actor`` is the applicant (the account it was filed under) or who filed it."""
-    return (
-        actor is not None
-        and actor.active
-        and actor.user_id in (application.applicant_user_id, application.created_by_id)
-    )
+    """Whether ``actor`` is the applicant (the account it was filed under) or who filed it.
+
+    Who filed counts only while still a caseworker of the municipality: filing was done in
+    that job, and a clerk who became an auditor (or left) must not withdraw the case later."""
+    if actor is None or not actor.active:
+        return False
+    if actor.user_id == application.applicant_user_id:
+        return True
+    return actor.user_id == application.created_by_id and caseworker_of(actor, application.municipality_id)
 
 
 def may_submit(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
@@ -522,6 +661,7 @@ def may_see_personal_data(actor: Actor | None, application: Application) -> Type
 __all__ = [
     "CASEWORKER_ROLES",
     "MAX_PK",
+    "OWN_PROFILE",
     "SCOPE_OPTION",
     "Actor",
     "NotFound",
@@ -543,6 +683,7 @@ __all__ = [
     "municipality_clause",
     "owned_models",
     "owned_reads",
+    "raw_sql",
     "same_municipality",
     "scoped",
     "service_visible",

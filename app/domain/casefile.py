@@ -110,9 +110,17 @@ def form_rows(service: Service, data: Mapping[str, Any], locale: str, show_perso
 
 
 def masked_data(service: Service | None, data: Mapping[str, Any], show_personal: bool) -> dict[str, Any]:
-    """The stored form data as stored, with the values of personal fields masked unless shown."""
-    personal = {spec.name for spec in service.fields if spec.personal} if service and not show_personal else set()
-    return {key: mask(value) if key in personal else value for key, value in (data or {}).items()}
+    """The stored form data as stored, with the values of personal fields masked unless shown.
+
+    Without the service (its version is not installed) nobody can tell which fields are
+    personal, so for a reader who may not see personal data every value is masked."""
+    data = data or {}
+    if show_personal:
+        return dict(data)
+    if service is None:
+        return {key: mask(value) for key, value in data.items()}
+    personal = {spec.name for spec in service.fields if spec.personal}
+    return {key: mask(value) if key in personal else value for key, value in data.items()}
 
 
 @dataclass(frozen=True)
@@ -164,8 +172,13 @@ def user_names(session: Session, user_ids) -> dict[int, str]:
     return {uid: " ".join(p for p in (first, last) if p) for uid, first, last in rows}
 
 
-def timeline(session: Session, application: Application, service: Service | None, locale: str) -> list[Event]:
+def timeline(
+    session: Session, application: Application, service: Service | None, locale: str, *, internal: bool
+) -> list[Event]:
+    """The application's history; internal staff comments only when ``internal``."""
     records: list[TransitionRecord] = workflow.history(session, application)
+    if not internal:
+        records = [r for r in records if r.action != workflow.COMMENT]
     names = user_names(session, [r.actor_id for r in records])
     events = []
     for record in records:
@@ -332,7 +345,8 @@ def summary(
             for d in access.documents_of(session, application)
         ],
         may_open_documents=may_open_documents and show_personal,
-        events=timeline(session, application, service, locale),
+        # Internal comments are for the municipality's staff, not the applicant or others.
+        events=timeline(session, application, service, locale, internal=access.same_municipality(actor, application)),
         deadline=deadline_info(session, application),
         actions=actions,
         assignee=names.get(application.assignee_id) if application.assignee_id else None,

@@ -16,12 +16,16 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
+from app.domain import inputs, patterns
 from app.domain.declarations import Condition, Field, FieldType, Service, pick
 
-PSN_RE = re.compile(r"^\d{10}$")
+PSN_RE = re.compile(r"^[0-9]{10}$")
 
 
 def _clean_text(value: str, spec: Field) -> str:
+    problem = inputs.text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value.strip()
 
 
@@ -165,7 +169,8 @@ def _check_bounds(spec: Field, value: Any) -> str | None:
             return _("Enter at least %(count)d characters.", count=spec.min_length)
         if spec.max_length is not None and len(value) > spec.max_length:
             return _("Enter at most %(count)d characters.", count=spec.max_length)
-        if spec.pattern and not re.fullmatch(spec.pattern, value):
+        # The length checks above come first: they bound what the pattern runs on.
+        if spec.pattern and (len(value) > MAX_TEXT or not patterns.matches(spec.pattern, value)):
             return _("The value does not have the expected format.")
     return None
 
@@ -173,6 +178,14 @@ def _check_bounds(spec: Field, value: Any) -> str | None:
 # A generous ceiling for any single text value: nothing a clerk types is this long, and it
 # keeps hostile input from bloating the JSON column.
 MAX_TEXT = 10_000
+
+
+def longest_value(max_length: object) -> int:
+    """The most characters a field's pattern ever runs on, given the field's ``max_length``:
+    longer values are refused before the pattern runs (see :mod:`app.domain.patterns`)."""
+    if isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 0:
+        return min(max_length, MAX_TEXT)
+    return MAX_TEXT
 
 
 def validate_data(
@@ -195,7 +208,9 @@ def validate_data(
         if spec.type == "boolean" and value is None:
             value = False
         if spec.type != "multichoice" and isinstance(value, (list, tuple)):
-            value = value[0] if value else None
+            # Forms send one value per field; a list here would lose all but one silently.
+            errors[spec.name] = _("Send one value here, not a list.")
+            continue
         if _empty(value):
             continue
         if isinstance(value, str) and len(value) > MAX_TEXT:
@@ -268,7 +283,8 @@ def json_schema(service: Service, field_types: Mapping[str, FieldType], locale: 
         if spec.max_length is not None:
             prop["maxLength"] = spec.max_length
         if spec.pattern:
-            prop["pattern"] = spec.pattern
+            # JSON Schema patterns match anywhere in the value; the server matches all of it.
+            prop["pattern"] = f"^(?:{spec.pattern})$"
         properties[spec.name] = prop
         if spec.required and not spec.visible_when:
             required.append(spec.name)

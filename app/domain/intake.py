@@ -44,7 +44,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.domain import access, channels, fieldtypes, workflow
+from app.domain import access, channels, fieldtypes, inputs, statuses, workflow
 from app.domain.access import Actor
 from app.domain.activations import OfferedService, catalogue
 from app.domain.channels import ONLINE
@@ -166,11 +166,17 @@ def clean_applicant(raw: Mapping[str, Any]) -> tuple[Applicant | None, dict[str,
 
     def text(name: str) -> str:
         value = raw.get(name)
-        return value.strip() if isinstance(value, str) else ""
+        if not isinstance(value, str):
+            return ""
+        problem = inputs.text_problem(value)
+        if problem:
+            errors.setdefault(name, problem)
+            return ""
+        return value.strip()
 
     name = text("name")
     if not name:
-        errors["name"] = _("Enter the applicant's name.")
+        errors.setdefault("name", _("Enter the applicant's name."))
     elif len(name) > MAX_NAME:
         errors["name"] = _("Enter at most %(count)d characters.", count=MAX_NAME)
     cleaned: dict[str, str | None] = {}
@@ -270,7 +276,11 @@ def find_applicants(
         Application.applicant_address,
     )
     rows = session.execute(
-        columns.where(or_(*clauses), Application.municipality_id == municipality_id)
+        # Drafts (even the caller's own) are not yet anyone's application: known applicants
+        # come from filed ones.
+        columns.where(
+            or_(*clauses), Application.municipality_id == municipality_id, Application.status != statuses.DRAFT
+        )
         .order_by(Application.id.desc())
         .limit(SEARCH_SCAN)
     ).all()
@@ -305,8 +315,12 @@ def submission_key(user_id: int, token: str) -> str | None:
 
 
 def existing_submission(session: Session, municipality_id: int, key: str) -> Application | None:
-    stmt = access.within(select(Application), Application, municipality_id)
-    return session.execute(stmt.where(Application.submission_key == key)).scalar_one_or_none()
+    # The key names the submitting user's own earlier request (whoever's draft it was is
+    # theirs), so the draft rule does not apply; the municipality bounds it all the same.
+    stmt = access.unscoped(select(Application), reason="a user's own double submit, by its key").where(
+        Application.municipality_id == municipality_id, Application.submission_key == key
+    )
+    return session.execute(stmt).scalar_one_or_none()
 
 
 # -- filing --------------------------------------------------------------------------------

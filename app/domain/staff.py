@@ -152,7 +152,9 @@ def update_staff(
         from werkzeug.security import generate_password_hash
 
         user.password = generate_password_hash(data.password)
-    profile = session.execute(select(StaffProfile).where(StaffProfile.user_id == user.id)).scalar_one_or_none()
+    # One profile per user, of the user the caller loaded through its scope (and checked above).
+    own = access.unscoped(select(StaffProfile), reason="the edited user's one profile")
+    profile = session.execute(own.where(StaffProfile.user_id == user.id)).scalar_one_or_none()
     if profile is None:
         profile = StaffProfile(user_id=user.id)
         session.add(profile)

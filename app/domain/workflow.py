@@ -3,9 +3,10 @@
 Plain functions on a SQLAlchemy session; no request needed. Each action takes the
 :class:`~app.domain.access.Actor` its caller built once for the request, job or API call, and
 
-1. refuses final applications and stale versions (``expected_version`` is the version the
-   actor saw; a mismatch, or a concurrent UPDATE found by ``version_id_col``, raises
-   :class:`ChangedMeanwhile`),
+1. refuses stale versions, then statuses the action does not apply to (``expected_version``
+   is the version the actor saw; a mismatch, or a concurrent UPDATE found by
+   ``version_id_col``, raises :class:`ChangedMeanwhile`, also when the application has
+   closed meanwhile),
 2. checks the actor: who may act on an application at all is :mod:`app.domain.access`'s
    answer (its municipality's staff, the applicant); what a step asks for is decided here
    (the step's role, the responsible department, self-approval),
@@ -441,8 +442,8 @@ def submit(
 
     With no step applying to its data, the application is approved at once.
     """
-    _require_status(application, (statuses.DRAFT,))
     _require_version(application, expected_version)
+    _require_status(application, (statuses.DRAFT,))
     _require_active(actor)
     if not access.may_submit(actor, application):
         raise NotAllowed(_l("Only the applicant or the municipality's staff may do this."))
@@ -483,8 +484,10 @@ def _prepare(
     allowed: tuple[str, ...],
     host: PluginHost,
 ) -> Service:
-    _require_status(application, allowed)
+    # The version first: whoever acted on what has changed since lost a race, and is told to
+    # reload rather than that the action is not possible in a status they never saw.
     _require_version(application, expected_version)
+    _require_status(application, allowed)
     _require_active(actor)
     return service_of(application, host.registry)
 

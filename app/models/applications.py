@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Model, MunicipalityOwned, utcnow
+from app.models.base import Model, MunicipalityOwned, MunicipalityScoped, utcnow
 
 # The stored status values, defined with the column that holds them; never rename one. What
 # they mean (final, waiting on the citizen) and their labels are in app.domain.statuses.
@@ -114,7 +114,7 @@ class TransitionRecord(MunicipalityOwned, Model):
     application: Mapped[Application] = relationship(back_populates="history")
 
 
-class AuditEvent(Model):
+class AuditEvent(MunicipalityScoped, Model):
     """Append-only log of security-relevant acts (document views, permission changes, …)."""
 
     __tablename__ = "audit_event"

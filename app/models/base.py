@@ -7,7 +7,7 @@ migrations produce exactly the models.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import DateTime, ForeignKey, Integer, MetaData
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -33,13 +33,22 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-class MunicipalityOwned:
-    """Mixin for every row that belongs to one municipality: app.domain.access scopes every
-    query of such a row by its ``municipality_id``."""
+class MunicipalityScoped:
+    """Marker for every model whose rows belong to a municipality by their own
+    ``municipality_id``: app.domain.access scopes every query of them by it. A model that
+    allows no owner (``NULL``) says whose such a row is with :attr:`unowned_rows_shared`."""
+
+    # True: a row without a municipality is everyone's (a system-wide service); False: it is
+    # the system administrators' alone (their staff profiles, system events).
+    unowned_rows_shared: ClassVar[bool] = False
+
+
+class MunicipalityOwned(MunicipalityScoped):
+    """Mixin for every row that belongs to exactly one municipality (never ``NULL``)."""
 
     @declared_attr
     def municipality_id(cls) -> Mapped[int]:
         return mapped_column(Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), nullable=False, index=True)
 
 
-__all__ = ["DateTime", "Model", "MunicipalityOwned", "metadata", "utcnow"]
+__all__ = ["DateTime", "Model", "MunicipalityOwned", "MunicipalityScoped", "metadata", "utcnow"]

@@ -12,19 +12,21 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Model, utcnow
+from app.models.base import Model, MunicipalityScoped, utcnow
 
 
 class ImmutableDefinition(RuntimeError):
     """Code tried to change or delete a stored service definition."""
 
 
-class ServiceDefinition(Model):
+class ServiceDefinition(MunicipalityScoped, Model):
     __tablename__ = "service_definition"
     __table_args__ = (
         UniqueConstraint("key", "version", name="uq_service_definition_key_version"),
         CheckConstraint("version >= 1", name="service_definition_version_positive"),
     )
+    # A system administrator's service (no municipality) is offered to every municipality.
+    unowned_rows_shared = True
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(100), nullable=False, index=True)

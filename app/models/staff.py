@@ -4,11 +4,11 @@ from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Model
+from app.models.base import Model, MunicipalityScoped
 from app.models.municipality import Department, Municipality
 
 
-class StaffProfile(Model):
+class StaffProfile(MunicipalityScoped, Model):
     """Links a Flask-AppBuilder user to the municipality (and department) they work for.
 
     System administrators have no municipality; everyone else who is staff has exactly one.

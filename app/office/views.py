@@ -244,10 +244,17 @@ class OfficeView(BaseView):
         found = intake.find_applicants(db.session, plugin_runtime.host(), web.current_actor(), mid, query)
         return _no_store(jsonify({"query": query.strip(), "results": [item.to_dict() for item in found]}))
 
+    def _never_filed(self):
+        # A receipt confirms a filing: a draft (or a draft withdrawn before filing) has none,
+        # even for the clerk who created it.
+        return self._error(_("This application has not been filed yet, so it has no receipt."), 404)
+
     @expose("/receipt/<int:application_id>")
     @has_access
     def receipt(self, application_id: int):
         application = self._application(application_id)
+        if application.submitted_at is None:
+            return self._never_filed()
         code = intake.recall_access_code(session, application.id)
         try:
             service: Service | None = workflow.service_of(application, plugin_runtime.registry())
@@ -272,6 +279,8 @@ class OfficeView(BaseView):
     @has_access
     def receipt_pdf(self, application_id: int):
         application = self._application(application_id)
+        if application.submitted_at is None:
+            return self._never_filed()
         try:
             service = workflow.service_of(application, plugin_runtime.registry())
         except WorkflowError as exc:

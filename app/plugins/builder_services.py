@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from flask import Flask, g
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -219,17 +219,14 @@ def latest_definitions(session: Session, actor: Actor | None) -> list[ServiceDef
     A municipal admin sees their own municipality's services; global ones belong to the
     system administrator and are not theirs to edit.
     """
-    newest = (
-        select(ServiceDefinition.key, func.max(ServiceDefinition.version).label("version"))
-        .group_by(ServiceDefinition.key)
-        .subquery()
-    )
+    versions = select(ServiceDefinition.key, func.max(ServiceDefinition.version).label("version"))
+    newest = _editable(versions, actor).group_by(ServiceDefinition.key).subquery()
     stmt = (
         select(ServiceDefinition)
         .join(newest, (ServiceDefinition.key == newest.c.key) & (ServiceDefinition.version == newest.c.version))
         .order_by(ServiceDefinition.key)
     )
-    return list(session.execute(access.scoped(stmt, ServiceDefinition, actor)).scalars())
+    return list(session.execute(_editable(stmt, actor)).scalars())
 
 
 def latest_definition(
@@ -240,7 +237,15 @@ def latest_definition(
     if version is not None:
         stmt = stmt.where(ServiceDefinition.version == version)
     stmt = stmt.order_by(ServiceDefinition.version.desc()).limit(1)
-    return session.execute(access.scoped(stmt, ServiceDefinition, actor)).scalar_one_or_none()
+    return session.execute(_editable(stmt, actor)).scalar_one_or_none()
+
+
+def _editable(stmt: Select[*tuple[Any, ...]], actor: Actor | None) -> Select[*tuple[Any, ...]]:
+    # Everyone sees a system-wide service (no municipality); only a system administrator edits it.
+    stmt = access.scoped(stmt, ServiceDefinition, actor)
+    if actor is not None and actor.is_system_admin:
+        return stmt
+    return stmt.where(ServiceDefinition.municipality_id.is_not(None))
 
 
 def export_text(row: ServiceDefinition) -> str:
@@ -340,7 +345,9 @@ def save(
     wanted_key = payload.get("key")
     if not isinstance(wanted_key, str) or not wanted_key:
         raise BuilderError(_("The service cannot be saved."), ["definition: missing required key(s) ['key']"])
-    rows = list(session.execute(select(ServiceDefinition).where(ServiceDefinition.key == wanted_key)).scalars())
+    # A key is unique across municipalities: a taken one is refused below without saying whose.
+    taken = access.unscoped(select(ServiceDefinition), reason="a service key is unique across municipalities")
+    rows = list(session.execute(taken.where(ServiceDefinition.key == wanted_key)).scalars())
     current = max(rows, key=lambda r: r.version) if rows else None
     if current is not None and (
         viewer_municipality_ids is not None and current.municipality_id not in viewer_municipality_ids

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.domain import statuses
+from app.domain import patterns, statuses
 from app.domain.declarations import (
     ACTIONS,
     DOCUMENT_TYPES,
@@ -26,6 +26,7 @@ from app.domain.declarations import (
     FieldType,
     Service,
 )
+from app.domain.fieldtypes import longest_value
 
 CHOICE_TYPES = ("choice", "multichoice")
 DEPARTMENT_CODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -72,6 +73,29 @@ def _check_conditions(
             problems.append(f"{what} refers to unknown field {cond.field!r} (fields: {sorted(names)})")
         elif owner is not None and cond.field == owner:
             problems.append(f"{what} refers to the field itself ({cond.field!r})")
+    return problems
+
+
+def _check_patterns(service: Service) -> list[str]:
+    """Patterns RE2 can run, whose matching together stays within the per-submission budget."""
+    problems: list[str] = []
+    costs: dict[str, int] = {}
+    for spec in service.fields:
+        if spec.pattern is None:
+            continue
+        try:
+            compiled = patterns.compile_pattern(spec.pattern)
+        except patterns.PatternError as exc:
+            problems.append(f"field {spec.name!r} {exc}")
+            continue
+        costs[spec.name] = compiled.cost(longest_value(spec.max_length))
+    if sum(costs.values()) > patterns.MATCH_BUDGET:
+        listed = ", ".join(f"{name!r} {cost}" for name, cost in costs.items())
+        problems.append(
+            f"the field patterns are too complex to check on every submission: compiled size x max_length"
+            f" ({listed}) adds up to more than {patterns.MATCH_BUDGET}; set max_length on these fields"
+            " or simplify the patterns"
+        )
     return problems
 
 
@@ -131,13 +155,9 @@ def validate_service(
             value = getattr(spec, attr)
             if value is not None and (not isinstance(value, int) or value < 0):
                 p.append(f"field {spec.name!r} {attr} {value!r} must be a whole number, 0 or more")
-        if spec.pattern is not None:
-            try:
-                re.compile(spec.pattern)
-            except re.error as exc:
-                p.append(f"field {spec.name!r} pattern {spec.pattern!r} is not a valid regular expression: {exc}")
         p += _check_conditions(spec.visible_when, f"field {spec.name!r} visible_when", names, spec.name)
         p += _check_conditions(spec.required_when, f"field {spec.name!r} required_when", names, spec.name)
+    p += _check_patterns(service)
 
     # Documents
     doc_keys: set[str] = set()

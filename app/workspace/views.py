@@ -17,7 +17,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 
 from app import web
-from app.domain import access, channels, deadlines, documents, inbox, statuses, workflow
+from app.domain import access, channels, deadlines, documents, inbox, inputs, statuses, workflow
 from app.domain import casefile as case
 from app.domain.access import MAX_PK, Actor
 from app.domain.declarations import pick
@@ -27,15 +27,6 @@ from app.extensions import current_flask_app, db
 from app.i18n import current_locale
 from app.models import Application, ApplicationDocument
 from app.plugins import runtime as plugin_runtime
-
-
-def _number(value: str | None, maximum: int) -> int | None:
-    """A whole number from a form field, or ``None`` for anything else (the workflow then
-    says what it needed)."""
-    text = (value or "").strip()
-    if not text.isdigit() or len(text) > 19 or int(text) > maximum:
-        return None
-    return int(text)
 
 
 def _date_arg(name: str, problems: list[str]) -> dt.date | None:
@@ -252,12 +243,12 @@ class WorkspaceView(BaseView):
                 action=action,
                 actor=actor,
                 host=plugin_runtime.host(),
-                expected_version=_number(form.get("version"), workflow.MAX_VERSION),
+                expected_version=inputs.whole_number(form.get("version"), workflow.MAX_VERSION),
                 comment=form.get("comment"),
                 reason=form.get("reason"),
                 what_to_fix=form.get("what_to_fix"),
-                assignee_id=_number(form.get("assignee_id"), MAX_PK),
-                days=_number(form.get("days"), deadlines.MAX_WORKING_DAYS),
+                assignee_id=inputs.whole_number(form.get("assignee_id"), MAX_PK),
+                days=inputs.whole_number(form.get("days"), deadlines.MAX_WORKING_DAYS),
             )
             workflow.commit(db.session)
         except ChangedMeanwhile as exc:
