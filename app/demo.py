@@ -45,6 +45,15 @@ STAFF = [
     ("social", SPECIALIST, "social", "Նարինե", "Մկրտչյան"),
     ("head", HEAD, "urban_planning", "Գագիկ", "Ավետիսյան"),
     ("auditor", AUDITOR, None, "Սոնա", "Գրիգորյան"),
+    # Every department a built-in service's steps go to has someone to act, so no demo
+    # application waits in nobody's inbox.
+    ("registrar", SPECIALIST, "civil_registry", "Մարիամ", "Հովհաննիսյան"),
+    ("registry.head", HEAD, "civil_registry", "Վահե", "Մարտիրոսյան"),
+    ("trade", SPECIALIST, "trade", "Արմեն", "Վարդանյան"),
+    ("trade.head", HEAD, "trade", "Կարեն", "Խաչատրյան"),
+    ("education", SPECIALIST, "education", "Գայանե", "Աբրահամյան"),
+    ("education.head", HEAD, "education", "Անահիտ", "Մելքոնյան"),
+    ("social.head", HEAD, "social", "Սուսաննա", "Պողոսյան"),
 ]
 
 
@@ -146,6 +155,8 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
         for registered in registry.latest():
             if registered.key in existing:
                 continue  # an admin may have changed it since; leave their choice alone
+            if registered.municipality_id not in (None, municipality.id):
+                continue  # another municipality's own (service builder) service
             set_activation(
                 db.session,
                 registry,

@@ -285,3 +285,77 @@ def test_the_lock_pins_every_declared_dependency_within_its_range():
     assert len(applicable) > 30
     stale = [str(r) for r in applicable if not _locked_within_range(r, locked)]
     assert stale == [], f"requirements.lock is out of date for {stale}: run `python3 dev.py lock`"
+
+
+def test_demo_staffs_every_step_of_every_service_it_enables(app):
+    """In the demo no application waits in nobody's inbox: for every enabled service, every
+    step (whatever route the data takes) has an active person with the step's role in the
+    step's department."""
+    from app.domain.roles import ROLE_BY_KEY
+    from app.plugins import runtime as plugin_runtime
+
+    result = app.test_cli_runner().invoke(args=["hamaynk", "demo"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        registry = plugin_runtime.registry(app)
+        missing = []
+        for municipality in db.session.execute(select(Municipality)).scalars():
+            departments = {d.code: d.id for d in municipality.departments}
+            people = {
+                (role.name, profile.department_id)
+                for profile in db.session.execute(
+                    select(StaffProfile).where(StaffProfile.municipality_id == municipality.id)
+                ).scalars()
+                if profile.user.active
+                for role in profile.user.roles
+            }
+            activations = db.session.execute(
+                select(ServiceActivation).where(
+                    ServiceActivation.municipality_id == municipality.id, ServiceActivation.enabled.is_(True)
+                )
+            ).scalars()
+            for activation in activations:
+                for step in registry.get(activation.service_key).service.steps:
+                    department = departments.get(step.department) if step.department else None
+                    if (ROLE_BY_KEY[step.role], department) not in people:
+                        missing.append(
+                            (municipality.code, activation.service_key, step.key, step.role, step.department)
+                        )
+    assert missing == []
+
+
+def test_demo_leaves_other_municipalities_builder_services_alone(app):
+    """A service built in Abovyan's admin UI is Abovyan's: the demo seeder must not try to
+    enable it elsewhere (it used to stop with an ActivationError)."""
+    from app.plugins import builder_services
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["hamaynk", "demo"]).exit_code == 0
+    with app.app_context():
+        abovyan = db.session.execute(select(Municipality).where(Municipality.code == "abovyan")).scalar_one()
+        builder_services.save(
+            db.session,
+            {
+                "key": "abovyan-market-stall",
+                "title": {"hy": "Տոնավաճառի տաղավար", "en": "Market stall"},
+                "fields": [{"name": "goods", "type": "text", "label": {"hy": "Ապրանք"}}],
+                "steps": [{"key": "review", "title": {"hy": "Ստուգում"}, "role": "specialist", "days": 2}],
+            },
+            mode=builder_services.CREATE,
+            owner_municipality_id=abovyan.id,
+            actor_id=None,
+            viewer_municipality_ids=None,
+            app=app,
+        )
+        db.session.commit()
+    # As a fresh `flask hamaynk demo` process would: builder services load at start-up.
+    builder_services.refresh(app, force=True)
+    again = runner.invoke(args=["hamaynk", "demo"])
+    assert again.exit_code == 0, again.output
+    with app.app_context():
+        where = db.session.execute(
+            select(Municipality.code)
+            .join(ServiceActivation, ServiceActivation.municipality_id == Municipality.id)
+            .where(ServiceActivation.service_key == "abovyan-market-stall")
+        ).scalars()
+        assert set(where) <= {"abovyan"}
