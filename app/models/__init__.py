@@ -41,3 +41,7 @@ __all__ += ["ServiceDefinition"]
 from app.models.notifications import Notification  # noqa: E402
 
 __all__ += ["Notification"]
+
+from app.models.office import PendingReceiptCode, StagedUpload, Substitution  # noqa: E402
+
+__all__ += ["PendingReceiptCode", "StagedUpload", "Substitution"]

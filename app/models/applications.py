@@ -110,6 +110,12 @@ class TransitionRecord(MunicipalityOwned, Model):
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32), nullable=False)
     comment: Mapped[str | None] = mapped_column(Text)
+    # What the act changed or named, for the history: for a return the fields and documents
+    # to fix, for a resubmission {field: [old, new]} and replaced files, for a hand-over how
+    # the result reached the applicant. Never personal data beyond what the form holds.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # Set when a substitute acted for an absent colleague: the colleague's user id.
+    on_behalf_of_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
 
     application: Mapped[Application] = relationship(back_populates="history")
 
