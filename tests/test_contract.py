@@ -6,8 +6,6 @@ reason — leaving one history record per action, in order.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import yaml
 from sqlalchemy import select
@@ -19,6 +17,7 @@ from app.plugins import builder_services
 from app.plugins import runtime as plugin_runtime
 from app.plugins.host import build_plugin_host
 from app.testing import actor_for, apply, sample_data, seed_municipality, staff_user, walk
+from plugins import samples
 
 FILE_SERVICE = {
     "key": "fence-permit",
@@ -103,18 +102,6 @@ BUILDER_SERVICE = {
 }
 
 # Rules a declaration cannot express (plug-in validators): the one input a generic filler cannot guess.
-OVERRIDES = {
-    "address-assignment": {"cadastral_code": "01-001-0001-0001"},
-    "construction-permit": {"cadastral_code": "01-001-0001-0001"},
-    "social-assistance": {"bank_account": "1234567890123456"},
-    "trade-permit": {"tax_id": "12345678"},
-    "kindergarten-enrolment": {
-        "child_birth_date": (dt.date.today() - dt.timedelta(days=4 * 365)).isoformat(),
-        "second_choice": "",
-        "third_choice": "",
-    },
-    "public-event": {"start_time": "10:00", "end_time": "18:00"},
-}
 
 
 def _discovered() -> list[tuple[str, str]]:
@@ -156,7 +143,7 @@ def make_app(hamaynk_app_factory, tmp_path):
 
 def _filed_and_checked(app, key: str):
     registered = plugin_runtime.registry(app).get(key)
-    data = sample_data(registered.service, OVERRIDES.get(key))
+    data = sample_data(registered.service, samples.overrides(key))
     filed = apply(app, key, data=data)
     assert filed.status in (statuses.SUBMITTED, statuses.APPROVED)
     with app.app_context():

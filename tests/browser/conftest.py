@@ -38,13 +38,7 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    from waitress.server import create_server
-
-    reason = _missing()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"CI must run the browser tests, but {reason}")
-        pytest.skip(reason)
+    require_browser()
     tmp = tmp_path_factory.mktemp("live")
     app = make_app(tmp)
     app.seeded = {
@@ -70,6 +64,31 @@ def live_server(tmp_path_factory):
                 actor_id=None,
             )
         db.session.commit()
+    yield from serve(app)
+
+
+def require_browser() -> None:
+    """Skip (fail in CI) when playwright or chromium is missing."""
+    reason = _missing()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI must run the browser tests, but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """For a module's own ``live_server`` fixture serving another app: skips (fails in CI)
+    without a browser, then ``yield from serve_app(app)``."""
+    require_browser()
+    return serve
+
+
+def serve(app):
+    """Serve ``app`` with waitress on a free loopback port (``app.live_url``) until the
+    generator is closed: for module-scoped fixtures."""
+    from waitress.server import create_server
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
