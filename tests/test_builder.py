@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
+from html.parser import HTMLParser
 
 import pytest
 import yaml
 from sqlalchemy import event, func, select
+from werkzeug.datastructures import MultiDict
 
 from app.domain.activations import catalogue
 from app.extensions import db
@@ -40,8 +43,13 @@ def form_data(key="market-stall", **extra):
         "fields-1-name": "certificate",
         "fields-1-type": "text",
         "fields-1-label_hy": "Վկայական",
-        "fields-1-visible_when": "goods eq food",
-        "fields-1-required_when": "goods eq food",
+        # Conditions are picked: a field, a comparison and a ticked value of that field.
+        "fields-1-visible_when-0-field": "goods",
+        "fields-1-visible_when-0-op": "eq",
+        "fields-1-visible_when-0-options": ["goods=food"],
+        "fields-1-required_when-0-field": "goods",
+        "fields-1-required_when-0-op": "eq",
+        "fields-1-required_when-0-options": ["goods=food"],
         "documents-0-key": "photo",
         "documents-0-title_hy": "Լուսանկար",
         "documents-0-required": "y",
@@ -183,13 +191,15 @@ def test_new_form_is_keyboard_and_label_friendly(app, client, login_as):
         ({"title_hy": ""}, "title needs an Armenian ('hy') text"),
         ({"key": "Market Stall"}, "key 'Market Stall' must be kebab-case"),
         (
-            {"fields-1-visible_when": "colour eq red"},
+            # A forged (or since removed) field: only the form's own fields are offered.
+            {"fields-1-visible_when-0-field": "colour", "fields-1-visible_when-0-value": "red"},
             "field 'certificate' visible_when refers to unknown field 'colour'",
         ),
-        ({"fields-1-required_when": "goods between food"}, "unknown operator 'between'"),
+        ({"fields-1-required_when-0-op": "between"}, "unknown operator 'between'"),
         ({"fields-0-choices": ""}, "field 'goods' of type 'choice' needs choices"),
         ({"documents-0-types": []}, "document 'photo' accepts no file types"),
-        ({"fields-0-min_value": "lots"}, "min_value 'lots' is not a number"),
+        # Not a number: nothing technical to add, the message sits next to the input.
+        ({"fields-0-min_value": "lots"}, "Enter a number."),
     ],
 )
 def test_invalid_service_is_refused_with_the_exact_message_and_nothing_written(app, client, login_as, changes, message):
@@ -243,7 +253,8 @@ def test_edit_creates_version_2_and_keeps_version_1(app, client, login_as):
     login_as("municipal_admin")
     client.post(f"{BASE}/new", data=form_data())
     page = client.get(f"{BASE}/market-stall/edit").get_data(as_text=True)
-    assert 'value="goods"' in page and "food=Սնունդ|Food" in page and "goods eq food" in page
+    assert 'value="goods"' in page and "food=Սնունդ|Food" in page
+    assert 'name="fields-1-visible_when-0-options" value="goods=food" checked' in page
     response = client.post(
         f"{BASE}/market-stall/edit", data=form_data(key="hijacked", fee="2500", **{"steps-0-days": "4"})
     )
@@ -380,7 +391,8 @@ def test_key_used_by_a_plug_in_is_refused(app, client, login_as):
     login_as("system_admin")
     response = client.post(f"{BASE}/new?_l_=en", data=form_data(key="residence-certificate"))
     assert response.status_code == 400
-    assert "already used by plug-in" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert re.search(r'id="key-err">This key is already used by another service; choose another\.', page)
     assert count_rows(app) == 0
 
 
@@ -472,3 +484,491 @@ def test_other_processes_pick_up_new_services_on_their_next_request(app, client,
     finally:
         with other.app_context():
             db.engine.dispose()
+
+
+# -- a builder for municipal staff (issue 8, deliverable 9; issue 14, builder points) ---------------
+
+
+class _FormReader(HTMLParser):
+    """What a browser would post for the builder form as the page shows it (without script):
+    text inputs, ticked boxes, selected options and text areas; no submit buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs: list[tuple[str, str]] = []
+        self._select: str | None = None
+        self._select_first: str | None = None
+        self._selected = False
+        self._option: dict | None = None
+        self._textarea: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in ("submit", "button", "file"):
+            if a.get("type") in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.pairs.append((name, a.get("value", "on")))
+            else:
+                self.pairs.append((name, a.get("value", "")))
+        elif tag == "select" and name:
+            self._select, self._select_first, self._selected = name, None, False
+        elif tag == "option" and self._select:
+            value = a.get("value", "")
+            if self._select_first is None:
+                self._select_first = value
+            if "selected" in a:
+                self.pairs.append((self._select, value))
+                self._selected = True
+        elif tag == "textarea" and name:
+            self._textarea, self._text = name, []
+
+    def handle_endtag(self, tag):
+        if tag == "select" and self._select:
+            if not self._selected and self._select_first is not None:
+                self.pairs.append((self._select, self._select_first))
+            self._select = None
+        elif tag == "textarea" and self._textarea:
+            self.pairs.append((self._textarea, "".join(self._text).lstrip("\n")))
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self._text.append(data)
+
+
+def posted_as_shown(page: str) -> MultiDict:
+    reader = _FormReader()
+    reader.feed(page)
+    return MultiDict(reader.pairs)
+
+
+def error_of(page: str, input_id: str) -> str:
+    found = re.search(rf'id="{re.escape(input_id)}-err">([^<]*)<', page)
+    assert found, f"no error next to {input_id}"
+    return html.unescape(found.group(1))
+
+
+def test_empty_save_marks_the_inputs_in_the_users_language_and_saves_nothing(app, client, login_as):
+    login_as("municipal_admin")
+    page = client.get(f"{BASE}/new?_l_=hy").get_data(as_text=True)
+    response = client.post(f"{BASE}/new?_l_=hy", data=posted_as_shown(page))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    # Next to the input, in Armenian, and listed with a link at the top.
+    assert error_of(page, "title_hy") == "Այս դաշտը պարտադիր է։"
+    assert 'href="#title_hy"' in page and 'id="steps-err"' in page
+    assert "Ծառայությունը հնարավոր չէ պահպանել։" in page
+    # Never the loader's sentence as the message.
+    assert "missing required key" not in page
+    assert count_rows(app) == 0
+
+
+def test_choice_lists_show_words_not_keys(app, client, login_as):
+    login_as("system_admin")
+    page = client.get(f"{BASE}/new?_l_=en").get_data(as_text=True)
+    for words in (
+        ">One choice from a list<",
+        ">Yes or no (a tick box)<",
+        ">Head of the department<",
+        ">Front-office clerk<",
+        "> Return for correction</label>",
+        ">Per month<",
+        ">is more than<",
+        ">is one of<",
+        "> PDF document</label>",
+    ):
+        assert words in page, words
+    # No option of a closed list shows its own key (multichoice, not_in, municipal_admin, ...).
+    raw = re.findall(r'<option[^>]*value="([a-z_]+)"[^>]*>\s*\1\s*</option>', page)
+    assert raw == []
+    assert "trees gt 5" not in page and "snake_case" not in page and "kebab-case" not in page
+
+
+def test_keys_are_made_from_an_armenian_title_and_stay_once_saved(app, client, login_as):
+    assert builder_services.latin_key("Երևան") == "yerevan"
+    assert builder_services.latin_key("Ոռոգման ջրի վճար", "_") == "vorogman_jri_vchar"
+    assert builder_services.latin_key("Разрешение на вырубку") == "razreshenie-na-vyrubku"
+    assert builder_services.latin_key("2024 — Շուկա") == "shuka"
+    assert builder_services.latin_key("!!!") == ""
+    login_as("municipal_admin")
+    data = {
+        "title_hy": "Ծառահատման թույլտվություն",
+        "fields-0-label_hy": "Ծառերի քանակ",
+        "fields-0-type": "integer",
+        "documents-0-title_hy": "Հողի սեփականության վկայական",
+        "documents-0-types": ["pdf"],
+        "documents-0-max_size_mb": "5",
+        "documents-0-max_count": "1",
+        "steps-0-title_hy": "Ուսումնասիրում",
+        "steps-0-role": "specialist",
+        "steps-0-days": "3",
+        "steps-0-actions": ["approve", "reject"],
+    }
+    # Re-rendered (here by "add a step"), the keys are shown before anything is saved...
+    page = client.post(f"{BASE}/new", data={**data, "add_row": "steps"}).get_data(as_text=True)
+    assert 'value="tsarahatman-tuyltvutyun"' in page and 'value="tsareri_kanak"' in page
+    assert count_rows(app) == 0
+    # ...and saved as made when left empty.
+    response = client.post(f"{BASE}/new", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [(_version, _owner, definition)] = rows(app, "tsarahatman-tuyltvutyun")
+    assert definition["fields"][0]["name"] == "tsareri_kanak"
+    assert definition["documents"][0]["key"] == "hoghi_sepakanutyan_vkayakan"
+    assert definition["steps"][0]["key"] == "usumnasirum"
+    # A second service with the same title gets the next free key.
+    assert client.post(f"{BASE}/new", data=data).status_code == 302
+    assert len(rows(app, "tsarahatman-tuyltvutyun-2")) == 1
+    # Saved keys are shown read-only and kept whatever is posted; new rows are still editable.
+    page = client.get(f"{BASE}/tsarahatman-tuyltvutyun/edit").get_data(as_text=True)
+    assert re.search(r'<input[^>]*id="fields-0-name"[^>]*readonly', page)
+    edited = posted_as_shown(page)
+    edited["fields-0-name"] = "renamed"
+    edited["steps-0-key"] = "renamed_step"
+    edited["fields-0-label_hy"] = "Ծառերի թիվ"
+    response = client.post(f"{BASE}/tsarahatman-tuyltvutyun/edit", data=edited)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    second = rows(app, "tsarahatman-tuyltvutyun")[-1][2]
+    assert second["fields"][0]["name"] == "tsareri_kanak" and second["fields"][0]["label"]["hy"] == "Ծառերի թիվ"
+    assert second["steps"][0]["key"] == "usumnasirum"
+
+
+def test_conditions_picked_from_the_forms_fields_round_trip_to_the_stored_definition(app, client, login_as):
+    login_as("municipal_admin")
+    data = form_data(
+        **{
+            "fields-2-name": "trees",
+            "fields-2-type": "integer",
+            "fields-2-label_hy": "Ծառեր",
+            "fields-2-label_en": "Trees",
+            # "Goods is one of food, crafts" — two ticked values.
+            "fields-2-visible_when-0-field": "goods",
+            "fields-2-visible_when-0-op": "in",
+            "fields-2-visible_when-0-options": ["goods=food", "goods=crafts"],
+            # A second step only when more than 5 trees: a typed number for a number field.
+            "steps-1-key": "inspection",
+            "steps-1-title_hy": "Տեղազննում",
+            "steps-1-role": "head",
+            "steps-1-days": "2",
+            "steps-1-actions": ["approve", "reject"],
+            "steps-1-department": "urban_planning",
+            "steps-1-when-0-field": "trees",
+            "steps-1-when-0-op": "gt",
+            "steps-1-when-0-value": "5",
+            "documents-0-required_when-0-field": "certificate",
+            "documents-0-required_when-0-op": "set",
+        }
+    )
+    response = client.post(f"{BASE}/new", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [(_v, _o, first)] = rows(app, "market-stall")
+    assert first["fields"][2]["visible_when"] == [{"field": "goods", "op": "in", "value": ["food", "crafts"]}]
+    assert first["steps"][1]["when"] == [{"field": "trees", "op": "gt", "value": 5}]
+    assert first["steps"][1]["department"] == "urban_planning"
+    assert first["documents"][0]["required_when"] == [{"field": "certificate", "op": "set", "value": None}]
+    # The edit page shows them picked (the field, the comparison, the ticked values)...
+    page = client.get(f"{BASE}/market-stall/edit").get_data(as_text=True)
+    assert re.search(r'<option selected value="trees">Ծառեր</option>|<option value="trees" selected', page) or (
+        'value="trees" selected' in page or '<option selected value="trees"' in page
+    )
+    assert 'value="goods=crafts" checked' in page
+    # ...and saving it unchanged stores the same conditions in version 2.
+    response = client.post(f"{BASE}/market-stall/edit", data=posted_as_shown(page))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    second = rows(app, "market-stall")[-1][2]
+    assert {**second, "version": 1} == {**first, "version": 1}
+    registered = plugin_runtime.registry(app).get("market-stall")
+    assert [s.key for s in registered.service.route({"goods": "food", "trees": 9})] == ["review", "inspection"]
+    assert [s.key for s in registered.service.route({"goods": "food", "trees": 2})] == ["review"]
+
+
+def test_choice_lines_get_keys_or_clear_errors(app, client, login_as):
+    login_as("municipal_admin")
+    # A key with spaces, a repeated key, a line no key can be made from: each named by its line.
+    for choices, message in (
+        ("food stall=Սնունդ\ncrafts=Արհեստ", "Line 1: the key food stall may not contain spaces"),
+        ("food=Սնունդ\nfood=Ուտելիք", "Line 2: the key food is listed twice."),
+        ("food=Սնունդ\n???", "Line 2: no key can be made from ???"),
+        ("=Սնունդ", "Line 1: write the key before =, or leave = out."),
+    ):
+        response = client.post(f"{BASE}/new?_l_=en", data=form_data(key="other-stall", **{"fields-0-choices": choices}))
+        assert response.status_code == 400, choices
+        assert message in error_of(response.get_data(as_text=True), "fields-0-choices"), choices
+    assert rows(app, "other-stall") == []
+    # A line without "=" gets a key made from its Armenian label (never a value with spaces).
+    made = form_data(
+        **{
+            "fields-0-choices": "Սննդամթերք|Food\nԱրհեստագործական իրեր|Crafts\nfood_stall=Սնունդ փողոցում",
+            "fields-1-visible_when-0-options": ["goods=snndamterk"],
+            "fields-1-required_when-0-options": ["goods=arhestagortsakan_irer"],
+        }
+    )
+    response = client.post(f"{BASE}/new", data=made)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [(_v, _o, definition)] = rows(app, "market-stall")
+    assert [c["value"] for c in definition["fields"][0]["choices"]] == [
+        "snndamterk",
+        "arhestagortsakan_irer",
+        "food_stall",
+    ]
+    assert definition["fields"][0]["choices"][0]["label"] == {"hy": "Սննդամթերք", "en": "Food"}
+
+
+def test_a_condition_on_a_value_the_field_does_not_offer_is_refused_naming_the_field(app, client, login_as):
+    login_as("municipal_admin")
+    for forged in (
+        {"fields-1-visible_when-0-options": ["goods=c"]},  # a forged tick
+        {"fields-1-visible_when-0-options": [], "fields-1-visible_when-0-value": "c"},  # typed without script
+    ):
+        response = client.post(f"{BASE}/new?_l_=en", data=form_data(**forged))
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400
+        message = error_of(page, "fields-1-visible_when-0-value")
+        assert message.startswith("“Goods” has no value c; it offers: Food (food), Crafts (crafts)"), message
+        assert "compares field &#39;goods&#39; with &#39;c&#39;, which it does not offer" in page
+    assert count_rows(app) == 0
+    # The same rule for a definition file imported into the builder.
+    definition = {
+        "key": "kinds",
+        "title": {"hy": "Տեսակ"},
+        "fields": [
+            {"name": "kind", "type": "choice", "label": {"hy": "Տ"}, "choices": [{"value": "a", "label": "A"}]},
+            {"name": "note", "type": "text", "label": {"hy": "Ն"}, "visible_when": [{"field": "kind", "value": "c"}]},
+        ],
+        "steps": [{"key": "s", "title": {"hy": "Ս"}, "role": "head", "days": 1}],
+    }
+    response = client.post(
+        f"{BASE}/import?_l_=en",
+        data={"file": (io.BytesIO(json.dumps(definition).encode()), "kinds.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "field &#39;note&#39; visible_when compares field &#39;kind&#39; with &#39;c&#39;" in response.get_data(
+        as_text=True
+    )
+
+
+def test_choice_condition_problems_cover_every_kind_of_condition():
+    from app.sdk import Choice, Condition, Document, Field, Service, Step
+
+    service = Service(
+        key="kinds",
+        version=1,
+        title={"hy": "Տ"},
+        fields=(
+            Field("kind", "choice", {"hy": "Տ"}, choices=(Choice("a", {"hy": "Ա"}), Choice("b", {"hy": "Բ"}))),
+            Field("note", "text", {"hy": "Ն"}, visible_when=(Condition("kind", "eq", "c"),)),
+            Field("other", "text", {"hy": "Ա"}, required_when=(Condition("kind", "in", ["a", "z"]),)),
+        ),
+        documents=(Document("plan", {"hy": "Պ"}, required_when=(Condition("kind", "ne", "b"),)),),
+        steps=(
+            Step("check", {"hy": "Ս"}, "head", 1),
+            Step("extra", {"hy": "Լ"}, "head", 1, when=(Condition("kind", "not_in", ["q"]),)),
+        ),
+    )
+    from app.domain.declarations import choice_condition_problems
+
+    assert choice_condition_problems(service) == [
+        "field 'note' visible_when compares field 'kind' with 'c', which it does not offer (choices: ['a', 'b'])",
+        "field 'other' required_when compares field 'kind' with 'z', which it does not offer (choices: ['a', 'b'])",
+        "step 'extra' when compares field 'kind' with 'q', which it does not offer (choices: ['a', 'b'])",
+    ]
+
+
+def test_definition_files_and_code_plug_ins_refuse_a_condition_on_a_missing_choice():
+    from app.domain.fieldtypes import CORE_FIELD_TYPES
+    from app.plugins.registry import validate_service
+    from app.sdk import service_from_dict
+
+    service = service_from_dict(
+        {
+            "key": "kinds",
+            "version": 1,
+            "title": {"hy": "Տ"},
+            "fields": [
+                {"name": "kind", "type": "choice", "label": {"hy": "Տ"}, "choices": ["a", "b"]},
+                {
+                    "name": "note",
+                    "type": "text",
+                    "label": {"hy": "Ն"},
+                    "visible_when": [{"field": "kind", "value": "c"}],
+                },
+            ],
+            "steps": [{"key": "s", "title": {"hy": "Ս"}, "role": "head", "days": 1}],
+        }
+    )
+    assert any("does not offer" in p for p in validate_service(service, CORE_FIELD_TYPES))
+
+
+def test_departments_are_chosen_from_the_municipalitys_own(app, client, login_as):
+    from app.models import Department
+
+    with app.app_context():
+        db.session.add(
+            Department(
+                municipality_id=app.seeded["beta"]["id"], code="cemetery", name_hy="Գերեզմանատուն", name_en="Cemetery"
+            )
+        )
+        db.session.commit()
+    login_as("municipal_admin")
+    page = client.get(f"{BASE}/new?_l_=en").get_data(as_text=True)
+    select = re.search(r'<select[^>]*id="steps-0-department".*?</select>', page, re.S).group(0)
+    assert 'value="urban_planning"' in select and 'value="cemetery"' not in select
+    # Another municipality's department, or one nobody has, is refused next to the select.
+    for code in ("cemetery", "cemetery_dept"):
+        response = client.post(f"{BASE}/new?_l_=en", data=form_data(**{"steps-0-department": code}))
+        assert response.status_code == 400, code
+        assert error_of(response.get_data(as_text=True), "steps-0-department") == (
+            "Alpha has no such department: choose one of its departments."
+        )
+    assert count_rows(app) == 0
+    assert client.post(f"{BASE}/new", data=form_data(**{"steps-0-department": "urban_planning"})).status_code == 302
+    # A service of every municipality may name a department some municipality has.
+    login_as("system_admin")
+    assert 'value="cemetery"' in client.get(f"{BASE}/new").get_data(as_text=True)
+    response = client.post(
+        f"{BASE}/new?_l_=en", data=form_data(key="graves", owner="", **{"steps-0-department": "nope"})
+    )
+    assert error_of(response.get_data(as_text=True), "steps-0-department").startswith("No municipality has")
+    assert (
+        client.post(
+            f"{BASE}/new", data=form_data(key="graves", owner="", **{"steps-0-department": "cemetery"})
+        ).status_code
+        == 302
+    )
+    assert rows(app, "graves")[0][2]["steps"][0]["department"] == "cemetery"
+    # An imported definition file cannot bring an unknown department either.
+    login_as("municipal_admin")
+    definition = {
+        "key": "plots",
+        "title": {"hy": "Հողամաս"},
+        "steps": [{"key": "s", "title": {"hy": "Ս"}, "role": "head", "days": 1, "department": "cemetery_dept"}],
+    }
+    response = client.post(
+        f"{BASE}/import?_l_=en",
+        data={"file": (io.BytesIO(json.dumps(definition).encode()), "plots.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "Alpha has no department cemetery_dept." in response.get_data(as_text=True)
+    assert rows(app, "plots") == []
+
+
+def test_the_list_explains_ready_but_not_offered_and_links_to_enabling(app, client, login_as):
+    login_as("municipal_admin")
+    # (The test client keeps the first request's language: English from the start.)
+    assert client.post(f"{BASE}/new?_l_=en", data=form_data()).status_code == 302
+    page = client.get(f"{BASE}/?_l_=en").get_data(as_text=True)
+    row = re.search(r'<tr data-service="market-stall">.*?</tr>', page, re.S).group(0)
+    assert 'data-state="ready"' in row and 'data-offered="no"' in row and "Not offered yet" in row
+    link = f'href="/admin/services/market-stall?municipality={app.seeded["alpha"]["id"]}"'
+    assert link in row and "Enable it on the Services page" in row
+    assert client.get(f"/admin/services/market-stall?municipality={app.seeded['alpha']['id']}").status_code == 200
+    department = app.seeded["alpha"]["departments"]["urban_planning"]  # staffed: a specialist works step 1
+    client.post("/admin/services/market-stall", data={"enabled": "y", "department_id": str(department)})
+    row = re.search(
+        r'<tr data-service="market-stall">.*?</tr>', client.get(f"{BASE}/?_l_=en").get_data(as_text=True), re.S
+    )
+    assert 'data-offered="yes"' in row.group(0) and "Enable it" not in row.group(0)
+
+
+@pytest.fixture(scope="module")
+def builder_server(tmp_path_factory):
+    """A real server for the browser test (as tests/browser/conftest.py serves one)."""
+    import os
+    import shutil
+    import socket
+    import threading
+
+    pytest.importorskip("playwright")
+    if not (os.path.exists("/usr/bin/chromium") or shutil.which("chromium")):
+        pytest.skip("chromium is not installed")
+    from waitress.server import create_server
+
+    from app.testing import make_app, seed_municipality
+
+    app = make_app(tmp_path_factory.mktemp("builder-live"))
+    seed_municipality(app, "alpha", "Alpha")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = create_server(app, host="127.0.0.1", port=port, threads=2)
+    threading.Thread(target=server.run, daemon=True).start()
+    app.live_url = f"http://127.0.0.1:{port}"
+    yield app
+    server.close()
+
+
+@pytest.mark.browser
+def test_the_builder_script_makes_keys_and_shows_only_the_chosen_fields_values_by_keyboard(builder_server):
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    url = builder_server.live_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/login/")
+        page.fill("input[name=username]", "alpha.municipal_admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.press("input[name=password]", "Enter")
+        page.wait_for_load_state("networkidle")
+        page.goto(f"{url}{BASE}/new?_l_=en")
+        # Keys follow the Armenian title while typing...
+        page.focus("#title_hy")
+        page.keyboard.type("Ծառահատման թույլտվություն")
+        assert page.input_value("#key") == "tsarahatman-tuyltvutyun"
+        page.focus("#fields-0-label_hy")
+        page.keyboard.type("Տեսակ")
+        assert page.input_value("#fields-0-name") == "tesak"
+        # ...the choices box shows only for choice kinds...
+        assert not page.is_visible("#fields-0-choices")
+        page.focus("#fields-0-type")
+        page.select_option("#fields-0-type", "choice")
+        assert page.is_visible("#fields-0-choices")
+        page.fill("#fields-0-choices", "Կաղնի|Oak\nՍոճի|Pine")
+        # ...and "Add a question" (a plain submit, Enter on it) brings the field into conditions
+        # and puts the cursor in the new question.
+        page.focus("button[name=add_row][value=fields]")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.input_value("#key") == "tsarahatman-tuyltvutyun"
+        assert page.evaluate("document.activeElement.id") == "fields-1-label_hy"
+        page.keyboard.type("Նշում")
+        page.click("#fields-1 summary")
+        # Without a field picked, no value and no comparison show.
+        assert not page.is_visible("#fields-1-visible_when-0-value")
+        assert not page.is_visible("#fields-1-visible_when-0-op")
+        page.focus("#fields-1-visible_when-0-field")
+        page.select_option("#fields-1-visible_when-0-field", "tesak")
+        # Only the chosen field's values show, as ticks; the typed value box is hidden.
+        group = "#fields-1 [data-options-for=tesak]"
+        assert page.is_visible(f"{group} >> nth=0") and not page.is_visible("#fields-1-visible_when-0-value")
+        boxes = page.locator(f"{group} >> nth=0").locator("input[type=checkbox]")
+        boxes.nth(0).focus()
+        page.keyboard.press("Space")
+        boxes.nth(1).focus()
+        page.keyboard.press("Space")
+        # "is" compares with one value: ticking the second unticked the first.
+        assert [boxes.nth(i).is_checked() for i in range(2)] == [False, True]
+        page.select_option("#fields-1-visible_when-0-op", "set")
+        assert not page.is_visible(f"{group} >> nth=0")
+        page.select_option("#fields-1-visible_when-0-op", "eq")
+        page.fill("#steps-0-title_hy", "Ուսումնասիրում")
+        with page.expect_navigation():
+            page.click("button.btn-primary[type=submit]")
+        assert page.url.endswith(f"{BASE}/"), page.content()[:2000]
+        browser.close()
+    assert errors == []
+    [(_version, _owner, definition)] = rows(builder_server, "tsarahatman-tuyltvutyun")
+    assert definition["fields"][1]["visible_when"] == [{"field": "tesak", "op": "eq", "value": "sochi"}]
+    assert definition["steps"][0]["key"] == "usumnasirum"

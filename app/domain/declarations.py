@@ -35,7 +35,17 @@ StepRole: TypeAlias = Literal["clerk", "specialist", "head", "municipal_admin"]
 Action: TypeAlias = Literal["approve", "reject", "return"]
 # Every action the workflow records, and what ``before_transition`` receives as ``action``.
 TransitionAction: TypeAlias = Literal[
-    "submit", "approve", "reject", "return", "resubmit", "withdraw", "comment", "reassign", "extend"
+    "submit",
+    "approve",
+    "reject",
+    "return",
+    "resubmit",
+    "withdraw",
+    "comment",
+    "reassign",
+    "extend",
+    "hand_over",
+    "take",
 ]
 ConditionOp: TypeAlias = Literal["eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "set", "unset"]
 FeePeriod: TypeAlias = Literal["once", "day", "month", "quarter", "year", "event"]
@@ -418,6 +428,36 @@ class Service:
     def route(self, data: Mapping[str, Any]) -> tuple[Step, ...]:
         """The steps this application will go through, given its form data."""
         return tuple(step for step in self.steps if step.applies(data))
+
+
+def choice_condition_problems(service: Service) -> list[str]:
+    """Conditions comparing a choice field with a value it does not offer (``kind eq c`` when
+    ``kind`` offers ``a`` and ``b``): such a condition can never hold, so a field or step that
+    needs it never appears. One sentence per condition, naming where it is and the field."""
+    offered = {spec.name: [c.value for c in spec.choices] for spec in service.fields if spec.choices}
+    problems: list[str] = []
+
+    def check(conditions: Iterable[Condition], what: str) -> None:
+        for cond in conditions:
+            values = offered.get(cond.field)
+            if values is None or cond.op not in ("eq", "ne", "in", "not_in"):
+                continue
+            wanted = cond.value if cond.op in ("in", "not_in") else (cond.value,)
+            missing = [value for value in wanted if value not in values]
+            if missing:
+                shown = ", ".join(repr(value) for value in missing)
+                problems.append(
+                    f"{what} compares field {cond.field!r} with {shown}, which it does not offer (choices: {values})"
+                )
+
+    for spec in service.fields:
+        check(spec.visible_when, f"field {spec.name!r} visible_when")
+        check(spec.required_when, f"field {spec.name!r} required_when")
+    for doc in service.documents:
+        check(doc.required_when, f"document {doc.key!r} required_when")
+    for step in service.steps:
+        check(step.when, f"step {step.key!r} when")
+    return problems
 
 
 # ``clean(value, field)``: the submitted value (text from a form; a number, bool or list from

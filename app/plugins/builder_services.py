@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from app.domain import access, audit
 from app.domain.access import Actor
-from app.domain.declarations import Service
+from app.domain.declarations import Service, choice_condition_problems
 from app.extensions import current_flask_app, db
 from app.models import ServiceDefinition
 from app.plugins.definitions import DefinitionError, parse_definition_text, service_from_dict, service_to_dict
@@ -66,15 +66,106 @@ class BuilderError(ValueError):
         super().__init__(headline)
 
 
+# -- keys made from titles ------------------------------------------------------------------------
+
+# Armenian and Russian letters in Latin, for keys made from a title. Our own table (close to
+# the BGN/PCGN romanisations, without diacritics): a key only has to be readable and stable,
+# and a library would bring far more than these two alphabets.
+_ARMENIAN = {
+    "ա": "a", "բ": "b", "գ": "g", "դ": "d", "ե": "e", "զ": "z", "է": "e", "ը": "y", "թ": "t",
+    "ժ": "zh", "ի": "i", "լ": "l", "խ": "kh", "ծ": "ts", "կ": "k", "հ": "h", "ձ": "dz",
+    "ղ": "gh", "ճ": "ch", "մ": "m", "յ": "y", "ն": "n", "շ": "sh", "ո": "o", "չ": "ch",
+    "պ": "p", "ջ": "j", "ռ": "r", "ս": "s", "վ": "v", "տ": "t", "ր": "r", "ց": "ts",
+    "ւ": "v", "փ": "p", "ք": "k", "և": "ev", "օ": "o", "ֆ": "f",
+}  # fmt: skip
+_RUSSIAN = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z",
+    "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+}  # fmt: skip
+TRANSLITERATION: Mapping[str, str] = {**_ARMENIAN, **_RUSSIAN}
+# Word-initial Armenian vowels sound with a glide (Երևան → yerevan, Որոշում → voroshum).
+_WORD_INITIAL = {"ե": "ye", "ո": "vo"}
+# Keys are permanent and appear in URLs and exports: long enough to read, short enough to type.
+KEY_LENGTH = 50
+
+
+def latin_key(title: str | None, separator: str = "-", limit: int = KEY_LENGTH) -> str:
+    """A key made from ``title``: Armenian and Russian letters spelled in Latin, lower case,
+    words joined by ``separator`` ("-" for service keys, "_" for field, document and step
+    keys), starting with a letter. Empty when the title has no letter to start with."""
+    text = (title or "").lower().replace("ու", "u")
+    out: list[str] = []
+    at_word_start = True
+    for char in text:
+        if at_word_start and char in _WORD_INITIAL:
+            out.append(_WORD_INITIAL[char])
+        elif char in TRANSLITERATION:
+            out.append(TRANSLITERATION[char])
+        elif char.isascii() and char.isalnum():
+            out.append(char)
+        else:
+            out.append(" ")
+        at_word_start = out[-1] == " "
+    words = "".join(out).split()
+    while words and not words[0][0].isalpha():
+        words.pop(0)
+    key = ""
+    for word in words:
+        longer = f"{key}{separator}{word}" if key else word
+        if len(longer) > limit:
+            break
+        key = longer
+    if not key and words:
+        key = words[0][:limit]
+    return key
+
+
+def key_is_free(session: Session, key: str, app: Flask | None = None) -> bool:
+    """Whether no builder service (of any municipality) and no plug-in uses ``key``.
+
+    Says nothing about whose key it is: a taken key is refused without naming the owner."""
+    host = _host(app or current_flask_app())
+    if any(r.key == key for r in host.registry.all()):
+        return False
+    taken = access.unscoped(select(ServiceDefinition.id), reason="a service key is unique across municipalities")
+    return session.execute(taken.where(ServiceDefinition.key == key).limit(1)).first() is None
+
+
+def free_key(session: Session, base: str, app: Flask | None = None) -> str:
+    """``base``, or ``base-2``, ``base-3`` … the first that no service uses."""
+    for n in range(1, 100):
+        candidate = base if n == 1 else f"{base[: KEY_LENGTH - 4]}-{n}"
+        if key_is_free(session, candidate, app):
+            return candidate
+    return base
+
+
+def definition_problems(data: Mapping[str, Any], app: Flask | None = None) -> list[str]:
+    """What :func:`save` would refuse in ``data`` itself (not the key's owner), as the
+    technical sentences plug-in authors read; empty when the definition is valid."""
+    host = _host(app or current_flask_app())
+    try:
+        # The version is assigned on save; any valid one will do for checking.
+        service = service_from_dict({"version": 1, **data}, str(data.get("key") or "definition"))
+    except DefinitionError as exc:
+        return [str(exc)]
+    return checked(service, host.registry.field_types)
+
+
 def checked(service: Service, field_types: Mapping[str, Any]) -> list[str]:
     """:func:`validate_service`, also for values of the wrong type.
 
     Plug-in code is typed by its author; an uploaded file can put a list where a number
     belongs, and the registry's comparisons would then raise instead of reporting."""
     try:
-        return validate_service(service, field_types, None)
+        problems = validate_service(service, field_types, None)
     except (TypeError, ValueError) as exc:
         return [f"a value has the wrong type: {exc}"]
+    # Until the registry checks it for every source, the builder at least refuses it.
+    known = set(problems)
+    return problems + [p for p in choice_condition_problems(service) if p not in known]
 
 
 # -- loading into the registry ----------------------------------------------------------------

@@ -25,6 +25,7 @@ from app.domain.declarations import (
     Condition,
     FieldType,
     Service,
+    choice_condition_problems,
 )
 from app.domain.fieldtypes import longest_value
 
@@ -158,6 +159,8 @@ def validate_service(
         p += _check_conditions(spec.visible_when, f"field {spec.name!r} visible_when", names, spec.name)
         p += _check_conditions(spec.required_when, f"field {spec.name!r} required_when", names, spec.name)
     p += _check_patterns(service)
+    # A condition on a value the field does not offer can never hold: what it guards never shows.
+    p += choice_condition_problems(service)
 
     # Documents
     doc_keys: set[str] = set()
