@@ -8,6 +8,10 @@
     python3 dev.py test --postgres
                            the whole suite again on PostgreSQL (HAMAYNK_TEST_POSTGRES_URL,
                            default postgresql://postgres@127.0.0.1:5432/test)
+    python3 dev.py translations
+                           refresh the message catalogs from the code (scripts/i18n.py extract),
+                           compile them and list what is still to translate; fails while
+                           anything is (docs/translations.md)
     python3 dev.py lock    recompile requirements.lock from pyproject.toml with uv, keeping
                            the current pins where they still fit (extra arguments go to
                            uv pip compile: --upgrade, --upgrade-package NAME, ...)
@@ -139,31 +143,67 @@ def cmd_run() -> None:
     run(flask, "hamaynk", "demo", env=env)
     # The job worker (notifications, escalation of overdue steps) runs beside the web server;
     # embedded, its queue is a SQLite file in instance/, so nothing else needs installing.
-    say("starting the background job worker")
-    worker = subprocess.Popen([str(flask), "hamaynk", "worker"], cwd=ROOT, env=env)
-    say(f"serving on http://{HOST}:{PORT}  (Ctrl+C stops)")
+    worker = [str(flask), "hamaynk", "worker"]
+    server = [
+        str(BIN / "waitress-serve"),
+        f"--host={HOST}",
+        f"--port={PORT}",
+        "--threads=8",
+        "--call",
+        "app:create_app",
+    ]
+    say(f"starting the background job worker and serving on http://{HOST}:{PORT}  (Ctrl+C stops)")
+    sys.exit(supervise([worker, server], env=env))
+
+
+def supervise(commands: list[list[str]], env: dict[str, str] | None = None, grace: float = 10.0) -> int:
+    """Run the commands side by side until one ends or this process is told to stop (SIGTERM,
+    SIGINT, SIGHUP); then stop every one still running: SIGTERM, and SIGKILL for any still
+    there after ``grace`` seconds. Returns the exit status to leave with: the first child's
+    that ended on its own, or 0 when stopped by a signal.
+
+    Without this a SIGTERM (a service manager, `kill`, a container stopping) ended dev.py at
+    once and left waitress and the job worker running, still holding the port and the queue.
+    """
+    import signal
+    import time
+
+    stop: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.append(signum)
+
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, on_signal) for signum in wanted}
+    children: list[subprocess.Popen[bytes]] = []
+    status = 0
     try:
-        server = subprocess.run(
-            [
-                str(BIN / "waitress-serve"),
-                f"--host={HOST}",
-                f"--port={PORT}",
-                "--threads=8",
-                "--call",
-                "app:create_app",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-    except KeyboardInterrupt:
-        server = None
+        for command in commands:
+            children.append(subprocess.Popen(command, cwd=ROOT, env=env))
+            say(f"started {Path(command[0]).name} (pid {children[-1].pid})")
+        while not stop:
+            ended = [child for child in children if child.poll() is not None]
+            if ended:
+                status = ended[0].returncode
+                say(f"{Path(str(ended[0].args[0])).name} ended with status {status}; stopping the others")
+                break
+            time.sleep(0.2)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-    sys.exit(server.returncode if server is not None else 0)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + grace
+        for child in children:
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if stop:
+        say("stopped")
+    return status
 
 
 def fresh_postgres_database(url: str, name: str) -> str:
@@ -297,6 +337,17 @@ def cmd_check_lock() -> None:
     say(f"all {len(locked)} locked packages are installed at their locked versions, and nothing else")
 
 
+def cmd_translations() -> None:
+    ensure_environment()
+    script = ROOT / "scripts" / "i18n.py"
+    run(PYTHON, script, "extract")
+    run(PYTHON, script, "compile")
+    result = subprocess.run([str(PYTHON), str(script), "check"], cwd=ROOT)
+    if result.returncode != 0:
+        sys.exit("translate the entries listed above (docs/translations.md), then run this again")
+    say("every message is translated in every language, and the compiled catalogs are up to date")
+
+
 def main(argv: list[str]) -> None:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
@@ -310,8 +361,10 @@ def main(argv: list[str]) -> None:
         cmd_lock(rest)
     elif command == "check-lock":
         cmd_check_lock()
+    elif command == "translations":
+        cmd_translations()
     else:
-        sys.exit(f"unknown command {command!r}; use 'run', 'test', 'lock' or 'check-lock'")
+        sys.exit(f"unknown command {command!r}; use 'run', 'test', 'translations', 'lock' or 'check-lock'")
 
 
 if __name__ == "__main__":

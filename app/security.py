@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from flask import g
 from flask_appbuilder.security.sqla.manager import SecurityManager
 
+from app.admin import security_views
 from app.domain.roles import (  # noqa: F401 - re-exported for the permission tables below
     ALL_ROLES,
     AUDITOR,
@@ -88,6 +89,11 @@ class HamaynkSecurityManager(SecurityManager):
     # FAB's user statistics chart loads Google Charts from the internet (pages load no outside
     # resources, docs/operations.md), so it is not offered at all.
     userstatschartview = None
+    # Its users, roles and groups screens, naming roles and permissions in the page's language.
+    userdbmodelview = security_views.UserDBModelView
+    rolemodelview = security_views.RoleModelView
+    groupmodelview = security_views.UserGroupModelView
+    permissionviewmodelview = security_views.PermissionViewModelView
 
     def sync_roles(self) -> dict[str, int]:
         """Create every role and give it exactly the permissions ROLE_PERMISSIONS says.

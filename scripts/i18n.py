@@ -49,6 +49,8 @@ KEYWORD_SPECS = (
     "lazy_ngettext:1,2",
     "pgettext:1c,2",
     "npgettext:1c,2,3",
+    # Flask-AppBuilder's help texts on the users page ("The user role on the application, ...").
+    "lazy_formatter_gettext",
 )
 COMMENT_TAGS = ("Translators:",)
 FAB_COMMENT = "Flask-AppBuilder"

@@ -164,7 +164,7 @@ def test_extraction_covers_app_plugins_templates_and_fab(extracted):
 
 def test_login_page_is_armenian_by_default(client):
     html = _text(client.get("/login/"))
-    assert '<html lang="hy">' in html
+    assert re.search(r'<html lang="hy"[ >]', html)
     assert ">Օգտանուն:</label>" in html
     assert ">Գաղտնաբառ:</label>" in html
     assert 'type="submit" value="Մուտք գործել"' in html
@@ -177,7 +177,7 @@ def test_login_page_in_russian_after_switching(client):
     response = client.get("/lang/ru")
     assert response.status_code == 302
     html = _text(client.get("/login/"))
-    assert '<html lang="ru">' in html
+    assert re.search(r'<html lang="ru"[ >]', html)
     assert ">Имя пользователя:</label>" in html
     assert ">Пароль:</label>" in html
     assert 'type="submit" value="Войти"' in html
@@ -186,7 +186,7 @@ def test_login_page_in_russian_after_switching(client):
 def test_english_is_available_too(client):
     client.get("/lang/en")
     html = _text(client.get("/login/"))
-    assert '<html lang="en">' in html
+    assert re.search(r'<html lang="en"[ >]', html)
     assert 'value="Sign In"' in html
 
 
@@ -255,12 +255,15 @@ def test_language_switcher_is_named_and_keyboard_reachable(client):
     assert re.search(r'<a href="#" id="hamaynk-language-toggle"[^>]*aria-haspopup="true"', html, re.S)
     assert '<span lang="hy">Հայերեն</span>' in html
     for code, name in (("hy", "Հայերեն"), ("en", "English"), ("ru", "Русский")):
-        assert re.search(rf'<a href="/lang/{code}" lang="{code}" hreflang="{code}"[^>]*>.*?{name}', html, re.S), code
-    assert re.search(r'<a href="/lang/hy" lang="hy" hreflang="hy" aria-current="true">', html)
+        # each link brings the reader back to the page it was followed from
+        assert re.search(
+            rf'<a href="/lang/{code}(\?next=[^"]*)?" lang="{code}" hreflang="{code}"[^>]*>.*?{name}', html, re.S
+        ), code
+    assert re.search(r'<a href="/lang/hy[^"]*" lang="hy" hreflang="hy"[^>]*aria-current="true">', html)
     client.get("/lang/ru")
     html = _text(client.get("/login/"))
     assert '<span lang="ru">Русский</span>' in html
-    assert 'hreflang="ru" aria-current="true"' in html
+    assert re.search(r'hreflang="ru"[^>]*aria-current="true"', html)
     assert "Язык" in html
 
 
@@ -360,3 +363,75 @@ def test_formatting_follows_the_request_locale(app):
             assert format_date(DAY, "long") == format_date(DAY, "long", "en")
         with force_locale("ru"):
             assert format_date(DAY, "long") == format_date(DAY, "long", "ru")
+
+
+# --- no English left around the data (issue 8) ------------------------------------------------
+
+
+def test_the_brand_is_shown_in_the_ui_language(client, app):
+    html = _text(client.get("/login/"))
+    assert re.search(r"<title>[^<]*Համայնք</title>", html)
+    client.get("/lang/ru")
+    html = _text(client.get("/login/"))
+    assert re.search(r"<title>[^<]*Хамайнк</title>", html) and "Hamaynk" not in html
+    # the configured name itself is unchanged for code and the API's description
+    assert app.config["APP_NAME"] == "Hamaynk"
+
+
+def test_values_print_in_the_page_language(app):
+    from flask import render_template_string
+
+    with app.test_request_context(), force_locale("hy"):
+        assert render_template_string("{{ a }}|{{ b }}|{{ c }}|{{ d }}", a=True, b=False, c=None, d=0) == "Այո|Ոչ||0"
+    with app.test_request_context(), force_locale("ru"):
+        assert render_template_string("{{ a }}|{{ b }}", a=True, b=False) == "Да|Нет"
+
+
+def test_profile_and_users_pages_show_role_labels_and_no_booleans(client, login_as):
+    login_as("clerk")
+    html = _text(client.get("/users/userinfo/"))
+    assert "Օպերատոր" in html
+    # (the test clerk's first name is "Clerk": data, so the role is looked for in brackets)
+    for english in ("[Clerk]", "True", "False", "None"):
+        assert english not in html, english
+    login_as("system_admin")
+    client.get("/lang/ru")
+    html = _text(client.get("/users/list/"))
+    assert "Оператор" in html and "Администратор общины" in html
+    assert "[Clerk]" not in html and "True" not in html
+    roles = _text(client.get("/roles/list/"))
+    assert "Системный администратор" in roles and ">System admin<" not in roles
+    form = _text(client.get("/users/add"))
+    assert re.search(r"<option[^>]*>Оператор</option>", form)
+
+
+@pytest.mark.parametrize(
+    ("mime", "hy", "ru"),
+    [
+        ("application/pdf", "PDF փաստաթուղթ", "документ PDF"),
+        ("image/jpeg", "JPEG պատկեր", "изображение JPEG"),
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XLSX աղյուսակ", "таблица XLSX"),
+        ("application/x-unknown", "Ֆայլ", "Файл"),
+    ],
+)
+def test_file_types_are_named_not_given_as_mime_types(app, mime, hy, ru):
+    from app.domain.formatting import document_type_name
+
+    with app.test_request_context():
+        with force_locale("hy"):
+            assert document_type_name(mime) == hy
+        with force_locale("ru"):
+            assert document_type_name(mime) == ru
+
+
+def test_select2_gets_its_texts_in_the_page_language(client, login_as):
+    import html as html_module
+
+    login_as("system_admin")
+    page = _text(client.get("/users/add"))
+    found = re.search(r"<script src=\"/static/select2-i18n.js\" data-texts='([^']*)'", page)
+    assert found, "the page loads select2's language after select2"
+    texts = __import__("json").loads(html_module.unescape(found.group(1)))
+    assert texts["removeAllItems"] == "Հեռացնել բոլորը"
+    assert texts["noResults"] == "Արդյունքներ չեն գտնվել"
+    assert (ROOT / "app" / "static" / "select2-i18n.js").exists()

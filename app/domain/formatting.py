@@ -1,4 +1,5 @@
-"""Locale-aware formatting with no request needed: AMD amounts, dates and times.
+"""Locale-aware formatting with no request needed: AMD amounts, dates and times, and the
+names of file types.
 
 Every formatter takes its locale as an argument, so a receipt, an e-mail sent by a job and a
 case summary come out the same wherever they are made. Templates reach these through
@@ -13,8 +14,11 @@ from babel.dates import format_date as _babel_date
 from babel.dates import format_datetime as _babel_datetime
 from babel.numbers import format_decimal
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
+from app.domain.declarations import DOCUMENT_TYPES
 from app.domain.tracking import OFFICE_TZ
+from app.domain.uploads import TYPE_LABELS
 
 DEFAULT_LOCALE = "hy"
 DRAM_SIGN = "֏"
@@ -48,3 +52,35 @@ def format_datetime(value: dt.datetime | None, fmt: str, locale: str) -> str:
     if value is None:
         return ""
     return _babel_datetime(value, format=fmt, locale=locale, tzinfo=OFFICE_TZ)
+
+
+# What kind of thing each accepted file type is, to name it to people as "PDF document" or
+# "JPEG image" rather than by its MIME type. The format's own name (TYPE_LABELS) is the same
+# in every language; the kind is translated.
+_DOCUMENT_KINDS: dict[str, str] = {
+    "pdf": "document",
+    "jpeg": "image",
+    "png": "image",
+    "tiff": "image",
+    "webp": "image",
+    "heic": "image",
+    "docx": "document",
+    "odt": "document",
+    "xlsx": "spreadsheet",
+}
+
+
+def document_type_name(content_type: str | None) -> str:
+    """``application/pdf`` -> "PDF document" (in the current language); a type no document
+    requirement accepts, or none, is just "File"."""
+    wanted = (content_type or "").split(";", 1)[0].strip().lower()
+    for name, mimes in DOCUMENT_TYPES.items():
+        if wanted in mimes:
+            label = TYPE_LABELS.get(name, name.upper())
+            kind = _DOCUMENT_KINDS.get(name, "document")
+            if kind == "image":
+                return _("%(format)s image", format=label)
+            if kind == "spreadsheet":
+                return _("%(format)s spreadsheet", format=label)
+            return _("%(format)s document", format=label)
+    return _("File")

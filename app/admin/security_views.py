@@ -1,0 +1,95 @@
+"""Flask-AppBuilder's own security screens (users, roles, groups) in the page's language.
+
+Its views print what the database stores: role names ("Clerk") on the users and profile pages
+and in the role pickers, permissions glued with an English "on", and the groups screens with
+column labels made from the column names ("Name", "Label"), which gettext never sees. These
+subclasses change only how things are named; what the views do stays Flask-AppBuilder's.
+Lists and show pages are handled by ``app.i18n.display`` (every template's ``finalize``); the
+option lists of their forms are set here. Wired in by ``app.security.HamaynkSecurityManager``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_appbuilder.security import views as fab
+from flask_babel import lazy_gettext as _l
+
+from app.i18n import display, role_label
+
+
+def _role_option(role: Any) -> str:
+    return role_label(role.name)
+
+
+def _option(item: Any) -> str:
+    return str(display(item))
+
+
+def _relabel_options(view: Any, labels: dict[str, Any]) -> None:
+    """Give the forms' relation pickers our option labels (the form fields are still unbound
+    classes here: ``kwargs`` is what they are built with for every request)."""
+    for form in (getattr(view, "add_form", None), getattr(view, "edit_form", None)):
+        for name, get_label in labels.items():
+            field = getattr(form, name, None) if form is not None else None
+            if field is not None and hasattr(field, "kwargs"):
+                field.kwargs["get_label"] = get_label
+
+
+# Each is named as its parent: Flask-AppBuilder derives endpoints, permission names and its
+# templates' links from the class name, so URLs, stored permissions and app.security's role
+# table stay what they were.
+class UserDBModelView(fab.UserDBModelView):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _relabel_options(self, {"roles": _role_option, "groups": _option})
+
+
+class RoleModelView(fab.RoleModelView):
+    """Its list and show widgets print the stored name as it is, past any formatter: the
+    rows handed to them carry the label instead (no built-in roles are configured, the only
+    thing those templates look names up for)."""
+
+    # Its search form offers these too, under names made from the columns.
+    label_columns = {**fab.RoleModelView.label_columns, "user": _l("Users"), "groups": _l("Groups")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _relabel_options(self, {"permissions": _option, "user": _option})
+
+    def _get_list_widget(self, *args: Any, **kwargs: Any) -> Any:
+        widgets = super()._get_list_widget(*args, **kwargs)
+        # The rows come as a generator: read them once and hand the widget a list.
+        rows = list(widgets["list"].template_args.get("value_columns") or [])
+        for row in rows:
+            if isinstance(row.get("name"), str):
+                row["name"] = role_label(row["name"])
+        widgets["list"].template_args["value_columns"] = rows
+        return widgets
+
+    def _get_show_widget(self, *args: Any, **kwargs: Any) -> Any:
+        widgets = super()._get_show_widget(*args, **kwargs)
+        args_ = widgets["show"].template_args
+        values, columns = args_.get("value_columns"), args_.get("include_columns") or []
+        if isinstance(values, list) and "name" in columns and isinstance(values[columns.index("name")], str):
+            values[columns.index("name")] = role_label(values[columns.index("name")])
+        return widgets
+
+
+class UserGroupModelView(fab.UserGroupModelView):
+    label_columns = {
+        "name": _l("Name"),
+        "label": _l("Label"),
+        "description": _l("Description"),
+        "users": _l("Users"),
+        "roles": _l("Roles"),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _relabel_options(self, {"roles": _role_option, "users": _option})
+
+
+class PermissionViewModelView(fab.PermissionViewModelView):
+    # Its search form offers the roles too, under a name made from the column.
+    label_columns = {**fab.PermissionViewModelView.label_columns, "role": _l("Roles")}
