@@ -57,6 +57,14 @@ def _demo_user(role: str, department_code: str | None, exclude: set[str]) -> str
 def _fill(page, name: str, value) -> None:
     """Fill the visible input named ``name`` the way a person would for its kind."""
     inputs = page.locator(f"[name='{name}']")
+    if inputs.count() == 1 and inputs.first.get_attribute("type") == "hidden":
+        # A date typed as a person would, in the page's format (hamaynk.js fills the ISO value).
+        shown = page.locator(f"#{name}")
+        if shown.is_visible():
+            pattern = page.locator("body").get_attribute("data-date-pattern") or "yyyy-MM-dd"
+            year, month, day = str(value).split("-")
+            shown.fill(pattern.replace("yyyy", year).replace("MM", month).replace("dd", day))
+        return
     if inputs.count() == 0 or not inputs.first.is_visible():
         return  # hidden by a condition: the server drops it anyway
     first = inputs.first
