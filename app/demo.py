@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from app.domain.activations import set_activation
+from app.domain.activations import ActivationError, set_activation
 from app.domain.roles import AUDITOR, CITIZEN, CLERK, HEAD, MUNICIPAL_ADMIN, SPECIALIST, STAFF_ROLES, SYSTEM_ADMIN
 from app.extensions import current_appbuilder, db
 from app.models import Department, Municipality, ServiceActivation, StaffProfile
@@ -112,6 +112,9 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
     for index, (code, hy, en, ru, region) in enumerate(MUNICIPALITIES, start=1):
         progress(f"[{index}/{total}] municipality {en}")
         municipality = db.session.execute(select(Municipality).where(Municipality.code == code)).scalar_one_or_none()
+        # Services are enabled on the first seeding only: a plug-in installed later is the
+        # municipal admin's to enable (with its responsible department), not every start's.
+        first_seeding = municipality is None
         if municipality is None:
             municipality = Municipality(code=code, name_hy=hy, name_en=en, name_ru=ru, region=region)
             db.session.add(municipality)
@@ -146,6 +149,9 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
                 departments[staff_department].head_user_id = user.id
                 db.session.commit()
             logins.append((username, role, en))
+        if not first_seeding:
+            progress(f"[{index}/{total}] services of {en} left as its administrator set them")
+            continue
         progress(f"[{index}/{total}] enabling {len(registry.latest())} services in {en}")
         existing = set(
             db.session.execute(
@@ -157,17 +163,21 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
                 continue  # an admin may have changed it since; leave their choice alone
             if registered.municipality_id not in (None, municipality.id):
                 continue  # another municipality's own (service builder) service
-            set_activation(
-                db.session,
-                registry,
-                municipality.id,
-                registered.key,
-                enabled=True,
-                fee_override=None,
-                deadline_override=None,
-                department_id=None,
-                actor_id=None,
-            )
+            try:
+                set_activation(
+                    db.session,
+                    registry,
+                    municipality.id,
+                    registered.key,
+                    enabled=True,
+                    fee_override=None,
+                    deadline_override=None,
+                    department_id=None,
+                    actor_id=None,
+                )
+            except ActivationError as exc:
+                # E.g. a step needs a department the demo does not create: say so, go on.
+                progress(f"[{index}/{total}] not enabling {registered.key} in {en}: {exc}")
         db.session.commit()
     ensure_user(
         sm,

@@ -92,4 +92,46 @@ def test_scaffolded_package_is_installable_and_green(tmp_path):
         cwd=tmp_path,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "4 passed" in tests.stdout
+    assert "5 passed" in tests.stdout
+
+
+def test_installed_scaffold_shows_its_own_armenian_message_on_the_armenian_office_page(tmp_path, monkeypatch):
+    """Issue 14 item 7: a plug-in ships its catalogs; the core's gettext finds them."""
+    import re
+
+    from app.extensions import db
+    from app.testing import enable_service, login, make_app, seed_municipality
+
+    assert CliRunner().invoke(new_service_command, ["plot-lease", "--dir", str(tmp_path)]).exit_code == 0
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps"),
+            *("--no-build-isolation", "--target", str(site), str(tmp_path / "hamaynk-plot-lease")),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    # Installed, not the source folder: the catalogs came through the package data.
+    assert (site / "hamaynk_plot_lease" / "translations" / "hy" / "LC_MESSAGES" / "messages.mo").is_file()
+    monkeypatch.syspath_prepend(str(site))
+    app = make_app(tmp_path, plugins=["hamaynk_plot_lease"])
+    app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
+    enable_service(app, "alpha", "plot-lease")
+    client = app.test_client()
+    login(client, "alpha.clerk")
+    form = client.get("/office/new/plot-lease?_l_=hy").get_data(as_text=True)
+    token = re.search(r'name="applicant-token" type="hidden" value="([A-Za-z0-9_-]{32})"', form).group(1)
+    response = client.post(
+        "/office/new/plot-lease",
+        data={"applicant-token": token, "applicant-name": "Արամ", "address": "Աբովյան 1", "details": "<b>"},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'lang="hy"' in page
+    assert "Հեռացրեք անկյունային փակագծերը։" in page
+    assert "Remove the angle brackets." not in page
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

@@ -66,3 +66,14 @@ class TransitionVetoed(WorkflowError):
 
 
 __all__ = ["ChangedMeanwhile", "InvalidAction", "NotAllowed", "ServiceUnavailable", "TransitionVetoed", "WorkflowError"]
+
+
+class HookFailed(RuntimeError):
+    """A plug-in's hook raised or answered with something of the wrong shape. The message
+    names the plug-in and the hook; it is for the log and the administrator, not the clerk
+    (who is shown a generic message). Raised by :class:`app.plugins.host.PluginHost`."""
+
+    def __init__(self, plugin: str, hook: str, problem: str):
+        self.plugin = plugin
+        self.hook = hook
+        super().__init__(f"plug-in {plugin!r}, hook {hook}(): {problem}")

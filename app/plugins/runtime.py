@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,14 +14,35 @@ from app.plugins.host import PluginHost, build_plugin_host
 from app.plugins.registry import ServiceRegistry
 
 
+def checking_from_command_line(argv: list[str] | None = None) -> bool:
+    """Whether this process runs ``flask hamaynk check`` (or ``hamaynk hamaynk check``).
+
+    Flask creates the app before it can even find the ``hamaynk`` commands, and a strict app
+    stops at the first broken plug-in; ``check`` must see them all, so its app is built
+    forgiving. Click has already taken the words off its context by then: only the command
+    line tells."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    return any(words[i : i + 2] == ["hamaynk", "check"] for i in range(len(words)))
+
+
 def init_app(app: Flask) -> None:
-    host = build_plugin_host(app.config)
+    strict = bool(app.config.get("HAMAYNK_STRICT_PLUGINS", True)) and not checking_from_command_line()
+    host = build_plugin_host(app.config, strict=strict)
     app.extensions["hamaynk.plugins"] = host
-    # Services built in the admin UI live in the database; they join after every plug-in,
-    # so a plug-in always keeps its key.
+    # Plug-ins' own catalogs (app.sdk.gettext finds their strings). Babel merges directories
+    # in order, later ones winning: plug-ins go before the core's, so a plug-in can add texts
+    # but never change the core's. Set before Flask-AppBuilder starts Babel with this value.
+    plugin_catalogs = host.translation_dirs()
+    if plugin_catalogs:
+        core = app.config.get("BABEL_TRANSLATION_DIRECTORIES") or ""
+        app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join([*plugin_catalogs, *([core] if core else [])])
+    # Services built in the admin UI live in the database; they join after every plug-in.
+    # A plug-in or definition file declaring a built service's key is refused (it is the
+    # newcomer: the builder never takes a plug-in's key), and a strict start says so.
     from app.plugins import builder_services
 
     builder_services.init_app(app)
+    host.raise_if_strict()
 
 
 def host(app: Flask | None = None) -> PluginHost:

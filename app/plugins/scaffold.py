@@ -34,7 +34,8 @@ $module = "$module"
 include = ["$module*"]
 
 [tool.setuptools.package-data]
-$module = ["templates/*.html"]
+# Without these lines a normal (not editable) install leaves the templates and catalogs out.
+$module = ["templates/*.html", "translations/*/LC_MESSAGES/*.po", "translations/*/LC_MESSAGES/*.mo"]
 """)
 
 MODULE = Template('''"""$title_en.
@@ -125,6 +126,12 @@ def test_form_accepts_good_data_and_refuses_bad(hamaynk_app_factory):
     assert check({"address": "x", "details": "<b>"})[1] == {"details": "Remove the angle brackets."}
 
 
+def test_the_hook_message_is_translated_by_the_plugins_own_catalog(hamaynk_app_factory):
+    app = hamaynk_app_factory(plugins=["$module"])
+    for locale, text in (("hy", "Հեռացրեք անկյունային փակագծերը։"), ("ru", "Уберите угловые скобки.")):
+        assert form_checker(app, "$key", locale=locale)({"address": "x", "details": "<b>"})[1] == {"details": text}
+
+
 def test_filed_at_the_office_and_decided_along_the_route(hamaynk_app_factory):
     app = hamaynk_app_factory(plugins=["$module"])
     filed = apply(app, "$key")
@@ -149,7 +156,24 @@ A Hamaynk service plug-in.
 Edit `$module/__init__.py` (the declaration) and `$module/templates/output.html` (the
 issued document). `flask hamaynk check` in a Hamaynk install validates it; the plug-in
 author guide is docs/plugins.md in Hamaynk.
+
+Texts your hooks show (through `app.sdk.gettext`) are translated in
+`$module/translations/<hy|ru>/LC_MESSAGES/messages.po`. After changing texts:
+
+    pybabel extract -o messages.pot $module
+    pybabel update -i messages.pot -d $module/translations
+    # translate the new entries in the .po files, then:
+    pybabel compile -d $module/translations
+
+Commit both the `.po` and the `.mo` files: the package ships them as they are.
 """)
+
+# The one text the generated hook shows, in the languages besides English.
+CATALOG_TEXTS = {
+    "hy": "Հեռացրեք անկյունային փակագծերը։",
+    "ru": "Уберите угловые скобки.",
+}
+HOOK_MESSAGE = "Remove the angle brackets."
 
 
 def module_name(key: str) -> str:
@@ -184,4 +208,25 @@ def create_package(key: str, target: Path, title_en: str | None = None) -> Path:
     (root / module / "__init__.py").write_text(MODULE.substitute(values), encoding="utf-8")
     (root / module / "templates" / "output.html").write_text(TEMPLATE, encoding="utf-8")
     (root / "tests" / f"test_{module}.py").write_text(TESTS.substitute(values), encoding="utf-8")
+    write_catalogs(root / module / "translations", module, {HOOK_MESSAGE: CATALOG_TEXTS})
     return root
+
+
+def write_catalogs(folder: Path, project: str, texts: dict[str, dict[str, str]]) -> None:
+    """``<lang>/LC_MESSAGES/messages.po`` and the compiled ``.mo`` for each language of
+    ``texts`` ({English text: {lang: translation}}), as ``pybabel`` would write them."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import write_po
+
+    languages = sorted({lang for per_lang in texts.values() for lang in per_lang})
+    for lang in languages:
+        catalog = Catalog(locale=lang, project=project, version="0.1.0", charset="utf-8")
+        for english, per_lang in texts.items():
+            catalog.add(english, per_lang.get(lang, ""))
+        target = folder / lang / "LC_MESSAGES"
+        target.mkdir(parents=True, exist_ok=True)
+        with (target / "messages.po").open("wb") as po:
+            write_po(po, catalog, omit_header=False)
+        with (target / "messages.mo").open("wb") as mo:
+            write_mo(mo, catalog)
