@@ -29,32 +29,149 @@ def plugins_command() -> None:
             click.echo(f"    error: {record.error}")
 
 
+def _staffing_report(ctx: click.Context) -> int | None:
+    """Print every step of an offered service that nobody in its municipality can act on
+    (app.domain.activations.staffing_gaps); return how many, or ``None`` when there is no
+    database to ask (not run through ``flask --app …``, or not migrated yet)."""
+    from flask.cli import ScriptInfo
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    info = ctx.find_object(ScriptInfo)
+    if info is None:
+        click.echo("staffing: not checked (run as `flask --app app:create_app hamaynk check` to check it)")
+        return None
+    try:
+        app = info.load_app()
+    except Exception as exc:
+        click.echo(f"staffing: not checked, the app did not start: {exc}")
+        return None
+    from app.domain import access
+    from app.domain.activations import staffing_gaps
+    from app.extensions import db
+    from app.models import Municipality
+    from app.plugins import runtime as plugin_runtime
+
+    found = 0
+    with app.app_context():
+        try:
+            municipalities = (
+                db.session.execute(
+                    access.unscoped(select(Municipality), reason="the staffing of every municipality").order_by(
+                        Municipality.code
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for municipality in municipalities:
+                for service in staffing_gaps(db.session, municipality.id, plugin_runtime.registry(app)):
+                    for gap in service.steps:
+                        found += 1
+                        if gap.missing_department:
+                            why = f"the municipality has no department {gap.department_code!r}"
+                        elif gap.department_code is not None:
+                            why = f"nobody active with the role {gap.role!r} in department {gap.department_code!r}"
+                        else:
+                            why = f"nobody active with the role {gap.role!r}"
+                        click.echo(
+                            f"warning: {municipality.code}: service {service.key!r} "
+                            f"v{service.registered.version}, step {gap.step_key!r}: {why}"
+                        )
+        except SQLAlchemyError as exc:
+            click.echo(f"staffing: not checked, the database is not ready ({exc.__class__.__name__})")
+            return None
+        finally:
+            db.session.remove()
+    click.echo(f"staffing: {found} step(s) of offered services nobody can act on")
+    return found
+
+
 @hamaynk.command("check", with_appcontext=False)
-def check_command() -> None:
-    """Validate all plug-ins and definition files; exit 1 on any problem."""
+@click.option(
+    "--strict", is_flag=True, help="Count steps nobody can act on (staffing gaps) as problems: exit 1 on any."
+)
+@click.option("--traceback", "show_traceback", is_flag=True, help="Show where check itself failed, if it does.")
+@click.pass_context
+def check_command(ctx: click.Context, strict: bool, show_traceback: bool) -> None:
+    """Validate all plug-ins, definition files and services built in the admin UI, listing
+    every problem and warning, and report offered services with steps nobody can act on;
+    exit 1 on any problem (staffing gaps only with --strict)."""
+    try:
+        problems = _check(ctx, strict)
+    except Exception as exc:
+        if show_traceback:
+            raise
+        click.echo(f"check could not finish: {type(exc).__name__}: {exc} (--traceback shows where)", err=True)
+        sys.exit(2)
+    if problems:
+        sys.exit(1)
+
+
+def _app_for_check(ctx: click.Context) -> Flask | None:
+    """The app ``flask --app …`` names (its database has the builder services and the
+    departments), or ``None``. The app is built forgiving for ``check``
+    (app.plugins.runtime.checking_from_command_line); should it fail anyway, plug-ins and
+    files are still checked without it."""
+    from flask.cli import ScriptInfo
+
+    info = ctx.find_object(ScriptInfo)
+    if info is None:
+        return None
+    try:
+        return info.load_app()
+    except Exception as exc:
+        click.echo(f"the app did not start ({type(exc).__name__}: {exc}); checking plug-ins and files without it")
+        return None
+
+
+def _check(ctx: click.Context, strict: bool) -> int:
     import config as settings
     from app.domain.declarations import LANGUAGES
-    from app.plugins.host import DISABLED, build_plugin_host
+    from app.plugins import checkup
+    from app.plugins.host import ACTIVE, build_plugin_host
 
-    cfg = settings.from_env()
-    values = {k: getattr(cfg, k) for k in dir(cfg) if k.isupper()}
-    values["HAMAYNK_STRICT_PLUGINS"] = False  # collect every problem instead of stopping at the first
-    host = build_plugin_host(values)
+    app = _app_for_check(ctx)
+    if app is not None:
+        from app.plugins import runtime as plugin_runtime
+
+        host = plugin_runtime.host(app)
+    else:
+        cfg = settings.from_env()
+        values = {k: getattr(cfg, k) for k in dir(cfg) if k.isupper()}
+        host = build_plugin_host(values, strict=False)  # every problem, not just the first
+    findings = checkup.plugin_findings(host)
+    if app is not None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from app.extensions import db
+
+        with app.app_context():
+            try:
+                findings += checkup.department_findings(db.session, host)
+            except SQLAlchemyError as exc:
+                click.echo(f"departments: not checked, the database is not ready ({exc.__class__.__name__})")
+            finally:
+                db.session.remove()
     problems = 0
-    for record in sorted(host.records.values(), key=lambda r: r.name):
-        if record.status == DISABLED:
+    for finding in findings:
+        if finding.level == checkup.ERROR:
             problems += 1
-            click.echo(f"ERROR {record.name} ({record.origin}): {record.error}", err=True)
+            click.echo(finding.line(), err=True)
+        else:
+            click.echo(finding.line())
     for registered in host.registry.all():
         missing = [lang for lang in LANGUAGES if lang not in registered.service.title]
         if missing:
             click.echo(
                 f"warning: service {registered.key!r} v{registered.version} ({registered.plugin}) has no title in {missing}"
             )
-    active = sum(1 for r in host.records.values() if r.status == "active")
+    gaps = _staffing_report(ctx)
+    if strict and gaps:
+        problems += gaps
+    active = sum(1 for r in host.records.values() if r.status == ACTIVE)
     click.echo(f"{active} plug-in(s) active, {len(host.registry)} service version(s), {problems} problem(s)")
-    if problems:
-        sys.exit(1)
+    return problems
 
 
 @hamaynk.command("sync-permissions")

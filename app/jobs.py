@@ -25,6 +25,9 @@ Tasks
                           failure marks the row ``failed``.
     ``hamaynk.sweep``     periodic (hourly): re-enqueues e-mails still pending after an
                           hour whose task was lost (a worker killed mid-way, a queue flushed).
+    ``hamaynk.purge_staged``  periodic (hourly, at minute 23): removes the uploads kept from
+                          refused submissions (:mod:`app.domain.staging`) older than
+                          ``HAMAYNK_STAGING_HOURS`` (default 6), rows and stored files.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class Jobs:
     escalate: Any
     deliver: Any
     sweep: Any
+    purge_staged: Any
     run_escalation: Callable[[dt.date | None], list[int]]
 
 
@@ -85,7 +89,8 @@ def make_huey(config: Mapping[str, Any], instance_path: str) -> Huey:
 
 
 def _register(app: Flask, huey: Huey) -> Jobs:
-    from app.domain import escalation, notifications
+    from app.domain import escalation, notifications, staging
+    from app.domain.storage import get_storage
     from app.extensions import db
     from app.models.base import utcnow
     from app.plugins import builder_services
@@ -143,7 +148,30 @@ def _register(app: Flask, huey: Huey) -> Jobs:
             deliver(notification_id)
         return len(ids)
 
-    return Jobs(huey=huey, escalate=escalate, deliver=deliver, sweep=sweep, run_escalation=run_escalation)
+    staging_age = dt.timedelta(
+        hours=float(config.get("HAMAYNK_STAGING_HOURS") or staging.MAX_AGE.total_seconds() / 3600)
+    )
+
+    @huey.periodic_task(crontab(minute="23"), name="hamaynk.purge_staged")
+    def purge_staged() -> int:
+        with app.app_context():
+            try:
+                removed = staging.purge(db.session, get_storage(app), older_than=staging_age)
+            except BaseException:
+                db.session.rollback()
+                raise
+        if removed:
+            log.info("purged %d staged upload(s)", removed)
+        return removed
+
+    return Jobs(
+        huey=huey,
+        escalate=escalate,
+        deliver=deliver,
+        sweep=sweep,
+        purge_staged=purge_staged,
+        run_escalation=run_escalation,
+    )
 
 
 def get_jobs(app: Flask | None = None) -> Jobs:

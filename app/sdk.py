@@ -7,6 +7,10 @@ without notice. Pluggy is an implementation detail and is never imported by plug
 module is fully typed: the closed vocabularies of a declaration are ``Literal`` types, and
 hooks receive read-only views (:class:`ApplicationView`, :class:`TransitionView`), never
 the core's database models.
+
+Texts a plug-in's code shows go through :func:`gettext` / :func:`lazy_gettext`; the plug-in
+ships their translations in a ``translations/`` folder next to its module (found when it
+loads; see docs/plugins.md, section 6).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ through the loaders.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
 
@@ -32,10 +33,21 @@ from app.models import (
     ServiceActivation,
     ServiceDefinition,
     StaffProfile,
+    Substitution,
     User,
 )
 from app.plugins import runtime as plugin_runtime
-from app.testing import PASSWORD, SAMPLE_PSN, apply, attach, enable_service, login, make_app, staff_user
+from app.testing import (
+    PASSWORD,
+    SAMPLE_PSN,
+    apply,
+    attach,
+    enable_service,
+    login,
+    make_app,
+    office_today,
+    staff_user,
+)
 
 SERVICE_KEY = "residence-certificate"
 # Filed by the applicant in person: no power of attorney on the checklist.
@@ -90,7 +102,7 @@ def test_another_clerks_api_draft_is_nowhere_to_be_seen(app, client, login_as):
         f"/workspace/applications/{draft_id}",
     )
     # A draft has no receipt: its creator is told so (test_office), the others nothing at all.
-    not_filed_yet = "անդորրագիր չունի"  # "has no receipt"
+    not_filed_yet = "ստացական չունի"  # "has no receipt"
     login_as("clerk")
     for page in pages[:2]:
         assert not_filed_yet in client.get(page).get_data(as_text=True), page
@@ -610,11 +622,16 @@ LOADERS = {
     "DepartmentView.edit",
     "DepartmentView.list",
     "DepartmentView.show",
+    "HomeView.index",
     "OfficeView.applicants",
+    "OfficeView.find",
     "OfficeView.index",
     "OfficeView.new",
     "OfficeView.receipt",
+    "OfficeView.receipt_handed_over",
+    "OfficeView.receipt_new_code",
     "OfficeView.receipt_pdf",
+    "ServiceBuilderView.add",
     "ServiceBuilderView.edit",
     "ServiceBuilderView.export",
     "ServiceBuilderView.list",
@@ -623,6 +640,9 @@ LOADERS = {
     "StaffView.add",
     "StaffView.edit",
     "StaffView.list",
+    "SubstitutesView.add",
+    "SubstitutesView.end",
+    "SubstitutesView.list",
     "WorkspaceView.act",
     "WorkspaceView.case",
     "WorkspaceView.download",
@@ -632,6 +652,7 @@ LOADERS = {
 # Query strings an endpoint needs before it loads anything (a search, a tab, a filter);
 # each is requested, as well as the bare URL.
 QUERIES = {
+    "OfficeView.find": ["tracking={tracking_number}"],
     "OfficeView.applicants": ["q=Applicant", f"q={SAMPLE_PSN}", "q=091123456"],
     "WorkspaceView.inbox": [
         "tab=mine",
@@ -650,8 +671,20 @@ def own_rows(app):
     filed = apply(app, SERVICE_KEY, municipality="alpha", data=FORM, documents={"identity": [attach("pdf", "own.pdf")]})
     alpha = app.seeded["alpha"]
     with app.app_context():
+        # A substitution, so ending one finds a row (while the crawl is away).
+        substitution = Substitution(
+            municipality_id=alpha["id"],
+            absent_id=alpha["users"]["specialist"],
+            substitute_id=alpha["users"]["head"],
+            starts_on=office_today(),
+            ends_on=office_today() + dt.timedelta(days=3),
+        )
+        db.session.add(substitution)
+        db.session.commit()
         return {
+            "substitution_id": substitution.id,
             "application_id": filed.id,
+            "tracking_number": filed.tracking_number,
             "document_id": db.session.get(Application, filed.id).documents[0].id,
             "user_id": alpha["users"]["clerk"],
             "municipality_id": alpha["id"],
@@ -666,7 +699,7 @@ def _not_applicable(rule) -> bool:
 def _url(rule, rows) -> str:
     values = {}
     for argument in rule.arguments:
-        if argument in ("application_id", "document_id", "user_id"):
+        if argument in ("application_id", "document_id", "user_id", "substitution_id"):
             values[argument] = rows[argument]
         elif argument == "pk":
             if rule.rule.startswith("/api/"):

@@ -247,10 +247,13 @@ def _dev():
 
 def test_dev_test_runs_on_every_core_unless_told_otherwise():
     dev = _dev()
-    assert dev.parallel([]) == ["-n", "auto"]
-    assert dev.parallel(["tests/test_i18n.py", "-x"]) == ["-n", "auto", "tests/test_i18n.py", "-x"]
-    for chosen in (["-n", "1"], ["-n2"], ["--numprocesses=3", "-k", "plugins"], ["-p", "no:xdist"], ["-pno:xdist"]):
-        assert dev.parallel(chosen) == chosen
+    grouped = ["--dist", "loadgroup"]
+    assert dev.parallel([]) == ["-n", "auto", *grouped]
+    assert dev.parallel(["tests/test_i18n.py", "-x"]) == ["-n", "auto", *grouped, "tests/test_i18n.py", "-x"]
+    for chosen in (["-n", "1"], ["-n2"], ["--numprocesses=3", "-k", "plugins"]):
+        assert dev.parallel(chosen) == [*grouped, *chosen]
+    for unchanged in (["-p", "no:xdist"], ["-pno:xdist"], ["-n", "2", "--dist", "load"]):
+        assert dev.parallel(unchanged) == unchanged
 
 
 def test_check_lock_fails_on_any_difference_from_the_lock():
@@ -359,3 +362,73 @@ def test_demo_leaves_other_municipalities_builder_services_alone(app):
             .where(ServiceActivation.service_key == "abovyan-market-stall")
         ).scalars()
         assert set(where) <= {"abovyan"}
+
+
+def test_demo_enables_services_only_when_it_first_creates_a_municipality(app):
+    """Issue 14 item 10: a plug-in installed after the demo was seeded is not switched on by the
+    next `dev.py run` (which runs `flask hamaynk demo` on every start) anywhere."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["hamaynk", "demo"]).exit_code == 0
+    with app.app_context():
+        gyumri = db.session.execute(select(Municipality).where(Municipality.code == "gyumri")).scalar_one()
+        gyumri_id = gyumri.id
+        # As if residence-certificate were installed only now: Gyumri has never had it.
+        row = db.session.execute(
+            select(ServiceActivation).where(
+                ServiceActivation.municipality_id == gyumri_id,
+                ServiceActivation.service_key == "residence-certificate",
+            )
+        ).scalar_one()
+        db.session.delete(row)
+        db.session.commit()
+    again = runner.invoke(args=["hamaynk", "demo"])
+    assert again.exit_code == 0, again.output
+    assert "services of Gyumri left as its administrator set them" in again.output
+    with app.app_context():
+        assert (
+            db.session.execute(
+                select(ServiceActivation.id).where(
+                    ServiceActivation.municipality_id == gyumri_id,
+                    ServiceActivation.service_key == "residence-certificate",
+                )
+            ).first()
+            is None
+        )
+
+
+def test_first_demo_seeding_skips_a_builder_service_of_another_municipality(app):
+    """Issue 14 item 3: a builder service that exists before the demo municipalities do
+    belongs to its owner (here the test's alpha) and is enabled nowhere else."""
+    from app.plugins import builder_services
+
+    with app.app_context():
+        builder_services.save(
+            db.session,
+            {
+                "key": "alpha-market-stall",
+                "title": {"hy": "Տոնավաճառի տաղավար", "en": "Market stall"},
+                "steps": [{"key": "review", "title": {"hy": "Ստուգում"}, "role": "specialist", "days": 2}],
+            },
+            mode=builder_services.CREATE,
+            owner_municipality_id=app.seeded["alpha"]["id"],
+            actor_id=None,
+            viewer_municipality_ids=None,
+            app=app,
+        )
+        db.session.commit()
+    builder_services.refresh(app, force=True)
+    result = app.test_cli_runner().invoke(args=["hamaynk", "demo"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        where = db.session.execute(
+            select(Municipality.code)
+            .join(ServiceActivation, ServiceActivation.municipality_id == Municipality.id)
+            .where(ServiceActivation.service_key == "alpha-market-stall")
+        ).scalars()
+        assert list(where) == []
+        # ...while the demo municipalities did get the plug-ins' services on this first seeding.
+        assert db.session.execute(
+            select(ServiceActivation.id)
+            .join(Municipality, ServiceActivation.municipality_id == Municipality.id)
+            .where(Municipality.code == "dilijan", ServiceActivation.enabled.is_(True))
+        ).first()

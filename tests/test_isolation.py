@@ -11,6 +11,7 @@ anyone remembering to add it here.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 from urllib.parse import quote
@@ -23,12 +24,15 @@ from app.models import (
     Application,
     AuditEvent,
     Department,
+    PendingReceiptCode,
     ServiceActivation,
     ServiceDefinition,
     StaffProfile,
+    Substitution,
     TransitionRecord,
 )
 from app.plugins import builder_services
+from app.sdk import office_today
 from app.testing import PASSWORD, apply, attach, enable_service
 
 BETA_APPLICANT = "Զզբետա Բնակիչ Leakcheck"
@@ -55,7 +59,19 @@ def beta_rows(app):
     with app.app_context():
         application = db.session.get(Application, filed.id)
         beta_id = app.seeded["beta"]["id"]
+        users = app.seeded["beta"]["users"]
+        # A substitution of beta's, which alpha's staff must neither see nor end.
+        substitution = Substitution(
+            municipality_id=beta_id,
+            absent_id=users["specialist"],
+            substitute_id=users["head"],
+            starts_on=office_today(),
+            ends_on=office_today() + dt.timedelta(days=3),
+        )
+        db.session.add(substitution)
+        db.session.commit()
         return {
+            "substitution_id": substitution.id,
             "application_id": application.id,
             "document_id": application.documents[0].id,
             "tracking_number": application.tracking_number,
@@ -95,8 +111,8 @@ def beta_service(app):
 def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str | None:
     values = {}
     for argument in rule.arguments:
-        if argument in ("application_id",):
-            values[argument] = beta["application_id"]
+        if argument in ("application_id", "substitution_id"):
+            values[argument] = beta[argument]
         elif argument == "document_id":
             values[argument] = beta["document_id"]
         elif argument == "user_id":
@@ -154,6 +170,13 @@ def _snapshot(app, beta):
                 )
             ).scalar_one(),
             db.session.execute(select(func.count()).select_from(ServiceDefinition)).scalar_one(),
+            db.session.execute(
+                select(Substitution.cancelled_at).where(Substitution.id == beta["substitution_id"])
+            ).scalar_one(),
+            db.session.execute(
+                select(func.count()).where(PendingReceiptCode.municipality_id == beta["municipality_id"])
+            ).scalar_one(),
+            application.access_secret_hash,
         )
 
 

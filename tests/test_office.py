@@ -115,8 +115,12 @@ def post(client, key: str, data):
 
 
 def stored_files(app) -> list[Path]:
+    """The stored documents of applications; files kept from a refused submission (under the
+    staging prefix, see tests/test_staging.py) are not filed documents."""
     root = Path(app.config["HAMAYNK_STORAGE_PATH"])
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "staging")
 
 
 def count(app, model) -> int:
@@ -283,22 +287,16 @@ def test_residence_certificate_intake_files_submits_and_prints_a_receipt(app, cl
     assert "Տեղեկանք բնակության վայրի և ընտանիքի կազմի մասին" in text  # the service, in Armenian
     assert "Արմեն Պետրոսյան" in text and "passport.pdf" in text and "id-card.png" in text
 
+    # Downloading is not handing over: until the clerk confirms, the code stays on the receipt.
+    assert access_code_on(clerk.get(f"/office/receipt/{application_id}").get_data(as_text=True)) == code
+    confirmed = clerk.post(f"/office/receipt/{application_id}/handed-over")
+    assert confirmed.status_code == 302 and confirmed.headers["Location"].endswith(f"/office/receipt/{application_id}")
+
     # Handed over: neither the page nor a reprint shows the code again.
     again = clerk.get(f"/office/receipt/{application_id}").get_data(as_text=True)
     assert access_code_on(again) is None and code not in again
     reprint = pdf_text(clerk.get(f"/office/receipt/{application_id}/receipt.pdf").data)
     assert row["tracking"] in reprint and code not in reprint
-
-
-def test_the_access_code_is_kept_for_one_application_and_a_limited_time():
-    store: dict = {}
-    intake.remember_access_code(store, 7, "secret-7", now=1000.0)
-    assert intake.recall_access_code(store, 8, now=1001.0) is None  # another application
-    assert intake.recall_access_code(store, 7, now=1001.0) == "secret-7"
-    intake.remember_access_code(store, 9, "secret-9", now=1002.0)  # the next intake replaces it
-    assert intake.recall_access_code(store, 7, now=1003.0) is None
-    late = 1002.0 + intake.ACCESS_CODE_TTL.total_seconds() + 1
-    assert intake.recall_access_code(store, 9, now=late) is None and store == {}
 
 
 def test_a_hidden_field_value_is_dropped_and_a_visible_required_one_enforced(app, clerk):

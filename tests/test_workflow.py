@@ -229,6 +229,7 @@ def test_return_for_correction_and_resubmission_go_back_to_the_same_step(app, pe
         "return_for_correction",
         "registrar",
         what_to_fix="The passport scan is unreadable; attach a clearer one.",
+        fields=["address"],
     )
     state = load(app, other)
     assert (state["status"], state["step"]) == (statuses.RETURNED, "registry_check")
@@ -590,7 +591,7 @@ def test_act_runs_the_action_the_fields_name(app, people):
     application_id = file_application(app)
     assert act_as(app, application_id, "front_clerk", action="comment", comment="Called", expected_version=None)
     what = "The passport scan is unreadable."
-    assert act_as(app, application_id, "registrar", action="return", what_to_fix=what) == "return"
+    assert act_as(app, application_id, "registrar", action="return", what_to_fix=what, fields=["address"]) == "return"
     corrected = dict(DATA, address="Abovyan, Kotayk 2")
     act_as(app, application_id, "front_clerk", action="resubmit", data=corrected, comment="New scan")
     act_as(app, application_id, "registry_head", action="extend", days=2, reason="Registry is slow")

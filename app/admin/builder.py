@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
@@ -259,7 +259,8 @@ class FieldRowForm(_RowForm):
     help_ru = StringField(_l("Help text (Russian)"))
     required = BooleanField(_l("The applicant must fill this in"))
     personal = BooleanField(_l("Personal data (shown only to those who need it)"))
-    choices = TextAreaField(_l("Choices"), description=CHOICE_LINE_HELP)
+    # WTForms keeps the description as given and Jinja renders it through __html__.
+    choices = TextAreaField(_l("Choices"), description=cast(str, CHOICE_LINE_HELP))
     min_value = StringField(_l("Smallest number allowed"))
     max_value = StringField(_l("Largest number allowed"))
     min_length = IntegerField(_l("Fewest characters"), validators=[OptionalValue(), NumberRange(min=0, max=100_000)])

@@ -26,15 +26,25 @@ from app import web
 from app.admin.forms import ActivationForm, StaffForm
 from app.domain import access
 from app.domain.access import MAX_PK, Actor
-from app.domain.activations import ActivationError, catalogue, set_activation
+from app.domain.activations import ActivationError, catalogue, set_activation, staffing_gaps
 from app.domain.staff import StaffError, StaffInput, create_staff, grantable_roles, update_staff
 from app.extensions import db
+from app.i18n import current_locale, tr
 from app.models import Department, Municipality, StaffProfile
 from app.plugins import runtime as plugin_runtime
 
 
 class HomeView(IndexView):
+    """``/``: the sign-in invitation for visitors, each role's starting points for staff
+    (app.admin.home)."""
+
     index_template = "hamaynk/index.html"
+
+    @expose("/")
+    def index(self):
+        from app.admin.home import home_context  # the home page's own module; kept out of this one's imports
+
+        return self.render_template(self.index_template, appbuilder=self.appbuilder, **home_context(self.appbuilder))
 
 
 class MunicipalityScopeFilter(BaseFilter):
@@ -316,6 +326,10 @@ class StaffView(BaseView):
 
     def _form(self, profile=None):
         form = StaffForm(obj=profile.user if profile else None)
+        if not form.password.raw_data:
+            # obj= filled the field with the stored hash; a post without the field would save
+            # that hash as the new password. No password given means keep the old one.
+            form.password.data = None
         actor = web.require_actor()
         is_sys = actor.is_system_admin
         form.roles.choices = [(r, _(r)) for r in grantable_roles(is_sys)]
@@ -498,11 +512,16 @@ class ServicesView(BaseView):
     def list(self):
         municipality = self._chosen_municipality()
         offered = catalogue(db.session, plugin_runtime.registry(), municipality.id) if municipality is not None else []
+        # Offered services with steps nobody can act on: shown with each row and above the table.
+        gaps = staffing_gaps(db.session, municipality.id, plugin_runtime.registry()) if municipality is not None else []
         actor = web.require_actor()
         municipalities = _municipality_choices(actor) if actor.is_system_admin else []
         return self.render_template(
             "hamaynk/services.html",
             offered=offered,
+            gaps={g.key: g for g in gaps},
+            locale=current_locale(),
+            may_manage_staff=self.appbuilder.sm.has_access("can_add", "StaffAdmin"),
             municipality=municipality,
             municipalities=municipalities,
             title=_("Services"),
@@ -549,6 +568,23 @@ class ServicesView(BaseView):
                 flash(str(exc), "danger")
             else:
                 flash(_("Saved."), "success")
+                # Enabling before staffing is allowed, never silent (app.domain.activations).
+                gap = next(
+                    (
+                        g
+                        for g in staffing_gaps(db.session, municipality.id, plugin_runtime.registry())
+                        if g.key == service_key
+                    ),
+                    None,
+                )
+                if gap is not None:
+                    locale = current_locale()
+                    flash(
+                        _("Nobody can act on some steps of this service yet, so its applications will wait there:")
+                        + " "
+                        + " ".join(step.describe(locale) for step in gap.steps),
+                        "warning",
+                    )
                 return redirect(url_for(".list", municipality=municipality.id))
         status = 400 if request.method == "POST" else 200
         return self.render_template(
@@ -556,5 +592,5 @@ class ServicesView(BaseView):
             form=form,
             offered=offered,
             municipality=municipality,
-            title=registered.service.title,
+            title=tr(registered.service.title),
         ), status

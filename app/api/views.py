@@ -36,7 +36,21 @@ from app.models import Application
 from app.plugins import runtime as plugin_runtime
 
 MAX_KEY = 100
-ACTION_KEYS = {"action", "expected_version", "comment", "reason", "what_to_fix", "assignee_id", "days"}
+ACTION_KEYS = {
+    "action",
+    "expected_version",
+    "comment",
+    "reason",
+    "what_to_fix",
+    "assignee_id",
+    "days",
+    # return: the declared fields and documents to fix; resubmit: the corrected field values;
+    # hand_over: how the result reached the applicant.
+    "fields",
+    "documents",
+    "data",
+    "method",
+}
 CREATE_KEYS = {"service_key", "data", "applicant"}
 APPLICANT_KEYS = {"name", "psn", "phone", "email", "address"}
 TRUE = {"1", "true", "yes", "on"}
@@ -64,7 +78,29 @@ def _action_input(body: Mapping[str, Any]) -> dict[str, Any]:
     """The keyword arguments for :func:`app.domain.workflow.act` from an action request, once
     its JSON types are right. A number that is not a positive whole number in range is
     handed over as missing, so the workflow names what it needed."""
-    errors = {key: _("Send text here.") for key in ("comment", "reason", "what_to_fix") if _not_text(body.get(key))}
+    errors = {
+        key: _("Send text here.") for key in ("comment", "reason", "what_to_fix", "method") if _not_text(body.get(key))
+    }
+    for key in ("fields", "documents"):
+        value = body.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+            errors[key] = _("Send a list of keys.")
+    data = body.get("data")
+    if data is not None:
+        allowed = (str, int, float, bool, type(None))
+        if not isinstance(data, dict):
+            errors["data"] = _("Send the form data as an object.")
+        else:
+            errors.update(
+                {
+                    f"data.{name}": _("This value has the wrong type.")
+                    for name, value in data.items()
+                    if not (
+                        isinstance(value, allowed)
+                        or (isinstance(value, list) and all(isinstance(v, allowed) for v in value))
+                    )
+                }
+            )
     if errors:
         raise BadRequest(_("Some fields are not valid."), errors)
     action = body.get("action")
@@ -80,6 +116,11 @@ def _action_input(body: Mapping[str, Any]) -> dict[str, Any]:
         "what_to_fix": what_to_fix,
         "assignee_id": inputs.whole_number(body.get("assignee_id"), MAX_PK),
         "days": inputs.whole_number(body.get("days"), deadlines.MAX_WORKING_DAYS),
+        "fields": body.get("fields") or (),
+        "documents": body.get("documents") or (),
+        # JSON numbers arrive as the text a form field holds: the same rules as the HTML form.
+        "data": _as_form_values(data) if isinstance(data, dict) else None,
+        "method": body.get("method"),
     }
 
 
@@ -257,6 +298,8 @@ class ApplicationsApi(BaseApi):
                     "size": d.size,
                     "sha256": d.sha256,
                     "uploaded_at": _iso(d.uploaded_at),
+                    # Replaced by a resubmission: kept, no longer current.
+                    "superseded": d.superseded,
                     # Only for a reader who may open it: no link that would answer 403.
                     "url": f"{document_url}{d.id}" if summary.may_open_documents else None,
                 }
@@ -271,6 +314,10 @@ class ApplicationsApi(BaseApi):
                     "from_status": e.from_status,
                     "to_status": e.to_status,
                     "comment": e.comment,
+                    # What the act named or changed; personal values masked as on the case page.
+                    "details": e.details,
+                    # A substitute acted for this absent colleague (else null).
+                    "on_behalf_of_id": e.on_behalf_of_id,
                 }
                 for e in summary.events
             ],
@@ -395,19 +442,46 @@ class ApplicationsApi(BaseApi):
                   properties:
                     action:
                       type: string
-                      enum: [approve, reject, return, resubmit, withdraw, comment, reassign, extend]
+                      enum: [approve, reject, return, resubmit, withdraw, comment, reassign, extend, take, hand_over]
                     expected_version: {type: integer, description: The version you saw; required except for comment}
                     comment:
                       type: string
-                      description: Staff note for approve and resubmit; the text itself for comment (required)
+                      description: Staff note for approve, resubmit and hand_over; the text itself for comment (required)
                     reason:
                       type: string
                       description: Required for reject (shown to the applicant) and extend; optional for reassign and withdraw
                     what_to_fix:
                       type: string
                       description: >-
-                        Required for return; shown to the applicant. Deprecated alias: reason,
-                        when what_to_fix is not sent
+                        For return: what to correct, shown to the applicant. A return needs
+                        what_to_fix, fields or documents (at least one). Deprecated alias:
+                        reason, when what_to_fix is not sent
+                    fields:
+                      type: array
+                      items: {type: string}
+                      description: >-
+                        For return: keys of the service's form fields to fix (see
+                        /api/v1/services/{key}/schema); an unknown key is refused
+                    documents:
+                      type: array
+                      items: {type: string}
+                      description: >-
+                        For return: keys of the service's checklist documents to fix; an
+                        unknown key is refused. A resubmission must attach a new file to each
+                        one, which the API cannot send yet: resubmit such a case at the office
+                    data:
+                      type: object
+                      description: >-
+                        For resubmit: corrected values of the fields the return named. A value
+                        for any other field is refused unless it equals the stored one; the
+                        whole form is validated again, as at intake
+                    method:
+                      type: string
+                      enum: [in_person, post, online]
+                      description: >-
+                        Required for hand_over (approved applications only; a front-office
+                        clerk or the staff of the last step): how the result reached the
+                        applicant. The application becomes issued and is closed
                     assignee_id: {type: integer, description: Required for reassign}
                     days: {type: integer, description: Working days; required for extend}
           responses:

@@ -658,6 +658,35 @@ def may_see_personal_data(actor: Actor | None, application: Application) -> Type
     return caseworker_of(actor, application.municipality_id)
 
 
+# -- standing in for an absent colleague ---------------------------------------------------------
+#
+# A substitute (app.domain.substitutes) works an absent colleague's tasks for a period. Who may
+# be named and who may name them are act-on rules, so they live here.
+
+
+def may_stand_in_for(substitute: Actor | None, absent: Actor | None) -> TypeGuard[Actor]:
+    """Whether ``substitute`` may stand in for ``absent``: two different, active members of the
+    same municipality's staff, the substitute holding each caseworker role the absent person
+    has, so every step the absent person works is one the substitute is qualified for. The
+    department may differ: a department of one person borrows its substitute from next door."""
+    if absent is None or not absent.active or absent.municipality_id is None:
+        return False
+    if not staff_of(substitute, absent.municipality_id) or substitute.user_id == absent.user_id:
+        return False
+    needed = absent.roles & frozenset(CASEWORKER_ROLES)
+    return bool(needed) and needed <= substitute.roles
+
+
+def may_arrange_substitute(actor: Actor | None, absent: Actor | None) -> TypeGuard[Actor]:
+    """Whether ``actor`` may name (or end) a substitute for ``absent``: the person themselves,
+    the head of their department, or their municipality's administrator."""
+    if absent is None or absent.municipality_id is None or not staff_of(actor, absent.municipality_id):
+        return False
+    if actor.user_id == absent.user_id or actor.has(roles.MUNICIPAL_ADMIN):
+        return True
+    return actor.has(roles.HEAD) and actor.department_id is not None and actor.department_id == absent.department_id
+
+
 __all__ = [
     "CASEWORKER_ROLES",
     "MAX_PK",
@@ -677,8 +706,10 @@ __all__ = [
     "get_municipality",
     "is_applicant",
     "load_actor",
+    "may_arrange_substitute",
     "may_file_for",
     "may_see_personal_data",
+    "may_stand_in_for",
     "may_submit",
     "municipality_clause",
     "owned_models",

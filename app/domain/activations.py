@@ -1,15 +1,24 @@
-"""Which services a municipality offers, and on what terms."""
+"""Which services a municipality offers, and on what terms — and whether anyone can work them.
+
+A municipality may enable a service before it has staffed the departments its steps name;
+applications then wait at a step nobody can act on. That is allowed (staff are often hired
+after the decision to offer a service) but never silent: :func:`staffing_gaps` lists such
+steps for the services page, the inbox, the admin's landing page and ``flask hamaynk
+check``, and :func:`application_gap` tells the case page of an application waiting at one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import access, audit
-from app.models import Department, ServiceActivation
+from app.domain import access, audit, roles, statuses
+from app.domain.declarations import Step, pick
+from app.models import Application, Department, Role, ServiceActivation, StaffProfile, User
 
 if TYPE_CHECKING:
     from app.plugins.registry import RegisteredService, ServiceRegistry
@@ -110,3 +119,173 @@ def set_activation(
         details={"before": before, "after": after},
     )
     return row
+
+
+# -- staffing: steps nobody can act on ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepGap:
+    """A step of an offered service that nobody in the municipality can act on: no active
+    staff member has its role in its responsible department (or, when the step names a
+    department the municipality does not have, there is no such department at all)."""
+
+    service_key: str
+    service_version: int
+    step_key: str
+    step_title: Mapping[str, str]
+    role: str  # the stored role name the step needs
+    department_id: int | None  # None: any department may act (or the named one is missing)
+    department_code: str | None
+    department_name: Mapping[str, str] | None
+    missing_department: bool = False
+
+    def describe(self, locale: str) -> str:
+        """One sentence for the reader, in ``locale``'s words (the caller's Babel locale)."""
+        from flask_babel import gettext as _
+
+        step = pick(self.step_title, locale)
+        role = str(roles.ROLE_LABELS.get(self.role, self.role))
+        if self.missing_department:
+            return _(
+                "%(step)s: this municipality has no department %(code)s.", step=step, code=self.department_code or ""
+            )
+        if self.department_name is not None:
+            return _(
+                "%(step)s: nobody with the role %(role)s in %(department)s.",
+                step=step,
+                role=role,
+                department=pick(self.department_name, locale),
+            )
+        return _("%(step)s: nobody with the role %(role)s.", step=step, role=role)
+
+
+@dataclass(frozen=True)
+class ServiceGaps:
+    """An offered service and its steps that nobody can act on."""
+
+    registered: RegisteredService
+    steps: tuple[StepGap, ...]
+
+    @property
+    def key(self) -> str:
+        return self.registered.key
+
+
+@dataclass(frozen=True)
+class _Staffing:
+    """Who works in a municipality, as far as acting on steps goes: one pass over its staff."""
+
+    departments: Mapping[int, Department]
+    by_code: Mapping[str, Department]
+    # (department id, role name) of every active staff member; (None, role) too, for "anywhere".
+    held: frozenset[tuple[int | None, str]]
+
+    def covers(self, department_id: int | None, role: str) -> bool:
+        return (department_id, role) in self.held
+
+
+def _staffing(session: Session, municipality_id: int) -> _Staffing:
+    departments = {
+        d.id: d for d in session.execute(access.within(select(Department), Department, municipality_id)).scalars()
+    }
+    people = access.within(
+        select(StaffProfile.department_id, Role.name).join(User, User.id == StaffProfile.user_id).join(User.roles),
+        StaffProfile,
+        municipality_id,
+    ).where(User.active.is_(True))
+    held: set[tuple[int | None, str]] = set()
+    for department_id, role in session.execute(people).all():
+        held.add((None, role))
+        if department_id is not None:
+            held.add((department_id, role))
+    return _Staffing(departments, {d.code: d for d in departments.values()}, frozenset(held))
+
+
+def _department_texts(department: Department) -> dict[str, str]:
+    return {lang: getattr(department, f"name_{lang}") or department.code for lang in ("hy", "en", "ru")}
+
+
+def _step_gap(
+    registered: RegisteredService, step: Step, staffing: _Staffing, fallback_department_id: int | None
+) -> StepGap | None:
+    """The gap at ``step``, resolving its department as the workflow does
+    (:func:`app.domain.workflow.responsible_department_id`): the department the step names,
+    else ``fallback_department_id`` (the service's department here, or the application's)."""
+    role = roles.ROLE_BY_KEY.get(step.role, step.role)
+
+    def gap(department: Department | None, missing: bool = False) -> StepGap:
+        return StepGap(
+            service_key=registered.key,
+            service_version=registered.version,
+            step_key=step.key,
+            step_title=step.title,
+            role=role,
+            department_id=department.id if department is not None else None,
+            department_code=department.code if department is not None else step.department,
+            department_name=_department_texts(department) if department is not None else None,
+            missing_department=missing,
+        )
+
+    if step.department:
+        department = staffing.by_code.get(step.department)
+        if department is None:
+            return gap(None, missing=True)
+    else:
+        department = staffing.departments.get(fallback_department_id) if fallback_department_id is not None else None
+    if staffing.covers(department.id if department is not None else None, role):
+        return None
+    return gap(department)
+
+
+def staffing_gaps(session: Session, municipality_id: int, registry: ServiceRegistry) -> list[ServiceGaps]:
+    """Every service the municipality offers (enabled, newest version) that has steps nobody
+    can act on, with those steps in route order; services without gaps are left out. An
+    application reaching such a step waits there until someone is given the role in that
+    department. Three queries, whatever the number of services and staff.
+
+    A step with a condition is listed too: it may apply to the next application."""
+    activations = session.execute(
+        access.within(select(ServiceActivation), ServiceActivation, municipality_id).where(
+            ServiceActivation.enabled.is_(True)
+        )
+    ).scalars()
+    enabled = {row.service_key: row for row in activations}
+    if not enabled:
+        return []
+    staffing = _staffing(session, municipality_id)
+    result = []
+    for registered in registry.latest():
+        activation = enabled.get(registered.key)
+        if activation is None or not offered_to(registered, municipality_id):
+            continue
+        steps = tuple(
+            gap
+            for step in registered.service.steps
+            if (gap := _step_gap(registered, step, staffing, activation.department_id)) is not None
+        )
+        if steps:
+            result.append(ServiceGaps(registered, steps))
+    return result
+
+
+def application_gap(session: Session, application: Application, registry: ServiceRegistry) -> StepGap | None:
+    """The gap at the step ``application`` (loaded through :mod:`app.domain.access`) waits at,
+    if nobody can act on it there; ``None`` when someone can or it waits at no step. The
+    department is resolved as for the application itself (its service's department in the
+    municipality, else its own)."""
+    if application.status not in (statuses.SUBMITTED, statuses.IN_REVIEW, statuses.RETURNED):
+        return None
+    if not application.current_step:
+        return None
+    registered = registry.get(application.service_key, application.service_version)
+    step = registered.service.step(application.current_step) if registered else None
+    if registered is None or step is None:
+        return None
+    activation = session.execute(
+        access.within(select(ServiceActivation.department_id), ServiceActivation, application.municipality_id).where(
+            ServiceActivation.service_key == application.service_key
+        )
+    ).scalar_one_or_none()
+    fallback = activation if activation is not None else application.department_id
+    return _step_gap(registered, step, _staffing(session, application.municipality_id), fallback)

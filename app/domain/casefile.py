@@ -6,14 +6,19 @@ may hand the case to. Channels only render or serialise it.
 
 Who sees personal data (fields declared ``personal=True``, the applicant's public service
 number, phone, e-mail and address, and the documents themselves) is
-:func:`app.domain.access.may_see_personal_data`'s answer; everyone else gets them masked.
+:func:`app.domain.access.may_see_personal_data`'s answer; everyone else gets them masked —
+in the history too, where a resubmission shows each changed field's old and new value.
+
+Corrections (:mod:`app.domain.corrections`): a returned case shows what the return named to
+fix; the history shows what each resubmission changed and which files it replaced; replaced
+files stay listed (and openable by staff) as superseded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
@@ -21,12 +26,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import access, deadlines, roles, statuses, workflow
+from app.domain import access, corrections, deadlines, roles, statuses, workflow
 from app.domain.access import Actor
 from app.domain.declarations import Field, Service, Step, pick
 from app.domain.errors import ServiceUnavailable, WorkflowError
 from app.domain.formatting import format_date
-from app.models import Application, Role, StaffProfile, TransitionRecord, User
+from app.models import Application, ApplicationDocument, DeadlineAdjustment, Role, StaffProfile, TransitionRecord, User
 
 if TYPE_CHECKING:
     from app.plugins.registry import ServiceRegistry
@@ -43,6 +48,14 @@ ACTION_LABELS = {
     workflow.REASSIGN: _l("Reassigned"),
     workflow.EXTEND: _l("Extended the deadline"),
     workflow.WITHDRAW: _l("Withdrawn"),
+    workflow.HAND_OVER: _l("Handed over to the applicant"),
+    workflow.TAKE: _l("Took the application"),
+}
+
+HANDOVER_LABELS = {
+    "in_person": _l("In person"),
+    "post": _l("By post"),
+    "online": _l("Online"),
 }
 
 
@@ -149,6 +162,33 @@ def applicant_rows(application: Application, show_personal: bool) -> list[Applic
 
 
 @dataclass(frozen=True)
+class Change:
+    """One field a resubmission changed, as the reader may see it."""
+
+    name: str
+    label: str
+    old: str
+    new: str
+    masked: bool
+
+
+@dataclass(frozen=True)
+class FileRef:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """The files a resubmission attached to one checklist line, and those they replaced."""
+
+    requirement_key: str
+    title: str
+    replaced: list[FileRef]
+    added: list[FileRef]
+
+
+@dataclass(frozen=True)
 class Event:
     at: dt.datetime
     action: str
@@ -162,6 +202,19 @@ class Event:
     step_key: str | None
     from_status: str | None
     to_status: str
+    # What the act named or changed (TransitionRecord.details), personal values masked for a
+    # reader who may not see them.
+    details: dict[str, Any] = field(default_factory=dict)
+    # The same, for reading: a return's fields and documents to fix (labels), a
+    # resubmission's changes and files, a hand-over's method.
+    fix_fields: list[str] = field(default_factory=list)
+    fix_documents: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    document_changes: list[DocumentChange] = field(default_factory=list)
+    method: str | None = None
+    # A substitute acted for an absent colleague: the colleague (TransitionRecord.on_behalf_of_id).
+    on_behalf_of_id: int | None = None
+    on_behalf_of: str | None = None
 
 
 def user_names(session: Session, user_ids) -> dict[int, str]:
@@ -172,14 +225,101 @@ def user_names(session: Session, user_ids) -> dict[int, str]:
     return {uid: " ".join(p for p in (first, last) if p) for uid, first, last in rows}
 
 
+def _labels(service: Service | None, locale: str) -> tuple[dict[str, Field], dict[str, str]]:
+    if service is None:
+        return {}, {}
+    return {spec.name: spec for spec in service.fields}, {d.key: pick(d.title, locale) for d in service.documents}
+
+
+def _hidden(spec: Field | None, show_personal: bool) -> bool:
+    # Without the declaration nobody can tell which fields are personal: mask them all.
+    return not show_personal and (spec is None or spec.personal)
+
+
+def _shown_value(spec: Field | None, value: Any, locale: str, hidden: bool) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    text = display_value(spec, value, locale) if spec is not None else str(value)
+    return mask(text) if hidden else text
+
+
+def _read_details(
+    record: TransitionRecord,
+    service: Service | None,
+    locale: str,
+    show_personal: bool,
+    names: Mapping[int, str],
+) -> dict[str, Any]:
+    """The reading of one record's details, and the details themselves masked as needed."""
+    details = dict(record.details or {})
+    specs, titles = _labels(service, locale)
+    found: dict[str, Any] = {"details": details}
+    if record.action == workflow.RETURN:
+        found["fix_fields"] = [pick(specs[k].label, locale) if k in specs else k for k in details.get("fields") or ()]
+        found["fix_documents"] = [titles.get(k, k) for k in details.get("documents") or ()]
+    elif record.action == workflow.RESUBMIT:
+        changes, masked_changes = [], {}
+        for key, pair in (details.get("changes") or {}).items():
+            old, new = [*list(pair), None, None][:2]
+            spec = specs.get(key)
+            hidden = _hidden(spec, show_personal)
+            label = pick(spec.label, locale) if spec else key
+            changes.append(
+                Change(
+                    key, label, _shown_value(spec, old, locale, hidden), _shown_value(spec, new, locale, hidden), hidden
+                )
+            )
+            masked_changes[key] = [mask(old), mask(new)] if hidden else [old, new]
+        document_changes = []
+        files = details.get("documents") or {}
+        for entry in files.get("replaced") or ():
+            key = entry.get("requirement", "")
+            document_changes.append(
+                DocumentChange(
+                    key,
+                    titles.get(key, key),
+                    [FileRef(int(i), names.get(int(i), "")) for i in entry.get("old") or ()],
+                    [FileRef(int(i), names.get(int(i), "")) for i in entry.get("new") or ()],
+                )
+            )
+        for entry in files.get("added") or ():
+            key = entry.get("requirement", "")
+            document_changes.append(
+                DocumentChange(
+                    key,
+                    titles.get(key, key),
+                    [],
+                    [FileRef(int(i), names.get(int(i), "")) for i in entry.get("new") or ()],
+                )
+            )
+        found["changes"] = changes
+        found["document_changes"] = document_changes
+        found["details"] = {**details, "changes": masked_changes}
+    elif record.action == workflow.HAND_OVER:
+        method = details.get("method")
+        found["method"] = str(HANDOVER_LABELS.get(method, method)) if method else None
+    return found
+
+
 def timeline(
-    session: Session, application: Application, service: Service | None, locale: str, *, internal: bool
+    session: Session,
+    application: Application,
+    service: Service | None,
+    locale: str,
+    *,
+    internal: bool,
+    show_personal: bool = False,
+    documents: list[ApplicationDocument] | None = None,
 ) -> list[Event]:
-    """The application's history; internal staff comments only when ``internal``."""
+    """The application's history; internal staff comments only when ``internal``; the values
+    a resubmission changed in personal fields masked unless ``show_personal``."""
     records: list[TransitionRecord] = workflow.history(session, application)
     if not internal:
         records = [r for r in records if r.action != workflow.COMMENT]
-    names = user_names(session, [r.actor_id for r in records])
+    names = user_names(session, [uid for r in records for uid in (r.actor_id, r.on_behalf_of_id)])
+    if documents is None and any(r.action == workflow.RESUBMIT for r in records):
+        documents = access.documents_of(session, application)
+    file_names = {d.id: d.original_name for d in documents or ()}
     events = []
     for record in records:
         step = service.step(record.step_key) if service and record.step_key else None
@@ -196,6 +336,9 @@ def timeline(
                 step_key=record.step_key,
                 from_status=record.from_status,
                 to_status=record.to_status,
+                **_read_details(record, service, locale, show_personal, file_names),
+                on_behalf_of_id=record.on_behalf_of_id,
+                on_behalf_of=names.get(record.on_behalf_of_id) if record.on_behalf_of_id else None,
             )
         )
     return events
@@ -266,6 +409,52 @@ class DocumentRow:
     size: int
     sha256: str
     uploaded_at: dt.datetime
+    # Replaced by a resubmission: kept and openable, no longer current.
+    superseded: bool = False
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What the open return asks to fix, for a returned case."""
+
+    fields: list[tuple[str, str]]  # (key, label), in declared order
+    documents: list[tuple[str, str]]  # (key, title)
+    text: str | None
+    since: dt.date | None
+    age_days: int | None  # calendar days since it was returned
+
+
+def returned_since(session: Session, actor: Actor | None, application_ids: list[int]) -> dict[int, dt.date]:
+    """When each of these returned applications was returned (the start of its open
+    suspension), for lists that show how long a correction has been waited for. One query."""
+    if not application_ids:
+        return {}
+    stmt = access.scoped(
+        select(DeadlineAdjustment.application_id, DeadlineAdjustment.start_date), DeadlineAdjustment, actor
+    ).where(
+        DeadlineAdjustment.application_id.in_(application_ids),
+        DeadlineAdjustment.kind == "suspension",
+        DeadlineAdjustment.end_date.is_(None),
+    )
+    found: dict[int, dt.date] = {}
+    for application_id, start in session.execute(stmt).all():
+        if start is not None and (application_id not in found or start > found[application_id]):
+            found[application_id] = start
+    return found
+
+
+def _correction(
+    service: Service | None, records: list[TransitionRecord], locale: str, since: dt.date | None
+) -> Correction:
+    asked = corrections.requested(records)
+    specs, titles = _labels(service, locale)
+    return Correction(
+        fields=[(k, pick(specs[k].label, locale) if k in specs else k) for k in asked.fields],
+        documents=[(k, titles.get(k, k)) for k in asked.documents],
+        text=asked.text,
+        since=since,
+        age_days=(deadlines.today() - since).days if since else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -290,6 +479,10 @@ class CaseSummary:
     assignee: str | None
     reassign_candidates: list[tuple[int, str]]
     problem: str | None  # why the case cannot be worked on now (its service is gone)
+    # For a returned case: what the return named to fix.
+    correction: Correction | None = None
+    # Approving now would approve the whole application (channels confirm first).
+    final_approval: bool = False
 
 
 def summary(
@@ -320,6 +513,14 @@ def summary(
     step = workflow.current_step(application, service) if service else None
     titles = {d.key: pick(d.title, locale) for d in service.documents} if service else {}
     names = user_names(session, [application.assignee_id])
+    stored = access.documents_of(session, application)
+    internal = access.same_municipality(actor, application)
+    events = timeline(
+        session, application, service, locale, internal=internal, show_personal=show_personal, documents=stored
+    )
+    records = workflow.history(session, application)
+    gone = corrections.superseded_ids(records)
+    deadline = deadline_info(session, application)
     return CaseSummary(
         application=application,
         service=service,
@@ -341,28 +542,38 @@ def summary(
                 size=d.size,
                 sha256=d.sha256,
                 uploaded_at=d.uploaded_at,
+                superseded=d.id in gone,
             )
-            for d in access.documents_of(session, application)
+            for d in stored
         ],
         may_open_documents=may_open_documents and show_personal,
         # Internal comments are for the municipality's staff, not the applicant or others.
-        events=timeline(session, application, service, locale, internal=access.same_municipality(actor, application)),
-        deadline=deadline_info(session, application),
+        events=events,
+        deadline=deadline,
         actions=actions,
         assignee=names.get(application.assignee_id) if application.assignee_id else None,
         reassign_candidates=reassign_candidates(session, application, step) if "reassign" in actions else [],
         problem=None if service else str(ServiceUnavailable()),
+        correction=_correction(service, records, locale, deadline.suspended_since)
+        if application.status == statuses.RETURNED
+        else None,
+        final_approval=service is not None and "approve" in actions and workflow.approves_finally(application, service),
     )
 
 
 __all__ = [
     "ACTION_LABELS",
+    "HANDOVER_LABELS",
     "ApplicantRow",
     "CaseSummary",
+    "Change",
+    "Correction",
     "DeadlineInfo",
+    "DocumentChange",
     "DocumentRow",
     "Event",
     "FieldRow",
+    "FileRef",
     "applicant_rows",
     "deadline_info",
     "display_value",
@@ -370,6 +581,7 @@ __all__ = [
     "mask",
     "masked_data",
     "reassign_candidates",
+    "returned_since",
     "summary",
     "timeline",
     "user_names",

@@ -168,15 +168,19 @@ def store_documents(
     requirement: Document,
     files: Sequence[Any],
     uploaded_by_id: int | None = None,
+    *,
+    already_stored: int | None = None,
 ) -> list[ApplicationDocument]:
     """Check ``files`` against ``requirement`` (together with what the application already
     has for it), write them to ``storage`` and add their rows to ``session``, flushed but not
     committed: the caller commits them together with whatever else the request changes.
+    ``already_stored`` is what the files count against ``max_count`` when that is not every
+    stored file (a resubmission replacing superseded ones, app.domain.corrections).
 
     Raises an :class:`app.domain.uploads.UploadRefused` (nothing written, nothing added) or
     a :class:`app.domain.storage.StorageError` (nothing left written, nothing added).
     """
-    already = count_stored(session, application, requirement.key)
+    already = count_stored(session, application, requirement.key) if already_stored is None else already_stored
     checked: list[CheckedUpload] = check_uploads(files, requirement, already_stored=already)
     try:
         staged = storage.staged()

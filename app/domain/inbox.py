@@ -5,7 +5,10 @@ at 60 000.
 Tabs
     ``mine``        assigned to me, or unassigned and waiting at a step I may act on (the
                     same rule as :func:`app.domain.workflow.check_can_act_on_step`, written
-                    as a WHERE clause; ``tests/test_inbox.py`` proves the two agree);
+                    as a WHERE clause; ``tests/test_inbox.py`` proves the two agree); and
+                    the same for each absent colleague I stand in for today
+                    (:mod:`app.domain.substitutes`); and returned cases I may resubmit
+                    for the applicant (:func:`resubmit_clause`);
     ``department``  open applications whose current step my department is responsible for
                     (:func:`app.domain.workflow.responsible_department_id`, as SQL);
     ``all``         everything filed in my municipality (drafts are the applicant's own
@@ -30,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, false, func, or_, select, tuple_
+from sqlalchemy import and_, false, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from app.domain import access, deadlines, roles, statuses
+from app.domain import access, deadlines, roles, statuses, substitutes
 from app.domain.access import Actor
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.domain.tracking import normalize_tracking_number, parse_tracking_number
@@ -316,6 +319,35 @@ class Page:
     prev_cursor: Cursor | None = None
 
 
+def stand_in_clauses(session: Session, registry, actor: Actor) -> list[Any]:
+    """For each absent colleague ``actor`` stands in for today (:mod:`app.domain.substitutes`),
+    their "My tasks": assigned to them, or unassigned at a step they may act on."""
+    return [
+        or_(
+            and_(Application.assignee_id == stand_in.absent.user_id, Application.status.in_(OPEN)),
+            and_(
+                Application.assignee_id.is_(None),
+                can_act_clause(registry, stand_in.absent, stand_in.department_code),
+            ),
+        )
+        for stand_in in substitutes.standing_in_for(session, actor)
+    ]
+
+
+def resubmit_clause(actor: Actor):
+    """Returned applications ``actor`` may resubmit for the applicant, the WHERE-clause twin
+    of :func:`app.domain.access.speaks_for_applicant` for staff: every returned case of a
+    clerk's municipality (the front office serves whoever comes back), and those they filed."""
+    if actor.municipality_id is None:
+        return false()
+    who = [Application.created_by_id == actor.user_id]
+    if actor.has(roles.CLERK):
+        who.append(true())
+    return and_(
+        Application.status == statuses.RETURNED, Application.municipality_id == actor.municipality_id, or_(*who)
+    )
+
+
 def tab_clause(session: Session, registry, actor: Actor, tab: str):
     """The WHERE clause of a tab; :func:`list_page` keeps it inside what the actor may see."""
     if tab == MINE:
@@ -323,6 +355,8 @@ def tab_clause(session: Session, registry, actor: Actor, tab: str):
         mine = or_(
             and_(Application.assignee_id == actor.user_id, Application.status.in_(OPEN)),
             and_(Application.assignee_id.is_(None), can_act_clause(registry, actor, code)),
+            *stand_in_clauses(session, registry, actor),
+            resubmit_clause(actor),
         )
         return mine
     if tab == DEPARTMENT:
@@ -399,7 +433,9 @@ __all__ = [
     "filter_clauses",
     "list_page",
     "responsible_department_clause",
+    "resubmit_clause",
     "search_clause",
+    "stand_in_clauses",
     "tab_clause",
     "tabs_for",
 ]

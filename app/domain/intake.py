@@ -16,23 +16,19 @@ instead; two requests racing past that check are settled by the unique constrain
 transaction) and returns the winner's application.
 
 The access code. :func:`app.domain.workflow.new_application` returns the applicant's access
-secret once; only its hash is stored. The office keeps it in the clerk's session
-(:func:`remember_access_code`) for one application and at most
-:data:`ACCESS_CODE_TTL`, long enough to show it on the receipt page and to print it on the
-receipt PDF; downloading the PDF, filing the next intake or the time running out drops it. The
-session cookie is signed, not encrypted: the code sits in the browser of the clerk who is
-handing it to the citizen anyway, for minutes, and a stolen session cookie would already give
-away more than the code.
+secret once; only its hash is stored. The office asks for it to be sealed into a pending
+receipt in the same transaction (``receipt_key``; see :mod:`app.domain.receipts`), where it
+waits until the clerk confirms the receipt was handed over.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
+import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,13 +40,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.domain import access, channels, fieldtypes, inputs, statuses, workflow
+from app.domain import access, channels, fieldtypes, inputs, receipts, staging, statuses, workflow
 from app.domain.access import Actor
 from app.domain.activations import OfferedService, catalogue
 from app.domain.channels import ONLINE
 from app.domain.declarations import Document, Service, pick
 from app.domain.documents import check_checklist, store_documents
-from app.domain.errors import NotAllowed
+from app.domain.errors import HookFailed, NotAllowed
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.domain.storage import Storage
 from app.domain.uploads import UploadRefused
@@ -60,9 +56,6 @@ if TYPE_CHECKING:
     from app.plugins.host import PluginHost
     from app.plugins.registry import ServiceRegistry
 
-# How long the access code of a just-filed application stays available to the clerk.
-ACCESS_CODE_TTL = dt.timedelta(minutes=15)
-SESSION_KEY = "hamaynk_office_receipt"
 SUBMISSION_PREFIX = "office"
 # secrets.token_urlsafe(24): 32 characters of [A-Za-z0-9_-].
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -131,6 +124,11 @@ def enabled_service(
     return registered.service if enabled else None
 
 
+# Where a failed plug-in check is reported among the form errors: no field has this name
+# (field names are snake_case), so every channel shows it with the form's general errors.
+HOOK_FAILED_KEY = "__service__"
+
+
 def validate_form_data(
     host: PluginHost, service: Service, raw: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -138,11 +136,18 @@ def validate_form_data(
     ``validate_application`` (merged; the first message for a field wins)."""
 
     def extra(svc: Service, data: dict[str, Any]) -> dict[str, str]:
-        merged: dict[str, str] = {}
-        for result in host.hook.validate_application(service=svc, data=data):
-            for name, message in sorted((result or {}).items()):
-                merged.setdefault(name, str(message))
-        return merged
+        try:
+            return host.validate_application(svc, data)
+        except HookFailed as exc:
+            # The plug-in's author and the administrator need its name and what went wrong;
+            # the clerk or citizen only that nothing was filed and what to do (no 500).
+            logging.getLogger(__name__).exception("%s", exc)
+            return {
+                HOOK_FAILED_KEY: _(
+                    "This service's check failed, so nothing was filed. Try again, or contact the "
+                    "administrator if it keeps happening."
+                )
+            }
 
     return fieldtypes.validate_data(service, raw, host.registry.field_types, extra)
 
@@ -418,6 +423,8 @@ def file(
     submit: bool = True,
     service_version: int | None = None,
     locale: str = "hy",
+    receipt_key: str | bytes | None = None,
+    staged_ids: Sequence[int] = (),
 ) -> IntakeResult:
     """File one application for ``municipality_id`` as ``actor`` through ``channel``
     (:mod:`app.domain.channels`), and commit it.
@@ -427,6 +434,10 @@ def file(
     to uploaded files. With ``submit`` the application is submitted, so its checklist must be
     complete; without, it stays a draft. ``service_version`` files under that version of the
     service instead of the newest. ``locale`` is the language of document titles in messages.
+    With ``receipt_key`` (the app's secret key; the office passes it) the access code is sealed
+    into a pending receipt in the same transaction (:func:`app.domain.receipts.keep_code`).
+    ``staged_ids`` are kept uploads (:mod:`app.domain.staging`) handed in among ``uploads``:
+    their rows are deleted in the same transaction; the caller deletes their objects after.
 
     Checks come first and write nothing: who files (:class:`NotAllowed`; an unknown
     ``channel`` is a :class:`ValueError`), then the service, the applicant, the data and the
@@ -452,7 +463,19 @@ def file(
             if existing is not None:
                 return IntakeResult(existing, None, False)
         try:
-            return _file_once(session, host, storage, filer, municipality_id, checked, channel, submission_key, submit)
+            return _file_once(
+                session,
+                host,
+                storage,
+                filer,
+                municipality_id,
+                checked,
+                channel,
+                submission_key,
+                submit,
+                receipt_key=receipt_key,
+                staged_ids=staged_ids,
+            )
         except UploadRefused as exc:
             session.rollback()
             raise FilingRefused(documents={exc.requirement_key: str(exc)}, problems=[str(exc)]) from None
@@ -497,6 +520,9 @@ def _file_once(
     channel: str,
     submission_key: str | None,
     submit: bool,
+    *,
+    receipt_key: str | bytes | None = None,
+    staged_ids: Sequence[int] = (),
 ) -> IntakeResult:
     person = checked.applicant
     application, secret = workflow.new_application(
@@ -521,46 +547,15 @@ def _file_once(
             stored += store_documents(session, storage, application, requirement, files, actor.user_id)
     if submit:
         workflow.submit(session, application, actor=actor, expected_version=application.version, host=host)
+    if receipt_key is not None:
+        # Sealed with the application, so a filed application always has its code to print.
+        receipts.keep_code(session, application, secret, secret_key=receipt_key, created_by_id=actor.user_id)
+    staging.consume(session, municipality_id, staged_ids)
     workflow.commit(session)
     return IntakeResult(application, secret, True, stored)
 
 
-# -- the access code between submit and receipt -----------------------------------------------
-
-
-def remember_access_code(
-    store: MutableMapping[str, Any], application_id: int, code: str, now: float | None = None
-) -> None:
-    """Keep the code for this one application only (a newer intake replaces it)."""
-    store[SESSION_KEY] = {
-        "id": int(application_id),
-        "code": code,
-        "until": (now or time.time()) + ACCESS_CODE_TTL.total_seconds(),
-    }
-
-
-def recall_access_code(store: MutableMapping[str, Any], application_id: int, now: float | None = None) -> str | None:
-    """The remembered code of this application while it is fresh; a stale one is dropped."""
-    entry = store.get(SESSION_KEY)
-    if not isinstance(entry, dict):
-        return None
-    if entry.get("until", 0) < (now or time.time()):
-        store.pop(SESSION_KEY, None)
-        return None
-    if entry.get("id") != application_id:
-        return None
-    code = entry.get("code")
-    return code if isinstance(code, str) else None
-
-
-def forget_access_code(store: MutableMapping[str, Any], application_id: int | None = None) -> None:
-    entry = store.get(SESSION_KEY)
-    if isinstance(entry, dict) and (application_id is None or entry.get("id") == application_id):
-        store.pop(SESSION_KEY, None)
-
-
 __all__ = [
-    "ACCESS_CODE_TTL",
     "Applicant",
     "FilingRefused",
     "IntakeResult",
@@ -570,11 +565,8 @@ __all__ = [
     "existing_submission",
     "file",
     "find_applicants",
-    "forget_access_code",
     "new_submission_token",
     "offered_services",
-    "recall_access_code",
-    "remember_access_code",
     "submission_key",
     "uploaded_files",
     "validate_form_data",

@@ -5,6 +5,18 @@ from the application, :func:`render_receipt_pdf` lays it out with fpdf2. The rec
 Armenian by default (the language of the office's paperwork); labels are translatable like
 every other text, so ``locale`` may ask for another language.
 
+The access code. At an office intake the applicant's plain access code (of which the
+application keeps only a hash) is sealed into a :class:`~app.models.PendingReceiptCode` row
+in the same transaction as the application (:func:`keep_code`): encrypted with a key derived
+from the app's secret key, never stored readable. While that row exists the receipt page and
+PDF show the code, so a reload, a crashed printer or a clerk called away loses nothing. The
+clerk confirms that the receipt was printed or handed over (:func:`confirm_handed_over`),
+which deletes the row; from then on receipts are copies without the code. A lost code is
+replaced by :func:`reissue_code`: a new code, the old one stops working at once, and the new
+one waits in a pending row like the first. Both are audit-logged. Who may do either: the
+front-office clerks and the municipal administrators of the application's municipality
+(:func:`may_hand_over`), the people who meet the applicant at the counter.
+
 The font is DejaVu Sans, shipped in ``app/static/fonts`` with its licence, so the receipt
 renders the same on a fresh machine without system fonts. DejaVu has no glyph for the dram
 sign (֏, U+058F); Noto Sans Armenian (also shipped, OFL) is the fallback font for it.
@@ -12,23 +24,35 @@ sign (֏, U+058F); Noto Sans Armenian (also shipped, OFL) is the fallback font f
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from babel.dates import format_time
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Delete, Select, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm.exc import StaleDataError
 
-from app.domain import access, deadlines
+from app.domain import access, audit, deadlines, roles, tracking
+from app.domain.access import Actor
 from app.domain.declarations import Service, pick
+from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed
 from app.domain.formatting import format_amd, format_date
 from app.domain.tracking import OFFICE_TZ
 from app.models import Application, ApplicationDocument, Municipality
+from app.models.office import PendingReceiptCode
+
+log = logging.getLogger(__name__)
 
 FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "fonts"
 FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
@@ -187,13 +211,19 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
 
         pdf.ln(4)
         pdf.set_font(FAMILY, "", 9)
+        # Only what exists today: there is no online tracking yet (the citizen portal comes
+        # later), so the receipt sends the applicant to the office with the tracking number.
         if receipt.access_code:
             note = _(
-                "Keep this receipt. With the tracking number and the access code you can follow your application online. "
-                "The access code is printed only on this receipt; the office cannot show it again."
+                "Keep this receipt. To ask about the application, contact the Citizen Service Office and give "
+                "the tracking number. The access code is printed only on this receipt: keep it to yourself. "
+                "If it is lost, the office can issue a new one, and the old one stops working."
             )
         else:
-            note = _("This is a copy of the receipt. The access code is printed only on the original receipt.")
+            note = _(
+                "This is a copy of the receipt. The access code is printed only on the original receipt. "
+                "If it is lost, the office can issue a new one, and the old one stops working."
+            )
         pdf.multi_cell(0, 5, note, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         return bytes(pdf.output())
 
@@ -204,16 +234,189 @@ def receipt_pdf(
     return render_receipt_pdf(build_receipt(session, application, service, access_code=access_code, locale=locale))
 
 
+# -- the access code until the receipt is handed over ------------------------------------------
+
+# Domain separation: the key sealing receipt codes is not the key signing sessions, even though
+# both come from the one secret key.
+_SEAL_INFO = b"hamaynk/pending-receipt-code/v1"
+AUDIT_HANDED_OVER = "receipt.handed_over"
+AUDIT_REISSUED = "receipt.code_reissued"
+
+
+def _fernet(secret_key: str | bytes) -> Fernet:
+    if isinstance(secret_key, str):
+        secret_key = secret_key.encode("utf-8")
+    if not secret_key:
+        raise ValueError("sealing receipt codes needs the app's SECRET_KEY")
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO).derive(secret_key)
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def seal_code(secret_key: str | bytes, code: str) -> str:
+    """``code`` encrypted and authenticated (Fernet) under a key derived from ``secret_key``."""
+    return _fernet(secret_key).encrypt(code.encode("utf-8")).decode("ascii")
+
+
+def unseal_code(secret_key: str | bytes, sealed: str) -> str | None:
+    """The code inside ``sealed``, or ``None`` when it was sealed under another secret key
+    (rotated since) or tampered with: then the code is lost and can only be re-issued."""
+    try:
+        return _fernet(secret_key).decrypt(sealed.encode("ascii")).decode("utf-8")
+    except (InvalidToken, UnicodeError, ValueError):
+        return None
+
+
+def may_hand_over(actor: Actor | None, application: Application) -> bool:
+    """Whether ``actor`` may confirm the hand-over of the receipt or re-issue the access code:
+    a front-office clerk or a municipal administrator of the application's municipality, the
+    people who meet the applicant and can check their identity document. Specialists and
+    heads work the case, not the counter; auditors and system administrators act for no one."""
+    return access.same_municipality(actor, application) and actor.has(roles.CLERK, roles.MUNICIPAL_ADMIN)
+
+
+def keep_code(
+    session: Session | scoped_session[Session],
+    application: Application,
+    code: str,
+    *,
+    secret_key: str | bytes,
+    created_by_id: int | None,
+) -> PendingReceiptCode:
+    """Add the sealed ``code`` of a just-filed ``application`` to ``session`` (not committed:
+    it commits with the application, so a filed application never lacks its code)."""
+    if application.id is None:
+        session.flush()
+    row = PendingReceiptCode(
+        application_id=application.id,
+        municipality_id=application.municipality_id,
+        sealed_code=seal_code(secret_key, code),
+        created_by_id=created_by_id,
+    )
+    session.add(row)
+    return row
+
+
+def _pending_rows(application: Application) -> Select[PendingReceiptCode]:
+    stmt = access.within(select(PendingReceiptCode), PendingReceiptCode, application.municipality_id)
+    return stmt.where(PendingReceiptCode.application_id == application.id)
+
+
+def _drop_pending(application: Application) -> Delete:
+    stmt = access.within(delete(PendingReceiptCode), PendingReceiptCode, application.municipality_id)
+    return stmt.where(PendingReceiptCode.application_id == application.id)
+
+
+def pending_code(
+    session: Session | scoped_session[Session], application: Application, *, secret_key: str | bytes
+) -> str | None:
+    """The access code of ``application`` (loaded through :mod:`app.domain.access`) while its
+    receipt has not been confirmed as handed over; ``None`` afterwards."""
+    row = session.execute(_pending_rows(application)).scalar_one_or_none()
+    if row is None:
+        return None
+    code = unseal_code(secret_key, row.sealed_code)
+    if code is None:
+        log.warning(
+            "the pending access code of application %s cannot be unsealed (secret key changed?)", application.id
+        )
+    return code
+
+
+def has_pending_code(session: Session | scoped_session[Session], application: Application) -> bool:
+    return session.execute(_pending_rows(application)).first() is not None
+
+
+def _require_receipt(actor: Actor | None, application: Application) -> Actor:
+    if not may_hand_over(actor, application):
+        raise NotAllowed(_("Only the front office and the municipal administrator hand receipts over."))
+    assert actor is not None  # may_hand_over said so; mypy cannot see through it
+    if application.submitted_at is None:
+        raise InvalidAction(_("This application has not been filed yet, so it has no receipt."))
+    return actor
+
+
+def confirm_handed_over(
+    session: Session | scoped_session[Session], actor: Actor | None, application: Application, *, ip: str | None = None
+) -> bool:
+    """Record that the receipt with the access code was printed or handed over: the sealed
+    code is deleted and the event audit-logged, committed. ``False`` (nothing written) when
+    there was nothing to confirm, e.g. a second click or another clerk's confirmation came
+    first; that is harmless, not an error."""
+    actor = _require_receipt(actor, application)
+    gone = session.execute(_drop_pending(application))
+    # A bulk DELETE's row count says whether this request is the one that confirmed.
+    if not getattr(gone, "rowcount", 0):
+        session.rollback()
+        return False
+    audit.record(
+        session,
+        AUDIT_HANDED_OVER,
+        actor=actor,
+        target=("application", application.id),
+        municipality_id=application.municipality_id,
+        details={"tracking_number": application.tracking_number},
+        ip=ip,
+    )
+    session.commit()
+    return True
+
+
+def reissue_code(
+    session: Session | scoped_session[Session],
+    actor: Actor | None,
+    application: Application,
+    *,
+    secret_key: str | bytes,
+    ip: str | None = None,
+) -> str:
+    """Replace the access code of ``application`` with a new one and return it (committed).
+    The old code stops working at once (only the new hash is kept); the new code waits in a
+    pending receipt like the first one, to be printed and confirmed. Audit-logged without the
+    code. The application's version moves on, as for any change to it."""
+    actor = _require_receipt(actor, application)
+    code, digest = tracking.new_access_secret()
+    application.access_secret_hash = digest
+    session.execute(_drop_pending(application))
+    keep_code(session, application, code, secret_key=secret_key, created_by_id=actor.user_id)
+    audit.record(
+        session,
+        AUDIT_REISSUED,
+        actor=actor,
+        target=("application", application.id),
+        municipality_id=application.municipality_id,
+        details={"tracking_number": application.tracking_number},
+        ip=ip,
+    )
+    try:
+        session.commit()
+    except (StaleDataError, IntegrityError):
+        # The application changed meanwhile (its version moved on), or two re-issues raced
+        # and the other one's pending row came first: the other change stands, as a whole.
+        session.rollback()
+        raise ChangedMeanwhile() from None
+    return code
+
+
 def receipt_filename(tracking_number: str) -> str:
     # Tracking numbers are [A-Z0-9-] only, safe in a header as they are.
     return f"receipt-{tracking_number}.pdf"
 
 
 __all__ = [
+    "AUDIT_HANDED_OVER",
+    "AUDIT_REISSUED",
     "Receipt",
     "ReceiptLine",
     "build_receipt",
+    "confirm_handed_over",
+    "has_pending_code",
+    "keep_code",
+    "may_hand_over",
+    "pending_code",
     "receipt_filename",
     "receipt_pdf",
+    "reissue_code",
     "render_receipt_pdf",
+    "seal_code",
+    "unseal_code",
 ]

@@ -26,7 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import Municipality, TrackingCounter
+from app.domain import access, statuses
+from app.models import Application, Municipality, TrackingCounter
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 SEQUENCE_DIGITS = 6
@@ -223,12 +224,39 @@ def verify_access_secret(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_access_secret(secret.strip()).encode("ascii"), stored_hash.encode("ascii"))
 
 
+# A well-formed hash to compare against when no application matches, so a miss costs the same
+# as a wrong code and timing does not tell which tracking numbers exist.
+_NO_MATCH = hash_access_secret("no application has this secret")
+
+
+def find_by_access_code(session: Session, tracking_number: str, code: str) -> Application | None:
+    """The filed application with ``tracking_number`` whose current access code is ``code``,
+    else ``None`` (no such number, a draft, a wrong or replaced code: all look the same).
+
+    This is the one public way to an application without signing in (the citizen portal's
+    status look-up will use it); nothing else is needed to reach it, so it reads across
+    municipalities: the tracking number names its municipality, the code proves the right to see.
+    """
+    number = parse_tracking_number(tracking_number)
+    if number is None or not isinstance(code, str) or not code.strip():
+        return None
+    stmt = access.unscoped(select(Application), reason="public look-up by tracking number and access code")
+    application = session.execute(
+        stmt.where(Application.tracking_number == str(number), Application.status != statuses.DRAFT)
+    ).scalar_one_or_none()
+    stored = application.access_secret_hash if application is not None else _NO_MATCH
+    if not verify_access_secret(code, stored) or application is None:
+        return None
+    return application
+
+
 __all__ = [
     "TrackingNumber",
     "allocate_sequence",
     "allocate_tracking_number",
     "check_character",
     "current_year",
+    "find_by_access_code",
     "format_tracking_number",
     "hash_access_secret",
     "is_valid_tracking_number",

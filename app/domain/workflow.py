@@ -20,14 +20,15 @@ subclass whose ``str()`` is a translated sentence for the actor and writes nothi
 :class:`ChangedMeanwhile` the session has been rolled back.
 
 Statuses (app.domain.statuses): ``draft`` → ``submitted`` (waiting at the first step) → ``in_review``
-(past the first step) ⇄ ``returned_for_correction`` → ``approved``; ``rejected`` and
-``withdrawn`` are final. Approved applications wait for the issued document (another module).
+(past the first step) ⇄ ``returned_for_correction`` → ``approved`` → ``issued`` (the result
+handed over to the applicant, :func:`hand_over`); ``issued``, ``rejected`` and ``withdrawn``
+are final. What a return names and a resubmission changes is :mod:`app.domain.corrections`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.domain import access, audit, channels, deadlines, roles, statuses
+from app.domain import access, audit, channels, deadlines, roles, statuses, substitutes
 from app.domain.access import Actor, load_actor
 from app.domain.declarations import Service, Step, pick
 from app.domain.errors import (
@@ -49,6 +50,7 @@ from app.domain.errors import (
     WorkflowError,
 )
 from app.domain.tracking import allocate_tracking_number, new_access_secret
+from app.domain.uploads import UploadRefused
 from app.models import (
     Application,
     DeadlineAdjustment,
@@ -59,6 +61,7 @@ from app.models import (
 from app.models.base import utcnow
 
 if TYPE_CHECKING:  # the host is handed in by the caller; the domain never looks it up
+    from app.domain.storage import Storage
     from app.plugins.host import PluginHost
     from app.plugins.registry import ServiceRegistry
 
@@ -75,9 +78,15 @@ COMMENT = "comment"
 REASSIGN = "reassign"
 EXTEND = "extend"
 WITHDRAW = "withdraw"
-ACTIONS = (SUBMIT, APPROVE, REJECT, RETURN, RESUBMIT, COMMENT, REASSIGN, EXTEND, WITHDRAW)
+HAND_OVER = "hand_over"
+# "Assign to me": whoever may act on the current step takes it (:func:`take`).
+TAKE = "take"
+ACTIONS = (SUBMIT, APPROVE, REJECT, RETURN, RESUBMIT, COMMENT, REASSIGN, EXTEND, WITHDRAW, HAND_OVER, TAKE)
 # What :func:`act` takes on a filed application, in every channel: all but filing itself.
-CASE_ACTIONS = (APPROVE, REJECT, RETURN, RESUBMIT, WITHDRAW, COMMENT, REASSIGN, EXTEND)
+CASE_ACTIONS = (APPROVE, REJECT, RETURN, RESUBMIT, WITHDRAW, COMMENT, REASSIGN, EXTEND, HAND_OVER, TAKE)
+# How the result of an approved application reached the applicant (TransitionRecord.details
+# of a hand-over: {"method": ...}).
+HANDOVER_METHODS = ("in_person", "post", "online")
 
 # What a channel accepts before handing it here: the version counter is a 32-bit integer
 # column, and a comment, reason or correction request is a few paragraphs at most.
@@ -92,6 +101,7 @@ COMMENT_MISSING = _l("Write the comment.")
 ASSIGNEE_MISSING = _l("Choose the staff member to hand the application to.")
 EXTENSION_DAYS_WRONG = _l("Extend by 1 to %(max)s working days.", max=deadlines.MAX_WORKING_DAYS)
 EXTENSION_REASON_MISSING = _l("Give the reason for the extension.")
+HANDOVER_METHOD_MISSING = _l("Choose how the result reached the applicant: in person, by post or online.")
 
 # Statuses in which the application sits at a step that staff work on.
 AT_STEP = (statuses.SUBMITTED, statuses.IN_REVIEW)
@@ -228,8 +238,43 @@ def _require_text(value: str | None, message: Any) -> str:
     return text
 
 
-def check_can_act_on_step(session: Session, application: Application, step: Step, actor: Actor) -> None:
-    """Raise :class:`NotAllowed` unless ``actor`` may act on ``step`` of this application."""
+def check_can_act_on_step(session: Session, application: Application, step: Step, actor: Actor) -> int | None:
+    """Raise :class:`NotAllowed` unless ``actor`` may act on ``step`` of this application: in
+    their own right (:func:`check_step_right`), or as the substitute of an absent colleague
+    whose task it is (:mod:`app.domain.substitutes`). Returns that colleague's user id when
+    the actor acts on their behalf (the history records it), else ``None``."""
+    _require_same_municipality(actor, application)
+    try:
+        check_step_right(session, application, step, actor)
+    except NotAllowed:
+        behalf = _standing_in_for(session, application, step, actor)
+        if behalf is None:
+            raise
+        return behalf
+    if application.assignee_id is None or application.assignee_id == actor.user_id:
+        return None
+    # Someone else's task: on their behalf when they are away and the actor stands in.
+    return _standing_in_for(session, application, step, actor)
+
+
+def _standing_in_for(session: Session, application: Application, step: Step, actor: Actor) -> int | None:
+    """The absent colleague ``actor`` stands in for today whose task this step is: the
+    assignee, or (unassigned) the first of them who may act on it in their own right."""
+    absent = substitutes.standing_in_for(session, actor)
+    if application.assignee_id is not None and application.assignee_id != actor.user_id:
+        absent = [s for s in absent if s.absent.user_id == application.assignee_id]
+    for stand_in in absent:
+        try:
+            check_step_right(session, application, step, stand_in.absent)
+        except NotAllowed:
+            continue
+        return stand_in.absent.user_id
+    return None
+
+
+def check_step_right(session: Session, application: Application, step: Step, actor: Actor) -> None:
+    """Raise :class:`NotAllowed` unless ``actor`` may act on ``step`` in their own right: staff
+    of the application's municipality with the step's role, in the responsible department."""
     _require_same_municipality(actor, application)
     role_name = roles.ROLE_BY_KEY.get(step.role, step.role)
     if role_name not in actor.roles:
@@ -282,17 +327,17 @@ def _require_step_action(step: Step | None, action: str) -> Step:
 
 
 def _call_hook(host: PluginHost, name: str, **kwargs: Any) -> None:
-    hook = getattr(host.hook, name)
     try:
-        hook(**kwargs)
+        # Plug-in by plug-in, so a failure names its plug-in (HookFailed) in the log.
+        host.call_hook(name, **kwargs)
     except TransitionVetoed:
         raise
-    except Exception:
+    except Exception as exc:
         # A broken plug-in must not stop every office from working (docs/plugins.md §2); in
         # development and tests it fails loudly instead.
         if host.strict:
             raise
-        log.exception("hook %s raised; ignoring it because plug-ins are not strict", name)
+        log.exception("%s; ignoring it because plug-ins are not strict", exc)
 
 
 # -- the one place that writes a transition ---------------------------------------------------
@@ -305,6 +350,10 @@ class _Change:
     comment: str | None = None
     step_key: str | None = None
     apply: Callable[[], None] = field(default=lambda: None)
+    # TransitionRecord.details; apply() may still fill it in (it is read after apply runs).
+    details: dict[str, Any] = field(default_factory=dict)
+    # The absent colleague a substitute acted for (TransitionRecord.on_behalf_of_id).
+    on_behalf_of: int | None = None
 
 
 def _flush(session: Session) -> None:
@@ -359,6 +408,8 @@ def _write(
             from_status=from_status,
             to_status=change.to_status,
             comment=change.comment,
+            details=change.details,
+            on_behalf_of_id=change.on_behalf_of,
             at=utcnow(),
         )
         session.add(record)
@@ -504,7 +555,7 @@ def approve(
     """Approve the current step: on to the next applicable step, or ``approved`` after the last."""
     service = _prepare(session, application, expected_version, actor, AT_STEP, host)
     step = _require_step_action(current_step(application, service), APPROVE)
-    check_can_act_on_step(session, application, step, actor)
+    behalf = check_can_act_on_step(session, application, step, actor)
     if step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
         raise NotAllowed(
             _l(
@@ -533,7 +584,7 @@ def approve(
         service,
         step,
         actor.user_id,
-        _Change(APPROVE, to_status, (comment or "").strip() or None, apply=apply),
+        _Change(APPROVE, to_status, (comment or "").strip() or None, apply=apply, on_behalf_of=behalf),
     )
 
 
@@ -550,7 +601,7 @@ def reject(
     service = _prepare(session, application, expected_version, actor, AT_STEP, host)
     step = _require_step_action(current_step(application, service), REJECT)
     reason = _require_text(reason, REJECTION_REASON_MISSING)
-    check_can_act_on_step(session, application, step, actor)
+    behalf = check_can_act_on_step(session, application, step, actor)
 
     def apply() -> None:
         application.closed_at = utcnow()
@@ -564,7 +615,7 @@ def reject(
         service,
         step,
         actor.user_id,
-        _Change(REJECT, statuses.REJECTED, reason, apply=apply),
+        _Change(REJECT, statuses.REJECTED, reason, apply=apply, on_behalf_of=behalf),
     )
 
 
@@ -574,14 +625,37 @@ def return_for_correction(
     *,
     actor: Actor,
     expected_version: int,
-    what_to_fix: str,
+    what_to_fix: str | None = None,
+    fields: Sequence[str] = (),
+    documents: Sequence[str] = (),
     host: PluginHost,
 ) -> TransitionRecord:
-    """Send the application back to the applicant; its clock stops until they resubmit."""
+    """Send the application back to the applicant; its clock stops until they resubmit.
+
+    ``fields`` and ``documents`` name the declared form fields and checklist documents to
+    fix (the resubmission may change exactly those); ``what_to_fix`` says it in words. At
+    least one of the three is needed; a key the service does not declare raises
+    :class:`InvalidInput` (keyed ``fields`` / ``documents``). The record's ``details`` keep
+    the named keys in declared order: ``{"fields": [...], "documents": [...]}``.
+    """
+    from app.domain import corrections  # corrections reads intake, which imports this module
+
     service = _prepare(session, application, expected_version, actor, AT_STEP, host)
     step = _require_step_action(current_step(application, service), RETURN)
-    what_to_fix = _require_text(what_to_fix, WHAT_TO_FIX_MISSING)
-    check_can_act_on_step(session, application, step, actor)
+    named_fields, named_documents = corrections.key_list(fields), corrections.key_list(documents)
+    errors: dict[str, Any] = {}
+    if named_fields is None:
+        errors["fields"] = corrections.NOT_A_KEY_LIST
+    if named_documents is None:
+        errors["documents"] = corrections.NOT_A_KEY_LIST
+    errors.update(corrections.check_named(service, named_fields or [], named_documents or []))
+    if errors:
+        raise InvalidInput(errors)
+    text = (what_to_fix or "").strip() or None
+    if text is None and not named_fields and not named_documents:
+        raise InvalidAction(WHAT_TO_FIX_MISSING)
+    behalf = check_can_act_on_step(session, application, step, actor)
+    details = corrections.in_declared_order(service, named_fields or [], named_documents or [])
     day = deadlines.today()
 
     def apply() -> None:
@@ -594,7 +668,7 @@ def return_for_correction(
                 start_date=day,
                 step_key=step.key,
                 actor_id=actor.user_id,
-                reason=what_to_fix,
+                reason=text,
             )
         )
 
@@ -605,7 +679,7 @@ def return_for_correction(
         service,
         step,
         actor.user_id,
-        _Change(RETURN, statuses.RETURNED, what_to_fix, apply=apply),
+        _Change(RETURN, statuses.RETURNED, text, apply=apply, details=details, on_behalf_of=behalf),
     )
 
 
@@ -630,26 +704,81 @@ def resubmit(
     actor: Actor,
     expected_version: int,
     data: Mapping[str, Any] | None = None,
+    uploads: Mapping[str, Sequence[Any]] | None = None,
+    add_to: Sequence[str] = (),
     comment: str | None = None,
+    storage: Storage | None = None,
     host: PluginHost,
 ) -> TransitionRecord:
     """The applicant (or a clerk for them) hands the corrected application back. It returns
     to the step that returned it, and its due dates move by the working days it waited.
 
-    ``data``, when given, replaces the form data and must already be validated.
+    ``data`` holds raw values (as a form or the API sends them) for the fields the return
+    named; ``uploads`` maps a named document's requirement key to its new files, which
+    replace its current files (kept, marked superseded by the history) unless the key is in
+    ``add_to``; ``storage`` is where the files go. The rules are
+    :mod:`app.domain.corrections`'; any problem raises :class:`InvalidInput` naming every
+    one (``data.<field>``, ``documents.<key>``) and writes nothing. The record's ``details``
+    say what changed: ``{"changes": {field: [old, new]}, "documents": {"replaced": [...],
+    "added": [...]}}``.
+
+    Files are written to ``storage`` bound to the session's transaction (as intake does):
+    if anything fails once writing has begun, the session is rolled back here and the files
+    written are deleted with it.
     """
+    from app.domain import corrections  # corrections reads intake, which imports this module
+    from app.domain.documents import store_documents
+
     service = _prepare(session, application, expected_version, actor, (statuses.RETURNED,), host)
     step = current_step(application, service)
     if not access.speaks_for_applicant(actor, application):
         if step is None:
             raise NotAllowed(_l("Only the applicant or a clerk may do this."))
         check_can_act_on_step(session, application, step, actor)
+    records = _history(session, application)
+    asked = corrections.requested(records)
+    current = corrections.current_by_requirement(access.documents_of(session, application), records)
+    plan, errors = corrections.plan_resubmission(
+        host, service, application.data or {}, asked, current, data=data, uploads=uploads, add_to=add_to
+    )
+    if plan is None:
+        raise InvalidInput(errors)
+    if plan.uploads and storage is None:
+        raise ValueError("resubmit() with uploads needs the storage to write them to")
     day = deadlines.today()
     suspension = open_suspension(session, application)
+    details: dict[str, Any] = {"changes": plan.changes, "documents": {"replaced": [], "added": []}}
+
+    def store() -> None:
+        # Before the application itself changes: store_documents flushes, and a flush of the
+        # half-changed application would bump its version twice in one action.
+        if not plan.uploads:
+            return
+        assert storage is not None  # checked above
+        for requirement in service.documents:
+            files = plan.uploads.get(requirement.key)
+            if not files:
+                continue
+            rows = store_documents(
+                session,
+                storage,
+                application,
+                requirement,
+                files,
+                actor.user_id,
+                already_stored=plan.already_stored(requirement.key),
+            )
+            new = [row.id for row in rows]
+            if requirement.key in plan.replacing:
+                old = [doc.id for doc in plan.current.get(requirement.key, ())]
+                details["documents"]["replaced"].append({"requirement": requirement.key, "old": old, "new": new})
+            else:
+                details["documents"]["added"].append({"requirement": requirement.key, "new": new})
 
     def apply() -> None:
-        if data is not None:
-            application.data = dict(data)
+        store()
+        if plan.changes:
+            application.data = dict(plan.data)
         if suspension is not None:
             # open_suspension finds only suspensions that started (start set, end open).
             assert suspension.start_date is not None
@@ -660,15 +789,20 @@ def resubmit(
             suspension.days = waited
             deadlines.shift(session, application, waited)
 
-    return _write(
-        session,
-        host,
-        application,
-        service,
-        step,
-        actor.user_id,
-        _Change(RESUBMIT, statuses.IN_REVIEW, (comment or "").strip() or None, apply=apply),
-    )
+    change = _Change(RESUBMIT, statuses.IN_REVIEW, (comment or "").strip() or None, apply=apply, details=details)
+    try:
+        return _write(session, host, application, service, step, actor.user_id, change)
+    except ChangedMeanwhile:
+        raise  # already rolled back
+    except UploadRefused as exc:
+        # Checked before writing, so only a file that changed meanwhile gets here.
+        session.rollback()
+        raise InvalidInput({f"documents.{exc.requirement_key}": str(exc)}) from None
+    except BaseException:
+        if plan.uploads:
+            # Files may have been written: roll back now so they are deleted with the rows.
+            session.rollback()
+        raise
 
 
 def withdraw(
@@ -703,6 +837,67 @@ def withdraw(
         step,
         actor.user_id,
         _Change(WITHDRAW, statuses.WITHDRAWN, (reason or "").strip() or None, apply=apply),
+    )
+
+
+def _last_approved_step(session: Session, application: Application, service: Service) -> Step | None:
+    for record in reversed(_history(session, application)):
+        if record.action == APPROVE and record.step_key:
+            return service.step(record.step_key)
+    return None
+
+
+def check_may_hand_over(session: Session, application: Application, service: Service, actor: Actor) -> None:
+    """Raise :class:`NotAllowed` unless ``actor`` may hand the result over: a front-office
+    clerk of the municipality (the desk where results are collected), or whoever may act on
+    the step that approved it last (its role in its responsible department), who may send it
+    by post or online themselves."""
+    _require_same_municipality(actor, application)
+    if actor.has(roles.CLERK):
+        return
+    last = _last_approved_step(session, application, service)
+    if last is None:
+        raise NotAllowed(_l("Only a front-office clerk or the staff of the last step may hand over the result."))
+    try:
+        check_can_act_on_step(session, application, last, actor)
+    except NotAllowed:
+        raise NotAllowed(
+            _l("Only a front-office clerk or the staff of the last step may hand over the result.")
+        ) from None
+
+
+def hand_over(
+    session: Session,
+    application: Application,
+    *,
+    actor: Actor,
+    expected_version: int,
+    method: str,
+    comment: str | None = None,
+    host: PluginHost,
+) -> TransitionRecord:
+    """Record that the result of an approved application reached the applicant, and how
+    (``method``: one of :data:`HANDOVER_METHODS`); the application is ``issued`` and closed.
+    Who may: :func:`check_may_hand_over`. The record's ``details`` are ``{"method": ...}``;
+    ``comment`` is an optional staff note (e.g. the registered-mail number)."""
+    service = _prepare(session, application, expected_version, actor, (statuses.APPROVED,), host)
+    if method not in HANDOVER_METHODS:
+        raise InvalidInput({"method": HANDOVER_METHOD_MISSING})
+    check_may_hand_over(session, application, service, actor)
+
+    def apply() -> None:
+        application.closed_at = utcnow()
+        application.step_due_at = None
+        application.assignee_id = None
+
+    return _write(
+        session,
+        host,
+        application,
+        service,
+        None,
+        actor.user_id,
+        _Change(HAND_OVER, statuses.ISSUED, (comment or "").strip() or None, apply=apply, details={"method": method}),
     )
 
 
@@ -765,7 +960,8 @@ def reassign(
     if target is None or not target.active:
         raise InvalidAction(_l("Choose an active staff member."))
     try:
-        check_can_act_on_step(session, application, step, target)
+        # In their own right: a substitute's standing lasts only for the period of an absence.
+        check_step_right(session, application, step, target)
     except NotAllowed:
         raise InvalidAction(
             _l(
@@ -794,6 +990,58 @@ def reassign(
         step,
         actor.user_id,
         _Change(REASSIGN, application.status, text, apply=apply),
+    )
+
+
+def take(
+    session: Session,
+    application: Application,
+    *,
+    actor: Actor,
+    expected_version: int,
+    host: PluginHost,
+) -> TransitionRecord:
+    """Assign to me: whoever may act on the current step in their own right takes it while
+    nobody has it, or while it is assigned to an absent colleague they stand in for (recorded
+    as on that colleague's behalf). A colleague's task is handed over by the head instead
+    (:func:`reassign`)."""
+    service = _prepare(session, application, expected_version, actor, AT_STEP, host)
+    step = current_step(application, service)
+    if step is None:
+        raise InvalidAction(_l("This application is not at an approval step."))
+    if application.assignee_id == actor.user_id:
+        raise InvalidAction(_l("The application is already assigned to you."))
+    check_step_right(session, application, step, actor)
+    behalf = None
+    if application.assignee_id is not None:
+        behalf = _standing_in_for(session, application, step, actor)
+        if behalf != application.assignee_id:
+            raise NotAllowed(
+                _l(
+                    "A colleague is already working on this application; the head of the department can hand it over to you."
+                )
+            )
+    before = application.assignee_id
+
+    def apply() -> None:
+        application.assignee_id = actor.user_id
+        audit.record(
+            session,
+            "application.take",
+            actor=actor.user_id,
+            target=("application", application.id),
+            municipality_id=application.municipality_id,
+            details={"step": step.key, "from": before, "to": actor.user_id},
+        )
+
+    return _write(
+        session,
+        host,
+        application,
+        service,
+        step,
+        actor.user_id,
+        _Change(TAKE, application.status, None, apply=apply, on_behalf_of=behalf),
     )
 
 
@@ -870,24 +1118,34 @@ class _Given:
     assignee_id: int | None
     days: int | None
     data: Mapping[str, Any] | None
+    fields: Sequence[str] = ()
+    documents: Sequence[str] = ()
+    uploads: Mapping[str, Sequence[Any]] | None = None
+    add_to: Sequence[str] = ()
+    method: str | None = None
 
 
 # The fields each action cannot do without, and what to say when one is missing.
 _REQUIRED: Mapping[str, Mapping[str, Any]] = {
     APPROVE: {},
     REJECT: {"reason": REJECTION_REASON_MISSING},
-    RETURN: {"what_to_fix": WHAT_TO_FIX_MISSING},
+    # what_to_fix, or the fields or documents to fix: checked in _input_errors.
+    RETURN: {},
     RESUBMIT: {},
+    HAND_OVER: {"method": HANDOVER_METHOD_MISSING},
     WITHDRAW: {},
     COMMENT: {"comment": COMMENT_MISSING},
     REASSIGN: {"assignee_id": ASSIGNEE_MISSING},
     EXTEND: {"days": EXTENSION_DAYS_WRONG, "reason": EXTENSION_REASON_MISSING},
+    TAKE: {},
 }
 
 
 def _missing(name: str, value: Any) -> bool:
     if name == "days":
         return not _valid_days(value)
+    if name == "method":
+        return value not in HANDOVER_METHODS
     if isinstance(value, str):
         return not value.strip()
     return value is None
@@ -907,6 +1165,14 @@ def _input_errors(action: str, expected_version: int | None, given: _Given) -> d
     for name, message in _REQUIRED[action].items():
         if name not in errors and _missing(name, getattr(given, name)):
             errors[name] = message
+    if (
+        action == RETURN
+        and "what_to_fix" not in errors
+        and _missing("what_to_fix", given.what_to_fix)
+        and not given.fields
+        and not given.documents
+    ):
+        errors["what_to_fix"] = WHAT_TO_FIX_MISSING
     return errors
 
 
@@ -919,6 +1185,7 @@ def _run(
     actor: Actor,
     expected_version: int | None,
     host: PluginHost,
+    storage: Storage | None,
 ) -> TransitionRecord:
     if action == COMMENT:
         return comment(session, application, actor=actor, text=given.comment or "", host=host)
@@ -929,14 +1196,34 @@ def _run(
     if action == REJECT:
         return reject(session, application, reason=given.reason or "", **common)
     if action == RETURN:
-        return return_for_correction(session, application, what_to_fix=given.what_to_fix or "", **common)
+        return return_for_correction(
+            session,
+            application,
+            what_to_fix=given.what_to_fix,
+            fields=given.fields,
+            documents=given.documents,
+            **common,
+        )
     if action == RESUBMIT:
-        return resubmit(session, application, data=given.data, comment=given.comment, **common)
+        return resubmit(
+            session,
+            application,
+            data=given.data,
+            uploads=given.uploads,
+            add_to=given.add_to,
+            comment=given.comment,
+            storage=storage,
+            **common,
+        )
+    if action == HAND_OVER:
+        return hand_over(session, application, method=given.method or "", comment=given.comment, **common)
     if action == WITHDRAW:
         return withdraw(session, application, reason=given.reason, **common)
     if action == REASSIGN:
         assert given.assignee_id is not None  # required above
         return reassign(session, application, assignee_id=given.assignee_id, reason=given.reason, **common)
+    if action == TAKE:
+        return take(session, application, **common)
     assert action == EXTEND and given.days is not None  # the last of CASE_ACTIONS; days required above
     return extend_deadline(session, application, days=given.days, reason=given.reason or "", **common)
 
@@ -955,6 +1242,12 @@ def act(
     assignee_id: int | None = None,
     days: int | None = None,
     data: Mapping[str, Any] | None = None,
+    fields: Sequence[str] = (),
+    documents: Sequence[str] = (),
+    uploads: Mapping[str, Sequence[Any]] | None = None,
+    add_to: Sequence[str] = (),
+    method: str | None = None,
+    storage: Storage | None = None,
 ) -> TransitionRecord:
     """Take ``action`` (one of :data:`CASE_ACTIONS`) on ``application``: the one way every
     channel (workspace, REST API, next the portal) acts, so the same input means the same
@@ -965,9 +1258,17 @@ def act(
       and the text itself (required) for ``comment``. Never shown to the applicant.
     * ``reason`` — why: required for ``reject`` (shown to the applicant) and ``extend``;
       optional for ``reassign`` and ``withdraw``.
-    * ``what_to_fix`` — required for ``return``; shown to the applicant.
+    * ``what_to_fix`` — for ``return``, shown to the applicant; ``fields`` and ``documents``
+      — for ``return``, the keys of the declared form fields and checklist documents to fix.
+      A return needs at least one of the three.
+    * ``data`` — for ``resubmit``, raw values of the fields the return named (another
+      field's value is refused unless unchanged); ``uploads`` — for ``resubmit``, the new
+      files of the documents it named, by requirement key, written to ``storage``; they
+      replace the current files unless the key is in ``add_to``
+      (:mod:`app.domain.corrections`).
+    * ``method`` — required for ``hand_over``: one of :data:`HANDOVER_METHODS`.
     * ``assignee_id`` — required for ``reassign``; ``days`` — working days, required for
-      ``extend``; ``data`` — corrected form data for ``resubmit``, already validated.
+      ``extend``.
 
     Fields an action does not read are ignored. An unknown action, a missing required field
     or a text over :data:`MAX_TEXT` characters raises :class:`InvalidInput` naming every
@@ -975,11 +1276,32 @@ def act(
     and raises what it raises (:class:`NotAllowed`, :class:`ChangedMeanwhile`, …). The
     caller commits.
     """
-    given = _Given(comment, reason, what_to_fix, assignee_id, days, data)
+    given = _Given(
+        comment,
+        reason,
+        what_to_fix,
+        assignee_id,
+        days,
+        data,
+        fields=tuple(fields or ()),
+        documents=tuple(documents or ()),
+        uploads=uploads,
+        add_to=tuple(add_to or ()),
+        method=method,
+    )
     errors = _input_errors(action, expected_version, given)
     if errors:
         raise InvalidInput(errors)
-    return _run(session, application, action, given, actor=actor, expected_version=expected_version, host=host)
+    return _run(
+        session,
+        application,
+        action,
+        given,
+        actor=actor,
+        expected_version=expected_version,
+        host=host,
+        storage=storage,
+    )
 
 
 # -- for views ---------------------------------------------------------------------------------
@@ -990,11 +1312,18 @@ def history(session: Session, application: Application) -> list[TransitionRecord
     return _history(session, application)
 
 
+def approves_finally(application: Application, service: Service) -> bool:
+    """Whether approving the current step now would approve the whole application (no later
+    step applies to its data): channels ask for a confirmation first."""
+    step = current_step(application, service)
+    return step is not None and next_step(service, application.data or {}, step.key) is None
+
+
 def allowed_actions(
     session: Session, application: Application, *, actor: Actor, registry: ServiceRegistry
 ) -> list[str]:
-    """The step actions (approve / reject / return / resubmit / withdraw) ``actor`` may take
-    now, for showing only the buttons that will work. The actions re-check everything."""
+    """The step actions (approve / reject / return / resubmit / withdraw / hand_over)
+    ``actor`` may take now, for showing only the buttons that will work. The actions re-check everything."""
     result: list[str] = []
     try:
         service = service_of(application, registry)
@@ -1024,12 +1353,31 @@ def allowed_actions(
         result.append(RESUBMIT)
     if application.status in (statuses.DRAFT, *OPEN) and speaks_for_applicant:
         result.append(WITHDRAW)
+    if application.status == statuses.APPROVED:
+        try:
+            check_may_hand_over(session, application, service, actor)
+        except WorkflowError:
+            pass
+        else:
+            result.append(HAND_OVER)
     return result
 
 
+def _may_take(session: Session, application: Application, step: Step, actor: Actor) -> bool:
+    # The checks of take(), without writing.
+    if application.assignee_id == actor.user_id:
+        return False
+    try:
+        check_step_right(session, application, step, actor)
+    except WorkflowError:
+        return False
+    return application.assignee_id is None or _standing_in_for(session, application, step, actor) is not None
+
+
 def staff_actions(session: Session, application: Application, *, actor: Actor, registry: ServiceRegistry) -> list[str]:
-    """The actions besides the step's own (comment / reassign / extend) ``actor`` may take
-    now, by the same checks :func:`comment`, :func:`reassign` and :func:`extend_deadline` run."""
+    """The actions besides the step's own (comment / take / reassign / extend) ``actor`` may
+    take now, by the same checks :func:`comment`, :func:`take`, :func:`reassign` and
+    :func:`extend_deadline` run."""
     if not access.same_municipality(actor, application):
         return []
     result = [COMMENT] if access.caseworker_of(actor, application.municipality_id) else []
@@ -1039,6 +1387,8 @@ def staff_actions(session: Session, application: Application, *, actor: Actor, r
         step = current_step(application, service_of(application, registry))
     except ServiceUnavailable:
         return result
+    if step is not None and application.status in AT_STEP and _may_take(session, application, step, actor):
+        result.append(TAKE)
     try:
         if step is not None:
             _check_may_supervise(session, application, step, actor)
@@ -1054,6 +1404,7 @@ def staff_actions(session: Session, application: Application, *, actor: Actor, r
 __all__ = [
     "ACTIONS",
     "CASE_ACTIONS",
+    "HANDOVER_METHODS",
     "MAX_TEXT",
     "MAX_VERSION",
     "Actor",
@@ -1067,11 +1418,15 @@ __all__ = [
     "act",
     "allowed_actions",
     "approve",
+    "approves_finally",
     "check_can_act_on_step",
+    "check_may_hand_over",
+    "check_step_right",
     "comment",
     "commit",
     "current_step",
     "extend_deadline",
+    "hand_over",
     "history",
     "new_application",
     "next_step",
@@ -1084,5 +1439,6 @@ __all__ = [
     "service_of",
     "staff_actions",
     "submit",
+    "take",
     "withdraw",
 ]

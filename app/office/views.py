@@ -1,35 +1,39 @@
 """Front-office screens: pick a service, fill in the intake form, print the receipt.
 
-Thin views: the request is parsed here, everything else happens in app.domain.intake and
-app.domain.receipts. Every application a clerk can reach is loaded through app.domain.access,
+Thin views: the request is parsed here, everything else happens in app.domain.intake,
+app.domain.staging (files kept across a refused submission) and app.domain.receipts (the
+access code until the receipt is handed over, re-issuing a lost one). Every application a clerk can reach is loaded through app.domain.access,
 so a forged id or token from another municipality, or another clerk's draft, is a 404.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from babel.numbers import format_decimal
-from flask import abort, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import web
-from app.domain import access, channels, intake, receipts, workflow
-from app.domain.declarations import Document, Service, pick
-from app.domain.errors import WorkflowError
-from app.domain.storage import StorageError, get_storage
+from app.domain import access, channels, intake, receipts, staging, tracking, workflow
+from app.domain.declarations import MAX_DOCUMENT_BYTES, Document, Service, pick
+from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed, WorkflowError
+from app.domain.storage import StorageError, delete_quietly, get_storage
 from app.domain.uploads import EXTENSIONS, TYPE_LABELS
 from app.extensions import current_appbuilder, current_flask_app, db
 from app.i18n import current_locale
 from app.models import Application
+from app.models.office import StagedUpload
 from app.office.forms import applicant_form, applicant_raw
 from app.plugins import runtime as plugin_runtime
 
 MAX_SERVICE_KEY = 100
+MAX_TRACKING = 40
 # Receipts are printed in the office's paperwork language.
 RECEIPT_LOCALE = "hy"
 
@@ -39,8 +43,16 @@ def _accept_attr(requirement: Document) -> str:
     return ",".join(f".{ext}" for ext in extensions)
 
 
-def _checklist(service: Service, locale: str) -> list[dict[str, Any]]:
-    """What the template needs per checklist line (titles, limits, conditions for office.js)."""
+def _size_label(size: int, locale: str) -> str:
+    if size < 1024 * 1024:
+        return _("%(size)s KB", size=format_decimal(max(1, round(size / 1024)), locale=locale))
+    return _("%(size)s MB", size=format_decimal(round(size / (1024 * 1024), 1), locale=locale))
+
+
+def _checklist(service: Service, locale: str, kept: Sequence[StagedUpload] = ()) -> list[dict[str, Any]]:
+    """What the template needs per checklist line (titles, limits, conditions for office.js,
+    and the files kept from a refused submission)."""
+    kept_by_key = staging.by_requirement(kept)
     lines = []
     for requirement in service.documents:
         lines.append(
@@ -57,7 +69,13 @@ def _checklist(service: Service, locale: str) -> list[dict[str, Any]]:
                 "types": ", ".join(TYPE_LABELS.get(t, t.upper()) for t in requirement.types),
                 "accept": _accept_attr(requirement),
                 "max_mb": requirement.max_size_mb,
+                "max_bytes": min(requirement.max_bytes, MAX_DOCUMENT_BYTES),
+                "limit": _size_label(min(requirement.max_bytes, MAX_DOCUMENT_BYTES), locale),
                 "max_count": requirement.max_count,
+                "kept": [
+                    {"id": row.id, "name": row.original_name, "size": _size_label(row.size, locale)}
+                    for row in kept_by_key.get(requirement.key, [])
+                ],
             }
         )
     return lines
@@ -113,7 +131,10 @@ class OfficeView(BaseView):
 
     route_base = "/office"
     class_permission_name = "OfficeIntake"
-    method_permission_name = dict.fromkeys(("index", "new", "applicants", "receipt", "receipt_pdf"), "intake")
+    method_permission_name = dict.fromkeys(
+        ("index", "find", "new", "applicants", "receipt", "receipt_pdf", "receipt_handed_over", "receipt_new_code"),
+        "intake",
+    )
     default_view = "index"
 
     def create_blueprint(self, appbuilder, endpoint=None, static_folder=None):
@@ -160,6 +181,29 @@ class OfficeView(BaseView):
             title=_("New application"),
         )
 
+    @expose("/find")
+    @has_access
+    def find(self):
+        """A filed application of this municipality by its tracking number: to its receipt
+        (a reprint, or a new access code for an applicant who lost theirs)."""
+        mid = self._municipality_id()
+        number = tracking.parse_tracking_number(request.args.get("tracking", "")[:MAX_TRACKING])
+        found = None
+        if number is not None:
+            stmt = access.visible_applications(web.require_actor(), Application.id).where(
+                Application.tracking_number == str(number),
+                Application.municipality_id == mid,
+                Application.submitted_at.is_not(None),
+            )
+            found = db.session.execute(stmt).scalar_one_or_none()
+        if found is None:
+            flash(
+                _("No filed application of this municipality has that tracking number; check it and try again."),
+                "warning",
+            )
+            return redirect(url_for(".index"))
+        return redirect(url_for(".receipt", application_id=found))
+
     @expose("/new/<service_key>", methods=["GET", "POST"])
     @has_access
     def new(self, service_key: str):
@@ -179,7 +223,8 @@ class OfficeView(BaseView):
             applicant.token.data = intake.new_submission_token()
             return self._render_form(service, form, applicant, doc_errors, problems, 200)
 
-        key = intake.submission_key(g.user.id, applicant.token.data or "")
+        token = applicant.token.data or ""
+        key = intake.submission_key(g.user.id, token)
         if key is None:
             applicant.token.data = intake.new_submission_token()
             problems.append(
@@ -188,23 +233,41 @@ class OfficeView(BaseView):
                 )
             )
             return self._render_form(service, form, applicant, doc_errors, problems, 400)
+        actor = web.current_actor()
+        storage = get_storage(current_flask_app())
+        # Files kept from an earlier refused submission of this very form, minus those unticked.
+        fresh = {req.key: intake.uploaded_files(request.files.getlist(f"doc-{req.key}")) for req in service.documents}
+        removed = request.form.getlist("staged-remove")
+        kept = staging.staged_for(db.session, actor, mid, token)
+        removed += [str(row.id) for row in staging.resent(kept, fresh)]
+        if removed:
+            staging.discard(db.session, storage, actor, mid, token, removed)
+            kept = staging.staged_for(db.session, actor, mid, token)
+        declared = {req.key for req in service.documents}
+        kept = [row for row in kept if row.requirement_key in declared]
+        kept_keys = [row.storage_key for row in kept]
+        stored = staging.as_uploads(storage, kept)
+        refused: intake.FilingRefused | None = None
         try:
             # A double submit (second click, reload after a slow answer) gets the first one back.
             result = intake.file(
                 db.session,
                 plugin_runtime.host(),
-                get_storage(current_flask_app()),
-                web.current_actor(),
+                storage,
+                actor,
                 municipality_id=mid,
                 service_key=service.key,
                 data=form.raw_values(),
                 applicant=applicant_raw(applicant),
-                uploads={req.key: request.files.getlist(f"doc-{req.key}") for req in service.documents},
+                uploads={k: [*stored.get(k, []), *files] for k, files in fresh.items()},
                 channel=channels.OFFICE,
                 submission_key=key,
                 locale=locale,
+                receipt_key=current_flask_app().config["SECRET_KEY"],
+                staged_ids=[row.id for row in kept],
             )
         except intake.FilingRefused as exc:
+            refused = exc
             problems += _mark_errors(form, applicant, exc)
             doc_errors.update(exc.documents)
         except StorageError:
@@ -212,13 +275,37 @@ class OfficeView(BaseView):
         except WorkflowError as exc:
             problems.append(str(exc))
         else:
-            if result.created and result.access_code:
-                intake.remember_access_code(session, result.application.id, result.access_code)
+            if result.created:
+                # Their rows went with the filing; the filed copies live under their own keys.
+                delete_quietly(storage, kept_keys)
             return redirect(url_for(".receipt", application_id=result.application.id))
-        problems.insert(0, _("The application was not filed. Correct the marked entries and choose the files again."))
-        return self._render_form(service, form, applicant, doc_errors, problems, 400)
+        finally:
+            for uploads in stored.values():
+                for upload in uploads:
+                    upload.close()
+        kept = staging.staged_for(db.session, actor, mid, token)
+        if refused is not None:
+            # Keep what passed its checks, so the clerk need not scan it again.
+            new_rows, not_kept = staging.stage(db.session, storage, actor, mid, token, service, fresh, already=kept)
+            kept += new_rows
+            for requirement_key, message in not_kept.items():
+                doc_errors.setdefault(requirement_key, message)
+        kept = [row for row in kept if row.requirement_key in declared]
+        if kept:
+            problems.insert(
+                0,
+                _(
+                    "The application was not filed. Correct the marked entries. The files already accepted are "
+                    "kept and listed with their documents; choose again only the files marked with an error."
+                ),
+            )
+        else:
+            problems.insert(
+                0, _("The application was not filed. Correct the marked entries and choose the files again.")
+            )
+        return self._render_form(service, form, applicant, doc_errors, problems, 400, kept)
 
-    def _render_form(self, service, form, applicant, doc_errors, problems, status):
+    def _render_form(self, service, form, applicant, doc_errors, problems, status, kept=()):
         locale = current_locale()
         response = make_response(
             self.render_template(
@@ -226,7 +313,7 @@ class OfficeView(BaseView):
                 service=service,
                 form=form,
                 applicant=applicant,
-                checklist=_checklist(service, locale),
+                checklist=_checklist(service, locale, list(kept)),
                 doc_errors=doc_errors,
                 problems=problems,
                 title=pick(service.title, locale),
@@ -249,13 +336,16 @@ class OfficeView(BaseView):
         # even for the clerk who created it.
         return self._error(_("This application has not been filed yet, so it has no receipt."), 404)
 
+    def _secret_key(self) -> str:
+        return current_flask_app().config["SECRET_KEY"]
+
     @expose("/receipt/<int:application_id>")
     @has_access
     def receipt(self, application_id: int):
         application = self._application(application_id)
         if application.submitted_at is None:
             return self._never_filed()
-        code = intake.recall_access_code(session, application.id)
+        code = receipts.pending_code(db.session, application, secret_key=self._secret_key())
         try:
             service: Service | None = workflow.service_of(application, plugin_runtime.registry())
         except WorkflowError:
@@ -268,9 +358,10 @@ class OfficeView(BaseView):
                 application=application,
                 service=service,
                 access_code=code,
+                may_hand_over=receipts.may_hand_over(web.current_actor(), application),
                 documents=documents,
                 titles=titles,
-                title=_("Application filed"),
+                title=_("Application filed") if code else _("Receipt"),
             )
         )
         return _no_store(response)
@@ -285,10 +376,9 @@ class OfficeView(BaseView):
             service = workflow.service_of(application, plugin_runtime.registry())
         except WorkflowError as exc:
             return self._error(str(exc), 404)
-        code = intake.recall_access_code(session, application.id)
+        # The code is printed until the clerk confirms the hand-over; after that, a copy.
+        code = receipts.pending_code(db.session, application, secret_key=self._secret_key())
         pdf = receipts.receipt_pdf(db.session, application, service, access_code=code, locale=RECEIPT_LOCALE)
-        # The code has now been handed over on paper; it is not kept any longer than that.
-        intake.forget_access_code(session, application.id)
         response = make_response(pdf)
         response.headers["Content-Type"] = "application/pdf"
         response.headers["Content-Disposition"] = (
@@ -296,3 +386,47 @@ class OfficeView(BaseView):
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return _no_store(response)
+
+    def _receipt_action(self, application_id: int, act):
+        application = self._application(application_id)
+        if application.submitted_at is None:
+            return self._never_filed()
+        try:
+            act(application)
+        except NotAllowed as exc:
+            return self._error(str(exc), 403)
+        except InvalidAction:
+            return self._never_filed()
+        except ChangedMeanwhile as exc:
+            flash(str(exc), "warning")
+        return redirect(url_for(".receipt", application_id=application.id))
+
+    @expose("/receipt/<int:application_id>/handed-over", methods=["POST"])
+    @has_access
+    def receipt_handed_over(self, application_id: int):
+        """The clerk confirms the receipt with the code was printed or handed over."""
+
+        def act(application: Application) -> None:
+            if receipts.confirm_handed_over(db.session, web.current_actor(), application, ip=request.remote_addr):
+                flash(_("Recorded: the receipt was handed over. The access code is no longer shown."), "success")
+            else:
+                # A second click, or a colleague confirmed first: the outcome is the same.
+                flash(_("The receipt had already been confirmed as handed over."), "info")
+
+        return self._receipt_action(application_id, act)
+
+    @expose("/receipt/<int:application_id>/new-code", methods=["POST"])
+    @has_access
+    def receipt_new_code(self, application_id: int):
+        """A lost access code: a new one replaces it and waits on the receipt to be printed."""
+
+        def act(application: Application) -> None:
+            receipts.reissue_code(
+                db.session, web.current_actor(), application, secret_key=self._secret_key(), ip=request.remote_addr
+            )
+            flash(
+                _("A new access code was issued; the old one no longer works. Print the receipt and hand it over."),
+                "success",
+            )
+
+        return self._receipt_action(application_id, act)

@@ -220,7 +220,8 @@ def build_records(host: PluginHost, rows: Iterable[Any]) -> tuple[list[PluginRec
         problems: list[str] = []
         loaded: list[RegisteredService] = []
         if key in taken:
-            problems.append(f"service key {key!r} is already used by plug-in {taken[key]!r}")
+            # Kept: the plug-in or file declaring the key is refused instead (_install).
+            log.warning("service key %r of %s is also declared by %r", key, record.name, taken[key])
         for row in versions:
             where = f"{key} version {row.version}"
             try:
@@ -247,6 +248,9 @@ def build_records(host: PluginHost, rows: Iterable[Any]) -> tuple[list[PluginRec
 
 
 def _install(host: PluginHost, records: list[PluginRecord], services: list[RegisteredService]) -> None:
+    # A stored service keeps its key; a plug-in or definition file that declares it too is
+    # refused, naming both (PluginHost.refuse_clashing).
+    host.refuse_clashing({r.key: record_name(r.key) for r in services})
     host.registry.replace(lambda r: r.source == SOURCE, services)
     kept = {name: r for name, r in host.records.items() if r.source != SOURCE}
     kept.update({r.name: r for r in records})

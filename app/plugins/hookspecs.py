@@ -89,7 +89,7 @@ def before_transition(
 
     Fires for every workflow action (``action`` is one of ``submit``, ``approve``,
     ``reject``, ``return``, ``resubmit``, ``withdraw``, ``comment``, ``reassign``,
-    ``extend``) after the core's own checks (status, version, role, department,
+    ``extend``, ``hand_over``) after the core's own checks (status, version, role, department,
     self-approval) passed and before anything is changed. ``step`` is the step the
     application is at (for ``submit``, the first step it will go to; ``None`` when it is
     at none). Raise ``TransitionVetoed(message)`` with a message in the current language

@@ -36,10 +36,12 @@ DEPARTMENT_CODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 class DeclarationError(ValueError):
     """A service declaration is wrong. ``str()`` names plug-in, service and bad value."""
 
-    def __init__(self, plugin: str, service: str | None, problem: str):
+    def __init__(self, plugin: str, service: str | None, problem: str, items: list[str] | None = None):
         self.plugin = plugin
         self.service = service
         self.problem = problem
+        # The separate problems ``problem`` joins, one sentence each (``flask hamaynk check``).
+        self.items = list(items) if items else [problem]
         where = f"plug-in {plugin!r}"
         if service:
             where += f", service {service!r}"
@@ -228,6 +230,46 @@ def validate_service(
         elif not service.output.template.strip():
             p.append("output needs a template or a template_file")
     return p
+
+
+def condition_warnings(service: Service) -> list[str]:
+    """Condition lists that can never hold although each condition alone is valid: one list
+    (all must hold) asking a field to equal two values, to be both set and unset, or a
+    yes/no field to equal something that is not ``true``/``false``. What such a list guards
+    never appears; the author almost certainly meant something else."""
+    booleans = {spec.name for spec in service.fields if spec.type == "boolean"}
+    warnings: list[str] = []
+
+    def check(conditions: Iterable[Condition], what: str) -> None:
+        equal: dict[str, set[str]] = {}
+        presence: dict[str, set[str]] = {}
+        for cond in conditions:
+            if cond.op == "eq":
+                equal.setdefault(cond.field, set()).add(repr(cond.value))
+            if cond.op in ("set", "unset"):
+                presence.setdefault(cond.field, set()).add(cond.op)
+            if cond.field in booleans and cond.op in ("eq", "ne") and not isinstance(cond.value, bool):
+                warnings.append(
+                    f"{what} compares yes/no field {cond.field!r} with {cond.value!r}; it only holds true or false"
+                )
+            if cond.op in ("in",) and not cond.value:
+                warnings.append(f"{what} asks field {cond.field!r} to be in an empty list: it can never hold")
+        multi = {spec.name for spec in service.fields if spec.type == "multichoice"}
+        for name, values in sorted(equal.items()):
+            if len(values) > 1 and name not in multi:
+                warnings.append(f"{what} asks field {name!r} to equal {sorted(values)} at once: it can never hold")
+        for name, ops in sorted(presence.items()):
+            if len(ops) > 1:
+                warnings.append(f"{what} asks field {name!r} to be both set and unset: it can never hold")
+
+    for spec in service.fields:
+        check(spec.visible_when, f"field {spec.name!r} visible_when")
+        check(spec.required_when, f"field {spec.name!r} required_when")
+    for doc in service.documents:
+        check(doc.required_when, f"document {doc.key!r} required_when")
+    for step in service.steps:
+        check(step.when, f"step {step.key!r} when")
+    return warnings
 
 
 class ServiceRegistry:

@@ -1,8 +1,17 @@
 /* Front-office intake form: shows and hides conditional fields, marks conditional documents
-   as needed, and finds returning applicants. Only convenience: the server validates every
-   field, condition and document again, and the form works without this file. */
+   as needed, checks chosen files against their line's limits before sending, and finds
+   returning applicants. Only convenience: the server validates every field, condition and
+   document again, and the form works without this file. On the receipt page: the Print button. */
 (function () {
   "use strict";
+
+  var printButton = document.getElementById("print-receipt");
+  if (printButton && !printButton.hasAttribute("data-bound")) {
+    // A real <button>, so Enter and Space work; the print stylesheet leaves only the receipt.
+    // Bound once even if this file is loaded twice: one press, one print dialog.
+    printButton.setAttribute("data-bound", "");
+    printButton.addEventListener("click", function () { window.print(); });
+  }
 
   var form = document.querySelector("form.office-intake");
   if (!form) { return; }
@@ -88,15 +97,86 @@
   form.addEventListener("input", refresh);
   refresh();
 
-  // -- the checklist ticks itself as files are chosen -----------------------------------------
+  // -- the checklist ticks itself as files are chosen, and checks them ------------------------
+
+  function extensionOf(name) {
+    var dot = name.lastIndexOf(".");
+    return dot > 0 ? name.slice(dot).toLowerCase() : "";
+  }
+
+  // The first problem with what is chosen on this line, or "" (the server decides for real:
+  // it reads each file's type from its content, here only the name's extension is seen).
+  function fileProblem(input) {
+    var line = input.closest("[data-document]");
+    var kept = line ? line.querySelectorAll(".office-kept-remove:not(:checked)").length : 0;
+    var maxCount = Number(input.getAttribute("data-max-count")) || 0;
+    var maxBytes = Number(input.getAttribute("data-max-bytes")) || 0;
+    var accepted = (input.getAttribute("accept") || "").split(",").map(function (e) { return e.trim().toLowerCase(); }).filter(Boolean);
+    var files = Array.prototype.slice.call(input.files || []);
+    if (maxCount && files.length + kept > maxCount) {
+      return input.getAttribute("data-too-many");
+    }
+    for (var i = 0; i < files.length; i++) {
+      var file = files[i];
+      if (accepted.length && accepted.indexOf(extensionOf(file.name)) < 0) {
+        return input.getAttribute("data-wrong-type").replace("{name}", file.name);
+      }
+      if (file.size === 0) {
+        return input.getAttribute("data-empty").replace("{name}", file.name);
+      }
+      if (maxBytes && file.size > maxBytes) {
+        return input.getAttribute("data-too-large").replace("{name}", file.name);
+      }
+    }
+    return "";
+  }
+
+  function checkFiles(input) {
+    var problem = fileProblem(input);
+    var box = document.getElementById(input.id + "-check");
+    if (box && box.textContent !== problem) { box.textContent = problem; }
+    var line = input.closest("[data-document]");
+    if (problem) {
+      input.setAttribute("aria-invalid", "true");
+      if (line) { line.classList.add("has-error"); }
+    } else if (!input.hasAttribute("data-server-error")) {
+      input.removeAttribute("aria-invalid");
+      if (line) { line.classList.remove("has-error"); }
+    }
+    return problem;
+  }
 
   form.querySelectorAll('input[type="file"]').forEach(function (input) {
+    if (input.getAttribute("aria-invalid") === "true") { input.setAttribute("data-server-error", ""); }
     input.addEventListener("change", function () {
       var status = input.parentNode.querySelector(".office-chosen");
-      if (!status) { return; }
-      var names = Array.prototype.map.call(input.files, function (f) { return f.name; });
-      status.textContent = names.length ? "\u2713 " + names.join(", ") : "";
+      if (status) {
+        var names = Array.prototype.map.call(input.files, function (f) { return f.name; });
+        status.textContent = names.length ? "\u2713 " + names.join(", ") : "";
+      }
+      checkFiles(input);
     });
+  });
+
+  // Unticking or ticking "Remove" on a kept file changes what the line may still take.
+  form.querySelectorAll(".office-kept-remove").forEach(function (box) {
+    box.addEventListener("change", function () {
+      var line = box.closest("[data-document]");
+      var input = line && line.querySelector('input[type="file"]');
+      if (input) { checkFiles(input); }
+    });
+  });
+
+  form.addEventListener("submit", function (event) {
+    var first = null;
+    form.querySelectorAll('input[type="file"]').forEach(function (input) {
+      if (checkFiles(input) && !first) { first = input; }
+    });
+    if (first) {
+      // Nothing is sent while a file is known to be refused; the message is next to it.
+      event.preventDefault();
+      first.focus();
+    }
   });
 
   // -- returning applicants -------------------------------------------------------------------

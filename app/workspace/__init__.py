@@ -6,6 +6,7 @@ from flask import Flask
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
+from app.workspace.substitutes import SubstitutesView
 from app.workspace.views import WorkspaceView
 
 
@@ -14,3 +15,5 @@ def init_app(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_view(
         WorkspaceView, "Inbox", label=_l("Inbox"), icon="fa-tasks", category="Office", category_label=_l("Office")
     )
+    # Reached from the account menu and the inbox; it uses the workspace's permissions.
+    appbuilder.add_view_no_menu(SubstitutesView)

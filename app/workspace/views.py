@@ -10,6 +10,7 @@ another municipality's id is a plain 404 on every endpoint. Every POST is CSRF-p
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
@@ -17,12 +18,13 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 
 from app import web
-from app.domain import access, channels, deadlines, documents, inbox, inputs, statuses, workflow
+from app.domain import access, activations, channels, deadlines, documents, inbox, inputs, roles, statuses, workflow
 from app.domain import casefile as case
 from app.domain.access import MAX_PK, Actor
+from app.domain.corrections import ADD, requested
 from app.domain.declarations import pick
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
-from app.domain.storage import get_storage
+from app.domain.storage import StorageError, get_storage
 from app.extensions import current_flask_app, db
 from app.i18n import current_locale
 from app.models import Application, ApplicationDocument
@@ -153,12 +155,30 @@ class WorkspaceView(BaseView):
 
         locale = current_locale()
         today = deadlines.today()
+        may_act = self._may("can_act")
+        own_code = inbox.department_code_of(db.session, actor) if may_act and page.rows else None
+        # How long each returned case has waited for its correction (one query for the page).
+        returned = case.returned_since(
+            db.session, actor, [r.application.id for r in page.rows if r.application.status == statuses.RETURNED]
+        )
         rows = []
         for row in page.rows:
             application = row.application
             registered = registry.get(application.service_key, application.service_version)
             service = registered.service if registered else None
             step = service.step(application.current_step) if service and application.current_step else None
+            # "Assign to me" on unassigned work of these two tabs: they hold only steps of the
+            # reader's department (or of colleagues they stand in for, whose named department
+            # must then be the reader's own), so the step's role decides. The act checks again.
+            takeable = (
+                may_act
+                and tab in (inbox.MINE, inbox.DEPARTMENT)
+                and application.assignee_id is None
+                and application.status in workflow.AT_STEP
+                and step is not None
+                and actor.has(roles.ROLE_BY_KEY.get(step.role, step.role))
+                and (step.department is None or step.department == own_code)
+            )
             rows.append(
                 {
                     "application": application,
@@ -168,6 +188,8 @@ class WorkspaceView(BaseView):
                     "assignee": row.assignee_name,
                     "overdue": deadlines.is_overdue(application, today)
                     or deadlines.is_step_overdue(application, today),
+                    "takeable": takeable,
+                    "returned_days": (today - returned[application.id]).days if application.id in returned else None,
                 }
             )
         tab_labels = {
@@ -179,9 +201,18 @@ class WorkspaceView(BaseView):
             ((r.key, pick(r.service.title, locale)) for r in access.visible_services(registry, actor)),
             key=lambda item: item[1],
         )
+        # Steps nobody in the municipality can act on: applications reaching them wait there.
+        gaps = (
+            activations.staffing_gaps(db.session, actor.municipality_id, registry)
+            if actor.municipality_id is not None
+            else []
+        )
         return self.render_template(
             "workspace/inbox.html",
             title=_("Inbox"),
+            staffing_gaps=[
+                (pick(g.registered.service.title, locale), [s.describe(locale) for s in g.steps]) for g in gaps
+            ],
             tabs=[(t, tab_labels[t]) for t in tabs],
             tab=tab,
             rows=rows,
@@ -196,7 +227,31 @@ class WorkspaceView(BaseView):
 
     # -- case page ------------------------------------------------------------------------
 
-    def _render_case(self, application: Application, actor: Actor, status: int = 200, error: str | None = None):
+    def _resubmit_form(self, application: Application, service, bound: bool = False):
+        """The form of a resubmission: the service's own generated form (as at intake), of
+        which the page shows only the fields the return named. Prefilled with the stored
+        data, or ``bound`` to what was just posted. Its inputs are prefixed ``data-`` so a
+        field can never collide with the page's own (version, comment)."""
+        form_class = plugin_runtime.form_class(service, current_locale())
+        if bound:
+            return form_class(prefix="data")
+        return form_class(formdata=None, prefix="data", data=dict(application.data or {}))
+
+    def _render_case(
+        self,
+        application: Application,
+        actor: Actor,
+        status: int = 200,
+        error: str | None = None,
+        resubmit_form=None,
+        doc_errors: dict[str, str] | None = None,
+    ):
+        # Its staff are told when the step it waits at has nobody who can act on it.
+        gap = (
+            activations.application_gap(db.session, application, plugin_runtime.registry())
+            if access.same_municipality(actor, application)
+            else None
+        )
         summary = case.summary(
             db.session,
             plugin_runtime.registry(),
@@ -206,14 +261,20 @@ class WorkspaceView(BaseView):
             may_act=self._may("can_act"),
             may_open_documents=self._may("can_document"),
         )
+        if resubmit_form is None and summary.correction is not None and summary.service is not None:
+            resubmit_form = self._resubmit_form(application, summary.service)
         response = make_response(
             self.render_template(
                 "workspace/case.html",
                 title=application.tracking_number,
                 application=application,
                 summary=summary,
+                resubmit_form=resubmit_form,
+                doc_errors=doc_errors or {},
+                handover_methods=[(key, case.HANDOVER_LABELS[key]) for key in workflow.HANDOVER_METHODS],
                 preview_types=documents.PREVIEW_TYPES,
                 max_extension=deadlines.MAX_WORKING_DAYS,
+                staffing_gap=gap.describe(current_locale()) if gap is not None else None,
                 error=error or summary.problem,
             ),
             status,
@@ -235,6 +296,13 @@ class WorkspaceView(BaseView):
         if action not in workflow.CASE_ACTIONS:
             abort(404)
         form = request.form
+        confirmation = self._confirmation(application, actor, action)
+        if confirmation is not None:
+            return confirmation
+        resubmission: dict = {}
+        resubmit_form = None
+        if action == workflow.RESUBMIT:
+            resubmit_form, resubmission = self._resubmission(application)
         try:
             # Each action's form posts the fields workflow.act reads for it, under its names.
             workflow.act(
@@ -249,8 +317,51 @@ class WorkspaceView(BaseView):
                 what_to_fix=form.get("what_to_fix"),
                 assignee_id=inputs.whole_number(form.get("assignee_id"), MAX_PK),
                 days=inputs.whole_number(form.get("days"), deadlines.MAX_WORKING_DAYS),
+                fields=form.getlist("fields"),
+                documents=form.getlist("documents"),
+                method=form.get("method"),
+                storage=get_storage(current_flask_app()),
+                **resubmission,
             )
             workflow.commit(db.session)
+        except workflow.InvalidInput as exc:
+            db.session.rollback()
+            if resubmit_form is None:
+                return self._render_case(self._application(application_id), actor, 400, str(exc))
+            # Each message next to its input, as at intake; the files must be chosen again.
+            doc_errors: dict[str, str] = {}
+            loose: list[str] = []
+            shown = set(requested(workflow.history(db.session, application)).fields)
+            for key, message in exc.errors.items():
+                name = key[5:] if key.startswith("data.") else None
+                if name in shown and name in resubmit_form:
+                    resubmit_form[name].errors = [*list(resubmit_form[name].errors), str(message)]
+                elif name is not None and name in resubmit_form:
+                    # A field the page does not show (posted all the same): named in the message.
+                    loose.append(f"{resubmit_form[name].label.text}: {message}")
+                elif key.startswith("documents."):
+                    doc_errors[key[10:]] = str(message)
+                else:
+                    loose.append(str(message))
+            message = " ".join(
+                [_("Nothing was resubmitted. Correct the marked entries and choose the files again."), *loose]
+            )
+            return self._render_case(
+                self._application(application_id),
+                actor,
+                400,
+                message,
+                resubmit_form=resubmit_form,
+                doc_errors=doc_errors,
+            )
+        except StorageError:
+            db.session.rollback()
+            return self._render_case(
+                self._application(application_id),
+                actor,
+                503,
+                _("The documents could not be stored just now; nothing was resubmitted. Try again in a moment."),
+            )
         except ChangedMeanwhile as exc:
             db.session.rollback()
             return self._render_case(self._application(application_id), actor, 409, str(exc))
@@ -262,6 +373,78 @@ class WorkspaceView(BaseView):
             return self._render_case(self._application(application_id), actor, 400, str(exc))
         flash(_("Done."), "success")
         return redirect(url_for(".case", application_id=application_id), 303)
+
+    def _resubmission(self, application: Application) -> tuple[Any, dict[str, Any]]:
+        """The posted resubmission form and what workflow.act takes from it: the values of
+        the fields the return named (unchecked boxes post nothing, so they are read from the
+        form, not the request), any other declared field that was posted anyway (the domain
+        refuses it unless unchanged), the files by checklist line and where to add them."""
+        try:
+            service = workflow.service_of(application, plugin_runtime.registry())
+        except WorkflowError:
+            return None, {}
+        form = self._resubmit_form(application, service, bound=True)
+        named = set(requested(workflow.history(db.session, application)).fields)
+        raw = form.raw_values()
+        data = {
+            spec.name: raw[spec.name]
+            for spec in service.fields
+            if spec.name in named or f"data-{spec.name}" in request.form
+        }
+        uploads = {
+            req.key: request.files.getlist(f"doc-{req.key}")
+            for req in service.documents
+            if f"doc-{req.key}" in request.files
+        }
+        add_to = [req.key for req in service.documents if request.form.get(f"mode-{req.key}") == ADD]
+        return form, {"data": data, "uploads": uploads, "add_to": add_to}
+
+    def _confirmation(self, application: Application, actor: Actor, action: str):
+        """A page asking to confirm a rejection or the final approval, unless the form says it
+        was confirmed; ``None`` when there is nothing to confirm. A plain page, not a script
+        dialog: it works without JavaScript and with the keyboard alone, and the choice is
+        repeated on it. Only what would pass is asked about (a rejection with a reason, an
+        approval the reader may give); anything else goes straight to the workflow's refusal."""
+        form = request.form
+        if form.get("confirmed") == "1" or action not in (workflow.REJECT, workflow.APPROVE):
+            return None
+        registry = plugin_runtime.registry()
+        try:
+            service = workflow.service_of(application, registry)
+        except WorkflowError:
+            return None
+        if action not in workflow.allowed_actions(db.session, application, actor=actor, registry=registry):
+            return None
+        if action == workflow.REJECT:
+            reason = (form.get("reason") or "").strip()
+            if not reason:
+                return None
+            heading = _("Reject application %(number)s?", number=application.tracking_number)
+            question = _("The application is closed for good and the applicant is told this reason:")
+            quoted, button, style = reason, _("Yes, reject the application"), "btn-danger"
+        else:
+            if not workflow.approves_finally(application, service):
+                return None
+            heading = _("Approve application %(number)s?", number=application.tracking_number)
+            question = _("This is the last step: the whole application will be approved.")
+            quoted, button, style = None, _("Yes, approve the application"), "btn-success"
+        hidden = [(key, form.get(key) or "") for key in ("version", "reason", "comment") if form.get(key) is not None]
+        response = make_response(
+            self.render_template(
+                "workspace/confirm.html",
+                title=heading,
+                heading=heading,
+                question=question,
+                quoted=quoted,
+                button=button,
+                button_style=style,
+                hidden=hidden,
+                action_url=url_for(".act", application_id=application.id, action=action),
+                back_url=url_for(".case", application_id=application.id),
+            )
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     # -- documents ------------------------------------------------------------------------
 

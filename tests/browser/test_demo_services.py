@@ -170,6 +170,8 @@ def test_demo_staff_work_the_service_to_the_end(page, live_server, sign_in, serv
         page.locator(f"a[href$='/workspace/applications/{application_id}']").first.click()
         page.wait_for_load_state("networkidle")
         page.get_by_role("button", name="Approve", exact=True).click()
+        page.wait_for_load_state("networkidle")
+        # The last approval is confirmed on a page of its own.
         confirm = page.get_by_role("dialog").get_by_role("button", name=re.compile("^(Approve|Yes)"))
         if confirm.count():
             confirm.first.click()

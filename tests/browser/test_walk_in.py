@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Application
 from app.testing import SAMPLE_FILES
+
+# The tests below continue one story in order: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("walk_in")
 
 
 def test_clerk_takes_a_walk_in_application_and_prints_the_receipt(page, live_server, sign_in, tmp_path):
@@ -81,6 +85,11 @@ def test_specialist_and_head_approve_it_from_their_inbox(page, live_server, sign
         assert "passport.pdf" in page.content()
         page.get_by_role("button", name="Approve").click()
         page.wait_for_load_state("networkidle")
+        # The last step asks to confirm the approval of the whole application.
+        confirm = page.get_by_role("dialog").get_by_role("button", name=re.compile("^Yes"))
+        if confirm.count():
+            confirm.click()
+            page.wait_for_load_state("networkidle")
         with live_server.app_context():
             assert db.session.get(Application, application_id).status == expected_status
             db.session.remove()
