@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +75,22 @@ def require_browser() -> None:
         if IN_CI:
             pytest.fail(f"CI must run the browser tests, but {reason}")
         pytest.skip(reason)
+
+
+AXE_JS = Path(os.environ.get("HAMAYNK_AXE_JS") or Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js")
+
+
+@pytest.fixture(scope="session")
+def axe():
+    """``axe(page)``: axe-core's violations on the page as it is now (the vendored copy, see
+    tests/browser/vendor/axe-core/README.md; ``HAMAYNK_AXE_JS`` points at another)."""
+    assert AXE_JS.exists(), f"axe-core is missing at {AXE_JS}"
+
+    def run(page) -> list[dict]:
+        page.add_script_tag(path=str(AXE_JS))
+        return page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")["violations"]
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,6 @@ from app.testing import PASSWORD
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-AXE_JS = Path(os.environ.get("HAMAYNK_AXE_JS") or Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js")
 ARTIFACTS = Path(os.environ.get("HAMAYNK_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "axe"
 WIDTHS = {"phone": (390, 844), "desktop": (1366, 900)}
 
@@ -56,6 +55,7 @@ PAGES: list[tuple[str, str | None, str]] = [
     ("staff-form", "alpha.municipal_admin", "/admin/staff/add"),
     ("builder-list", "alpha.municipal_admin", "/admin/builder/"),
     ("builder", "alpha.municipal_admin", "/admin/builder/new"),
+    ("substitutes", "alpha.specialist", "/workspace/substitutes/"),
 ]
 
 
@@ -129,12 +129,6 @@ def targets(browser, live_server, sessions) -> dict[str, str]:
     return found
 
 
-def _violations(page) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE_JS))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return result["violations"]
-
-
 def _describe(violations: list[dict[str, Any]]) -> str:
     lines = []
     for v in violations:
@@ -146,8 +140,7 @@ def _describe(violations: list[dict[str, Any]]) -> str:
 
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize(("name", "user", "where"), PAGES, ids=[p[0] for p in PAGES])
-def test_no_axe_violations(browser, live_server, sessions, targets, name, user, where, width):
-    assert AXE_JS.exists(), f"axe-core is missing at {AXE_JS}"
+def test_no_axe_violations(browser, live_server, sessions, targets, name, user, where, width, axe):
     base = live_server.live_url
     w, h = WIDTHS[width]
     context = browser.new_context(
@@ -180,7 +173,7 @@ def test_no_axe_violations(browser, live_server, sessions, targets, name, user, 
         shot = ARTIFACTS / width / f"{name}.png"
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
-        violations = _violations(page)
+        violations = axe(page)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         title = page.title()
     finally:

@@ -5,7 +5,6 @@ replaced scan — in a real browser against a real server."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -65,18 +64,6 @@ def _file(live_server) -> int:
         return application_id
 
 
-AXE_JS = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-
-
-def _axe(page) -> list[str]:
-    """axe-core's violations on the page as it is (rule id and the first offending node)."""
-    if not AXE_JS.exists():
-        return []
-    page.add_script_tag(path=str(AXE_JS))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']}: {v['nodes'][0]['target']}" for v in result["violations"]]
-
-
 def _open(page, base: str, application_id: int) -> None:
     page.goto(f"{base}/workspace/?tab=mine")
     page.locator(f"a[href$='/workspace/applications/{application_id}']").first.click()
@@ -84,7 +71,7 @@ def _open(page, base: str, application_id: int) -> None:
 
 
 def test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_those(
-    page, live_server, sign_in, tmp_path
+    page, live_server, sign_in, tmp_path, axe
 ):
     from app.testing import SAMPLE_FILES
 
@@ -96,7 +83,7 @@ def test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_th
     sign_in(page, "alpha.registrar")
     page.goto(f"{base}/lang/en")
     _open(page, base, application_id)
-    assert _axe(page) == []
+    assert [v["id"] for v in axe(page)] == []
     page.get_by_role("group", name="Fields to fix").get_by_label("Address", exact=True).check()
     page.get_by_role("group", name="Documents to fix").get_by_label("Passport or ID card").check()
     page.get_by_label("What the applicant has to correct").fill("The street number is wrong; the scan is blurred.")
@@ -120,7 +107,7 @@ def test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_th
     # Exactly the named field and document: nothing else can be changed here.
     assert form.locator("input[name^='data-'], select[name^='data-'], textarea[name^='data-']").count() == 1
     assert form.locator("input[type=file]").count() == 1
-    assert _axe(page) == []
+    assert [v["id"] for v in axe(page)] == []
     form.get_by_label("Address", exact=True).fill("Abovyan, Kotayk 12")
     scan = tmp_path / "passport-clear.png"
     scan.write_bytes(SAMPLE_FILES["png"][0])
@@ -150,7 +137,7 @@ def test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_th
     assert download.value.suggested_filename == "passport-blurred.pdf"
     replaced_row = page.locator("table tr", has_text="passport-blurred.pdf")
     assert "replaced" in replaced_row.inner_text()
-    assert _axe(page) == []
+    assert [v["id"] for v in axe(page)] == []
     live_server.corrected_application_id = application_id
 
 
@@ -161,7 +148,9 @@ def _status(live_server, application_id: int) -> str:
         return status
 
 
-def test_the_final_approval_is_confirmed_and_the_clerk_hands_the_result_over_by_keyboard(page, live_server, sign_in):
+def test_the_final_approval_is_confirmed_and_the_clerk_hands_the_result_over_by_keyboard(
+    page, live_server, sign_in, axe
+):
     base = live_server.live_url
     application_id = getattr(live_server, "corrected_application_id", None)
     assert application_id, "runs after test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_those"
@@ -177,7 +166,7 @@ def test_the_final_approval_is_confirmed_and_the_clerk_hands_the_result_over_by_
     dialog = page.get_by_role("dialog")
     assert "the whole application will be approved" in dialog.inner_text()
     assert _status(live_server, application_id) == "in_review"
-    assert _axe(page) == []
+    assert [v["id"] for v in axe(page)] == []
     dialog.get_by_role("button", name="Yes, approve the application").focus()
     with page.expect_navigation():
         page.keyboard.press("Enter")
@@ -187,7 +176,7 @@ def test_the_final_approval_is_confirmed_and_the_clerk_hands_the_result_over_by_
     sign_in(page, "alpha.clerk")
     page.goto(f"{base}/lang/en")
     page.goto(f"{base}/workspace/applications/{application_id}")
-    assert _axe(page) == []
+    assert [v["id"] for v in axe(page)] == []
     radio = page.get_by_role("group", name="How the result reached the applicant").get_by_label("By post")
     radio.focus()
     page.keyboard.press("Space")
