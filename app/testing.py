@@ -716,12 +716,16 @@ class Filed:
 
 def enable_service(app: Flask, municipality: int | str | Mapping[str, Any], service_key: str) -> None:
     """Offer ``service_key`` in a municipality (its id, seeded code, or one of ``app.seeded``'s
-    dicts), as its admin would on the Services page; nothing happens when it is offered."""
+    dicts), as its admin would on the Services page; nothing happens when it is offered.
+
+    The office refuses to offer a service whose steps name a department the municipality
+    lacks; like :func:`walk`, this first creates such departments (named by their code), so
+    a plug-in's tests can use department codes of their own."""
     from sqlalchemy import select
 
-    from app.domain.activations import set_activation
+    from app.domain.activations import missing_departments, set_activation
     from app.extensions import db
-    from app.models import ServiceActivation
+    from app.models import Department, ServiceActivation
     from app.plugins import runtime as plugin_runtime
 
     if isinstance(municipality, int):
@@ -737,6 +741,14 @@ def enable_service(app: Flask, municipality: int | str | Mapping[str, Any], serv
         ).scalar_one_or_none()
         if row is not None and row.enabled:
             return
+        registered = plugin_runtime.registry(app).get(service_key)
+        if registered is not None:
+            for code in dict.fromkeys(
+                step.department or "" for step in missing_departments(db.session, registered, municipality_id)
+            ):
+                db.session.add(
+                    Department(municipality_id=municipality_id, code=code, name_hy=code, name_en=code, name_ru=code)
+                )
         set_activation(
             db.session,
             plugin_runtime.registry(app),

@@ -565,7 +565,12 @@ class ServicesView(BaseView):
                 db.session.commit()
             except ActivationError as exc:
                 db.session.rollback()
-                flash(str(exc), "danger")
+                target = getattr(form, exc.field, None) if exc.field else None
+                if target is not None:
+                    # Next to the field it is about (read out by screen readers there too).
+                    target.errors = [*target.errors, str(exc)]
+                else:
+                    flash(str(exc), "danger")
             else:
                 flash(_("Saved."), "success")
                 # Enabling before staffing is allowed, never silent (app.domain.activations).

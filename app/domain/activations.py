@@ -25,7 +25,59 @@ if TYPE_CHECKING:
 
 
 class ActivationError(ValueError):
-    """A municipal admin asked for something impossible; the message is for them."""
+    """A municipal admin asked for something impossible; the message is for them.
+
+    ``field`` names the form field the message belongs next to (``enabled``, …), if any."""
+
+    def __init__(self, message: object, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    try:
+        return str(get_locale() or "hy")
+    except Exception:  # outside a request (CLI, jobs): the office's own language
+        return "hy"
+
+
+def missing_departments(session: Session, registered: RegisteredService, municipality_id: int) -> list[Step]:
+    """The steps of ``registered`` naming a department (by code) the municipality lacks: the
+    workflow resolves such a step's department by its code alone
+    (:func:`app.domain.workflow.responsible_department_id`; the service's department chosen
+    on the activation is only for steps naming none), so nobody could ever act on it. One
+    query, none when no step names a department."""
+    named = [step for step in registered.service.steps if step.department]
+    if not named:
+        return []
+    codes = set(
+        session.execute(
+            access.within(select(Department.code), Department, municipality_id).where(
+                Department.code.in_(sorted({step.department or "" for step in named}))
+            )
+        ).scalars()
+    )
+    return [step for step in named if step.department not in codes]
+
+
+def _refuse_missing_departments(registered: RegisteredService, missing: list[Step]) -> None:
+    from flask_babel import gettext as _
+
+    locale = _locale()
+    codes = ", ".join(dict.fromkeys(step.department or "" for step in missing))
+    steps = ", ".join(f"{pick(step.title, locale)} ({step.department})" for step in missing)
+    raise ActivationError(
+        _(
+            "%(service)s cannot be offered yet: this municipality has no department %(codes)s, which its steps "
+            "need (%(steps)s). Add the department under Departments, then enable the service.",
+            service=pick(registered.service.title, locale),
+            codes=codes,
+            steps=steps,
+        ),
+        field="enabled",
+    )
 
 
 @dataclass(frozen=True)
@@ -75,10 +127,16 @@ def set_activation(
     department_id: int | None,
     actor_id: int | None,
 ) -> ServiceActivation:
-    """Create or update the activation; the caller commits (one transaction with the audit row)."""
+    """Create or update the activation; the caller commits (one transaction with the audit row).
+
+    Enabling a service one of whose steps names a department the municipality lacks is
+    refused (:func:`missing_departments`): its applications would wait where nobody can act.
+    Only enabling: an enabled service whose department was deleted since may still be edited
+    or disabled, and shows as a staffing gap (:func:`staffing_gaps`)."""
     from flask_babel import gettext as _
 
-    if not offered_to(registry.get(service_key), municipality_id):
+    registered = registry.get(service_key)
+    if registered is None or not offered_to(registered, municipality_id):
         raise ActivationError(_("There is no service %(key)s.", key=service_key))
     if fee_override is not None and fee_override < 0:
         raise ActivationError(_("The fee cannot be negative."))
@@ -90,6 +148,10 @@ def set_activation(
             raise ActivationError(_("Choose a department of this municipality."))
     stmt = access.within(select(ServiceActivation), ServiceActivation, municipality_id)
     row = session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
+    if enabled and not (row is not None and row.enabled):
+        missing = missing_departments(session, registered, municipality_id)
+        if missing:
+            _refuse_missing_departments(registered, missing)
     if row is None:
         row = ServiceActivation(municipality_id=municipality_id, service_key=service_key)
         session.add(row)

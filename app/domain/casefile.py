@@ -483,6 +483,9 @@ class CaseSummary:
     correction: Correction | None = None
     # Approving now would approve the whole application (channels confirm first).
     final_approval: bool = False
+    # Why the reader is not offered the current step's actions (staff of the municipality
+    # only): sentences in ``locale`` (:func:`workflow.unavailable_reasons`).
+    unavailable: list[str] = field(default_factory=list)
 
 
 def summary(
@@ -510,11 +513,16 @@ def summary(
         found = workflow.allowed_actions(session, application, actor=actor, registry=registry)
         found += workflow.staff_actions(session, application, actor=actor, registry=registry)
         actions = list(dict.fromkeys(found))
+    internal = access.same_municipality(actor, application)
+    unavailable: list[str] = []
+    if may_act and service is not None and access.same_municipality(actor, application):
+        unavailable = workflow.unavailable_reasons(
+            session, application, actor=actor, registry=registry, offered=actions
+        )
     step = workflow.current_step(application, service) if service else None
     titles = {d.key: pick(d.title, locale) for d in service.documents} if service else {}
     names = user_names(session, [application.assignee_id])
     stored = access.documents_of(session, application)
-    internal = access.same_municipality(actor, application)
     events = timeline(
         session, application, service, locale, internal=internal, show_personal=show_personal, documents=stored
     )
@@ -558,6 +566,7 @@ def summary(
         if application.status == statuses.RETURNED
         else None,
         final_approval=service is not None and "approve" in actions and workflow.approves_finally(application, service),
+        unavailable=unavailable,
     )
 
 

@@ -11,7 +11,7 @@ the whole picture (known roles, known field types, conditions on existing fields
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dc_fields
 from decimal import Decimal, InvalidOperation
@@ -450,14 +450,21 @@ def choice_condition_problems(service: Service) -> list[str]:
                     f"{what} compares field {cond.field!r} with {shown}, which it does not offer (choices: {values})"
                 )
 
-    for spec in service.fields:
-        check(spec.visible_when, f"field {spec.name!r} visible_when")
-        check(spec.required_when, f"field {spec.name!r} required_when")
-    for doc in service.documents:
-        check(doc.required_when, f"document {doc.key!r} required_when")
-    for step in service.steps:
-        check(step.when, f"step {step.key!r} when")
+    for what, conditions in condition_lists(service):
+        check(conditions, what)
     return problems
+
+
+def condition_lists(service: Service) -> Iterator[tuple[str, Sequence[Condition]]]:
+    """Every list of conditions in ``service``, each with where it stands in the declaration
+    (``field 'kind' visible_when``), in declaration order."""
+    for spec in service.fields:
+        yield f"field {spec.name!r} visible_when", spec.visible_when
+        yield f"field {spec.name!r} required_when", spec.required_when
+    for doc in service.documents:
+        yield f"document {doc.key!r} required_when", doc.required_when
+    for step in service.steps:
+        yield f"step {step.key!r} when", step.when
 
 
 # ``clean(value, field)``: the submitted value (text from a form; a number, bool or list from

@@ -315,6 +315,17 @@ def _own_work(session: Session, application: Application, step: Step) -> set[int
     return people
 
 
+def _check_not_own_work(session: Session, application: Application, step: Step, actor: Actor) -> None:
+    """Raise :class:`NotAllowed` when ``step`` forbids self-approval and ``actor`` filed the
+    application or approved its previous step (:func:`_own_work`)."""
+    if step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
+        raise NotAllowed(
+            _l(
+                "You cannot approve this step: you filed this application or approved its previous step. Another colleague must approve it."
+            )
+        )
+
+
 def _require_step_action(step: Step | None, action: str) -> Step:
     if step is None:
         raise InvalidAction(_l("This application is not at an approval step."))
@@ -556,12 +567,7 @@ def approve(
     service = _prepare(session, application, expected_version, actor, AT_STEP, host)
     step = _require_step_action(current_step(application, service), APPROVE)
     behalf = check_can_act_on_step(session, application, step, actor)
-    if step.forbid_self_approval and actor.user_id in _own_work(session, application, step):
-        raise NotAllowed(
-            _l(
-                "You cannot approve this step: you filed this application or approved its previous step. Another colleague must approve it."
-            )
-        )
+    _check_not_own_work(session, application, step, actor)
     following = next_step(service, application.data or {}, step.key)
     day = deadlines.today()
 
@@ -993,6 +999,24 @@ def reassign(
     )
 
 
+def _check_may_take(session: Session, application: Application, step: Step, actor: Actor) -> int | None:
+    """Raise unless ``actor`` may take ``step`` now (:func:`take`); returns the absent
+    colleague they take it for, if any."""
+    if application.assignee_id == actor.user_id:
+        raise InvalidAction(_l("The application is already assigned to you."))
+    check_step_right(session, application, step, actor)
+    if application.assignee_id is None:
+        return None
+    behalf = _standing_in_for(session, application, step, actor)
+    if behalf != application.assignee_id:
+        raise NotAllowed(
+            _l(
+                "A colleague is already working on this application; the head of the department can hand it over to you."
+            )
+        )
+    return behalf
+
+
 def take(
     session: Session,
     application: Application,
@@ -1009,18 +1033,7 @@ def take(
     step = current_step(application, service)
     if step is None:
         raise InvalidAction(_l("This application is not at an approval step."))
-    if application.assignee_id == actor.user_id:
-        raise InvalidAction(_l("The application is already assigned to you."))
-    check_step_right(session, application, step, actor)
-    behalf = None
-    if application.assignee_id is not None:
-        behalf = _standing_in_for(session, application, step, actor)
-        if behalf != application.assignee_id:
-            raise NotAllowed(
-                _l(
-                    "A colleague is already working on this application; the head of the department can hand it over to you."
-                )
-            )
+    behalf = _check_may_take(session, application, step, actor)
     before = application.assignee_id
 
     def apply() -> None:
@@ -1341,12 +1354,11 @@ def allowed_actions(
             for action in (APPROVE, REJECT, RETURN):
                 if action not in step.actions:
                     continue
-                if (
-                    action == APPROVE
-                    and step.forbid_self_approval
-                    and actor.user_id in _own_work(session, application, step)
-                ):
-                    continue
+                if action == APPROVE:
+                    try:
+                        _check_not_own_work(session, application, step, actor)
+                    except NotAllowed:
+                        continue
                 result.append(action)
     speaks_for_applicant = access.speaks_for_applicant(actor, application)
     if application.status == statuses.RETURNED and speaks_for_applicant:
@@ -1365,13 +1377,11 @@ def allowed_actions(
 
 def _may_take(session: Session, application: Application, step: Step, actor: Actor) -> bool:
     # The checks of take(), without writing.
-    if application.assignee_id == actor.user_id:
-        return False
     try:
-        check_step_right(session, application, step, actor)
+        _check_may_take(session, application, step, actor)
     except WorkflowError:
         return False
-    return application.assignee_id is None or _standing_in_for(session, application, step, actor) is not None
+    return True
 
 
 def staff_actions(session: Session, application: Application, *, actor: Actor, registry: ServiceRegistry) -> list[str]:
@@ -1399,6 +1409,63 @@ def staff_actions(session: Session, application: Application, *, actor: Actor, r
     if actor.has(*SUPERVISOR_ROLES):
         result.append(EXTEND)
     return result
+
+
+WAITING_FOR_CORRECTION = _l(
+    "The application waits for the applicant's correction; its step can be approved, rejected or returned again once it is resubmitted."
+)
+
+
+def unavailable_reasons(
+    session: Session,
+    application: Application,
+    *,
+    actor: Actor,
+    registry: ServiceRegistry,
+    offered: Sequence[str],
+) -> list[str]:
+    """Why ``actor`` is not offered the actions of the current step (approve / reject /
+    return, taking it, handing over the result), one sentence each in the reader's
+    language, for staff of the application's municipality; empty for anyone else, and when
+    nothing expected is missing. ``offered`` is what :func:`allowed_actions` and
+    :func:`staff_actions` gave: only what they left out is explained, by catching the very
+    checks they (and the actions) run, so the reasons cannot drift from the rules."""
+    if not actor.active or not access.same_municipality(actor, application):
+        return []
+    if application.status == statuses.RETURNED:
+        return [str(WAITING_FOR_CORRECTION)]
+    try:
+        service = service_of(application, registry)
+    except ServiceUnavailable:
+        return []  # the case page says so itself
+    reasons: list[str] = []
+    if application.status == statuses.APPROVED and HAND_OVER not in offered:
+        try:
+            check_may_hand_over(session, application, service, actor)
+        except WorkflowError as exc:
+            reasons.append(str(exc))
+        return reasons
+    step = current_step(application, service)
+    if application.status not in AT_STEP or step is None:
+        return reasons
+    own = [action for action in (APPROVE, REJECT, RETURN) if action in step.actions]
+    if own and not any(action in offered for action in own):
+        try:
+            check_can_act_on_step(session, application, step, actor)
+        except WorkflowError as exc:
+            # Not theirs to act on at all (role, department): taking it fails alike.
+            return [str(exc)]
+    if APPROVE in own and APPROVE not in offered:
+        try:
+            _check_not_own_work(session, application, step, actor)
+        except WorkflowError as exc:
+            reasons.append(str(exc))
+    if TAKE not in offered and application.assignee_id not in (None, actor.user_id):
+        try:
+            _check_may_take(session, application, step, actor)
+        except WorkflowError as exc:
+            reasons.append(str(exc))
+    return reasons
 
 
 __all__ = [
@@ -1440,5 +1507,6 @@ __all__ = [
     "staff_actions",
     "submit",
     "take",
+    "unavailable_reasons",
     "withdraw",
 ]

@@ -26,6 +26,7 @@ from app.domain.declarations import (
     FieldType,
     Service,
     choice_condition_problems,
+    condition_lists,
 )
 from app.domain.fieldtypes import longest_value
 
@@ -262,13 +263,8 @@ def condition_warnings(service: Service) -> list[str]:
             if len(ops) > 1:
                 warnings.append(f"{what} asks field {name!r} to be both set and unset: it can never hold")
 
-    for spec in service.fields:
-        check(spec.visible_when, f"field {spec.name!r} visible_when")
-        check(spec.required_when, f"field {spec.name!r} required_when")
-    for doc in service.documents:
-        check(doc.required_when, f"document {doc.key!r} required_when")
-    for step in service.steps:
-        check(step.when, f"step {step.key!r} when")
+    for what, conditions in condition_lists(service):
+        check(conditions, what)
     return warnings
 
 
