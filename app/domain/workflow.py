@@ -594,6 +594,13 @@ def approve(
     )
 
 
+def _close(application: Application) -> None:
+    """A final status: no step is due and nobody has the case any more."""
+    application.closed_at = utcnow()
+    application.step_due_at = None
+    application.assignee_id = None
+
+
 def reject(
     session: Session,
     application: Application,
@@ -610,9 +617,7 @@ def reject(
     behalf = check_can_act_on_step(session, application, step, actor)
 
     def apply() -> None:
-        application.closed_at = utcnow()
-        application.step_due_at = None
-        application.assignee_id = None
+        _close(application)
 
     return _write(
         session,
@@ -829,9 +834,7 @@ def withdraw(
     suspension = open_suspension(session, application)
 
     def apply() -> None:
-        application.closed_at = utcnow()
-        application.step_due_at = None
-        application.assignee_id = None
+        _close(application)
         if suspension is not None:
             suspension.end_date = day
 
@@ -892,9 +895,7 @@ def hand_over(
     check_may_hand_over(session, application, service, actor)
 
     def apply() -> None:
-        application.closed_at = utcnow()
-        application.step_due_at = None
-        application.assignee_id = None
+        _close(application)
 
     return _write(
         session,
