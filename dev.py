@@ -217,13 +217,8 @@ def fresh_postgres_database(url: str, name: str) -> str:
 def parallel(args: list[str]) -> list[str]:
     """pytest-xdist on every core, unless the caller chose a number of workers or turned
     xdist off (pytest-xdist itself falls back to one process under --pdb)."""
-    if any(a.endswith("no:xdist") for a in args):
-        return args
-    chosen = any(a.startswith(("-n", "--numprocesses")) for a in args)
-    # Tests that build on each other (one browser story in steps) share an xdist_group mark,
-    # which only --dist loadgroup keeps on one worker.
-    grouped = [] if any(a.startswith("--dist") for a in args) else ["--dist", "loadgroup"]
-    return [*([] if chosen else ["-n", "auto"]), *grouped, *args]
+    chosen = any(a.startswith(("-n", "--numprocesses")) or a.endswith("no:xdist") for a in args)
+    return args if chosen else ["-n", "auto", *args]
 
 
 def cmd_test(args: list[str]) -> None:

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Application, ApplicationDocument
-
-# The tests below continue one story in order: keep them on one xdist worker.
-pytestmark = pytest.mark.xdist_group("corrections")
 
 
 def _staff_the_registry(live_server) -> None:
@@ -138,7 +134,9 @@ def test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_th
     replaced_row = page.locator("table tr", has_text="passport-blurred.pdf")
     assert "replaced" in replaced_row.inner_text()
     assert [v["id"] for v in axe(page)] == []
-    live_server.corrected_application_id = application_id
+    # Then the story ends: approved to the last step (confirmed first) and handed over.
+    page.goto(f"{live_server.live_url}/logout/")
+    _final_approval_confirmed_and_handed_over_by_keyboard(page, live_server, sign_in, axe, application_id)
 
 
 def _status(live_server, application_id: int) -> str:
@@ -148,12 +146,8 @@ def _status(live_server, application_id: int) -> str:
         return status
 
 
-def test_the_final_approval_is_confirmed_and_the_clerk_hands_the_result_over_by_keyboard(
-    page, live_server, sign_in, axe
-):
+def _final_approval_confirmed_and_handed_over_by_keyboard(page, live_server, sign_in, axe, application_id):
     base = live_server.live_url
-    application_id = getattr(live_server, "corrected_application_id", None)
-    assert application_id, "runs after test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_those"
     for username in ("alpha.registrar", "alpha.registry_head"):
         sign_in(page, username)
         page.goto(f"{base}/lang/en")
