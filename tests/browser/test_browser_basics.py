@@ -24,3 +24,38 @@ def test_pages_fit_a_phone(browser, live_server):
     overflow = phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     context.close()
     assert overflow <= 0
+
+
+def test_the_intake_form_has_no_two_fields_with_the_same_label(page, live_server, sign_in):
+    """Issue 8 found two fields both labelled "Address" (the applicant's and the form's)."""
+    sign_in(page, "alpha.clerk")
+    page.goto(f"{live_server.live_url}/office/new/residence-certificate?_l_=en")
+    labels = page.eval_on_selector_all(
+        "form.office-intake label[for]", "labels => labels.map(l => l.textContent.replace(/\\s+/g, ' ').trim())"
+    )
+    assert "Address" in labels and "Applicant's address" in labels
+    assert len(labels) == len(set(labels)), labels
+
+
+def test_case_page_labels_are_shown_whole_and_the_dram_sign_has_a_font(page, live_server, sign_in):
+    """Issue 8: form-data labels on the case page were cut with "…", and ֏ was an empty box
+    where the machine has no Armenian font (the app served its font only to PDFs)."""
+    from app.testing import apply, attach
+
+    filed = apply(
+        live_server,
+        "residence-certificate",
+        municipality="alpha",
+        data={"address": "Alpha 1", "purpose": "bank", "copies": "1"},
+        documents={"identity": [attach("pdf", "passport.pdf")]},
+    )
+    sign_in(page, "alpha.clerk")
+    page.goto(f"{live_server.live_url}/workspace/applications/{filed.id}")
+    cut = page.eval_on_selector_all(
+        "dl dt", "terms => terms.filter(t => t.scrollWidth > t.clientWidth).map(t => t.textContent.trim())"
+    )
+    assert page.locator("dl dt").count() > 3 and cut == []
+    # The Armenian font is served to the page and is what draws ֏.
+    font = page.request.get(f"{live_server.live_url}/static/fonts/NotoSansArmenian-Regular.ttf")
+    assert font.ok and len(font.body()) > 10_000
+    assert page.evaluate("document.fonts.load('16px \"Hamaynk Armenian\"', '֏').then(f => f.length)") >= 1
