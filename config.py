@@ -136,7 +136,12 @@ class Config:
     FAB_BASE_TEMPLATE = "hamaynk/base.html"
     FAB_INDEX_VIEW = "app.admin.views.HomeView"
     FAB_PASSWORD_COMPLEXITY_ENABLED = False
-    RATELIMIT_ENABLED = False
+    # Flask-Limiter (app.extensions.limiter; Flask-AppBuilder's own limiter has no limits set).
+    # One process: memory. Several processes: the same Redis for all, e.g.
+    # HAMAYNK_RATELIMIT_STORAGE_URI=redis://localhost:6379/1.
+    RATELIMIT_ENABLED = _bool("HAMAYNK_RATELIMIT", True)
+    RATELIMIT_STORAGE_URI = os.environ.get("HAMAYNK_RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
 
     # Flask-WTF: CSRF on every form.
     WTF_CSRF_ENABLED = True

@@ -39,7 +39,7 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     _load_config(app, config, overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from app import admin, api, cli, database, errors, i18n, office, plugins, security, web, workspace
+    from app import admin, api, cli, database, errors, i18n, office, plugins, portal, security, web, workspace
     from app.domain import storage
     from app.extensions import csrf, new_appbuilder
 
@@ -56,6 +56,7 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
         office.init_app(app, appbuilder)
         workspace.init_app(app, appbuilder)
         api.init_app(app, appbuilder)
+    portal.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     cli.init_app(app)

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from flask_appbuilder import AppBuilder
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -30,6 +32,10 @@ class Database(SQLAlchemy):
 db = Database()
 migrate = Migrate()
 csrf = CSRFProtect()
+# Rate limits of the public and citizen pages (sign-in, registration, reset, status look-up).
+# Counters live where RATELIMIT_STORAGE_URI says: memory for one process, Redis when several
+# processes serve the same install. Limits are named per view (app.portal), none by default.
+limiter = Limiter(key_func=get_remote_address)
 
 
 def new_appbuilder() -> AppBuilder:

@@ -45,3 +45,25 @@ __all__ += ["Notification"]
 from app.models.office import PendingReceiptCode, StagedUpload, Substitution  # noqa: E402
 
 __all__ += ["PendingReceiptCode", "StagedUpload", "Substitution"]
+
+from app.models.portal import (  # noqa: E402
+    CitizenIdentity,
+    CitizenProfile,
+    NotificationText,
+    Payment,
+    PortalDraft,
+    Question,
+    QuestionAttachment,
+    QuestionMessage,
+)
+
+__all__ += [
+    "CitizenIdentity",
+    "CitizenProfile",
+    "NotificationText",
+    "Payment",
+    "PortalDraft",
+    "Question",
+    "QuestionAttachment",
+    "QuestionMessage",
+]

@@ -56,6 +56,8 @@ class Application(MunicipalityOwned, Model):
     assignee_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
     fee: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # None when nothing is to be paid; otherwise due, paid or waived (app.domain.payments).
+    payment_status: Mapped[str | None] = mapped_column(String(16))
 
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -34,6 +34,8 @@ class Municipality(Model):
     name_ru: Mapped[str | None] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Office days staff have to answer a citizen's question before it shows as overdue.
+    question_answer_days: Mapped[int] = mapped_column(Integer, nullable=False, default=5, server_default="5")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     departments: Mapped[list[Department]] = relationship(back_populates="municipality", order_by="Department.code")

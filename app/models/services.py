@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Model, MunicipalityOwned, utcnow
@@ -29,6 +29,11 @@ class ServiceActivation(MunicipalityOwned, Model):
     fee_override: Mapped[int | None] = mapped_column(Integer)
     deadline_override: Mapped[int | None] = mapped_column(Integer)
     department_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("department.id", ondelete="SET NULL"))
+    # The municipality's own citizen-facing words per status ({status: {language: text}}),
+    # over the service declaration's ``status_texts``.
+    status_texts: Mapped[dict[str, dict[str, str]]] = mapped_column(
+        JSON, nullable=False, default=dict, server_default="{}"
+    )
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
 

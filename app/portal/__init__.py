@@ -1,0 +1,36 @@
+"""Citizen portal audience: the public catalogue, citizen accounts, online applications,
+"My applications", questions to the specialist, payments and notices.
+
+Own templates (app/templates/portal), own look (app/static/portal.css), no Flask-AppBuilder
+admin screens: pages a citizen reads on a phone. Like every audience it is thin: each view
+hands the request to a domain function and renders what comes back.
+
+One blueprint per area, each in its own module:
+
+=============  ==============  =================================================
+module         blueprint       what
+=============  ==============  =================================================
+``site``       ``site``        public home, municipalities' catalogues, service pages
+``account``    ``account``     registration, verification, sign-in/out, reset, profile
+``apply``      ``apply``       drafts and the step-by-step online application
+``mine``       ``mine``        "My applications", corrections, withdrawal, look-up, claim
+``questions``  ``questions``   questions to the specialist (citizen side)
+``pay``        ``pay``         fees and payment providers
+``notices``    ``notices``     in-app notices (the bell), unsubscribe
+=============  ==============  =================================================
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.extensions import limiter
+
+
+def init_app(app: Flask) -> None:
+    from app.portal import account, apply, common, mine, notices, pay, questions, site
+
+    limiter.init_app(app)
+    common.init_app(app)
+    for module in (site, account, apply, mine, questions, pay, notices):
+        app.register_blueprint(module.bp)
