@@ -284,6 +284,45 @@ def seed_system_admin(app) -> int:
         return user.id
 
 
+def make_citizen(
+    app: Flask,
+    email: str,
+    *,
+    name: str = "Anna Petrosyan",
+    password: str = PASSWORD,
+    verified: bool = True,
+    language: str = "hy",
+) -> int:
+    """Create a citizen account as registration leaves it (username = the e-mail address,
+    citizen role, a :class:`~app.models.CitizenProfile`), its e-mail verified unless
+    ``verified`` is false; returns the user id. Sign in with :func:`login` (``email``, ``password``)."""
+    from app.demo import ensure_user
+    from app.domain.roles import CITIZEN
+    from app.extensions import current_appbuilder, db
+    from app.models import CitizenProfile
+    from app.models.base import utcnow
+
+    first, _, last = name.partition(" ")
+    with app.app_context():
+        user, _created = ensure_user(
+            current_appbuilder().sm,
+            username=email.lower(),
+            email=email.lower(),
+            first_name=first,
+            last_name=last or "-",
+            password=password,
+            password_hash=password_hash() if password == PASSWORD else None,
+            roles=[CITIZEN],
+            municipality_id=None,
+        )
+        if db.session.query(CitizenProfile).filter_by(user_id=user.id).one_or_none() is None:
+            db.session.add(
+                CitizenProfile(user_id=user.id, language=language, email_verified_at=utcnow() if verified else None)
+            )
+        db.session.commit()
+        return int(user.id)
+
+
 def login(client, username: str, password: str = PASSWORD):
     client.get("/logout/")
     response = client.post("/login/", data={"username": username, "password": password}, follow_redirects=False)

@@ -12,10 +12,14 @@ import datetime as dt
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Model, MunicipalityOwned, utcnow
+from app.models.base import Model, MunicipalityScoped, utcnow
 
 
-class Notification(MunicipalityOwned, Model):
+class Notification(MunicipalityScoped, Model):
+    """One message to one person over one channel. Most belong to a municipality (about its
+    applications, questions, polls); account e-mails (verify the address, reset the password)
+    belong to none, and such rows are only ever read by their recipient."""
+
     __tablename__ = "notification"
     __table_args__ = (
         # The delivery sweep looks for e-mails still pending.
@@ -25,6 +29,9 @@ class Notification(MunicipalityOwned, Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("municipality.id", ondelete="RESTRICT"), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     # What caused it ("escalation", …): lets a reader group and a job find its own.
     kind: Mapped[str] = mapped_column(String(64), nullable=False)

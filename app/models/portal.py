@@ -143,9 +143,7 @@ class Question(MunicipalityOwned, Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    citizen_user_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False
-    )
+    citizen_user_id: Mapped[int] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False)
     application_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("application.id", ondelete="CASCADE"), index=True
     )

@@ -1,4 +1,4 @@
-""""My applications": status in plain words, timeline, documents, corrections, withdrawal; public status look-up and claiming a walk-in application."""
+""" "My applications": status in plain words, timeline, documents, corrections, withdrawal; public status look-up and claiming a walk-in application."""
 
 from __future__ import annotations
 
