@@ -142,6 +142,13 @@ class Config:
     RATELIMIT_ENABLED = _bool("HAMAYNK_RATELIMIT", True)
     RATELIMIT_STORAGE_URI = os.environ.get("HAMAYNK_RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    # The public status look-up and claiming a walk-in application (app.portal.mine), in
+    # Flask-Limiter's notation: every attempt per client address; failed attempts per tracking
+    # number (whoever makes them: the window must pass before anyone looks that number up
+    # again) and per account claiming (the owner, signed in, is not held up by strangers).
+    HAMAYNK_LIMIT_LOOKUP = os.environ.get("HAMAYNK_LIMIT_LOOKUP", "5 per minute; 30 per hour")
+    HAMAYNK_LIMIT_LOOKUP_NUMBER = os.environ.get("HAMAYNK_LIMIT_LOOKUP_NUMBER", "10 per hour")
+    HAMAYNK_LIMIT_CLAIM = os.environ.get("HAMAYNK_LIMIT_CLAIM", "5 per 10 minutes; 20 per day")
 
     # Flask-WTF: CSRF on every form.
     WTF_CSRF_ENABLED = True
@@ -151,6 +158,9 @@ class Config:
     # turns that into a translated page). One intake carries all its scans at once; a single
     # document may be up to 50 MB (app.domain.declarations.MAX_DOCUMENT_BYTES).
     MAX_CONTENT_LENGTH = int(os.environ.get("HAMAYNK_MAX_REQUEST_MB", "100")) * 1024 * 1024
+    # Online applications (app.domain.drafts): a citizen's draft, and the files uploaded for
+    # it, are kept this many days after it was last saved, then purged by the job worker.
+    HAMAYNK_DRAFT_DAYS = int(os.environ.get("HAMAYNK_DRAFT_DAYS", "90"))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -216,6 +226,35 @@ class Config:
     HAMAYNK_MAIL_FROM = os.environ.get("HAMAYNK_MAIL_FROM", "hamaynk@localhost")
     HAMAYNK_NOTIFICATION_RETRIES = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRIES", "12"))
     HAMAYNK_NOTIFICATION_RETRY_DELAY = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", "60"))
+    # How long the unsubscribe link in an e-mail of an optional notice works (docs/notifications.md).
+    HAMAYNK_UNSUBSCRIBE_DAYS = int(os.environ.get("HAMAYNK_UNSUBSCRIBE_DAYS", "90"))
+
+    # Citizen accounts (app.domain.accounts). Passwords: a minimum length and zxcvbn's score
+    # (0-4) against the person's own name and address; no composition rules. Links in
+    # e-mails stop working after these many seconds.
+    HAMAYNK_PASSWORD_MIN_LENGTH = int(os.environ.get("HAMAYNK_PASSWORD_MIN_LENGTH", "10"))
+    HAMAYNK_PASSWORD_MIN_SCORE = int(os.environ.get("HAMAYNK_PASSWORD_MIN_SCORE", "3"))
+    HAMAYNK_VERIFY_MAX_AGE = int(os.environ.get("HAMAYNK_VERIFY_MAX_AGE", str(3 * 24 * 3600)))
+    HAMAYNK_RESET_MAX_AGE = int(os.environ.get("HAMAYNK_RESET_MAX_AGE", "3600"))
+    # Rate limits of the account pages (Flask-Limiter's notation), each counted per client
+    # address and, separately, per e-mail address typed in.
+    HAMAYNK_LIMIT_LOGIN = os.environ.get("HAMAYNK_LIMIT_LOGIN", "10 per minute; 100 per hour")
+    HAMAYNK_LIMIT_REGISTER = os.environ.get("HAMAYNK_LIMIT_REGISTER", "5 per minute; 50 per hour")
+    HAMAYNK_LIMIT_RESET = os.environ.get("HAMAYNK_LIMIT_RESET", "5 per minute; 20 per hour")
+    HAMAYNK_LIMIT_VERIFY_RESEND = os.environ.get("HAMAYNK_LIMIT_VERIFY_RESEND", "3 per minute; 20 per hour")
+    HAMAYNK_LIMIT_IDENTITY = os.environ.get("HAMAYNK_LIMIT_IDENTITY", "20 per minute; 200 per hour")
+    # OpenID Connect identity providers (docs/identity.md): a JSON list of provider settings,
+    # e.g. [{"key": "eid", "label": "ID card", "issuer": "https://...", "client_id": "...",
+    # "client_secret": "...", "verifies_identity": true, "psn_claim": "psn"}].
+    HAMAYNK_OIDC_PROVIDERS = os.environ.get("HAMAYNK_OIDC_PROVIDERS", "")
+
+    # Payments (app.domain.payments). The "test" provider is a pretend online gateway served
+    # by this app ("Test payments — no money moves"): on in development, demos and tests, off
+    # in production. Its callbacks are signed with HAMAYNK_TEST_GATEWAY_KEY, derived from
+    # SECRET_KEY when empty; callbacks older than the window (seconds) are refused.
+    HAMAYNK_TEST_PAYMENTS = _bool("HAMAYNK_TEST_PAYMENTS", True)
+    HAMAYNK_TEST_GATEWAY_KEY = os.environ.get("HAMAYNK_TEST_GATEWAY_KEY", "")
+    HAMAYNK_TEST_GATEWAY_WINDOW = int(os.environ.get("HAMAYNK_TEST_GATEWAY_WINDOW", "300"))
 
     @classmethod
     def check(cls, settings: Mapping[str, Any]) -> None:
@@ -243,10 +282,12 @@ class TestConfig(Config):
     HAMAYNK_SERVICE_DIRS: list[str] = []
     HAMAYNK_STRICT_PLUGINS = True
     HAMAYNK_JOBS = "immediate"
+    HAMAYNK_TEST_PAYMENTS = True
 
 
 class ProductionConfig(Config):
     HAMAYNK_STRICT_PLUGINS = _bool("HAMAYNK_STRICT_PLUGINS", False)
+    HAMAYNK_TEST_PAYMENTS = _bool("HAMAYNK_TEST_PAYMENTS", False)
     HAMAYNK_SCOPE_CHECK = os.environ.get("HAMAYNK_SCOPE_CHECK", "log")
     SESSION_COOKIE_SECURE = _bool("HAMAYNK_SECURE_COOKIES", True)
 

@@ -39,7 +39,7 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     _load_config(app, config, overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from app import admin, api, cli, database, errors, i18n, office, plugins, portal, security, web, workspace
+    from app import admin, api, cli, database, errors, i18n, jobs, office, plugins, portal, security, web, workspace
     from app.domain import storage
     from app.extensions import csrf, new_appbuilder
 
@@ -48,6 +48,8 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     storage.init_app(app)
     csrf.init_app(app)
     plugins.init_app(app)
+    # Notification channels (plug-ins) and the outbox's enqueue-on-commit listener.
+    jobs.init_app(app)
     i18n.init_app(app)
     with app.app_context():
         appbuilder = new_appbuilder()

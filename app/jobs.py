@@ -17,38 +17,57 @@ that built the instance, and owns its transaction: it commits, or rolls back and
 
 Tasks
     ``hamaynk.escalate``  periodic (crontab minute ``HAMAYNK_ESCALATION_MINUTES``, default
-                          every 15 minutes): :func:`app.domain.escalation.escalate_overdue`,
-                          then enqueues the e-mails it wrote.
-    ``hamaynk.deliver``   sends one e-mail notification; retried with back-off
-                          (``HAMAYNK_NOTIFICATION_RETRIES`` times from
+                          every 15 minutes): :func:`app.domain.escalation.escalate_overdue`;
+                          its e-mails are enqueued when it commits (see below).
+    ``hamaynk.deliver``   sends one notification over its channel (e-mail, SMS, a plug-in's);
+                          retried with back-off (``HAMAYNK_NOTIFICATION_RETRIES`` times from
                           ``HAMAYNK_NOTIFICATION_RETRY_DELAY`` seconds, doubling); the last
                           failure marks the row ``failed``.
-    ``hamaynk.sweep``     periodic (hourly): re-enqueues e-mails still pending after an
+    ``hamaynk.sweep``     periodic (hourly): re-enqueues notifications still pending after an
                           hour whose task was lost (a worker killed mid-way, a queue flushed).
+
+The outbox is enqueued automatically (:func:`init_app`): a session listener notes the
+notification rows a transaction adds that still have to be sent, and once that transaction
+commits it enqueues ``hamaynk.deliver`` for each. Nobody enqueues by hand; a row whose task
+is lost anyway is found by the sweep. The same listeners hand the domain the app's
+notification channels and config on ``session.info``
+(:func:`app.domain.notifications.session_catalogue`).
     ``hamaynk.purge_staged``  periodic (hourly, at minute 23): removes the uploads kept from
                           refused submissions (:mod:`app.domain.staging`) older than
-                          ``HAMAYNK_STAGING_HOURS`` (default 6), rows and stored files.
+                          ``HAMAYNK_STAGING_HOURS`` (default 6), rows and stored files, except
+                          those of a citizen's online draft that still exists; and first the
+                          drafts (:mod:`app.domain.drafts`) nobody saved for
+                          ``HAMAYNK_DRAFT_DAYS`` (default 90), with their files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_app_context
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
+from app.domain import notifications as outbox
+from app.domain.notifications import NotificationChannel
 from app.extensions import current_flask_app
+from app.models import Notification
 
 log = logging.getLogger(__name__)
 
 MODES = ("sqlite", "redis", "immediate")
 EXTENSION = "hamaynk.jobs"
+CHANNELS_EXTENSION = "hamaynk.notification_channels"
 SWEEP_AFTER = dt.timedelta(hours=1)
+# session.info: ids of notification rows flushed in the open transaction that are to be sent.
+OUTBOX_KEY = "hamaynk.outbox"
 
 
 class JobsMisconfigured(RuntimeError):
@@ -89,7 +108,7 @@ def make_huey(config: Mapping[str, Any], instance_path: str) -> Huey:
 
 
 def _register(app: Flask, huey: Huey) -> Jobs:
-    from app.domain import escalation, notifications, staging
+    from app.domain import drafts, escalation, notifications, staging
     from app.domain.storage import get_storage
     from app.extensions import db
     from app.models.base import utcnow
@@ -110,7 +129,9 @@ def _register(app: Flask, huey: Huey) -> Jobs:
             try:
                 # The task's remaining retries say whether this is the last chance.
                 final = task is None or not task.retries
-                return notifications.deliver_email(db.session, notification_id, app.config, final_attempt=final)
+                return notifications.deliver(
+                    db.session, notification_id, app.config, notification_channels(app), final_attempt=final
+                )
             except BaseException:
                 db.session.rollback()
                 raise
@@ -127,10 +148,9 @@ def _register(app: Flask, huey: Huey) -> Jobs:
             except BaseException:
                 db.session.rollback()
                 raise
+            # Enqueued for delivery by the commit above (the outbox listener, init_app).
             emails = [n.id for n in written if n.channel == notifications.EMAIL]
             log.info("escalation wrote %d notification(s)", len(written))
-        for notification_id in emails:
-            deliver(notification_id)
         return emails
 
     minutes = str(config.get("HAMAYNK_ESCALATION_MINUTES") or "*/15")
@@ -142,7 +162,7 @@ def _register(app: Flask, huey: Huey) -> Jobs:
     @huey.periodic_task(crontab(minute="7"), name="hamaynk.sweep")
     def sweep() -> int:
         with app.app_context():
-            ids = notifications.pending_email_ids(db.session, older_than=utcnow() - SWEEP_AFTER)
+            ids = notifications.pending_ids(db.session, older_than=utcnow() - SWEEP_AFTER)
             db.session.rollback()
         for notification_id in ids:
             deliver(notification_id)
@@ -152,14 +172,20 @@ def _register(app: Flask, huey: Huey) -> Jobs:
         hours=float(config.get("HAMAYNK_STAGING_HOURS") or staging.MAX_AGE.total_seconds() / 3600)
     )
 
+    draft_age = drafts.draft_age(config)
+
     @huey.periodic_task(crontab(minute="23"), name="hamaynk.purge_staged")
     def purge_staged() -> int:
         with app.app_context():
             try:
+                # Abandoned drafts first, with their files; then the files no live draft keeps.
+                old_drafts = drafts.purge(db.session, get_storage(app), older_than=draft_age)
                 removed = staging.purge(db.session, get_storage(app), older_than=staging_age)
             except BaseException:
                 db.session.rollback()
                 raise
+        if old_drafts:
+            log.info("purged %d abandoned draft(s)", old_drafts)
         if removed:
             log.info("purged %d staged upload(s)", removed)
         return removed
@@ -212,4 +238,134 @@ def run_worker(
     consumer.run()
 
 
-__all__ = ["MODES", "Jobs", "JobsMisconfigured", "get_huey", "get_jobs", "make_huey", "run_escalation", "run_worker"]
+# -- notification channels and the outbox ------------------------------------------------------
+
+
+class ChannelPluginFailed(RuntimeError):
+    """A plug-in's ``register_notification_channels`` raised or returned something unusable."""
+
+
+def collect_channels(app: Flask) -> dict[str, NotificationChannel]:
+    """The install's notification channels: the built-in ones, then each plug-in's
+    ``register_notification_channels(config)`` result (a plug-in may replace the log-only ``sms``;
+    any other key taken twice raises :class:`~app.domain.notifications.DuplicateChannel`).
+    A plug-in whose hook fails stops a strict start; otherwise it is logged and left out."""
+    from app.plugins import runtime as plugin_runtime
+
+    host = plugin_runtime.host(app)
+    contributed: list[tuple[str, NotificationChannel]] = []
+    impls = host.pm.hook.register_notification_channels.get_hookimpls()
+    for impl in sorted(impls, key=lambda i: i.plugin_name):
+        try:
+            wants_config = "config" in inspect.signature(impl.function).parameters
+            value: Any = impl.function(config=app.config) if wants_config else impl.function()
+            items: list[Any] = [value] if isinstance(value, NotificationChannel) else list(value or [])
+            for item in items:
+                if not isinstance(item, NotificationChannel):
+                    raise TypeError(f"{item!r} is not a NotificationChannel")
+        except Exception as exc:
+            problem = ChannelPluginFailed(
+                f"plug-in {impl.plugin_name!r}: register_notification_channels() failed: {type(exc).__name__}: {exc}"
+            )
+            if host.strict:
+                raise problem from exc
+            log.error("%s; leaving its channels out", problem)
+            continue
+        contributed += [(impl.plugin_name, item) for item in items]
+    try:
+        return outbox.catalogue(outbox.builtin_channels(app.config), contributed)
+    except outbox.DuplicateChannel:
+        if host.strict:
+            raise
+        log.exception("notification channels clash; using the built-in ones only")
+        return outbox.catalogue(outbox.builtin_channels(app.config))
+
+
+def notification_channels(app: Flask | None = None) -> dict[str, NotificationChannel]:
+    """The app's notification channels by key (collected once, by :func:`init_app`)."""
+    app = app or current_flask_app()
+    channels: dict[str, NotificationChannel] | None = app.extensions.get(CHANNELS_EXTENSION)
+    if channels is None:
+        channels = collect_channels(app)
+        app.extensions[CHANNELS_EXTENSION] = channels
+    return channels
+
+
+def _app_with_outbox() -> Flask | None:
+    if not has_app_context():
+        return None
+    app = current_flask_app()
+    return app if CHANNELS_EXTENSION in app.extensions else None
+
+
+def _after_begin(session: Session, _transaction: Any, _connection: Any) -> None:
+    # The domain is handed a session, not the app: leave it the app's channels and config.
+    app = _app_with_outbox()
+    if app is not None:
+        session.info[outbox.CATALOGUE_INFO_KEY] = app.extensions[CHANNELS_EXTENSION]
+        session.info[outbox.CONFIG_INFO_KEY] = app.config
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    # After the flush the new rows have their ids; ``session.new`` still lists them here.
+    for row in session.new:
+        if isinstance(row, Notification) and row.status == outbox.PENDING and row.channel != outbox.INAPP:
+            session.info.setdefault(OUTBOX_KEY, set()).add(row.id)
+
+
+def _after_commit(session: Session) -> None:
+    ids = session.info.pop(OUTBOX_KEY, None)
+    if not ids:
+        return
+    app = _app_with_outbox()
+    if app is None:
+        return  # no app to enqueue on (a bare session): the sweep will find the rows
+    try:
+        deliver = get_jobs(app).deliver
+    except Exception:
+        log.exception("cannot enqueue %d notification(s); the hourly sweep will", len(ids))
+        return
+    for notification_id in sorted(ids):
+        try:
+            # HAMAYNK_JOBS=immediate delivers right here; the task pushes an app context of
+            # its own, so it works on a session of its own, not this committed one.
+            deliver(notification_id)
+        except Exception:
+            # The change is committed; a lost enqueue is the sweep's to repair.
+            log.exception("cannot enqueue notification %s; the hourly sweep will", notification_id)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(OUTBOX_KEY, None)
+
+
+_listening = False
+
+
+def init_app(app: Flask) -> None:
+    """Collect the notification channels and install the outbox listeners (once per process;
+    they act only for apps that ran this)."""
+    global _listening
+    app.extensions[CHANNELS_EXTENSION] = collect_channels(app)
+    if not _listening:
+        event.listen(Session, "after_begin", _after_begin)
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_rollback", _after_rollback)
+        _listening = True
+
+
+__all__ = [
+    "MODES",
+    "ChannelPluginFailed",
+    "Jobs",
+    "JobsMisconfigured",
+    "collect_channels",
+    "get_huey",
+    "get_jobs",
+    "init_app",
+    "make_huey",
+    "notification_channels",
+    "run_escalation",
+    "run_worker",
+]

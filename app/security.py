@@ -39,8 +39,9 @@ READ = r"(can_list|can_show|menu_access)"
 # Front-office intake (app.office): clerks and municipal admins file applications for walk-ins.
 OFFICE_INTAKE = [(r"can_intake", r"OfficeIntake"), (r"menu_access", r"(Office|Intake)")]
 # Back-office workspace (app.workspace): the inbox and case pages; auditors only read.
-WORKSPACE = [(r"can_(list|show|act|document)", r"Workspace"), (r"menu_access", r"(Office|Inbox)")]
-WORKSPACE_READ = [(r"can_(list|show)", r"Workspace"), (r"menu_access", r"(Office|Inbox)")]
+# Its "Questions" menu item (app.workspace.questions) uses the same permissions.
+WORKSPACE = [(r"can_(list|show|act|document)", r"Workspace"), (r"menu_access", r"(Office|Inbox|Questions)")]
+WORKSPACE_READ = [(r"can_(list|show)", r"Workspace"), (r"menu_access", r"(Office|Inbox|Questions)")]
 # Staff REST API (app.api), plus reading its OpenAPI spec and Swagger page; auditors only read.
 API = [(r"can_(read|act)", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_show", r"SwaggerView")]
 API_READ = [(r"can_read", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_show", r"SwaggerView")]

@@ -1023,3 +1023,44 @@ def hamaynk_app(hamaynk_app_factory):
     app = hamaynk_app_factory()
     app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
     return app
+
+
+# -- questions to the specialist ----------------------------------------------------------------
+
+
+def ask_question(
+    app: Flask,
+    citizen_id: int,
+    *,
+    municipality: str = "alpha",
+    department: str | None = "urban_planning",
+    application_id: int | None = None,
+    subject: str = "When is the office open?",
+    body: str = "Please tell me the opening hours.",
+    files: Sequence[Any] = (),
+) -> int:
+    """Ask a question as citizen ``citizen_id`` through :func:`app.domain.questions.ask` (as
+    the portal does): about their application ``application_id``, or a general one to
+    ``department`` (a code) of the seeded ``municipality``. Returns the question's id."""
+    from app.domain import questions
+    from app.domain.storage import get_storage
+    from app.extensions import db
+    from app.plugins import runtime as plugin_runtime
+
+    seeded = app.seeded[municipality]  # type: ignore[attr-defined]
+    with app.test_request_context("/?_l_=en"):
+        question = questions.ask(
+            db.session,
+            get_storage(app),
+            actor_for(citizen_id),
+            subject=subject,
+            body=body,
+            files=list(files),
+            application_id=application_id,
+            municipality_id=None if application_id else seeded["id"],
+            department_id=None if application_id or department is None else seeded["departments"][department],
+            registry=plugin_runtime.registry(app),
+            config=app.config,
+        )
+        db.session.commit()
+        return int(question.id)

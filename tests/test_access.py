@@ -36,11 +36,13 @@ from app.models import (
     Substitution,
     User,
 )
+from app.models.portal import QuestionAttachment
 from app.plugins import runtime as plugin_runtime
 from app.testing import (
     PASSWORD,
     SAMPLE_PSN,
     apply,
+    ask_question,
     attach,
     enable_service,
     login,
@@ -609,6 +611,7 @@ NOT_APPLICABLE = {
     "/resetpassword/": "user accounts",
     "/resetmypassword/": "user accounts",
     "/userinfoeditview/": "user accounts",
+    "/account/logout": "would end the crawl's session",
 }
 # Every view and API function that loads municipality-owned rows. A new one fails the crawl
 # below until it is added here, and passes only if its loads go through app.domain.access.
@@ -631,6 +634,15 @@ LOADERS = {
     "OfficeView.receipt_handed_over",
     "OfficeView.receipt_new_code",
     "OfficeView.receipt_pdf",
+    "PaymentsView.receipt",
+    "PaymentsView.record",
+    "PaymentsView.waive",
+    "QuestionsView.answer",
+    "QuestionsView.attachment",
+    "QuestionsView.close",
+    "QuestionsView.list",
+    "QuestionsView.reassign",
+    "QuestionsView.show",
     "ServiceBuilderView.add",
     "ServiceBuilderView.edit",
     "ServiceBuilderView.export",
@@ -648,6 +660,39 @@ LOADERS = {
     "WorkspaceView.download",
     "WorkspaceView.inbox",
     "WorkspaceView.preview",
+    "site.municipality",
+    "site.service",
+    "pay.returned",
+    "pay.test_gateway",
+    "mine.claim",  # the page shell's notices bell (signed in)
+    "mine.correct",
+    "mine.document",
+    "mine.index",
+    "mine.lookup",  # the page shell's notices bell (signed in)
+    "mine.show",
+    "mine.withdraw",
+    "questions.attachment",
+    "questions.index",
+    "questions.new",
+    "questions.show",
+    "apply.delete",
+    "apply.done",
+    "apply.drafts",
+    "apply.stage",
+    "apply.start",
+    "apply.submit",
+    "account.identity_callback",  # the page shell's notices bell (signed in)
+    "account.identity_start",  # the page shell's notices bell (signed in)
+    "account.login",  # the page shell's notices bell (signed in)
+    "account.profile",  # the page shell's notices bell (signed in)
+    "account.register",  # the page shell's notices bell (signed in)
+    "account.reset",  # the page shell's notices bell (signed in)
+    "account.reset_request",  # the page shell's notices bell (signed in)
+    "account.sent",  # the page shell's notices bell (signed in)
+    "account.verify",  # the page shell's notices bell (signed in)
+    "account.verify_resend",  # the page shell's notices bell (signed in)
+    "notices.index",
+    "notices.unsubscribe",  # the page shell's notices bell (signed in)
 }
 # Query strings an endpoint needs before it loads anything (a search, a tab, a filter);
 # each is requested, as well as the bare URL.
@@ -662,7 +707,56 @@ QUERIES = {
     "ApplicationsApi.list_applications": ["status=submitted&service=residence-certificate&overdue=true&limit=5"],
     "ServicesView.list": ["municipality={municipality_id}"],
     "ServiceBuilderView.edit": ["version=1"],
+    "questions.new": ["municipality_id={municipality_id}", "application_id={application_id}"],
+    "QuestionsView.list": ["view=all&status=any&overdue=1", "view=department"],
 }
+
+
+def _question_rows(app) -> dict[str, int]:
+    """A question of the seeded citizen to alpha, with an attachment (app.domain.questions)."""
+    with app.app_context():
+        citizen_id = db.session.execute(select(User.id).where(User.username == "citizen")).scalar_one()
+    question_id = ask_question(app, citizen_id, files=[attach("pdf", "question.pdf")])
+    with app.app_context():
+        attachment_id = db.session.execute(select(QuestionAttachment.id)).scalar_one()
+    return {"question_id": question_id, "attachment_id": attachment_id}
+
+
+def _payment_rows(app, application_id: int) -> dict[str, object]:
+    """A payment recorded at the office for the application (app.domain.payments)."""
+    from app.models import Payment
+
+    with app.app_context():
+        filed = db.session.get(Application, application_id)
+        row = Payment(
+            municipality_id=filed.municipality_id,
+            application_id=filed.id,
+            provider="test",
+            reference="HP0123456789ABCDEF012345",
+            amount=1000,
+            status="paid",
+            receipt_number="R-1",
+        )
+        db.session.add(row)
+        db.session.commit()
+        return {"payment_id": row.id, "reference": row.reference, "provider": "test"}
+
+
+def _draft_rows(app) -> dict[str, int]:
+    """An online draft of the seeded citizen with alpha, with a file (app.domain.drafts)."""
+    from app.domain import drafts, staging
+    from app.domain.storage import get_storage
+
+    with app.app_context():
+        citizen_id = db.session.execute(select(User.id).where(User.username == "citizen")).scalar_one()
+        citizen = access.load_actor(db.session, citizen_id)
+        registry = plugin_runtime.registry(app)
+        alpha = app.seeded["alpha"]["id"]
+        draft = drafts.start(db.session, registry, citizen, municipality_id=alpha, service_key=SERVICE_KEY)
+        service = drafts.service_of(db.session, registry, draft)
+        files = {"identity": [attach("pdf")]}
+        staging.stage(db.session, get_storage(app), citizen, alpha, draft.token, service, files)
+        return {"draft_id": draft.id}
 
 
 @pytest.fixture
@@ -670,6 +764,7 @@ def own_rows(app):
     enable(app, "alpha")
     filed = apply(app, SERVICE_KEY, municipality="alpha", data=FORM, documents={"identity": [attach("pdf", "own.pdf")]})
     alpha = app.seeded["alpha"]
+    questions = _question_rows(app)
     with app.app_context():
         # A substitution, so ending one finds a row (while the crawl is away).
         substitution = Substitution(
@@ -683,6 +778,9 @@ def own_rows(app):
         db.session.commit()
         return {
             "substitution_id": substitution.id,
+            **_payment_rows(app, filed.id),
+            **questions,
+            **_draft_rows(app),
             "application_id": filed.id,
             "tracking_number": filed.tracking_number,
             "document_id": db.session.get(Application, filed.id).documents[0].id,
@@ -699,7 +797,10 @@ def _not_applicable(rule) -> bool:
 def _url(rule, rows) -> str:
     values = {}
     for argument in rule.arguments:
-        if argument in ("application_id", "document_id", "user_id", "substitution_id"):
+        if argument in (
+            *("application_id", "document_id", "user_id", "substitution_id", "question_id", "attachment_id"),
+            *("payment_id", "reference", "provider"),
+        ):
             values[argument] = rows[argument]
         elif argument == "pk":
             if rule.rule.startswith("/api/"):
@@ -710,6 +811,16 @@ def _url(rule, rows) -> str:
                 values[argument] = rows["department_id"]
         elif argument in ("service_key", "key"):
             values[argument] = SERVICE_KEY
+        elif argument == "code":
+            values[argument] = "alpha"
+        elif argument == "draft_id":
+            values[argument] = rows["draft_id"]
+        elif argument == "stage":
+            values[argument] = "documents"
+        elif argument == "token":
+            values[argument] = "not-a-valid-token"
+        elif argument == "what":
+            values[argument] = "register"
         elif argument == "name":
             values[argument] = "muldelete"
         elif argument == "action":

@@ -24,6 +24,7 @@ from app.models import (
     Application,
     AuditEvent,
     Department,
+    Payment,
     PendingReceiptCode,
     ServiceActivation,
     ServiceDefinition,
@@ -69,8 +70,23 @@ def beta_rows(app):
             ends_on=office_today() + dt.timedelta(days=3),
         )
         db.session.add(substitution)
+        # A payment of beta's applicant, started online and paid (app.domain.payments).
+        payment = Payment(
+            municipality_id=beta_id,
+            application_id=application.id,
+            user_id=users["clerk"],
+            provider="test",
+            reference="HPBE7A000000000000000001",
+            amount=1000,
+            status="paid",
+            receipt_number="BETA-1",
+        )
+        db.session.add(payment)
         db.session.commit()
         return {
+            "payment_id": payment.id,
+            "reference": payment.reference,
+            "provider": payment.provider,
             "substitution_id": substitution.id,
             "application_id": application.id,
             "document_id": application.documents[0].id,
@@ -80,7 +96,27 @@ def beta_rows(app):
             .first(),
             "user_id": app.seeded["beta"]["users"]["clerk"],
             "municipality_id": beta_id,
+            "draft_id": _beta_draft(app),
         }
+
+
+def _beta_draft(app) -> int:
+    """An online draft of a citizen of beta's (app.domain.drafts): nobody else's to reach."""
+    from app.domain import drafts
+    from app.plugins import runtime as plugin_runtime
+    from app.testing import actor_for, make_citizen
+
+    owner = make_citizen(app, "beta.resident@example.com", name="Beta Resident")
+    with app.app_context():
+        registry = plugin_runtime.registry(app)
+        draft = drafts.start(
+            db.session,
+            registry,
+            actor_for(owner),
+            municipality_id=app.seeded["beta"]["id"],
+            service_key="residence-certificate",
+        )
+        return draft.id
 
 
 @pytest.fixture
@@ -109,6 +145,10 @@ def beta_service(app):
 
 
 def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str | None:
+    if rule.endpoint.startswith(("site.", "account.")):
+        # The public catalogue shows every municipality's services on purpose, and the account
+        # pages (a signed link, an identity provider) name no municipality's rows.
+        return None
     values = {}
     for argument in rule.arguments:
         if argument in ("application_id", "substitution_id"):
@@ -136,6 +176,16 @@ def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str
             values[argument] = "v1"
         elif argument == "filename":
             values[argument] = "csv"
+        elif argument in ("payment_id", "reference", "provider"):
+            values[argument] = beta[argument]
+        elif argument == "token":
+            # Signed links from e-mails (unsubscribe, verify, reset): the link is the secret and
+            # names no municipality's rows; a forged one must change and reveal nothing.
+            values[argument] = "not-a-signed-token"
+        elif argument == "draft_id":
+            values[argument] = beta["draft_id"]
+        elif argument == "stage":
+            values[argument] = "documents"
         elif argument == "locale":
             return None  # the language switch: not tenant data
         else:

@@ -123,7 +123,8 @@ def test_system_admin_auditor_and_citizen_each_get_their_panel(app, client):
     assert "you cannot change anything" in text
     assert "New application" not in text
     text = _home(client, "citizen")
-    assert "not available yet" in text
+    # Citizens get the citizen portal's home (app.portal.site), not a staff landing.
+    assert "Choose your municipality" in text
     assert "My tasks" not in text
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import re
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, IndexView, ModelView, expose, has_access
 from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.filters import BaseFilter
@@ -24,7 +24,7 @@ from wtforms.validators import Regexp
 
 from app import web
 from app.admin.forms import ActivationForm, StaffForm
-from app.domain import access
+from app.domain import access, citizen_cases
 from app.domain.access import MAX_PK, Actor
 from app.domain.activations import ActivationError, catalogue, set_activation, staffing_gaps
 from app.domain.staff import StaffError, StaffInput, create_staff, grantable_roles, update_staff
@@ -42,7 +42,16 @@ class HomeView(IndexView):
 
     @expose("/")
     def index(self):
+        from flask import current_app as app_now
+
         from app.admin.home import home_context  # the home page's own module; kept out of this one's imports
+
+        # Visitors and citizens get the citizen portal's public home (site.home, registered on
+        # "/" too; this view answers "/" first), staff their starting points below.
+        actor = web.current_actor()
+        portal_home = app_now.view_functions.get("site.home")
+        if portal_home is not None and (actor is None or actor.is_citizen):
+            return portal_home()
 
         return self.render_template(self.index_template, appbuilder=self.appbuilder, **home_context(self.appbuilder))
 
@@ -481,7 +490,7 @@ class ServicesView(BaseView):
 
     route_base = "/admin/services"
     class_permission_name = "ServicesAdmin"
-    method_permission_name = {"list": "list", "edit": "edit"}
+    method_permission_name = {"list": "list", "edit": "edit", "answer_days": "edit"}
     default_view = "list"
 
     def _chosen_municipality(self) -> Municipality | None:
@@ -528,6 +537,45 @@ class ServicesView(BaseView):
             can_edit=self.appbuilder.sm.has_access("can_edit", self.class_permission_name),
         )
 
+    @expose("/settings/questions", methods=["GET", "POST"])
+    @has_access
+    def answer_days(self):
+        """How many office days staff have to answer a citizen's question (1 to 60), the
+        municipality's setting (app.domain.questions.set_answer_days)."""
+        from app.domain import questions  # the questions area's own module
+
+        municipality = self._municipality()
+        errors: dict[str, str] = {}
+        value = str(municipality.question_answer_days)
+        if request.method == "POST":
+            value = (request.form.get("days") or "").strip()[:10]
+            try:
+                questions.set_answer_days(
+                    db.session, web.require_actor(), municipality.id, value, ip=request.remote_addr
+                )
+                db.session.commit()
+            except questions.InvalidQuestion as exc:
+                db.session.rollback()
+                errors = exc.errors
+            except access.NotFound:
+                db.session.rollback()
+                abort(404)
+            except questions.NotAllowed:
+                db.session.rollback()
+                abort(403)
+            else:
+                flash(_("Saved."), "success")
+                return redirect(url_for(".answer_days", municipality=municipality.id))
+        return self.render_template(
+            "workspace/questions_deadline.html",
+            title=_("Answer deadline for citizens' questions"),
+            municipality=municipality,
+            value=value,
+            errors=errors,
+            minimum=questions.MIN_ANSWER_DAYS,
+            maximum=questions.MAX_ANSWER_DAYS,
+        ), (400 if errors else 200)
+
     @expose("/<service_key>", methods=["GET", "POST"])
     @has_access
     def edit(self, service_key: str):
@@ -549,9 +597,14 @@ class ServicesView(BaseView):
         # Explicit form data: an empty POST must read as "all unticked", not as "keep the stored values".
         form = ActivationForm(formdata=request.form if request.method == "POST" else None, obj=offered.activation)
         form.department_id.choices = _department_choices(web.require_actor(), municipality.id)
-        if request.method == "POST" and form.validate():
+        # The municipality's own words per status for citizens (app.domain.citizen_cases).
+        languages = list(current_app.config["LANGUAGES"])
+        stored_texts = dict(offered.activation.status_texts or {}) if offered.activation is not None else {}
+        posted = request.form if request.method == "POST" else None
+        status_texts, text_errors = citizen_cases.clean_status_texts(posted or {}, languages)
+        if request.method == "POST" and form.validate() and not text_errors:
             try:
-                set_activation(
+                row = set_activation(
                     db.session,
                     plugin_runtime.registry(),
                     municipality.id,
@@ -562,6 +615,7 @@ class ServicesView(BaseView):
                     department_id=form.department_id.data,
                     actor_id=web.require_actor().user_id,
                 )
+                citizen_cases.set_status_texts(db.session, row, status_texts, web.require_actor().user_id)
                 db.session.commit()
             except ActivationError as exc:
                 db.session.rollback()
@@ -598,4 +652,8 @@ class ServicesView(BaseView):
             offered=offered,
             municipality=municipality,
             title=tr(registered.service.title),
+            status_texts=citizen_cases.status_text_inputs(
+                registered.service, stored_texts, text_errors, languages, current_locale(), posted
+            ),
+            language_names={code: language["name"] for code, language in current_app.config["LANGUAGES"].items()},
         ), status

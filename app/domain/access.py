@@ -27,6 +27,7 @@ connection (``session.connection().execute``) pass no session event and are not 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeGuard, TypeVar, cast
 
@@ -329,6 +330,100 @@ def documents_of(session: Session, application: Application) -> list[Application
     )
 
 
+# -- questions to the specialist ------------------------------------------------------------------
+#
+# A citizen sees the questions they asked; staff see every question of their municipality (a
+# system administrator every municipality's). Which of those a staff list shows (assigned to
+# me, my department's, all of them) is a filter on top, in app.domain.questions: any
+# colleague of the municipality may open a question they were sent a link to, as with cases.
+
+from app.models.portal import Question, QuestionAttachment, QuestionMessage  # noqa: E402
+
+
+def questions_clause(actor: Actor | None, entity: Any = Question) -> ColumnElement[bool]:
+    """Which questions ``actor`` may see, as one WHERE clause on ``entity``: staff their
+    municipality's, a person the questions they asked themselves."""
+    if actor is None or not actor.active:
+        return false()
+    return or_(municipality_clause(entity, actor), entity.citizen_user_id == actor.user_id)
+
+
+def visible_questions(actor: Actor | None, *columns: Any) -> Select[Any]:
+    """A SELECT of the questions ``actor`` may see (whole rows or ``columns``), for lists."""
+    return _mark(select(*(columns or (Question,))).where(questions_clause(actor)), "actor", Question)
+
+
+def with_question_department(stmt: Stmt, department: Any = Department) -> Stmt:
+    """``stmt`` (of visible questions) outer-joined to the department each is addressed to
+    (``department``: the model or an alias), which is readable because the question is."""
+    joined = stmt.outerjoin(  # type: ignore[attr-defined]
+        department,
+        and_(department.id == Question.department_id, department.municipality_id == Question.municipality_id),
+    )
+    return _mark(joined, "the department of a visible question", department)
+
+
+def with_question_application(stmt: Stmt, actor: Actor | None, application: Any = Application) -> Stmt:
+    """``stmt`` (of visible questions) outer-joined to the application each is about, when
+    ``actor`` may see that application (:func:`applications_clause`); else no row joins."""
+    joined = stmt.outerjoin(  # type: ignore[attr-defined]
+        application, and_(application.id == Question.application_id, applications_clause(actor, application))
+    )
+    return _mark(joined, "actor", application)
+
+
+def get_question(session: Session, actor: Actor | None, question_id: int) -> Question:
+    """Question ``question_id`` if ``actor`` may see it; :class:`NotFound` otherwise (another
+    citizen's question, another municipality's, or none at all look the same)."""
+    if not _valid_id(question_id):
+        raise NotFound(question_id)
+    question = session.execute(visible_questions(actor).where(Question.id == question_id)).scalar_one_or_none()
+    if question is None:
+        raise NotFound(question_id)
+    return question
+
+
+def question_messages(session: Session, question: Question) -> list[QuestionMessage]:
+    """The thread of a question loaded through :func:`get_question`, oldest first."""
+    stmt = within(select(QuestionMessage), QuestionMessage, question.municipality_id)
+    stmt = stmt.where(QuestionMessage.question_id == question.id).order_by(QuestionMessage.id)
+    return list(session.execute(stmt).scalars())
+
+
+def _attachments_of(question: Question) -> Select[Any]:
+    stmt = select(QuestionAttachment).join(QuestionMessage, QuestionMessage.id == QuestionAttachment.message_id)
+    stmt = within(within(stmt, QuestionAttachment, question.municipality_id), QuestionMessage, question.municipality_id)
+    return stmt.where(QuestionMessage.question_id == question.id).order_by(QuestionAttachment.id)
+
+
+def question_attachments(session: Session, question: Question) -> list[QuestionAttachment]:
+    """The attachments of every message of a question loaded through :func:`get_question`."""
+    return list(session.execute(_attachments_of(question)).scalars())
+
+
+def get_question_attachment(
+    session: Session, actor: Actor | None, question_id: int, attachment_id: int
+) -> tuple[Question, QuestionAttachment]:
+    """Attachment ``attachment_id`` of question ``question_id`` if ``actor`` may see the
+    question; :class:`NotFound` otherwise. Seeing is not opening: see app.domain.questions."""
+    question = get_question(session, actor, question_id)
+    if not _valid_id(attachment_id):
+        raise NotFound(attachment_id)
+    found = session.execute(
+        _attachments_of(question).where(QuestionAttachment.id == attachment_id)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(attachment_id)
+    return question, found
+
+
+def public_departments(municipality_id: int) -> Select[Department]:
+    """A SELECT of the departments of ``municipality_id`` in code order, for anyone: which
+    departments a municipality has is public (a citizen addresses a question to one)."""
+    stmt = select(Department).where(Department.municipality_id == municipality_id).order_by(Department.code)
+    return _mark(stmt, "public: the departments of a municipality", Department)
+
+
 # -- services -------------------------------------------------------------------------------------
 
 
@@ -360,6 +455,114 @@ def visible_service(
 def visible_services(registry: ServiceRegistry, actor: Actor | None) -> list[RegisteredService]:
     """The newest version of every service ``actor`` may see, sorted by key."""
     return [registered for registered in registry.latest() if service_visible(registered, actor)]
+
+
+# -- drafts of online applications -----------------------------------------------------------------
+#
+# A draft (PortalDraft) is its citizen's alone: only the account that started it sees, saves,
+# submits or deletes it. Staff never see drafts, not even their own municipality's: nothing
+# has been filed yet.
+
+from app.models.portal import PortalDraft  # noqa: E402
+
+
+def drafts_clause(actor: Actor | None, entity: Any = PortalDraft) -> ColumnElement[bool]:
+    """Which drafts ``actor`` may see, as one WHERE clause on ``entity``: an active citizen's own."""
+    if actor is None or not actor.active or not actor.is_citizen:
+        return false()
+    return entity.user_id == actor.user_id
+
+
+def visible_drafts(actor: Actor | None, *columns: Any) -> Select[Any]:
+    """A SELECT of ``actor``'s own drafts (whole rows or ``columns``), for lists."""
+    return _mark(select(*(columns or (PortalDraft,))).where(drafts_clause(actor)), "actor", PortalDraft)
+
+
+def get_draft(session: Session, actor: Actor | None, draft_id: int) -> PortalDraft:
+    """Draft ``draft_id`` if it is ``actor``'s own; :class:`NotFound` otherwise (another
+    citizen's draft, staff asking, or no such draft look the same)."""
+    if not _valid_id(draft_id):
+        raise NotFound(draft_id)
+    draft = session.execute(visible_drafts(actor).where(PortalDraft.id == draft_id)).scalar_one_or_none()
+    if draft is None:
+        raise NotFound(draft_id)
+    return draft
+
+
+# -- notices ---------------------------------------------------------------------------------------
+#
+# A person's notices (Notification rows addressed to their account) are theirs alone, whatever
+# municipality they came from; staff see the delivery state of an application's notifications
+# through the application (loaded through a loader). Texts (NotificationText) are read for one
+# municipality plus the install-wide ones.
+
+from app.models import Notification  # noqa: E402
+from app.models.portal import NotificationText  # noqa: E402
+
+
+def own_notices(actor: Actor | None, *columns: Any) -> Select[Any]:
+    """A SELECT of the in-app notices addressed to ``actor`` (whole rows or ``columns``)."""
+    if actor is None or not actor.active:
+        clause: ColumnElement[bool] = false()
+    else:
+        clause = and_(Notification.recipient_user_id == actor.user_id, Notification.channel == "inapp")
+    return _mark(select(*(columns or (Notification,))).where(clause), "actor", Notification)
+
+
+def get_own_notice(session: Session, actor: Actor | None, notice_id: int) -> Notification:
+    """Notice ``notice_id`` if it is addressed to ``actor``; :class:`NotFound` otherwise."""
+    if not _valid_id(notice_id):
+        raise NotFound(notice_id)
+    found = session.execute(own_notices(actor).where(Notification.id == notice_id)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(notice_id)
+    return found
+
+
+def notification_texts(stmt: Stmt, municipality_id: int | None) -> Stmt:
+    """``stmt`` (of :class:`NotificationText`) limited to ``municipality_id``'s texts and the
+    install-wide ones (no municipality); only the install-wide ones for ``None``."""
+    owner = NotificationText.municipality_id
+    clause = owner.is_(None) if municipality_id is None else or_(owner.is_(None), owner == municipality_id)
+    return _mark(stmt.where(clause), "municipality", NotificationText)
+
+
+def notifications_of(session: Session, application: Application) -> list[Notification]:
+    """Every notification about an application loaded through a loader, oldest first."""
+    stmt = within(select(Notification), Notification, application.municipality_id)
+    stmt = stmt.where(Notification.application_id == application.id).order_by(Notification.id)
+    return list(session.execute(stmt).scalars())
+
+
+# -- citizen accounts ------------------------------------------------------------------------------
+#
+# A citizen's profile and the outside identities linked to the account are theirs alone: only
+# the account itself reads them here. (Staff see an applicant's details on the application,
+# as they were filed, never the profile.)
+
+from app.models.portal import CitizenIdentity, CitizenProfile  # noqa: E402
+
+
+def _require_citizen(actor: Actor | None) -> Actor:
+    if actor is None or not actor.active or not actor.is_citizen:
+        raise NotFound("citizen account")
+    return actor
+
+
+def own_profile(session: Session, actor: Actor | None) -> CitizenProfile | None:
+    """The citizen profile of ``actor``'s own account (``None`` when it has none yet);
+    :class:`NotFound` for anyone who is not an active citizen."""
+    citizen = _require_citizen(actor)
+    stmt = select(CitizenProfile).where(CitizenProfile.user_id == citizen.user_id)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def own_identities(session: Session, actor: Actor | None) -> list[CitizenIdentity]:
+    """The outside identities linked to ``actor``'s own account, oldest first;
+    :class:`NotFound` for anyone who is not an active citizen."""
+    citizen = _require_citizen(actor)
+    stmt = select(CitizenIdentity).where(CitizenIdentity.user_id == citizen.user_id).order_by(CitizenIdentity.id)
+    return list(session.execute(stmt).scalars())
 
 
 # -- the backstop --------------------------------------------------------------------------------
@@ -653,9 +856,46 @@ def speaks_for_applicant(actor: Actor | None, application: Application) -> TypeG
 def may_see_personal_data(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
     """Whether ``actor`` may read the personal data of ``application`` (fields declared
     ``personal=True``, the applicant's public service number, phone, e-mail and address)
-    and open its documents: the caseworkers of its municipality. Everyone else who may see
-    the application gets them masked."""
-    return caseworker_of(actor, application.municipality_id)
+    and open its documents: the caseworkers of its municipality, and the applicant's own
+    account (``applicant_user_id``: their own data and scans, filed online or claimed with the
+    receipt's code). Everyone else who may see the application gets them masked."""
+    return caseworker_of(actor, application.municipality_id) or _own_account(actor, application)
+
+
+def _own_account(actor: Actor | None, application: Application) -> TypeGuard[Actor]:
+    # The account the application is filed under, not whoever filed it (a clerk who filed
+    # it reads it as a caseworker or not at all).
+    return (
+        actor is not None
+        and actor.active
+        and application.applicant_user_id is not None
+        and actor.user_id == application.applicant_user_id
+    )
+
+
+# -- a citizen's applications: the municipality's own words for them ---------------------------------
+
+from app.models import ServiceActivation  # noqa: E402
+
+
+def status_texts_of(session: Session, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+    """The municipalities' own citizen-facing words per status
+    (:attr:`ServiceActivation.status_texts`) for ``(municipality id, service key)`` pairs, in
+    one query. Public words (the status look-up shows them to anyone holding a receipt), so
+    read across the municipalities named, whoever asks."""
+    wanted = {(int(mid), str(key)) for mid, key in pairs}
+    if not wanted:
+        return {}
+    stmt = unscoped(
+        select(ServiceActivation.municipality_id, ServiceActivation.service_key, ServiceActivation.status_texts),
+        reason="public: municipalities' own citizen-facing status words",
+    ).where(
+        ServiceActivation.municipality_id.in_(sorted({mid for mid, _key in wanted})),
+        ServiceActivation.service_key.in_(sorted({key for _mid, key in wanted})),
+    )
+    return {
+        (mid, key): dict(texts or {}) for mid, key, texts in session.execute(stmt).all() if (mid, key) in wanted
+    }
 
 
 # -- standing in for an absent colleague ---------------------------------------------------------
@@ -701,9 +941,12 @@ __all__ = [
     "departments_of",
     "document_of",
     "documents_of",
+    "drafts_clause",
     "get_application",
     "get_document",
+    "get_draft",
     "get_municipality",
+    "get_own_notice",
     "is_applicant",
     "load_actor",
     "may_arrange_substitute",
@@ -712,6 +955,11 @@ __all__ = [
     "may_stand_in_for",
     "may_submit",
     "municipality_clause",
+    "notification_texts",
+    "notifications_of",
+    "own_identities",
+    "own_notices",
+    "own_profile",
     "owned_models",
     "owned_reads",
     "raw_sql",
@@ -720,9 +968,11 @@ __all__ = [
     "service_visible",
     "speaks_for_applicant",
     "staff_of",
+    "status_texts_of",
     "unscoped",
     "unscoped_load",
     "visible_applications",
+    "visible_drafts",
     "visible_municipality_ids",
     "visible_service",
     "visible_services",

@@ -378,6 +378,43 @@ class Output:
 
 
 @dataclass(frozen=True)
+class FeeItem:
+    """One line of a service's fee as the payer sees it (e.g. state duty and a service
+    charge): a label per language and an amount in whole dram. A service's ``fee_items``,
+    when given, must add up to its ``fee``."""
+
+    label: Mapping[str, str]
+    amount: int
+
+    def __post_init__(self) -> None:
+        _freeze(self, "label", text(self.label, "fee item label"))
+        if not self.label.get("hy"):
+            raise DeclarationValueError(f"fee item {dict(self.label)!r} label needs an Armenian ('hy') text")
+        if not isinstance(self.amount, int) or isinstance(self.amount, bool) or self.amount < 0:
+            raise DeclarationValueError(
+                f"fee item {pick(self.label, 'en')!r} amount {self.amount!r} must be a whole number of drams, 0 or more"
+            )
+
+
+def _fee_items(value: Any, service_key: str) -> tuple[FeeItem, ...]:
+    result = []
+    for item in value or ():
+        if isinstance(item, Mapping):
+            unknown = sorted(set(item) - {"label", "amount"})
+            if unknown or "label" not in item or "amount" not in item:
+                raise DeclarationValueError(
+                    f"service {service_key!r} fee item {dict(item)!r} needs exactly 'label' and 'amount'"
+                )
+            item = FeeItem(label=item["label"], amount=item["amount"])
+        if not isinstance(item, FeeItem):
+            raise DeclarationValueError(
+                f"service {service_key!r} fee_items must be FeeItem objects or mappings, got {item!r}"
+            )
+        result.append(item)
+    return tuple(result)
+
+
+@dataclass(frozen=True)
 class Service:
     """A municipal service as a plug-in declares it. See docs/plugins.md for every field."""
 
@@ -399,8 +436,23 @@ class Service:
     legal_basis: Mapping[str, str] = field(default_factory=dict)
     # Per-status texts shown to the citizen, keyed by status (see app.domain.statuses).
     status_texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The fee item by item (app.domain.payments); when given, the amounts add up to ``fee``.
+    fee_items: tuple[FeeItem, ...] = ()
+    # Processing starts only once the fee is paid (or waived): staff cannot approve before.
+    payment_first: bool = False
 
     def __post_init__(self) -> None:
+        _freeze(self, "fee_items", _fee_items(self.fee_items, self.key))
+        if self.fee_items and sum(item.amount for item in self.fee_items) != self.fee:
+            amounts = " + ".join(str(item.amount) for item in self.fee_items)
+            raise DeclarationValueError(
+                f"service {self.key!r} fee_items add up to {sum(item.amount for item in self.fee_items)} "
+                f"({amounts}), not to its fee {self.fee!r}"
+            )
+        if not isinstance(self.payment_first, bool):
+            raise DeclarationValueError(
+                f"service {self.key!r} payment_first must be true or false, got {self.payment_first!r}"
+            )
         for name in ("title",):
             _freeze(self, name, text(getattr(self, name), f"service {self.key!r} {name}"))
         for name in ("description", "who_may_apply", "delivery", "legal_basis"):

@@ -28,7 +28,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -425,6 +425,7 @@ def file(
     locale: str = "hy",
     receipt_key: str | bytes | None = None,
     staged_ids: Sequence[int] = (),
+    before_commit: Callable[[Session, Application], None] | None = None,
 ) -> IntakeResult:
     """File one application for ``municipality_id`` as ``actor`` through ``channel``
     (:mod:`app.domain.channels`), and commit it.
@@ -438,6 +439,9 @@ def file(
     into a pending receipt in the same transaction (:func:`app.domain.receipts.keep_code`).
     ``staged_ids`` are kept uploads (:mod:`app.domain.staging`) handed in among ``uploads``:
     their rows are deleted in the same transaction; the caller deletes their objects after.
+    ``before_commit(session, application)`` runs last inside the filing's transaction (the
+    portal deletes the draft filed and moves its payments there), so it commits with the
+    application or not at all; what it raises rolls the filing back.
 
     Checks come first and write nothing: who files (:class:`NotAllowed`; an unknown
     ``channel`` is a :class:`ValueError`), then the service, the applicant, the data and the
@@ -475,6 +479,7 @@ def file(
                 submit,
                 receipt_key=receipt_key,
                 staged_ids=staged_ids,
+                before_commit=before_commit,
             )
         except UploadRefused as exc:
             session.rollback()
@@ -523,6 +528,7 @@ def _file_once(
     *,
     receipt_key: str | bytes | None = None,
     staged_ids: Sequence[int] = (),
+    before_commit: Callable[[Session, Application], None] | None = None,
 ) -> IntakeResult:
     person = checked.applicant
     application, secret = workflow.new_application(
@@ -551,6 +557,8 @@ def _file_once(
         # Sealed with the application, so a filed application always has its code to print.
         receipts.keep_code(session, application, secret, secret_key=receipt_key, created_by_id=actor.user_id)
     staging.consume(session, municipality_id, staged_ids)
+    if before_commit is not None:
+        before_commit(session, application)
     workflow.commit(session)
     return IntakeResult(application, secret, True, stored)
 

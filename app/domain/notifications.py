@@ -1,10 +1,19 @@
-"""Writing notifications to the outbox and delivering the e-mail ones.
+"""Writing notifications to the outbox, the channels they go out on, and delivering them.
 
-Writing (:func:`notify_user`) only adds rows to the caller's session: the caller commits
-them together with the change that caused them, so a notification exists exactly when its
-cause does. Delivery (:func:`deliver_email`) runs later in a job (app.jobs), one row at a
-time, and records every attempt on the row; a failed attempt raises
-:class:`DeliveryFailed` so the job library retries it.
+Writing (:func:`notify_user` for staff, :func:`app.domain.citizen_notices.emit` for
+everyone else) only adds rows to the caller's session: the caller commits them together
+with the change that caused them, so a notification exists exactly when its cause does.
+
+Channels (:class:`NotificationChannel`) are plug-ins (hook ``register_notification_channels``);
+built in are ``email`` (SMTP), ``sms`` (an interface whose default only logs; a plug-in
+registering ``sms`` replaces it) and ``inapp`` (the bell: delivered when written). Delivery
+(:func:`deliver`) runs later in a job (app.jobs), one row at a time: it *claims* the row
+(``pending`` → ``sending``, one UPDATE that only one worker can win), sends, and records the
+outcome on the row; a failed attempt goes back to ``pending`` and raises
+:class:`DeliveryFailed` so the job library retries it, the last one marks it ``failed``. A
+row is never sent twice by two workers: the sweep, a retry and a duplicate task all lose the
+claim while another holds it; only a worker that died mid-send leaves a ``sending`` row,
+which the sweep takes back after :data:`STALE_SENDING`.
 
 Texts are rendered in the recipient's language when the notification is written, not when
 it is read: an e-mail cannot be re-translated once sent, and the in-app copy shows the same
@@ -14,35 +23,47 @@ words.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 import smtplib
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from typing import Any, cast
+from email.utils import formatdate
+from typing import Any, Literal, cast
 
 from flask_babel import force_locale
-from sqlalchemy import CursorResult, select, update
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Notification, User
 from app.models.base import utcnow
 
+log = logging.getLogger(__name__)
+
 EMAIL = "email"
+SMS = "sms"
 INAPP = "inapp"
-CHANNELS = (EMAIL, INAPP)
+# The built-in channels, in the order they are listed.
+CHANNELS = (EMAIL, SMS, INAPP)
 
 PENDING = "pending"
+# Claimed by one worker, which is sending it now.
+SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
-STATUSES = (PENDING, SENT, FAILED)
+STATUSES = (PENDING, SENDING, SENT, FAILED)
+# A row "sending" for this long belonged to a worker that died; the sweep may take it back.
+STALE_SENDING = dt.timedelta(hours=1)
+
+# Kinds of notice a citizen may turn off (CitizenProfile.optional_notices); their e-mails
+# carry an unsubscribe link and List-Unsubscribe headers (app.domain.citizen_notices).
+OPTIONAL_KINDS = frozenset({"poll_opened", "step_changed"})
 
 LANGUAGES = ("hy", "en", "ru")
 MAX_ERROR = 2000
-
-
-class DeliveryFailed(RuntimeError):
-    """This attempt did not deliver; the row says why and the job retries."""
 
 
 def recipient_language(session: Session, user_id: int | None, default: str) -> str:
@@ -60,7 +81,7 @@ def notify_user(
     *,
     user: User,
     default_language: str,
-    municipality_id: int,
+    municipality_id: int | None,
     kind: str,
     render: Callable[[str], tuple[str, str]],
     application_id: int | None = None,
@@ -106,22 +127,284 @@ def notify_user(
     return rows
 
 
-# -- e-mail delivery -----------------------------------------------------------------------
+# -- channels ----------------------------------------------------------------------------------
+
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
+ADDRESS_KINDS = ("email", "phone")
+
+
+class DeliveryFailed(RuntimeError):
+    """This attempt did not deliver; the row says why and the job retries."""
+
+
+class ChannelInvalid(ValueError):
+    """A :class:`NotificationChannel` declaration that cannot be used."""
+
+
+class DuplicateChannel(ValueError):
+    """Two plug-ins (or a plug-in and the core) register the same channel key."""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One notification as a channel sends it. ``to`` is the address the channel asked for
+    (an e-mail address, a phone number; ``None`` for channels that need none). ``message_id``
+    is stable per notification: a gateway that de-duplicates can use it."""
+
+    notification_id: int
+    channel: str
+    kind: str
+    to: str | None
+    subject: str
+    body: str
+    language: str
+    message_id: str
+    # The one-click unsubscribe address of a notice that is not essential, else None.
+    unsubscribe_url: str | None = None
+    recipient_user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NotificationChannel:
+    """A way to reach people, registered by a plug-in through ``register_notification_channels``.
+
+    ``key``
+        stored on each notification row (lower case, up to 16 characters: ``email``, ``sms``).
+    ``label``
+        its name per language, as citizens see it when they choose channels.
+    ``send``
+        ``send(message: OutgoingMessage) -> None``; raise :class:`DeliveryFailed` (or any
+        exception) when the message did not go out: the job retries with back-off. It runs
+        inside the app context of a job worker. ``None`` means delivered when written (the
+        in-app bell).
+    ``address``
+        what the channel sends to: ``"email"`` (the account's address), ``"phone"`` (the
+        profile's phone) or ``None``. A person without that address is not written to on it.
+    ``essential``
+        whether it may carry essential notices (decisions, returns, account links); e-mail
+        always does.
+    """
+
+    key: str
+    label: Mapping[str, str]
+    send: Callable[[OutgoingMessage], None] | None = None
+    address: Literal["email", "phone"] | None = None
+    essential: bool = True
+    # Shown on the admin Plug-ins page / in logs; e.g. "log only: no gateway installed".
+    note: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not KEY_PATTERN.match(self.key):
+            raise ChannelInvalid(f"channel key {self.key!r} must be 1-16 lower-case letters, digits, _ or -")
+        if (
+            not isinstance(self.label, Mapping)
+            or not self.label
+            or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in self.label.items())
+        ):
+            raise ChannelInvalid(f"channel {self.key!r}: label must map languages to non-empty names")
+        if self.send is not None and not callable(self.send):
+            raise ChannelInvalid(f"channel {self.key!r}: send must be callable or None")
+        if self.address is not None and self.address not in ADDRESS_KINDS:
+            raise ChannelInvalid(f"channel {self.key!r}: address must be one of {ADDRESS_KINDS} or None")
+        object.__setattr__(self, "label", dict(self.label))
+
+
+def _mask(address: str | None) -> str:
+    if not address:
+        return ""
+    return ("\u2026" + address[-3:]) if len(address) > 3 else "\u2026"
+
+
+def email_channel(config: Mapping[str, Any]) -> NotificationChannel:
+    def send(message: OutgoingMessage) -> None:
+        send_smtp(email_message(message, config), config)
+
+    return NotificationChannel(
+        key=EMAIL,
+        label={"hy": "Էլ. փոստ", "en": "E-mail", "ru": "Эл. почта"},
+        send=send,
+        address="email",
+        essential=True,
+    )
+
+
+def _log_sms(message: OutgoingMessage) -> None:
+    log.warning(
+        "SMS notification %s to %s NOT sent: no SMS gateway is installed (the built-in SMS channel only logs)",
+        message.notification_id,
+        _mask(message.to),
+    )
+
+
+LOG_ONLY_SMS = NotificationChannel(
+    key=SMS,
+    label={"hy": "SMS", "en": "SMS", "ru": "SMS"},
+    send=_log_sms,
+    address="phone",
+    essential=True,
+    note="log only: no SMS gateway installed",
+)
+
+INAPP_CHANNEL = NotificationChannel(
+    key=INAPP,
+    label={"hy": "Ծանուցումներ կայքում", "en": "Notices on the site", "ru": "Уведомления на сайте"},
+    send=None,
+    address=None,
+    essential=True,
+)
+
+
+def builtin_channels(config: Mapping[str, Any]) -> list[NotificationChannel]:
+    return [email_channel(config), LOG_ONLY_SMS, INAPP_CHANNEL]
+
+
+def catalogue(
+    builtin: Iterable[NotificationChannel], contributed: Iterable[tuple[str, NotificationChannel]] = ()
+) -> dict[str, NotificationChannel]:
+    """The install's channels by key: the built-in ones first, then the plug-ins' sorted by
+    key. ``contributed`` pairs each channel with the name of the plug-in that registered it.
+    A plug-in may replace the log-only ``sms`` (that is what the interface is for); any other
+    key taken twice raises :class:`DuplicateChannel` naming both owners."""
+    channels: dict[str, NotificationChannel] = {}
+    owners: dict[str, str] = {}
+    for channel in builtin:
+        channels[channel.key] = channel
+        owners[channel.key] = "core"
+    for owner, channel in sorted(contributed, key=lambda pair: (pair[1].key, pair[0])):
+        if channel.key in owners and not (owners[channel.key] == "core" and channel.key == SMS):
+            raise DuplicateChannel(
+                f"notification channel {channel.key!r} of plug-in {owner!r} is already registered by {owners[channel.key]!r}"
+            )
+        channels[channel.key] = channel
+        owners[channel.key] = owner
+    return channels
+
+
+def builtin_catalogue(config: Mapping[str, Any] | None = None) -> dict[str, NotificationChannel]:
+    return catalogue(builtin_channels(config or {}))
+
+
+# The session.info keys where app.jobs leaves the app's channels and config for the domain,
+# which is handed a session but no app.
+CATALOGUE_INFO_KEY = "hamaynk.notification_channels"
+CONFIG_INFO_KEY = "hamaynk.config"
+
+
+def _began(session: Session, key: str) -> Any:
+    if key not in session.info:
+        # The app's listener fills session.info when a transaction begins: begin one.
+        session.connection()
+    return session.info.get(key)
+
+
+def session_catalogue(session: Session) -> Mapping[str, NotificationChannel]:
+    """The app's notification channels, as app.jobs left them on ``session``; the built-in
+    ones for a session of no app."""
+    registered = _began(session, CATALOGUE_INFO_KEY)
+    if registered:
+        return cast(Mapping[str, NotificationChannel], registered)
+    return builtin_catalogue(session_config(session))
+
+
+def session_config(session: Session) -> Mapping[str, Any]:
+    """The app's config, as app.jobs left it on ``session``; empty for a session of no app."""
+    return cast(Mapping[str, Any], _began(session, CONFIG_INFO_KEY) or {})
+
+
+# -- unsubscribing -----------------------------------------------------------------------------
+
+UNSUBSCRIBE_SALT = "hamaynk.notices.unsubscribe"
+UNSUBSCRIBE_DAYS = 90
+
+
+class BadToken(ValueError):
+    """An unsubscribe token that is forged, broken or too old."""
+
+
+def _serializer(config: Mapping[str, Any]) -> URLSafeTimedSerializer:
+    secret = str(config.get("SECRET_KEY") or "")
+    if not secret:
+        raise BadToken("no SECRET_KEY to sign with")
+    return URLSafeTimedSerializer(secret, salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_token(config: Mapping[str, Any], user_id: int) -> str:
+    return _serializer(config).dumps({"u": int(user_id)})
+
+
+def user_of_unsubscribe_token(config: Mapping[str, Any], token: str) -> int:
+    """The user id an unsubscribe token was made for; :class:`BadToken` when it is forged,
+    broken or older than ``HAMAYNK_UNSUBSCRIBE_DAYS`` (default 90) days."""
+    days = float(config.get("HAMAYNK_UNSUBSCRIBE_DAYS") or UNSUBSCRIBE_DAYS)
+    try:
+        data = _serializer(config).loads(token, max_age=int(days * 86400))
+    except SignatureExpired as exc:
+        raise BadToken("expired") from exc
+    except BadSignature as exc:
+        raise BadToken("bad signature") from exc
+    if not isinstance(data, dict) or type(data.get("u")) is not int:
+        raise BadToken("bad payload")
+    return int(data["u"])
+
+
+def public_url(config: Mapping[str, Any], path: str) -> str:
+    base = (config.get("HAMAYNK_PUBLIC_URL") or "").rstrip("/")
+    return f"{base}/{path.lstrip('/')}"
+
+
+def unsubscribe_url(config: Mapping[str, Any], user_id: int) -> str:
+    return public_url(config, f"/notices/unsubscribe/{unsubscribe_token(config, user_id)}")
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def _domain(config: Mapping[str, Any]) -> str:
+    return (config.get("HAMAYNK_MAIL_FROM") or "hamaynk@localhost").rsplit("@", 1)[-1] or "localhost"
+
+
+def outgoing(notification: Notification, config: Mapping[str, Any]) -> OutgoingMessage:
+    """What a channel is handed for ``notification``."""
+    unsubscribe = None
+    if notification.kind in OPTIONAL_KINDS and notification.recipient_user_id is not None:
+        try:
+            unsubscribe = unsubscribe_url(config, notification.recipient_user_id)
+        except BadToken:
+            unsubscribe = None
+    return OutgoingMessage(
+        notification_id=notification.id,
+        channel=notification.channel,
+        kind=notification.kind,
+        to=notification.recipient_address,
+        subject=notification.subject,
+        body=notification.body,
+        language=notification.language,
+        # Stable per notification, so a resent message is recognisable as the same one.
+        message_id=f"<hamaynk-notification-{notification.id}@{_domain(config)}>",
+        unsubscribe_url=unsubscribe,
+        recipient_user_id=notification.recipient_user_id,
+    )
+
+
+def email_message(message: OutgoingMessage, config: Mapping[str, Any]) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = config.get("HAMAYNK_MAIL_FROM") or "hamaynk@localhost"
+    email["To"] = message.to
+    email["Subject"] = message.subject
+    email["Date"] = formatdate(localtime=False)
+    email["Message-ID"] = message.message_id
+    if message.unsubscribe_url:
+        # RFC 2369 and RFC 8058: mail programs offer their own one-click "unsubscribe".
+        email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    email.set_content(message.body)
+    # After set_content, which replaces every Content-* header.
+    email["Content-Language"] = message.language
+    return email
 
 
 def _message(notification: Notification, config: Mapping[str, Any]) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = config.get("HAMAYNK_MAIL_FROM") or "hamaynk@localhost"
-    message["To"] = notification.recipient_address
-    message["Subject"] = notification.subject
-    message["Date"] = formatdate(localtime=False)
-    # Stable per notification, so a resent message is recognisable as the same one.
-    domain = (config.get("HAMAYNK_MAIL_FROM") or "hamaynk@localhost").rsplit("@", 1)[-1] or "localhost"
-    message["Message-ID"] = make_msgid(idstring=f"hamaynk-notification-{notification.id}", domain=domain)
-    message.set_content(notification.body)
-    # After set_content, which replaces every Content-* header.
-    message["Content-Language"] = notification.language
-    return message
+    return email_message(outgoing(notification, config), config)
 
 
 def send_smtp(message: EmailMessage, config: Mapping[str, Any]) -> None:
@@ -137,26 +420,41 @@ def send_smtp(message: EmailMessage, config: Mapping[str, Any]) -> None:
         smtp.send_message(message)
 
 
-def deliver_email(
-    session: Session, notification_id: int, config: Mapping[str, Any], *, final_attempt: bool = False
+# -- delivery ----------------------------------------------------------------------------------
+
+
+def _claimable(now: dt.datetime) -> Any:
+    stale = Notification.last_attempt_at < now - STALE_SENDING
+    return or_(Notification.status == PENDING, (Notification.status == SENDING) & stale)
+
+
+def deliver(
+    session: Session,
+    notification_id: int,
+    config: Mapping[str, Any],
+    channels: Mapping[str, NotificationChannel] | None = None,
+    *,
+    final_attempt: bool = False,
 ) -> str:
-    """Try to send one pending e-mail notification and commit what happened.
+    """Try to send one pending notification over its channel and commit what happened.
 
     Returns the row's status afterwards (``sent``, or ``failed`` when ``final_attempt``
-    failed too); a failed attempt that will be retried raises :class:`DeliveryFailed`.
-    A row that is missing, not an e-mail or no longer pending is left alone (a retry of a
-    message already sent must not send it again).
+    failed too); a failed attempt that will be retried raises :class:`DeliveryFailed`. A row
+    that is missing, has nothing to send, is sent, failed or being sent by another worker is
+    left alone (a retry or a sweep must never send a message twice). ``channels`` is the
+    install's catalogue (default: the built-in channels on ``config``).
     """
+    channels = channels if channels is not None else builtin_catalogue(config)
     notification = session.get(Notification, notification_id)
-    if notification is None or notification.channel != EMAIL or notification.status != PENDING:
+    now = utcnow()
+    if notification is None or notification.status not in (PENDING, SENDING):
         session.rollback()
         return notification.status if notification is not None else "missing"
-    seen = notification.attempts
-    # Claim the attempt: of two workers holding the same task, only one counts it and sends.
+    # Claim it: of two workers holding the same task (a retry and the sweep's), one wins.
     claim = session.execute(
         update(Notification)
-        .where(Notification.id == notification_id, Notification.status == PENDING, Notification.attempts == seen)
-        .values(attempts=seen + 1, last_attempt_at=utcnow())
+        .where(Notification.id == notification_id, _claimable(now))
+        .values(status=SENDING, attempts=Notification.attempts + 1, last_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
     claimed = cast(CursorResult[Any], claim).rowcount
@@ -164,14 +462,18 @@ def deliver_email(
     # The commit expired the row: reading it again loads what the claim (or the other worker) wrote.
     if claimed != 1:
         return notification.status
+    channel = channels.get(notification.channel)
     try:
-        send_smtp(_message(notification, config), config)
-    except (TimeoutError, OSError, smtplib.SMTPException, DeliveryFailed) as exc:
+        if channel is None:
+            raise DeliveryFailed(f"no notification channel {notification.channel!r} is installed")
+        if channel.send is not None:
+            channel.send(outgoing(notification, config))
+    except Exception as exc:  # a plug-in's channel may raise anything: it is one failed attempt
         notification.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        if final_attempt:
-            notification.status = FAILED
+        notification.status = FAILED if final_attempt else PENDING
         session.commit()
         if final_attempt:
+            log.warning("notification %s failed for good: %s", notification_id, notification.last_error)
             return FAILED
         raise DeliveryFailed(notification.last_error) from exc
     notification.status = SENT
@@ -181,14 +483,27 @@ def deliver_email(
     return SENT
 
 
-def pending_email_ids(session: Session, *, older_than: dt.datetime | None = None, limit: int = 500) -> list[int]:
-    """Pending e-mails not attempted since ``older_than`` (never attempted counts too): what
-    a sweep re-enqueues when a delivery task was lost (a worker killed, a queue emptied)."""
-    query = select(Notification.id).where(Notification.channel == EMAIL, Notification.status == PENDING)
+def deliver_email(
+    session: Session, notification_id: int, config: Mapping[str, Any], *, final_attempt: bool = False
+) -> str:
+    """:func:`deliver` with the built-in channels (kept for callers from before channels)."""
+    return deliver(session, notification_id, config, final_attempt=final_attempt)
+
+
+def pending_ids(session: Session, *, older_than: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    """Notifications still to send, not attempted since ``older_than`` (never attempted counts
+    too), and rows left ``sending`` by a worker that died: what a sweep re-enqueues when a
+    delivery task was lost (a worker killed, a queue emptied)."""
+    now = utcnow()
+    query = select(Notification.id).where(Notification.channel != INAPP, _claimable(now))
     if older_than is not None:
         never_tried = Notification.last_attempt_at.is_(None) & (Notification.created_at < older_than)
         query = query.where(never_tried | (Notification.last_attempt_at < older_than))
     return list(session.execute(query.order_by(Notification.id).limit(limit)).scalars())
+
+
+def pending_email_ids(session: Session, *, older_than: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    return pending_ids(session, older_than=older_than, limit=limit)
 
 
 __all__ = [
@@ -196,13 +511,31 @@ __all__ = [
     "EMAIL",
     "FAILED",
     "INAPP",
+    "OPTIONAL_KINDS",
     "PENDING",
+    "SENDING",
     "SENT",
+    "SMS",
     "STATUSES",
+    "BadToken",
+    "ChannelInvalid",
     "DeliveryFailed",
+    "DuplicateChannel",
+    "NotificationChannel",
+    "OutgoingMessage",
+    "builtin_catalogue",
+    "builtin_channels",
+    "catalogue",
+    "deliver",
     "deliver_email",
+    "email_message",
     "notify_user",
+    "outgoing",
     "pending_email_ids",
+    "pending_ids",
     "recipient_language",
     "send_smtp",
+    "unsubscribe_token",
+    "unsubscribe_url",
+    "user_of_unsubscribe_token",
 ]

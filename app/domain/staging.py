@@ -34,6 +34,7 @@ from app.domain.storage import Storage, StorageError, delete_quietly, new_key
 from app.domain.uploads import CHUNK_SIZE, UploadRefused, check_uploads, close_all
 from app.models.base import utcnow
 from app.models.office import StagedUpload
+from app.models.portal import PortalDraft
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,11 @@ def _valid_token(token: Any) -> bool:
 
 
 def _mine(actor: Actor | None, municipality_id: int) -> bool:
-    return actor is not None and actor.active and actor.municipality_id == municipality_id
+    # Staff keep files for their own municipality's forms; a citizen for the online drafts
+    # they prepare for any municipality (app.domain.drafts): rows are theirs by user and token.
+    if actor is None or not actor.active:
+        return False
+    return actor.municipality_id == municipality_id or actor.is_citizen
 
 
 def staged_for(session: AnySession, actor: Actor | None, municipality_id: int, token: str) -> list[StagedUpload]:
@@ -254,12 +259,17 @@ def purge(
     session: AnySession, storage: Storage, *, older_than: dt.timedelta = MAX_AGE, now: dt.datetime | None = None
 ) -> int:
     """Remove every kept file older than ``older_than``, in every municipality (rows first,
-    committed, then their objects). Returns how many were removed."""
+    committed, then their objects). Returns how many were removed. The files of a citizen's
+    online draft that still exists are kept whatever their age: they go with the draft
+    (:func:`app.domain.drafts.purge`, after ``HAMAYNK_DRAFT_DAYS``)."""
     cutoff = (now or utcnow()) - older_than
     stmt = access.unscoped(
         select(StagedUpload.id, StagedUpload.storage_key), reason="the job purging old staged uploads"
     )
-    found = session.execute(stmt.where(StagedUpload.created_at < cutoff)).all()
+    live_drafts = select(PortalDraft.token)
+    found = session.execute(
+        stmt.where(StagedUpload.created_at < cutoff, StagedUpload.submission_token.not_in(live_drafts))
+    ).all()
     if not found:
         session.rollback()
         return 0

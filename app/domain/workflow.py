@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.domain import access, audit, channels, deadlines, roles, statuses, substitutes
+from app.domain import access, audit, channels, deadlines, payments, roles, statuses, substitutes
 from app.domain.access import Actor, load_actor
 from app.domain.declarations import Service, Step, pick
 from app.domain.errors import (
@@ -428,7 +428,15 @@ def _write(
     if "history" in application.__dict__:
         session.expire(application, ["history"])
     _call_hook(host, "after_transition", application=application, service=service, record=record)
+    _notify_applicant(session, application, service, record)
     return record
+
+
+def _notify_applicant(session: Session, application: Application, service: Service, record: TransitionRecord) -> None:
+    # In the same transaction: the applicant's notices exist exactly when the change does.
+    from app.domain import citizen_notices  # it reads citizen_cases, which imports this module
+
+    citizen_notices.workflow_event(session, application, service, record)
 
 
 # -- creating and submitting ----------------------------------------------------------------
@@ -521,6 +529,8 @@ def submit(
         if activation is not None and activation.department_id is not None:
             application.department_id = activation.department_id
         application.current_step = first.key if first else None
+        # Something to pay: due until a payment (app.domain.payments) or a waiver settles it.
+        application.payment_status = (application.payment_status or payments.DUE) if application.fee > 0 else None
         application.step_due_at = (
             deadlines.end_of_day(deadlines.step_due_date(session, first, application.municipality_id, day))
             if first
@@ -568,6 +578,7 @@ def approve(
     step = _require_step_action(current_step(application, service), APPROVE)
     behalf = check_can_act_on_step(session, application, step, actor)
     _check_not_own_work(session, application, step, actor)
+    _check_paid(application, service)
     following = next_step(service, application.data or {}, step.key)
     day = deadlines.today()
 
@@ -592,6 +603,13 @@ def approve(
         actor.user_id,
         _Change(APPROVE, to_status, (comment or "").strip() or None, apply=apply, on_behalf_of=behalf),
     )
+
+
+def _check_paid(application: Application, service: Service) -> None:
+    # A service processed only once paid (Service.payment_first): no step is approved while
+    # the fee is due. Returning or rejecting it stays possible.
+    if payments.waiting_for_payment(application, service):
+        raise InvalidAction(payments.WAITING_FOR_PAYMENT)
 
 
 def _close(application: Application) -> None:
@@ -1358,7 +1376,8 @@ def allowed_actions(
                 if action == APPROVE:
                     try:
                         _check_not_own_work(session, application, step, actor)
-                    except NotAllowed:
+                        _check_paid(application, service)
+                    except WorkflowError:
                         continue
                 result.append(action)
     speaks_for_applicant = access.speaks_for_applicant(actor, application)
@@ -1459,6 +1478,7 @@ def unavailable_reasons(
     if APPROVE in own and APPROVE not in offered:
         try:
             _check_not_own_work(session, application, step, actor)
+            _check_paid(application, service)
         except WorkflowError as exc:
             reasons.append(str(exc))
     if TAKE not in offered and application.assignee_id not in (None, actor.user_id):

@@ -19,6 +19,9 @@ from typing import Any
 import pluggy
 
 from app.domain.declarations import FieldType, Service, Step, TransitionAction
+from app.domain.identity import IdentityProvider
+from app.domain.notifications import NotificationChannel
+from app.domain.payments import PaymentProvider
 from app.domain.protocols import ApplicationView, TransitionView
 
 hookspec = pluggy.HookspecMarker("hamaynk")
@@ -109,4 +112,49 @@ def after_transition(application: ApplicationView, service: Service, record: Tra
     committed, so rows a plug-in adds (e.g. a notification) are committed with the change or
     not at all. Do not commit or roll back the session. In production an exception is logged
     and ignored; in development and tests it propagates and the caller rolls back.
+    """
+
+
+@hookspec
+def register_payment_providers(config: Mapping[str, Any]) -> list[PaymentProvider]:
+    """Return the payment providers (online card or wallet gateways) this plug-in offers.
+
+    Fires once per app process, while the app is being created, before any request is
+    served. ``config`` is the app's configuration: read the merchant id and secret from it.
+    The providers are merged with the built-in ones (``office``, and ``test`` where test
+    payments are enabled) and sorted by key; a key already taken is refused with
+    ``DuplicatePaymentProvider`` naming both plug-ins, and a bad declaration with
+    ``PaymentProviderError`` (development and tests stop; production leaves the plug-in's
+    providers out and logs why). See docs/payments.md.
+    """
+
+
+@hookspec
+def register_notification_channels(config: Mapping[str, Any]) -> list[NotificationChannel]:
+    """Return the notification channels (SMS gateways, messengers) this plug-in offers.
+
+    Fires once per app process, while the app is being created, before any request is
+    served. ``config`` is the app's configuration: read the gateway's address and key from
+    it. The channels are merged with the built-in ones (``email``, ``sms``, ``inapp``) and
+    sorted by key; a plug-in may register ``sms`` to replace the built-in log-only SMS
+    channel, any other key already taken is refused with ``DuplicateChannel`` naming both
+    owners (development and tests stop; production leaves the plug-in's channels out and
+    logs why). ``send(message)`` runs later in the job worker, inside the app context, once
+    per notification; raising retries it with back-off. See docs/notifications.md.
+    """
+
+
+@hookspec
+def register_identity_providers(config: Mapping[str, Any]) -> list[IdentityProvider]:
+    """Return the identity providers (national e-ID, mobile ID, an OpenID Connect server)
+    citizens may sign in with through this plug-in.
+
+    Fires once per app process, while the app is being created, before any request is
+    served. ``config`` is the app's configuration: read client ids and secrets from it.
+    The providers are merged with the built-in ``password`` provider (always listed first)
+    and those ``HAMAYNK_OIDC_PROVIDERS`` configures, and sorted by key; a key already taken
+    is refused with ``DuplicateIdentityProvider`` naming both owners, and a bad declaration
+    with ``IdentityProviderError`` (development and tests stop; production leaves the
+    plug-in's providers out and logs why). ``app.sdk.oidc_provider(settings)`` builds an
+    OpenID Connect provider. See docs/identity.md.
     """

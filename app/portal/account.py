@@ -1,7 +1,447 @@
-"""Citizen accounts: registration with e-mail verification, sign-in and sign-out, password reset, profile."""
+"""Citizen accounts: registration with e-mail verification, sign-in and sign-out, password
+reset, profile, and signing in through outside identity providers.
+
+Thin: app.domain.accounts decides; these views read the form, call it, commit and render.
+Sign-in, registration, the reset request and the new verification link are rate-limited
+per client address and, separately, per e-mail address typed in (HAMAYNK_LIMIT_* settings);
+over the limit the page says so in the user's language and nothing is done.
+
+Ending the account's other sessions after a password reset is issue 12's (sessions are
+cookies signed with the app's key: until then a reset does not sign out other browsers).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from collections.abc import Callable
+from typing import Any
 
-bp = Blueprint("account", __name__)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import refresh
+from flask_limiter.util import get_remote_address
+from flask_login import login_user, logout_user
+
+from app.domain import access, accounts, citizen_notices
+from app.domain.identity import IdentityError
+from app.extensions import db, limiter
+from app.i18n import current_locale, safe_next, tr
+from app.models import User
+from app.models.portal import CitizenProfile
+from app.portal import identity_flow
+from app.portal.common import link, require_citizen
+from app.portal.site import error_page
+from app.web import current_actor
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+@bp.record_once
+def _collect_providers(state: Any) -> None:
+    # At start-up, so a broken identity provider plug-in stops a strict start, not a request.
+    identity_flow.collect(state.app)
+
+
+for _code in (400, 403, 404, 405, 429):
+    bp.register_error_handler(_code, error_page)
+
+
+# -- rate limits ----------------------------------------------------------------------------------
+
+
+def _setting(name: str) -> Callable[[], str]:
+    def value() -> str:
+        return str(current_app.config.get(name) or "10 per minute")
+
+    return value
+
+
+def _email_key() -> str:
+    return "email:" + accounts.normalize_email(request.form.get("email"))
+
+
+def _limited(setting: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Limit a view's POSTs by ``setting`` per client address and per e-mail address sent."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        view = limiter.limit(_setting(setting), key_func=_email_key, methods=["POST"])(view)
+        return limiter.limit(_setting(setting), key_func=get_remote_address, methods=["POST"])(view)
+
+    return decorate
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _form(name: str) -> str:
+    value = request.form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def _private(response: ResponseReturnValue) -> Response:
+    """A page whose address holds a secret (a link from an e-mail): never sent on as a referrer
+    nor kept in a shared cache."""
+    result = current_app.make_response(response)
+    result.headers["Referrer-Policy"] = "no-referrer"
+    result.headers["Cache-Control"] = "no-store"
+    return result
+
+
+def _verify_path(token: str) -> str:
+    return url_for("account.verify", token=token)
+
+
+def _reset_path(token: str) -> str:
+    return url_for("account.reset", token=token)
+
+
+def _next_target(raw: str | None) -> str | None:
+    target = safe_next(raw)
+    if target is None or target.startswith(("/account/logout", "/account/identity/")):
+        return None
+    return target
+
+
+def _after_sign_in(next_url: str | None) -> str:
+    return _next_target(next_url) or link("mine.index") or url_for("site.home")
+
+
+def _sign_in(user: User, language: str | None) -> None:
+    """Start a fresh session for ``user`` (a new cookie: nothing from before carries over but
+    the language, which becomes the profile's)."""
+    keep = session.get("locale")
+    session.clear()
+    login_user(user)
+    chosen = language if language in accounts.LANGUAGES else keep
+    if chosen:
+        session["locale"] = chosen
+    refresh()
+
+
+def _channels() -> list[tuple[str, str]]:
+    catalogue = citizen_notices.channel_catalogue(db.session)
+    return [(key, tr(channel.label)) for key, channel in catalogue.items()]
+
+
+def _languages() -> list[tuple[str, str]]:
+    return [(code, str(spec["name"])) for code, spec in current_app.config["LANGUAGES"].items()]
+
+
+# -- registration and verification ---------------------------------------------------------------
+
+
+@bp.route("/register", methods=["GET", "POST"], endpoint="register")
+@_limited("HAMAYNK_LIMIT_REGISTER")
+def register() -> ResponseReturnValue:
+    errors: dict[str, str] = {}
+    values = {"name": "", "email": "", "language": current_locale()}
+    if request.method == "POST":
+        values = {"name": _form("name"), "email": _form("email"), "language": _form("language") or current_locale()}
+        data, errors = accounts.read_registration(
+            request.form, config=current_app.config, default_language=current_locale()
+        )
+        if data is not None:
+            accounts.register(
+                db.session,
+                data,
+                config=current_app.config,
+                verify_path=_verify_path,
+                reset_request_path=url_for("account.reset_request"),
+            )
+            db.session.commit()
+            return redirect(url_for("account.sent", what="register"))
+    return render_template(
+        "portal/account/register.html",
+        title=_("Create an account"),
+        errors=errors,
+        values=values,
+        languages=_languages(),
+        min_length=current_app.config.get("HAMAYNK_PASSWORD_MIN_LENGTH") or 10,
+    ), (200 if not errors else 400)
+
+
+@bp.route("/sent/<what>", endpoint="sent")
+def sent(what: str) -> ResponseReturnValue:
+    """The same answer whether or not the address has an account."""
+    if what not in ("register", "reset", "verify"):
+        abort(404)
+    return render_template("portal/account/sent.html", title=_("Check your e-mail"), what=what)
+
+
+@bp.route("/verify/<token>", endpoint="verify")
+def verify(token: str) -> ResponseReturnValue:
+    status, _user_id = accounts.verify_email(db.session, token, config=current_app.config)
+    db.session.commit()
+    code = 200 if status in (accounts.DONE, accounts.USED) else 400
+    return _private(
+        (
+            render_template("portal/account/verified.html", title=_("Confirm your e-mail address"), status=status),
+            code,
+        )
+    )
+
+
+@bp.route("/verify/resend", methods=["GET", "POST"], endpoint="verify_resend")
+@_limited("HAMAYNK_LIMIT_VERIFY_RESEND")
+def verify_resend() -> ResponseReturnValue:
+    errors: dict[str, str] = {}
+    email = request.args.get("email", "") if request.method == "GET" else _form("email")
+    if request.method == "POST":
+        address, problem = accounts.clean_email(email.strip())
+        if problem:
+            errors["email"] = problem
+        else:
+            accounts.resend_verification(db.session, address, config=current_app.config, verify_path=_verify_path)
+            db.session.commit()
+            return redirect(url_for("account.sent", what="verify"))
+    return render_template(
+        "portal/account/resend.html",
+        title=_("Send the confirmation link again"),
+        errors=errors,
+        email=email if isinstance(email, str) else "",
+    ), (200 if not errors else 400)
+
+
+# -- signing in and out ---------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"], endpoint="login")
+@_limited("HAMAYNK_LIMIT_LOGIN")
+def login() -> ResponseReturnValue:
+    next_url = _next_target(request.values.get("next"))
+    errors: dict[str, str] = {}
+    unverified_email = None
+    email = ""
+    if request.method == "POST":
+        email = _form("email")
+        result = accounts.authenticate(db.session, email, _form("password"), config=current_app.config)
+        db.session.commit()
+        if result.status == accounts.SIGNED_IN and result.user is not None:
+            _sign_in(result.user, result.language)
+            if not result.citizen:
+                return redirect(url_for("HomeView.index"))  # staff: the office's home
+            return redirect(_after_sign_in(next_url))
+        if result.status == accounts.UNVERIFIED:
+            unverified_email = accounts.normalize_email(email)
+        else:
+            errors["email"] = _("The e-mail address or the password is not right.")
+    else:
+        actor = current_actor()
+        if actor is not None and actor.is_citizen:
+            return redirect(_after_sign_in(next_url))
+    return render_template(
+        "portal/account/login.html",
+        title=_("Sign in"),
+        errors=errors,
+        email=email,
+        next_url=next_url,
+        unverified_email=unverified_email,
+        providers=identity_flow.redirect_providers(),
+    ), (200 if not errors and not unverified_email else 400)
+
+
+@bp.route("/logout", methods=["POST"], endpoint="logout")
+def logout() -> ResponseReturnValue:
+    keep = session.get("locale")
+    logout_user()
+    session.clear()
+    if keep:
+        session["locale"] = keep
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("site.home"))
+
+
+# -- password reset -------------------------------------------------------------------------------
+
+
+@bp.route("/reset", methods=["GET", "POST"], endpoint="reset_request")
+@_limited("HAMAYNK_LIMIT_RESET")
+def reset_request() -> ResponseReturnValue:
+    errors: dict[str, str] = {}
+    email = ""
+    if request.method == "POST":
+        email = _form("email")
+        address, problem = accounts.clean_email(email.strip())
+        if problem:
+            errors["email"] = problem
+        else:
+            accounts.request_reset(db.session, address, config=current_app.config, reset_path=_reset_path)
+            db.session.commit()
+            return redirect(url_for("account.sent", what="reset"))
+    return render_template(
+        "portal/account/reset_request.html", title=_("Forgot your password?"), errors=errors, email=email
+    ), (200 if not errors else 400)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"], endpoint="reset")
+@limiter.limit(_setting("HAMAYNK_LIMIT_RESET"), key_func=get_remote_address, methods=["POST"])
+def reset(token: str) -> ResponseReturnValue:
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        status, errors = accounts.reset_password(db.session, token, request.form, config=current_app.config)
+        if status == accounts.DONE and not errors:
+            db.session.commit()
+            flash(_("Your password was changed. Sign in with the new password."), "success")
+            return redirect(url_for("account.login"))
+        db.session.rollback()
+    else:
+        status, _user = accounts.reset_user(db.session, token, config=current_app.config)
+    page = render_template(
+        "portal/account/reset.html",
+        title=_("Choose a new password"),
+        status=status,
+        errors=errors,
+        token=token,
+        min_length=current_app.config.get("HAMAYNK_PASSWORD_MIN_LENGTH") or 10,
+    )
+    return _private((page, 200 if status == accounts.DONE and not errors else 400))
+
+
+# -- the profile ----------------------------------------------------------------------------------
+
+
+@bp.route("/profile", methods=["GET", "POST"], endpoint="profile")
+def profile() -> ResponseReturnValue:
+    actor = require_citizen()
+    try:
+        row = access.own_profile(db.session, actor)
+        identities = access.own_identities(db.session, actor)
+    except access.NotFound:
+        abort(404)
+    user = db.session.get(User, actor.user_id)
+    if user is None:
+        abort(404)
+    if row is None:  # an account made before profiles existed: one is made on the first save
+        row = CitizenProfile(user_id=user.id, language=current_locale(), channels=["email", "inapp"])
+    channels = _channels()
+    errors: dict[str, str] = {}
+    name = " ".join(p for p in (user.first_name, user.last_name) if p and p != "-")
+    values: dict[str, Any] = {
+        "name": name,
+        "psn": row.psn or "",
+        "phone": row.phone or "",
+        "address": row.address or "",
+        "language": row.language,
+        "channels": list(row.channels or []),
+    }
+    if request.method == "POST":
+        values = {
+            "name": _form("name"),
+            "psn": _form("psn") if row.identity_verified_at is None else row.psn or "",
+            "phone": _form("phone"),
+            "address": _form("address"),
+            "language": _form("language"),
+            "channels": request.form.getlist("channels"),
+        }
+        raw = dict(request.form)
+        if row.identity_verified_at is not None:
+            raw["psn"] = row.psn or ""
+        data, errors = accounts.read_profile(raw, [key for key, _label in channels], request.form.getlist("channels"))
+        if data is not None:
+            if row.id is None:
+                db.session.add(row)
+            accounts.save_profile(db.session, user, row, data)
+            db.session.commit()
+            session["locale"] = data.language
+            refresh()
+            flash(_("Your profile was saved."), "success")
+            return redirect(url_for("account.profile"))
+    known = {p.key: p for p in identity_flow.redirect_providers()}
+    return render_template(
+        "portal/account/profile.html",
+        title=_("Your profile"),
+        errors=errors,
+        values=values,
+        profile=row,
+        email=user.email,
+        channels=channels,
+        languages=_languages(),
+        identities=[(i, known.get(i.provider)) for i in identities],
+        connectable=[p for key, p in known.items() if key not in {i.provider for i in identities}],
+        verified_by=known.get(row.identity_provider or ""),
+    ), (200 if not errors else 400)
+
+
+# -- outside identity providers ---------------------------------------------------------------------
+
+
+@bp.route("/identity/<provider>", endpoint="identity_start")
+@limiter.limit(_setting("HAMAYNK_LIMIT_IDENTITY"), key_func=get_remote_address)
+def identity_start(provider: str) -> ResponseReturnValue:
+    found = identity_flow.find(provider)
+    if found is None:
+        abort(404)
+    actor = current_actor()
+    if actor is not None and not actor.is_citizen:
+        abort(403)
+    try:
+        target = identity_flow.start(found, next_url=_next_target(request.args.get("next")), link=actor is not None)
+    except IdentityError as exc:
+        current_app.logger.warning("identity sign-in could not start: %s", exc)
+        return _identity_failed(_("The sign-in service cannot be reached now. Try again later."))
+    return redirect(target)
+
+
+def _identity_failed(message: str) -> ResponseReturnValue:
+    return render_template("portal/account/identity_failed.html", title=_("Sign-in did not work"), message=message), 400
+
+
+@bp.route("/identity/<provider>/callback", endpoint="identity_callback")
+@limiter.limit(_setting("HAMAYNK_LIMIT_IDENTITY"), key_func=get_remote_address)
+def identity_callback(provider: str) -> ResponseReturnValue:
+    found = identity_flow.find(provider)
+    if found is None:
+        abort(404)
+    params = {k: v for k, v in request.args.items() if isinstance(v, str) and len(v) <= 4096}
+    try:
+        person, kept = identity_flow.finish(found, params)
+    except IdentityError as exc:
+        current_app.logger.warning("identity sign-in refused: %s", exc)
+        return _private(
+            _identity_failed(_("The sign-in could not be completed, and nothing was changed. Start again."))
+        )
+    actor = current_actor()
+    signed_in = actor.user_id if actor is not None and actor.is_citizen and kept["link"] else None
+    outcome = accounts.sign_in_with_identity(
+        db.session,
+        provider=found,
+        identity=person,
+        signed_in_user_id=signed_in,
+        default_language=current_locale(),
+        config=current_app.config,
+    )
+    messages = {
+        accounts.LINKED_ELSEWHERE: _("This identity is already connected to another account."),
+        accounts.EMAIL_TAKEN: _(
+            "An account with this e-mail address exists already. Sign in with your password, then connect "
+            "this way of signing in from your profile."
+        ),
+        accounts.NO_EMAIL: _(
+            "The sign-in service did not share an e-mail address. Create an account first, then connect "
+            "this way of signing in from your profile."
+        ),
+        accounts.REFUSED: _("This account cannot sign in here."),
+    }
+    if outcome.status in messages or outcome.user_id is None:
+        db.session.rollback()
+        return _private(_identity_failed(messages.get(outcome.status, messages[accounts.REFUSED])))
+    db.session.commit()
+    if outcome.status == accounts.LINKED:
+        flash(_("%(provider)s is now connected to your account.", provider=tr(found.label)), "success")
+        return _private(redirect(url_for("account.profile")))
+    user = db.session.get(User, outcome.user_id)
+    if user is None:
+        abort(404)
+    _sign_in(user, outcome.language)
+    return _private(redirect(_after_sign_in(kept.get("next"))))

@@ -21,6 +21,8 @@ from app import web
 from app.domain import access, activations, channels, deadlines, documents, inbox, inputs, roles, statuses, workflow
 from app.domain import casefile as case
 from app.domain.access import MAX_PK, Actor
+from app.domain.citizen_notices import STATUS_LABELS as DELIVERY_LABELS
+from app.domain.citizen_notices import deliveries as notice_deliveries
 from app.domain.corrections import ADD, requested
 from app.domain.declarations import pick
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
@@ -29,6 +31,7 @@ from app.extensions import current_flask_app, db
 from app.i18n import current_locale
 from app.models import Application, ApplicationDocument
 from app.plugins import runtime as plugin_runtime
+from app.workspace.payments import panel as payment_panel
 
 
 def _date_arg(name: str, problems: list[str]) -> dt.date | None:
@@ -275,7 +278,11 @@ class WorkspaceView(BaseView):
                 preview_types=documents.PREVIEW_TYPES,
                 max_extension=deadlines.MAX_WORKING_DAYS,
                 staffing_gap=gap.describe(current_locale()) if gap is not None else None,
+                payment=payment_panel(actor, application),
                 error=error or summary.problem,
+                # How each notification about it was delivered (channel, masked recipient, state).
+                deliveries=notice_deliveries(db.session, application, actor, current_locale()),
+                delivery_labels=DELIVERY_LABELS,
             ),
             status,
         )
