@@ -1064,3 +1064,36 @@ def ask_question(
         )
         db.session.commit()
         return int(question.id)
+
+
+class SmtpInbox:
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives:
+    ``messages`` holds ``(mail_from, rcpt_tos, email.message.EmailMessage)``. ``start()`` and
+    ``stop()`` may be called again (the same port), to test an outage of the mail server."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.messages: list[tuple[str, list[str], Any]] = []
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port: int = sock.getsockname()[1]
+        self._controller: Any = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
