@@ -313,3 +313,21 @@ def test_the_domain_claim_refuses_staff_and_reports_unknown_numbers(app, walk_in
         citizen = actor_for(make_citizen(app, "carl@test.example"))
         with pytest.raises(access.NotFound):
             citizen_cases.claim(db.session, citizen, other_number(walk_in.tracking_number), walk_in.access_code)
+
+
+def test_with_redis_the_limits_hold_across_processes(tmp_path, redis_url):
+    """Several app processes behind one address share their counters through Redis
+    (HAMAYNK_RATELIMIT_STORAGE_URI): tries spent on one process count on the other."""
+    from app.testing import make_app
+
+    first = make_app(tmp_path / "one", RATELIMIT_STORAGE_URI=redis_url)
+    second = make_app(tmp_path / "two", RATELIMIT_STORAGE_URI=redis_url)
+    per_minute = int(first.config["HAMAYNK_LIMIT_LOOKUP"].split()[0])
+    number = tracking.format_tracking_number("ALPHA", 2026, 4242)
+    with first.test_client() as one, second.test_client() as two:
+        for attempt in range(per_minute):
+            assert look_up(one, number, f"guess-{attempt}", address="198.51.100.201").status_code == 404
+        refused = look_up(two, number, "one-more", address="198.51.100.201")
+        assert refused.status_code == 429 and "Retry-After" in refused.headers
+        # Another address is still answered by either process.
+        assert look_up(two, number, "other", address="198.51.100.202").status_code == 404

@@ -79,12 +79,12 @@ def test_a_reprint_has_no_access_code_and_says_so():
     assert "the office can issue a new one" in text
 
 
-def test_the_receipt_promises_only_what_exists():
-    """No online tracking yet (the citizen portal is a later issue): the applicant is sent to
-    the office with the tracking number."""
-    text = text_of(receipts.render_receipt_pdf(receipt(locale="en")))
-    assert "contact the Citizen Service Office and give the tracking number" in text
-    assert "online" not in text.lower() and "q1W2e3R4t5Y6u7I8o9P0aA" in text
+def test_the_receipt_sends_the_applicant_to_the_public_look_up():
+    """The portal's look-up (tracking number + access code) is where a walk-in applicant
+    follows the application; the receipt prints its address."""
+    text = text_of(receipts.render_receipt_pdf(receipt(locale="en", track_url="https://hamaynk.example.am/track")))
+    assert "Follow the application at https://hamaynk.example.am/track" in text
+    assert "q1W2e3R4t5Y6u7I8o9P0aA" in text
 
 
 def test_a_free_service_without_documents_says_so():
@@ -240,8 +240,8 @@ def test_reloading_and_downloading_keep_the_code_until_the_clerk_confirms(app, o
     for _attempt in range(2):
         assert code in pdf_text(office.get(f"/office/receipt/{application_id}/receipt.pdf").data)
     html = office.get(f"/office/receipt/{application_id}").get_data(as_text=True)
-    # No online tracking is promised: it does not exist yet.
-    assert "contact the Citizen Service Office and give the tracking number" in html and "online" not in html
+    # The public look-up, at this install's address, is where the applicant follows it.
+    assert f"Follow the application at {app.config['HAMAYNK_PUBLIC_URL']}/track" in html
     assert 'id="print-receipt"' in html and "office-print.css" in html
     assert "The receipt was printed or handed over" in html and "Issue a new access code" not in html
 

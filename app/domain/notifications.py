@@ -238,7 +238,7 @@ def _log_sms(message: OutgoingMessage) -> None:
 
 LOG_ONLY_SMS = NotificationChannel(
     key=SMS,
-    label={"hy": "SMS", "en": "SMS", "ru": "SMS"},
+    label={"hy": "ՍՄՍ", "en": "SMS", "ru": "СМС"},
     send=_log_sms,
     address="phone",
     essential=True,

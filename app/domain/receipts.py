@@ -87,6 +87,8 @@ class Receipt:
     # Only on the receipt printed right after the intake: the code is never stored in clear.
     access_code: str | None = None
     locale: str = "hy"
+    # Where the applicant follows the application online (the portal's public look-up).
+    track_url: str = ""
 
 
 def format_filed_at(value: dt.datetime, locale: str) -> str:
@@ -104,7 +106,13 @@ def _municipality_name(municipality: Municipality | None, locale: str) -> str:
 
 
 def build_receipt(
-    session: Session, application: Application, service: Service, *, access_code: str | None = None, locale: str = "hy"
+    session: Session,
+    application: Application,
+    service: Service,
+    *,
+    access_code: str | None = None,
+    locale: str = "hy",
+    track_url: str = "",
 ) -> Receipt:
     """What the receipt of ``application`` says (two queries: municipality and documents)."""
     municipality = session.get(Municipality, application.municipality_id)
@@ -136,6 +144,7 @@ def build_receipt(
         filed_at=application.submitted_at or application.created_at,
         access_code=access_code,
         locale=locale,
+        track_url=track_url,
     )
 
 
@@ -211,13 +220,12 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
 
         pdf.ln(4)
         pdf.set_font(FAMILY, "", 9)
-        # Only what exists today: there is no online tracking yet (the citizen portal comes
-        # later), so the receipt sends the applicant to the office with the tracking number.
         if receipt.access_code:
             note = _(
-                "Keep this receipt. To ask about the application, contact the Citizen Service Office and give "
-                "the tracking number. The access code is printed only on this receipt: keep it to yourself. "
-                "If it is lost, the office can issue a new one, and the old one stops working."
+                "Keep this receipt. Follow the application at %(url)s with the tracking number and the access "
+                "code, or add it to your account there. The access code is printed only on this receipt: keep "
+                "it to yourself. If it is lost, the office can issue a new one, and the old one stops working.",
+                url=receipt.track_url or "/track",
             )
         else:
             note = _(
@@ -229,9 +237,18 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
 
 
 def receipt_pdf(
-    session: Session, application: Application, service: Service, *, access_code: str | None = None, locale: str = "hy"
+    session: Session,
+    application: Application,
+    service: Service,
+    *,
+    access_code: str | None = None,
+    locale: str = "hy",
+    track_url: str = "",
 ) -> bytes:
-    return render_receipt_pdf(build_receipt(session, application, service, access_code=access_code, locale=locale))
+    receipt = build_receipt(
+        session, application, service, access_code=access_code, locale=locale, track_url=track_url
+    )
+    return render_receipt_pdf(receipt)
 
 
 # -- the access code until the receipt is handed over ------------------------------------------

@@ -126,6 +126,12 @@ def too_large(error: RequestEntityTooLarge):
     ), 413
 
 
+def _track_url() -> str:
+    """The public look-up's address as printed on receipts (the portal's ``mine.lookup``)."""
+    base = str(current_app.config.get("HAMAYNK_PUBLIC_URL") or "").rstrip("/")
+    return base + url_for("mine.lookup") if "mine.lookup" in current_app.view_functions else ""
+
+
 class OfficeView(BaseView):
     """The "one window": a clerk files an application for a walk-in citizen."""
 
@@ -358,6 +364,7 @@ class OfficeView(BaseView):
                 application=application,
                 service=service,
                 access_code=code,
+                track_url=_track_url(),
                 may_hand_over=receipts.may_hand_over(web.current_actor(), application),
                 documents=documents,
                 titles=titles,
@@ -378,7 +385,9 @@ class OfficeView(BaseView):
             return self._error(str(exc), 404)
         # The code is printed until the clerk confirms the hand-over; after that, a copy.
         code = receipts.pending_code(db.session, application, secret_key=self._secret_key())
-        pdf = receipts.receipt_pdf(db.session, application, service, access_code=code, locale=RECEIPT_LOCALE)
+        pdf = receipts.receipt_pdf(
+            db.session, application, service, access_code=code, locale=RECEIPT_LOCALE, track_url=_track_url()
+        )
         response = make_response(pdf)
         response.headers["Content-Type"] = "application/pdf"
         response.headers["Content-Disposition"] = (

@@ -543,7 +543,8 @@ def _read_number_and_code() -> tuple[str, str, dict[str, str]]:
         errors["tracking_number"] = _("Enter the tracking number from your receipt.")
     elif _number_key(number) is None:
         errors["tracking_number"] = _(
-            "This is not a tracking number: check it against your receipt (it reads like ABC-2026-000123-K)."
+            "This is not a tracking number: check it against your receipt (it reads like %(example)s).",
+            example="ABC-2026-000123-K",
         )
     if not code:
         errors["access_code"] = _("Enter the access code from your receipt.")
