@@ -893,9 +893,7 @@ def status_texts_of(session: Session, pairs: Iterable[tuple[int, str]]) -> dict[
         ServiceActivation.municipality_id.in_(sorted({mid for mid, _key in wanted})),
         ServiceActivation.service_key.in_(sorted({key for _mid, key in wanted})),
     )
-    return {
-        (mid, key): dict(texts or {}) for mid, key, texts in session.execute(stmt).all() if (mid, key) in wanted
-    }
+    return {(mid, key): dict(texts or {}) for mid, key, texts in session.execute(stmt).all() if (mid, key) in wanted}
 
 
 # -- standing in for an absent colleague ---------------------------------------------------------

@@ -245,9 +245,7 @@ def receipt_pdf(
     locale: str = "hy",
     track_url: str = "",
 ) -> bytes:
-    receipt = build_receipt(
-        session, application, service, access_code=access_code, locale=locale, track_url=track_url
-    )
+    receipt = build_receipt(session, application, service, access_code=access_code, locale=locale, track_url=track_url)
     return render_receipt_pdf(receipt)
 
 
