@@ -97,7 +97,29 @@ def beta_rows(app):
             "user_id": app.seeded["beta"]["users"]["clerk"],
             "municipality_id": beta_id,
             "draft_id": _beta_draft(app),
+            **_beta_question(app),
         }
+
+
+BETA_QUESTION = "Բետայի բնակչի գաղտնի հարցը"
+
+
+def _beta_question(app) -> dict:
+    """A question of a beta citizen's, with an attachment: beta's staff answer it, nobody else."""
+    from app.models import QuestionAttachment, QuestionMessage
+    from app.testing import ask_question, make_citizen
+
+    asker = make_citizen(app, "beta.asker@example.com", name="Beta Asker")
+    question_id = ask_question(
+        app, asker, municipality="beta", subject=BETA_QUESTION, files=[attach("pdf", "beta-question-scan.pdf")]
+    )
+    with app.app_context():
+        attachment_id = db.session.execute(
+            select(QuestionAttachment.id)
+            .join(QuestionMessage, QuestionMessage.id == QuestionAttachment.message_id)
+            .where(QuestionMessage.question_id == question_id)
+        ).scalar_one()
+    return {"question_id": question_id, "attachment_id": attachment_id}
 
 
 def _beta_draft(app) -> int:
@@ -145,9 +167,11 @@ def beta_service(app):
 
 
 def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str | None:
-    if rule.endpoint.startswith(("site.", "account.")):
-        # The public catalogue shows every municipality's services on purpose, and the account
-        # pages (a signed link, an identity provider) name no municipality's rows.
+    if rule.endpoint.startswith(("site.", "account.")) or rule.endpoint == "apply.start":
+        # The public catalogue shows every municipality's services on purpose (and a citizen
+        # may apply for any of them: apply.start), and the account pages (a signed link, an
+        # identity provider) name no municipality's rows. tests/test_portal_isolation.py
+        # crawls the portal citizen against citizen.
         return None
     values = {}
     for argument in rule.arguments:
@@ -182,8 +206,10 @@ def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str
             # Signed links from e-mails (unsubscribe, verify, reset): the link is the secret and
             # names no municipality's rows; a forged one must change and reveal nothing.
             values[argument] = "not-a-signed-token"
-        elif argument == "draft_id":
-            values[argument] = beta["draft_id"]
+        elif argument in ("draft_id", "question_id", "attachment_id"):
+            values[argument] = beta[argument]
+        elif argument == "code":
+            values[argument] = "beta"
         elif argument == "stage":
             values[argument] = "documents"
         elif argument == "locale":
@@ -204,10 +230,15 @@ def _build(pattern: str, values) -> str:
 def _snapshot(app, beta):
     with app.app_context():
         application = db.session.get(Application, beta["application_id"])
+        from app.models import Question, QuestionMessage
+
+        question = db.session.get(Question, beta["question_id"])
         return (
             application.status,
             application.version,
             application.assignee_id,
+            (question.status, question.assignee_id, question.department_id, question.closed_at),
+            db.session.execute(select(func.count()).select_from(QuestionMessage)).scalar_one(),
             db.session.execute(select(func.count()).select_from(TransitionRecord)).scalar_one(),
             db.session.execute(select(func.count()).select_from(Department)).scalar_one(),
             db.session.execute(select(func.count()).select_from(StaffProfile)).scalar_one(),
@@ -279,6 +310,7 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
             assert BETA_APPLICANT not in body, label
             assert beta_rows["tracking_number"] not in body, label
             assert "beta-passport" not in body, label
+            assert BETA_QUESTION not in body and "beta-question-scan" not in body, label
             assert BETA_SERVICE_TITLE not in body, label
     assert checked > 40
     assert _snapshot(app, beta_rows) == before

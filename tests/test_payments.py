@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask_babel import force_locale
 from payment_kit import FREE, LATER, PAID, PaidServices, make_draft, paid_services
 from sqlalchemy import select
 
@@ -252,7 +253,7 @@ def test_payment_first_blocks_approval_until_the_clerk_records_the_payment(app, 
         registry = runtime.registry()
         offered = workflow.allowed_actions(db.session, filed, actor=actor_for(specialist), registry=registry)
         assert "approve" not in offered and {"reject", "return"} <= set(offered)
-        with pytest.raises(workflow.InvalidAction, match="processed only once its fee is paid"):
+        with force_locale("en"), pytest.raises(workflow.InvalidAction, match="processed only once its fee is paid"):
             workflow.approve(
                 db.session, filed, actor=actor_for(specialist), expected_version=filed.version, host=runtime.host()
             )
@@ -338,7 +339,8 @@ def test_a_receipt_number_is_recorded_once_per_municipality(app, client):
     in_beta = file_application(app, LATER, "beta", data={"note": "x"})
     login(client, "alpha.clerk")
     assert (
-        client.post(f"/workspace/applications/{first}/payment/record", data={"receipt_number": "77"}).status_code == 303
+        client.post(f"/workspace/applications/{first}/payment/record?_l_=en", data={"receipt_number": "77"}).status_code
+        == 303
     )
     again = client.post(f"/workspace/applications/{second}/payment/record?_l_=en", data={"receipt_number": "77"})
     assert again.status_code == 400 and "already recorded" in text(again)
@@ -347,12 +349,15 @@ def test_a_receipt_number_is_recorded_once_per_municipality(app, client):
     assert twice.status_code == 400 and "Nothing is due" in text(twice)
     login(client, "beta.clerk")
     assert (
-        client.post(f"/workspace/applications/{in_beta}/payment/record", data={"receipt_number": "77"}).status_code
+        client.post(
+            f"/workspace/applications/{in_beta}/payment/record?_l_=en", data={"receipt_number": "77"}
+        ).status_code
         == 303
     )
     # And another municipality's application is not found at all.
     assert (
-        client.post(f"/workspace/applications/{first}/payment/record", data={"receipt_number": "79"}).status_code == 404
+        client.post(f"/workspace/applications/{first}/payment/record?_l_=en", data={"receipt_number": "79"}).status_code
+        == 404
     )
 
 
