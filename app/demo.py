@@ -12,10 +12,13 @@ from werkzeug.security import generate_password_hash
 from app.domain.activations import ActivationError, set_activation
 from app.domain.roles import AUDITOR, CITIZEN, CLERK, HEAD, MUNICIPAL_ADMIN, SPECIALIST, STAFF_ROLES, SYSTEM_ADMIN
 from app.extensions import current_appbuilder, db
-from app.models import Department, Municipality, ServiceActivation, StaffProfile
+from app.models import CitizenProfile, Department, Municipality, ServiceActivation, StaffProfile
+from app.models.base import utcnow
 from app.plugins import runtime as plugin_runtime
 
 DEMO_PASSWORD = "hamaynk-demo-2026"
+# The demo citizen's account (a verified e-mail address): signs in on the portal.
+DEMO_CITIZEN = "citizen@hamaynk.example"
 
 MUNICIPALITIES = [
     ("abovyan", "Աբովյան", "Abovyan", "Абовян", "Kotayk"),
@@ -179,15 +182,19 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
                 # E.g. a step needs a department the demo does not create: say so, go on.
                 progress(f"[{index}/{total}] not enabling {registered.key} in {en}: {exc}")
         db.session.commit()
-    ensure_user(
+    # Citizens sign in on the portal with their e-mail address, which is their username.
+    citizen, _created = ensure_user(
         sm,
-        username="citizen",
-        email="citizen@hamaynk.example",
+        username=DEMO_CITIZEN,
+        email=DEMO_CITIZEN,
         first_name="Արմեն",
         last_name="Քաղաքացի",
         password=DEMO_PASSWORD,
         roles=[CITIZEN],
         municipality_id=None,
     )
-    logins.append(("citizen", CITIZEN, "—"))
+    if db.session.execute(select(CitizenProfile.id).where(CitizenProfile.user_id == citizen.id)).first() is None:
+        db.session.add(CitizenProfile(user_id=citizen.id, language="hy", email_verified_at=utcnow()))
+        db.session.commit()
+    logins.append((DEMO_CITIZEN, CITIZEN, "—"))
     return logins

@@ -55,7 +55,7 @@ DEMO_USERS = (
     "abovyan.registrar",
     "abovyan.registry.head",
     "abovyan.auditor",
-    "citizen",
+    "citizen@hamaynk.example",
 )
 # File formats whose names are the same in every language (see the module docstring).
 FORMAT_NAMES = frozenset(TYPE_LABELS.values()) | {"YAML", "JSON"}

@@ -611,3 +611,22 @@ def test_the_due_partial_offers_online_payment_of_a_filed_application(app):
         html = render_template("portal/pay/_due.html", application=db.session.get(Application, due))
         assert "Payment due" in html and f'name="application_id" value="{due}"' in html and "3,000" in html
         assert render_template("portal/pay/_due.html", application=db.session.get(Application, free)).strip() == ""
+
+
+def test_the_citizens_application_page_offers_to_pay_what_is_due(app, client, anna):
+    """The application page (mine.show) shows a fee still due with the online pay buttons;
+    once paid, the buttons are gone."""
+    application_id = file_application(app, LATER, data={"note": "x"})
+    with app.app_context():
+        filed = db.session.get(Application, application_id)
+        filed.applicant_user_id = anna
+        db.session.commit()
+    page = text(client.get(f"/my/applications/{application_id}?_l_=en"))
+    assert 'id="payment-due-heading"' in page and f'name="application_id" value="{application_id}"' in page
+    response = client.post("/pay/test/start?_l_=en", data={"application_id": application_id})
+    answer, *_ = callback(client, app, response.headers["Location"].rsplit("/", 1)[-1], amount=3000)
+    assert answer.status_code == 200
+    with app.app_context():
+        assert db.session.get(Application, application_id).payment_status == "paid"
+    page = text(client.get(f"/my/applications/{application_id}?_l_=en"))
+    assert 'id="payment-due-heading"' not in page and 'name="application_id"' not in page

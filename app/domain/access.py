@@ -534,6 +534,20 @@ def notifications_of(session: Session, application: Application) -> list[Notific
     return list(session.execute(stmt).scalars())
 
 
+# -- notification texts: the admin screen ----------------------------------------------------------
+#
+# The admin screen (app.domain.notification_texts) reads the texts of one municipality the
+# actor may see, with the install-wide ones its texts fall back to; another municipality's
+# texts do not exist for it.
+
+
+def notification_texts_of(actor: Actor | None, municipality_id: int | None) -> Select[NotificationText]:
+    """A SELECT of the texts ``actor`` may see that apply to ``municipality_id`` (which may be
+    posted, so forged): its own and the install-wide ones; the install-wide ones alone for
+    ``None`` or a municipality the actor may not see."""
+    return notification_texts(scoped(select(NotificationText), NotificationText, actor), municipality_id)
+
+
 # -- citizen accounts ------------------------------------------------------------------------------
 #
 # A citizen's profile and the outside identities linked to the account are theirs alone: only
@@ -954,6 +968,7 @@ __all__ = [
     "may_submit",
     "municipality_clause",
     "notification_texts",
+    "notification_texts_of",
     "notifications_of",
     "own_identities",
     "own_notices",

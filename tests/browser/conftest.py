@@ -3,15 +3,18 @@ database, driven by Debian's chromium through Playwright."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from app.testing import make_app, seed_municipality, seed_system_admin
+from app.testing import PASSWORD, make_app, seed_municipality, seed_system_admin
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("HAMAYNK_CHROMIUM", "/usr/bin/chromium")
@@ -149,15 +152,134 @@ def page(browser, live_server):
     assert outside == [], f"pages fetched outside resources: {outside}"
 
 
+def _sign_in(page, base: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_load_state("networkidle")
+    assert "/login" not in page.url, f"{username} could not sign in"
+
+
 @pytest.fixture
 def sign_in(live_server):
-    """``sign_in(page, "alpha.clerk")``: the login form, filled in and sent by keyboard."""
+    """``sign_in(page, "alpha.clerk")``: the login form (a citizen signs in there with the
+    e-mail address), filled in and sent by keyboard; fails unless that signed in."""
 
-    def _sign_in(page, username: str, password: str = "test-password-123") -> None:
-        page.goto(f"{live_server.live_url}/login/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", password)
-        page.press("input[name=password]", "Enter")
+    def sign_in_(page, username: str, password: str = PASSWORD) -> None:
+        _sign_in(page, live_server.live_url, username, password)
+
+    return sign_in_
+
+
+@pytest.fixture(scope="module")
+def sessions(browser, live_server) -> dict[str, Any]:
+    """``sessions["state"](username)``: that user's signed-in browser state, made once per
+    module (``None`` for nobody), for ``browser.new_context(storage_state=...)``. Called
+    only inside a test, so the module's data fixtures have made the user by then."""
+    made: dict[str, Any] = {}
+
+    def state(username: str | None):
+        if username is None:
+            return None
+        if username not in made:
+            context = browser.new_context()
+            _sign_in(context.new_page(), live_server.live_url, username)
+            made[username] = context.storage_state()
+            context.close()
+        return made[username]
+
+    return {"state": state}
+
+
+# -- the portal's pages in Armenian at a phone's and a desktop's width --------------------------
+
+PORTAL_ARTIFACTS = (
+    Path(os.environ.get("HAMAYNK_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts") / "portal"
+)
+PORTAL_HEIGHTS = {390: 844, 1366: 900}
+
+
+@pytest.fixture(scope="module")
+def portal_context(browser, live_server):
+    """``portal_context(width, outside, storage_state=None)``: a new browser context in
+    Armenian, ``width`` px wide (390: a touch phone), that adds to ``outside`` every URL it
+    requests from anywhere but the live server."""
+    base = live_server.live_url
+
+    def make(width: int, outside: list[str], storage_state: Any = None):
+        context = browser.new_context(
+            viewport={"width": width, "height": PORTAL_HEIGHTS[width]},
+            is_mobile=width < 800,
+            has_touch=width < 800,
+            storage_state=storage_state,
+            locale="hy-AM",
+        )
+        context.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:")) else None)
+        return context
+
+    return make
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    """axe-core's violations, a line each and a line for each of their first five places."""
+    lines = []
+    for v in violations:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
+        for node in v["nodes"][:5]:
+            lines.append(f"    {node['target']}: {node.get('failureSummary', '').splitlines()[-1:]}")
+    return "\n".join(lines)
+
+
+@dataclass
+class Look:
+    """A page as ``look`` saw it: axe-core's violations, how far it scrolls sideways, its title."""
+
+    name: str
+    width: int
+    violations: list[dict[str, Any]]
+    overflow: int
+    title: str
+
+    def assert_clean(self, *, fits: bool = True, titled: bool = True) -> None:
+        """No axe violation; and, unless told otherwise, no sideways scrolling and a title
+        that names the page ("<page> · <site>")."""
+        name, width = self.name, self.width
+        assert not self.violations, f"{name} at {width}px:\n{describe(self.violations)}"
+        if fits:
+            assert self.overflow <= 0, f"{name} is {self.overflow}px wider than a {width}px screen"
+        if titled:
+            assert " · " in self.title, f"{name}: the title {self.title!r} does not name the page"
+
+
+@pytest.fixture(scope="session")
+def look(axe):
+    """``look(page, name, width, prefix="")``: once the page has settled, a full-page
+    screenshot at ``test-artifacts/portal/<prefix><name>-<width>.png`` (``HAMAYNK_TEST_ARTIFACTS``
+    moves the root) with axe-core's violations beside it (``.json``); returns a ``Look``."""
+
+    def look_(page, name: str, width: int, *, prefix: str = "") -> Look:
         page.wait_for_load_state("networkidle")
+        shot = PORTAL_ARTIFACTS / f"{prefix}{name}-{width}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        violations = axe(page)
+        shot.with_suffix(".json").write_text(json.dumps(violations, ensure_ascii=False, indent=1))
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        return Look(name, width, violations, overflow, page.title())
 
-    return _sign_in
+    return look_
+
+
+@pytest.fixture(scope="session")
+def check_page(look):
+    """``check_page(page, name, width, prefix="")``: the page as it is now is in Armenian,
+    has no axe violation, fits the screen and has a title that names it (saved as ``look``
+    saves it)."""
+
+    def check(page, name: str, width: int, *, prefix: str = "") -> None:
+        page.wait_for_load_state("networkidle")
+        assert page.get_attribute("html", "lang") == "hy", name
+        look(page, name, width, prefix=prefix).assert_clean()
+
+    return check
