@@ -52,8 +52,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     MUNICIPAL_ADMIN: [
         *SELF_SERVICE,
         (r"(can_list|can_show|can_add|can_edit|can_delete)", r"(DepartmentAdmin|StaffAdmin)"),
-        (r"(can_list|can_edit)", r"ServicesAdmin"),
-        (r"menu_access", r"(Municipality|Departments|Staff|Services)"),
+        (r"(can_list|can_edit)", r"(ServicesAdmin|NotificationTextsAdmin)"),
+        (r"menu_access", r"(Municipality|Departments|Staff|Services|NotificationTexts)"),
         (r"(can_list|can_show|can_add|can_edit)", r"ServiceBuilder"),
         (r"menu_access", r"ServiceBuilder"),
         *OFFICE_INTAKE,
@@ -73,8 +73,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     + WORKSPACE_READ
     + API_READ
     + [
-        (READ, r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin)"),
-        (r"menu_access", r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins)"),
+        (READ, r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin|NotificationTextsAdmin)"),
+        (r"menu_access", r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins|NotificationTexts)"),
     ],
     CITIZEN: SELF_SERVICE,
 }

@@ -64,7 +64,8 @@ HEADER_COMMENT = """\
 #"""
 # Lines of a .po/.pot header that change on every write without any message changing.
 _VOLATILE_HEADER = re.compile(rb'^"(POT-Creation-Date|PO-Revision-Date|Generated-By): .*\\n"\n', re.M)
-_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]|\{[^{}]*\}")
+# A brace pair {name} is a str.format placeholder; doubled braces ({{ and }}) are literal braces.
+_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]|(?<!\{)\{[^{}]*\}(?!\})")
 
 
 def keywords() -> dict:

@@ -7,6 +7,7 @@ from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
 from app.admin.builder import ServiceBuilderView
+from app.admin.notification_texts import NotificationTextsView
 from app.admin.views import DepartmentView, MunicipalityView, PluginsView, ServicesView, StaffView
 
 
@@ -35,4 +36,11 @@ def init_app(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_view(StaffView, "Staff", label=_l("Staff"), icon="fa-users", category="Municipality")
     appbuilder.add_view(
         ServiceBuilderView, "ServiceBuilder", label=_l("Service builder"), icon="fa-wrench", category="Municipality"
+    )
+    appbuilder.add_view(
+        NotificationTextsView,
+        "NotificationTexts",
+        label=_l("Notification texts"),
+        icon="fa-envelope",
+        category="Municipality",
     )

@@ -35,7 +35,8 @@ MAX_QUERY = 200
 MAX_CODE = 32
 MAX_KEY = 100
 
-# Words for the categories the built-in services use; any other category shows as written.
+# Words for the categories services declare (docs/plugins.md lists them); any other category
+# shows as written, so a plug-in should pick one of these.
 CATEGORY_LABELS: dict[str, Any] = {
     "general": _l("General"),
     "civil-registry": _l("Civil registry and residence"),
@@ -44,6 +45,14 @@ CATEGORY_LABELS: dict[str, Any] = {
     "education": _l("Education"),
     "social": _l("Social support"),
     "public-order": _l("Public events and order"),
+    "environment": _l("Environment and greenery"),
+    "land": _l("Land and property"),
+    "utilities": _l("Housing and utilities"),
+    "transport": _l("Transport and roads"),
+    "culture": _l("Culture and sport"),
+    "health": _l("Health"),
+    "taxes": _l("Local taxes and fees"),
+    "agriculture": _l("Agriculture"),
 }
 
 FEE_PERIOD_LABELS: dict[str, Any] = {

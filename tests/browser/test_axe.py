@@ -55,6 +55,8 @@ PAGES: list[tuple[str, str | None, str]] = [
     ("staff-form", "alpha.municipal_admin", "/admin/staff/add"),
     ("builder-list", "alpha.municipal_admin", "/admin/builder/"),
     ("builder", "alpha.municipal_admin", "/admin/builder/new"),
+    ("notification-texts", "alpha.municipal_admin", "/admin/notification-texts/"),
+    ("notification-text-edit", "alpha.municipal_admin", "/admin/notification-texts/edit?event=returned&language=hy"),
     ("substitutes", "alpha.specialist", "/workspace/substitutes/"),
 ]
 
