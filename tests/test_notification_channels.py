@@ -241,26 +241,20 @@ def test_the_built_in_sms_channel_only_logs_and_says_so(app, caplog):
 
 def test_non_essential_e_mails_carry_list_unsubscribe_headers(app):
     anna = citizen_on(app, ["email"])
-    optional = Notification(
-        id=7,
-        kind="poll_opened",
-        channel="email",
-        recipient_user_id=anna,
-        recipient_address="anna@example.test",
-        language="hy",
-        subject="S",
-        body="B",
-    )
-    essential = Notification(
-        id=8,
-        kind="decided",
-        channel="email",
-        recipient_user_id=anna,
-        recipient_address="anna@example.test",
-        language="hy",
-        subject="S",
-        body="B",
-    )
+
+    def mail(notice_id: int, kind: str) -> Notification:
+        return Notification(
+            id=notice_id,
+            kind=kind,
+            channel="email",
+            recipient_user_id=anna,
+            recipient_address="anna@example.test",
+            language="hy",
+            subject="S",
+            body="B",
+        )
+
+    optional, essential = mail(7, "poll_opened"), mail(8, "decided")
     message = notifications.email_message(notifications.outgoing(optional, app.config), app.config)
     url = message["List-Unsubscribe"].strip("<>")
     assert url.startswith(app.config["HAMAYNK_PUBLIC_URL"].rstrip("/") + "/notices/unsubscribe/")

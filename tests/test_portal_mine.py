@@ -93,6 +93,13 @@ def body(response) -> str:
     return response.get_data(as_text=True)
 
 
+def send_correction(client, application_id: int, data: dict):
+    """The application's correction form sent (in English)."""
+    return client.post(
+        f"/my/applications/{application_id}/correct?_l_=en", data=data, content_type="multipart/form-data"
+    )
+
+
 def application(app, application_id: int) -> Application:
     with app.app_context():
         found = db.session.get(Application, application_id)
@@ -435,9 +442,10 @@ def test_a_correction_goes_through_the_offices_resubmission_and_the_clock_resume
             ).scalars()
         )
     sign_in(client, "anna@test.example")
-    response = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={
+    response = send_correction(
+        client,
+        application_id,
+        {
             "version": str(before.version),
             "token": "t" * 32,
             "data-address": "Abovyan 1/5, Kotayk",
@@ -446,7 +454,6 @@ def test_a_correction_goes_through_the_offices_resubmission_and_the_clock_resume
             "note": "Added the flat number and a clear scan.",
             "doc-identity": [attach("pdf", "clear-passport.pdf")],
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 303, body(response)
     after = application(app, application_id)
@@ -477,15 +484,15 @@ def test_a_refused_correction_says_why_changes_nothing_and_keeps_the_good_file(a
     token = "k" * 32
     # The address emptied (required): refused, with an error summary linking to the input; the
     # passport scan, which is fine, is kept for the next try.
-    response = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={
+    response = send_correction(
+        client,
+        application_id,
+        {
             "version": str(before.version),
             "token": token,
             "data-address": "",
             "doc-identity": [attach("pdf", "kept-passport.pdf")],
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 400
     page = body(response)
@@ -495,43 +502,39 @@ def test_a_refused_correction_says_why_changes_nothing_and_keeps_the_good_file(a
     assert application(app, application_id).status == statuses.RETURNED
     assert application(app, application_id).version == before.version
     # No file and a wrong type: both named.
-    response = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={"version": str(before.version), "token": "z" * 32, "data-address": "Abovyan 2"},
-        content_type="multipart/form-data",
+    response = send_correction(
+        client, application_id, {"version": str(before.version), "token": "z" * 32, "data-address": "Abovyan 2"}
     )
     assert response.status_code == 400 and 'href="#doc-identity"' in body(response)
-    response = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={
+    response = send_correction(
+        client,
+        application_id,
+        {
             "version": str(before.version),
             "token": "y" * 32,
             "data-address": "Abovyan 2",
             "doc-identity": [(io.BytesIO(b"plain text, not a scan"), "passport.txt")],
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 400 and 'href="#doc-identity"' in body(response)
     # A file for a document the office did not name (a forged form): refused, and not kept.
-    forged = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={
+    forged = send_correction(
+        client,
+        application_id,
+        {
             "version": str(before.version),
             "token": "f" * 32,
             "data-address": "Abovyan 2",
             "doc-identity": [attach("pdf", "good-scan.pdf")],
             "doc-power_of_attorney": [attach("pdf", "attorney.pdf")],
         },
-        content_type="multipart/form-data",
     )
     assert forged.status_code == 400
     assert 'href="#doc-power_of_attorney"' in body(forged) and "was not named for correction" in body(forged)
     assert "good-scan.pdf" in body(forged) and "attorney.pdf" not in body(forged)
     # The next try with the same form token needs no new file: the kept one is filed.
-    response = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={"version": str(before.version), "token": token, "data-address": "Abovyan 1/5"},
-        content_type="multipart/form-data",
+    response = send_correction(
+        client, application_id, {"version": str(before.version), "token": token, "data-address": "Abovyan 1/5"}
     )
     assert response.status_code == 303, body(response)
     with app.app_context():
@@ -548,17 +551,9 @@ def test_a_correction_from_a_stale_page_is_refused(app, client, people):
     application_id = returned(app, people, documents=[])
     sign_in(client, "anna@test.example")
     stale = application(app, application_id).version - 1
-    response = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={"version": str(stale), "data-address": "Somewhere 3"},
-        content_type="multipart/form-data",
-    )
+    response = send_correction(client, application_id, {"version": str(stale), "data-address": "Somewhere 3"})
     assert response.status_code == 409 and "changed by someone else meanwhile" in body(response)
-    response = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={"version": "not a number", "data-address": "Somewhere 3"},
-        content_type="multipart/form-data",
-    )
+    response = send_correction(client, application_id, {"version": "not a number", "data-address": "Somewhere 3"})
     assert response.status_code in (400, 409)
     assert application(app, application_id).status == statuses.RETURNED
 
@@ -685,13 +680,13 @@ def test_a_png_scan_replaces_the_pdf_too(app, client, people):
     # Any accepted type of the checklist line, as at intake.
     application_id = returned(app, people, fields=[])
     sign_in(client, "anna@test.example")
-    response = client.post(
-        f"/my/applications/{application_id}/correct?_l_=en",
-        data={
+    response = send_correction(
+        client,
+        application_id,
+        {
             "version": str(application(app, application_id).version),
             "doc-identity": [(io.BytesIO(make_png()), "scan.png")],
         },
-        content_type="multipart/form-data",
     )
     assert response.status_code == 303, body(response)
     assert application(app, application_id).status == statuses.IN_REVIEW

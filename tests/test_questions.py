@@ -84,6 +84,19 @@ def html(response) -> str:
     return response.get_data(as_text=True)
 
 
+def send_question(client, municipality_id: int | str, department_id: int | str, /, **fields):
+    """The new-question form sent (in English): subject "Subject" and body "Text" unless
+    ``fields`` say otherwise (the ids too)."""
+    data = {
+        "municipality_id": str(municipality_id),
+        "department_id": str(department_id),
+        "subject": "Subject",
+        "body": "Text",
+        **fields,
+    }
+    return client.post("/my/questions/new?_l_=en", data=data, content_type="multipart/form-data")
+
+
 # -- asking --------------------------------------------------------------------------------------
 
 
@@ -98,16 +111,13 @@ def test_a_citizen_asks_a_general_question_to_a_department_of_a_municipality(app
     assert "Urban Planning Department" in html(chosen)
     assert 'name="department_id"' in html(chosen)
 
-    sent = client.post(
-        "/my/questions/new?_l_=en",
-        data={
-            "municipality_id": str(alpha["id"]),
-            "department_id": str(alpha["departments"]["urban_planning"]),
-            "subject": "  Fence   on my plot ",
-            "body": "May I build a fence\r\n1.5 m high?",
-            "attachments": [attach("pdf", "plan.pdf"), attach("png", "photo.png")],
-        },
-        content_type="multipart/form-data",
+    sent = send_question(
+        client,
+        alpha["id"],
+        alpha["departments"]["urban_planning"],
+        subject="  Fence   on my plot ",
+        body="May I build a fence\r\n1.5 m high?",
+        attachments=[attach("pdf", "plan.pdf"), attach("png", "photo.png")],
     )
     assert sent.status_code == 303
     with app.app_context():
@@ -216,14 +226,10 @@ def test_bad_input_is_refused_with_a_message_next_to_its_field_and_changes_nothi
     app, client, people, changes, field, message
 ):
     alpha = app.seeded["alpha"]
-    data = {
-        "municipality_id": str(alpha["id"]),
-        "department_id": str(alpha["departments"]["urban_planning"]),
-        "attachments": [attach("pdf")],
-        **changes,
-    }
     login(client, "anna@example.test")
-    response = client.post("/my/questions/new?_l_=en", data=data, content_type="multipart/form-data")
+    response = send_question(
+        client, alpha["id"], alpha["departments"]["urban_planning"], attachments=[attach("pdf")], **changes
+    )
     assert response.status_code == 400
     text = html(response)
     assert message in text
@@ -237,28 +243,12 @@ def test_bad_input_is_refused_with_a_message_next_to_its_field_and_changes_nothi
 def test_a_department_of_another_municipality_or_an_inactive_municipality_is_refused(app, client, people):
     alpha, beta = app.seeded["alpha"], app.seeded["beta"]
     login(client, "anna@example.test")
-    forged = client.post(
-        "/my/questions/new?_l_=en",
-        data={
-            "municipality_id": str(alpha["id"]),
-            "department_id": str(beta["departments"]["urban_planning"]),
-            "subject": "Subject",
-            "body": "Text",
-        },
-    )
+    forged = send_question(client, alpha["id"], beta["departments"]["urban_planning"])
     assert forged.status_code == 400 and "Choose the department of Alpha" in html(forged)
     with app.app_context():
         db.session.execute(update(Municipality).where(Municipality.id == beta["id"]).values(active=False))
         db.session.commit()
-    closed = client.post(
-        "/my/questions/new?_l_=en",
-        data={
-            "municipality_id": str(beta["id"]),
-            "department_id": str(beta["departments"]["urban_planning"]),
-            "subject": "Subject",
-            "body": "Text",
-        },
-    )
+    closed = send_question(client, beta["id"], beta["departments"]["urban_planning"])
     assert closed.status_code == 400 and "Choose the municipality" in html(closed)
     assert "Beta" not in html(client.get("/my/questions/new?_l_=en"))
     assert count(app, Question) == 0
@@ -284,17 +274,7 @@ def _upload(name: str, content: bytes):
 def test_attachments_follow_the_upload_rules(app, client, people, files, message):
     alpha = app.seeded["alpha"]
     login(client, "anna@example.test")
-    response = client.post(
-        "/my/questions/new?_l_=en",
-        data={
-            "municipality_id": str(alpha["id"]),
-            "department_id": str(alpha["departments"]["urban_planning"]),
-            "subject": "Subject",
-            "body": "Text",
-            "attachments": files(),
-        },
-        content_type="multipart/form-data",
-    )
+    response = send_question(client, alpha["id"], alpha["departments"]["urban_planning"], attachments=files())
     assert response.status_code == 400
     assert message in html(response)
     assert 'href="#attachments"' in html(response)
@@ -317,16 +297,8 @@ def test_a_storage_failure_half_way_leaves_no_row_and_no_file(app, client, peopl
 
     monkeypatch.setattr(LocalStorage, "put", failing_put)
     login(client, "anna@example.test")
-    response = client.post(
-        "/my/questions/new?_l_=en",
-        data={
-            "municipality_id": str(alpha["id"]),
-            "department_id": str(alpha["departments"]["urban_planning"]),
-            "subject": "Subject",
-            "body": "Text",
-            "attachments": [attach("pdf"), attach("png")],
-        },
-        content_type="multipart/form-data",
+    response = send_question(
+        client, alpha["id"], alpha["departments"]["urban_planning"], attachments=[attach("pdf"), attach("png")]
     )
     assert response.status_code == 503
     assert "could not be stored" in html(response)

@@ -36,7 +36,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote
 
 from flask_babel import lazy_gettext as _l
@@ -161,6 +161,24 @@ def count_stored(session: Session | scoped_session, application: Application, re
     ).scalar_one()
 
 
+def write_bound(
+    session: Session | scoped_session, storage: Storage, checked: Sequence[CheckedUpload]
+) -> list[tuple[str, CheckedUpload]]:
+    """Write the checked files to ``storage``, each paired with its new key: the objects are
+    kept only if ``session``'s transaction commits (:func:`bind_to_transaction`), and a failed
+    write leaves none behind. Closing the files is the caller's."""
+    staged = storage.staged()
+    written: list[tuple[str, CheckedUpload]] = []
+    try:
+        for item in checked:
+            written.append((staged.put(item.stream), item))
+    except BaseException:
+        staged.rollback()
+        raise
+    bind_to_transaction(session, storage, staged.commit())
+    return written
+
+
 def store_documents(
     session: Session | scoped_session,
     storage: Storage,
@@ -183,15 +201,7 @@ def store_documents(
     already = count_stored(session, application, requirement.key) if already_stored is None else already_stored
     checked: list[CheckedUpload] = check_uploads(files, requirement, already_stored=already)
     try:
-        staged = storage.staged()
-        written: list[tuple[str, CheckedUpload]] = []
-        try:
-            for item in checked:
-                written.append((staged.put(item.stream), item))
-        except BaseException:
-            staged.rollback()
-            raise
-        bind_to_transaction(session, storage, staged.commit())
+        written = write_bound(session, storage, checked)
     finally:
         close_all(checked)
 
@@ -353,19 +363,67 @@ def open_document(
         raise NotAllowed(_l("Documents hold personal data; your role may see that they exist, not open them."))
     if purpose == PREVIEW and document.content_type not in PREVIEW_TYPES:
         raise NoPreview()
-    try:
-        stream = storage.open(document.storage_key)
-    except ObjectNotFound:
-        raise DocumentMissing() from None
-    except StorageError:
-        raise DocumentUnavailable() from None
-    audit.record(
+    return open_recorded(
         session,
-        AUDIT_ACTIONS[purpose],
-        actor=actor,
-        target=("application_document", document.id),
+        storage,
+        actor,
+        document,
+        action=AUDIT_ACTIONS[purpose],
+        target="application_document",
         municipality_id=application.municipality_id,
         details={"application_id": application.id, "sha256": document.sha256, "channel": channel},
+        ip=ip,
+        inline=purpose == PREVIEW,
+    )
+
+
+class StoredFile(Protocol):
+    """A file row kept in the storage: an application's document, a question's attachment."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def storage_key(self) -> str: ...
+    @property
+    def original_name(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
+def open_recorded(
+    session: Session | scoped_session,
+    storage: Storage,
+    actor: Actor | None,
+    stored: StoredFile,
+    *,
+    action: str,
+    target: str,
+    municipality_id: int,
+    details: Mapping[str, Any],
+    ip: str | None,
+    inline: bool,
+    missing: type[WorkflowError] = DocumentMissing,
+    unavailable: type[WorkflowError] = DocumentUnavailable,
+) -> OpenedDocument:
+    """Open ``stored`` (its reader already allowed) and commit the audit event ``action`` on
+    ``(target, stored.id)`` before returning: no byte leaves without its trace. Raises
+    ``missing`` or ``unavailable`` when the storage has not the file or cannot be reached;
+    then nothing was recorded and nothing is open."""
+    try:
+        stream = storage.open(stored.storage_key)
+    except ObjectNotFound:
+        raise missing() from None
+    except StorageError:
+        raise unavailable() from None
+    audit.record(
+        session,
+        action,
+        actor=actor,
+        target=(target, stored.id),
+        municipality_id=municipality_id,
+        details=details,
         ip=ip,
     )
     try:
@@ -376,11 +434,11 @@ def open_document(
         raise
     return OpenedDocument(
         stream=stream,
-        name=download_name(document.original_name, document.id, document.content_type),
-        content_type=document.content_type,
-        size=document.size,
-        document_id=document.id,
-        inline=purpose == PREVIEW,
+        name=download_name(stored.original_name, stored.id, stored.content_type),
+        content_type=stored.content_type,
+        size=stored.size,
+        document_id=stored.id,
+        inline=inline,
     )
 
 
@@ -429,6 +487,7 @@ __all__ = [
     "DocumentUnavailable",
     "NoPreview",
     "OpenedDocument",
+    "StoredFile",
     "bind_to_transaction",
     "check_checklist",
     "content_disposition",
@@ -436,5 +495,7 @@ __all__ = [
     "download_name",
     "group_by_requirement",
     "open_document",
+    "open_recorded",
     "store_documents",
+    "write_bound",
 ]

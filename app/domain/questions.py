@@ -55,9 +55,9 @@ from sqlalchemy.orm import Session, aliased
 from app.domain import access, audit, channels, citizen_notices, deadlines, inputs, roles, statuses
 from app.domain.access import Actor
 from app.domain.declarations import Document
-from app.domain.documents import OpenedDocument, bind_to_transaction, download_name
+from app.domain.documents import OpenedDocument, open_recorded, write_bound
 from app.domain.errors import InvalidAction, NotAllowed, WorkflowError
-from app.domain.storage import ObjectNotFound, Storage, StorageError
+from app.domain.storage import Storage
 from app.domain.substitutes import colleagues
 from app.domain.tracking import OFFICE_TZ
 from app.domain.uploads import CheckedUpload, UploadRefused, check_uploads, close_all
@@ -245,15 +245,7 @@ def _store(
     transaction commits (documents' discipline); a failed write leaves nothing behind."""
     if not checked:
         return []
-    staged = storage.staged()
-    written: list[tuple[str, CheckedUpload]] = []
-    try:
-        for item in checked:
-            written.append((staged.put(item.stream), item))
-    except BaseException:
-        staged.rollback()
-        raise
-    bind_to_transaction(session, storage, staged.commit())
+    written = write_bound(session, storage, checked)
     rows = [
         QuestionAttachment(
             municipality_id=message.municipality_id,
@@ -1035,34 +1027,19 @@ def open_attachment(
     channels.require(channel)
     if attachment.municipality_id != question.municipality_id or not may_open_attachments(actor, question):
         raise NotAllowed(_l("Attachments may hold personal data; your role may see that they exist, not open them."))
-    try:
-        stream = storage.open(attachment.storage_key)
-    except ObjectNotFound:
-        raise AttachmentMissing() from None
-    except StorageError:
-        raise AttachmentUnavailable() from None
-    audit.record(
+    return open_recorded(
         session,
-        AUDIT_DOWNLOAD,
-        actor=actor,
-        target=("question_attachment", attachment.id),
+        storage,
+        actor,
+        attachment,
+        action=AUDIT_DOWNLOAD,
+        target="question_attachment",
         municipality_id=question.municipality_id,
         details={"question_id": question.id, "sha256": attachment.sha256, "channel": channel},
         ip=ip,
-    )
-    try:
-        session.commit()
-    except BaseException:
-        stream.close()
-        session.rollback()
-        raise
-    return OpenedDocument(
-        stream=stream,
-        name=download_name(attachment.original_name, attachment.id, attachment.content_type),
-        content_type=attachment.content_type,
-        size=attachment.size,
-        document_id=attachment.id,
         inline=False,
+        missing=AttachmentMissing,
+        unavailable=AttachmentUnavailable,
     )
 
 

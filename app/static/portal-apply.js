@@ -33,42 +33,8 @@
     return first.value === "" ? null : first.value;
   }
 
-  function same(actual, expected) {
-    if (typeof expected === "boolean") { return Boolean(actual) === expected; }
-    if (typeof expected === "number") { return actual !== null && Number(actual) === expected; }
-    return actual === expected;
-  }
-
-  function holds(cond) {
-    var actual = valueOf(cond.field);
-    var expected = cond.value;
-    var empty = actual === null || actual === "" || (Array.isArray(actual) && !actual.length);
-    switch (cond.op) {
-      case "set": return !empty;
-      case "unset": return empty;
-      case "eq": return Array.isArray(actual) ? actual.indexOf(expected) >= 0 : same(actual, expected);
-      case "ne": return Array.isArray(actual) ? actual.indexOf(expected) < 0 : !same(actual, expected);
-      case "in": return Array.isArray(actual) ? actual.some(function (a) { return expected.indexOf(a) >= 0; }) : expected.some(function (e) { return same(actual, e); });
-      case "not_in": return Array.isArray(actual) ? !actual.some(function (a) { return expected.indexOf(a) >= 0; }) : !expected.some(function (e) { return same(actual, e); });
-    }
-    if (empty) { return false; }
-    var a = Number(actual), e = Number(expected);
-    if (isNaN(a) || isNaN(e)) { a = String(actual); e = String(expected); }
-    switch (cond.op) {
-      case "gt": return a > e;
-      case "ge": return a >= e;
-      case "lt": return a < e;
-      case "le": return a <= e;
-    }
-    return true;
-  }
-
   function allHold(json) {
-    try {
-      return JSON.parse(json).every(holds);
-    } catch (err) {
-      return true; // unreadable condition: show the field, the server decides
-    }
+    return window.HamaynkChecks.allHold(json, valueOf);
   }
 
   function refresh() {
@@ -94,35 +60,11 @@
 
   var docs = document.querySelector("form[data-apply-documents]");
 
-  function extensionOf(name) {
-    var dot = name.lastIndexOf(".");
-    return dot > 0 ? name.slice(dot).toLowerCase() : "";
-  }
-
-  // The first problem with the files chosen on a line, or "" (the server reads each file's
-  // type from its content; here only the name's extension is seen).
+  // The first problem with the files chosen on a line, or "": the files already attached count
+  // towards the line's limit, unless the one file chosen replaces the one attached.
   function fileProblem(input) {
-    var files = Array.prototype.slice.call(input.files || []);
-    var maxCount = Number(input.getAttribute("data-max-count")) || 0;
-    var maxBytes = Number(input.getAttribute("data-max-bytes")) || 0;
     var attached = input.hasAttribute("data-replaces") ? 0 : (Number(input.getAttribute("data-attached")) || 0);
-    var accepted = (input.getAttribute("accept") || "").split(",").map(function (e) { return e.trim().toLowerCase(); }).filter(Boolean);
-    if (maxCount && files.length + attached > maxCount) {
-      return input.getAttribute("data-too-many");
-    }
-    for (var i = 0; i < files.length; i++) {
-      var file = files[i];
-      if (accepted.length && accepted.indexOf(extensionOf(file.name)) < 0) {
-        return input.getAttribute("data-wrong-type").replace("{name}", file.name);
-      }
-      if (file.size === 0) {
-        return input.getAttribute("data-empty").replace("{name}", file.name);
-      }
-      if (maxBytes && file.size > maxBytes) {
-        return input.getAttribute("data-too-large").replace("{name}", file.name);
-      }
-    }
-    return "";
+    return window.HamaynkChecks.fileProblem(input, attached);
   }
 
   function say(text) {

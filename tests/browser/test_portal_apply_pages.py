@@ -13,68 +13,23 @@ and fits the screen. Screenshots go to ``test-artifacts/portal/apply-<page>-<wid
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.testing import PASSWORD, make_citizen, make_pdf, make_png
+from app.testing import make_citizen, make_pdf, make_png
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("HAMAYNK_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "portal"
-WIDTHS = {390: 844, 1366: 900}
+WIDTHS = (390, 1366)
 SERVICE = "residence-certificate"
 PAID_SERVICE = "trade-permit"
 STORY_CITIZEN = "lilit@example.com"
 AXE_CITIZEN = "aram@example.com"
-
-
-def _describe(violations: list[dict[str, Any]]) -> str:
-    lines = []
-    for v in violations:
-        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
-        for node in v["nodes"][:5]:
-            lines.append(f"    {node['target']}")
-    return "\n".join(lines)
-
-
-def _check(page, axe, name: str, width: int) -> None:
-    """The page as it is now: Armenian, titled, no axe violation, no sideways scrolling;
-    saved as a screenshot."""
-    page.wait_for_load_state("networkidle")
-    assert page.get_attribute("html", "lang") == "hy", name
-    assert " · " in page.title(), f"{name}: the title {page.title()!r} does not name the page"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"apply-{name}-{width}.png"), full_page=True)
-    violations = axe(page)
-    (ARTIFACTS / f"apply-{name}-{width}.json").write_text(json.dumps(violations, ensure_ascii=False, indent=1))
-    assert not violations, f"{name} at {width}px:\n{_describe(violations)}"
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"{name} is {overflow}px wider than a {width}px screen"
-
-
-def _context(browser, width: int, base: str, outside: list[str]):
-    context = browser.new_context(
-        viewport={"width": width, "height": WIDTHS[width]},
-        is_mobile=width == 390,
-        has_touch=width == 390,
-        locale="hy-AM",
-    )
-    context.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:")) else None)
-    return context
-
-
-def _sign_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_load_state("networkidle")
-    assert "/login" not in page.url, f"{email} could not sign in"
 
 
 def _draft_id(page) -> int:
@@ -92,15 +47,15 @@ def _applications(app) -> list[Any]:
         return list(db.session.execute(select(Application.id, Application.tracking_number, Application.channel)).all())
 
 
-def test_a_citizen_applies_on_a_phone_saves_resumes_and_submits(browser, live_server, tmp_path):
+def test_a_citizen_applies_on_a_phone_saves_resumes_and_submits(live_server, portal_context, sign_in, tmp_path):
     base = live_server.live_url
     make_citizen(live_server, STORY_CITIZEN, name="Լիլիթ Հակոբյան")
     before = len(_applications(live_server))
     outside: list[str] = []
-    phone = _context(browser, 390, base, outside)
+    phone = portal_context(390, outside)
     try:
         page = phone.new_page()
-        _sign_in(page, base, STORY_CITIZEN)
+        sign_in(page, STORY_CITIZEN)
         # From the public service page, as a citizen finds it.
         response = page.goto(f"{base}/m/alpha/services/{SERVICE}/")
         if (
@@ -185,10 +140,10 @@ def test_a_citizen_applies_on_a_phone_saves_resumes_and_submits(browser, live_se
         phone.close()
 
     # Another device: the draft is on the server.
-    laptop = _context(browser, 390, base, outside)
+    laptop = portal_context(390, outside)
     try:
         page = laptop.new_page()
-        _sign_in(page, base, STORY_CITIZEN)
+        sign_in(page, STORY_CITIZEN)
         page.goto(f"{base}/my/drafts/")
         page.locator(f"a[href='/my/drafts/{draft_id}/documents']").click()
         page.wait_for_url("**/documents")
@@ -275,18 +230,18 @@ PAGES = [
 ]
 
 
-@pytest.mark.parametrize("width", list(WIDTHS))
-def test_every_apply_page_passes_axe_and_fits(browser, live_server, drafts_to_show, axe, width):
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_apply_page_passes_axe_and_fits(live_server, portal_context, sign_in, check_page, drafts_to_show, width):
     base = live_server.live_url
     outside: list[str] = []
-    context = _context(browser, width, base, outside)
+    context = portal_context(width, outside)
     try:
         page = context.new_page()
-        _sign_in(page, base, AXE_CITIZEN)
+        sign_in(page, AXE_CITIZEN)
         for name, path in PAGES:
             response = page.goto(base + path(drafts_to_show))
             assert response is not None and response.status == 200, f"{name}: {response and response.status}"
-            _check(page, axe, name, width)
+            check_page(page, name, width, prefix="apply-")
     finally:
         context.close()
     assert outside == [], f"pages fetched outside resources: {outside}"

@@ -10,21 +10,16 @@ moves the root).
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.domain.roles import SPECIALIST
-from app.testing import PASSWORD, add_staff, apply, attach, make_citizen
+from app.testing import add_staff, apply, attach, make_citizen
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("HAMAYNK_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "portal"
-WIDTHS = {390: 844, 1366: 900}
+WIDTHS = (390, 1366)
 CITIZEN = "anahit@example.test"
 SERVICE_KEY = "residence-certificate"
 
@@ -79,69 +74,25 @@ def targets(live_server) -> dict[str, Any]:
     return {"citizen": citizen, "returned": returned, "in_review": in_review, "walk_in": walk_in}
 
 
-def _describe(violations: list[dict[str, Any]]) -> str:
-    lines = []
-    for v in violations:
-        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
-        for node in v["nodes"][:5]:
-            lines.append(f"    {node['target']}")
-    return "\n".join(lines)
-
-
-def _check(page, axe, name: str, width: int, base: str) -> None:
-    """The page as it is now: Armenian, titled, no axe violation, no sideways scrolling;
-    saved as a screenshot."""
-    page.wait_for_load_state("networkidle")
-    assert page.get_attribute("html", "lang") == "hy", name
-    assert " · " in page.title(), f"{name}: the title {page.title()!r} does not name the page"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    violations = axe(page)
-    (ARTIFACTS / f"{name}-{width}.json").write_text(json.dumps(violations, ensure_ascii=False, indent=1))
-    assert not violations, f"{name} at {width}px:\n{_describe(violations)}"
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"{name} is {overflow}px wider than a {width}px screen"
-
-
-def _context(browser, width: int, base: str, outside: list[str]):
-    context = browser.new_context(
-        viewport={"width": width, "height": WIDTHS[width]},
-        is_mobile=width == 390,
-        has_touch=width == 390,
-        locale="hy-AM",
-    )
-    context.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:")) else None)
-    return context
-
-
-def _sign_in(page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", CITIZEN)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_load_state("networkidle")
-    assert "/login" not in page.url, "the citizen could not sign in"
-
-
 def test_my_applications_pages_pass_axe_at_phone_and_desktop_width_and_a_receipt_is_claimed(
-    browser, live_server, targets, axe
+    live_server, portal_context, sign_in, check_page, targets
 ):
     base = live_server.live_url
     outside: list[str] = []
     walk_in = targets["walk_in"]
     for width in WIDTHS:
         # Anyone: the look-up, its form and its answer.
-        context = _context(browser, width, base, outside)
+        context = portal_context(width, outside)
         page = context.new_page()
         assert page.goto(f"{base}/track").status == 200
-        _check(page, axe, "mine-lookup", width, base)
+        check_page(page, "mine-lookup", width)
         page.fill("#tracking_number", walk_in.tracking_number)
         page.fill("#access_code", walk_in.access_code)
         with page.expect_navigation():
             page.press("#access_code", "Enter")
         assert page.locator("#lookup-result").count() == 1, page.content()[:2000]
         assert "Հովհաննես" not in page.content()  # nothing personal
-        _check(page, axe, "mine-lookup-result", width, base)
+        check_page(page, "mine-lookup-result", width)
         # A wrong code: the error summary.
         page.goto(f"{base}/track")
         page.fill("#tracking_number", walk_in.tracking_number)
@@ -149,41 +100,41 @@ def test_my_applications_pages_pass_axe_at_phone_and_desktop_width_and_a_receipt
         with page.expect_navigation():
             page.press("#access_code", "Enter")
         assert page.locator(".error-summary").count() == 1
-        _check(page, axe, "mine-lookup-not-found", width, base)
+        check_page(page, "mine-lookup-not-found", width)
         context.close()
 
         # The citizen.
-        context = _context(browser, width, base, outside)
+        context = portal_context(width, outside)
         page = context.new_page()
-        _sign_in(page, base)
+        sign_in(page, CITIZEN)
         assert page.goto(f"{base}/my/applications/").status == 200
         assert page.locator("[data-application]").count() == 2
-        _check(page, axe, "mine-index", width, base)
+        check_page(page, "mine-index", width)
         assert page.goto(f"{base}/my/applications/{targets['returned']}").status == 200
         assert page.locator("#case-correction").count() == 1
-        _check(page, axe, "mine-show-returned", width, base)
+        check_page(page, "mine-show-returned", width)
         assert page.goto(f"{base}/my/applications/{targets['in_review']}").status == 200
-        _check(page, axe, "mine-show", width, base)
+        check_page(page, "mine-show", width)
         assert page.goto(f"{base}/my/applications/{targets['returned']}/correct").status == 200
         assert page.locator("[name=data-address]").count() == 1
         assert page.locator("input[name=data-purpose], select[name=data-purpose]").count() == 0
-        _check(page, axe, "mine-correct", width, base)
+        check_page(page, "mine-correct", width)
         # Sent with the address emptied and no file: the answer with every error marked.
         page.fill("[name=data-address]", "")
         with page.expect_navigation():
             page.click("form.correct-form button[type=submit]")
         assert page.locator(".error-summary").count() == 1 and page.locator("[aria-invalid=true]").count() >= 2
-        _check(page, axe, "mine-correct-errors", width, base)
+        check_page(page, "mine-correct-errors", width)
         assert page.goto(f"{base}/my/applications/{targets['in_review']}/withdraw").status == 200
-        _check(page, axe, "mine-withdraw", width, base)
+        check_page(page, "mine-withdraw", width)
         assert page.goto(f"{base}/my/claim").status == 200
-        _check(page, axe, "mine-claim", width, base)
+        check_page(page, "mine-claim", width)
         context.close()
 
     # The receipt claimed with the keyboard alone; the application joins the list.
-    context = _context(browser, 390, base, outside)
+    context = portal_context(390, outside)
     page = context.new_page()
-    _sign_in(page, base)
+    sign_in(page, CITIZEN)
     page.goto(f"{base}/my/claim")
     page.focus("#tracking_number")
     page.keyboard.type(walk_in.tracking_number)
@@ -192,7 +143,7 @@ def test_my_applications_pages_pass_axe_at_phone_and_desktop_width_and_a_receipt
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.url.endswith(f"/my/applications/{walk_in.id}"), page.url
-    _check(page, axe, "mine-show-claimed", 390, base)
+    check_page(page, "mine-show-claimed", 390)
     page.goto(f"{base}/my/applications/")
     assert page.locator(f"[data-application='{walk_in.id}']").count() == 1
     context.close()

@@ -9,21 +9,16 @@ moves the root).
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.domain.roles import SPECIALIST
-from app.testing import PASSWORD, actor_for, add_staff, enable_service, file_application, make_citizen
+from app.testing import actor_for, add_staff, enable_service, file_application, make_citizen
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("HAMAYNK_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "portal"
-WIDTHS = {390: 844, 1366: 900}
+WIDTHS = (390, 1366)
 CITIZEN = "notices.citizen@example.test"
 SERVICE_KEY = "residence-certificate"
 
@@ -59,79 +54,35 @@ def targets(live_server) -> dict[str, Any]:
     return {"citizen": citizen, "token": citizen_notices.unsubscribe_token(app.config, citizen)}
 
 
-def _describe(violations: list[dict[str, Any]]) -> str:
-    lines = []
-    for v in violations:
-        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
-        for node in v["nodes"][:5]:
-            lines.append(f"    {node['target']}")
-    return "\n".join(lines)
-
-
-def _check(page, axe, name: str, width: int) -> None:
-    """The page as it is now: Armenian, titled, no axe violation, no sideways scrolling;
-    saved as a screenshot."""
-    page.wait_for_load_state("networkidle")
-    assert page.get_attribute("html", "lang") == "hy", name
-    assert " · " in page.title(), f"{name}: the title {page.title()!r} does not name the page"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    violations = axe(page)
-    (ARTIFACTS / f"{name}-{width}.json").write_text(json.dumps(violations, ensure_ascii=False, indent=1))
-    assert not violations, f"{name} at {width}px:\n{_describe(violations)}"
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"{name} is {overflow}px wider than a {width}px screen"
-
-
-def _context(browser, width: int, base: str, outside: list[str]):
-    context = browser.new_context(
-        viewport={"width": width, "height": WIDTHS[width]},
-        is_mobile=width == 390,
-        has_touch=width == 390,
-        locale="hy-AM",
-    )
-    context.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:")) else None)
-    return context
-
-
-def _sign_in(page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", CITIZEN)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_load_state("networkidle")
-    assert "/login" not in page.url, "the citizen could not sign in"
-
-
 def _bell_name(page) -> str:
     return page.locator("#notices-bell").evaluate("a => a.textContent.replace(/\\s+/g, ' ').trim()")
 
 
 def test_notice_pages_pass_axe_at_phone_and_desktop_width_and_a_notice_is_marked_read(
-    browser, live_server, targets, axe
+    live_server, portal_context, sign_in, check_page, targets
 ):
     base = live_server.live_url
     outside: list[str] = []
     for width in WIDTHS:
-        context = _context(browser, width, base, outside)
+        context = portal_context(width, outside)
         page = context.new_page()
-        _sign_in(page, base)
+        sign_in(page, CITIZEN)
         assert page.goto(f"{base}/my/notices/").status == 200
         assert page.locator("[data-notice]").count() == 3
         assert page.locator("[data-read=no]").count() == 3
-        _check(page, axe, "notices-index", width)
+        check_page(page, "notices-index", width)
         # The unsubscribe link from an e-mail, and a broken one.
         assert page.goto(f"{base}/notices/unsubscribe/{targets['token']}").status == 200
         assert page.locator("#unsubscribe-result").count() == 1
-        _check(page, axe, "notices-unsubscribed", width)
+        check_page(page, "notices-unsubscribed", width)
         assert page.goto(f"{base}/notices/unsubscribe/{targets['token']}x").status == 400
-        _check(page, axe, "notices-unsubscribe-invalid", width)
+        check_page(page, "notices-unsubscribe-invalid", width)
         context.close()
 
     # With the keyboard alone: the bell, then "mark as read" on the newest notice.
-    context = _context(browser, 390, base, outside)
+    context = portal_context(390, outside)
     page = context.new_page()
-    _sign_in(page, base)
+    sign_in(page, CITIZEN)
     page.goto(f"{base}/my/applications/")
     # Its accessible name reads "<Notices>, 3 unread": the visible "(3)" is hidden from it.
     assert page.locator("#notices-bell .sr-only").inner_text().strip().startswith(", 3 ")
@@ -148,6 +99,6 @@ def test_notice_pages_pass_axe_at_phone_and_desktop_width_and_a_notice_is_marked
     assert page.locator("[data-read=no]").count() == 2
     assert page.locator("[data-notice]").first.get_attribute("data-read") == "yes"
     assert "(2)" in page.locator("#notices-bell").inner_text()
-    _check(page, axe, "notices-index-one-read", 390)
+    check_page(page, "notices-index-one-read", 390)
     context.close()
     assert outside == [], f"pages fetched outside resources: {outside}"

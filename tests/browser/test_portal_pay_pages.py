@@ -12,23 +12,17 @@ moves the root). The fee partial is shown on a small page this module adds to it
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import secrets
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.sdk import FeeItem, Field, Service, Step, hookimpl
-from app.testing import PASSWORD, actor_for, enable_service, file_application, make_app, make_citizen, seed_municipality
+from app.testing import actor_for, enable_service, file_application, make_app, make_citizen, seed_municipality
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("HAMAYNK_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "portal"
-WIDTHS = {390: 844, 1366: 900}
+WIDTHS = (390, 1366)
 CITIZEN = "lilit@example.test"
 PAID = "paid-permit"
 
@@ -180,51 +174,16 @@ PAGES: list[tuple[str, str, str]] = [
 PORTAL_TITLED = {"pay-fee", "pay-fee-paid", "pay-return-waiting", "pay-return-paid"}
 
 
-@pytest.fixture(scope="module")
-def sessions(browser, live_server, targets) -> dict[str, Any]:
-    made: dict[str, Any] = {}
-
-    def state(username: str):
-        if username not in made:
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{live_server.live_url}/login/")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.press("input[name=password]", "Enter")
-            page.wait_for_load_state("networkidle")
-            assert "/login" not in page.url, f"{username} could not sign in"
-            made[username] = context.storage_state()
-            context.close()
-        return made[username]
-
-    return {"state": state}
-
-
-def _describe(violations: list[dict[str, Any]]) -> str:
-    lines = []
-    for v in violations:
-        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
-        for node in v["nodes"][:5]:
-            lines.append(f"    {node['target']}: {node.get('failureSummary', '').splitlines()[-1:]}")
-    return "\n".join(lines)
-
-
-@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize(("name", "user", "where"), PAGES, ids=[p[0] for p in PAGES])
-def test_pay_pages_have_no_axe_violations(browser, live_server, sessions, targets, name, user, where, width, axe):
+def test_pay_pages_have_no_axe_violations(
+    live_server, portal_context, sessions, look, targets, name, user, where, width
+):
     base = live_server.live_url
-    context = browser.new_context(
-        viewport={"width": width, "height": WIDTHS[width]},
-        is_mobile=width == 390,
-        has_touch=width == 390,
-        storage_state=sessions["state"](user),
-        locale="hy-AM",
-    )
+    outside: list[str] = []
+    context = portal_context(width, outside, sessions["state"](user))
     try:
         page = context.new_page()
-        outside: list[str] = []
-        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:")) else None)
         response = page.goto(base + targets[where])
         assert response is not None and response.status == 200, f"{name}: {response and response.status}"
         page.wait_for_load_state("networkidle")
@@ -236,22 +195,12 @@ def test_pay_pages_have_no_axe_violations(browser, live_server, sessions, target
             assert page.locator("form[action='/pay/test/start'] button").count() == 1
         if name == "pay-gateway":
             assert page.locator("button[value=pay]").count() == 1 and "5 000" in body
-        shot = ARTIFACTS / f"{name}-{width}.png"
-        shot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shot), full_page=True)
-        violations = axe(page)
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        title = page.title()
+        seen = look(page, name, width)
     finally:
         context.close()
-    (ARTIFACTS / f"{name}-{width}.json").write_text(json.dumps(violations, ensure_ascii=False, indent=1))
     assert outside == [], f"{name} fetched outside resources: {outside}"
-    assert not violations, f"{name} at {width}px:\n{_describe(violations)}"
-    if name in PORTAL_TITLED or width == 390:
-        assert overflow <= 0, f"{name} is {overflow}px wider than a {width}px screen"
-    if name in PORTAL_TITLED:
-        assert re.search(r" · ", title), f"{name}: the title {title!r} does not name the page"
-    assert title
+    seen.assert_clean(fits=name in PORTAL_TITLED or width == 390, titled=name in PORTAL_TITLED)
+    assert seen.title
 
 
 def test_a_citizen_pays_online_and_a_clerk_records_a_payment_at_the_office(browser, live_server, sessions, targets):

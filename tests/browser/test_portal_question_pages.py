@@ -10,21 +10,16 @@ moves the root).
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.testing import PASSWORD, ask_question, attach, make_citizen
+from app.testing import ask_question, attach, make_citizen
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("HAMAYNK_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "portal"
-WIDTHS = {390: 844, 1366: 900}
+WIDTHS = (390, 1366)
 CITIZEN = "hasmik@example.test"
 
 # (name, who, where): ``where`` is a path, or a key of the ``targets`` fixture.
@@ -95,51 +90,16 @@ def targets(live_server) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def sessions(browser, live_server, targets) -> dict[str, Any]:
-    made: dict[str, Any] = {}
-
-    def state(username: str):
-        if username not in made:
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{live_server.live_url}/login/")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.press("input[name=password]", "Enter")
-            page.wait_for_load_state("networkidle")
-            assert "/login" not in page.url, f"{username} could not sign in"
-            made[username] = context.storage_state()
-            context.close()
-        return made[username]
-
-    return {"state": state}
-
-
-def _describe(violations: list[dict[str, Any]]) -> str:
-    lines = []
-    for v in violations:
-        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
-        for node in v["nodes"][:5]:
-            lines.append(f"    {node['target']}: {node.get('failureSummary', '').splitlines()[-1:]}")
-    return "\n".join(lines)
-
-
-@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize(("name", "user", "where"), PAGES, ids=[p[0] for p in PAGES])
-def test_question_pages_have_no_axe_violations(browser, live_server, sessions, targets, name, user, where, width, axe):
+def test_question_pages_have_no_axe_violations(
+    live_server, portal_context, sessions, look, targets, name, user, where, width
+):
     base = live_server.live_url
-    context = browser.new_context(
-        viewport={"width": width, "height": WIDTHS[width]},
-        is_mobile=width == 390,
-        has_touch=width == 390,
-        storage_state=sessions["state"](user),
-        locale="hy-AM",
-    )
+    outside: list[str] = []
+    context = portal_context(width, outside, sessions["state"](user))
     try:
         page = context.new_page()
-        outside: list[str] = []
-        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:")) else None)
         response = page.goto(base + targets.get(where, where))
         assert response is not None and response.status == 200, f"{name}: {response and response.status}"
         if name == "questions-new-errors":
@@ -151,19 +111,11 @@ def test_question_pages_have_no_axe_violations(browser, live_server, sessions, t
         page.wait_for_load_state("networkidle")
         assert page.get_attribute("html", "lang") == "hy"
         assert "/login" not in page.url, f"{name}: signed out"
-        shot = ARTIFACTS / f"{name}-{width}.png"
-        shot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shot), full_page=True)
-        violations = axe(page)
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        title = page.title()
+        seen = look(page, name, width)
     finally:
         context.close()
-    (ARTIFACTS / f"{name}-{width}.json").write_text(json.dumps(violations, ensure_ascii=False, indent=1))
     assert outside == [], f"{name} fetched outside resources: {outside}"
-    assert not violations, f"{name} at {width}px:\n{_describe(violations)}"
-    assert overflow <= 0, f"{name} is {overflow}px wider than a {width}px screen"
-    assert re.search(r" · ", title), f"{name}: the title {title!r} does not name the page"
+    seen.assert_clean()
 
 
 def test_a_citizen_asks_by_keyboard_a_specialist_answers_and_the_citizen_reads_it(
