@@ -387,7 +387,7 @@ def test_every_built_in_text_uses_only_the_placeholders_listed(app, event, langu
 
 
 def test_check_names_unbalanced_braces(app):
-    with app.test_request_context():
+    with app.test_request_context("/?_l_=en"):
         checked = texts.check(citizen_notices.SUBMITTED, "Hi {tracking_number", "{link} {{literal}}")
     assert checked.errors == {}
     assert len(checked.warnings) == 1 and "do not pair up" in checked.warnings[0]
