@@ -637,3 +637,13 @@ def test_the_job_purges_abandoned_drafts(app, client, anna):
         db.session.commit()
     get_jobs(app).purge_staged.call_local()
     assert draft_row(app, draft_id) is None
+
+
+def test_a_municipality_code_with_control_characters_starts_nothing(app, client):
+    """A NUL in the address's municipality code is no municipality (PostgreSQL refuses NUL in
+    text, so it must never reach a query), for starting a draft as for the catalogue."""
+    make_citizen(app, "nul@example.com")
+    login(client, "nul@example.com")
+    for method in ("get", "post"):
+        response = getattr(client, method)("/m/%00/services/residence-certificate/apply?_l_=en")
+        assert response.status_code == 404

@@ -210,6 +210,8 @@ def test_apply_button_is_hidden_when_there_is_no_online_application(app, client)
         "/m/" + "a" * 500 + "/",
         "/m/alpha/services/" + "k" * 500 + "/",
         "/m/%00/",
+        # On PostgreSQL a NUL in a query parameter is an error, not a miss: refused before.
+        "/m/%00/services/residence-certificate/",
         "/m/alpha/services/%3Cscript%3E/",
     ],
 )

@@ -154,7 +154,8 @@ def _secret(raw: Mapping[str, Any], name: str) -> str:
 def normalize_email(value: Any) -> str:
     """``value`` as the key of an account: trimmed, lower case, bounded (for look-ups and
     rate-limit keys; validation is :func:`clean_email`)."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or inputs.text_problem(value):
+        # Control characters (NUL, which PostgreSQL refuses in text) name no account.
         return ""
     return value.strip().lower()[: MAX_EMAIL + 1]
 

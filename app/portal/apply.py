@@ -35,7 +35,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from app.domain import access, casefile, drafts, intake, staging
+from app.domain import access, casefile, drafts, inputs, intake, staging
 from app.domain.access import Actor
 from app.domain.declarations import MAX_DOCUMENT_BYTES, Document, Service, pick
 from app.domain.errors import WorkflowError
@@ -395,7 +395,7 @@ def _confirm_page(actor: Actor, draft: PortalDraft, service: Service, status: in
 
 def _offered(code: str, service_key: str) -> tuple[Municipality, Service]:
     municipality = None
-    if 0 < len(code) <= MAX_CODE and 0 < len(service_key) <= MAX_SERVICE_KEY:
+    if 0 < len(code) <= MAX_CODE and 0 < len(service_key) <= MAX_SERVICE_KEY and not inputs.text_problem(code):
         municipality = db.session.execute(
             select(Municipality).where(Municipality.code == code, Municipality.active.is_(True))
         ).scalar_one_or_none()

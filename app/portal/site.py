@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from app.domain import access, activations, intake
+from app.domain import access, activations, inputs, intake
 from app.domain.declarations import Service
 from app.domain.uploads import TYPE_LABELS
 from app.errors import MESSAGES
@@ -71,7 +71,8 @@ def category_label(category: str) -> str:
 
 
 def _municipality_or_404(code: str) -> Municipality:
-    if not isinstance(code, str) or not code or len(code) > MAX_CODE:
+    # A code with control characters names no municipality (and PostgreSQL refuses NUL).
+    if not isinstance(code, str) or not code or len(code) > MAX_CODE or inputs.text_problem(code):
         abort(404)
     municipality = db.session.execute(
         select(Municipality).where(Municipality.code == code, Municipality.active.is_(True))
