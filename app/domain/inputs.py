@@ -12,6 +12,7 @@ a name or a comment. Such text is refused with a message naming the field instea
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +39,21 @@ def whole_number(value: Any, maximum: int, minimum: int = 1) -> int | None:
     else:
         return None
     return number if minimum <= number <= maximum else None
+
+
+def date_filter(value: Any, problems: list[str]) -> dt.date | None:
+    """A list filter's date (``YYYY-MM-DD``), or ``None`` when absent; anything else is
+    ignored, with a message added to ``problems`` for the page to show."""
+    raw = value.strip() if isinstance(value, str) else ""
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            return dt.date.fromisoformat(raw)
+    except ValueError:
+        pass
+    problems.append(_("Enter dates as YYYY-MM-DD; the date filter was ignored."))
+    return None
 
 
 def text_problem(value: str) -> str | None:

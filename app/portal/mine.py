@@ -147,16 +147,7 @@ def _application(actor: Actor, application_id: int) -> Application:
 
 
 def _date_arg(name: str, problems: list[str]) -> dt.date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        if len(raw) == 10:
-            return dt.date.fromisoformat(raw)
-    except ValueError:
-        pass
-    problems.append(_("Enter dates as YYYY-MM-DD; the date filter was ignored."))
-    return None
+    return inputs.date_filter(request.args.get(name), problems)
 
 
 def _filters(services: Iterable[str], problems: list[str]) -> citizen_cases.Filters:

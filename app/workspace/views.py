@@ -35,16 +35,7 @@ from app.workspace.payments import panel as payment_panel
 
 
 def _date_arg(name: str, problems: list[str]) -> dt.date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        if len(raw) == 10:
-            return dt.date.fromisoformat(raw)
-    except ValueError:
-        pass
-    problems.append(_("Enter dates as YYYY-MM-DD; the date filter was ignored."))
-    return None
+    return inputs.date_filter(request.args.get(name), problems)
 
 
 class WorkspaceView(BaseView):
