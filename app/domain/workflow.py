@@ -429,7 +429,20 @@ def _write(
         session.expire(application, ["history"])
     _call_hook(host, "after_transition", application=application, service=service, record=record)
     _notify_applicant(session, application, service, record)
+    _count_and_issue(session, host, application, service, step, record)
     return record
+
+
+def _count_and_issue(
+    session: Session, host: PluginHost, application: Application, service: Service, step: Step | None, record: TransitionRecord
+) -> None:
+    # In the same transaction as the change: the dashboard's counters and the issued decision
+    # exist exactly when the decision does (a refused commit leaves neither).
+    from app.domain import issuing, statistics  # both read the case file, which imports this module
+
+    statistics.record(session, application, service, step, record)
+    if record.to_status in (statuses.APPROVED, statuses.REJECTED):
+        issuing.on_decision(session, host, application, service, record)
 
 
 def _notify_applicant(session: Session, application: Application, service: Service, record: TransitionRecord) -> None:

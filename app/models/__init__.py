@@ -67,3 +67,7 @@ __all__ += [
     "QuestionAttachment",
     "QuestionMessage",
 ]
+
+from app.models.issuing import IssuedDocument, StatAction, StatDuration, StatMonth  # noqa: E402
+
+__all__ += ["IssuedDocument", "StatAction", "StatDuration", "StatMonth"]

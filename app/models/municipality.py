@@ -36,6 +36,9 @@ class Municipality(Model):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # Office days staff have to answer a citizen's question before it shows as overdue.
     question_answer_days: Mapped[int] = mapped_column(Integer, nullable=False, default=5, server_default="5")
+    # The coat of arms printed on issued documents (a PNG or JPEG in storage), set by the
+    # municipal admin; a neutral emblem is drawn when there is none.
+    coat_of_arms_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     departments: Mapped[list[Department]] = relationship(back_populates="municipality", order_by="Department.code")
