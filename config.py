@@ -27,6 +27,9 @@ KNOWN_SECRET_KEYS = frozenset({OLD_DEVELOPMENT_KEY, TEST_SECRET_KEY})
 MIN_SECRET_KEY_LENGTH = 32
 # Where an install without SECRET_KEY keeps the random key generated for it.
 SECRET_KEY_FILE = "secret_key"
+# The password of the self-signed demo signing certificates (development only; anyone can
+# read it here, which is fine for a certificate nobody trusts).
+DEMO_SIGNING_PASSWORD = "hamaynk-demo-signing"
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -149,6 +152,9 @@ class Config:
     HAMAYNK_LIMIT_LOOKUP = os.environ.get("HAMAYNK_LIMIT_LOOKUP", "5 per minute; 30 per hour")
     HAMAYNK_LIMIT_LOOKUP_NUMBER = os.environ.get("HAMAYNK_LIMIT_LOOKUP_NUMBER", "10 per hour")
     HAMAYNK_LIMIT_CLAIM = os.environ.get("HAMAYNK_LIMIT_CLAIM", "5 per 10 minutes; 20 per day")
+    # Public verification of issued documents (app.portal.verify): every look-up of a code's
+    # page and every file checked there, per client address.
+    HAMAYNK_LIMIT_VERIFY = os.environ.get("HAMAYNK_LIMIT_VERIFY", "20 per minute; 200 per hour")
 
     # Flask-WTF: CSRF on every form.
     WTF_CSRF_ENABLED = True
@@ -223,6 +229,13 @@ class Config:
     HAMAYNK_SMTP_TIMEOUT = float(os.environ.get("HAMAYNK_SMTP_TIMEOUT", "20"))
     # Where people reach this install; links in e-mails start with it.
     HAMAYNK_PUBLIC_URL = os.environ.get("HAMAYNK_PUBLIC_URL", "http://127.0.0.1:5000")
+    # Signing issued documents (app.domain.signing): a PKCS#12 file per municipality,
+    # <HAMAYNK_SIGNING_DIR>/<municipality code>.p12, opened with the password in
+    # HAMAYNK_SIGNING_PASSWORD_<CODE> (the code upper-cased) or else HAMAYNK_SIGNING_PASSWORD,
+    # both from the environment. No file (or an empty folder setting): documents are issued
+    # unsigned. `flask hamaynk demo` makes self-signed demo certificates here.
+    HAMAYNK_SIGNING_DIR = os.environ.get("HAMAYNK_SIGNING_DIR", str(INSTANCE_DIR / "signing"))
+    HAMAYNK_SIGNING_PASSWORD = os.environ.get("HAMAYNK_SIGNING_PASSWORD", "")
     HAMAYNK_MAIL_FROM = os.environ.get("HAMAYNK_MAIL_FROM", "hamaynk@localhost")
     HAMAYNK_NOTIFICATION_RETRIES = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRIES", "12"))
     HAMAYNK_NOTIFICATION_RETRY_DELAY = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", "60"))
@@ -270,6 +283,9 @@ class Config:
 
 class DevelopmentConfig(Config):
     DEBUG = False  # the quick start serves through waitress; debug stays an explicit choice
+    # The password of the self-signed demo certificates `flask hamaynk demo` makes, so the
+    # quick start issues signed documents out of the box. Never a real certificate's.
+    HAMAYNK_SIGNING_PASSWORD = os.environ.get("HAMAYNK_SIGNING_PASSWORD", DEMO_SIGNING_PASSWORD)
 
 
 class TestConfig(Config):
@@ -283,6 +299,8 @@ class TestConfig(Config):
     HAMAYNK_STRICT_PLUGINS = True
     HAMAYNK_JOBS = "immediate"
     HAMAYNK_TEST_PAYMENTS = True
+    # Unsigned unless a test gives a folder of certificates (never the instance's own).
+    HAMAYNK_SIGNING_DIR = ""
 
 
 class ProductionConfig(Config):

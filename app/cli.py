@@ -296,6 +296,113 @@ def escalate_command(on: str | None) -> None:
     click.echo(f"Escalation done; {len(queued)} e-mail(s) queued for delivery.")
 
 
+@hamaynk.group("stats")
+def stats_group() -> None:
+    """The counters behind the transparency dashboard and the statistics API."""
+
+
+@stats_group.command("rebuild")
+@with_appcontext
+def stats_rebuild_command() -> None:
+    """Recompute every counter from the transition history (after an import, a restore, or
+    on a database that has history from before the counters existed)."""
+    from contextlib import ExitStack
+
+    from app.domain import statistics
+    from app.extensions import db
+    from app.plugins import runtime as plugin_runtime
+
+    with ExitStack() as stack:
+        bars: list = []
+
+        def progress(done: int, total: int) -> None:
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(length=total, label="Transitions", show_pos=True)))
+            bar = bars[0]
+            bar.update(done - bar.pos)
+
+        rebuilt = statistics.rebuild(db.session, plugin_runtime.registry(), progress=progress)
+    db.session.commit()
+    click.echo(
+        f"Counted {rebuilt.transitions} transition(s): {rebuilt.month_rows} monthly, "
+        f"{rebuilt.duration_rows} duration and {rebuilt.action_rows} daily decision counter(s) written."
+    )
+
+
+@hamaynk.command("report")
+@click.argument("name", type=click.Choice(["overdue", "workload", "steps", "returns"]))
+@click.option("--municipality", "code", required=True, help="The municipality's code.")
+@click.option("--from", "date_from", default=None, help="First day (YYYY-MM-DD); default 30 days before --to.")
+@click.option("--to", "date_to", default=None, help="Last day, included (YYYY-MM-DD); default today.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True), help="File to write.")
+@click.option("--language", type=click.Choice(["hy", "en", "ru"]), default=None, help="Default: the site's.")
+@with_appcontext
+def report_command(
+    name: str, code: str, date_from: str | None, date_to: str | None, fmt: str, output: str, language: str | None
+) -> None:
+    """Write the staff report NAME of one municipality to a CSV or XLSX file (see
+    app.domain.reports), showing progress on stderr."""
+    import os
+    from collections.abc import Iterator
+
+    from flask_babel import force_locale
+
+    from app.domain import reports
+    from app.extensions import db
+    from app.plugins import runtime as plugin_runtime
+
+    app = current_flask_app()
+    language = language or app.config.get("BABEL_DEFAULT_LOCALE") or "hy"
+    tty = sys.stderr.isatty()
+
+    def progress(done: int) -> None:
+        message = f"{name}: {done} row(s) read"
+        click.echo(f"\r{message}" if tty else message, err=True, nl=not tty)
+
+    partial = f"{output}.part"
+    try:
+        with force_locale(language):
+            try:
+                scope = reports.operator_scope(db.session, code)
+                period = reports.parse_period(date_from, date_to)
+            except reports.ReportError as exc:
+                raise click.ClickException(str(exc)) from None
+            report = reports.build(
+                name,
+                db.session,
+                scope,
+                period,
+                registry=plugin_runtime.registry(app),
+                language=language,
+                progress=progress,
+            )
+            if fmt == "xlsx":
+                written = reports.write_xlsx(report, partial)
+            else:
+                rows = report.rows
+                counted = [0]
+
+                def counting() -> Iterator[reports.Row]:
+                    for row in rows:
+                        counted[0] += 1
+                        yield row
+
+                report.rows = counting()
+                with open(partial, "w", encoding="utf-8", newline="") as out:
+                    for chunk in reports.csv_chunks(report):
+                        out.write(chunk)
+                written = counted[0]
+        os.replace(partial, output)
+    finally:
+        db.session.remove()
+        if os.path.exists(partial):
+            os.unlink(partial)
+    if tty:
+        click.echo("", err=True)
+    click.echo(f"Wrote {written} row(s) to {output}", err=True)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(hamaynk)
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from app.domain import signing, statistics
 from app.domain.activations import ActivationError, set_activation
 from app.domain.roles import AUDITOR, CITIZEN, CLERK, HEAD, MUNICIPAL_ADMIN, SPECIALIST, STAFF_ROLES, SYSTEM_ADMIN
 from app.extensions import current_appbuilder, db
@@ -197,4 +199,14 @@ def seed_demo(progress: Callable[[str], None] = lambda _m: None) -> list[tuple[s
         db.session.add(CitizenProfile(user_id=citizen.id, language="hy", email_verified_at=utcnow()))
         db.session.commit()
     logins.append((DEMO_CITIZEN, CITIZEN, "—"))
+    # A self-signed signing certificate per demo municipality (when the signing folder and a
+    # password are configured, as in development), so issued documents are signed out of the box.
+    signing.ensure_demo_certificates(
+        current_app.config, [(code, f"{en} municipality") for code, _hy, en, _ru, _region in MUNICIPALITIES], progress
+    )
+    # The dashboard's counters follow every change as it happens; recounting here also covers
+    # history recorded before they existed (an older demo database).
+    progress("counting the transparency dashboard's figures")
+    statistics.rebuild(db.session, registry)
+    db.session.commit()
     return logins

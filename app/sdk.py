@@ -5,7 +5,8 @@
 Everything here is a stable API (see CORE_API_VERSION); anything else in ``app`` may change
 without notice. Pluggy is an implementation detail and is never imported by plug-ins. The
 module is fully typed: the closed vocabularies of a declaration are ``Literal`` types, and
-hooks receive read-only views (:class:`ApplicationView`, :class:`TransitionView`), never
+hooks receive read-only views (:class:`ApplicationView`, :class:`TransitionView`,
+:class:`IssuedDocumentView`), never
 the core's database models.
 
 Texts a plug-in's code shows go through :func:`gettext` / :func:`lazy_gettext`; the plug-in
@@ -70,13 +71,13 @@ from app.domain.payments import (
     PaymentView,
     Redirect,
 )
-from app.domain.protocols import ApplicationView, TransitionView
+from app.domain.protocols import ApplicationView, IssuedDocumentView, TransitionView
 from app.domain.tracking import office_today
 from app.plugins.definitions import load_definition_file, service_from_dict
 
 # Bumped in its major part whenever a change here could break a plug-in. A plug-in states the
 # range it supports in a module-level REQUIRES_CORE_API, e.g. ">=1,<2".
-CORE_API_VERSION = "1.1"
+CORE_API_VERSION = "1.2"
 
 hookimpl = pluggy.HookimplMarker("hamaynk")
 
@@ -115,6 +116,7 @@ __all__ = [
     "IdentityProvider",
     "IdentityProviderError",
     "InputType",
+    "IssuedDocumentView",
     "NotificationChannel",
     "OIDCSettings",
     "Outcome",

@@ -45,6 +45,8 @@ WORKSPACE_READ = [(r"can_(list|show)", r"Workspace"), (r"menu_access", r"(Office
 # Staff REST API (app.api), plus reading its OpenAPI spec and Swagger page; auditors only read.
 API = [(r"can_(read|act)", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_show", r"SwaggerView")]
 API_READ = [(r"can_read", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_show", r"SwaggerView")]
+# Staff reports (app.workspace.reports): heads, municipal admins and auditors read and export them.
+STAFF_REPORTS = [(r"can_(list|export)", r"StaffReports"), (r"menu_access", r"Reports")]
 
 # (permission regex, view-menu regex) pairs per role. Both are matched in full.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
@@ -52,13 +54,14 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     MUNICIPAL_ADMIN: [
         *SELF_SERVICE,
         (r"(can_list|can_show|can_add|can_edit|can_delete)", r"(DepartmentAdmin|StaffAdmin)"),
-        (r"(can_list|can_edit)", r"(ServicesAdmin|NotificationTextsAdmin)"),
-        (r"menu_access", r"(Municipality|Departments|Staff|Services|NotificationTexts)"),
+        (r"(can_list|can_edit)", r"(ServicesAdmin|NotificationTextsAdmin|MunicipalIdentityAdmin)"),
+        (r"menu_access", r"(Municipality|Departments|Staff|Services|NotificationTexts|CoatOfArms)"),
         (r"(can_list|can_show|can_add|can_edit)", r"ServiceBuilder"),
         (r"menu_access", r"ServiceBuilder"),
         *OFFICE_INTAKE,
         *WORKSPACE,
         *API,
+        *STAFF_REPORTS,
     ],
     HEAD: [
         *SELF_SERVICE,
@@ -66,15 +69,23 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         (r"menu_access", r"(Municipality|Departments|Staff)"),
         *WORKSPACE,
         *API,
+        *STAFF_REPORTS,
     ],
     SPECIALIST: SELF_SERVICE + WORKSPACE + API,
     CLERK: SELF_SERVICE + OFFICE_INTAKE + WORKSPACE + API,
     AUDITOR: SELF_SERVICE
     + WORKSPACE_READ
     + API_READ
+    + STAFF_REPORTS
     + [
-        (READ, r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin|NotificationTextsAdmin)"),
-        (r"menu_access", r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins|NotificationTexts)"),
+        (
+            READ,
+            r"(MunicipalityAdmin|DepartmentAdmin|StaffAdmin|ServicesAdmin|PluginsAdmin|NotificationTextsAdmin|MunicipalIdentityAdmin)",
+        ),
+        (
+            r"menu_access",
+            r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins|NotificationTexts|CoatOfArms)",
+        ),
     ],
     CITIZEN: SELF_SERVICE,
 }

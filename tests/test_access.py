@@ -15,6 +15,7 @@ from collections import defaultdict
 
 import pytest
 from flask import has_request_context, jsonify, request
+from issued_kit import issue_directly
 from sqlalchemy import column, delete, event, func, literal_column, select, table, text, union_all, update
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
@@ -654,6 +655,8 @@ LOADERS = {
     "StaffView.add",
     "StaffView.edit",
     "StaffView.list",
+    "StaffReportsView.export",
+    "StaffReportsView.index",
     "SubstitutesView.add",
     "SubstitutesView.end",
     "SubstitutesView.list",
@@ -661,6 +664,9 @@ LOADERS = {
     "WorkspaceView.case",
     "WorkspaceView.download",
     "WorkspaceView.inbox",
+    "WorkspaceView.issued_download",
+    "WorkspaceView.issued_reissue",
+    "WorkspaceView.issued_revoke",
     "WorkspaceView.preview",
     "site.municipality",
     "site.service",
@@ -694,6 +700,16 @@ LOADERS = {
     "account.verify",  # the page shell's notices bell (signed in)
     "account.verify_resend",  # the page shell's notices bell (signed in)
     "notices.index",
+    "documents.download",
+    # Public: counts only (overdue applications, answered questions), read with a stated reason.
+    "dashboard.csv",
+    "dashboard.index",
+    "dashboard.json",
+    "dashboard.municipality",
+    "dashboard.municipality_csv",
+    "dashboard.municipality_json",
+    "verify.form",  # the page shell's notices bell (signed in)
+    "verify.show",  # public: a document is found by its code alone
     "notices.unsubscribe",  # the page shell's notices bell (signed in)
 }
 # Query strings an endpoint needs before it loads anything (a search, a tab, a filter);
@@ -716,6 +732,8 @@ QUERIES = {
     "ServiceBuilderView.edit": ["version=1"],
     "questions.new": ["municipality_id={municipality_id}", "application_id={application_id}"],
     "QuestionsView.list": ["view=all&status=any&overdue=1", "view=department"],
+    "StaffReportsView.index": ["report=overdue", "report=steps&municipality=alpha", "report=returns&from=2020-01-01"],
+    "StaffReportsView.export": ["report=workload&format=csv", "report=steps&format=xlsx&municipality=alpha"],
 }
 
 
@@ -766,6 +784,12 @@ def _draft_rows(app) -> dict[str, int]:
         return {"draft_id": draft.id}
 
 
+def _issued_rows(app, application_id: int) -> dict[str, object]:
+    """An issued decision of the filed application, for the staff panel and /verify/<code>."""
+    issued = issue_directly(app, application_id)
+    return {"issued_id": issued.id, "verify_code": issued.printed}
+
+
 @pytest.fixture
 def own_rows(app):
     enable(app, "alpha")
@@ -791,6 +815,7 @@ def own_rows(app):
             "application_id": filed.id,
             "tracking_number": filed.tracking_number,
             "document_id": db.session.get(Application, filed.id).documents[0].id,
+            **_issued_rows(app, filed.id),
             "user_id": alpha["users"]["clerk"],
             "municipality_id": alpha["id"],
             "department_id": alpha["departments"]["front_office"],
@@ -806,6 +831,7 @@ def _url(rule, rows) -> str:
     for argument in rule.arguments:
         if argument in (
             *("application_id", "document_id", "user_id", "substitution_id", "question_id", "attachment_id"),
+            "issued_id",
             *("payment_id", "reference", "provider"),
         ):
             values[argument] = rows[argument]
@@ -819,7 +845,7 @@ def _url(rule, rows) -> str:
         elif argument in ("service_key", "key"):
             values[argument] = SERVICE_KEY
         elif argument == "code":
-            values[argument] = "alpha"
+            values[argument] = rows["verify_code"] if rule.endpoint.startswith("verify.") else "alpha"
         elif argument == "draft_id":
             values[argument] = rows["draft_id"]
         elif argument == "stage":
@@ -896,6 +922,8 @@ def test_every_endpoint_loads_owned_rows_only_through_the_loaders(app, client, l
                 response = client.open(url, method=method, data={"version": "1", "comment": "x"})
             # The backstop raises in tests: an unscoped load would be a 500 here.
             assert response.status_code < 500, f"{role} {method} {url} -> {response.status_code}"
+            # A streamed download keeps its request context until it is read or closed.
+            response.close()
     unscoped = {endpoint: loads for endpoint, loads in owned_loads.items() if any(h == "UNSCOPED" for _m, h in loads)}
     assert unscoped == {}
     listing = "\n".join(f"{endpoint}: {sorted(loads)}" for endpoint, loads in sorted(owned_loads.items()))

@@ -1,18 +1,26 @@
 """The contract every service keeps, whatever it came from (built-in, installed plug-in,
 definition file, service builder): a valid form is accepted, its documents attached, and
-the application walks its route to "approved" — and, separately, to "rejected" with a
-reason — leaving one history record per action, in order.
+the application walks its route to "approved" and is handed over ("issued") — and,
+separately, to "rejected" with a reason — leaving one history record per action, in order.
+A service with an ``Output`` issues its document on approval, every refusal issues a refusal
+decision: stored, with its sha256, and signed with the municipality's (demo) certificate.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+
 import pytest
 import yaml
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pypdf import PdfReader
 from sqlalchemy import select
 
-from app.domain import statuses, workflow
+from app.domain import signing, statuses, workflow
+from app.domain.storage import get_storage
 from app.extensions import db
-from app.models import Application, ApplicationDocument, TransitionRecord
+from app.models import Application, ApplicationDocument, IssuedDocument, TransitionRecord
 from app.plugins import builder_services
 from app.plugins import runtime as plugin_runtime
 from app.plugins.host import build_plugin_host
@@ -120,11 +128,32 @@ def test_discovery_covers_every_source():
     assert len([c for c in CASES if c[0] == "built-in"]) >= 7
 
 
+SIGNING_PASSWORD = "contract-demo"
+_DEMO_P12: list[bytes] = []
+
+
+def _signing_dir(tmp_path):
+    """A signing folder with a demo certificate for "alpha" (made once per process)."""
+    folder = tmp_path / "signing"
+    folder.mkdir(exist_ok=True)
+    if not _DEMO_P12:
+        signing.make_demo_certificate(folder / "alpha.p12", SIGNING_PASSWORD, "Alpha (contract demo)")
+        _DEMO_P12.append((folder / "alpha.p12").read_bytes())
+    (folder / "alpha.p12").write_bytes(_DEMO_P12[0])
+    return folder
+
+
 def make_app(hamaynk_app_factory, tmp_path):
     folder = tmp_path / "services"
     folder.mkdir(exist_ok=True)
     (folder / "fence.yaml").write_text(yaml.safe_dump(FILE_SERVICE, allow_unicode=True), encoding="utf-8")
-    app = hamaynk_app_factory(plugins=[], HAMAYNK_LOAD_ENTRYPOINTS=True, HAMAYNK_SERVICE_DIRS=[str(folder)])
+    app = hamaynk_app_factory(
+        plugins=[],
+        HAMAYNK_LOAD_ENTRYPOINTS=True,
+        HAMAYNK_SERVICE_DIRS=[str(folder)],
+        HAMAYNK_SIGNING_DIR=str(_signing_dir(tmp_path)),
+        HAMAYNK_SIGNING_PASSWORD=SIGNING_PASSWORD,
+    )
     app.seeded = {"alpha": seed_municipality(app, "alpha", "Alpha")}
     with app.app_context():
         builder_services.save(
@@ -170,6 +199,49 @@ def _history(app, application_id: int) -> list[tuple[str, str | None, str]]:
         return [(r.action, r.step_key, r.to_status) for r in rows]
 
 
+def _issued_documents(app, application_id: int) -> list[tuple[IssuedDocument, bytes]]:
+    """The application's issued documents with their stored bytes, each checked: stored once
+    with its sha256 and size, and carrying a PAdES signature."""
+    with app.app_context():
+        rows = list(
+            db.session.execute(
+                select(IssuedDocument)
+                .where(IssuedDocument.application_id == application_id)
+                .order_by(IssuedDocument.sequence)
+            ).scalars()
+        )
+        for row in rows:
+            db.session.expunge(row)
+    found = []
+    for row in rows:
+        with get_storage(app).open(row.storage_key) as stream:
+            pdf = stream.read()
+        assert pdf.startswith(b"%PDF-") and row.size == len(pdf)
+        assert row.sha256 == hashlib.sha256(pdf).hexdigest()
+        assert row.signed
+        [signature] = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures
+        assert signature.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+        found.append((row, pdf))
+    return found
+
+
+def _hand_over(app, application_id: int) -> str:
+    """The result reaches the applicant at the front office: the application is "issued"."""
+    with app.test_request_context("/?_l_=en"):
+        application = db.session.get(Application, application_id)
+        clerk = staff_user(app, application.municipality_id, "clerk")
+        workflow.hand_over(
+            db.session,
+            application,
+            actor=actor_for(clerk),
+            expected_version=application.version,
+            method="in_person",
+            host=plugin_runtime.host(app),
+        )
+        workflow.commit(db.session)
+        return application.status
+
+
 @pytest.mark.parametrize(("source", "key"), CASES, ids=[f"{s}:{k}" for s, k in CASES])
 def test_happy_path(hamaynk_app_factory, tmp_path, source, key):
     app = make_app(hamaynk_app_factory, tmp_path)
@@ -177,10 +249,25 @@ def test_happy_path(hamaynk_app_factory, tmp_path, source, key):
     assert registered is not None and registered.source == source
     filed, _registered, route = _filed_and_checked(app, key)
     assert walk(app, filed.id, outcome="approved") == statuses.APPROVED
+    issued = _issued_documents(app, filed.id)
+    if registered.service.output is not None:
+        [(document, _pdf)] = issued
+        assert (document.kind, document.number) == ("approval", f"{filed.tracking_number}/1")
+    else:
+        assert issued == []  # nothing to issue: the service declares no document
+    assert _hand_over(app, filed.id) == statuses.ISSUED
     expected = [(workflow.SUBMIT, route[0] if route else None, statuses.SUBMITTED if route else statuses.APPROVED)]
     for index, step in enumerate(route):
         expected.append((workflow.APPROVE, step, statuses.APPROVED if index == len(route) - 1 else statuses.IN_REVIEW))
+    expected.append((workflow.HAND_OVER, None, statuses.ISSUED))
     assert _history(app, filed.id) == expected
+    assert len(_issued_documents(app, filed.id)) == len(issued)  # handing over issues nothing new
+
+
+def test_every_builtin_service_issues_a_document():
+    host = build_plugin_host({"HAMAYNK_LOAD_ENTRYPOINTS": True, "HAMAYNK_SERVICE_DIRS": []})
+    builtin = [r for r in host.registry.latest() if r.source in ("built-in", "installed")]
+    assert builtin and all(r.service.output is not None for r in builtin)
 
 
 @pytest.mark.parametrize(("source", "key"), CASES, ids=[f"{s}:{k}" for s, k in CASES])
@@ -203,6 +290,9 @@ def test_rejection_path(hamaynk_app_factory, tmp_path, source, key):
             .limit(1)
         ).scalar_one()
         assert last.comment == "Not in the plan"
+    [(document, pdf)] = _issued_documents(app, filed.id)
+    assert (document.kind, document.number) == ("rejection", f"{filed.tracking_number}/1")
+    assert "Not in the plan" in "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
 def test_application_in_flight_keeps_its_builder_version(hamaynk_app_factory, tmp_path):

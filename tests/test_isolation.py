@@ -17,6 +17,7 @@ import re
 from urllib.parse import quote
 
 import pytest
+from issued_kit import issue_directly
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -24,6 +25,7 @@ from app.models import (
     Application,
     AuditEvent,
     Department,
+    IssuedDocument,
     Payment,
     PendingReceiptCode,
     ServiceActivation,
@@ -97,6 +99,9 @@ def beta_rows(app):
             "user_id": app.seeded["beta"]["users"]["clerk"],
             "municipality_id": beta_id,
             "draft_id": _beta_draft(app),
+            # A document issued for beta's application (app.domain.issuing): its file, re-issue
+            # and revocation are beta's head's alone.
+            "issued_id": issue_directly(app, application.id).id,
             **_beta_question(app),
         }
 
@@ -167,11 +172,12 @@ def beta_service(app):
 
 
 def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str | None:
-    if rule.endpoint.startswith(("site.", "account.")) or rule.endpoint == "apply.start":
+    if rule.endpoint.startswith(("site.", "account.", "verify.", "dashboard.")) or rule.endpoint == "apply.start":
         # The public catalogue shows every municipality's services on purpose (and a citizen
-        # may apply for any of them: apply.start), and the account pages (a signed link, an
-        # identity provider) name no municipality's rows. tests/test_portal_isolation.py
-        # crawls the portal citizen against citizen.
+        # may apply for any of them: apply.start), the account pages (a signed link, an
+        # identity provider) name no municipality's rows, and a document's verification page
+        # is public to whoever holds its code (tests/test_verification.py).
+        # tests/test_portal_isolation.py crawls the portal citizen against citizen.
         return None
     values = {}
     for argument in rule.arguments:
@@ -206,7 +212,7 @@ def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str
             # Signed links from e-mails (unsubscribe, verify, reset): the link is the secret and
             # names no municipality's rows; a forged one must change and reveal nothing.
             values[argument] = "not-a-signed-token"
-        elif argument in ("draft_id", "question_id", "attachment_id"):
+        elif argument in ("draft_id", "question_id", "attachment_id", "issued_id"):
             values[argument] = beta[argument]
         elif argument == "code":
             values[argument] = "beta"
@@ -258,6 +264,17 @@ def _snapshot(app, beta):
                 select(func.count()).where(PendingReceiptCode.municipality_id == beta["municipality_id"])
             ).scalar_one(),
             application.access_secret_hash,
+            db.session.execute(
+                select(IssuedDocument.id, IssuedDocument.status, IssuedDocument.superseded_by_id).order_by(
+                    IssuedDocument.id
+                )
+            ).all(),
+            db.session.execute(
+                select(func.count()).where(
+                    AuditEvent.action.like("issued_document.%"),
+                    AuditEvent.municipality_id == beta["municipality_id"],
+                )
+            ).scalar_one(),
         )
 
 

@@ -23,7 +23,9 @@ What is not UI text, by rule rather than by word:
   ``<samp>``: literal identifiers and input, shown as they are typed;
 - file-format names (PDF, JPEG, ... from ``app.domain.uploads.TYPE_LABELS``, plus YAML and
   JSON, the formats of service definition files): written in Latin letters in every language;
-  and "ID", the name of Armenia's identity card in Russian too ("ID-карта").
+  and "ID", the name of Armenia's identity card in Russian too ("ID-карта"); the export
+  formats CSV and XLSX, "QR" (a QR code is "QR կոդ" / "QR-код") and "API", written so in
+  Armenian and Russian texts too.
 A single Latin letter is not a word, nor are letters glued to digits (``v1``, ``RE2``); two
 letters or more are.
 """
@@ -59,7 +61,7 @@ DEMO_USERS = (
 )
 # File formats whose names are the same in every language (see the module docstring).
 FORMAT_NAMES = frozenset(TYPE_LABELS.values()) | {"YAML", "JSON"}
-NAMES_IN_EVERY_LANGUAGE = FORMAT_NAMES | {"ID"}
+NAMES_IN_EVERY_LANGUAGE = FORMAT_NAMES | {"ID", "CSV", "XLSX", "QR", "API"}
 # Two Latin letters or more, not glued to digits (RE2, v1 and H264 are names of things).
 LATIN_WORD = re.compile(r"(?<![0-9])[A-Za-z][A-Za-z'’]*[A-Za-z](?![0-9])")
 # Not pages: leaving, switching language, files, the machine-facing API and its Swagger UI.

@@ -14,6 +14,7 @@ import re
 import threading
 
 import pytest
+from payment_kit import PAID, PaidServices
 from sqlalchemy import func, select
 
 from app.domain import drafts, staging
@@ -23,7 +24,6 @@ from app.models import Application, ApplicationDocument, Payment, PortalDraft
 from app.models.base import utcnow
 from app.models.office import StagedUpload
 from app.testing import PASSWORD, enable_service, login, make_citizen, make_pdf, make_png
-from tests.payment_kit import PAID, PaidServices
 
 SERVICE = "residence-certificate"
 START = f"/m/alpha/services/{SERVICE}/apply"

@@ -16,6 +16,7 @@ import re
 from urllib.parse import quote
 
 import pytest
+from issued_kit import issue_directly
 from sqlalchemy import func, select
 
 from app.domain import intake
@@ -38,8 +39,8 @@ from app.models import (
 from app.plugins import runtime as plugin_runtime
 from app.testing import actor_for, ask_question, attach, enable_service, login, make_citizen
 
-PORTAL = ("site", "account", "apply", "mine", "questions", "pay", "notices")
-PUBLIC = {"site.home", "site.municipality", "site.service", "mine.lookup"}
+PORTAL = ("site", "account", "apply", "mine", "questions", "pay", "notices", "verify", "documents")
+PUBLIC = {"site.home", "site.municipality", "site.service", "mine.lookup", "verify.form", "verify.show"}
 REFUSED = {302, 400, 403, 404, 405, 409}
 # A's own rows by id: refused outright, never a redirect that might hide a page.
 OWNED_REFUSED = REFUSED - {302}
@@ -124,10 +125,16 @@ def citizen_a(app):
         rows["notice_id"] = db.session.execute(
             select(Notification.id).where(Notification.recipient_user_id == user_id).limit(1)
         ).scalar_one()
+    # The document issued for A's application: A downloads it; its verification page (by the
+    # code printed on it) is public, but shows A's initials only.
+    issued = issue_directly(app, rows["application_id"])
+    rows["issued_code"], rows["issued_content"] = issued.printed, issued.content
     return rows
 
 
 def _value(rule, argument: str, a: dict) -> str | None:
+    if rule.endpoint.startswith("verify.") and argument == "code":
+        return a["issued_code"]
     known = {
         "application_id": a["application_id"],
         "document_id": a["document_id"],
@@ -232,8 +239,15 @@ def test_citizen_b_reaches_none_of_citizen_as_rows_through_any_portal_url(app, c
                 assert session.get("_user_id") == str(b_id), f"{label} signed B out"
             for marker in MARKERS:
                 assert marker not in body, f"{label} shows A's {marker!r}"
-            # The look-up and claim forms show back the number B typed; nothing else may name it.
-            assert citizen_a["tracking_number"] not in body or rule.endpoint in {"mine.lookup", "mine.claim"}, label
+            # The look-up and claim forms show back the number B typed; a verification page shows
+            # the document's number, which is the tracking number and the issue's sequence
+            # (public to whoever holds the document's code); nothing else may name it.
+            assert citizen_a["tracking_number"] not in body or rule.endpoint in {
+                "mine.lookup",
+                "mine.claim",
+                "verify.show",
+            }, label
+            assert citizen_a["issued_content"] not in response.data, label
             if rule.arguments & {"application_id", "draft_id", "question_id", "attachment_id", "document_id"}:
                 assert response.status_code in OWNED_REFUSED, f"{label} -> {response.status_code}"
             if rule.endpoint in {"pay.test_gateway", "pay.returned"}:
@@ -253,6 +267,7 @@ def test_a_still_reaches_their_own_rows(app, client, citizen_a):
         f"/my/drafts/{a['draft_id']}/form",
         f"/my/questions/{a['question_id']}",
         f"/my/questions/{a['question_id']}/attachments/{a['attachment_id']}",
+        f"/my/applications/{a['application_id']}/document",
     ):
         response = client.get(path + "?_l_=en")
         assert response.status_code == 200, path

@@ -690,3 +690,20 @@ def test_a_png_scan_replaces_the_pdf_too(app, client, people):
     )
     assert response.status_code == 303, body(response)
     assert application(app, application_id).status == statuses.IN_REVIEW
+
+
+def test_a_refused_application_offers_its_refusal_decision_to_download(app, client, people):
+    from app.testing import walk
+
+    application_id = file_online(app, people["anna"])
+    sign_in(client, "anna@test.example")
+    # Before the decision: no download link of any kind.
+    assert 'id="decision-link"' not in body(client.get(f"/my/applications/{application_id}?_l_=en"))
+    assert walk(app, application_id, outcome="rejected", reason="The parcel is not in the municipality") == (
+        statuses.REJECTED
+    )
+    page = body(client.get(f"/my/applications/{application_id}?_l_=en"))
+    assert "Download the refusal decision" in page and "Download the issued document" not in page
+    response = client.get(f"/my/applications/{application_id}/document?_l_=en")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF")

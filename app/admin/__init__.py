@@ -7,6 +7,7 @@ from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
 from app.admin.builder import ServiceBuilderView
+from app.admin.coat_of_arms import CoatOfArmsView
 from app.admin.notification_texts import NotificationTextsView
 from app.admin.views import DepartmentView, MunicipalityView, PluginsView, ServicesView, StaffView
 
@@ -42,5 +43,12 @@ def init_app(app: Flask, appbuilder: AppBuilder) -> None:
         "NotificationTexts",
         label=_l("Notification texts"),
         icon="fa-envelope",
+        category="Municipality",
+    )
+    appbuilder.add_view(
+        CoatOfArmsView,
+        "CoatOfArms",
+        label=_l("Coat of arms and signing"),
+        icon="fa-certificate",
         category="Municipality",
     )

@@ -50,6 +50,7 @@ from app.domain.errors import InvalidAction, NotAllowed, WorkflowError
 from app.domain.storage import ObjectNotFound, Storage, StorageError, delete_quietly
 from app.domain.uploads import CheckedUpload, check_uploads, close_all
 from app.models.applications import Application, ApplicationDocument
+from app.models.issuing import IssuedDocument
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +141,16 @@ def _committed_keys(session: Session, keys: list[str]) -> set[str]:
     try:
         engine = session.get_bind(mapper=ApplicationDocument).engine
         with engine.connect() as conn:
-            found = conn.execute(
-                select(ApplicationDocument.storage_key).where(ApplicationDocument.storage_key.in_(keys))
-            ).scalars()
-            return set(found)
+            found = set(
+                conn.execute(
+                    select(ApplicationDocument.storage_key).where(ApplicationDocument.storage_key.in_(keys))
+                ).scalars()
+            )
+            # Issued decisions are stored through the same bookkeeping (app.domain.issuing).
+            found.update(
+                conn.execute(select(IssuedDocument.storage_key).where(IssuedDocument.storage_key.in_(keys))).scalars()
+            )
+            return found
     except Exception:
         log.warning("could not check whether objects %s are still referenced; keeping them", keys, exc_info=True)
         return set(keys)

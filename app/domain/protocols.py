@@ -117,8 +117,77 @@ class TransitionView(Protocol):
     def at(self) -> dt.datetime: ...
 
 
+@runtime_checkable
+class IssuedDocumentView(Protocol):
+    """One issued document (a decision as a stored PDF), as ``after_issue`` sees it."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def application_id(self) -> int: ...
+
+    @property
+    def municipality_id(self) -> int: ...
+
+    @property
+    def sequence(self) -> int:
+        """1 for the first issue of the application's decision, 2 for its re-issue, …"""
+
+    @property
+    def kind(self) -> str:
+        """``approval`` or ``rejection``."""
+
+    @property
+    def number(self) -> str:
+        """The tracking number and the sequence, e.g. ``ABV-2026-000042-7/1``."""
+
+    @property
+    def code(self) -> str:
+        """The verification code (16 characters, stored without dashes); the public checks the
+        document with it at ``/verify/<code>``."""
+
+    @property
+    def service_key(self) -> str: ...
+
+    @property
+    def language(self) -> str:
+        """The language the document is written in: ``hy``, ``en`` or ``ru``."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def signer_name(self) -> str | None: ...
+
+    @property
+    def signer_role(self) -> str | None: ...
+
+    @property
+    def issued_at(self) -> dt.datetime:
+        """When it was issued (UTC, naive, like every stored time)."""
+
+    @property
+    def sha256(self) -> str:
+        """The hex SHA-256 of the stored PDF, which never changes."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def signed(self) -> bool:
+        """Whether the PDF carries the municipality's PAdES signature."""
+
+    @property
+    def status(self) -> str:
+        """``valid``, ``superseded`` or ``revoked``."""
+
+    @property
+    def superseded_by_id(self) -> int | None: ...
+
+
 if TYPE_CHECKING:
-    from app.models import Application, TransitionRecord
+    from app.models import Application, IssuedDocument, TransitionRecord
 
     # The type checker proves here that the rows the core hands to hooks satisfy the views.
     def _application_is_a_view(application: Application) -> ApplicationView:
@@ -126,3 +195,6 @@ if TYPE_CHECKING:
 
     def _record_is_a_view(record: TransitionRecord) -> TransitionView:
         return record
+
+    def _document_is_a_view(document: IssuedDocument) -> IssuedDocumentView:
+        return document

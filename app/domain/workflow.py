@@ -434,7 +434,12 @@ def _write(
 
 
 def _count_and_issue(
-    session: Session, host: PluginHost, application: Application, service: Service, step: Step | None, record: TransitionRecord
+    session: Session,
+    host: PluginHost,
+    application: Application,
+    service: Service,
+    step: Step | None,
+    record: TransitionRecord,
 ) -> None:
     # In the same transaction as the change: the dashboard's counters and the issued decision
     # exist exactly when the decision does (a refused commit leaves neither).

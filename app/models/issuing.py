@@ -59,9 +59,7 @@ class IssuedDocument(MunicipalityOwned, Model):
     # True when a PAdES signature with the municipality's certificate is in the file.
     signed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=VALID)
-    superseded_by_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("issued_document.id", ondelete="SET NULL")
-    )
+    superseded_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("issued_document.id", ondelete="SET NULL"))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     revoked_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
     revoke_reason: Mapped[str | None] = mapped_column(Text)

@@ -22,7 +22,7 @@ from app.domain.declarations import FieldType, Service, Step, TransitionAction
 from app.domain.identity import IdentityProvider
 from app.domain.notifications import NotificationChannel
 from app.domain.payments import PaymentProvider
-from app.domain.protocols import ApplicationView, TransitionView
+from app.domain.protocols import ApplicationView, IssuedDocumentView, TransitionView
 
 hookspec = pluggy.HookspecMarker("hamaynk")
 
@@ -112,6 +112,36 @@ def after_transition(application: ApplicationView, service: Service, record: Tra
     committed, so rows a plug-in adds (e.g. a notification) are committed with the change or
     not at all. Do not commit or roll back the session. In production an exception is logged
     and ignored; in development and tests it propagates and the caller rolls back.
+    """
+
+
+@hookspec
+def output_context(application: ApplicationView, service: Service) -> Mapping[str, Any] | None:
+    """Add data to the template of a service's issued document (its ``Output``).
+
+    Fires once per document rendered from an ``Output`` template: when the last step approves
+    an application of a service that declares one, and when the head re-issues such a
+    document; inside the decision's transaction, before the template is rendered. Check
+    ``service.key`` (it fires for every service). Return a mapping of names to values, or
+    ``None``: each name is available in the template as ``extra.<name>`` and, unless the core
+    already uses it (``application``, ``data``, ``number``, …), as ``<name>`` itself. Two
+    plug-ins giving the same name is an error. Values are escaped like every value; do not
+    write to the database here. In production an exception is logged and the document is
+    issued without this plug-in's data; in development and tests it propagates.
+    """
+
+
+@hookspec
+def after_issue(application: ApplicationView, service: Service, document: IssuedDocumentView) -> None:
+    """React to an issued document (send its verification code somewhere, archive it).
+
+    Fires once per issued document — a final approval of a service with an ``Output``, every
+    refusal, and each re-issue by the head — after its PDF was rendered, signed (when the
+    municipality has a certificate) and stored and its row written, inside the same database
+    transaction as the decision (or the re-issue) and before it is committed: rows a plug-in
+    adds are committed with it or not at all. Do not commit or roll back the session. In
+    production an exception is logged and ignored; in development and tests it propagates
+    and the decision is rolled back.
     """
 
 

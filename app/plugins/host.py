@@ -426,6 +426,18 @@ class PluginHost:
             except Exception as exc:
                 raise HookFailed(name, hook_name, f"raised {type(exc).__name__}: {exc}") from exc
 
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook that answers (``output_context``) plug-in by plug-in, sorted by
+        plug-in name; ``(plug-in name, answer)`` for each. A raise becomes :class:`HookFailed`
+        naming the plug-in and the hook; the caller checks the answers' shape."""
+        answers = []
+        for name, function in self._impls(hook_name):
+            try:
+                answers.append((name, _call_with_kwargs(function, kwargs)))
+            except Exception as exc:
+                raise HookFailed(name, hook_name, f"raised {type(exc).__name__}: {exc}") from exc
+        return answers
+
     def _impls(self, hook_name: str) -> list[tuple[str, Callable[..., Any]]]:
         impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if not (i.hookwrapper or i.wrapper)]
         # Sorted by plug-in name: nothing may depend on the order plug-ins were found in.

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.domain import patterns, statuses
+from app.domain import output_templates, patterns, statuses
 from app.domain.declarations import (
     ACTIONS,
     DOCUMENT_TYPES,
@@ -230,6 +230,9 @@ def validate_service(
                 p.append(f"output template_file {service.output.template_file!r} does not exist next to the plug-in")
         elif not service.output.template.strip():
             p.append("output needs a template or a template_file")
+        syntax = output_templates.syntax_problem(service.output, base_path)
+        if syntax:
+            p.append(syntax)
     return p
 
 

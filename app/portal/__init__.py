@@ -17,6 +17,9 @@ module         blueprint       what
 ``questions``  ``questions``   questions to the specialist (citizen side)
 ``pay``        ``pay``         fees and payment providers
 ``notices``    ``notices``     in-app notices (the bell), unsubscribe
+``verify``     ``verify``      public verification of issued documents by their code
+``documents``  ``documents``   the citizen's download of their issued document
+``dashboard``  ``dashboard``   public transparency dashboard and its open data
 =============  ==============  =================================================
 """
 
@@ -28,9 +31,9 @@ from app.extensions import limiter
 
 
 def init_app(app: Flask) -> None:
-    from app.portal import account, apply, common, mine, notices, pay, questions, site
+    from app.portal import account, apply, common, dashboard, documents, mine, notices, pay, questions, site, verify
 
     limiter.init_app(app)
     common.init_app(app)
-    for module in (site, account, apply, mine, questions, pay, notices):
+    for module in (site, account, apply, mine, questions, pay, notices, verify, documents, dashboard):
         app.register_blueprint(module.bp)

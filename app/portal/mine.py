@@ -52,9 +52,11 @@ from app.domain import (
     documents,
     inputs,
     intake,
+    issuing,
     staging,
     statuses,
     tracking,
+    verification,
     workflow,
 )
 from app.domain.access import Actor
@@ -235,12 +237,17 @@ def index() -> ResponseReturnValue:
 
 def _show(actor: Actor, application: Application, status: int = 200, error: str | None = None) -> ResponseReturnValue:
     shown = citizen_cases.case(db.session, plugin_runtime.registry(), actor, application, current_locale())
+    # The decision in force (an issued approval, or a refusal with its reasons) to download.
+    decision = None
+    if application.status in (statuses.ISSUED, statuses.REJECTED):
+        decision = verification.current_of(issuing.documents_of(db.session, application))
     return _no_store(
         _render(
             "portal/mine/show.html",
             title=_("Application %(number)s", number=application.tracking_number),
             case=shown,
             application=application,
+            decision=decision,
             error=error,
         ),
         status,

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.workspace.payments import PaymentsView
 from app.workspace.questions import QuestionsView, open_questions
+from app.workspace.reports import StaffReportsView
 from app.workspace.substitutes import SubstitutesView
 from app.workspace.views import WorkspaceView
 
@@ -23,5 +24,7 @@ def init_app(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(PaymentsView)
     # Citizens' questions (app.workspace.questions); the workspace's permissions, its own menu item.
     appbuilder.add_view(QuestionsView, "Questions", label=_l("Questions"), icon="fa-comments", category="Office")
+    # Staff reports (app.workspace.reports): its own permissions, for heads, municipal admins and auditors.
+    appbuilder.add_view(StaffReportsView, "Reports", label=_l("Reports"), icon="fa-bar-chart", category="Office")
     # The inbox links to it with the number of questions waiting for an answer.
     app.jinja_env.globals["workspace_open_questions"] = open_questions

@@ -5,20 +5,40 @@ what may happen is app.domain.workflow, what the page shows is app.domain.casefi
 application and document is looked up inside the municipalities the user may see, so
 another municipality's id is a plain 404 on every endpoint. Every POST is CSRF-protected
 (Flask-WTF's CSRFProtect covers the whole site).
+
+The case page lists the documents issued for the case (:func:`issued_panel`); their download
+goes through app.domain.issuing.open_issued (audited), re-issuing through
+app.domain.issuing.reissue and revoking through app.domain.verification.revoke, both the
+head's alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from app import web
-from app.domain import access, activations, channels, deadlines, documents, inbox, inputs, roles, statuses, workflow
+from app.domain import (
+    access,
+    activations,
+    channels,
+    deadlines,
+    documents,
+    inbox,
+    inputs,
+    issuing,
+    roles,
+    statuses,
+    verification,
+    workflow,
+)
 from app.domain import casefile as case
 from app.domain.access import MAX_PK, Actor
 from app.domain.citizen_notices import STATUS_LABELS as DELIVERY_LABELS
@@ -29,13 +49,85 @@ from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
 from app.domain.storage import StorageError, get_storage
 from app.extensions import current_flask_app, db
 from app.i18n import current_locale
-from app.models import Application, ApplicationDocument
+from app.models import Application, ApplicationDocument, IssuedDocument, User
 from app.plugins import runtime as plugin_runtime
 from app.workspace.payments import panel as payment_panel
 
 
 def _date_arg(name: str, problems: list[str]) -> dt.date | None:
     return inputs.date_filter(request.args.get(name), problems)
+
+
+# -- issued documents of a case ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedRow:
+    document: IssuedDocument
+    code: str  # as printed
+    kind: str
+    status: str
+    verify_url: str
+    download_url: str | None
+    successor_number: str | None
+    revoked_by: str | None
+    may_reissue: bool
+    may_revoke: bool
+
+
+@dataclass(frozen=True)
+class IssuedPanel:
+    """What the case page shows of the documents issued for the application."""
+
+    rows: list[IssuedRow]
+    may_manage: bool  # the head of the municipality: re-issue and revoke
+
+
+def _may_manage(actor: Actor, document: IssuedDocument) -> bool:
+    try:
+        issuing.check_may_manage(actor, document)
+    except NotAllowed:
+        return False
+    return True
+
+
+def issued_panel(actor: Actor, application: Application, *, may_open: bool) -> IssuedPanel | None:
+    """The issued documents of ``application`` for the staff of its municipality (``None`` for
+    anyone else, and for an application that has none and is not decided yet). Downloads for
+    those whose role opens documents (``may_open``); re-issue and revoke for the head."""
+    if not access.same_municipality(actor, application):
+        return None
+    found = sorted(issuing.documents_of(db.session, application), key=lambda d: (d.sequence, d.id), reverse=True)
+    if not found and application.status not in (statuses.APPROVED, statuses.ISSUED, statuses.REJECTED):
+        return None
+    by_id = {d.id: d for d in found}
+    revokers = sorted({d.revoked_by_id for d in found if d.revoked_by_id is not None})
+    names = {}
+    if revokers:
+        for user in db.session.execute(select(User).where(User.id.in_(revokers))).scalars():
+            names[user.id] = f"{user.first_name} {user.last_name}".strip()
+    rows = []
+    for d in found:
+        manage = _may_manage(actor, d)
+        successor = by_id.get(d.superseded_by_id) if d.superseded_by_id is not None else None
+        rows.append(
+            IssuedRow(
+                document=d,
+                code=issuing.format_code(d.code),
+                kind=str(verification.KIND_LABELS.get(d.kind, d.kind)),
+                status=str(verification.STATUS_LABELS.get(d.status, d.status)),
+                verify_url=url_for("verify.show", code=issuing.format_code(d.code)),
+                download_url=url_for("WorkspaceView.issued_download", application_id=application.id, issued_id=d.id)
+                if may_open
+                else None,
+                successor_number=successor.number if successor is not None else None,
+                revoked_by=names.get(d.revoked_by_id) if d.revoked_by_id is not None else None,
+                # A superseded document has its successor already: that one is re-issued or revoked.
+                may_reissue=manage and d.status != verification.SUPERSEDED and d.superseded_by_id is None,
+                may_revoke=manage and d.status == verification.VALID,
+            )
+        )
+    return IssuedPanel(rows=rows, may_manage=any(r.may_reissue or r.may_revoke for r in rows))
 
 
 class WorkspaceView(BaseView):
@@ -49,6 +141,9 @@ class WorkspaceView(BaseView):
         "act": "act",
         "download": "document",
         "preview": "document",
+        "issued_download": "document",
+        "issued_revoke": "act",
+        "issued_reissue": "act",
     }
     default_view = "inbox"
 
@@ -270,6 +365,8 @@ class WorkspaceView(BaseView):
                 max_extension=deadlines.MAX_WORKING_DAYS,
                 staffing_gap=gap.describe(current_locale()) if gap is not None else None,
                 payment=payment_panel(actor, application),
+                issued=issued_panel(actor, application, may_open=self._may("can_document")),
+                max_reason=verification.MAX_REASON,
                 error=error or summary.problem,
                 # How each notification about it was delivered (channel, masked recipient, state).
                 deliveries=notice_deliveries(db.session, application, actor, current_locale()),
@@ -484,3 +581,94 @@ class WorkspaceView(BaseView):
     @has_access
     def preview(self, application_id: int, document_id: int):
         return self._serve(application_id, document_id, documents.PREVIEW)
+
+    # -- issued documents -----------------------------------------------------------------
+
+    def _issued(self, application_id: int, issued_id: int) -> tuple[Application, IssuedDocument, Actor]:
+        actor = self._actor()
+        application = self._application(application_id)
+        # Another municipality's staff never reach here (the application is a 404 for them);
+        # an auditor or a system administrator sees the case but not its issued files.
+        if not access.same_municipality(actor, application):
+            abort(404)
+        try:
+            return application, issuing.get_document(db.session, actor, application.id, issued_id), actor
+        except access.NotFound:
+            abort(404)
+
+    def _issued_back(self, application_id: int) -> str:
+        return url_for(".case", application_id=application_id) + "#case-issued"
+
+    @expose("/applications/<int:application_id>/issued/<int:issued_id>")
+    @has_access
+    def issued_download(self, application_id: int, issued_id: int):
+        application, document, actor = self._issued(application_id, issued_id)
+        back = url_for(".case", application_id=application.id)
+        try:
+            opened = issuing.open_issued(
+                db.session,
+                get_storage(current_flask_app()),
+                actor,
+                application,
+                document,
+                channel=channels.OFFICE,
+                ip=request.remote_addr,
+            )
+        except NotAllowed as exc:
+            return self._error(str(exc), 403, back)
+        except documents.DocumentMissing as exc:
+            return self._error(str(exc), 404, back)
+        except WorkflowError as exc:
+            return self._error(str(exc), 503, back)
+        response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
+        response.headers.update(opened.headers)
+        return response
+
+    @expose("/applications/<int:application_id>/issued/<int:issued_id>/revoke", methods=["POST"])
+    @has_access
+    def issued_revoke(self, application_id: int, issued_id: int):
+        application, document, actor = self._issued(application_id, issued_id)
+        try:
+            verification.revoke(db.session, document, actor, request.form.get("reason"), ip=request.remote_addr)
+            db.session.commit()
+        except NotAllowed as exc:
+            db.session.rollback()
+            return self._render_case(self._application(application_id), actor, 403, str(exc))
+        except ChangedMeanwhile as exc:
+            db.session.rollback()
+            return self._render_case(self._application(application_id), actor, 409, str(exc))
+        except WorkflowError as exc:
+            db.session.rollback()
+            return self._render_case(self._application(application_id), actor, 400, str(exc))
+        flash(_("Document %(number)s is revoked; its verification page says so.", number=document.number), "success")
+        return redirect(self._issued_back(application.id), 303)
+
+    @expose("/applications/<int:application_id>/issued/<int:issued_id>/reissue", methods=["POST"])
+    @has_access
+    def issued_reissue(self, application_id: int, issued_id: int):
+        application, document, actor = self._issued(application_id, issued_id)
+        try:
+            # The head's decision (issuing.check_may_manage); committed there.
+            new = issuing.reissue(db.session, plugin_runtime.host(), document, actor=actor, ip=request.remote_addr)
+        except NotAllowed as exc:
+            db.session.rollback()
+            return self._render_case(self._application(application_id), actor, 403, str(exc))
+        except StorageError:
+            db.session.rollback()
+            return self._render_case(
+                self._application(application_id),
+                actor,
+                503,
+                _("The document could not be stored just now; nothing was re-issued. Try again in a moment."),
+            )
+        except ChangedMeanwhile as exc:
+            db.session.rollback()
+            return self._render_case(self._application(application_id), actor, 409, str(exc))
+        except WorkflowError as exc:
+            db.session.rollback()
+            return self._render_case(self._application(application_id), actor, 400, str(exc))
+        flash(
+            _("Document %(new)s is issued in place of %(old)s.", new=new.number, old=document.number),
+            "success",
+        )
+        return redirect(self._issued_back(application.id), 303)

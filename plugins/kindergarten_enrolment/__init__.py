@@ -19,7 +19,19 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from app.sdk import Choice, Condition, Document, Field, Output, Service, Step, gettext, hookimpl, office_today
+from app.sdk import (
+    ApplicationView,
+    Choice,
+    Condition,
+    Document,
+    Field,
+    Output,
+    Service,
+    Step,
+    gettext,
+    hookimpl,
+    office_today,
+)
 
 REQUIRES_CORE_API = ">=1,<2"
 
@@ -332,6 +344,17 @@ def validate_application(service: Service, data: Mapping[str, Any]) -> dict[str,
             errors[name] = gettext("Choose a kindergarten you have not already ranked.")
         seen.add(value)
     return errors
+
+
+@hookimpl
+def output_context(application: ApplicationView, service: Service) -> dict[str, Any] | None:
+    # The referral names the kindergarten in words; the form data holds its value. The first
+    # choice is the one granted (places are allocated before the specialist approves).
+    if service.key != KEY:
+        return None
+    chosen = application.data.get("first_choice")
+    label = next((choice.label for choice in KINDERGARTENS if choice.value == chosen), None)
+    return {"kindergarten_label": label["hy"] if label else ""}
 
 
 @hookimpl

@@ -164,3 +164,14 @@ def test_referral_template_renders(enrol):
     assert "Մանկապարտեզ №3" in html
     assert "ռուսերեն ուսուցմամբ" in html
     assert "լրիվ օրվա" in html
+
+
+def test_referral_names_the_first_choice_kindergarten():
+    from types import SimpleNamespace
+
+    from plugins.kindergarten_enrolment import SERVICE, output_context
+
+    extra = output_context(application=SimpleNamespace(data=VALID), service=SERVICE)
+    assert extra == {"kindergarten_label": "Մանկապարտեզ №3"}
+    other = SimpleNamespace(key="another-service")
+    assert output_context(application=SimpleNamespace(data=VALID), service=other) is None
