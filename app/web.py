@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, abort, current_app, g, has_request_context
+from flask import Flask, Response, abort, current_app, g, has_request_context, send_file
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.domain import access
 from app.domain.access import Actor
+from app.domain.documents import OpenedDocument
 from app.extensions import db
 from app.models import Application, ApplicationDocument
 
@@ -70,6 +71,14 @@ def document_or_404(application_id: int, document_id: int) -> ApplicationDocumen
         return access.get_document(db.session, require_actor(), application_id, document_id)
     except access.NotFound:
         abort(404)
+
+
+def send_document(opened: OpenedDocument) -> Response:
+    """The response that sends an opened document (:class:`app.domain.documents.OpenedDocument`):
+    its stream, never cached or revalidated, with the headers the domain chose for it."""
+    response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
+    response.headers.update(opened.headers)
+    return response
 
 
 def _check(state: ORMExecuteState) -> None:

@@ -676,28 +676,17 @@ def test_a_system_administrator_chooses_the_municipality(app, client, login_as, 
 # -- the command line ---------------------------------------------------------------------------
 
 
+def report_command(name: str, output, *options: str, municipality: str = "alpha") -> list[str]:
+    """The arguments of ``flask hamaynk report NAME`` for ``municipality``, written to ``output``."""
+    return ["hamaynk", "report", name, "--municipality", municipality, "--output", str(output), *options]
+
+
 def test_the_command_writes_csv_and_xlsx_with_progress(app, dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(reports, "CHUNK", 1)
     runner = app.test_cli_runner()
     out = tmp_path / "overdue.csv"
     result = runner.invoke(
-        args=[
-            "hamaynk",
-            "report",
-            "overdue",
-            "--municipality",
-            "alpha",
-            "--from",
-            APRIL[0],
-            "--to",
-            APRIL[1],
-            "--format",
-            "csv",
-            "--output",
-            str(out),
-            "--language",
-            "en",
-        ],
+        args=report_command("overdue", out, "--from", APRIL[0], "--to", APRIL[1], "--format", "csv", "--language", "en")
     )
     assert result.exit_code == 0, result.output
     rows = parse_csv(out.read_bytes())
@@ -708,23 +697,7 @@ def test_the_command_writes_csv_and_xlsx_with_progress(app, dataset, tmp_path, m
     assert result.stdout == ""
 
     book = tmp_path / "steps.xlsx"
-    result = runner.invoke(
-        args=[
-            "hamaynk",
-            "report",
-            "steps",
-            "--municipality",
-            "alpha",
-            "--from",
-            APRIL[0],
-            "--to",
-            APRIL[1],
-            "--format",
-            "xlsx",
-            "--output",
-            str(book),
-        ],
-    )
+    result = runner.invoke(args=report_command("steps", book, "--from", APRIL[0], "--to", APRIL[1], "--format", "xlsx"))
     assert result.exit_code == 0, result.output
     rows = read_xlsx(book.read_bytes())
     assert len(rows) == 5
@@ -735,27 +708,11 @@ def test_the_command_writes_csv_and_xlsx_with_progress(app, dataset, tmp_path, m
 def test_the_command_refuses_bad_input_clearly(app, tmp_path):
     runner = app.test_cli_runner()
     out = tmp_path / "x.csv"
-    result = runner.invoke(
-        args=["hamaynk", "report", "overdue", "--municipality", "nowhere", "--output", str(out), "--language", "en"]
-    )
+    result = runner.invoke(args=report_command("overdue", out, "--language", "en", municipality="nowhere"))
     assert result.exit_code != 0 and "There is no municipality nowhere." in result.output
-    result = runner.invoke(
-        args=[
-            "hamaynk",
-            "report",
-            "overdue",
-            "--municipality",
-            "alpha",
-            "--from",
-            "2025-02-30",
-            "--output",
-            str(out),
-            "--language",
-            "en",
-        ]
-    )
+    result = runner.invoke(args=report_command("overdue", out, "--from", "2025-02-30", "--language", "en"))
     assert result.exit_code != 0 and "The start date 2025-02-30 is not a date" in result.output
-    result = runner.invoke(args=["hamaynk", "report", "nonsense", "--municipality", "alpha", "--output", str(out)])
+    result = runner.invoke(args=report_command("nonsense", out))
     assert result.exit_code != 0
     assert not out.exists()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app, request, send_file
+from flask import current_app, request
 from flask_appbuilder.api import BaseApi, expose, protect, safe
 from flask_babel import gettext as _
 
@@ -624,9 +624,7 @@ class ApplicationsApi(BaseApi):
             )
         except WorkflowError as exc:
             return self._refusal(exc)
-        response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
-        response.headers.update(opened.headers)
-        return response
+        return web.send_document(opened)
 
     # -- services -------------------------------------------------------------------------
 

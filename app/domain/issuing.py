@@ -57,6 +57,7 @@ from app.domain import (
     casefile,
     channels,
     documents,
+    municipal_identity,
     notifications,
     output_templates,
     pdfdocs,
@@ -436,20 +437,9 @@ def issue(
 
 
 def _emblem(session: Session, municipality: Municipality) -> bytes | None:
-    """The municipality's coat of arms (app.domain.municipal_identity), or ``None`` for the
-    placeholder emblem the layout draws."""
-    try:
-        from app.domain import municipal_identity
-    except ImportError:  # pragma: no cover - the module ships with the coat-of-arms feature
-        return None
-    read = getattr(municipal_identity, "coat_of_arms_bytes", None)
-    if read is None:  # pragma: no cover
-        return None
-    try:
-        return read(session, municipality)
-    except Exception:
-        log.exception("cannot read the coat of arms of %s; drawing the placeholder emblem", municipality.code)
-        return None
+    """The municipality's coat of arms, or ``None`` for the placeholder emblem the layout
+    draws (app.domain.municipal_identity logs a stored image it cannot read and says None)."""
+    return municipal_identity.coat_of_arms_bytes(session, municipality)
 
 
 # -- re-issuing ----------------------------------------------------------------------------------

@@ -225,12 +225,14 @@ def _labelled(pdf: FPDF, label: str, value: str, *, label_width: float = 50) -> 
         y = pdf.get_y()
     pdf.set_font(FAMILY, "", 9.5)
     pdf.set_text_color(70, 70, 70)
-    pdf.multi_cell(label_width, 5.5, label, new_x=XPos.RIGHT, new_y=YPos.TOP)
+    # Left-aligned (fpdf2 justifies by default, which spreads a short wrapped line); the
+    # label's own bottom is where it ended, so a label longer than its value pushes the next row.
+    pdf.multi_cell(label_width - 2, 5.5, label, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     label_bottom = pdf.get_y()
     pdf.set_text_color(0, 0, 0)
     pdf.set_xy(pdf.l_margin + label_width, y)
     pdf.set_font(FAMILY, "", 10.5)
-    pdf.multi_cell(0, 5.5, value or "—", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 5.5, value or "—", align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_y(max(pdf.get_y(), label_bottom, y + 5.5) + 1)
 
 

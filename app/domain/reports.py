@@ -402,12 +402,59 @@ def _in_period(period: Period) -> Any:
     return and_(TransitionRecord.at >= first, TransitionRecord.at < after)
 
 
-def _ticker(progress: Progress | None) -> Callable[[int], None]:
-    def tick(done: int) -> None:
-        if progress is not None and done % CHUNK == 0:
-            progress(done)
+class _Tally:
+    """Counts what a report reads or writes: tells ``progress`` every :data:`CHUNK`-th, and
+    the total at the end."""
 
-    return tick
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.done = 0
+
+    def add(self) -> None:
+        self.done += 1
+        if self.progress is not None and self.done % CHUNK == 0:
+            self.progress(self.done)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress(self.done)
+
+
+def _transitions(stmt: _S, scope: Scope) -> _S:
+    """``stmt`` over the transition history joined to its applications, limited as
+    :func:`_history` and :func:`_applications` limit them."""
+    return _applications(
+        _history(stmt.join(Application, Application.id == TransitionRecord.application_id), scope), scope
+    )
+
+
+def _report(
+    name: str,
+    header: tuple[str, ...],
+    rows: Callable[[Session, Scope, Period, _Names, dt.date, Progress | None], Iterator[Row]],
+    session: Session,
+    scope: Scope,
+    period: Period,
+    *,
+    registry: ServiceRegistry,
+    language: str,
+    today: dt.date | None,
+    progress: Progress | None,
+    percent_columns: frozenset[int] = frozenset(),
+) -> Report:
+    """The report ``name`` with ``header``; ``rows`` are read from the database when iterated."""
+    today = today or deadlines.today()
+    names = _Names(session, scope, registry, language)
+    return Report(
+        name,
+        str(TITLES[name]),
+        scope,
+        period,
+        today,
+        header,
+        rows(session, scope, period, names, today, progress),
+        percent_columns=percent_columns,
+    )
 
 
 # -- workload --------------------------------------------------------------------------------------
@@ -424,7 +471,6 @@ def workload(
     progress: Progress | None = None,
 ) -> Report:
     """Per department, then per staff member (see the module's docstring)."""
-    today = today or deadlines.today()
     header = (
         _("Group"),
         _("Name"),
@@ -436,15 +482,17 @@ def workload(
         _("Returned in the period"),
         _("Rejected in the period"),
     )
-    names = _Names(session, scope, registry, language)
-    return Report(
+    return _report(
         WORKLOAD,
-        str(TITLES[WORKLOAD]),
+        header,
+        _workload_rows,
+        session,
         scope,
         period,
-        today,
-        header,
-        _workload_rows(session, scope, period, names, today, progress),
+        registry=registry,
+        language=language,
+        today=today,
+        progress=progress,
     )
 
 
@@ -478,20 +526,15 @@ def _workload_rows(
         ),
         scope,
     ).group_by(Application.assignee_id, Application.status)
-    decided = _applications(
-        _history(
-            select(
-                Application.service_key,
-                Application.service_version,
-                TransitionRecord.step_key,
-                Application.department_id,
-                TransitionRecord.action,
-                func.count(TransitionRecord.id),
-            )
-            .join(Application, Application.id == TransitionRecord.application_id)
-            .where(TransitionRecord.action.in_(DECISIONS), _in_period(period)),
-            scope,
-        ),
+    decided = _transitions(
+        select(
+            Application.service_key,
+            Application.service_version,
+            TransitionRecord.step_key,
+            Application.department_id,
+            TransitionRecord.action,
+            func.count(TransitionRecord.id),
+        ).where(TransitionRecord.action.in_(DECISIONS), _in_period(period)),
         scope,
     ).group_by(
         Application.service_key,
@@ -500,12 +543,9 @@ def _workload_rows(
         Application.department_id,
         TransitionRecord.action,
     )
-    decided_by = _applications(
-        _history(
-            select(TransitionRecord.actor_id, TransitionRecord.action, func.count(TransitionRecord.id))
-            .join(Application, Application.id == TransitionRecord.application_id)
-            .where(TransitionRecord.action.in_(DECISIONS), _in_period(period), TransitionRecord.actor_id.is_not(None)),
-            scope,
+    decided_by = _transitions(
+        select(TransitionRecord.actor_id, TransitionRecord.action, func.count(TransitionRecord.id)).where(
+            TransitionRecord.action.in_(DECISIONS), _in_period(period), TransitionRecord.actor_id.is_not(None)
         ),
         scope,
     ).group_by(TransitionRecord.actor_id, TransitionRecord.action)
@@ -526,18 +566,15 @@ def _workload_rows(
         if actor_id is not None:  # the query asks for people only
             by_person[actor_id][slot[action]] += count
 
-    tick = _ticker(progress)
-    done = 0
+    tally = _Tally(progress)
     department_label, person_label = _("Department"), _("Staff member")
     for department_id, (_code, name) in names.departments().items():
-        done += 1
-        tick(done)
+        tally.add()
         yield (department_label, name, name, *by_department.pop(department_id, [0] * 6))
     for other, counts in by_department.items():
         # Responsible departments that no longer exist, and steps no department is responsible for.
         if any(counts):
-            done += 1
-            tick(done)
+            tally.add()
             name = names.department_name(other) or _("No department")
             yield (department_label, name, "", *counts)
     people = names.people()
@@ -552,16 +589,14 @@ def _workload_rows(
         ),
     )
     for user_id in listed:
-        done += 1
-        tick(done)
+        tally.add()
         yield (
             person_label,
             names.person(user_id),
             names.department_name(people.get(user_id, ("", None, False))[1]),
             *by_person.get(user_id, [0] * 6),
         )
-    if progress is not None:
-        progress(done)
+    tally.finish()
 
 
 def _add_open(counts: list[int], status: str, count: int, late_count: int | None) -> None:
@@ -600,7 +635,6 @@ def overdue(
     progress: Progress | None = None,
 ) -> Report:
     """The applications late today (the period does not apply: lateness is now)."""
-    today = today or deadlines.today()
     header = (
         _("Tracking number"),
         _("Service"),
@@ -611,20 +645,22 @@ def overdue(
         _("Overall due"),
         _("Working days late"),
     )
-    names = _Names(session, scope, registry, language)
-    return Report(
+    return _report(
         OVERDUE,
-        str(TITLES[OVERDUE]),
+        header,
+        _overdue_rows,
+        session,
         scope,
         period,
-        today,
-        header,
-        _overdue_rows(session, scope, names, today, progress),
+        registry=registry,
+        language=language,
+        today=today,
+        progress=progress,
     )
 
 
 def _overdue_rows(
-    session: Session, scope: Scope, names: _Names, today: dt.date, progress: Progress | None
+    session: Session, scope: Scope, _period: Period, names: _Names, today: dt.date, progress: Progress | None
 ) -> Iterator[Row]:
     stmt = _applications(
         select(
@@ -641,16 +677,14 @@ def _overdue_rows(
     ).order_by(Application.due_at, Application.id)
     days = _Days(deadlines.calendar(session, scope.municipality_id))
     names.people()
-    tick = _ticker(progress)
-    done = 0
+    tally = _Tally(progress)
     for chunk in session.execute(stmt.execution_options(yield_per=CHUNK)).partitions():
         names.add_people(row[5] for row in chunk if row[5] is not None)
         for number, key, version, step_key, own, assignee, step_due_at, due_at in chunk:
             step_due = step_due_at.date() if step_due_at is not None else None
             missed = [d for d in (step_due, due_at) if d is not None and d < today]
             first_missed = min(missed) if missed else today
-            done += 1
-            tick(done)
+            tally.add()
             yield (
                 number,
                 names.service_title(key),
@@ -661,8 +695,7 @@ def _overdue_rows(
                 due_at,
                 days.between(first_missed, today),
             )
-    if progress is not None:
-        progress(done)
+    tally.finish()
 
 
 class _Days:
@@ -712,7 +745,6 @@ def step_times(
     progress: Progress | None = None,
 ) -> Report:
     """Working days per step completed in the period (see the module's docstring)."""
-    today = today or deadlines.today()
     header = (
         _("Service"),
         _("Step"),
@@ -722,14 +754,22 @@ def step_times(
         _("Longest"),
         _("Step budget (working days)"),
     )
-    names = _Names(session, scope, registry, language)
-    return Report(
-        STEPS, str(TITLES[STEPS]), scope, period, today, header, _step_rows(session, scope, period, names, progress)
+    return _report(
+        STEPS,
+        header,
+        _step_rows,
+        session,
+        scope,
+        period,
+        registry=registry,
+        language=language,
+        today=today,
+        progress=progress,
     )
 
 
 def _step_rows(
-    session: Session, scope: Scope, period: Period, names: _Names, progress: Progress | None
+    session: Session, scope: Scope, period: Period, names: _Names, _today: dt.date, progress: Progress | None
 ) -> Iterator[Row]:
     completed = _history(
         select(TransitionRecord.application_id).where(
@@ -737,21 +777,16 @@ def _step_rows(
         ),
         scope,
     )
-    stmt = _applications(
-        _history(
-            select(
-                TransitionRecord.application_id,
-                Application.service_key,
-                Application.service_version,
-                TransitionRecord.at,
-                TransitionRecord.action,
-                TransitionRecord.step_key,
-                TransitionRecord.to_status,
-            )
-            .join(Application, Application.id == TransitionRecord.application_id)
-            .where(TransitionRecord.action.in_(_STEP_HISTORY), TransitionRecord.application_id.in_(completed)),
-            scope,
-        ),
+    stmt = _transitions(
+        select(
+            TransitionRecord.application_id,
+            Application.service_key,
+            Application.service_version,
+            TransitionRecord.at,
+            TransitionRecord.action,
+            TransitionRecord.step_key,
+            TransitionRecord.to_status,
+        ).where(TransitionRecord.action.in_(_STEP_HISTORY), TransitionRecord.application_id.in_(completed)),
         scope,
     ).order_by(TransitionRecord.application_id, TransitionRecord.id)
     days = _Days(deadlines.calendar(session, scope.municipality_id))
@@ -762,12 +797,10 @@ def _step_rows(
     current: int | None = None
     arrived: dt.date | None = None
     spent: dict[str, int] = {}
-    read = 0
+    tally = _Tally(progress)
     for chunk in session.execute(stmt.execution_options(yield_per=CHUNK)).partitions():
         for application_id, key, version, at, action, step_key, to_status in chunk:
-            read += 1
-            if progress is not None and read % CHUNK == 0:
-                progress(read)
+            tally.add()
             if application_id != current:
                 current, arrived, spent = application_id, None, {}
             day = office_date(at)
@@ -786,8 +819,7 @@ def _step_rows(
                 arrived = day
             elif action == "withdraw":
                 arrived = None
-    if progress is not None:
-        progress(read)
+    tally.finish()
     for key, step_key in sorted(samples, key=lambda ks: (names.service_title(ks[0]), _step_order(names, ks, versions))):
         histogram = samples[(key, step_key)]
         version = versions[(key, step_key)]
@@ -856,7 +888,6 @@ def returns(
     progress: Progress | None = None,
 ) -> Report:
     """Per service: decided in the period, and how many of them were returned at least once."""
-    today = today or deadlines.today()
     header = (
         _("Service"),
         _("Decided in the period"),
@@ -866,45 +897,39 @@ def returns(
         _("Share returned, per cent"),
         _("Returns in the period"),
     )
-    names = _Names(session, scope, registry, language)
-    return Report(
+    return _report(
         RETURNS,
-        str(TITLES[RETURNS]),
+        header,
+        _return_rows,
+        session,
         scope,
         period,
-        today,
-        header,
-        _return_rows(session, scope, period, names, progress),
+        registry=registry,
+        language=language,
+        today=today,
+        progress=progress,
         percent_columns=frozenset({5}),
     )
 
 
 def _return_rows(
-    session: Session, scope: Scope, period: Period, names: _Names, progress: Progress | None
+    session: Session, scope: Scope, period: Period, names: _Names, _today: dt.date, progress: Progress | None
 ) -> Iterator[Row]:
     returned_ever = _history(select(TransitionRecord.application_id).where(TransitionRecord.action == "return"), scope)
     was_returned = Application.id.in_(returned_ever)
-    decided = _applications(
-        _history(
-            select(
-                Application.service_key,
-                func.count(TransitionRecord.id),
-                func.sum(case((TransitionRecord.to_status == statuses.APPROVED, 1), else_=0)),
-                func.sum(case((TransitionRecord.to_status == statuses.REJECTED, 1), else_=0)),
-                func.sum(case((was_returned, 1), else_=0)),
-            )
-            .join(Application, Application.id == TransitionRecord.application_id)
-            .where(TransitionRecord.to_status.in_((statuses.APPROVED, statuses.REJECTED)), _in_period(period)),
-            scope,
-        ),
+    decided = _transitions(
+        select(
+            Application.service_key,
+            func.count(TransitionRecord.id),
+            func.sum(case((TransitionRecord.to_status == statuses.APPROVED, 1), else_=0)),
+            func.sum(case((TransitionRecord.to_status == statuses.REJECTED, 1), else_=0)),
+            func.sum(case((was_returned, 1), else_=0)),
+        ).where(TransitionRecord.to_status.in_((statuses.APPROVED, statuses.REJECTED)), _in_period(period)),
         scope,
     ).group_by(Application.service_key)
-    returned_now = _applications(
-        _history(
-            select(Application.service_key, func.count(TransitionRecord.id))
-            .join(Application, Application.id == TransitionRecord.application_id)
-            .where(TransitionRecord.action == "return", _in_period(period)),
-            scope,
+    returned_now = _transitions(
+        select(Application.service_key, func.count(TransitionRecord.id)).where(
+            TransitionRecord.action == "return", _in_period(period)
         ),
         scope,
     ).group_by(Application.service_key)
@@ -913,16 +938,13 @@ def _return_rows(
         rows[key][:4] = [count, int(approved or 0), int(rejected or 0), int(returned or 0)]
     for key, count in session.execute(returned_now).all():
         rows[key][4] = count
-    done = 0
+    tally = _Tally(progress)
     for key in sorted(rows, key=lambda k: (names.service_title(k), k)):
         count, approved, rejected, returned, returns_in_period = rows[key]
-        done += 1
-        if progress is not None and done % CHUNK == 0:
-            progress(done)
+        tally.add()
         share = round(100 * returned / count, 1) if count else None
         yield (names.service_title(key), count, approved, rejected, returned, share, returns_in_period)
-    if progress is not None:
-        progress(done)
+    tally.finish()
 
 
 # -- choosing one --------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from app.domain.access import Actor
 from app.domain.declarations import pick
 from app.domain.errors import ChangedMeanwhile, InvalidAction
 from app.domain.tracking import OFFICE_TZ
-from app.models import IssuedDocument, Municipality
+from app.models import Application, IssuedDocument, Municipality
 from app.models.base import utcnow
 from app.models.issuing import REVOKED, SUPERSEDED, VALID
 
@@ -220,6 +220,11 @@ def current_of(documents: Iterable[IssuedDocument]) -> IssuedDocument | None:
     return max(valid, key=lambda d: (d.sequence, d.id)) if valid else None
 
 
+def in_force(session: Session, application: Application) -> IssuedDocument | None:
+    """The document in force of ``application`` (:func:`current_of` its issued documents)."""
+    return current_of(issuing.documents_of(session, application))
+
+
 # -- revoking ------------------------------------------------------------------------------------
 
 
@@ -309,6 +314,7 @@ __all__ = [
     "clean_reason",
     "current_of",
     "find",
+    "in_force",
     "lookup",
     "public_view",
     "revoke",

@@ -140,6 +140,8 @@ class Question(MunicipalityOwned, Model):
     __table_args__ = (
         Index("ix_question_queue", "municipality_id", "status", "due_on"),
         Index("ix_question_citizen", "citizen_user_id", "last_message_at"),
+        # The dashboard's answer times read the questions of a window from the index alone.
+        Index("ix_question_asked", "municipality_id", "created_at", "first_answered_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

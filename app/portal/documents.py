@@ -9,11 +9,12 @@ answer 404 in the portal's look; staff get 403 (they download on the case page).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from app.domain import access, channels, issuing, verification
+from app import web
+from app.domain import channels, issuing, verification
 from app.domain.errors import NotAllowed, WorkflowError
 from app.domain.storage import get_storage
 from app.extensions import current_flask_app, db
@@ -34,11 +35,8 @@ def _problem(title: str, message: str, status: int) -> ResponseReturnValue:
 @bp.route("/my/applications/<int:application_id>/document")
 def download(application_id: int) -> ResponseReturnValue:
     actor = require_citizen()
-    try:
-        application = access.get_application(db.session, actor, application_id)
-    except access.NotFound:
-        abort(404)
-    current = verification.current_of(issuing.documents_of(db.session, application))
+    application = web.application_or_404(application_id)
+    current = verification.in_force(db.session, application)
     if current is None:
         return _problem(
             _("No document to download"),
@@ -59,6 +57,4 @@ def download(application_id: int) -> ResponseReturnValue:
         return _problem(_("Access denied"), str(exc), 403)
     except WorkflowError as exc:  # the file is missing, or the storage cannot be reached
         return _problem(_("The document cannot be opened now"), str(exc), 503)
-    response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
-    response.headers.update(opened.headers)
-    return response
+    return web.send_document(opened)

@@ -36,7 +36,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -44,6 +43,7 @@ from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 
+from app import web
 from app.domain import (
     access,
     channels,
@@ -52,7 +52,6 @@ from app.domain import (
     documents,
     inputs,
     intake,
-    issuing,
     staging,
     statuses,
     tracking,
@@ -240,7 +239,7 @@ def _show(actor: Actor, application: Application, status: int = 200, error: str 
     # The decision in force (an issued approval, or a refusal with its reasons) to download.
     decision = None
     if application.status in (statuses.ISSUED, statuses.REJECTED):
-        decision = verification.current_of(issuing.documents_of(db.session, application))
+        decision = verification.in_force(db.session, application)
     return _no_store(
         _render(
             "portal/mine/show.html",
@@ -285,9 +284,7 @@ def document(application_id: int, document_id: int) -> ResponseReturnValue:
         return _show(actor, application, 403, str(exc))
     except documents.DocumentUnavailable as exc:  # missing, or the storage is down
         return _show(actor, application, 503 if not isinstance(exc, documents.DocumentMissing) else 404, str(exc))
-    response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
-    response.headers.update(opened.headers)
-    return response
+    return web.send_document(opened)
 
 
 # -- correction ----------------------------------------------------------------------------------

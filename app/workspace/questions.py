@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import abort, flash, make_response, redirect, request, send_file, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 
@@ -234,9 +234,7 @@ class QuestionsView(BaseView):
             return self._error(str(exc), 404)
         except qs.AttachmentUnavailable as exc:
             return self._error(str(exc), 503)
-        response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
-        response.headers.update(opened.headers)
-        return response
+        return web.send_document(opened)
 
 
 def open_questions() -> int | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
+from flask import abort, current_app, flash, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -457,17 +457,22 @@ class WorkspaceView(BaseView):
                 503,
                 _("The documents could not be stored just now; nothing was resubmitted. Try again in a moment."),
             )
-        except ChangedMeanwhile as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 409, str(exc))
-        except NotAllowed as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 403, str(exc))
         except WorkflowError as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 400, str(exc))
+            return self._refused(application_id, actor, exc)
         flash(_("Done."), "success")
         return redirect(url_for(".case", application_id=application_id), 303)
+
+    def _refused(self, application_id: int, actor: Actor, exc: WorkflowError):
+        """The case page again, the change rolled back, with the workflow's refusal: 403 for
+        what the reader may not do, 409 for a case changed meanwhile, else 400."""
+        db.session.rollback()
+        if isinstance(exc, NotAllowed):
+            status = 403
+        elif isinstance(exc, ChangedMeanwhile):
+            status = 409
+        else:
+            status = 400
+        return self._render_case(self._application(application_id), actor, status, str(exc))
 
     def _resubmission(self, application: Application) -> tuple[Any, dict[str, Any]]:
         """The posted resubmission form and what workflow.act takes from it: the values of
@@ -568,9 +573,7 @@ class WorkspaceView(BaseView):
             return self._error(str(exc), 404, back)
         except documents.DocumentUnavailable as exc:
             return self._error(str(exc), 503, back)
-        response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
-        response.headers.update(opened.headers)
-        return response
+        return web.send_document(opened)
 
     @expose("/applications/<int:application_id>/documents/<int:document_id>")
     @has_access
@@ -620,9 +623,7 @@ class WorkspaceView(BaseView):
             return self._error(str(exc), 404, back)
         except WorkflowError as exc:
             return self._error(str(exc), 503, back)
-        response = send_file(opened.stream, mimetype=opened.content_type, etag=False, conditional=False, max_age=0)
-        response.headers.update(opened.headers)
-        return response
+        return web.send_document(opened)
 
     @expose("/applications/<int:application_id>/issued/<int:issued_id>/revoke", methods=["POST"])
     @has_access
@@ -631,15 +632,8 @@ class WorkspaceView(BaseView):
         try:
             verification.revoke(db.session, document, actor, request.form.get("reason"), ip=request.remote_addr)
             db.session.commit()
-        except NotAllowed as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 403, str(exc))
-        except ChangedMeanwhile as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 409, str(exc))
         except WorkflowError as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 400, str(exc))
+            return self._refused(application_id, actor, exc)
         flash(_("Document %(number)s is revoked; its verification page says so.", number=document.number), "success")
         return redirect(self._issued_back(application.id), 303)
 
@@ -650,9 +644,6 @@ class WorkspaceView(BaseView):
         try:
             # The head's decision (issuing.check_may_manage); committed there.
             new = issuing.reissue(db.session, plugin_runtime.host(), document, actor=actor, ip=request.remote_addr)
-        except NotAllowed as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 403, str(exc))
         except StorageError:
             db.session.rollback()
             return self._render_case(
@@ -661,12 +652,8 @@ class WorkspaceView(BaseView):
                 503,
                 _("The document could not be stored just now; nothing was re-issued. Try again in a moment."),
             )
-        except ChangedMeanwhile as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 409, str(exc))
         except WorkflowError as exc:
-            db.session.rollback()
-            return self._render_case(self._application(application_id), actor, 400, str(exc))
+            return self._refused(application_id, actor, exc)
         flash(
             _("Document %(new)s is issued in place of %(old)s.", new=new.number, old=document.number),
             "success",
