@@ -167,11 +167,14 @@ def test_referral_template_renders(enrol):
 
 
 def test_referral_names_the_first_choice_kindergarten():
+    import dataclasses
     from types import SimpleNamespace
+    from typing import cast
 
+    from app.sdk import ApplicationView
     from plugins.kindergarten_enrolment import SERVICE, output_context
 
-    extra = output_context(application=SimpleNamespace(data=VALID), service=SERVICE)
-    assert extra == {"kindergarten_label": "Մանկապարտեզ №3"}
-    other = SimpleNamespace(key="another-service")
-    assert output_context(application=SimpleNamespace(data=VALID), service=other) is None
+    application = cast(ApplicationView, SimpleNamespace(data=VALID))
+    assert output_context(application=application, service=SERVICE) == {"kindergarten_label": "Մանկապարտեզ №3"}
+    other = dataclasses.replace(SERVICE, key="another-service")
+    assert output_context(application=application, service=other) is None
