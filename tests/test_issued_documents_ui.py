@@ -299,3 +299,25 @@ def test_a_final_approval_issues_a_document_that_verifies_and_the_head_reissues_
         ]
     assert actions.count("issued_document.revoke") == 1 and actions.count("issued_document.reissued") == 2
     assert re.search(r"issued_document\.download", " ".join(actions))
+
+
+def test_a_reissue_while_the_storage_is_down_says_so_and_changes_nothing(app, client, citizen_app, monkeypatch):
+    from app.domain.storage import LocalStorage, StorageError
+
+    assert walk(app, citizen_app) == statuses.APPROVED
+    with app.app_context():
+        (first_id,) = db.session.execute(
+            select(IssuedDocument.id).where(IssuedDocument.application_id == citizen_app)
+        ).scalars()
+
+    def broken(self, key, stream):
+        raise StorageError()
+
+    monkeypatch.setattr(LocalStorage, "put", broken)
+    login(client, "alpha.head")
+    response = client.post(f"/workspace/applications/{citizen_app}/issued/{first_id}/reissue?_l_=en")
+    assert response.status_code == 503
+    assert "nothing was re-issued" in text(response)
+    assert _status(app, first_id) == ("valid", None, None)
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(IssuedDocument)).scalar_one() == 1

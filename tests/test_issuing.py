@@ -423,6 +423,52 @@ def test_storage_down_refuses_the_decision_and_writes_nothing(app, monkeypatch):
     assert _issued(app, filed.id) == []
 
 
+def test_storage_down_answers_503_at_the_desk_and_in_the_api_and_writes_nothing(app, monkeypatch):
+    """A storage outage is not the staff member's mistake: 503 with the reason, never 400."""
+    filed = _file(app)
+    # Every step but the last through the workflow, so the next approval is the final decision.
+    with app.test_request_context("/?_l_=en"):
+        application = db.session.get(Application, filed.id)
+        host = plugin_runtime.host(app)
+        service = workflow.service_of(application, host.registry)
+        while True:
+            step = workflow.current_step(application, service)
+            department = workflow.responsible_department_id(db.session, application, step)
+            user_id = staff_user(app, application.municipality_id, step.role, department, (application.created_by_id,))
+            if workflow.next_step(service, application.data, step.key) is None:
+                break
+            workflow.approve(
+                db.session, application, actor=actor_for(user_id), expected_version=application.version, host=host
+            )
+            workflow.commit(db.session)
+        username = db.session.get(User, user_id).username
+        version = application.version
+
+    def broken(self, key, stream):
+        raise StorageError()
+
+    monkeypatch.setattr(LocalStorage, "put", broken)
+    client = app.test_client()
+    login(client, username, PASSWORD)
+    client.get("/lang/en")
+    response = client.post(f"/workspace/applications/{filed.id}/approve", data={"version": version, "confirmed": "1"})
+    assert response.status_code == 503
+    assert "the document storage cannot be reached now" in response.get_data(as_text=True)
+    token = client.post(
+        "/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}
+    ).get_json()["access_token"]
+    api = client.post(
+        f"/api/v1/applications/{filed.id}/actions?_l_=en",
+        json={"action": "approve", "expected_version": version},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert api.status_code == 503, api.get_json()
+    assert "the document storage cannot be reached now" in api.get_json()["message"]
+    with app.app_context():
+        assert db.session.get(Application, filed.id).status != statuses.APPROVED
+    assert _issued(app, filed.id) == []
+
+
 BROKEN = Service(
     key="broken-output",
     version=1,

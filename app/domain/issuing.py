@@ -69,7 +69,7 @@ from app.domain import (
 from app.domain import storage as storage_module
 from app.domain.access import Actor
 from app.domain.declarations import Service, pick
-from app.domain.errors import ChangedMeanwhile, HookFailed, InvalidAction, NotAllowed, WorkflowError
+from app.domain.errors import ChangedMeanwhile, HookFailed, InvalidAction, NotAllowed
 from app.domain.formatting import format_date
 from app.domain.output_templates import OutputTemplateError
 from app.domain.protocols import ApplicationView
@@ -96,8 +96,9 @@ AUDIT_REISSUED = "issued_document.reissued"
 CONTENT_TYPE = "application/pdf"
 
 
-class IssuingUnavailable(WorkflowError):
-    """The document could not be stored just now; the decision was not recorded."""
+class IssuingUnavailable(documents.DocumentUnavailable):
+    """The document could not be stored just now; the decision was not recorded. A storage
+    outage like any other (every channel answers it with 503), not a refusal of the input."""
 
     default_message = _l(
         "The decision was not recorded: the document storage cannot be reached now. Try again in a moment."

@@ -464,12 +464,15 @@ class WorkspaceView(BaseView):
 
     def _refused(self, application_id: int, actor: Actor, exc: WorkflowError):
         """The case page again, the change rolled back, with the workflow's refusal: 403 for
-        what the reader may not do, 409 for a case changed meanwhile, else 400."""
+        what the reader may not do, 409 for a case changed meanwhile, 503 when the document
+        storage is down (a decision's document could not be stored), else 400."""
         db.session.rollback()
         if isinstance(exc, NotAllowed):
             status = 403
         elif isinstance(exc, ChangedMeanwhile):
             status = 409
+        elif isinstance(exc, documents.DocumentUnavailable):
+            status = 503
         else:
             status = 400
         return self._render_case(self._application(application_id), actor, status, str(exc))
@@ -644,7 +647,7 @@ class WorkspaceView(BaseView):
         try:
             # The head's decision (issuing.check_may_manage); committed there.
             new = issuing.reissue(db.session, plugin_runtime.host(), document, actor=actor, ip=request.remote_addr)
-        except StorageError:
+        except issuing.IssuingUnavailable:
             db.session.rollback()
             return self._render_case(
                 self._application(application_id),
