@@ -71,3 +71,7 @@ __all__ += [
 from app.models.issuing import IssuedDocument, StatAction, StatDuration, StatMonth  # noqa: E402
 
 __all__ += ["IssuedDocument", "StatAction", "StatDuration", "StatMonth"]
+
+from app.models.security import AccountSecurity, AuditChain, AuthSession, IdempotencyRecord  # noqa: E402
+
+__all__ += ["AccountSecurity", "AuditChain", "AuthSession", "IdempotencyRecord"]

@@ -140,6 +140,11 @@ class AuditEvent(MunicipalityScoped, Model):
     object_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     ip: Mapped[str | None] = mapped_column(String(45))
+    # The tamper-evident chain (app.domain.audit): ``hash`` covers this event's fields and
+    # ``prev_hash``, the previous event's ``hash``. Events written before the chain began
+    # have neither (app.models.security.AuditChain says where it begins).
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 __all__ = ["Application", "ApplicationDocument", "AuditEvent", "TransitionRecord", "UniqueConstraint"]

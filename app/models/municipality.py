@@ -36,6 +36,8 @@ class Municipality(Model):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # Office days staff have to answer a citizen's question before it shows as overdue.
     question_answer_days: Mapped[int] = mapped_column(Integer, nullable=False, default=5, server_default="5")
+    # The municipality asks its administrators to sign in with a second factor (TOTP).
+    require_admin_totp: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0")
     # The coat of arms printed on issued documents (a PNG or JPEG in storage), set by the
     # municipal admin; a neutral emblem is drawn when there is none.
     coat_of_arms_key: Mapped[str | None] = mapped_column(String(255))

@@ -54,12 +54,18 @@ class Notification(MunicipalityScoped, Model):
     # Unique: two jobs racing to write the same notification leave one row.
     dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
 
-    # pending → sent, or failed once the retries are used up.
+    # pending → sending (leased to one worker until lease_until) → sent, or failed once the
+    # retries are used up. A lease that runs out returns the row to the sweep.
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Recorded just before the message is handed to the mail server: a row found with it set
+    # and no sent_at was perhaps delivered, and is settled without a blind resend.
+    send_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     read_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
