@@ -138,7 +138,10 @@ class Config:
     FAB_API_SWAGGER_UI = True
     FAB_BASE_TEMPLATE = "hamaynk/base.html"
     FAB_INDEX_VIEW = "app.admin.views.HomeView"
-    FAB_PASSWORD_COMPLEXITY_ENABLED = False
+    # Staff passwords (every Flask-AppBuilder password form and the staff screen) are judged
+    # like citizens' (HAMAYNK_PASSWORD_MIN_LENGTH, HAMAYNK_PASSWORD_MIN_SCORE below): the
+    # validator is app.admin.security_views.staff_password_policy, set by app.admin.
+    FAB_PASSWORD_COMPLEXITY_ENABLED = True
     # Flask-Limiter (app.extensions.limiter; Flask-AppBuilder's own limiter has no limits set).
     # One process: memory. Several processes: the same Redis for all, e.g.
     # HAMAYNK_RATELIMIT_STORAGE_URI=redis://localhost:6379/1.
@@ -167,9 +170,22 @@ class Config:
     # Online applications (app.domain.drafts): a citizen's draft, and the files uploaded for
     # it, are kept this many days after it was last saved, then purged by the job worker.
     HAMAYNK_DRAFT_DAYS = int(os.environ.get("HAMAYNK_DRAFT_DAYS", "90"))
+    # Stored files no row names (left by a killed process) and left-over ".tmp-*" parts are
+    # removed by the orphan sweep (app.domain.sweep) once older than this many hours.
+    HAMAYNK_ORPHAN_GRACE_HOURS = float(os.environ.get("HAMAYNK_ORPHAN_GRACE_HOURS", "24"))
+    # Audit events are kept this many days, then pruned (app.domain.audit.prune; the GovStack
+    # Registration Building Block asks for one year).
+    HAMAYNK_AUDIT_RETENTION_DAYS = int(os.environ.get("HAMAYNK_AUDIT_RETENTION_DAYS", "365"))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Security headers (app.headers). HSTS: seconds browsers keep to HTTPS (0: not sent; on in
+    # production), sent on HTTPS requests, or on every request when a reverse proxy terminates
+    # TLS in front of us (HAMAYNK_TLS_UPSTREAM). HAMAYNK_CSP_FORM_ACTION: origins, besides this
+    # site, that forms may post or be redirected to (an outside payment gateway's, say).
+    HAMAYNK_HSTS_SECONDS = int(os.environ.get("HAMAYNK_HSTS_SECONDS", "0"))
+    HAMAYNK_TLS_UPSTREAM = _bool("HAMAYNK_TLS_UPSTREAM", False)
+    HAMAYNK_CSP_FORM_ACTION = _list("HAMAYNK_CSP_FORM_ACTION")
 
     # i18n: Armenian first.
     BABEL_DEFAULT_LOCALE = "hy"
@@ -209,6 +225,14 @@ class Config:
     # REST API (app.api): tokens from POST /api/v1/security/login, signed with SECRET_KEY
     # (Flask-JWT-Extended's default). Short-lived: a leaked token is worth little for long.
     JWT_ACCESS_TOKEN_EXPIRES = _dt.timedelta(minutes=int(os.environ.get("HAMAYNK_JWT_MINUTES", "30")))
+    # A refresh token is spent on use (a new one comes with each refresh) and dies with its
+    # session (sign-out, password change, deactivation); unused, it expires after these days.
+    JWT_REFRESH_TOKEN_EXPIRES = _dt.timedelta(days=int(os.environ.get("HAMAYNK_JWT_REFRESH_DAYS", "30")))
+    # Sign-ins are server-side sessions (app.domain.sessions): a browser session unused this
+    # many minutes ends. Staff (any role but Citizen) short; citizens longer (their drafts are
+    # saved, and public computers are common). 0: no idle limit.
+    HAMAYNK_STAFF_IDLE_MINUTES = int(os.environ.get("HAMAYNK_STAFF_IDLE_MINUTES", "30"))
+    HAMAYNK_CITIZEN_IDLE_MINUTES = int(os.environ.get("HAMAYNK_CITIZEN_IDLE_MINUTES", "120"))
     HAMAYNK_API_MAX_PAGE_SIZE = int(os.environ.get("HAMAYNK_API_MAX_PAGE_SIZE", "100"))
 
     # Background jobs (app.jobs, Huey): "sqlite" runs embedded with its queue in
@@ -239,6 +263,14 @@ class Config:
     HAMAYNK_MAIL_FROM = os.environ.get("HAMAYNK_MAIL_FROM", "hamaynk@localhost")
     HAMAYNK_NOTIFICATION_RETRIES = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRIES", "12"))
     HAMAYNK_NOTIFICATION_RETRY_DELAY = int(os.environ.get("HAMAYNK_NOTIFICATION_RETRY_DELAY", "60"))
+    # A delivery attempt's lease on its row: a worker killed mid-delivery leaves a row the
+    # minute sweep takes back this long after its claim. An uncertain row (the worker died while
+    # handing the message to the mail server) is sent once more after HAMAYNK_NOTIFY_UNCERTAIN_SECONDS,
+    # with the same Message-ID; 0 marks it failed instead (docs/notifications.md).
+    HAMAYNK_NOTIFY_LEASE_SECONDS = float(os.environ.get("HAMAYNK_NOTIFY_LEASE_SECONDS", "120"))
+    HAMAYNK_NOTIFY_UNCERTAIN_SECONDS = float(os.environ.get("HAMAYNK_NOTIFY_UNCERTAIN_SECONDS", "21600"))
+    # How long the API replays the answer to a request sent with an Idempotency-Key.
+    HAMAYNK_IDEMPOTENCY_HOURS = float(os.environ.get("HAMAYNK_IDEMPOTENCY_HOURS", "24"))
     # How long the unsubscribe link in an e-mail of an optional notice works (docs/notifications.md).
     HAMAYNK_UNSUBSCRIBE_DAYS = int(os.environ.get("HAMAYNK_UNSUBSCRIBE_DAYS", "90"))
 
@@ -250,12 +282,23 @@ class Config:
     HAMAYNK_VERIFY_MAX_AGE = int(os.environ.get("HAMAYNK_VERIFY_MAX_AGE", str(3 * 24 * 3600)))
     HAMAYNK_RESET_MAX_AGE = int(os.environ.get("HAMAYNK_RESET_MAX_AGE", "3600"))
     # Rate limits of the account pages (Flask-Limiter's notation), each counted per client
-    # address and, separately, per e-mail address typed in.
+    # address and, separately, per e-mail address typed in (app.limits). HAMAYNK_LIMIT_LOGIN
+    # counts failed sign-ins on every sign-in path together: staff /login/, the portal and the API.
     HAMAYNK_LIMIT_LOGIN = os.environ.get("HAMAYNK_LIMIT_LOGIN", "10 per minute; 100 per hour")
     HAMAYNK_LIMIT_REGISTER = os.environ.get("HAMAYNK_LIMIT_REGISTER", "5 per minute; 50 per hour")
     HAMAYNK_LIMIT_RESET = os.environ.get("HAMAYNK_LIMIT_RESET", "5 per minute; 20 per hour")
     HAMAYNK_LIMIT_VERIFY_RESEND = os.environ.get("HAMAYNK_LIMIT_VERIFY_RESEND", "3 per minute; 20 per hour")
     HAMAYNK_LIMIT_IDENTITY = os.environ.get("HAMAYNK_LIMIT_IDENTITY", "20 per minute; 200 per hour")
+    # Sign-in codes of the second factor (app.admin.login): wrong codes per client address and
+    # per account waiting for its code. A sign-in waits for its code this many seconds (and
+    # allows 5 wrong ones). HAMAYNK_REQUIRE_ADMIN_TOTP: system administrators must use a second
+    # factor (municipal administrators: when their municipality switches it on).
+    HAMAYNK_LIMIT_SECOND_FACTOR = os.environ.get("HAMAYNK_LIMIT_SECOND_FACTOR", "5 per 5 minutes; 20 per day")
+    # Links from e-mails (verify an address, reset a password, unsubscribe): links that do not
+    # work, per client address (they are signed, so this only stops a flood of guesses).
+    HAMAYNK_LIMIT_LINKS = os.environ.get("HAMAYNK_LIMIT_LINKS", "20 per minute; 200 per hour")
+    HAMAYNK_SECOND_FACTOR_WINDOW = int(os.environ.get("HAMAYNK_SECOND_FACTOR_WINDOW", "300"))
+    HAMAYNK_REQUIRE_ADMIN_TOTP = _bool("HAMAYNK_REQUIRE_ADMIN_TOTP", False)
     # OpenID Connect identity providers (docs/identity.md): a JSON list of provider settings,
     # e.g. [{"key": "eid", "label": "ID card", "issuer": "https://...", "client_id": "...",
     # "client_secret": "...", "verifies_identity": true, "psn_claim": "psn"}].
@@ -308,6 +351,7 @@ class ProductionConfig(Config):
     HAMAYNK_TEST_PAYMENTS = _bool("HAMAYNK_TEST_PAYMENTS", False)
     HAMAYNK_SCOPE_CHECK = os.environ.get("HAMAYNK_SCOPE_CHECK", "log")
     SESSION_COOKIE_SECURE = _bool("HAMAYNK_SECURE_COOKIES", True)
+    HAMAYNK_HSTS_SECONDS = int(os.environ.get("HAMAYNK_HSTS_SECONDS", str(365 * 24 * 3600)))
 
     @classmethod
     def check(cls, settings: Mapping[str, Any]) -> None:

@@ -144,14 +144,9 @@ def cmd_run() -> None:
     # The job worker (notifications, escalation of overdue steps) runs beside the web server;
     # embedded, its queue is a SQLite file in instance/, so nothing else needs installing.
     worker = [str(flask), "hamaynk", "worker"]
-    server = [
-        str(BIN / "waitress-serve"),
-        f"--host={HOST}",
-        f"--port={PORT}",
-        "--threads=8",
-        "--call",
-        "app:create_app",
-    ]
+    # waitress through app.serve: its body limit comes from the app's MAX_CONTENT_LENGTH, so a
+    # too large upload is refused before waitress buffers it (waitress-serve cannot read it).
+    server = [str(PYTHON), "-m", "app.serve", f"--host={HOST}", f"--port={PORT}", "--threads=8"]
     say(f"starting the background job worker and serving on http://{HOST}:{PORT}  (Ctrl+C stops)")
     sys.exit(supervise([worker, server], env=env))
 

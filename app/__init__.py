@@ -40,10 +40,15 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from app import admin, api, cli, database, errors, i18n, jobs, office, plugins, portal, security, web, workspace
+    from app.auditing import init_app as init_auditing
+    from app.cleaning import init_app as init_cleaning
     from app.domain import storage
     from app.extensions import csrf, new_appbuilder
+    from app.headers import init_app as init_headers
 
     database.init_app(app)
+    # The audit chain's listeners, the acting user for ORM-level audit events, refused requests.
+    init_auditing(app)
     web.init_app(app)
     storage.init_app(app)
     csrf.init_app(app)
@@ -51,6 +56,8 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     # Notification channels (plug-ins) and the outbox's enqueue-on-commit listener.
     jobs.init_app(app)
     i18n.init_app(app)
+    # Hostile input refused before any view; after i18n, whose template finalize it wraps.
+    init_cleaning(app)
     with app.app_context():
         appbuilder = new_appbuilder()
         appbuilder.init_app(app, database.db.session)
@@ -61,5 +68,6 @@ def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -
     portal.init_app(app)
     errors.init_app(app)
     security.init_app(app)
+    init_headers(app)
     cli.init_app(app)
     return app

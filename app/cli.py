@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 from flask import Flask
@@ -329,6 +331,64 @@ def stats_rebuild_command() -> None:
     )
 
 
+@hamaynk.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log (app.domain.audit)."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify_command() -> None:
+    """Check the audit chain from its origin; name the first broken link (exit code 1)."""
+    from sqlalchemy import func, select
+
+    from app.domain import audit
+    from app.extensions import db
+    from app.models import AuditEvent
+
+    if sys.stdout.isatty():
+        total = db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+        with click.progressbar(length=total, label="Verifying", file=sys.stderr) as bar:
+            seen = [0]
+
+            def progress(checked: int) -> None:
+                bar.update(checked - seen[0])
+                seen[0] = checked
+
+            result = audit.verify(db.session, progress)
+    else:
+        result = audit.verify(db.session)
+    if result.origin_id is None:
+        click.echo("The audit chain has not started yet (no event written since it exists).")
+        return
+    click.echo(f"Checked {result.checked} event(s) from the origin {result.origin_id}.")
+    if result.broken is not None:
+        click.echo(f"BROKEN at {result.broken}", err=True)
+        sys.exit(1)
+    # Kept somewhere else, the head proves later that nothing before it was rewritten.
+    click.echo(f"OK. Head: event {result.head_id} {result.head_hash}")
+
+
+@audit_group.command("prune")
+@click.option("--days", type=click.IntRange(1), default=None, help="Keep this many days (default: the setting).")
+@with_appcontext
+def audit_prune_command(days: int | None) -> None:
+    """Delete audit events older than HAMAYNK_AUDIT_RETENTION_DAYS (default 365); the rest
+    still verifies."""
+    import datetime as dt
+
+    from app.domain import audit
+    from app.extensions import db
+    from app.models.base import utcnow
+
+    keep = days or int(current_flask_app().config.get("HAMAYNK_AUDIT_RETENTION_DAYS", 365))
+    pruned = audit.prune(db.session, older_than=utcnow() - dt.timedelta(days=keep))
+    db.session.commit()
+    click.echo(
+        f"Deleted {pruned.deleted} audit event(s) older than {keep} day(s); recorded as event {pruned.event_id}."
+    )
+
+
 @hamaynk.command("report")
 @click.argument("name", type=click.Choice(["overdue", "workload", "steps", "returns"]))
 @click.option("--municipality", "code", required=True, help="The municipality's code.")
@@ -401,6 +461,112 @@ def report_command(
     if tty:
         click.echo("", err=True)
     click.echo(f"Wrote {written} row(s) to {output}", err=True)
+
+
+@hamaynk.group("storage")
+def storage_group() -> None:
+    """The stored documents."""
+
+
+@storage_group.command("sweep")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@with_appcontext
+def storage_sweep_command(dry_run: bool) -> None:
+    """Remove stored files no row names and left-over temporary parts older than
+    HAMAYNK_ORPHAN_GRACE_HOURS (app.domain.sweep); print each and the totals."""
+    from app.domain import sweep
+    from app.domain.storage import StorageError, get_storage
+    from app.extensions import db
+
+    app = current_flask_app()
+    try:
+        report = sweep.sweep(db.session, get_storage(app), grace=sweep.grace_period(app.config), dry_run=dry_run)
+    except StorageError as exc:
+        raise click.ClickException(f"the storage cannot be listed: {exc}") from None
+    finally:
+        db.session.rollback()
+    verb = "would remove" if dry_run else "removed"
+    for found in report.removed:
+        click.echo(f"{verb} {found.key} ({found.size} bytes{', temporary part' if found.temporary else ''})")
+    click.echo(
+        f"{verb.capitalize()} {len(report.removed)} object(s), {report.removed_bytes} bytes "
+        f"({report.temporary_parts} temporary part(s)); scanned {report.scanned}, referenced {report.referenced}, "
+        f"younger than the grace period {report.too_young}, failed {report.failed}."
+    )
+    if report.failed:
+        sys.exit(1)
+
+
+def _progress_printer(stack: Any) -> Callable[[str, int, int], None]:
+    """A progress callback for app.domain.backup: bars on a terminal, nothing otherwise."""
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = stack.enter_context(
+                click.progressbar(length=total, label=stage.capitalize(), show_pos=True, file=sys.stderr)
+            )
+        bar.update(done - bar.pos)
+
+    return progress
+
+
+@hamaynk.command("backup")
+@click.argument("output", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_command(output: str) -> None:
+    """Write the database and every stored file its rows name, with their sha256 in a manifest,
+    to the new tar archive OUTPUT (app.domain.backup)."""
+    from contextlib import ExitStack
+
+    from app.domain import backup
+    from app.domain.storage import get_storage
+    from app.extensions import db
+
+    db.session.remove()
+    with ExitStack() as stack:
+        try:
+            summary = backup.backup(
+                db.engine, get_storage(current_flask_app()), output, progress=_progress_printer(stack)
+            )
+        except backup.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    for key in summary.missing:
+        click.echo(f"warning: stored object {key} is named by a row but missing from the storage", err=True)
+    click.echo(
+        f"Backed up the {summary.database} database ({len(summary.tables)} tables, "
+        f"{sum(summary.tables.values())} rows) and {summary.objects} file(s), {summary.bytes} bytes, to {output}."
+    )
+
+
+@hamaynk.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an instance that is not empty.")
+@with_appcontext
+def restore_command(source: str, force: bool) -> None:
+    """Restore the archive SOURCE (from `hamaynk backup`) into this instance, which must be
+    empty unless --force; every hash is checked before anything is written."""
+    from contextlib import ExitStack
+
+    from app.domain import backup
+    from app.domain.storage import StorageError, get_storage
+    from app.extensions import db
+
+    db.session.remove()
+    with ExitStack() as stack:
+        try:
+            summary = backup.restore(
+                db.engine, get_storage(current_flask_app()), source, force=force, progress=_progress_printer(stack)
+            )
+        except (backup.BackupError, StorageError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Restored the {summary.database} database ({len(summary.tables)} tables, "
+        f"{sum(summary.tables.values())} rows) and {summary.objects} file(s), {summary.bytes} bytes, from {source}."
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -22,9 +22,15 @@ Tasks
     ``hamaynk.deliver``   sends one notification over its channel (e-mail, SMS, a plug-in's);
                           retried with back-off (``HAMAYNK_NOTIFICATION_RETRIES`` times from
                           ``HAMAYNK_NOTIFICATION_RETRY_DELAY`` seconds, doubling); the last
-                          failure marks the row ``failed``.
-    ``hamaynk.sweep``     periodic (hourly): re-enqueues notifications still pending after an
-                          hour whose task was lost (a worker killed mid-way, a queue flushed).
+                          failure marks the row ``failed``. Each attempt holds a lease of
+                          ``HAMAYNK_NOTIFY_LEASE_SECONDS`` (default 120) on the row.
+    ``hamaynk.sweep``     periodic (every minute, and once when a worker starts): re-enqueues
+                          the notifications whose task was lost (Huey's SQLite queue drops a
+                          task it handed to a worker that is then killed; a queue flushed):
+                          pending rows not handed out within a lease or whose retry is
+                          overdue, rows whose worker's lease ran out before it sent anything,
+                          and uncertain rows due to be sent once more
+                          (:func:`app.domain.notifications.due_for_delivery`).
 
 The outbox is enqueued automatically (:func:`init_app`): a session listener notes the
 notification rows a transaction adds that still have to be sent, and once that transaction
@@ -32,12 +38,18 @@ commits it enqueues ``hamaynk.deliver`` for each. Nobody enqueues by hand; a row
 is lost anyway is found by the sweep. The same listeners hand the domain the app's
 notification channels and config on ``session.info``
 (:func:`app.domain.notifications.session_catalogue`).
+    ``hamaynk.purge_idempotency``  periodic (hourly, at minute 17): removes the API's
+                          ``Idempotency-Key`` records older than ``HAMAYNK_IDEMPOTENCY_HOURS``
+                          (default 24) (:mod:`app.domain.idempotency`).
     ``hamaynk.purge_staged``  periodic (hourly, at minute 23): removes the uploads kept from
                           refused submissions (:mod:`app.domain.staging`) older than
                           ``HAMAYNK_STAGING_HOURS`` (default 6), rows and stored files, except
                           those of a citizen's online draft that still exists; and first the
                           drafts (:mod:`app.domain.drafts`) nobody saved for
                           ``HAMAYNK_DRAFT_DAYS`` (default 90), with their files.
+    ``hamaynk.sweep_storage``  periodic (hourly, at minute 41): the orphan sweep
+                          (:mod:`app.domain.sweep`): stored files no row names and left-over
+                          ``.tmp-*`` parts older than ``HAMAYNK_ORPHAN_GRACE_HOURS`` (default 24).
 """
 
 from __future__ import annotations
@@ -65,7 +77,6 @@ log = logging.getLogger(__name__)
 MODES = ("sqlite", "redis", "immediate")
 EXTENSION = "hamaynk.jobs"
 CHANNELS_EXTENSION = "hamaynk.notification_channels"
-SWEEP_AFTER = dt.timedelta(hours=1)
 # session.info: ids of notification rows flushed in the open transaction that are to be sent.
 OUTBOX_KEY = "hamaynk.outbox"
 
@@ -86,6 +97,8 @@ class Jobs:
     sweep: Any
     purge_staged: Any
     run_escalation: Callable[[dt.date | None], list[int]]
+    sweep_storage: Any = None
+    purge_idempotency: Any = None
 
 
 def make_huey(config: Mapping[str, Any], instance_path: str) -> Huey:
@@ -111,7 +124,6 @@ def _register(app: Flask, huey: Huey) -> Jobs:
     from app.domain import drafts, escalation, notifications, staging
     from app.domain.storage import get_storage
     from app.extensions import db
-    from app.models.base import utcnow
     from app.plugins import builder_services
     from app.plugins import runtime as plugin_runtime
 
@@ -127,10 +139,17 @@ def _register(app: Flask, huey: Huey) -> Jobs:
     def deliver(notification_id: int, task: Any = None) -> str:
         with app.app_context():
             try:
-                # The task's remaining retries say whether this is the last chance.
+                # The task's remaining retries say whether this is the last chance, and its
+                # delay when Huey will try again (the sweep leaves the row alone until then).
                 final = task is None or not task.retries
+                retry_in = None if final else float(task.retry_delay or 0)
                 return notifications.deliver(
-                    db.session, notification_id, app.config, notification_channels(app), final_attempt=final
+                    db.session,
+                    notification_id,
+                    app.config,
+                    notification_channels(app),
+                    final_attempt=final,
+                    retry_in=retry_in,
                 )
             except BaseException:
                 db.session.rollback()
@@ -159,14 +178,25 @@ def _register(app: Flask, huey: Huey) -> Jobs:
     def escalate() -> int:
         return len(run_escalation())
 
-    @huey.periodic_task(crontab(minute="7"), name="hamaynk.sweep")
+    @huey.periodic_task(crontab(minute="*"), name="hamaynk.sweep")
     def sweep() -> int:
         with app.app_context():
-            ids = notifications.pending_ids(db.session, older_than=utcnow() - SWEEP_AFTER)
-            db.session.rollback()
+            try:
+                ids = notifications.due_for_delivery(db.session, app.config)
+            except BaseException:
+                db.session.rollback()
+                raise
         for notification_id in ids:
             deliver(notification_id)
+        if ids:
+            log.info("sweep re-enqueued %d notification(s)", len(ids))
         return len(ids)
+
+    @huey.on_startup(name="hamaynk.sweep_on_start")
+    def sweep_on_start() -> None:
+        # A worker (re)started after a kill finds the rows its predecessor held without
+        # waiting for the next minute.
+        sweep.call_local()
 
     staging_age = dt.timedelta(
         hours=float(config.get("HAMAYNK_STAGING_HOURS") or staging.MAX_AGE.total_seconds() / 3600)
@@ -190,13 +220,61 @@ def _register(app: Flask, huey: Huey) -> Jobs:
             log.info("purged %d staged upload(s)", removed)
         return removed
 
+    # Daily: audit events older than HAMAYNK_AUDIT_RETENTION_DAYS (default 365) go; the chain's
+    # origin moves so the rest still verifies (app.domain.audit.prune).
+    @huey.periodic_task(crontab(minute="53", hour="3"), name="hamaynk.prune_audit")
+    def prune_audit() -> int:
+        from app.domain import audit
+
+        days = int(app.config.get("HAMAYNK_AUDIT_RETENTION_DAYS", 365))
+        with app.app_context():
+            try:
+                cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days)
+                pruned = audit.prune(db.session, older_than=cutoff)
+                db.session.commit()
+            except BaseException:
+                db.session.rollback()
+                raise
+        log.info("pruned %d audit event(s) older than %d day(s)", pruned.deleted, days)
+        return pruned.deleted
+
+    @huey.periodic_task(crontab(minute="41"), name="hamaynk.sweep_storage")
+    def sweep_storage() -> int:
+        from app.domain import sweep as orphans
+
+        with app.app_context():
+            try:
+                report = orphans.sweep(db.session, get_storage(app), grace=orphans.grace_period(app.config))
+            finally:
+                db.session.rollback()  # it only read
+        return len(report.removed)
+
+    idempotency_age = dt.timedelta(hours=float(config.get("HAMAYNK_IDEMPOTENCY_HOURS") or 24))
+
+    @huey.periodic_task(crontab(minute="17"), name="hamaynk.purge_idempotency")
+    def purge_idempotency() -> int:
+        # API Idempotency-Key answers are replayed for a day (app.domain.idempotency).
+        from app.domain import idempotency
+
+        with app.app_context():
+            try:
+                removed = idempotency.purge(db.session, older_than=idempotency_age)
+            except BaseException:
+                db.session.rollback()
+                raise
+        if removed:
+            log.info("purged %d idempotency record(s)", removed)
+        return removed
+
     return Jobs(
+        purge_idempotency=purge_idempotency,
         huey=huey,
         escalate=escalate,
         deliver=deliver,
         sweep=sweep,
         purge_staged=purge_staged,
         run_escalation=run_escalation,
+        sweep_storage=sweep_storage,
     )
 
 

@@ -1,19 +1,37 @@
 """Roles and permissions, defined in code and written to the database by
-``flask hamaynk sync-permissions`` (never edited by hand, so every install agrees).
+``flask hamaynk sync-permissions`` (never edited by hand, so every install agrees); and
+the glue between sign-ins and their server-side sessions (app.domain.sessions).
 
 Permission names come from each view's explicit ``class_permission_name`` (see
 app.admin.views), so renaming a Python class never churns permissions.
+
+Sessions: whichever page signs someone in (staff /login/, the portal, an identity provider)
+calls Flask-Login's ``login_user``; its signal opens a session row and the cookie keeps only
+the row's random id (``_sid``). Every request's user is loaded through
+:meth:`HamaynkSecurityManager.load_user`, which honours the cookie only while the row is open
+and not idle; every API token is checked the same way (its ``sid`` claim). Signing out
+(POST only) ends the row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
+from typing import Any
 
-from flask import g
+from flask import Flask, Response, current_app, g, redirect, request, session
+from flask_appbuilder import expose
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_appbuilder.security.views import AuthView
+from flask_babel import lazy_gettext as _l
+from flask_jwt_extended import JWTManager
+from flask_login import user_logged_in, user_logged_out
+from sqlalchemy.orm import object_session
 
-from app.admin import security_views
+from app.admin import login, security_views
+from app.api.auth import HamaynkSecurityApi
+from app.domain import sessions
 from app.domain.roles import (  # noqa: F401 - re-exported for the permission tables below
     ALL_ROLES,
     AUDITOR,
@@ -29,6 +47,7 @@ from app.domain.roles import (  # noqa: F401 - re-exported for the permission ta
     SYSTEM_ADMIN,
     user_role_names,
 )
+from app.extensions import current_appbuilder, db
 
 # Every signed-in person may see and edit their own profile and change their password.
 SELF_SERVICE = [
@@ -95,6 +114,163 @@ def _matches(pairs: Iterable[tuple[str, str]], permission: str, view: str) -> bo
     return any(re.fullmatch(p, permission) and re.fullmatch(v, view) for p, v in pairs)
 
 
+# -- sessions ------------------------------------------------------------------------------------
+
+# The Flask session key holding the random id of the browser's AuthSession row.
+SESSION_ID = "_sid"
+# What Flask-Login keeps in the cookie for a signed-in user; dropped with a refused session.
+_LOGIN_KEYS = ("_user_id", "_fresh", "_id", SESSION_ID)
+
+
+def idle_limit(user: Any) -> dt.timedelta | None:
+    """How long a browser session of ``user`` may sit unused: staff (any role but Citizen)
+    HAMAYNK_STAFF_IDLE_MINUTES, citizens HAMAYNK_CITIZEN_IDLE_MINUTES; 0 means no limit."""
+    staff = any(role.name != CITIZEN for role in getattr(user, "roles", []))
+    setting = "HAMAYNK_STAFF_IDLE_MINUTES" if staff else "HAMAYNK_CITIZEN_IDLE_MINUTES"
+    minutes = int(current_app.config.get(setting) or 0)
+    return dt.timedelta(minutes=minutes) if minutes > 0 else None
+
+
+def _writes_pending() -> bool:
+    return bool(db.session.new or db.session.dirty or db.session.deleted)
+
+
+def _still_open(row: Any, idle: dt.timedelta | None) -> bool:
+    """Record this use of ``row`` (end it when idle, touch it once a minute) and say whether
+    it is still open. Writes and commits only when the request has nothing else pending, so
+    no half-done work of a view is ever committed with it; otherwise it only checks."""
+    if _writes_pending():
+        return not sessions.is_idle(row, idle)
+    if sessions.settle(db.session, row, idle=idle):
+        still_open = row.ended_at is None
+        _commit_keeping_loaded(row)
+        return still_open
+    return True
+
+
+def _commit_keeping_loaded(row: Any) -> None:
+    """Commit the write to ``row`` (nothing else is pending) without expiring what the request
+    has loaded: a touch must not make the request reload its user, roles and rows (one
+    UPDATE, whatever else the request does)."""
+    current = object_session(row)
+    if current is None:
+        return
+    expire = current.expire_on_commit
+    current.expire_on_commit = False
+    try:
+        current.commit()
+    finally:
+        current.expire_on_commit = expire
+
+
+def _forget_sign_in() -> None:
+    for key in _LOGIN_KEYS:
+        session.pop(key, None)
+
+
+def _browser_user(user_model: Any, pk: Any) -> Any | None:
+    """The user ``pk`` of a browser request while the cookie's session is open: the session
+    row and its user are read in one SELECT (app.domain.sessions.find_with_user)."""
+    try:
+        user_id = int(pk)
+    except (TypeError, ValueError):
+        return None
+    found = sessions.find_with_user(
+        db.session, session.get(SESSION_ID), user_id=user_id, kind=sessions.WEB, user_model=user_model
+    )
+    if found is None:
+        _forget_sign_in()
+        return None
+    row, user = found
+    if not user.is_active:
+        return None
+    if not sessions.is_open(row) or not _still_open(row, idle_limit(user)):
+        _forget_sign_in()
+        return None
+    db.session.info[sessions.CURRENT] = sessions.Current(session_id=row.id, user_id=user.id, kind=sessions.WEB)
+    return user
+
+
+def _token_ended(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Flask-JWT-Extended's revocation check: a token is good only while its session is. The
+    session row and its user are read in one SELECT, so loading the user next costs none."""
+    try:
+        user_id = int(payload.get("sub", ""))
+    except (TypeError, ValueError):
+        return True
+    user_model = current_appbuilder().sm.user_model
+    found = sessions.find_with_user(
+        db.session, payload.get("sid"), user_id=user_id, kind=sessions.API, user_model=user_model
+    )
+    return found is None or not sessions.is_open(found[0]) or not _still_open(found[0], None)
+
+
+def _signed_in(_app: Flask, user: Any = None, **_extra: Any) -> None:
+    """Flask-Login's ``user_logged_in``: open the browser's session row (and end the one this
+    browser had, if any). The row is committed at once: the sign-in is done."""
+    previous = sessions.find(db.session, session.get(SESSION_ID))
+    if previous is not None:
+        sessions.end(db.session, previous, sessions.LOGOUT)
+    raw, row = sessions.open_session(db.session, user.id, sessions.WEB, ip=request.remote_addr)
+    db.session.flush()
+    current = sessions.Current(session_id=row.id, user_id=user.id, kind=sessions.WEB)
+    db.session.commit()
+    session[SESSION_ID] = raw
+    db.session.info[sessions.CURRENT] = current
+
+
+def _signed_out(_app: Flask, user: Any = None, **_extra: Any) -> None:
+    """Flask-Login's ``user_logged_out``: end the browser's session row."""
+    row = sessions.find(db.session, session.pop(SESSION_ID, None))
+    if row is not None:
+        sessions.end(db.session, row, sessions.LOGOUT)
+        db.session.commit()
+    db.session.info.pop(sessions.CURRENT, None)
+
+
+def _hand_over_new_id(response: Response) -> Response:
+    """After a browser changed its own password, its old session ended with the others:
+    give it the new one (app.domain.sessions reissues it once the change is committed)."""
+    raw = db.session.info.pop(sessions.REISSUED, None)
+    if raw is not None:
+        session[SESSION_ID] = raw
+    return response
+
+
+# Where Flask-Login and Flask-JWT-Extended keep the request's user and token on ``g``.
+_REQUEST_USER_KEYS = ("_login_user", "_jwt_extended_jwt", "_jwt_extended_jwt_header", "_jwt_extended_jwt_user")
+
+
+def _request_done(_error: BaseException | None) -> None:
+    # A test client's requests can share one app context (and so one ``g``) with the test
+    # around them; the next request must check its own cookie or token, not inherit this
+    # one's user.
+    db.session.info.pop(sessions.CURRENT, None)
+    for key in _REQUEST_USER_KEYS:
+        g.pop(key, None)
+
+
+class LogoutByPost(AuthView):
+    """Signing out by POST (with the CSRF token) only: a link or an image on another site
+    must not sign anyone out. A GET (an old bookmark) shows a button that posts."""
+
+    @expose("/logout/", methods=["GET", "POST"])
+    def logout(self) -> Any:
+        if request.method != "POST":
+            if not getattr(g.get("user"), "is_authenticated", False):
+                return redirect(self.appbuilder.get_url_for_index)
+            return self.render_template("hamaynk/logout.html", title=_l("Sign out"))
+        return super().logout()
+
+
+def with_logout_by_post(view_class: type[AuthView]) -> type[AuthView]:
+    """``view_class`` (whichever staff sign-in view is configured) with :class:`LogoutByPost`'s
+    sign-out; the class name, and so every endpoint name, stays the same."""
+    if issubclass(view_class, LogoutByPost):
+        return view_class
+    return type(view_class.__name__, (LogoutByPost, view_class), {"__module__": view_class.__module__})
+
+
 class HamaynkSecurityManager(SecurityManager):
     """FAB's SQLAlchemy security manager plus Hamaynk's role catalogue."""
 
@@ -106,6 +282,35 @@ class HamaynkSecurityManager(SecurityManager):
     rolemodelview = security_views.RoleModelView
     groupmodelview = security_views.UserGroupModelView
     permissionviewmodelview = security_views.PermissionViewModelView
+    # Staff sign-in with brute-force limits and the second factor (app.admin.login).
+    authdbview = login.AuthDBView
+    # Token sign-in, refresh and sign-out backed by server-side sessions (app.api.auth).
+    security_api = HamaynkSecurityApi
+
+    def register_views(self) -> None:
+        self.authdbview = with_logout_by_post(self.authdbview)
+        super().register_views()
+
+    def load_user(self, pk: int) -> Any | None:
+        """The user of a browser request, only while the cookie's session is open."""
+        return _browser_user(self.user_model, pk)
+
+    def load_user_jwt(self, _jwt_header: Any, jwt_data: dict[str, Any]) -> Any | None:
+        """The user of an API request; its session was checked with the token (_token_ended),
+        and the cookie plays no part."""
+        try:
+            user = self.get_user_by_id(int(jwt_data["sub"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if user is None or not user.is_active:
+            return None
+        g.user = user
+        return user
+
+    def create_jwt_manager(self, app: Flask) -> JWTManager:
+        manager = super().create_jwt_manager(app)
+        manager.token_in_blocklist_loader(_token_ended)
+        return manager
 
     def sync_roles(self) -> dict[str, int]:
         """Create every role and give it exactly the permissions ROLE_PERMISSIONS says.
@@ -161,3 +366,8 @@ def _refuse_unknown_fab_actions() -> None:
 
 def init_app(app) -> None:
     app.before_request(_refuse_unknown_fab_actions)
+    sessions.install()
+    user_logged_in.connect(_signed_in, app)
+    user_logged_out.connect(_signed_out, app)
+    app.after_request(_hand_over_new_id)
+    app.teardown_request(_request_done)

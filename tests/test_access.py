@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 import config
 from app import web
 from app.demo import ensure_user
-from app.domain import access, channels, intake, roles, statuses
+from app.domain import access, audit, channels, intake, roles, statuses
 from app.domain.access import Actor
 from app.domain.storage import get_storage
 from app.extensions import db
@@ -882,8 +882,11 @@ def owned_loads():
     def record(state) -> None:
         if not has_request_context() or not state.is_select or state.is_relationship_load or state.is_column_load:
             return
-        if state.execution_options.get(access.SCOPE_OPTION) == access.Scope(None, f"unscoped: {access.OWN_PROFILE}"):
+        scope = state.execution_options.get(access.SCOPE_OPTION)
+        if scope == access.Scope(None, f"unscoped: {access.OWN_PROFILE}"):
             return  # who is acting: every request reads it
+        if scope == access.Scope(None, f"unscoped: {audit.DENIED_DEDUPE}"):
+            return  # a refusal's de-duplication (app.auditing): every refused request reads it
         for model, scope in access.owned_reads(state.statement).items():
             seen[request.endpoint or "?"].add((model, scope.how if scope is not None else "UNSCOPED"))
 

@@ -617,7 +617,7 @@ def test_municipal_admin_creates_a_clerk(app, client, as_user):
         assert event.actor_id == app.seeded["alpha"]["users"]["municipal_admin"]
     assert "new.clerk" in text(client.get("/admin/staff/"))
     # The new account can sign in with the password set here.
-    client.get("/logout/")
+    client.post("/logout/")
     assert client.post("/login/", data={"username": "new.clerk", "password": NEW_PASSWORD}).status_code == 302
 
 
@@ -753,7 +753,7 @@ def test_municipal_admin_edits_their_clerk(app, client, as_user):
         profile = db.session.execute(select(StaffProfile).where(StaffProfile.user_id == clerk)).scalar_one()
         assert profile.department_id == app.seeded["alpha"]["departments"]["civil_registry"]
     # The password was left empty: the old one still works.
-    client.get("/logout/")
+    client.post("/logout/")
     assert client.post("/login/", data={"username": "alpha.clerk", "password": PASSWORD}).status_code == 302
 
 

@@ -197,4 +197,5 @@ def test_the_workspace_and_the_api_hand_over(app, people, client):
     assert ok.status_code == 200
     result = ok.json["result"]
     assert result["status"] == statuses.ISSUED and result["closed_at"] is not None
-    assert result["history"][-1]["details"] == {"method": "online"} and result["allowed_actions"] == ["comment"]
+    # Closed applications are read-only (docs/security.md): not even a comment is offered.
+    assert result["history"][-1]["details"] == {"method": "online"} and result["allowed_actions"] == []

@@ -106,7 +106,7 @@ def test_another_citizen_staff_and_strangers_do_not_get_it(app, client, citizen_
     assert refused.status_code == 404 and document.content not in refused.data and A_NAME not in text(refused)
     login(client, "alpha.clerk")
     assert client.get(url).status_code == 403  # staff download on the case page, not the portal
-    client.get("/logout/")
+    client.post("/logout/")
     anonymous = client.get(url)
     assert anonymous.status_code == 302 and "/account/login" in anonymous.headers["Location"]
     # An application without any document, and one that does not exist.

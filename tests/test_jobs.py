@@ -108,10 +108,16 @@ def test_tests_run_jobs_immediately_and_the_schedule_is_every_quarter_hour(app):
     huey = jobs.get_huey(app)
     assert huey.immediate
     names = lambda when: sorted(task.name for task in huey.read_periodic(when))  # noqa: E731
-    assert names(dt.datetime(2026, 3, 2, 10, 15)) == ["hamaynk.escalate"]
-    assert names(dt.datetime(2026, 3, 2, 10, 45)) == ["hamaynk.escalate"]
+    # Escalation every quarter hour; the delivery sweep every minute (a killed worker's leases
+    # run out in minutes, not hours); the housekeeping jobs once an hour or once a day.
+    assert names(dt.datetime(2026, 3, 2, 10, 15)) == ["hamaynk.escalate", "hamaynk.sweep"]
+    assert names(dt.datetime(2026, 3, 2, 10, 45)) == ["hamaynk.escalate", "hamaynk.sweep"]
     assert names(dt.datetime(2026, 3, 2, 10, 7)) == ["hamaynk.sweep"]
-    assert names(dt.datetime(2026, 3, 2, 10, 16)) == []
+    assert names(dt.datetime(2026, 3, 2, 10, 16)) == ["hamaynk.sweep"]
+    assert names(dt.datetime(2026, 3, 2, 10, 17)) == ["hamaynk.purge_idempotency", "hamaynk.sweep"]
+    assert names(dt.datetime(2026, 3, 2, 10, 23)) == ["hamaynk.purge_staged", "hamaynk.sweep"]
+    assert names(dt.datetime(2026, 3, 2, 10, 41)) == ["hamaynk.sweep", "hamaynk.sweep_storage"]
+    assert names(dt.datetime(2026, 3, 2, 3, 53)) == ["hamaynk.prune_audit", "hamaynk.sweep"]
 
 
 def test_the_worker_refuses_immediate_mode(app):

@@ -61,7 +61,8 @@ DEMO_USERS = (
 )
 # File formats whose names are the same in every language (see the module docstring).
 FORMAT_NAMES = frozenset(TYPE_LABELS.values()) | {"YAML", "JSON"}
-NAMES_IN_EVERY_LANGUAGE = FORMAT_NAMES | {"ID", "CSV", "XLSX", "QR", "API"}
+# Authenticator apps the second-factor page suggests are named as their makers spell them.
+NAMES_IN_EVERY_LANGUAGE = FORMAT_NAMES | {"ID", "CSV", "XLSX", "QR", "API", "FreeOTP", "Aegis"}
 # Two Latin letters or more, not glued to digits (RE2, v1 and H264 are names of things).
 LATIN_WORD = re.compile(r"(?<![0-9])[A-Za-z][A-Za-z'’]*[A-Za-z](?![0-9])")
 # Not pages: leaving, switching language, files, the machine-facing API and its Swagger UI.

@@ -219,7 +219,7 @@ def test_the_menu_and_the_pages_are_for_clerks_and_municipal_admins_only(app, cl
         login_as(role)
         assert client.get("/office/").status_code in (302, 403), role
         assert client.get("/office/applicants?q=Armen").status_code in (302, 403), role
-    client.get("/logout/")
+    client.post("/logout/")
     assert client.get(f"/office/new/{RESIDENCE}").status_code in (302, 401, 403)
 
 

@@ -265,7 +265,7 @@ def test_only_the_drafts_owner_pays_for_it_and_sees_its_return_page(app, client,
     assert client.get(f"/pay/test/return/{reference}").status_code == 404
     login(client, "alpha.clerk")
     assert client.post("/pay/test/start", data={"draft_id": draft_id}).status_code == 403
-    client.get("/logout/")
+    client.post("/logout/")
     anonymous = client.post("/pay/test/start", data={"draft_id": draft_id})
     assert anonymous.status_code == 302 and "login" in anonymous.headers["Location"]
 

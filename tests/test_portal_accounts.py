@@ -23,6 +23,23 @@ def _text(response) -> str:
     return html.unescape(re.sub(r"\s+", " ", response.get_data(as_text=True)))
 
 
+def _refused_by_input_layer(response, problem: str) -> None:
+    """The input layer's 400 page (app.cleaning, in English): its title, ``problem`` and that
+    nothing was changed."""
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    text = _text(response)
+    assert "The request could not be accepted" in text
+    assert f"{problem} Nothing was changed." in text
+    assert "Location" not in response.headers
+
+
+def _without_nonces(response) -> str:
+    return re.sub(r'nonce="[^"]*"', "", _text(response))
+
+
+CONTROL_CHARACTERS = "This text contains control characters; remove them."
+
+
 def _register(client, **overrides):
     data = {
         "name": NAME,
@@ -227,12 +244,16 @@ def test_registering_again_before_verifying_sends_a_new_link(app, client):
 def test_bad_registration_says_why_next_to_the_field_and_creates_nothing(app, client, overrides, field, words):
     before = _users(app)
     response = _register(client, **overrides)
-    assert response.status_code == 400
-    text = _text(response)
-    assert words in text, text[:2000]
     page = response.get_data(as_text=True)
-    assert f'href="#{field}"' in page  # the error summary links to the field
-    assert re.search(rf'id="{field}"[^>]*aria-invalid="true"', page)
+    if words == "control characters":
+        # Refused by the input layer (app.cleaning) before the form is read: its page, not the form.
+        _refused_by_input_layer(response, CONTROL_CHARACTERS)
+    else:
+        assert response.status_code == 400
+        text = _text(response)
+        assert words in text, text[:2000]
+        assert f'href="#{field}"' in page  # the error summary links to the field
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true"', page)
     assert STRONG not in page  # a password is never sent back
     assert _users(app) == before
     with app.app_context():
@@ -265,9 +286,19 @@ def test_wrong_address_and_wrong_password_get_the_same_answer(app, client, monke
     assert "The e-mail address or the password is not right." in _text(unknown)
     assert _signed_in_as(client) is None
     # Hostile input is the same wrong answer, not a crash.
-    for email, password in (("", ""), ("\x00", "\x00"), ("a" * 5000, "b" * 5000), ("' OR 1=1 --", "x")):
+    for email, password in (("", ""), ("a" * 5000, "b" * 5000), ("' OR 1=1 --", "x")):
         response = _portal_login(client, email, password)
         assert response.status_code == 400 and "not right" in _text(response)
+    # A control character is refused by the input layer (app.cleaning) before any look-up:
+    # the same refusal whether the address or only the password holds it.
+    hashed.clear()
+    nul_address = _portal_login(client, "\x00", "\x00")
+    nul_password = _portal_login(client, "anna@example.am", "\x00")
+    _refused_by_input_layer(nul_address, CONTROL_CHARACTERS)
+    _refused_by_input_layer(nul_password, CONTROL_CHARACTERS)
+    # The page's script nonces differ from response to response; nothing else may.
+    assert _without_nonces(nul_address) == _without_nonces(nul_password)
+    assert hashed == [] and _signed_in_as(client) is None
 
 
 def test_sign_in_sets_the_profile_language_and_goes_to_next(app, client):
@@ -295,6 +326,13 @@ def test_sign_in_sets_the_profile_language_and_goes_to_next(app, client):
 )
 def test_sign_in_never_redirects_off_the_site(app, client, target):
     make_citizen(app, "anna@example.am", password=STRONG)
+    if "\x00" in target:
+        # Refused by the input layer (app.cleaning): no form, no sign-in, no redirect at all.
+        shown = client.get("/account/login", query_string={"next": target, "_l_": "en"})
+        _refused_by_input_layer(shown, CONTROL_CHARACTERS)
+        _refused_by_input_layer(_portal_login(client, "anna@example.am", next=target), CONTROL_CHARACTERS)
+        assert _signed_in_as(client) is None
+        return
     page = client.get("/account/login", query_string={"next": target}).get_data(as_text=True)
     response = _portal_login(client, "anna@example.am", next=target)
     assert response.status_code == 302

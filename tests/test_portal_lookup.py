@@ -157,7 +157,13 @@ def test_bad_input_is_answered_in_words_never_with_a_500(client, walk_in):
         (walk_in.tracking_number, "", "Enter the access code"),
         ("ABC-2026-000123-Q", "x", "This is not a tracking number"),
         ("x" * 5000, "y" * 5000, "This is not a tracking number"),
-        ("<script>alert(1)</script>", "\x00\x01", "This is not a tracking number"),
+        ("<script>alert(1)</script>", "x", "This is not a tracking number"),
+        # Control characters: refused by the input layer (app.cleaning) before the look-up.
+        (
+            "<script>alert(1)</script>",
+            "\x00\x01",
+            "This text contains control characters; remove them. Nothing was changed.",
+        ),
     ):
         response = look_up(client, number, code, address=f"192.0.2.{len(number) % 200}")
         assert response.status_code == 400, number

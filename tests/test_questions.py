@@ -9,8 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
+from babel.support import Translations
 from sqlalchemy import func, select, update
 
+import app as app_package
 from app.domain import access, deadlines
 from app.domain import questions as qs
 from app.domain.storage import LocalStorage, StorageError, get_storage
@@ -82,6 +84,21 @@ def notices(app, kind: str) -> list[Notification]:
 
 def html(response) -> str:
     return response.get_data(as_text=True)
+
+
+def assert_refused_by_input_layer(response, problem: str) -> None:
+    """The input layer's 400 page (app.cleaning): its title and ``problem``, followed by
+    "Nothing was changed.", in the page's language (English, or Armenian once a request of the
+    test cached it)."""
+    assert response.status_code == 400, html(response)[:500]
+    page = html(response)
+    if '<html lang="en"' in page:
+        said = str
+    else:
+        assert '<html lang="hy"' in page
+        said = Translations.load(str(Path(app_package.__file__).parent / "translations"), ["hy"]).gettext
+    assert said("The request could not be accepted") in page
+    assert said("%(problem)s Nothing was changed.") % {"problem": said(problem)} in page
 
 
 def send_question(client, municipality_id: int | str, department_id: int | str, /, **fields):
@@ -187,12 +204,21 @@ def test_another_citizens_application_or_a_draft_or_garbage_is_not_found(app, cl
     theirs = own_application(app, people["a"])
     walk_in = file_application(app, SERVICE, "alpha")  # filed at the office, no account
     login(client, "boris@example.test")
-    for raw in (theirs, walk_in, "abc", "0", "-1", "99999999999999999999999", "1.0"):
+    for raw in (theirs, walk_in, "abc", "0", "-1", "1.0"):
         assert client.get(f"/my/questions/new?application_id={raw}").status_code == 404, raw
         posted = client.post(
             "/my/questions/new", data={"application_id": str(raw), "subject": "Hi", "body": "Let me see"}
         )
         assert posted.status_code == 404, raw
+    # A key beyond PostgreSQL's integer names no row: the input layer refuses it before the view.
+    huge = "99999999999999999999999"
+    assert_refused_by_input_layer(
+        client.get(f"/my/questions/new?_l_=en&application_id={huge}"), "This number is too large."
+    )
+    posted = client.post(
+        "/my/questions/new?_l_=en", data={"application_id": huge, "subject": "Hi", "body": "Let me see"}
+    )
+    assert_refused_by_input_layer(posted, "This number is too large.")
     assert count(app, Question) == 0
     with app.test_request_context("/?_l_=en"), pytest.raises(access.NotFound):
         qs.ask(
@@ -230,11 +256,15 @@ def test_bad_input_is_refused_with_a_message_next_to_its_field_and_changes_nothi
     response = send_question(
         client, alpha["id"], alpha["departments"]["urban_planning"], attachments=[attach("pdf")], **changes
     )
-    assert response.status_code == 400
-    text = html(response)
-    assert message in text
-    assert f'href="#{field}"' in text  # the error summary links to the field
-    assert 'aria-invalid="true"' in text
+    if message == "control characters":
+        # Refused by the input layer (app.cleaning) before the form is read: its page, not the form.
+        assert_refused_by_input_layer(response, "This text contains control characters; remove them.")
+    else:
+        assert response.status_code == 400
+        text = html(response)
+        assert message in text
+        assert f'href="#{field}"' in text  # the error summary links to the field
+        assert 'aria-invalid="true"' in text
     assert count(app, Question) == 0 and count(app, QuestionMessage) == 0
     assert stored_objects(app) == []
     assert notices(app, "question_asked") == []
@@ -430,6 +460,40 @@ def test_a_closed_question_takes_no_follow_up(app, client, people):
     assert refused.status_code == 409
     assert "closed" in html(refused)
     assert count(app, QuestionMessage) == before
+
+
+@pytest.mark.parametrize("closed", ["rejected", "withdrawn", "issued"])
+def test_a_closed_application_takes_no_questions_or_follow_ups(app, client, people, closed):
+    """Issue 12: once an application is closed its file is read-only for the citizen
+    (docs/security.md): no new question about it, no follow-up on one asked before (the
+    domain refuses both, nothing written); staff may still answer what was asked before."""
+    application_id = own_application(app, people["a"])
+    asked_before = ask_question(app, people["a"], application_id=application_id)
+    with app.app_context():
+        db.session.execute(update(Application).where(Application.id == application_id).values(status=closed))
+        db.session.commit()
+    before = (count(app, Question), count(app, QuestionMessage))
+
+    with pytest.raises(qs.ApplicationClosed):
+        ask_question(app, people["a"], application_id=application_id)
+    login(client, "anna@example.test")
+    sent = client.post(
+        "/my/questions/new?_l_=en",
+        data={"application_id": str(application_id), "subject": "Why?", "body": "Why was it closed?"},
+    )
+    assert sent.status_code == 303 and sent.headers["Location"].endswith("/my/questions/new")
+    assert "questions about it are no longer taken" in html(client.get("/my/questions/new?_l_=en"))
+
+    page = html(client.get(f"/my/questions/{asked_before}?_l_=en"))
+    assert 'name="body"' not in page
+    refused = client.post(f"/my/questions/{asked_before}?_l_=en", data={"body": "Hello?"})
+    assert refused.status_code == 409 and "questions about it are no longer taken" in html(refused)
+    assert (count(app, Question), count(app, QuestionMessage)) == before
+
+    _staff_answer(app, asked_before, body="It was closed because the address is not registered.")
+    assert count(app, QuestionMessage) == before[1] + 1
+    # A general question to the department is still open to the citizen.
+    assert ask_question(app, people["a"])
 
 
 def test_hostile_text_is_shown_as_text(app, client, people):

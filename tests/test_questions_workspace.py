@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, update
 
-from app.domain import access, deadlines
+from app.domain import access, audit, deadlines
 from app.domain import questions as qs
 from app.domain.storage import get_storage
 from app.extensions import db
@@ -113,10 +113,17 @@ def test_the_lists_show_mine_my_departments_and_all_with_age_and_overdue(app, cl
 def test_bad_filters_are_ignored_with_a_message(app, client, anna, login_as):
     ask_question(app, anna, subject="Planning question")
     login_as("specialist")
-    response = client.get("/workspace/questions/?_l_=en&status=bogus&view=%00")
+    response = client.get("/workspace/questions/?_l_=en&status=bogus&view=nonsense")
     assert response.status_code == 200
     assert "There is no such status" in html(response)
     assert "Planning question" in html(response)
+    # A control character is no filter at all: the input layer (app.cleaning) refuses the request.
+    refused = client.get("/workspace/questions/?_l_=en&status=bogus&view=%00")
+    assert refused.status_code == 400
+    page = html(refused)
+    assert "The request could not be accepted" in page
+    assert "This text contains control characters; remove them. Nothing was changed." in page
+    assert "Planning question" not in page
 
 
 def test_the_list_costs_the_same_queries_for_two_questions_as_for_twelve(app, client, anna, login_as):
@@ -260,7 +267,10 @@ def test_staff_of_another_municipality_see_nothing_of_alphas_questions(app, clie
     assert count(app, QuestionMessage) == 1
     assert get(app, question_id).status == qs.OPEN
     with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == 0
+        # Only the sign-ins and the refusals are recorded: nothing was downloaded or changed.
+        actions = set(db.session.execute(select(AuditEvent.action)).scalars())
+        assert actions <= {audit.LOGIN, audit.ACCESS_DENIED}, actions
+        assert audit.LOGIN in actions
 
 
 def test_a_caseworker_opens_an_attachment_and_it_is_audited(app, client, anna, login_as):
@@ -272,8 +282,7 @@ def test_a_caseworker_opens_an_attachment_and_it_is_audited(app, client, anna, l
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert "plan.pdf" in response.headers["Content-Disposition"]
     with app.app_context():
-        event = db.session.execute(select(AuditEvent)).scalar_one()
-        assert event.action == qs.AUDIT_DOWNLOAD
+        event = db.session.execute(select(AuditEvent).where(AuditEvent.action == qs.AUDIT_DOWNLOAD)).scalar_one()
         assert event.actor_id == app.seeded["alpha"]["users"]["specialist"]
         assert event.details == {"question_id": question_id, "sha256": event.details["sha256"], "channel": "office"}
 
@@ -309,7 +318,8 @@ def test_a_head_hands_a_question_over_within_the_municipality(app, client, anna,
             select(Notification.recipient_user_id).where(Notification.kind == "question_asked")
         ).scalars()
         assert trader in set(told)
-        assert db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == 2
+        handovers = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "question.reassign")
+        assert db.session.execute(handovers).scalar_one() == 2
     # Another municipality's department or person, garbage, or nothing: refused, nothing changes.
     for data, message in (
         ({"department_id": str(beta["departments"]["trade"])}, "Choose a department of this municipality."),
@@ -322,6 +332,8 @@ def test_a_head_hands_a_question_over_within_the_municipality(app, client, anna,
         assert refused.status_code == 400, data
         assert message in html(refused), data
     assert get(app, question_id).assignee_id == trader
+    with app.app_context():
+        assert db.session.execute(handovers).scalar_one() == 2
 
 
 def test_a_specialist_cannot_hand_over_but_can_close(app, client, anna, login_as):
@@ -356,7 +368,8 @@ def test_the_municipal_admin_sets_the_answer_deadline(app, client, anna, login_a
     assert client.post("/admin/services/settings/questions", data={"days": "10"}).status_code == 302
     with app.app_context():
         assert db.session.get(Municipality, alpha["id"]).question_answer_days == 10
-        assert db.session.execute(select(AuditEvent.action)).scalar_one() == "municipality.question_answer_days"
+        settings = select(AuditEvent.action).where(AuditEvent.action.startswith("municipality."))
+        assert db.session.execute(settings).scalar_one() == "municipality.question_answer_days"
     question_id = ask_question(app, anna)
     with app.app_context():
         expected = deadlines.add_working_days(deadlines.today(), 10, session=db.session, municipality_id=alpha["id"])

@@ -254,13 +254,23 @@ def test_cookies_and_tokens_signed_with_the_public_development_key_are_not_accep
     admin_id = seed_system_admin(app)
     clerk_id = seed_municipality(app, "alpha")["users"]["clerk"]
     cookie_name = app.config["SESSION_COOKIE_NAME"]
+    # Sign-ins are server-side sessions (app.domain.sessions): a cookie or token names an open
+    # one, so the forger here is also given open sessions' ids (the key alone gets nobody in).
+    from app.domain import sessions
+
+    with app.app_context():
+        web_sid, _row = sessions.open_session(db.session, admin_id, sessions.WEB)
+        api_sid, _row = sessions.open_session(db.session, clerk_id, sessions.API)
+        db.session.commit()
 
     def session_cookie() -> str:
         serializer = app.session_interface.get_signing_serializer(app)
-        return serializer.dumps({"_user_id": str(admin_id), "_fresh": True})
+        return serializer.dumps({"_user_id": str(admin_id), "_fresh": True, "_sid": web_sid})
 
     def access_token() -> str:
-        return flask_jwt_extended.create_access_token(identity=str(clerk_id), fresh=True)
+        return flask_jwt_extended.create_access_token(
+            identity=str(clerk_id), fresh=True, additional_claims={"sid": api_sid}
+        )
 
     def admin_page(cookie: str):
         client = app.test_client()

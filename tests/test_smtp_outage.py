@@ -164,7 +164,6 @@ def test_notifications_queue_while_the_smtp_server_is_down_and_each_is_delivered
 
     # -- the server is back: the hourly sweep and the retries race ----------------------------------
     smtp.start()
-    monkeypatch.setattr(jobs, "SWEEP_AFTER", dt.timedelta(0))  # the sweep takes every pending row
     tasks = due_retries(app)
     assert len(tasks) == len(rows)
     start = threading.Barrier(2)

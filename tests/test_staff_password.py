@@ -61,3 +61,32 @@ def test_an_edit_with_a_new_password_changes_it(app, client, login_as):
     assert response.status_code == 302
     assert _stored_hash(app, clerk) != before
     login(client, "alpha.clerk", "a-new-password-42")
+
+
+@pytest.mark.parametrize("password_field", ["absent", "empty", "the stored hash"])
+def test_flask_appbuilders_user_edit_keeps_the_password(app, client, login_as, password_field):
+    """Issue 12: the same rule on the system admin's Users screen (Flask-AppBuilder's own edit
+    form): whatever a post says in a password field, an edit is not a password change."""
+    clerk = app.seeded["alpha"]["users"]["clerk"]
+    before = _stored_hash(app, clerk)
+    login_as("system_admin")
+    with app.app_context():
+        role_id = app.appbuilder.sm.find_role(CLERK).id
+    data = {
+        "first_name": "Lilit",
+        "last_name": "Sargsyan",
+        "username": "alpha.clerk",
+        "email": "alpha.clerk@test.example",
+        "active": "y",
+        "roles": [str(role_id)],
+    }
+    if password_field == "empty":
+        data["password"] = ""
+    elif password_field == "the stored hash":
+        data["password"] = before
+    response = client.post(f"/users/edit/{clerk}", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    with app.app_context():
+        assert app.appbuilder.sm.get_user_by_id(clerk).first_name == "Lilit"
+    assert _stored_hash(app, clerk) == before
+    login(app.test_client(), "alpha.clerk", PASSWORD)

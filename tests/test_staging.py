@@ -186,7 +186,7 @@ def test_the_purge_job_removes_old_kept_files_and_their_objects(app, clerk):
     assert [r.id for r in staged_rows(app)] == [r.id for r in recent]
     assert not storage.exists(old.storage_key) and all(storage.exists(r.storage_key) for r in recent)
     huey = jobs.get_huey(app)
-    assert [t.name for t in huey.read_periodic(dt.datetime(2026, 3, 2, 10, 23))] == ["hamaynk.purge_staged"]
+    assert "hamaynk.purge_staged" in [t.name for t in huey.read_periodic(dt.datetime(2026, 3, 2, 10, 23))]
     # Nothing old left: the next run removes nothing.
     with app.app_context():
         assert staging.purge(db.session, storage) == 0

@@ -487,6 +487,35 @@ def test_comments_are_internal_history_without_a_status_change(app, people):
         act(app, application_id, "comment", "auditor", text="auditors only read")
 
 
+@pytest.mark.parametrize("closing", ["reject", "withdraw"])
+def test_a_closed_application_takes_no_more_comments(app, people, client, closing):
+    """Issue 12: a closed application's file is read-only (docs/security.md): the domain
+    refuses the comment whatever the channel, nothing is written, the case page stops offering
+    it and the workspace's POST is refused with the same message."""
+    application_id = file_application(app)
+    act(app, application_id, "comment", "registry_head", text="Before closing: fine.")
+    if closing == "reject":
+        act(app, application_id, "reject", "registrar", reason="Nobody is registered at this address.")
+    else:
+        act(app, application_id, "withdraw", "front_clerk")
+    before = load(app, application_id)
+    with pytest.raises(InvalidAction) as refused:
+        act(app, application_id, "comment", "registry_head", text="After closing.")
+    with force_locale("en"):
+        assert str(refused.value) == "This application is closed; its file takes no more comments."
+    assert load(app, application_id) == before
+    with app.app_context():
+        application = db.session.get(Application, application_id)
+        assert "comment" not in allowed(app, application, people["registry_head"])
+
+    testing.login(client, "alpha.registry_head")
+    page = client.get(f"/workspace/applications/{application_id}?_l_=en").get_data(as_text=True)
+    assert "Internal comment (never shown to the applicant)" not in page
+    response = client.post(f"/workspace/applications/{application_id}/comment?_l_=en", data={"comment": "Sneaked in."})
+    assert response.status_code in (400, 409)
+    assert load(app, application_id) == before
+
+
 def test_reassign_to_someone_who_may_work_the_step(app, people):
     application_id = file_application(app)
     act(app, application_id, "reassign", "registry_head", assignee_id=people["registrar2"], reason="Aram is on leave.")

@@ -625,9 +625,10 @@ def test_documents_download_and_preview_with_safe_headers_and_an_audit_trail(app
         preview.headers["Content-Disposition"].startswith("inline; ")
         and "scan.png" in preview.headers["Content-Disposition"]
     )
+    # The preview's own policy, narrowed by app.headers so no other site can frame it.
     assert (
         preview.headers["Content-Security-Policy"]
-        == "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+        == "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
     )
     assert preview.headers["X-Content-Type-Options"] == "nosniff"
 

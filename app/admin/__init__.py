@@ -8,11 +8,18 @@ from flask_babel import lazy_gettext as _l
 
 from app.admin.builder import ServiceBuilderView
 from app.admin.coat_of_arms import CoatOfArmsView
+from app.admin.login import SecondFactorView
 from app.admin.notification_texts import NotificationTextsView
+from app.admin.security_views import staff_password_policy
 from app.admin.views import DepartmentView, MunicipalityView, PluginsView, ServicesView, StaffView
 
 
 def init_app(app: Flask, appbuilder: AppBuilder) -> None:
+    # Every Flask-AppBuilder password form (add user, reset a password, reset my own) is
+    # judged by the staff password policy (app.admin.security_views).
+    app.config.setdefault("FAB_PASSWORD_COMPLEXITY_VALIDATOR", staff_password_policy)
+    # The account menu's "Second factor" (app.admin.login).
+    appbuilder.add_view_no_menu(SecondFactorView)
     # Menu item names are stable identifiers (permissions hang on them); labels are translated.
     appbuilder.add_view(
         MunicipalityView,

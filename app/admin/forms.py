@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
+from app.admin.security_views import StaffPasswordPolicy
 from app.i18n import HamaynkForm
 
 USERNAME_RE = r"^[A-Za-z0-9_.@-]+$"
@@ -29,8 +30,14 @@ class StaffForm(HamaynkForm):
     email = StringField(
         _l("E-mail"), validators=[DataRequired(), Email(message=_l("Enter a valid e-mail address.")), Length(max=254)]
     )
+    # The staff password policy, as on Flask-AppBuilder's own password forms.
     password = PasswordField(
-        _l("Password"), validators=[Optional(), Length(min=10, max=128, message=_l("Use 10 to 128 characters."))]
+        _l("Password"),
+        validators=[
+            Optional(),
+            Length(min=10, max=128, message=_l("Use 10 to 128 characters.")),
+            StaffPasswordPolicy(),
+        ],
     )
     municipality_id = SelectField(_l("Municipality"), coerce=_coerce_optional_int, validate_choice=False)
     department_id = SelectField(_l("Department"), coerce=_coerce_optional_int, validate_choice=False)

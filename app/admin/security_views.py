@@ -12,10 +12,70 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app, g, has_request_context, request
+from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_appbuilder.security import views as fab
+from flask_appbuilder.validators import PasswordComplexityValidator
 from flask_babel import lazy_gettext as _l
 
+from app.domain.accounts import MAX_NAME_PART, password_problem
+from app.extensions import db
 from app.i18n import display, role_label
+from app.models import User
+
+# -- the staff password policy --------------------------------------------------------------
+#
+# Flask-AppBuilder calls FAB_PASSWORD_COMPLEXITY_VALIDATOR (set by app.admin) from every one
+# of its password forms: adding a user, an administrator resetting someone's password, and
+# "reset my password"; the staff screen (app.admin.forms.StaffForm) uses the same validator.
+# The judgement is the citizens' (app.domain.accounts.password_problem): at least
+# HAMAYNK_PASSWORD_MIN_LENGTH characters and zxcvbn's score at least HAMAYNK_PASSWORD_MIN_SCORE,
+# which also refuses the passwords people use most (zxcvbn's own frequency lists, offline; no
+# breach service is asked), judged together with the person's own name, login and address.
+
+
+def _form_text(name: str) -> str:
+    value = request.form.get(name, "")
+    return value[: 4 * MAX_NAME_PART] if isinstance(value, str) else ""
+
+
+def _whose_password() -> tuple[str, str]:
+    """(name, e-mail) of the account the password is for: the form's fields when it has them
+    (adding a user), else the account reset (?pk=) or the signed-in person's own."""
+    if not has_request_context():
+        return "", ""
+    name = " ".join(filter(None, (_form_text("first_name"), _form_text("last_name"), _form_text("username"))))
+    email = _form_text("email")
+    if name or email:
+        return name, email
+    user = None
+    pk = request.args.get("pk", "")
+    if isinstance(pk, str) and pk.isdecimal() and len(pk) <= 18:
+        user = db.session.get(User, int(pk))
+    elif getattr(g.get("user"), "is_authenticated", False):
+        user = g.user
+    if user is None:
+        return "", ""
+    return f"{user.first_name or ''} {user.last_name or ''} {user.username or ''}".strip(), user.email or ""
+
+
+class StaffPasswordPolicy(PasswordComplexityValidator):
+    """Flask-AppBuilder's password validator for our own forms, judged only once the field's
+    earlier checks (its length) passed: one message at a time."""
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if not field.errors:
+            super().__call__(form, field)
+
+
+def staff_password_policy(password: Any) -> None:
+    """Flask-AppBuilder's password validator: raises with the reason, in the page's language."""
+    name, email = _whose_password()
+    problem = password_problem(
+        password if isinstance(password, str) else "", name=name, email=email, config=current_app.config
+    )
+    if problem:
+        raise PasswordComplexityValidationError(problem)
 
 
 def _role_option(role: Any) -> str:

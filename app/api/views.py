@@ -16,16 +16,17 @@ locale switch), Armenian by default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, g, request
 from flask_appbuilder.api import BaseApi, expose, protect, safe
 from flask_babel import gettext as _
 
-from app import web
+from app import errors, web
 from app.api import listing
-from app.domain import access, channels, deadlines, documents, inputs, intake, statuses, workflow
+from app.domain import access, channels, deadlines, documents, idempotency, inputs, intake, statuses, workflow
 from app.domain import casefile as case
 from app.domain.access import MAX_PK, Actor
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
@@ -53,6 +54,7 @@ ACTION_KEYS = {
 }
 CREATE_KEYS = {"service_key", "data", "applicant"}
 APPLICANT_KEYS = {"name", "psn", "phone", "email", "address"}
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"", "0", "false", "no", "off"}
 
@@ -193,6 +195,17 @@ def _filing_input(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"service_key": service_key, "data": _as_form_values(data), "applicant": applicant}
 
 
+def _submission_key(user_id: int) -> str | None:
+    """With an Idempotency-Key, the draft's submission key (unique per application): intake
+    finds the draft the same key filed instead of filing another, also when the key's record
+    is gone or a commit's answer was lost (intake retries and looks again)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if not key:
+        return None
+    digest = hashlib.sha256(f"{int(user_id)}\0{key}".encode()).hexdigest()
+    return f"api-{digest[:60]}"
+
+
 class ApplicationsApi(BaseApi):
     """Applications for staff: list, show, act, documents; service form schemas."""
 
@@ -235,6 +248,67 @@ class ApplicationsApi(BaseApi):
 
     def _not_found(self):
         return self._fail(404, _("There is no such application, or you may not see it."))
+
+    def _idempotent(self, work: Callable[[], Response]) -> Response:
+        """Run ``work`` at most once per ``Idempotency-Key`` of this user (app.domain.idempotency):
+        a resend replays the first answer. Without the header, just ``work()``."""
+        raw = request.headers.get(IDEMPOTENCY_HEADER)
+        actor = self._actor()
+        if raw is None or actor is None:
+            return work()
+        secret = current_app.config["SECRET_KEY"]
+        try:
+            outcome = idempotency.begin(
+                db.session,
+                user_id=actor.user_id,
+                key=idempotency.check_key(raw),
+                method=request.method,
+                path=request.path,
+                request_digest=idempotency.request_hash(request.method, request.path, request.get_data(cache=True)),
+                secret_key=secret,
+            )
+        except idempotency.KeyInvalid:
+            return self._fail(
+                400, _("The Idempotency-Key header must be 1 to 255 printable characters without spaces.")
+            )
+        except idempotency.KeyReused:
+            return self._fail(
+                422, _("This Idempotency-Key was already used for another request. Use a new key for a new request.")
+            )
+        except idempotency.StillInProgress as exc:
+            if exc.stale:
+                return self._fail(
+                    409,
+                    _(
+                        "The first request with this Idempotency-Key did not finish. Check whether it was recorded before sending it again with a new key."
+                    ),
+                )
+            return self._fail(
+                409, _("A request with this Idempotency-Key is still being answered. Wait a moment and send it again.")
+            )
+        if isinstance(outcome, idempotency.Replay):
+            replayed = self.response(outcome.status_code, **outcome.body)
+            replayed.headers["Idempotent-Replayed"] = "true"
+            return replayed
+        # Only commits made by the work itself decide whether giving the key up is safe.
+        g.pop(errors.COMMIT_BEGUN, None)
+        try:
+            response = work()
+        except BaseException:
+            self._give_up(outcome)
+            raise
+        if response.status_code >= 500:
+            self._give_up(outcome)
+            return response
+        idempotency.finish(db.session, outcome, response.status_code, response.get_json() or {}, secret_key=secret)
+        return response
+
+    def _give_up(self, claim: idempotency.Claim) -> None:
+        # A failure before any commit changed nothing: the client may resend with the key.
+        # After a commit was begun the outcome is unknown; the claim stays (409 on a resend).
+        if not g.get(errors.COMMIT_BEGUN):
+            db.session.rollback()
+            idempotency.abandon(db.session, claim)
 
     def _actor(self) -> Actor | None:
         actor = web.current_actor()
@@ -432,6 +506,15 @@ class ApplicationsApi(BaseApi):
           summary: Act on an application
           parameters:
           - {in: path, name: pk, required: true, schema: {type: integer}}
+          - in: header
+            name: Idempotency-Key
+            required: false
+            schema: {type: string, minLength: 1, maxLength: 255}
+            description: >-
+              Any unique value (a UUID) per request. A resend with the same key and body gets
+              the first answer again (header Idempotent-Replayed: true) instead of acting twice;
+              the same key with another body is refused (422); while the first is still being
+              answered, 409. Kept for 24 hours per user
           requestBody:
             required: true
             content:
@@ -494,8 +577,15 @@ class ApplicationsApi(BaseApi):
             404:
               $ref: '#/components/responses/404'
             409:
-              description: Changed by someone else meanwhile; reload and try again
+              description: >-
+                Changed by someone else meanwhile; reload and try again. Or a request with the
+                same Idempotency-Key is still being answered
+            422:
+              description: The Idempotency-Key was used before for another request
         """
+        return self._idempotent(lambda: self._act(pk))
+
+    def _act(self, pk: int) -> Response:
         application = self._application(pk)
         if application is None:
             return self._not_found()
@@ -526,7 +616,18 @@ class ApplicationsApi(BaseApi):
           description: >-
             The form data is checked by the same rules as the office form. The draft still
             needs its documents and submission at the front office. The response carries the
-            applicant's access code once; only its hash is stored.
+            applicant's access code once; only its hash is stored (a replay through
+            Idempotency-Key shows it again within 24 hours).
+          parameters:
+          - in: header
+            name: Idempotency-Key
+            required: false
+            schema: {type: string, minLength: 1, maxLength: 255}
+            description: >-
+              Any unique value (a UUID) per request. A resend with the same key and body gets
+              the first answer again (header Idempotent-Replayed: true) instead of a second
+              draft; the same key with another body is refused (422); while the first is still
+              being answered, 409. Kept for 24 hours per user
           requestBody:
             required: true
             content:
@@ -553,10 +654,24 @@ class ApplicationsApi(BaseApi):
               $ref: '#/components/responses/400'
             403:
               $ref: '#/components/responses/403'
+            409:
+              description: A request with the same Idempotency-Key is still being answered
+            422:
+              description: The Idempotency-Key was used before for another request
         """
+        return self._idempotent(self._create_application)
+
+    def _create_application(self) -> Response:
         actor = self._actor()
         if actor is None or actor.municipality_id is None:
             return self._fail(403, _("Only the municipality's staff may file applications."))
+        shown: dict[str, Any] = {}
+
+        def capture(session: Any, application: Application) -> None:
+            # The answer is read inside the filing's transaction: after its commit nothing is
+            # read again, so a connection lost then cannot turn a filed draft into an error.
+            shown.update(self._show(application, actor))
+
         try:
             body = _json_object()
             _refuse_unknown(body, CREATE_KEYS)
@@ -569,6 +684,8 @@ class ApplicationsApi(BaseApi):
                 channel=channels.API,
                 submit=False,
                 locale=current_locale(),
+                before_commit=capture,
+                submission_key=_submission_key(actor.user_id),
                 **_filing_input(body),
             )
         except intake.FilingRefused as exc:
@@ -577,7 +694,9 @@ class ApplicationsApi(BaseApi):
         except (BadRequest, WorkflowError) as exc:
             db.session.rollback()
             return self._refusal(exc)
-        result = self._show(filed.application, actor)
+        # Not created: the same key filed it before (its record purged, or a commit whose
+        # answer was lost and retried by intake); the access code was shown then, not again.
+        result = dict(shown) if filed.created else self._show(filed.application, actor)
         result["access_code"] = filed.access_code
         return self.response(201, result=result)
 

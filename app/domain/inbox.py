@@ -99,12 +99,18 @@ def _activation_department():
 StepAt = tuple[str, int, str]  # (service key, version, step key)
 
 
-def _steps(registry, predicate) -> tuple[list[tuple[StepAt, str | None]], list[tuple[StepAt, str | None]]]:
-    """``((service key, version, step key), department code)`` of every registered step
-    ``predicate`` accepts, split into steps that name their department and steps that do not."""
+def _steps(
+    registry, predicate, municipality_id: int
+) -> tuple[list[tuple[StepAt, str | None]], list[tuple[StepAt, str | None]]]:
+    """``((service key, version, step key), department code)`` of every step ``predicate``
+    accepts of the services ``municipality_id`` may offer, split into steps that name their
+    department and steps that do not. Another municipality's builder services (however many
+    versions it saves) never reach this municipality's inbox query."""
     named: list[tuple[StepAt, str | None]] = []
     unnamed: list[tuple[StepAt, str | None]] = []
     for registered in registry.all():
+        if registered.municipality_id not in (None, municipality_id):
+            continue
         for step in registered.service.steps:
             if predicate(step):
                 triple = (registered.key, registered.version, step.key)
@@ -127,7 +133,7 @@ def responsible_department_clause(
     Steps that name no department and find none (any department may) belong to no one."""
     if department_id is None or municipality_id is None:
         return false()
-    named, unnamed = _steps(registry, lambda step: True)
+    named, unnamed = _steps(registry, lambda step: True, municipality_id)
     activation = _activation_department()
     # Codes are per municipality: another municipality's department of the same code is not ours.
     return and_(
@@ -154,7 +160,7 @@ def can_act_clause(registry, actor: Actor, department_code: str | None):
     def has_role(step) -> bool:
         return roles.ROLE_BY_KEY.get(step.role, step.role) in actor.roles
 
-    named, unnamed = _steps(registry, has_role)
+    named, unnamed = _steps(registry, has_role, actor.municipality_id)
     activation = _activation_department()
     department = or_(
         # A step naming a department: only that department's staff (and it must exist here,

@@ -408,7 +408,8 @@ def issue(
         storage.put(key, io.BytesIO(data))
     except storage_module.StorageError as exc:
         log.error("cannot store the issued document %s: %s", number, exc)
-        raise IssuingUnavailable() from exc
+        # A full disk is said as such (the storage logged its cause); anything else may pass.
+        raise IssuingUnavailable(str(exc) if isinstance(exc, storage_module.StorageFull) else None) from exc
     documents.bind_to_transaction(session, storage, [key])
     document = IssuedDocument(
         municipality_id=application.municipality_id,

@@ -8,12 +8,14 @@ Channels (:class:`NotificationChannel`) are plug-ins (hook ``register_notificati
 built in are ``email`` (SMTP), ``sms`` (an interface whose default only logs; a plug-in
 registering ``sms`` replaces it) and ``inapp`` (the bell: delivered when written). Delivery
 (:func:`deliver`) runs later in a job (app.jobs), one row at a time: it *claims* the row
-(``pending`` → ``sending``, one UPDATE that only one worker can win), sends, and records the
-outcome on the row; a failed attempt goes back to ``pending`` and raises
-:class:`DeliveryFailed` so the job library retries it, the last one marks it ``failed``. A
-row is never sent twice by two workers: the sweep, a retry and a duplicate task all lose the
-claim while another holds it; only a worker that died mid-send leaves a ``sending`` row,
-which the sweep takes back after :data:`STALE_SENDING`.
+(``pending`` → ``sending``, one UPDATE that only one worker can win) under a short lease,
+records ``send_started_at`` just before the message leaves and ``sent_at`` right after; a
+failed attempt goes back to ``pending`` and raises :class:`DeliveryFailed` so the job library
+retries it, the last one marks it ``failed``. A row is never sent twice by two workers: the
+sweep, a retry and a duplicate task all lose the claim while another's lease holds. A worker
+that died before sending leaves a row the sweep (every minute) re-enqueues once its lease is
+over; one that died while handing the message over leaves an *uncertain* row, which is not
+resent blindly (see the delivery section below and docs/notifications.md).
 
 Texts are rendered in the recipient's language when the notification is written, not when
 it is read: an e-mail cannot be re-translated once sent, and the in-app copy shows the same
@@ -24,13 +26,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import smtplib
+import socket
 import ssl
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
+from functools import partial
 from typing import Any, Literal, cast
 
 from flask_babel import force_locale
@@ -50,13 +56,11 @@ INAPP = "inapp"
 CHANNELS = (EMAIL, SMS, INAPP)
 
 PENDING = "pending"
-# Claimed by one worker, which is sending it now.
+# Leased to one worker, which is sending it now (or died while handing it over: uncertain).
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 STATUSES = (PENDING, SENDING, SENT, FAILED)
-# A row "sending" for this long belonged to a worker that died; the sweep may take it back.
-STALE_SENDING = dt.timedelta(hours=1)
 
 # Kinds of notice a citizen may turn off (CitizenProfile.optional_notices); their e-mails
 # carry an unsubscribe link and List-Unsubscribe headers (app.domain.citizen_notices).
@@ -137,6 +141,16 @@ class DeliveryFailed(RuntimeError):
     """This attempt did not deliver; the row says why and the job retries."""
 
 
+class LeaseLost(DeliveryFailed):
+    """This worker's lease ran out before the message left: another worker may own the row
+    now, so this one sends nothing."""
+
+
+class HandOffUncertain(DeliveryFailed):
+    """The connection failed after the message was handed over and before the channel said
+    whether it took it: it may have been delivered."""
+
+
 class ChannelInvalid(ValueError):
     """A :class:`NotificationChannel` declaration that cannot be used."""
 
@@ -192,6 +206,10 @@ class NotificationChannel:
     essential: bool = True
     # Shown on the admin Plug-ins page / in logs; e.g. "log only: no gateway installed".
     note: str = field(default="", compare=False)
+    # ``send_handing_off(message, hand_off)``: a channel that can say when the message really
+    # leaves calls ``hand_off()`` right then (e-mail: before DATA); it raises when this worker
+    # may no longer send. Without it, ``hand_off`` runs just before ``send``.
+    send_handing_off: Callable[[OutgoingMessage, Callable[[], None]], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not KEY_PATTERN.match(self.key):
@@ -219,12 +237,16 @@ def email_channel(config: Mapping[str, Any]) -> NotificationChannel:
     def send(message: OutgoingMessage) -> None:
         send_smtp(email_message(message, config), config)
 
+    def send_handing_off(message: OutgoingMessage, hand_off: Callable[[], None]) -> None:
+        send_smtp(email_message(message, config), config, hand_off=hand_off)
+
     return NotificationChannel(
         key=EMAIL,
         label={"hy": "Էլ. փոստ", "en": "E-mail", "ru": "Эл. почта"},
         send=send,
         address="email",
         essential=True,
+        send_handing_off=send_handing_off,
     )
 
 
@@ -407,12 +429,33 @@ def _message(notification: Notification, config: Mapping[str, Any]) -> EmailMess
     return email_message(outgoing(notification, config), config)
 
 
-def send_smtp(message: EmailMessage, config: Mapping[str, Any]) -> None:
+class _HandingOffSMTP(smtplib.SMTP):
+    """smtplib's client that calls ``hand_off`` just before DATA, once the server accepted
+    sender and recipients: everything before can fail without the message having left."""
+
+    def __init__(self, *args: Any, hand_off: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        self._hand_off = hand_off
+        super().__init__(*args, **kwargs)
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        if self._hand_off is not None:
+            self._hand_off()
+        try:
+            return super().data(msg)
+        except smtplib.SMTPResponseException:
+            raise  # the server answered with an error: it did not take the message
+        except OSError as exc:  # the connection broke: the server may have taken it
+            raise HandOffUncertain(f"{type(exc).__name__}: {exc}") from exc
+
+
+def send_smtp(message: EmailMessage, config: Mapping[str, Any], *, hand_off: Callable[[], None] | None = None) -> None:
+    """Send ``message`` to the configured server; ``hand_off()`` runs right before DATA."""
     host = config.get("HAMAYNK_SMTP_HOST") or ""
     if not host:
         raise DeliveryFailed("HAMAYNK_SMTP_HOST is not set: e-mail cannot be sent")
     timeout = float(config.get("HAMAYNK_SMTP_TIMEOUT") or 20)
-    with smtplib.SMTP(host, int(config.get("HAMAYNK_SMTP_PORT") or 25), timeout=timeout) as smtp:
+    port = int(config.get("HAMAYNK_SMTP_PORT") or 25)
+    with _HandingOffSMTP(host, port, timeout=timeout, hand_off=hand_off) as smtp:
         if config.get("HAMAYNK_SMTP_STARTTLS"):
             smtp.starttls(context=ssl.create_default_context())
         if config.get("HAMAYNK_SMTP_USER"):
@@ -421,11 +464,90 @@ def send_smtp(message: EmailMessage, config: Mapping[str, Any]) -> None:
 
 
 # -- delivery ----------------------------------------------------------------------------------
+#
+# A delivery runs under a lease: the claim (one UPDATE, one winner) moves the row to
+# ``sending`` with ``lease_owner`` and ``lease_until``. Just before the message leaves (for
+# e-mail: after the mail server accepted sender and recipient, right before DATA) the owner
+# records ``send_started_at``, and only while its lease still holds; right after the channel
+# returns it records ``sent_at``. So a row whose lease ran out is:
+#   - ``sending`` without ``send_started_at``: the worker died before anything left; any
+#     worker may claim it again (the sweep re-enqueues it);
+#   - ``sending`` with ``send_started_at``: *uncertain*, the message may have been delivered.
+#     It is not resent blindly: it waits HAMAYNK_NOTIFY_UNCERTAIN_SECONDS and is then sent
+#     once more with the same Message-ID (or marked failed when that setting is 0).
+# A ``pending`` row's ``lease_until`` is when its queued task is due (a retry's back-off, or
+# a task the sweep just enqueued); the sweep leaves it alone until then.
+
+LEASE_SECONDS = 120
+UNCERTAIN_SECONDS = 6 * 3600
+UNCERTAIN_NOTE = (
+    "uncertain: the worker stopped while handing the message over; it may have been delivered, "
+    "so it is not resent at once"
+)
 
 
-def _claimable(now: dt.datetime) -> Any:
-    stale = Notification.last_attempt_at < now - STALE_SENDING
-    return or_(Notification.status == PENDING, (Notification.status == SENDING) & stale)
+def lease_length(config: Mapping[str, Any]) -> dt.timedelta:
+    return dt.timedelta(seconds=float(config.get("HAMAYNK_NOTIFY_LEASE_SECONDS") or LEASE_SECONDS))
+
+
+def uncertain_wait(config: Mapping[str, Any]) -> dt.timedelta | None:
+    """How long an uncertain row waits before it is sent once more; ``None``: never (it is
+    marked failed, for a person to decide)."""
+    raw = config.get("HAMAYNK_NOTIFY_UNCERTAIN_SECONDS")
+    seconds = float(UNCERTAIN_SECONDS if raw is None or raw == "" else raw)
+    return dt.timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def _lease_over(now: dt.datetime, lease: dt.timedelta) -> Any:
+    # Rows claimed before leases existed have no lease_until: their last attempt stands in.
+    return or_(
+        Notification.lease_until < now,
+        Notification.lease_until.is_(None) & (Notification.last_attempt_at < now - lease),
+    )
+
+
+def _claimable(now: dt.datetime, config: Mapping[str, Any]) -> Any:
+    lease = lease_length(config)
+    sending = Notification.status == SENDING
+    abandoned = sending & Notification.send_started_at.is_(None) & _lease_over(now, lease)
+    condition = or_(Notification.status == PENDING, abandoned)
+    wait = uncertain_wait(config)
+    if wait is not None:
+        condition = or_(
+            condition,
+            sending & Notification.sent_at.is_(None) & (Notification.send_started_at < now - wait),
+        )
+    return condition
+
+
+def lease_owner_name() -> str:
+    """Unique per claim: the host and process (for a person reading the row) and a nonce."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _owned(notification_id: int, owner: str) -> Any:
+    return (Notification.id == notification_id) & (Notification.lease_owner == owner) & (Notification.status == SENDING)
+
+
+def _update(session: Session, where: Any, **values: Any) -> int:
+    result = session.execute(
+        update(Notification).where(where).values(**values).execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _hand_off(session: Session, notification_id: int, owner: str) -> None:
+    """Record that the message is leaving now, or raise :class:`LeaseLost`: only the owner of
+    a lease that still holds may send."""
+    now = utcnow()
+    marked = _update(
+        session,
+        _owned(notification_id, owner) & Notification.send_started_at.is_(None) & (Notification.lease_until >= now),
+        send_started_at=now,
+    )
+    session.commit()
+    if marked != 1:
+        raise LeaseLost(f"notification {notification_id}: the lease of {owner} ran out before sending")
 
 
 def deliver(
@@ -435,52 +557,119 @@ def deliver(
     channels: Mapping[str, NotificationChannel] | None = None,
     *,
     final_attempt: bool = False,
+    retry_in: float | None = None,
+    owner: str | None = None,
 ) -> str:
-    """Try to send one pending notification over its channel and commit what happened.
+    """Try to send one notification over its channel and commit what happened.
 
-    Returns the row's status afterwards (``sent``, or ``failed`` when ``final_attempt``
-    failed too); a failed attempt that will be retried raises :class:`DeliveryFailed`. A row
-    that is missing, has nothing to send, is sent, failed or being sent by another worker is
-    left alone (a retry or a sweep must never send a message twice). ``channels`` is the
+    Returns the row's status afterwards (``sent``; ``failed`` when ``final_attempt`` failed
+    too; ``sending`` when the outcome is uncertain or another worker holds the row); a failed
+    attempt that will be retried raises :class:`DeliveryFailed`, leaving the row ``pending``
+    until ``retry_in`` seconds from now (when the job library's retry is due). A row that is
+    missing, sent, failed or leased to another worker is left alone. ``channels`` is the
     install's catalogue (default: the built-in channels on ``config``).
     """
     channels = channels if channels is not None else builtin_catalogue(config)
-    notification = session.get(Notification, notification_id)
+    owner = owner or lease_owner_name()
     now = utcnow()
-    if notification is None or notification.status not in (PENDING, SENDING):
-        session.rollback()
-        return notification.status if notification is not None else "missing"
+    resent_uncertain = session.execute(
+        select(Notification.send_started_at).where(Notification.id == notification_id)
+    ).scalar_one_or_none()
     # Claim it: of two workers holding the same task (a retry and the sweep's), one wins.
-    claim = session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, _claimable(now))
-        .values(status=SENDING, attempts=Notification.attempts + 1, last_attempt_at=now)
-        .execution_options(synchronize_session=False)
+    claimed = _update(
+        session,
+        (Notification.id == notification_id) & (Notification.channel != INAPP) & _claimable(now, config),
+        status=SENDING,
+        attempts=Notification.attempts + 1,
+        last_attempt_at=now,
+        lease_owner=owner,
+        lease_until=now + lease_length(config),
+        send_started_at=None,
     )
-    claimed = cast(CursorResult[Any], claim).rowcount
     session.commit()
-    # The commit expired the row: reading it again loads what the claim (or the other worker) wrote.
+    notification = session.get(Notification, notification_id)
+    if notification is None:
+        return "missing"
     if claimed != 1:
         return notification.status
+    if resent_uncertain is not None:
+        log.warning("notification %s: sending again after an uncertain hand-off, same Message-ID", notification_id)
     channel = channels.get(notification.channel)
+    message = outgoing(notification, config)
     try:
         if channel is None:
             raise DeliveryFailed(f"no notification channel {notification.channel!r} is installed")
-        if channel.send is not None:
-            channel.send(outgoing(notification, config))
+        hand_off = partial(_hand_off, session, notification_id, owner)
+        if channel.send_handing_off is not None:
+            channel.send_handing_off(message, hand_off)
+        else:
+            hand_off()
+            if channel.send is not None:
+                channel.send(message)
+    except LeaseLost:
+        log.warning("notification %s: lease lost before sending; left to its new owner", notification_id)
+        session.rollback()
+        return SENDING
+    except HandOffUncertain as exc:
+        return _uncertain(session, notification_id, owner, exc)
     except Exception as exc:  # a plug-in's channel may raise anything: it is one failed attempt
-        notification.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        notification.status = FAILED if final_attempt else PENDING
-        session.commit()
-        if final_attempt:
-            log.warning("notification %s failed for good: %s", notification_id, notification.last_error)
-            return FAILED
-        raise DeliveryFailed(notification.last_error) from exc
-    notification.status = SENT
-    notification.sent_at = utcnow()
-    notification.last_error = None
+        return _failed(session, notification_id, owner, exc, final_attempt=final_attempt, retry_in=retry_in)
+    # Unconditional: the message left, whoever holds the row now.
+    _update(
+        session,
+        Notification.id == notification_id,
+        status=SENT,
+        sent_at=utcnow(),
+        last_error=None,
+        lease_until=None,
+    )
     session.commit()
     return SENT
+
+
+def _failed(
+    session: Session,
+    notification_id: int,
+    owner: str,
+    exc: Exception,
+    *,
+    final_attempt: bool,
+    retry_in: float | None,
+) -> str:
+    # The channel said it did not take the message (an SMTP error answer, a gateway's refusal):
+    # nothing left, so the hand-off mark is cleared and the row may be sent again.
+    session.rollback()
+    error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+    status = FAILED if final_attempt else PENDING
+    due = utcnow() + dt.timedelta(seconds=retry_in) if retry_in and not final_attempt else None
+    _update(
+        session,
+        _owned(notification_id, owner),
+        status=status,
+        last_error=error,
+        lease_until=due,
+        send_started_at=None,
+    )
+    session.commit()
+    if final_attempt:
+        log.warning("notification %s failed for good: %s", notification_id, error)
+        return FAILED
+    raise DeliveryFailed(error) from exc
+
+
+def _uncertain(session: Session, notification_id: int, owner: str, exc: Exception) -> str:
+    # Not retried now: the message may be in the recipient's mailbox already.
+    session.rollback()
+    _update(
+        session,
+        _owned(notification_id, owner),
+        lease_owner=None,
+        lease_until=None,
+        last_error=f"{UNCERTAIN_NOTE} ({type(exc).__name__}: {exc})"[:MAX_ERROR],
+    )
+    session.commit()
+    log.warning("notification %s: %s", notification_id, exc)
+    return SENDING
 
 
 def deliver_email(
@@ -490,15 +679,63 @@ def deliver_email(
     return deliver(session, notification_id, config, final_attempt=final_attempt)
 
 
-def pending_ids(session: Session, *, older_than: dt.datetime | None = None, limit: int = 500) -> list[int]:
-    """Notifications still to send, not attempted since ``older_than`` (never attempted counts
-    too), and rows left ``sending`` by a worker that died: what a sweep re-enqueues when a
-    delivery task was lost (a worker killed, a queue emptied)."""
+def due_for_delivery(session: Session, config: Mapping[str, Any], *, limit: int = 500) -> list[int]:
+    """What the sweep (re-)enqueues, and commits: pending rows never handed out within a lease
+    or whose queued task is overdue, rows whose worker died before sending, and uncertain
+    rows whose wait is over. The pending ones get a fresh ``lease_until`` so the next sweep
+    does not enqueue them again while their task is queued. Uncertain rows are noted (and
+    failed, when they are never to be resent)."""
     now = utcnow()
-    query = select(Notification.id).where(Notification.channel != INAPP, _claimable(now))
+    lease = lease_length(config)
+    _settle_uncertain(session, config, now)
+    pending = (Notification.status == PENDING) & or_(
+        Notification.lease_until < now,
+        Notification.lease_until.is_(None) & (Notification.created_at <= now - lease),
+    )
+    retake = (Notification.status == SENDING) & _claimable(now, config)
+    ids = list(
+        session.execute(
+            select(Notification.id)
+            .where(Notification.channel != INAPP, or_(pending, retake))
+            .order_by(Notification.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if ids:
+        _update(session, Notification.id.in_(ids) & (Notification.status == PENDING), lease_until=now + lease)
+    session.commit()
+    return ids
+
+
+def _settle_uncertain(session: Session, config: Mapping[str, Any], now: dt.datetime) -> None:
+    found = (
+        (Notification.status == SENDING)
+        & Notification.send_started_at.is_not(None)
+        & Notification.lease_owner.is_not(None)
+        & _lease_over(now, lease_length(config))
+    )
+    ids = list(session.execute(select(Notification.id).where(found)).scalars())
+    if not ids:
+        return
+    never = uncertain_wait(config) is None
+    values: dict[str, Any] = {"lease_owner": None, "lease_until": None, "last_error": UNCERTAIN_NOTE}
+    if never:
+        values["status"] = FAILED
+    _update(session, Notification.id.in_(ids) & found, **values)
+    log.warning(
+        "%d notification(s) may have been delivered by a worker that stopped (ids %s): %s",
+        len(ids),
+        ", ".join(map(str, ids[:20])),
+        "marked failed (HAMAYNK_NOTIFY_UNCERTAIN_SECONDS=0)" if never else "to be sent once more later",
+    )
+
+
+def pending_ids(session: Session, *, older_than: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    """Notifications still to send (read only): pending rows, created before ``older_than``
+    when given."""
+    query = select(Notification.id).where(Notification.channel != INAPP, Notification.status == PENDING)
     if older_than is not None:
-        never_tried = Notification.last_attempt_at.is_(None) & (Notification.created_at < older_than)
-        query = query.where(never_tried | (Notification.last_attempt_at < older_than))
+        query = query.where(Notification.created_at < older_than)
     return list(session.execute(query.order_by(Notification.id).limit(limit)).scalars())
 
 
@@ -521,6 +758,8 @@ __all__ = [
     "ChannelInvalid",
     "DeliveryFailed",
     "DuplicateChannel",
+    "HandOffUncertain",
+    "LeaseLost",
     "NotificationChannel",
     "OutgoingMessage",
     "builtin_catalogue",
@@ -528,13 +767,16 @@ __all__ = [
     "catalogue",
     "deliver",
     "deliver_email",
+    "due_for_delivery",
     "email_message",
+    "lease_length",
     "notify_user",
     "outgoing",
     "pending_email_ids",
     "pending_ids",
     "recipient_language",
     "send_smtp",
+    "uncertain_wait",
     "unsubscribe_token",
     "unsubscribe_url",
     "user_of_unsubscribe_token",

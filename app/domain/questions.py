@@ -135,6 +135,36 @@ class AttachmentMissing(AttachmentUnavailable):
 # -- who may -------------------------------------------------------------------------------------
 
 
+class ApplicationClosed(InvalidAction):
+    """The application a question is about is closed (issued, rejected or withdrawn): its
+    file is read-only for citizens, so no new question about it and no follow-up on one; a
+    general question to the department is always possible. Staff may still answer or close
+    what was asked before it closed (docs/security.md)."""
+
+    def __init__(self) -> None:
+        super().__init__(APPLICATION_CLOSED)
+
+
+APPLICATION_CLOSED = _l(
+    "This application is closed, so questions about it are no longer taken. "
+    "You can ask the department a general question instead."
+)
+
+
+def application_closed(application: Application | None) -> bool:
+    """Whether ``application`` is closed to citizens' questions (see :class:`ApplicationClosed`)."""
+    return application is not None and application.status in statuses.FINAL
+
+
+def _about_closed_application(session: Session, actor: Actor, question: Question) -> bool:
+    if question.application_id is None:
+        return False
+    try:
+        return application_closed(access.get_application(session, actor, question.application_id))
+    except access.NotFound:
+        return False
+
+
 def is_asker(actor: Actor | None, question: Question) -> TypeGuard[Actor]:
     return actor is not None and actor.active and actor.user_id == question.citizen_user_id
 
@@ -159,6 +189,11 @@ def may_open_attachments(actor: Actor | None, question: Question) -> TypeGuard[A
 
 def may_reply(actor: Actor | None, question: Question) -> TypeGuard[Actor]:
     return is_asker(actor, question) and question.status != CLOSED
+
+
+def may_follow_up(session: Session, actor: Actor | None, question: Question) -> bool:
+    """:func:`may_reply`, and the application it is about (if any) is not closed."""
+    return may_reply(actor, question) and not _about_closed_application(session, actor, question)
 
 
 def views_for(actor: Actor | None) -> list[str]:
@@ -374,6 +409,8 @@ def ask(
         application = access.get_application(session, actor, number)
         if application.applicant_user_id != actor.user_id or application.status == statuses.DRAFT:
             raise access.NotFound(number)
+        if application_closed(application):
+            raise ApplicationClosed()
         municipality = session.get(Municipality, application.municipality_id)
         target_department, assignee = _application_route(session, application, registry)
     else:
@@ -432,6 +469,8 @@ def reply(
         raise NotAllowed()
     if question.status == CLOSED:
         raise InvalidAction(_l("This question is closed; ask a new question instead."))
+    if _about_closed_application(session, actor, question):
+        raise ApplicationClosed()
     errors: dict[str, str] = {}
     clean_b, problem = clean_body(body)
     if problem:
@@ -1127,6 +1166,7 @@ __all__ = [
     "STATUS_LABELS",
     "VIEWS",
     "VIEW_LABELS",
+    "ApplicationClosed",
     "AttachmentMissing",
     "AttachmentUnavailable",
     "CitizenRow",
@@ -1140,6 +1180,7 @@ __all__ = [
     "Thread",
     "active_municipalities",
     "answer",
+    "application_closed",
     "ask",
     "citizen_list",
     "close",
@@ -1148,6 +1189,7 @@ __all__ = [
     "mark_read",
     "may_answer",
     "may_close",
+    "may_follow_up",
     "may_open_attachments",
     "may_reassign",
     "may_reply",

@@ -258,25 +258,26 @@ AUDIT_HANDED_OVER = "receipt.handed_over"
 AUDIT_REISSUED = "receipt.code_reissued"
 
 
-def _fernet(secret_key: str | bytes) -> Fernet:
+def _fernet(secret_key: str | bytes, info: bytes = _SEAL_INFO) -> Fernet:
     if isinstance(secret_key, str):
         secret_key = secret_key.encode("utf-8")
     if not secret_key:
         raise ValueError("sealing receipt codes needs the app's SECRET_KEY")
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO).derive(secret_key)
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret_key)
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
-def seal_code(secret_key: str | bytes, code: str) -> str:
-    """``code`` encrypted and authenticated (Fernet) under a key derived from ``secret_key``."""
-    return _fernet(secret_key).encrypt(code.encode("utf-8")).decode("ascii")
+def seal_code(secret_key: str | bytes, code: str, *, info: bytes = _SEAL_INFO) -> str:
+    """``code`` encrypted and authenticated (Fernet) under a key derived from ``secret_key``
+    (and ``info``: other secrets, such as second-factor keys, are sealed under their own)."""
+    return _fernet(secret_key, info).encrypt(code.encode("utf-8")).decode("ascii")
 
 
-def unseal_code(secret_key: str | bytes, sealed: str) -> str | None:
+def unseal_code(secret_key: str | bytes, sealed: str, *, info: bytes = _SEAL_INFO) -> str | None:
     """The code inside ``sealed``, or ``None`` when it was sealed under another secret key
     (rotated since) or tampered with: then the code is lost and can only be re-issued."""
     try:
-        return _fernet(secret_key).decrypt(sealed.encode("ascii")).decode("utf-8")
+        return _fernet(secret_key, info).decrypt(sealed.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError, ValueError):
         return None
 

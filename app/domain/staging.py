@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, scoped_session
 from app.domain import access
 from app.domain.access import Actor
 from app.domain.declarations import Service
-from app.domain.storage import Storage, StorageError, delete_quietly, new_key
+from app.domain.storage import Storage, StorageError, StorageFull, delete_quietly, new_key
 from app.domain.uploads import CHUNK_SIZE, UploadRefused, check_uploads, close_all
 from app.models.base import utcnow
 from app.models.office import StagedUpload
@@ -144,10 +144,13 @@ def stage(
                 close_all(checked)
         session.add_all(rows)
         session.commit()
-    except StorageError:
+    except StorageError as exc:
         session.rollback()
         writes.rollback()
         log.warning("could not keep the uploads of a refused submission", exc_info=True)
+        if isinstance(exc, StorageFull):
+            # Not a passing hiccup: say on every line that had files that the office cannot take them.
+            return [], {r.key: str(exc) for r in service.documents if _sent(uploads.get(r.key, ()))}
         return [], {}
     except BaseException:
         session.rollback()

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import datetime as dt
+import errno
 import logging
 import os
 import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -37,6 +40,15 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
 EXTENSION_KEY = "hamaynk_storage"
+
+# What a crash can leave of a local write that never got renamed into place.
+TEMP_PREFIX = ".tmp-"
+# The refusals that mean "no room": the disk (or the quota of the account running us) is full,
+# or the file-size limit of the process (RLIMIT_FSIZE) was reached. The office cannot accept
+# files until an operator acts, so the user is told that, not "try again in a moment".
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+# The S3 error codes of the same thing (MinIO, Ceph and S3 itself).
+FULL_S3_CODES = frozenset({"XMinioStorageFull", "InsufficientStorage", "QuotaExceeded", "XAmzQuotaExceeded"})
 
 # Segments of letters, digits, dot, dash and underscore; no empty, "." or ".." segment, no
 # leading slash, no backslash. Generated keys are far narrower; this is the outer fence.
@@ -53,6 +65,16 @@ class StorageError(Exception):
         )
 
 
+class StorageFull(StorageError):
+    """The storage refused a write for want of room (ENOSPC, EDQUOT, EFBIG, or the S3
+    equivalent). Nothing was saved; only an operator can fix it."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message or _("The office cannot accept files right now; nothing was saved. Please try again later.")
+        )
+
+
 class ObjectNotFound(StorageError, LookupError):
     def __init__(self, key: str) -> None:
         self.key = key
@@ -64,6 +86,43 @@ class InvalidStorageKey(StorageError, ValueError):
         self.key = key
         # Only developers or a tampered row produce this; the message stays generic.
         super().__init__(_("The stored document was not found."))
+
+
+def failure(operation: str, backend: str, exc: BaseException, key: str | None = None) -> StorageError:
+    """Log a storage failure with its cause and return the error to raise (``raise failure(...)
+    from exc``): :class:`StorageFull` when it is for want of room. Keys are random and say
+    nothing about anyone, so they are logged; file names and contents never are."""
+    code = getattr(exc, "errno", None)
+    strerror = getattr(exc, "strerror", None)
+    response = getattr(exc, "response", None) or {}
+    s3_code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+    full = code in FULL_ERRNOS or s3_code in FULL_S3_CODES or status == 507
+    log.error(
+        "storage %s failed on %s (key %s): %s errno=%s (%s) strerror=%s s3_code=%s%s",
+        operation,
+        backend,
+        key or "-",
+        type(exc).__name__,
+        code,
+        errno.errorcode.get(code, "?") if isinstance(code, int) else "-",
+        strerror or "-",
+        s3_code or "-",
+        " -- the storage is full: the office cannot accept files until space is freed" if full else "",
+    )
+    return StorageFull() if full else StorageError()
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object found in the storage: its key, size in bytes and last change (UTC, naive
+    like the rest of the database's times). ``temporary`` marks the ``.tmp-*`` part of a local
+    write that never completed; such a part is never a document."""
+
+    key: str
+    size: int
+    modified: dt.datetime
+    temporary: bool = False
 
 
 def new_key() -> str:
@@ -105,6 +164,20 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def iter_objects(self) -> Iterator[StoredObject]:
+        """Every object in the storage (and every left-over temporary part), in no set order;
+        for the orphan sweep and the backup."""
+
+    def iter_keys(self) -> Iterator[str]:
+        for found in self.iter_objects():
+            if not found.temporary:
+                yield found.key
+
+    def delete_temporary(self, found: StoredObject) -> None:
+        """Remove a left-over temporary part listed by :meth:`iter_objects`."""
+        self.delete(found.key)
 
     def staged(self) -> StagedWrites:
         return StagedWrites(self)
@@ -179,8 +252,7 @@ class LocalStorage(Storage):
         target = self.path(key)
         tmp_name = None
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            fd, tmp_name = _temp_file_in(target.parent)
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(stream, out, CHUNK_SIZE)
                 out.flush()
@@ -190,7 +262,7 @@ class LocalStorage(Storage):
             tmp_name = None
             _fsync_dir(target.parent)
         except OSError as exc:
-            raise StorageError() from exc
+            raise failure("put", "local", exc, key) from exc
         finally:
             if tmp_name is not None:
                 with contextlib.suppress(OSError):
@@ -203,16 +275,62 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
         except OSError as exc:
-            raise StorageError() from exc
+            raise failure("open", "local", exc, key) from exc
 
     def delete(self, key: str) -> None:
+        path = self.path(key)
         try:
-            self.path(key).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         except OSError as exc:
-            raise StorageError() from exc
+            raise failure("delete", "local", exc, key) from exc
+        self._prune_dirs(path.parent)
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        if not self.root.is_dir():
+            return
+        for directory, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(directory, name)
+                try:
+                    info = path.lstat()
+                except FileNotFoundError:
+                    continue  # removed meanwhile (a delete, a rename into place)
+                if not path.is_file() or path.is_symlink():
+                    continue
+                key = path.relative_to(self.root).as_posix()
+                yield StoredObject(
+                    key=key,
+                    size=info.st_size,
+                    modified=dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).replace(tzinfo=None),
+                    temporary=name.startswith(TEMP_PREFIX),
+                )
+
+    def _prune_dirs(self, directory: Path) -> None:
+        # Empty shard directories are left by deletes; removing them keeps a swept tree small.
+        # A concurrent put recreates its directory (mkdir in put), so losing this race is harmless.
+        while directory != self.root and directory.is_relative_to(self.root):
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+
+def _temp_file_in(directory: Path) -> tuple[int, str]:
+    # A delete may remove the (then empty) directory between mkdir and mkstemp; once the
+    # temporary file is in it, it is not empty and stays.
+    for attempt in range(3):
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            return tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -280,7 +398,7 @@ class S3Storage(Storage):
             self.client.upload_fileobj(counter, self.bucket, key)
         except self._errors() as exc:
             # A multipart upload that failed is aborted by boto3; nothing is left under key.
-            raise StorageError() from exc
+            raise failure("put", "s3", exc, key) from exc
         return counter.count
 
     def open(self, key: str) -> BinaryIO:
@@ -290,14 +408,14 @@ class S3Storage(Storage):
         except self._errors() as exc:
             if self._is_missing(exc):
                 raise ObjectNotFound(key) from None
-            raise StorageError() from exc
+            raise failure("open", "s3", exc, key) from exc
 
     def delete(self, key: str) -> None:
         validate_key(key)
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except self._errors() as exc:
-            raise StorageError() from exc
+            raise failure("delete", "s3", exc, key) from exc
 
     def exists(self, key: str) -> bool:
         validate_key(key)
@@ -306,8 +424,43 @@ class S3Storage(Storage):
         except self._errors() as exc:
             if self._is_missing(exc):
                 return False
-            raise StorageError() from exc
+            raise failure("exists", "s3", exc, key) from exc
         return True
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+                for item in page.get("Contents", []):
+                    yield StoredObject(
+                        key=item["Key"], size=int(item["Size"]), modified=_naive_utc(item["LastModified"])
+                    )
+            # An interrupted multipart upload is S3's temporary part: invisible among the
+            # objects, yet its parts are stored (and billed) until it is aborted.
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket):
+                for upload in page.get("Uploads", []):
+                    yield StoredObject(
+                        key=f"{upload['Key']}?uploadId={upload['UploadId']}",
+                        size=0,
+                        modified=_naive_utc(upload["Initiated"]),
+                        temporary=True,
+                    )
+        except self._errors() as exc:
+            raise failure("list", "s3", exc) from exc
+
+    def delete_temporary(self, found: StoredObject) -> None:
+        """Abort the interrupted multipart upload ``found`` (from :meth:`iter_objects`)."""
+        key, _, upload_id = found.key.partition("?uploadId=")
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except self._errors() as exc:
+            if not self._is_missing(exc) and "NoSuchUpload" not in str(exc):
+                raise failure("abort upload", "s3", exc, key) from exc
+
+
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
 
 
 class _CountingReader:
@@ -362,6 +515,7 @@ def init_app(app: Any) -> Storage:
 
 
 __all__ = [
+    "TEMP_PREFIX",
     "InvalidStorageKey",
     "LocalStorage",
     "ObjectNotFound",
@@ -369,7 +523,10 @@ __all__ = [
     "StagedWrites",
     "Storage",
     "StorageError",
+    "StorageFull",
+    "StoredObject",
     "delete_quietly",
+    "failure",
     "get_storage",
     "init_app",
     "new_key",

@@ -98,6 +98,7 @@ VERSION_MISSING = _l("The form is missing the version of the application; reload
 REJECTION_REASON_MISSING = _l("Give the reason for the rejection.")
 WHAT_TO_FIX_MISSING = _l("Say what the applicant has to correct.")
 COMMENT_MISSING = _l("Write the comment.")
+CLOSED_READ_ONLY = _l("This application is closed; its file takes no more comments.")
 ASSIGNEE_MISSING = _l("Choose the staff member to hand the application to.")
 EXTENSION_DAYS_WRONG = _l("Extend by 1 to %(max)s working days.", max=deadlines.MAX_WORKING_DAYS)
 EXTENSION_REASON_MISSING = _l("Give the reason for the extension.")
@@ -952,12 +953,16 @@ def comment(
 ) -> TransitionRecord:
     """An internal note in the history; staff only, never shown to the applicant.
 
-    It does not change the application, so it needs no version and never conflicts.
+    It does not change the application, so it needs no version and never conflicts. A closed
+    application (issued, rejected, withdrawn) is a finished record: no more comments on it
+    (docs/security.md).
     """
     _require_active(actor)
     _require_same_municipality(actor, application)
     if not access.caseworker_of(actor, application.municipality_id):
         raise NotAllowed(_l("Only the municipality's staff may comment."))
+    if application.status in statuses.FINAL:
+        raise InvalidAction(CLOSED_READ_ONLY)
     text = _require_text(text, COMMENT_MISSING)
     service = service_of(application, host.registry)
     step = current_step(application, service)
@@ -1428,7 +1433,8 @@ def staff_actions(session: Session, application: Application, *, actor: Actor, r
     :func:`extend_deadline` run."""
     if not access.same_municipality(actor, application):
         return []
-    result = [COMMENT] if access.caseworker_of(actor, application.municipality_id) else []
+    may_comment = access.caseworker_of(actor, application.municipality_id) and application.status not in statuses.FINAL
+    result = [COMMENT] if may_comment else []
     if application.status not in OPEN:
         return result
     try:

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from babel.numbers import format_decimal
 from flask import abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import inspect as sa_inspect
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import web
 from app.domain import access, channels, intake, receipts, staging, tracking, workflow
 from app.domain.declarations import MAX_DOCUMENT_BYTES, Document, Service, pick
 from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed, WorkflowError
-from app.domain.storage import StorageError, delete_quietly, get_storage
+from app.domain.storage import StorageError, StorageFull, delete_quietly, get_storage
 from app.domain.uploads import EXTENSIONS, TYPE_LABELS
 from app.extensions import current_appbuilder, current_flask_app, db
 from app.i18n import current_locale
@@ -276,6 +277,9 @@ class OfficeView(BaseView):
             refused = exc
             problems += _mark_errors(form, applicant, exc)
             doc_errors.update(exc.documents)
+        except StorageFull as exc:
+            # Only an operator can make room: "try again in a moment" would be untrue.
+            problems.append(str(exc))
         except StorageError:
             problems.append(_("The documents could not be stored just now; nothing was filed. Try again in a moment."))
         except WorkflowError as exc:
@@ -284,7 +288,10 @@ class OfficeView(BaseView):
             if result.created:
                 # Their rows went with the filing; the filed copies live under their own keys.
                 delete_quietly(storage, kept_keys)
-            return redirect(url_for(".receipt", application_id=result.application.id))
+            # The id from the identity map, not the expired row: no read after the commit,
+            # so a connection lost now cannot turn a filed application into an error page.
+            filed_id = cast("tuple[int]", sa_inspect(result.application).identity)[0]
+            return redirect(url_for(".receipt", application_id=filed_id))
         finally:
             for uploads in stored.values():
                 for upload in uploads:

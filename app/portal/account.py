@@ -6,8 +6,10 @@ Sign-in, registration, the reset request and the new verification link are rate-
 per client address and, separately, per e-mail address typed in (HAMAYNK_LIMIT_* settings);
 over the limit the page says so in the user's language and nothing is done.
 
-Ending the account's other sessions after a password reset is issue 12's (sessions are
-cookies signed with the app's key: until then a reset does not sign out other browsers).
+Sign-ins are server-side sessions (app.domain.sessions, wired in app.security): the cookie
+carries only a session id. Signing out (POST with the CSRF token only) ends that session; a
+password reset ends every session of the account (a listener on the password column does it, so
+nothing here needs to); signing in again first ends this browser's previous sign-in.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from flask_babel import refresh
 from flask_limiter.util import get_remote_address
 from flask_login import login_user, logout_user
 
+from app import limits, signin
 from app.domain import access, accounts, citizen_notices
 from app.domain.identity import IdentityError
 from app.extensions import db, limiter
@@ -67,18 +70,10 @@ def _setting(name: str) -> Callable[[], str]:
     return value
 
 
-def _email_key() -> str:
-    return "email:" + accounts.normalize_email(request.form.get("email"))
-
-
 def _limited(setting: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Limit a view's POSTs by ``setting`` per client address and per e-mail address sent."""
-
-    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        view = limiter.limit(_setting(setting), key_func=_email_key, methods=["POST"])(view)
-        return limiter.limit(_setting(setting), key_func=get_remote_address, methods=["POST"])(view)
-
-    return decorate
+    """Limit a view's POSTs by ``setting`` per client address and per e-mail address sent
+    (the one helper of every limited path, app.limits)."""
+    return limits.per_account(setting, "email")
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -121,6 +116,7 @@ def _sign_in(user: User, language: str | None) -> None:
     """Start a fresh session for ``user`` (a new cookie: nothing from before carries over but
     the language, which becomes the profile's)."""
     keep = session.get("locale")
+    logout_user()  # ends this browser's previous sign-in, if any (app.domain.sessions)
     session.clear()
     login_user(user)
     chosen = language if language in accounts.LANGUAGES else keep
@@ -180,6 +176,7 @@ def sent(what: str) -> ResponseReturnValue:
 
 
 @bp.route("/verify/<token>", endpoint="verify")
+@limits.limited("HAMAYNK_LIMIT_LINKS", failures_only=True, methods=("GET",))
 def verify(token: str) -> ResponseReturnValue:
     status, _user_id = accounts.verify_email(db.session, token, config=current_app.config)
     db.session.commit()
@@ -217,7 +214,7 @@ def verify_resend() -> ResponseReturnValue:
 
 
 @bp.route("/login", methods=["GET", "POST"], endpoint="login")
-@_limited("HAMAYNK_LIMIT_LOGIN")
+@limits.sign_in("email")
 def login() -> ResponseReturnValue:
     next_url = _next_target(request.values.get("next"))
     errors: dict[str, str] = {}
@@ -228,10 +225,20 @@ def login() -> ResponseReturnValue:
         result = accounts.authenticate(db.session, email, _form("password"), config=current_app.config)
         db.session.commit()
         if result.status == accounts.SIGNED_IN and result.user is not None:
+            # Staff with a second factor (or required to have one) go on to its page (app.signin).
+            second_step = signin.after_password(result.user, None if result.citizen else "/")
+            if second_step is not None:
+                return second_step
             _sign_in(result.user, result.language)
+            signin.audit_login(result.user, channel="portal", second_factor_used=False)
+            db.session.commit()
             if not result.citizen:
                 return redirect(url_for("HomeView.index"))  # staff: the office's home
             return redirect(_after_sign_in(next_url))
+        # The account when the address is one, else a keyed digest of what was typed (app.signin).
+        reason = "unverified" if result.status == accounts.UNVERIFIED else "credentials"
+        signin.audit_failed(channel="portal", reason=reason, username=email)
+        db.session.commit()
         if result.status == accounts.UNVERIFIED:
             unverified_email = accounts.normalize_email(email)
         else:
@@ -285,6 +292,7 @@ def reset_request() -> ResponseReturnValue:
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"], endpoint="reset")
+@limits.limited("HAMAYNK_LIMIT_LINKS", failures_only=True, methods=("GET",))
 @limiter.limit(_setting("HAMAYNK_LIMIT_RESET"), key_func=get_remote_address, methods=["POST"])
 def reset(token: str) -> ResponseReturnValue:
     errors: dict[str, str] = {}

@@ -12,7 +12,7 @@ shows or hides conditional fields.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from babel.numbers import format_decimal
 from flask import (
@@ -30,6 +30,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -39,7 +40,7 @@ from app.domain import access, casefile, drafts, inputs, intake, staging
 from app.domain.access import Actor
 from app.domain.declarations import MAX_DOCUMENT_BYTES, Document, Service, pick
 from app.domain.errors import WorkflowError
-from app.domain.storage import StorageError, get_storage
+from app.domain.storage import StorageError, StorageFull, get_storage
 from app.domain.uploads import EXTENSIONS, TYPE_LABELS
 from app.extensions import current_flask_app, db
 from app.i18n import current_locale
@@ -654,13 +655,18 @@ def submit(draft_id: int):
         if filed is not None:
             _remember_submitted(draft_id, filed.id)
             return _see_other(url_for(".done", application_id=filed.id))
-        if isinstance(exc, StorageError):
+        if isinstance(exc, StorageFull):
+            flash(str(exc), "error")
+        elif isinstance(exc, StorageError):
             flash(_("The documents could not be stored just now; nothing was filed. Try again in a moment."), "error")
         else:
             flash(str(exc), "error")
         return _see_other(confirm)
-    _remember_submitted(draft_id, result.application.id)
-    return _see_other(url_for(".done", application_id=result.application.id))
+    # The id from the identity map, not the expired row: no read after the commit, so a
+    # connection lost now cannot turn a filed application into an error page.
+    filed_id = cast("tuple[int]", sa_inspect(result.application).identity)[0]
+    _remember_submitted(draft_id, filed_id)
+    return _see_other(url_for(".done", application_id=filed_id))
 
 
 @bp.route("/my/applications/<int:application_id>/submitted")

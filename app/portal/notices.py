@@ -21,6 +21,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from app import limits
 from app.domain import access, citizen_notices, inputs
 from app.extensions import csrf, db
 from app.portal.common import citizen, link, require_citizen
@@ -29,7 +30,6 @@ bp = Blueprint("notices", __name__)
 
 PER_PAGE = 20
 MAX_PAGE = 10_000
-MAX_ID = 2**63 - 1
 
 
 @bp.app_context_processor
@@ -86,7 +86,7 @@ def read() -> ResponseReturnValue:
         db.session.commit()
         flash(_("All notices are marked as read.") if changed else _("There were no unread notices."), "success")
         return redirect(url_for(".index"), 303)
-    notice_id = inputs.whole_number(request.form.get("notice"), MAX_ID)
+    notice_id = inputs.whole_number(request.form.get("notice"), inputs.MAX_ID)
     if notice_id is None:
         flash(_("Choose the notice to mark as read."), "error")
         return redirect(url_for(".index"), 303)
@@ -103,6 +103,7 @@ def read() -> ResponseReturnValue:
 
 @bp.route("/notices/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # mail programs' one-click POST (RFC 8058) has no form token; the link is the secret
+@limits.limited("HAMAYNK_LIMIT_LINKS", failures_only=True, methods=("GET", "POST"))
 def unsubscribe(token: str) -> ResponseReturnValue:
     try:
         user_id = citizen_notices.user_of_unsubscribe_token(current_app.config, token)

@@ -111,6 +111,10 @@ def _render_new(actor: Actor, *, application=None, errors: dict[str, str] | None
 def new():
     actor = require_citizen()
     application = _owned_application(actor, request.values.get("application_id"))
+    if qs.application_closed(application):
+        # Closed applications take no questions (the domain refuses them too): the general form.
+        flash(str(qs.APPLICATION_CLOSED), "warning")
+        return redirect(url_for(".new"), 303)
     if request.method == "GET":
         return _render_new(actor, application=application)
     form = request.form
@@ -151,7 +155,7 @@ def _render_show(actor: Actor, question, *, errors: dict[str, str] | None = None
                 "portal/questions/show.html",
                 title=_("Question: %(subject)s", subject=question.subject),
                 thread=thread,
-                may_reply=qs.may_reply(actor, question),
+                may_reply=qs.may_follow_up(db.session, actor, question),
                 errors=errors or {},
                 form=form or {},
                 max_body=qs.MAX_BODY,

@@ -89,6 +89,7 @@ def test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_th
         assert db.session.get(Application, application_id).status == "returned_for_correction"
         db.session.remove()
     page.goto(f"{base}/logout/")
+    page.click("#hamaynk-logout-form button")  # signing out is a POST
 
     # The clerk finds it in "My tasks" with its age, and sees what to fix.
     sign_in(page, "alpha.clerk")
@@ -136,6 +137,7 @@ def test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_th
     assert [v["id"] for v in axe(page)] == []
     # Then the story ends: approved to the last step (confirmed first) and handed over.
     page.goto(f"{live_server.live_url}/logout/")
+    page.click("#hamaynk-logout-form button")  # signing out is a POST
     _final_approval_confirmed_and_handed_over_by_keyboard(page, live_server, sign_in, axe, application_id)
 
 
@@ -156,6 +158,7 @@ def _final_approval_confirmed_and_handed_over_by_keyboard(page, live_server, sig
         page.wait_for_load_state("networkidle")
         if username == "alpha.registrar":
             page.goto(f"{base}/logout/")
+            page.click("#hamaynk-logout-form button")  # signing out is a POST
     # The head's approval is the last: a dialog asks first, and nothing happened yet.
     dialog = page.get_by_role("dialog")
     assert "the whole application will be approved" in dialog.inner_text()
@@ -166,6 +169,7 @@ def _final_approval_confirmed_and_handed_over_by_keyboard(page, live_server, sig
         page.keyboard.press("Enter")
     assert _status(live_server, application_id) == "approved"
     page.goto(f"{base}/logout/")
+    page.click("#hamaynk-logout-form button")  # signing out is a POST
 
     sign_in(page, "alpha.clerk")
     page.goto(f"{base}/lang/en")

@@ -163,6 +163,7 @@ def test_demo_staff_work_the_service_to_the_end(page, live_server, sign_in, serv
         username, _ = actor
         _, approvals = _status(live_server, application_id)
         page.goto(f"{base}/logout/")
+        page.click("#hamaynk-logout-form button")  # signing out is a POST
         sign_in(page, username, DEMO_PASSWORD)
         page.goto(f"{base}/lang/en")
         # The task is in the inbox of the person the demo staffs the step with.
@@ -180,6 +181,7 @@ def test_demo_staff_work_the_service_to_the_end(page, live_server, sign_in, serv
     assert _status(live_server, application_id)[0] == statuses.APPROVED
 
     page.goto(f"{base}/logout/")
+    page.click("#hamaynk-logout-form button")  # signing out is a POST
     sign_in(page, f"{MUNICIPALITY}.clerk", DEMO_PASSWORD)
     page.goto(f"{base}/lang/en")
     page.goto(f"{base}/workspace/applications/{application_id}")

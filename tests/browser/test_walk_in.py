@@ -44,6 +44,7 @@ def test_clerk_takes_a_walk_in_application_and_the_registry_approves_it(page, li
     download_info.value.save_as(receipt)
     assert receipt.read_bytes().startswith(b"%PDF")
     page.goto(f"{base}/logout/")
+    page.click("#hamaynk-logout-form button")  # signing out is a POST
     _specialist_and_head_approve_it_from_their_inbox(page, live_server, sign_in, application.id)
 
 
@@ -89,3 +90,4 @@ def _specialist_and_head_approve_it_from_their_inbox(page, live_server, sign_in,
             assert db.session.get(Application, application_id).status == expected_status
             db.session.remove()
         page.goto(f"{base}/logout/")
+        page.click("#hamaynk-logout-form button")  # signing out is a POST

@@ -1,0 +1,1 @@
+"""Fault-injection tests: kills, outages and races against real servers (issue 12)."""

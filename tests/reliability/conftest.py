@@ -1,0 +1,1 @@
+"""Fixtures for the reliability suite come from tests/conftest.py (app, client, postgres_url, ...)."""

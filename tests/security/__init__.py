@@ -1,0 +1,1 @@
+"""The hostile suite: attacks on a real HTTP server (tests/security/conftest.py)."""

@@ -1,0 +1,403 @@
+"""The hostile suite's server: the whole app served by waitress on 127.0.0.1 (a real HTTP
+server, real cookies and CSRF tokens, not the test client), on a database of its own (SQLite
+file, or a PostgreSQL database next to HAMAYNK_TEST_DATABASE_URL when the suite runs on
+PostgreSQL) and local file storage, with mail going to a real SMTP server (aiosmtpd).
+
+Seeded once per test process: municipalities alpha and beta, each with staff in every role,
+the residence certificate enabled, an application with a document and an issued document, a
+payment, a substitution and a citizen's question with an attachment; citizens A and B, each
+with an online application, a draft with a payment and a question with an attachment.
+``victims`` names, per owner, the ids of those rows by URL parameter name and the markers
+(names, file names, contents) that must never show up for anyone else.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from issued_kit import issue_directly
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+
+from app.testing import (
+    PASSWORD,
+    SmtpInbox,
+    actor_for,
+    apply,
+    ask_question,
+    create_database,
+    drop_database,
+    enable_service,
+    make_app,
+    make_citizen,
+    make_pdf,
+    seed_municipality,
+    seed_system_admin,
+)
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+STAFF_ROLES = ("municipal_admin", "clerk", "specialist", "head", "auditor")
+SERVICE = "residence-certificate"
+CSRF_RE = re.compile(
+    r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"|<input[^>]*value="([^"]+)"[^>]*name="csrf_token"'
+)
+
+
+def csrf_token(session: requests.Session, base: str, *pages: str) -> str:
+    """A CSRF token of ``session``'s own, scraped from the first page that has a form."""
+    for page in (*pages, "/account/profile", "/workspace/", "/", "/account/login", "/login/"):
+        response = session.get(base + page, timeout=30)
+        match = CSRF_RE.search(response.text)
+        if match:
+            return match.group(1) or match.group(2)
+    raise AssertionError("no page offered a CSRF token")
+
+
+@dataclass
+class Live:
+    app: Any
+    base: str
+    smtp: SmtpInbox
+    # owner ("alpha", "beta", "citizen_a", "citizen_b") -> URL parameter name -> value
+    victims: dict[str, dict[str, Any]]
+    # owner -> texts (str) and contents (bytes) only the owner and their municipality may see
+    markers: dict[str, list[str | bytes]]
+    _sessions: dict[tuple[str, str], requests.Session] = field(default_factory=dict)
+    _tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def username(self, role: str, municipality: str = "alpha") -> str | None:
+        if role == "anonymous":
+            return None
+        if role == "system_admin":
+            return "sysadmin"
+        if role == "citizen_a":
+            return "citizen.a@example.com"
+        if role in ("citizen_b", "citizen_c"):
+            return f"citizen.{role[-1]}@example.com"
+        return f"{municipality}.{role}"
+
+    def login(self, role: str, municipality: str = "alpha") -> requests.Session:
+        """A fresh session signed in through the real sign-in form (its CSRF token scraped)."""
+        session = requests.Session()
+        username = self.username(role, municipality)
+        if username is None:
+            return session
+        path = "/account/login" if role.startswith("citizen") else "/login/"
+        token = csrf_token(session, self.base, path)
+        response = session.post(
+            self.url(path),
+            data={"username": username, "email": username, "password": PASSWORD, "csrf_token": token},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert response.status_code in (302, 303), f"signing in as {username}: {response.status_code}"
+        return session
+
+    def session(self, role: str, municipality: str = "alpha") -> requests.Session:
+        """The shared signed-in session of ``role`` (tests that sign out use :meth:`login`)."""
+        key = (role, municipality)
+        if key not in self._sessions:
+            self._sessions[key] = self.login(role, municipality)
+        return self._sessions[key]
+
+    def token(self, role: str, municipality: str = "alpha") -> str | None:
+        username = self.username(role, municipality)
+        if username is None:
+            return None
+        key = (role, municipality)
+        if key not in self._tokens:
+            response = requests.post(
+                self.url("/api/v1/security/login"),
+                json={"username": username, "password": PASSWORD, "provider": "db"},
+                timeout=30,
+            )
+            assert response.status_code == 200, f"API sign-in as {username}: {response.status_code}"
+            self._tokens[key] = response.json()["access_token"]
+        return self._tokens[key]
+
+
+def _server_database(tmp_path) -> tuple[str, Any]:
+    """The URL of the server's own database and a cleanup: the suite's other tests empty
+    their (the worker's) database between tests, which must not happen under the server."""
+    url = os.environ.get("HAMAYNK_TEST_DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        from sqlalchemy.engine import make_url
+
+        name = f"{make_url(url).database}_hostile"
+        return create_database(url, name), lambda: drop_database(url, name)
+    return f"sqlite:///{tmp_path / 'hostile.sqlite3'}", lambda: None
+
+
+def _document(text: str, filename: str) -> FileStorage:
+    return FileStorage(stream=io.BytesIO(make_pdf(text)), filename=filename, content_type="application/pdf")
+
+
+def _seed_municipality_rows(app, code: str) -> dict[str, Any]:
+    """An application of ``code``'s with a document, an issued document, a payment, a
+    substitution and a question with an attachment; their ids by URL parameter name."""
+    import datetime as dt
+
+    from app.extensions import db
+    from app.models import Application, Payment, QuestionAttachment, QuestionMessage, Substitution
+    from app.sdk import office_today
+
+    seeded = app.seeded[code]
+    filed = apply(
+        app,
+        SERVICE,
+        municipality=code,
+        applicant_name=f"Victim{code.title()} Applicant",
+        data={"address": f"{code.title()} Secret Street 1", "purpose": "bank", "copies": "1"},
+        documents={"identity": [_document(f"DOCCONTENT-{code}", f"{code}-secret-passport.pdf")]},
+    )
+    issued = issue_directly(app, filed.id, content=make_pdf(f"ISSUEDCONTENT-{code}"))
+    asker = make_citizen(app, f"{code}.asker@example.com", name=f"Asker{code.title()} Person")
+    question_id = ask_question(
+        app,
+        asker,
+        municipality=code,
+        subject=f"Secret question of {code}",
+        files=[_document(f"ATTACHMENT-{code}", f"{code}-secret-note.pdf")],
+    )
+    with app.app_context():
+        application = db.session.get(Application, filed.id)
+        assert application is not None
+        substitution = Substitution(
+            municipality_id=seeded["id"],
+            absent_id=seeded["users"]["specialist"],
+            substitute_id=seeded["users"]["head"],
+            starts_on=office_today(),
+            ends_on=office_today() + dt.timedelta(days=3),
+        )
+        payment = Payment(
+            municipality_id=seeded["id"],
+            application_id=filed.id,
+            user_id=seeded["users"]["clerk"],
+            provider="test",
+            reference=f"HP{code.upper()}000000000000000001",
+            amount=1000,
+            status="paid",
+            receipt_number=f"{code.upper()}-1",
+        )
+        db.session.add_all([substitution, payment])
+        db.session.commit()
+        attachment_id = db.session.execute(
+            select(QuestionAttachment.id)
+            .join(QuestionMessage, QuestionMessage.id == QuestionAttachment.message_id)
+            .where(QuestionMessage.question_id == question_id)
+        ).scalar_one()
+        return {
+            "application_id": filed.id,
+            "document_id": application.documents[0].id,
+            "issued_id": issued.id,
+            "tracking_number": filed.tracking_number,
+            "payment_id": payment.id,
+            "reference": payment.reference,
+            "substitution_id": substitution.id,
+            "question_id": question_id,
+            "attachment_id": attachment_id,
+            "user_id": seeded["users"]["clerk"],
+            "municipality_id": seeded["id"],
+            "department_id": seeded["departments"]["urban_planning"],
+            "code": code,
+        }
+
+
+def _seed_citizen_rows(app, letter: str) -> dict[str, Any]:
+    """Citizen ``letter``'s online application (with a document), draft with a payment and
+    question with an attachment, in alpha."""
+    from app.domain import intake
+    from app.domain.channels import ONLINE
+    from app.domain.storage import get_storage
+    from app.extensions import db
+    from app.models import Notification, Payment, PortalDraft, QuestionAttachment, QuestionMessage
+    from app.plugins import runtime as plugin_runtime
+
+    email = f"citizen.{letter}@example.com"
+    user_id = make_citizen(app, email, name=f"Citizen{letter.upper()} Secretname")
+    alpha = app.seeded["alpha"]
+    with app.test_request_context("/?_l_=en"):
+        filed = intake.file(
+            db.session,
+            plugin_runtime.host(app),
+            get_storage(app),
+            actor_for(user_id),
+            municipality_id=alpha["id"],
+            service_key=SERVICE,
+            data={"address": f"Citizen{letter.upper()} Hidden Lane 5", "purpose": "bank", "copies": "1"},
+            applicant={"name": f"Citizen{letter.upper()} Secretname", "email": email},
+            channel=ONLINE,
+            uploads={"identity": [_document(f"CITDOC-{letter}", f"citizen-{letter}-passport.pdf")]},
+            locale="en",
+        )
+        application = filed.application
+        draft = PortalDraft(
+            municipality_id=alpha["id"],
+            user_id=user_id,
+            service_key=SERVICE,
+            service_version=application.service_version,
+            token=intake.new_submission_token(),
+            data={"form": {"address": f"Draft{letter.upper()} Street"}, "applicant": {"name": "x"}},
+            stage="documents",
+        )
+        db.session.add(draft)
+        db.session.flush()
+        payment = Payment(
+            municipality_id=alpha["id"],
+            draft_id=draft.id,
+            user_id=user_id,
+            provider="test",
+            reference=f"CIT{letter.upper()}REFERENCE00001",
+            amount=1500,
+            items=[],
+        )
+        db.session.add(payment)
+        db.session.commit()
+        rows = {
+            "user_id": user_id,
+            "application_id": application.id,
+            "tracking_number": application.tracking_number,
+            "document_id": application.documents[0].id,
+            "draft_id": draft.id,
+            "reference": payment.reference,
+        }
+    rows["question_id"] = ask_question(
+        app,
+        user_id,
+        subject=f"Private question of citizen {letter}",
+        body="Only the asker may read this.",
+        files=[_document(f"CITATTACH-{letter}", f"citizen-{letter}-note.pdf")],
+        application_id=rows["application_id"],
+    )
+    issued = issue_directly(app, rows["application_id"], content=make_pdf(f"CITISSUED-{letter}"))
+    with app.app_context():
+        rows["issued_id"] = issued.id
+        rows["issued_code"] = issued.printed
+        rows["attachment_id"] = db.session.execute(
+            select(QuestionAttachment.id)
+            .join(QuestionMessage, QuestionMessage.id == QuestionAttachment.message_id)
+            .where(QuestionMessage.question_id == rows["question_id"])
+        ).scalar_one()
+        rows["notice_id"] = db.session.execute(
+            select(Notification.id).where(Notification.recipient_user_id == user_id).limit(1)
+        ).scalar_one_or_none()
+    return rows
+
+
+def _markers(owner: str, rows: dict[str, Any]) -> list[str | bytes]:
+    if owner.startswith("citizen_"):
+        letter = owner[-1]
+        up = letter.upper()
+        return [
+            f"Citizen{up} Secretname",
+            f"Citizen{up} Hidden Lane",
+            f"Draft{up} Street",
+            f"citizen-{letter}-passport",
+            f"citizen-{letter}-note",
+            f"Private question of citizen {letter}",
+            rows["tracking_number"],
+            f"CITDOC-{letter}".encode(),
+            f"CITATTACH-{letter}".encode(),
+            f"CITISSUED-{letter}".encode(),
+        ]
+    return [
+        f"Victim{owner.title()} Applicant",
+        f"{owner.title()} Secret Street",
+        f"{owner}-secret-passport",
+        f"{owner}-secret-note",
+        f"Secret question of {owner}",
+        f"Asker{owner.title()} Person",
+        rows["tracking_number"],
+        f"DOCCONTENT-{owner}".encode(),
+        f"ATTACHMENT-{owner}".encode(),
+        f"ISSUEDCONTENT-{owner}".encode(),
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(app, threads: int = 6):
+    """Serve ``app`` with waitress on a free loopback port; returns (base URL, stop)."""
+    from waitress.server import create_server
+
+    port = free_port()
+    limit = app.config.get("MAX_CONTENT_LENGTH") or 1024**3
+    server = create_server(app, host="127.0.0.1", port=port, threads=threads, max_request_body_size=limit)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            # Closing the listening socket under the running select() loop ends it this way.
+            if not stopping.is_set():
+                raise
+
+    def stop() -> None:
+        stopping.set()
+        server.close()
+
+    thread = threading.Thread(target=run, daemon=True, name="hostile-waitress")
+    thread.start()
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    smtp = SmtpInbox()
+    smtp.start()
+    url, cleanup = _server_database(tmp)
+    app = make_app(
+        tmp,
+        SQLALCHEMY_DATABASE_URI=url,
+        TESTING=False,
+        # A real server's protections: CSRF on every form, and the sign-in limits raised only so
+        # far that the suite's own few dozen sign-ins from one address get through.
+        WTF_CSRF_ENABLED=True,
+        HAMAYNK_LIMIT_LOGIN="300 per minute",
+        HAMAYNK_SMTP_HOST="127.0.0.1",
+        HAMAYNK_SMTP_PORT=smtp.port,
+    )
+    app.seeded = {
+        "alpha": seed_municipality(app, "alpha", "Alpha"),
+        "beta": seed_municipality(app, "beta", "Beta"),
+        "sysadmin": seed_system_admin(app),
+    }
+    for code in ("alpha", "beta"):
+        enable_service(app, code, SERVICE)
+    victims = {code: _seed_municipality_rows(app, code) for code in ("alpha", "beta")}
+    for letter in ("a", "b"):
+        victims[f"citizen_{letter}"] = _seed_citizen_rows(app, letter)
+    markers = {owner: _markers(owner, rows) for owner, rows in victims.items()}
+    # Gamma's staff and citizen C fuzz, inject and upload: whatever they manage to change is
+    # theirs, never the victims' above.
+    app.seeded["gamma"] = seed_municipality(app, "gamma", "Gamma")
+    enable_service(app, "gamma", SERVICE)
+    victims["gamma"] = {"application_id": apply(app, SERVICE, municipality="gamma").id, **app.seeded["gamma"]}
+    victims["citizen_c"] = {"user_id": make_citizen(app, "citizen.c@example.com", name="Citizen Cee")}
+    base, stop = serve(app)
+    yield Live(app=app, base=base, smtp=smtp, victims=victims, markers=markers)
+    stop()
+    smtp.stop()
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    cleanup()

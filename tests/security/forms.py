@@ -1,0 +1,140 @@
+"""Forms as the server renders them: every page a role can open (its own rows' ids in the URL)
+is fetched, and each form on it parsed into its action, method and fields, so the fuzz, the
+mass-assignment and the XSS tests cover forms added later without anyone listing them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+from .crawl import build_url, crawled_rules
+
+# Forms whose submission ends the session or deletes the fuzzer's own rows, and FAB's
+# security screens' edit forms (roles and permissions every test shares).
+SKIPPED_ACTIONS = (
+    "logout",
+    "/delete",
+    "/lang/",
+    "/roles/edit",
+    "/permissions",
+    "/viewmenus",
+    "/permissionviews",
+    "/users/edit",
+    "/groups/edit",
+    "/resetpassword",
+    "/resetmypassword",
+    "/userinfoeditview",
+)
+
+
+@dataclass
+class Form:
+    page: str
+    action: str
+    method: str
+    fields: dict[str, str] = field(default_factory=dict)  # name -> baseline value
+    files: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # free-text inputs and text areas
+
+    @property
+    def key(self) -> tuple:
+        return (self.action.split("?")[0], self.method, tuple(sorted(self.fields)), tuple(self.files))
+
+
+class _Parser(HTMLParser):
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.page = page
+        self.forms: list[Form] = []
+        self._form: Form | None = None
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self._form = Form(
+                self.page, urljoin(self.page, a.get("action") or self.page), a.get("method", "get").upper()
+            )
+            self.forms.append(self._form)
+            return
+        form = self._form
+        if form is None or not a.get("name"):
+            return
+        name = a["name"]
+        if tag == "input":
+            kind = a.get("type", "text").lower()
+            if kind == "file":
+                form.files.append(name)
+            elif kind in ("checkbox", "radio"):
+                if "checked" in a or name not in form.fields:
+                    form.fields[name] = a.get("value", "y")
+            elif kind not in ("submit", "button", "image", "reset"):
+                form.fields[name] = a.get("value", "")
+                if kind in ("text", "search", "email", "tel", "url", "") and name != "csrf_token":
+                    form.text.append(name)
+        elif tag == "select":
+            self._select = name
+            form.fields.setdefault(name, "")
+        elif tag == "option" and self._select:
+            if not form.fields.get(self._select) or "selected" in a:
+                form.fields[self._select] = a.get("value", "")
+        elif tag == "textarea":
+            self._textarea = name
+            form.fields[name] = ""
+            form.text.append(name)
+        elif tag == "button" and a.get("value"):
+            form.fields.setdefault(name, a["value"])
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._form is not None and self._textarea:
+            self._form.fields[self._textarea] += data
+
+
+def discover(live, session, own: dict) -> list[Form]:
+    """Every distinct form on every page the session opens, its own rows in the URLs."""
+    seen: dict[tuple, Form] = {}
+    for rule in crawled_rules(live.app):
+        if "GET" not in (rule.methods or set()) or rule.rule.startswith("/api/"):
+            continue
+        try:
+            path = build_url(rule, own)
+        except KeyError:
+            continue
+        response = session.get(live.url(path + "?_l_=en"), timeout=60)
+        if response.status_code != 200 or "html" not in response.headers.get("Content-Type", ""):
+            continue
+        parser = _Parser(response.url)
+        parser.feed(response.text)
+        for form in parser.forms:
+            if urlsplit(form.action).netloc != urlsplit(live.base).netloc:
+                continue
+            if any(part in form.action for part in SKIPPED_ACTIONS):
+                continue
+            seen.setdefault(form.key, form)
+    return list(seen.values())
+
+
+FUZZERS = ("municipal_admin", "clerk", "head", "citizen_c", "anonymous")
+
+
+def fuzzer_rows(live, role: str) -> dict:
+    gamma = live.victims["gamma"]
+    rows = {
+        **live.victims["citizen_a"],
+        **gamma,
+        "user_id": gamma["users"]["clerk"],
+        "department_id": next(iter(gamma["departments"].values())),
+        "municipality_id": gamma["id"],
+        "code": "gamma",
+    }
+    return rows

@@ -1,0 +1,115 @@
+"""(a) Every URL rule x every role (anonymous and a citizen included) x another municipality's
+and another citizen's rows, over HTTP: never a 500, never the victim's data, nothing of theirs
+changed. The rules come from the app's URL map (tests/security/crawl.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import csrf_token
+from .crawl import build_url, crawled_rules, form_for, table_counts, without_echo
+
+# Who crawls, and whose rows they aim at: alpha's staff at beta's; citizen B and anonymous
+# visitors at citizen A's (and beta's where a URL names a municipality's rows).
+CRAWLERS = ("municipal_admin", "clerk", "specialist", "head", "auditor", "citizen_b", "anonymous", "system_admin")
+PAIRS: list[int] = []
+
+
+def _victim(live, role: str) -> tuple[dict, list]:
+    beta = live.victims["beta"]
+    if role in ("citizen_b", "anonymous"):
+        merged = {**beta, **live.victims["citizen_a"]}
+        return merged, live.markers["citizen_a"] + live.markers["beta"]
+    # A citizen's draft is nobody's but theirs, their own municipality's staff included.
+    return {**live.victims["citizen_a"], **beta}, [*live.markers["beta"], "DraftA Street"]
+
+
+def _leaks(response, url: str, markers: list, endpoint: str) -> list:
+    text = without_echo(response.text, url)
+    found = []
+    for marker in markers:
+        if isinstance(marker, bytes):
+            if marker in response.content:
+                found.append(marker)
+        elif marker in text:
+            # A verification page shows its document's number (the tracking number) to whoever
+            # holds the printed code: public by design (tests/test_verification.py).
+            if endpoint.startswith("verify.") and marker.startswith(("ALPHA-", "BETA-")):
+                continue
+            found.append(marker)
+    return found
+
+
+@pytest.mark.parametrize("role", CRAWLERS)
+def test_every_rule_refuses_other_tenants_rows(live, role):
+    victim, markers = _victim(live, role)
+    session = live.session(role, "alpha")
+    token = live.token(role, "alpha")
+    api_headers = {"Authorization": f"Bearer {token}"} if token else {}
+    form_token = csrf_token(session, live.base) if role != "anonymous" else csrf_token(session, live.base, "/login/")
+    before = table_counts(live.app)
+    problems = []
+    tried = 0
+    for rule in crawled_rules(live.app):
+        url = live.url(build_url(rule, victim))
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if role == "system_admin" and method != "GET":
+                continue  # may change anything by design; crawled for 500s only
+            if role == "system_admin" and rule.endpoint.endswith((".delete", ".action")):
+                continue
+            tried += 1
+            if rule.rule.startswith("/api/"):
+                response = session.request(
+                    method,
+                    url,
+                    headers=api_headers,
+                    json={"action": "approve", "expected_version": 1, "comment": "x"} if method != "GET" else None,
+                    allow_redirects=False,
+                    timeout=60,
+                )
+            elif method == "GET":
+                response = session.get(url, allow_redirects=False, timeout=60)
+            else:
+                data = {**form_for(victim), "csrf_token": form_token}
+                response = session.request(method, url, data=data, allow_redirects=False, timeout=60)
+            label = f"{role} {method} {url} ({rule.endpoint})"
+            if response.status_code >= 500 and role == "system_admin" and rule.endpoint.endswith(".download"):
+                continue  # unowned finding: test_fab_download_is_no_500
+            if response.status_code >= 500:
+                problems.append(f"{label} -> {response.status_code}")
+                continue
+            if role == "system_admin":
+                continue
+            leaked = _leaks(response, url, markers, rule.endpoint)
+            if leaked:
+                problems.append(f"{label} -> {response.status_code} shows {leaked}")
+    PAIRS.append(tried)
+    print(f"\nhostile crawl: {tried} (URL, method) requests as {role}")
+    assert tried > 100
+    assert not problems, "\n".join(problems)
+    if role != "system_admin":
+        assert table_counts(live.app) == before
+    if role not in ("anonymous",):
+        # Still signed in: a refusal that signed the crawler out would make the rest vacuous.
+        assert live.token(role) and session.get(live.url("/"), timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["anonymous", "clerk", "municipal_admin"])
+def test_fab_action_post_with_an_unknown_action_is_no_500(live, role):
+    session = live.session(role, "alpha")
+    token = csrf_token(session, live.base, "/login/")
+    for prefix in ("/users/", "/roles/", "/groups/", "/permissions/", "/permissionviews/", "/viewmenus/"):
+        response = session.post(
+            live.url(prefix + "action_post"),
+            data={**form_for(live.victims["beta"]), "csrf_token": token},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert response.status_code < 500, prefix
+
+
+def test_fab_download_is_no_500(live):
+    session = live.session("system_admin")
+    for prefix in ("/users/", "/roles/", "/groups/"):
+        response = session.get(live.url(prefix + "download/csv"), allow_redirects=False, timeout=30)
+        assert response.status_code < 500, prefix
