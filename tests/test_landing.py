@@ -133,11 +133,14 @@ def test_home_page_queries_do_not_grow_with_the_data(app, client, username):
     enable_service(app, "alpha", PERMIT)
     login(client, username)
     client.get("/")
-    few = count_statements(app, lambda: client.get("/"))
+    # The fewest of two requests each time: whether the signed-in user's roles are still loaded
+    # from an earlier request of the test's shared session varies with what committed between
+    # them (seen under xdist: +2 statements either side); growth with the data shows in both.
+    few = min(count_statements(app, lambda: client.get("/")) for _ in range(2))
     ids = _file(app, n=6) + _file(app, n=6, at_specialist=True)
     for application_id in ids[:6]:
         _set(app, application_id, status=statuses.RETURNED, due_at=dt.date(2020, 1, 1))
-    many = count_statements(app, lambda: client.get("/"))
+    many = min(count_statements(app, lambda: client.get("/")) for _ in range(2))
     assert many == few
     # The user, roles and profile, Flask-AppBuilder's menu (a permission check per item) and a
     # few aggregates per panel: a fixed budget whatever the data.
