@@ -71,7 +71,11 @@ def create_database(url: str, name: str) -> str:
     with psycopg.connect(_server_dsn(url), autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
+    created = make_url(url).set(database=name).render_as_string(hide_password=False)
+    # Empty now: what reset_schema noted of an earlier database of this name no longer holds
+    # (a second test of a module recreates its database, and must build the schema again).
+    _POSTGRES_FRESH.pop(created, None)
+    return created
 
 
 def drop_database(url: str, name: str) -> None:
