@@ -23,7 +23,7 @@ from app.domain.errors import NotAllowed
 from app.domain.storage import get_storage
 from app.domain.tracking import verify_access_secret
 from app.extensions import db
-from app.models import Application, ApplicationDocument, TransitionRecord, User
+from app.models import Application, ApplicationDocument, AuditEvent, TransitionRecord, User
 from app.plugins import runtime as plugin_runtime
 from app.testing import (
     PASSWORD,
@@ -297,6 +297,17 @@ def test_residence_certificate_intake_files_submits_and_prints_a_receipt(app, cl
     assert access_code_on(again) is None and code not in again
     reprint = pdf_text(clerk.get(f"/office/receipt/{application_id}/receipt.pdf").data)
     assert row["tracking"] in reprint and code not in reprint
+
+    # Each printing carries the applicant's name, so each is in the audit log (never the code).
+    with app.app_context():
+        printed = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "receipt.printed").order_by(AuditEvent.id)
+        ).all()
+    assert [(e.object_id, e.details["with_code"]) for e in printed] == [
+        (str(application_id), True),
+        (str(application_id), False),
+    ]
+    assert all(e.actor_id is not None and code not in str(e.details) for e in printed)
 
 
 def test_a_hidden_field_value_is_dropped_and_a_visible_required_one_enforced(app, clerk):

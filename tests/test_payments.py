@@ -411,6 +411,12 @@ def test_the_printed_receipt_shows_the_payment_and_is_the_municipalitys_only(app
     bogus = re.sub(r"/payments/\d+/", "/payments/999999999999999999999/", link)
     login(client, "alpha.clerk")
     assert client.get(bogus).status_code == 404
+    # The receipt names the payer: the clerk's and the auditor's views are audit-logged, the
+    # refused ones are not.
+    with app.app_context():
+        viewed = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "payment.receipt_viewed")).all()
+    payment_id = re.search(r"/payments/(\d+)/", link).group(1)
+    assert len(viewed) == 2 and {e.object_id for e in viewed} == {payment_id}
 
 
 def test_payment_history_on_the_case_page(app, client):

@@ -102,6 +102,7 @@ KEEP_NONCES = 50
 AUDIT_RECORDED = "payment.recorded_at_office"
 AUDIT_WAIVED = "payment.waived"
 AUDIT_REFUSED = "payment.callback_refused"
+AUDIT_RECEIPT_VIEWED = "payment.receipt_viewed"
 
 WAITING_FOR_PAYMENT = _l(
     "This service is processed only once its fee is paid, and the payment is still due: record the payment first."
@@ -1059,8 +1060,30 @@ def get_payment(session: Session, application: Application, payment_id: int) -> 
     return payment
 
 
+def show_receipt(
+    session: Session, actor: Actor, application: Application, payment_id: int, *, ip: str | None = None
+) -> Payment:
+    """The settled payment ``payment_id`` of ``application`` for its receipt, the viewing
+    audit-logged and committed (the receipt names the payer). NotFound for any other."""
+    payment = get_payment(session, application, payment_id)
+    if payment.status not in SETTLED:
+        raise access.NotFound(payment_id)
+    audit.record(
+        session,
+        AUDIT_RECEIPT_VIEWED,
+        actor=actor,
+        target=("payment", payment.id),
+        municipality_id=application.municipality_id,
+        details={"tracking_number": application.tracking_number},
+        ip=ip,
+    )
+    session.commit()
+    return payment
+
+
 __all__ = [
     "APPLICATION_STATES",
+    "AUDIT_RECEIPT_VIEWED",
     "CANCELLED",
     "CURRENCY",
     "DUE",
@@ -1104,6 +1127,7 @@ __all__ = [
     "record_at_office",
     "redirect_for",
     "settle",
+    "show_receipt",
     "start_for_application",
     "start_for_draft",
     "status_for",

@@ -57,7 +57,7 @@ from app.domain.access import Actor
 from app.domain.declarations import Document
 from app.domain.documents import OpenedDocument, open_recorded, write_bound
 from app.domain.errors import InvalidAction, NotAllowed, WorkflowError
-from app.domain.storage import Storage
+from app.domain.storage import Storage, StorageError, StorageFull
 from app.domain.substitutes import colleagues
 from app.domain.tracking import OFFICE_TZ
 from app.domain.uploads import CheckedUpload, UploadRefused, check_uploads, close_all
@@ -149,6 +149,14 @@ APPLICATION_CLOSED = _l(
     "This application is closed, so questions about it are no longer taken. "
     "You can ask the department a general question instead."
 )
+
+
+def attachments_problem(exc: StorageError) -> str:
+    """What to tell the person whose attachments could not be stored: a full store is not a
+    passing hiccup, so "try again in a moment" would be untrue there."""
+    if isinstance(exc, StorageFull):
+        return str(exc)
+    return _("The files could not be stored just now; nothing was sent. Try again in a moment.")
 
 
 def application_closed(application: Application | None) -> bool:

@@ -244,9 +244,25 @@ def receipt_pdf(
     access_code: str | None = None,
     locale: str = "hy",
     track_url: str = "",
+    actor: Actor | None = None,
+    ip: str | None = None,
 ) -> bytes:
+    """The receipt as PDF. With ``actor``, the printing is audit-logged and committed before the
+    bytes are returned: the receipt carries the applicant's name, so no copy leaves untraced."""
     receipt = build_receipt(session, application, service, access_code=access_code, locale=locale, track_url=track_url)
-    return render_receipt_pdf(receipt)
+    pdf = render_receipt_pdf(receipt)
+    if actor is not None:
+        audit.record(
+            session,
+            AUDIT_PRINTED,
+            actor=actor,
+            target=("application", application.id),
+            municipality_id=application.municipality_id,
+            details={"tracking_number": application.tracking_number, "with_code": access_code is not None},
+            ip=ip,
+        )
+        session.commit()
+    return pdf
 
 
 # -- the access code until the receipt is handed over ------------------------------------------
@@ -256,6 +272,7 @@ def receipt_pdf(
 _SEAL_INFO = b"hamaynk/pending-receipt-code/v1"
 AUDIT_HANDED_OVER = "receipt.handed_over"
 AUDIT_REISSUED = "receipt.code_reissued"
+AUDIT_PRINTED = "receipt.printed"
 
 
 def _fernet(secret_key: str | bytes, info: bytes = _SEAL_INFO) -> Fernet:
@@ -420,6 +437,7 @@ def receipt_filename(tracking_number: str) -> str:
 
 __all__ = [
     "AUDIT_HANDED_OVER",
+    "AUDIT_PRINTED",
     "AUDIT_REISSUED",
     "Receipt",
     "ReceiptLine",

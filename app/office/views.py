@@ -393,7 +393,14 @@ class OfficeView(BaseView):
         # The code is printed until the clerk confirms the hand-over; after that, a copy.
         code = receipts.pending_code(db.session, application, secret_key=self._secret_key())
         pdf = receipts.receipt_pdf(
-            db.session, application, service, access_code=code, locale=RECEIPT_LOCALE, track_url=_track_url()
+            db.session,
+            application,
+            service,
+            access_code=code,
+            locale=RECEIPT_LOCALE,
+            track_url=_track_url(),
+            actor=web.current_actor(),
+            ip=request.remote_addr,
         )
         response = make_response(pdf)
         response.headers["Content-Type"] = "application/pdf"

@@ -139,9 +139,9 @@ def new():
     except access.NotFound:
         db.session.rollback()
         abort(404)
-    except StorageError:
+    except StorageError as exc:
         db.session.rollback()
-        message = _("The files could not be stored just now; nothing was sent. Try again in a moment.")
+        message = qs.attachments_problem(exc)
         return _render_new(actor, application=application, errors={"attachments": message}, form=form, status=503)
     flash(_("Your question was sent. You will be told when it is answered."), "success")
     return redirect(url_for(".show", question_id=question.id), 303)
@@ -193,9 +193,9 @@ def show(question_id: int):
     except qs.InvalidQuestion as exc:
         db.session.rollback()
         return _render_show(actor, _question(actor, question_id), errors=exc.errors, form=form, status=400)
-    except StorageError:
+    except StorageError as exc:
         db.session.rollback()
-        message = _("The files could not be stored just now; nothing was sent. Try again in a moment.")
+        message = qs.attachments_problem(exc)
         return _render_show(
             actor, _question(actor, question_id), errors={"attachments": message}, form=form, status=503
         )

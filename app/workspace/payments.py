@@ -170,10 +170,8 @@ class PaymentsView(BaseView):
         if not access.same_municipality(actor, application) or not 0 < payment_id <= MAX_PK:
             return make_response(_("Not found"), 404)
         try:
-            payment = payments.get_payment(db.session, application, payment_id)
+            payment = payments.show_receipt(db.session, actor, application, payment_id, ip=request.remote_addr)
         except access.NotFound:
-            return make_response(_("Not found"), 404)
-        if payment.status not in payments.SETTLED:
             return make_response(_("Not found"), 404)
         locale = current_locale()
         municipality = db.session.get(Municipality, application.municipality_id)

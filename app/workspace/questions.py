@@ -149,7 +149,7 @@ class QuestionsView(BaseView):
         if isinstance(exc, qs.InvalidQuestion):
             return self._render(actor, question, errors=exc.errors, form=request.form, status=400)
         if isinstance(exc, StorageError):
-            message = _("The files could not be stored just now; nothing was sent. Try again in a moment.")
+            message = qs.attachments_problem(exc)
             return self._render(actor, question, errors={"attachments": message}, form=request.form, status=503)
         status = 403 if isinstance(exc, NotAllowed) else 409 if isinstance(exc, InvalidAction) else 400
         return self._render(actor, question, errors={"form": str(exc)}, form=request.form, status=status)

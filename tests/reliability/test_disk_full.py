@@ -211,3 +211,26 @@ def test_api_decision_on_a_full_disk(app, disk, caplog):
     assert _count(app, IssuedDocument) == 0
     assert disk.files() == before
     assert not any(name.rsplit("/", 1)[-1].startswith(TEMP_PREFIX) for name in disk.files())
+
+
+def test_question_attachments_on_a_full_disk(app, client, disk, caplog):
+    """A citizen's question with a file: the same full-disk answer as intake, no question kept."""
+    from test_questions import send_question
+
+    from app.models.portal import Question, QuestionAttachment
+    from app.testing import attach
+
+    alpha = app.seeded["alpha"]
+    make_citizen(app, "anna@example.test", name="Anna Petrosyan")
+    login(client, "anna@example.test", PASSWORD)
+    disk.fill()
+    caplog.set_level(logging.INFO)
+    response = send_question(
+        client, alpha["id"], alpha["departments"]["urban_planning"], attachments=[attach("pdf", "plan.pdf")]
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert FULL_MESSAGE in page and "try again in a moment" not in page.lower()
+    _assert_logged(caplog, "Anna Petrosyan", "anna@example.test", "plan.pdf")
+    assert _count(app, Question) == 0 and _count(app, QuestionAttachment) == 0
+    assert disk.files() == []
