@@ -75,3 +75,35 @@ __all__ += ["IssuedDocument", "StatAction", "StatDuration", "StatMonth"]
 from app.models.security import AccountSecurity, AuditChain, AuthSession, IdempotencyRecord  # noqa: E402
 
 __all__ += ["AccountSecurity", "AuditChain", "AuthSession", "IdempotencyRecord"]
+
+from app.models.participation import (  # noqa: E402
+    Ballot,
+    CommentSupport,
+    Consultation,
+    ConsultationComment,
+    ParticipationFile,
+    Poll,
+    PollOption,
+    PollQuestion,
+    PollVoter,
+    Proposal,
+    ProposalSupport,
+    Residency,
+    Settlement,
+)
+
+__all__ += [
+    "Ballot",
+    "CommentSupport",
+    "Consultation",
+    "ConsultationComment",
+    "ParticipationFile",
+    "Poll",
+    "PollOption",
+    "PollQuestion",
+    "PollVoter",
+    "Proposal",
+    "ProposalSupport",
+    "Residency",
+    "Settlement",
+]

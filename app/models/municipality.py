@@ -41,6 +41,8 @@ class Municipality(Model):
     # The coat of arms printed on issued documents (a PNG or JPEG in storage), set by the
     # municipal admin; a neutral emblem is drawn when there is none.
     coat_of_arms_key: Mapped[str | None] = mapped_column(String(255))
+    # Supports from verified residents that move a citizen's proposal to review.
+    proposal_support_threshold: Mapped[int] = mapped_column(Integer, nullable=False, default=50, server_default="50")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     departments: Mapped[list[Department]] = relationship(back_populates="municipality", order_by="Department.code")
