@@ -176,6 +176,9 @@ class Config:
     # Audit events are kept this many days, then pruned (app.domain.audit.prune; the GovStack
     # Registration Building Block asks for one year).
     HAMAYNK_AUDIT_RETENTION_DAYS = int(os.environ.get("HAMAYNK_AUDIT_RETENTION_DAYS", "365"))
+    # A verified residency (app.domain.participation.residency) holds this many days after a
+    # clerk or a registry plug-in last verified it; then the citizen has it verified again.
+    HAMAYNK_RESIDENCY_VALID_DAYS = int(os.environ.get("HAMAYNK_RESIDENCY_VALID_DAYS", "365"))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -19,6 +19,10 @@
                            show pip freeze of .venv against requirements.lock; fails when a
                            locked package is missing or at another version, or when a package
                            the lock does not hold is installed
+    python3 dev.py audit   pip-audit of requirements.lock against PyPI's vulnerability data
+                           (extra arguments go to pip-audit: --ignore-vuln ID, ...); fails on a
+                           known vulnerability or on a package it could not check, and exits
+                           with 3 when it could check none (the data could not be reached)
 
 The virtualenv is installed from requirements.lock (every package pinned and hashed), so a
 fresh machine gets exactly the versions that were tested.
@@ -30,10 +34,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -332,6 +338,56 @@ def cmd_check_lock() -> None:
     say(f"all {len(locked)} locked packages are installed at their locked versions, and nothing else")
 
 
+# `dev.py audit`'s exit status when not one package could be checked: CI tells that apart from
+# a finding (1) and warns instead of failing (.ci/run, docs/security.md).
+AUDIT_UNCHECKED = 3
+# The lock is pinned and hashed: no resolving, no pip; PyPI's JSON API holds the advisories.
+AUDIT_OPTIONS = ["--no-deps", "--disable-pip", "-s", "pypi", "--progress-spinner", "off", "-f", "json"]
+
+
+def audit_verdict(report: dict | None, problem: str = "") -> tuple[int, list[str]]:
+    """The exit status and the lines to print for pip-audit's JSON ``report`` (``None`` when it
+    wrote none; ``problem`` says why). pip-audit itself exits 0 when PyPI answers 404 for every
+    package, listing them all as skipped: its "No known vulnerabilities found" then means
+    nothing was checked, which must not read as a pass."""
+    if report is None:
+        return AUDIT_UNCHECKED, [f"pip-audit checked nothing: {problem or 'it wrote no report'}"]
+    found = report.get("dependencies", [])
+    skipped = [d for d in found if "skip_reason" in d]
+    vulnerable = [d for d in found if d.get("vulns")]
+    lines = [
+        f"{d['name']} {d['version']}: {v['id']} (fixed in {', '.join(v.get('fix_versions') or ['no release yet'])})"
+        for d in vulnerable
+        for v in d["vulns"]
+    ]
+    checked = len(found) - len(skipped)
+    if skipped and not checked:
+        reason = skipped[0]["skip_reason"]
+        return AUDIT_UNCHECKED, [*lines, f"pip-audit could check none of {len(found)} packages, e.g. {reason}"]
+    # Some answered and these did not: not an outage, so each is a gap in the audit.
+    lines += [f"not checked: {d['name']}: {d['skip_reason']}" for d in skipped]
+    if vulnerable or skipped:
+        return 1, lines
+    return 0, [f"pip-audit checked all {checked} locked packages: no known vulnerabilities"]
+
+
+def cmd_audit(args: list[str]) -> None:
+    ensure_environment()
+    with tempfile.TemporaryDirectory(prefix="hamaynk-audit-") as tmp:
+        output = Path(tmp) / "audit.json"
+        command = [str(BIN / "pip-audit"), "-r", str(LOCK), *AUDIT_OPTIONS, "-o", str(output), *args]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        try:
+            report = json.loads(output.read_text())
+        except (OSError, ValueError):
+            report = None
+    status, lines = audit_verdict(report, f"exit {done.returncode}: {done.stderr.strip()[-1000:]}")
+    print("\n".join(lines), file=sys.stderr if status else sys.stdout)
+    if status == AUDIT_UNCHECKED:
+        say("WARNING: no locked package was checked for known vulnerabilities (docs/security.md)")
+    sys.exit(status)
+
+
 def cmd_translations() -> None:
     ensure_environment()
     script = ROOT / "scripts" / "i18n.py"
@@ -356,10 +412,12 @@ def main(argv: list[str]) -> None:
         cmd_lock(rest)
     elif command == "check-lock":
         cmd_check_lock()
+    elif command == "audit":
+        cmd_audit(rest)
     elif command == "translations":
         cmd_translations()
     else:
-        sys.exit(f"unknown command {command!r}; use 'run', 'test', 'translations', 'lock' or 'check-lock'")
+        sys.exit(f"unknown command {command!r}; use 'run', 'test', 'translations', 'lock', 'check-lock' or 'audit'")
 
 
 if __name__ == "__main__":

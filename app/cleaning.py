@@ -50,10 +50,16 @@ FILE_FIELDS: Mapping[str, re.Pattern[str]] = {
     # Question attachments: citizen's question and reply, the specialist's answer.
     "questions.new": _ATTACHMENTS,
     "questions.show": _ATTACHMENTS,
+    # A resident's proposal and its photos (app.portal.proposals).
+    "proposals.new": re.compile(r"photos"),
     "QuestionsView.answer": _ATTACHMENTS,
     # Verification: the copy a visitor checks against an issued document.
     "verify.show": re.compile(r"copy"),
     "CoatOfArmsView.upload": re.compile(r"image"),
+    # A poll's attachments (app.admin.polls).
+    "PollsView.upload": _ATTACHMENTS,
+    # A consultation's draft documents (app.admin.consultations).
+    "ConsultationsView.upload": re.compile(r"files"),
     # The builder's definition file (YAML or JSON).
     "ServiceBuilderView.import_definition": re.compile(r"file"),
 }

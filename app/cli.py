@@ -298,6 +298,93 @@ def escalate_command(on: str | None) -> None:
     click.echo(f"Escalation done; {len(queued)} e-mail(s) queued for delivery.")
 
 
+@hamaynk.group("participation")
+def participation_group() -> None:
+    """E-participation: polls, budget votes, consultations."""
+
+
+@participation_group.command("announce")
+@with_appcontext
+def participation_announce_command() -> None:
+    """Close the polls whose time is up and write the due announcements once, now (the worker
+    does this every minute)."""
+    from app.jobs import JobsMisconfigured, run_announcements
+
+    try:
+        done = run_announcements(current_flask_app())
+    except JobsMisconfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Announcements done: {len(done.closed)} poll(s) closed, {done.notices} notice(s) "
+        f"to {done.people} person(s), {len(done.finished)} announcement(s) finished."
+    )
+
+
+@hamaynk.group("polls")
+def polls_group() -> None:
+    """Polls and budget votes: count a closed poll, recount a downloaded ballot list."""
+
+
+@polls_group.command("recount")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--sha256", "expected", default=None, help="The sha256 published with the ballot list.")
+def polls_recount_command(file: str, expected: str | None) -> None:
+    """Recount the ballot list FILE (the JSON downloaded from a poll's results page) and print
+    the tally; with --sha256, say whether the file is the one published (exit code 1 if not).
+    Needs no database: anyone can run it."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from app.domain.participation import ballots
+
+    raw = Path(file).read_bytes()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        rows, poll = data["ballots"], data["poll"]
+        with click.progressbar(rows, label="Counting", file=sys.stderr, show_pos=True) as bar:
+            counted = ballots.recount(bar, poll)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{file} is not a ballot list that can be counted: {exc}") from None
+    for line in ballots.tally_lines(counted, poll):
+        click.echo(line)
+    digest = hashlib.sha256(raw).hexdigest()
+    click.echo(f"sha256 of {file}: {digest}")
+    if expected is not None:
+        if expected.strip().lower() != digest:
+            click.echo("DOES NOT MATCH the published sha256: this is not the published ballot list.", err=True)
+            sys.exit(1)
+        click.echo("Matches the published sha256.")
+
+
+@polls_group.command("close")
+@click.argument("poll_id", type=click.IntRange(1))
+def polls_close_command(poll_id: int) -> None:
+    """Count poll POLL_ID now (its voting time must have ended) and store the tally and the
+    ballot list's sha256; a poll counted before is left as it is."""
+    from sqlalchemy import select
+
+    from app.domain import access
+    from app.domain.errors import WorkflowError
+    from app.domain.participation import ballots
+    from app.extensions import db
+    from app.models.participation import Poll
+
+    stmt = access.unscoped(select(Poll), reason="an operator's command").where(Poll.id == poll_id)
+    poll = db.session.execute(stmt).scalar_one_or_none()
+    if poll is None:
+        raise click.ClickException(f"There is no poll {poll_id}.")
+    try:
+        counted = ballots.close(db.session, poll)
+    except WorkflowError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    state = "Counted" if counted else "Already counted"
+    click.echo(f"{state}: poll {poll_id}, {poll.tally and poll.tally['ballots']} ballot(s).")
+    click.echo(f"Ballot list sha256: {poll.ballots_sha256}")
+
+
 @hamaynk.group("stats")
 def stats_group() -> None:
     """The counters behind the transparency dashboard and the statistics API."""

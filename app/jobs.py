@@ -50,6 +50,14 @@ notification channels and config on ``session.info``
     ``hamaynk.sweep_storage``  periodic (hourly, at minute 41): the orphan sweep
                           (:mod:`app.domain.sweep`): stored files no row names and left-over
                           ``.tmp-*`` parts older than ``HAMAYNK_ORPHAN_GRACE_HOURS`` (default 24).
+    ``hamaynk.announce``  periodic (every minute): e-participation's announcements
+                          (:func:`app.domain.participation.announcements.announce`): closes the
+                          polls whose time is up (storing their tally), then tells the eligible
+                          residents that a poll, budget vote or consultation opened, that results
+                          are out, or that a consultation's summary is published; in batches,
+                          at most ``HAMAYNK_ANNOUNCE_PER_RUN`` (default 5000) people per run, each
+                          batch its own transaction, safe to run twice at once (dedup keys).
+                          ``flask hamaynk participation announce`` runs it once.
 """
 
 from __future__ import annotations
@@ -99,6 +107,8 @@ class Jobs:
     run_escalation: Callable[[dt.date | None], list[int]]
     sweep_storage: Any = None
     purge_idempotency: Any = None
+    announce: Any = None
+    run_announcements: Callable[[], Any] | None = None
 
 
 def make_huey(config: Mapping[str, Any], instance_path: str) -> Huey:
@@ -266,7 +276,28 @@ def _register(app: Flask, huey: Huey) -> Jobs:
             log.info("purged %d idempotency record(s)", removed)
         return removed
 
+    def run_announcements() -> Any:
+        from app.domain.participation import announcements
+
+        with app.app_context():
+            try:
+                # Commits batch by batch itself: a large audience is not one long transaction.
+                return announcements.announce(
+                    db.session,
+                    app.config,
+                    run_limit=int(app.config.get("HAMAYNK_ANNOUNCE_PER_RUN") or announcements.RUN_LIMIT),
+                )
+            except BaseException:
+                db.session.rollback()
+                raise
+
+    @huey.periodic_task(crontab(minute="*"), name="hamaynk.announce")
+    def announce() -> int:
+        return run_announcements().notices
+
     return Jobs(
+        announce=announce,
+        run_announcements=run_announcements,
         purge_idempotency=purge_idempotency,
         huey=huey,
         escalate=escalate,
@@ -295,6 +326,14 @@ def get_huey(app: Flask | None = None) -> Huey:
 def run_escalation(app: Flask | None = None, on: dt.date | None = None) -> list[int]:
     """Run the escalation once now, in this process; returns the ids of the e-mails queued."""
     return get_jobs(app).run_escalation(on)
+
+
+def run_announcements(app: Flask | None = None) -> Any:
+    """Close due polls and write the due e-participation announcements once, now, in this
+    process (:class:`app.domain.participation.announcements.Announced`)."""
+    run = get_jobs(app).run_announcements
+    assert run is not None
+    return run()
 
 
 def run_worker(
@@ -444,6 +483,7 @@ __all__ = [
     "init_app",
     "make_huey",
     "notification_channels",
+    "run_announcements",
     "run_escalation",
     "run_worker",
 ]

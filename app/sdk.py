@@ -60,6 +60,7 @@ from app.domain.identity import (
     oidc_provider,
 )
 from app.domain.notifications import DeliveryFailed, DuplicateChannel, NotificationChannel, OutgoingMessage
+from app.domain.participation.residency import ResidencyFinding
 from app.domain.payments import (
     OUTCOMES,
     CallbackRefused,
@@ -77,7 +78,7 @@ from app.plugins.definitions import load_definition_file, service_from_dict
 
 # Bumped in its major part whenever a change here could break a plug-in. A plug-in states the
 # range it supports in a module-level REQUIRES_CORE_API, e.g. ">=1,<2".
-CORE_API_VERSION = "1.2"
+CORE_API_VERSION = "1.3"
 
 hookimpl = pluggy.HookimplMarker("hamaynk")
 
@@ -127,6 +128,7 @@ __all__ = [
     "PaymentView",
     "PythonType",
     "Redirect",
+    "ResidencyFinding",
     "RoleKey",
     "Service",
     "Step",

@@ -61,6 +61,23 @@ OFFICE_INTAKE = [(r"can_intake", r"OfficeIntake"), (r"menu_access", r"(Office|In
 # Its "Questions" menu item (app.workspace.questions) uses the same permissions.
 WORKSPACE = [(r"can_(list|show|act|document)", r"Workspace"), (r"menu_access", r"(Office|Inbox|Questions)")]
 WORKSPACE_READ = [(r"can_(list|show)", r"Workspace"), (r"menu_access", r"(Office|Inbox|Questions)")]
+# Verified residents at the office (app.office.residents): clerks and municipal admins.
+OFFICE_RESIDENTS = [(r"can_(list|verify)", r"OfficeResidents"), (r"menu_access", r"(Office|Residents)")]
+# Votes of residents who come to the office (app.office.voting): clerks and municipal admins.
+OFFICE_VOTING = [(r"can_vote", r"OfficeVoting"), (r"menu_access", r"(Office|OfficeVoting)")]
+# Settlements of the municipality (app.admin.settlements), under the "Participation" menu.
+SETTLEMENTS_ADMIN = [(r"can_(list|add|edit)", r"SettlementsAdmin"), (r"menu_access", r"(Participation|Settlements)")]
+# Residents' proposals (app.admin.proposals): municipal admins all (threshold, budget votes),
+# heads decide feasibility, auditors read.
+PROPOSALS_ADMIN = [(r"can_(list|review|edit)", r"ProposalsAdmin"), (r"menu_access", r"(Participation|Proposals)")]
+PROPOSALS_REVIEW = [(r"can_(list|review)", r"ProposalsAdmin"), (r"menu_access", r"(Participation|Proposals)")]
+PROPOSALS_READ = [(r"can_list", r"ProposalsAdmin"), (r"menu_access", r"(Participation|Proposals)")]
+# Consultations on draft decisions (app.admin.consultations): municipal admins run them, auditors read.
+CONSULTATIONS_ADMIN = [
+    (r"can_(list|add|edit)", r"ConsultationsAdmin"),
+    (r"menu_access", r"(Participation|Consultations)"),
+]
+CONSULTATIONS_READ = [(r"can_list", r"ConsultationsAdmin"), (r"menu_access", r"(Participation|Consultations)")]
 # Staff REST API (app.api), plus reading its OpenAPI spec and Swagger page; auditors only read.
 API = [(r"can_(read|act)", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_show", r"SwaggerView")]
 API_READ = [(r"can_read", r"ApplicationsApi"), (r"can_get", r"OpenApi"), (r"can_show", r"SwaggerView")]
@@ -77,7 +94,15 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         (r"menu_access", r"(Municipality|Departments|Staff|Services|NotificationTexts|CoatOfArms)"),
         (r"(can_list|can_show|can_add|can_edit)", r"ServiceBuilder"),
         (r"menu_access", r"ServiceBuilder"),
+        # Polls and budget votes (app.admin.polls).
+        (r"(can_list|can_show|can_add|can_edit)", r"PollsAdmin"),
+        (r"menu_access", r"(Participation|Polls)"),
         *OFFICE_INTAKE,
+        *OFFICE_RESIDENTS,
+        *OFFICE_VOTING,
+        *SETTLEMENTS_ADMIN,
+        *PROPOSALS_ADMIN,
+        *CONSULTATIONS_ADMIN,
         *WORKSPACE,
         *API,
         *STAFF_REPORTS,
@@ -89,13 +114,16 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *WORKSPACE,
         *API,
         *STAFF_REPORTS,
+        *PROPOSALS_REVIEW,
     ],
     SPECIALIST: SELF_SERVICE + WORKSPACE + API,
-    CLERK: SELF_SERVICE + OFFICE_INTAKE + WORKSPACE + API,
+    CLERK: SELF_SERVICE + OFFICE_INTAKE + OFFICE_RESIDENTS + OFFICE_VOTING + WORKSPACE + API,
     AUDITOR: SELF_SERVICE
     + WORKSPACE_READ
     + API_READ
     + STAFF_REPORTS
+    + PROPOSALS_READ
+    + CONSULTATIONS_READ
     + [
         (
             READ,
@@ -105,6 +133,9 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
             r"menu_access",
             r"(Municipality|System|Municipalities|Departments|Staff|Services|Plugins|NotificationTexts|CoatOfArms)",
         ),
+        # Polls and budget votes (app.admin.polls): read only.
+        (READ, r"PollsAdmin"),
+        (r"menu_access", r"(Participation|Polls)"),
     ],
     CITIZEN: SELF_SERVICE,
 }

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -756,6 +757,22 @@ def count_statements(app: Flask, run: Callable[[], Any]) -> int:
     return len(recorded_statements(app, run))
 
 
+def cold_statements(app: Flask, client: Any, path: str) -> int:
+    """The statements of one GET of ``path`` started from an empty database session, as every
+    browser request is (each has its own). Counted warm, a test client's request reuses the
+    session of the test's app context, whose identity map holds what earlier requests loaded
+    (the user's roles and groups) only weakly: whether they are still there depends on when the
+    garbage collector last ran, so on what ran before (+2 statements either way). Use this for
+    counts compared across requests."""
+    from app.extensions import db
+
+    def request() -> None:
+        db.session.remove()
+        client.get(path)
+
+    return count_statements(app, request)
+
+
 @dataclass(frozen=True)
 class Filed:
     """What :func:`apply` filed: the application's id, tracking number, access code and status."""
@@ -1082,23 +1099,71 @@ def ask_question(
 class SmtpInbox:
     """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives:
     ``messages`` holds ``(mail_from, rcpt_tos, email.message.EmailMessage)``. ``start()`` and
-    ``stop()`` may be called again (the same port), to test an outage of the mail server."""
+    ``stop()`` may be called again (the same port), to test an outage of the mail server.
+
+    For the delivery faults it can hold one conversation (``hold_at``) at RCPT, before the
+    message is handed over, or at the end of DATA, after it was: ``holding`` is set then, and
+    the conversation goes on once ``release`` is set. As a context manager it releases any held
+    conversation (which would keep it from stopping) and stops."""
 
     def __init__(self) -> None:
         import socket
+        import threading
 
         self.messages: list[tuple[str, list[str], Any]] = []
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port: int = sock.getsockname()[1]
         self._controller: Any = None
+        self.hold_at: str | None = None
+        # Whether a message held at DATA is taken once released (else the server refuses it).
+        self.take_held = True
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        # The server runs in a thread of its own; the test reads from another.
+        self.lock = threading.Lock()
+
+    async def _hold(self, stage: str) -> None:
+        import asyncio
+
+        if self.hold_at != stage:
+            return
+        self.hold_at = None  # one conversation only
+        self.holding.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.05)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        await self._hold("rcpt")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         from email import message_from_bytes, policy
 
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        # Like a real server, it queues the message before answering: a client that dies
+        # while the answer is pending leaves a message that was taken.
+        if self.hold_at != "data" or self.take_held:
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            with self.lock:
+                self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        await self._hold("data")
         return "250 Message accepted for delivery"
+
+    def counts(self) -> Counter[str]:
+        """How often each Message-ID arrived (exactly once each, when delivery is right)."""
+        with self.lock:
+            return Counter(str(message["Message-ID"]) for _from, _to, message in self.messages)
+
+    def refuses(self) -> bool:
+        """Whether the port refuses connections (the server is down)."""
+        import socket
+
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return True
+        return False
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
@@ -1110,3 +1175,10 @@ class SmtpInbox:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def __enter__(self) -> SmtpInbox:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release.set()
+        self.stop()

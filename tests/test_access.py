@@ -635,6 +635,10 @@ LOADERS = {
     "OfficeView.receipt_handed_over",
     "OfficeView.receipt_new_code",
     "OfficeView.receipt_pdf",
+    "OfficeVotingView.booth",
+    "OfficeVotingView.cast",
+    "OfficeVotingView.index",
+    "OfficeVotingView.poll",
     "PaymentsView.receipt",
     "PaymentsView.record",
     "PaymentsView.waive",
@@ -644,6 +648,56 @@ LOADERS = {
     "QuestionsView.list",
     "QuestionsView.reassign",
     "QuestionsView.show",
+    "ResidentsView.index",
+    "SettlementsView.active",
+    "SettlementsView.edit",
+    "SettlementsView.list",
+    "PollsView.add",
+    "PollsView.cancel",
+    "PollsView.edit",
+    "PollsView.file",
+    "PollsView.list",
+    "PollsView.publish",
+    "PollsView.remove_file",
+    "PollsView.show",
+    "PollsView.upload",
+    "ProposalsView.budget_vote",
+    "ProposalsView.list",
+    "ProposalsView.photo",
+    "ProposalsView.review",
+    "ProposalsView.show",
+    "proposals.index",
+    "proposals.new",
+    "proposals.photo",
+    "proposals.show",
+    "proposals.support",
+    "proposals.withdraw",
+    "ConsultationsView.add",
+    "ConsultationsView.cancel",
+    "ConsultationsView.edit",
+    "ConsultationsView.file",
+    "ConsultationsView.hide",
+    "ConsultationsView.list",
+    "ConsultationsView.publish",
+    "ConsultationsView.remove_file",
+    "ConsultationsView.show",
+    "ConsultationsView.summary",
+    "ConsultationsView.unhide",
+    "ConsultationsView.upload",
+    "consultations.comment",
+    "consultations.file",
+    "consultations.show",
+    "consultations.support",
+    "polls.attachment",
+    "polls.ballots_csv",
+    "polls.ballots_json",
+    "polls.change",
+    "polls.check",
+    "polls.results",
+    "polls.results_csv",
+    "polls.results_json",
+    "polls.show",
+    "polls.vote",
     "NotificationTextsView.edit",
     "NotificationTextsView.list",
     "ServiceBuilderView.add",
@@ -717,6 +771,7 @@ LOADERS = {
 QUERIES = {
     "OfficeView.find": ["tracking={tracking_number}"],
     "OfficeView.applicants": ["q=Applicant", f"q={SAMPLE_PSN}", "q=091123456"],
+    "OfficeVotingView.poll": ["q=citizen@test.example"],
     "WorkspaceView.inbox": [
         "tab=mine",
         "tab=department",
@@ -724,6 +779,11 @@ QUERIES = {
     ],
     "ApplicationsApi.list_applications": ["status=submitted&service=residence-certificate&overdue=true&limit=5"],
     "ServicesView.list": ["municipality={municipality_id}"],
+    "ResidentsView.index": ["q=Izen", "q=citizen@test.example"],
+    "PollsView.list": ["municipality={municipality_id}"],
+    "ProposalsView.list": ["municipality={municipality_id}&status=all"],
+    "proposals.index": ["status=review"],
+    "PollsView.add": ["kind=budget", "municipality={municipality_id}&kind=poll"],
     "NotificationTextsView.list": ["municipality={municipality_id}&service=residence-certificate"],
     "NotificationTextsView.edit": [
         "municipality={municipality_id}&event=submitted&language=en",
@@ -784,6 +844,81 @@ def _draft_rows(app) -> dict[str, int]:
         return {"draft_id": draft.id}
 
 
+def _poll_rows(app) -> dict[str, int]:
+    """A draft poll of alpha with an attachment (app.admin.polls)."""
+    from app.domain.participation import files as participation_files
+    from app.models.participation import Poll, PollOption, PollQuestion
+
+    with app.app_context():
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        poll = Poll(
+            municipality_id=app.seeded["alpha"]["id"],
+            title={"hy": "Հարցում"},
+            opens_at=now + dt.timedelta(days=1),
+            closes_at=now + dt.timedelta(days=8),
+        )
+        db.session.add(poll)
+        db.session.flush()
+        question = PollQuestion(poll_id=poll.id, position=0, text={"hy": "Հարց"}, max_choices=1)
+        db.session.add(question)
+        db.session.flush()
+        for position in (0, 1):
+            db.session.add(PollOption(poll_id=poll.id, question_id=question.id, position=position, text={"hy": "Ա"}))
+        [attachment] = participation_files.store(
+            db.session,
+            get_storage(app),
+            municipality_id=poll.municipality_id,
+            owner=("poll", poll.id),
+            uploads=[attach("pdf", "map.pdf")],
+            kind="document",
+        )
+        db.session.commit()
+        return {"poll_id": poll.id, "file_id": attachment.id}
+
+
+def _proposal_rows(app) -> dict[str, int]:
+    """An open proposal of alpha by the seeded citizen (app.domain.participation.proposals)."""
+    from app.models.participation import Proposal
+
+    with app.app_context():
+        citizen_id = db.session.execute(select(User.id).where(User.username == "citizen")).scalar_one()
+        row = Proposal(
+            municipality_id=app.seeded["alpha"]["id"],
+            user_id=citizen_id,
+            title="A playground",
+            description="Swings",
+            cost_estimate=1000,
+        )
+        db.session.add(row)
+        db.session.commit()
+        return {"proposal_id": row.id}
+
+
+def _consultation_rows(app) -> dict[str, int]:
+    """A published consultation of alpha with a comment (app.domain.participation.consultations)."""
+    from app.models.participation import Consultation, ConsultationComment
+
+    with app.app_context():
+        citizen_id = db.session.execute(select(User.id).where(User.username == "citizen")).scalar_one()
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        row = Consultation(
+            municipality_id=app.seeded["alpha"]["id"],
+            title={"hy": "Նախագիծ"},
+            body={"hy": "Տեքստ"},
+            status="published",
+            opens_at=now - dt.timedelta(days=1),
+            closes_at=now + dt.timedelta(days=8),
+        )
+        db.session.add(row)
+        db.session.flush()
+        comment = ConsultationComment(
+            municipality_id=row.municipality_id, consultation_id=row.id, user_id=citizen_id, body="A comment"
+        )
+        db.session.add(comment)
+        db.session.commit()
+        return {"consultation_id": row.id, "comment_id": comment.id}
+
+
 def _issued_rows(app, application_id: int) -> dict[str, object]:
     """An issued decision of the filed application, for the staff panel and /verify/<code>."""
     issued = issue_directly(app, application_id)
@@ -816,6 +951,9 @@ def own_rows(app):
             "tracking_number": filed.tracking_number,
             "document_id": db.session.get(Application, filed.id).documents[0].id,
             **_issued_rows(app, filed.id),
+            **_poll_rows(app),
+            **_proposal_rows(app),
+            **_consultation_rows(app),
             "user_id": alpha["users"]["clerk"],
             "municipality_id": alpha["id"],
             "department_id": alpha["departments"]["front_office"],
@@ -833,6 +971,9 @@ def _url(rule, rows) -> str:
             *("application_id", "document_id", "user_id", "substitution_id", "question_id", "attachment_id"),
             "issued_id",
             *("payment_id", "reference", "provider"),
+            *("poll_id", "file_id"),
+            "proposal_id",
+            *("consultation_id", "comment_id"),
         ):
             values[argument] = rows[argument]
         elif argument == "pk":

@@ -108,16 +108,18 @@ def test_tests_run_jobs_immediately_and_the_schedule_is_every_quarter_hour(app):
     huey = jobs.get_huey(app)
     assert huey.immediate
     names = lambda when: sorted(task.name for task in huey.read_periodic(when))  # noqa: E731
-    # Escalation every quarter hour; the delivery sweep every minute (a killed worker's leases
-    # run out in minutes, not hours); the housekeeping jobs once an hour or once a day.
-    assert names(dt.datetime(2026, 3, 2, 10, 15)) == ["hamaynk.escalate", "hamaynk.sweep"]
-    assert names(dt.datetime(2026, 3, 2, 10, 45)) == ["hamaynk.escalate", "hamaynk.sweep"]
-    assert names(dt.datetime(2026, 3, 2, 10, 7)) == ["hamaynk.sweep"]
-    assert names(dt.datetime(2026, 3, 2, 10, 16)) == ["hamaynk.sweep"]
-    assert names(dt.datetime(2026, 3, 2, 10, 17)) == ["hamaynk.purge_idempotency", "hamaynk.sweep"]
-    assert names(dt.datetime(2026, 3, 2, 10, 23)) == ["hamaynk.purge_staged", "hamaynk.sweep"]
-    assert names(dt.datetime(2026, 3, 2, 10, 41)) == ["hamaynk.sweep", "hamaynk.sweep_storage"]
-    assert names(dt.datetime(2026, 3, 2, 3, 53)) == ["hamaynk.prune_audit", "hamaynk.sweep"]
+    # Escalation every quarter hour; the delivery sweep and e-participation's announcements
+    # every minute (a killed worker's leases run out in minutes, not hours; a poll's closing
+    # is announced within a minute); the housekeeping jobs once an hour or once a day.
+    every = ["hamaynk.announce", "hamaynk.sweep"]
+    assert names(dt.datetime(2026, 3, 2, 10, 15)) == sorted(["hamaynk.escalate", *every])
+    assert names(dt.datetime(2026, 3, 2, 10, 45)) == sorted(["hamaynk.escalate", *every])
+    assert names(dt.datetime(2026, 3, 2, 10, 7)) == every
+    assert names(dt.datetime(2026, 3, 2, 10, 16)) == every
+    assert names(dt.datetime(2026, 3, 2, 10, 17)) == sorted(["hamaynk.purge_idempotency", *every])
+    assert names(dt.datetime(2026, 3, 2, 10, 23)) == sorted(["hamaynk.purge_staged", *every])
+    assert names(dt.datetime(2026, 3, 2, 10, 41)) == sorted(["hamaynk.sweep_storage", *every])
+    assert names(dt.datetime(2026, 3, 2, 3, 53)) == sorted(["hamaynk.prune_audit", *every])
 
 
 def test_the_worker_refuses_immediate_mode(app):

@@ -16,12 +16,9 @@ import re
 from urllib.parse import quote
 
 import pytest
-from issued_kit import issue_directly
+from citizen_kit import SERVICE, CitizenTexts, seed_citizen_rows
 from sqlalchemy import func, select
 
-from app.domain import intake
-from app.domain.channels import ONLINE
-from app.domain.storage import get_storage
 from app.extensions import db
 from app.models import (
     Application,
@@ -36,8 +33,7 @@ from app.models import (
     StagedUpload,
     TransitionRecord,
 )
-from app.plugins import runtime as plugin_runtime
-from app.testing import actor_for, ask_question, attach, enable_service, login, make_citizen
+from app.testing import attach, enable_service, login, make_citizen
 
 PORTAL = ("site", "account", "apply", "mine", "questions", "pay", "notices", "verify", "documents")
 PUBLIC = {"site.home", "site.municipality", "site.service", "mine.lookup", "verify.form", "verify.show"}
@@ -55,80 +51,26 @@ MARKERS = (A_NAME, A_ADDRESS, A_QUESTION, A_ATTACHMENT, A_DOCUMENT, A_DRAFT_VALU
 
 @pytest.fixture
 def citizen_a(app):
-    """Citizen A's rows: an online application with a document, a draft with a kept upload
-    and a payment, a question with an attachment, and the notices the filing wrote."""
-    user_id = make_citizen(app, "anna.a@example.com", name=A_NAME)
-    alpha = app.seeded["alpha"]
-    enable_service(app, alpha, "residence-certificate")
-    with app.test_request_context("/?_l_=en"):
-        host = plugin_runtime.host(app)
-        filed = intake.file(
-            db.session,
-            host,
-            get_storage(app),
-            actor_for(user_id),
-            municipality_id=alpha["id"],
-            service_key="residence-certificate",
-            data={"address": A_ADDRESS, "purpose": "bank", "copies": "1"},
-            applicant={"name": A_NAME, "email": "anna.a@example.com"},
-            channel=ONLINE,
-            uploads={"identity": [attach("pdf", A_DOCUMENT)]},
-            locale="en",
-        )
-        application = filed.application
-        draft = PortalDraft(
-            municipality_id=alpha["id"],
-            user_id=user_id,
-            service_key="residence-certificate",
-            service_version=application.service_version,
-            token=intake.new_submission_token(),
-            data={"form": {"address": A_DRAFT_VALUE}, "applicant": {"name": A_NAME}},
-            stage="documents",
-        )
-        db.session.add(draft)
-        db.session.flush()
-        payment = Payment(
-            municipality_id=alpha["id"],
-            draft_id=draft.id,
-            user_id=user_id,
-            provider="test",
-            reference="A-SECRET-REFERENCE-0001",
-            amount=1500,
-            items=[],
-        )
-        db.session.add(payment)
-        db.session.commit()
-        rows = {
-            "user_id": user_id,
-            "application_id": application.id,
-            "tracking_number": application.tracking_number,
-            "document_id": application.documents[0].id,
-            "draft_id": draft.id,
-            "draft_token": draft.token,
-            "reference": payment.reference,
-        }
-    question_id = ask_question(
+    """Citizen A's rows: an online application with a document, a draft with a payment, a
+    question with an attachment, the notices the filing wrote, and the document issued for the
+    application (A downloads it; its verification page, by the code printed on it, is public
+    but shows A's initials only)."""
+    enable_service(app, app.seeded["alpha"], SERVICE)
+    rows = seed_citizen_rows(
         app,
-        user_id,
-        subject=A_QUESTION,
-        body="Only A may read this.",
-        files=[attach("pdf", A_ATTACHMENT)],
-        application_id=rows["application_id"],
+        CitizenTexts(
+            email="anna.a@example.com",
+            name=A_NAME,
+            address=A_ADDRESS,
+            draft_address=A_DRAFT_VALUE,
+            reference="A-SECRET-REFERENCE-0001",
+            question=A_QUESTION,
+            question_body="Only A may read this.",
+            document=attach("pdf", A_DOCUMENT),
+            attachment=attach("pdf", A_ATTACHMENT),
+        ),
     )
-    with app.app_context():
-        rows["question_id"] = question_id
-        rows["attachment_id"] = db.session.execute(
-            select(QuestionAttachment.id)
-            .join(QuestionMessage, QuestionMessage.id == QuestionAttachment.message_id)
-            .where(QuestionMessage.question_id == question_id)
-        ).scalar_one()
-        rows["notice_id"] = db.session.execute(
-            select(Notification.id).where(Notification.recipient_user_id == user_id).limit(1)
-        ).scalar_one()
-    # The document issued for A's application: A downloads it; its verification page (by the
-    # code printed on it) is public, but shows A's initials only.
-    issued = issue_directly(app, rows["application_id"])
-    rows["issued_code"], rows["issued_content"] = issued.printed, issued.content
+    assert rows["notice_id"] is not None  # the crawl points B at one of A's notices
     return rows
 
 

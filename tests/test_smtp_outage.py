@@ -5,14 +5,11 @@ Huey's retries race for the same rows in two threads."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
 import time
 from collections import Counter
-from email import message_from_bytes
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from app import jobs
@@ -22,60 +19,15 @@ from app.domain.storage import get_storage
 from app.extensions import db
 from app.models import Application, Notification
 from app.plugins import runtime as plugin_runtime
-from app.testing import actor_for, add_staff, enable_service, file_application, make_citizen
+from app.testing import SmtpInbox, actor_for, add_staff, enable_service, file_application, make_citizen
 
 SERVICE_KEY = "residence-certificate"
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class SmtpServer:
-    """A real SMTP server on a fixed port that can be stopped and started again."""
-
-    def __init__(self) -> None:
-        self.inbox = Inbox()
-        self.port = free_port()
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    def refuses(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
-            return True
-        return False
-
-
 @pytest.fixture
 def smtp():
-    server = SmtpServer()
-    yield server
-    server.stop()
+    with SmtpInbox() as server:
+        yield server
 
 
 def email_rows(app) -> list[Notification]:
@@ -160,7 +112,7 @@ def test_notifications_queue_while_the_smtp_server_is_down_and_each_is_delivered
     rows = email_rows(app)
     assert {(r.status, r.attempts) for r in rows} == {(notifications.PENDING, 2)}
     assert all(r.last_error and r.last_attempt_at for r in rows)
-    assert smtp.inbox.messages == []
+    assert smtp.messages == []
 
     # -- the server is back: the hourly sweep and the retries race ----------------------------------
     smtp.start()
@@ -202,13 +154,13 @@ def test_notifications_queue_while_the_smtp_server_is_down_and_each_is_delivered
     assert {r.status for r in rows} == {notifications.SENT}
     assert all(r.last_error is None and r.sent_at for r in rows)
     # Counted at the server: every notification exactly once.
-    received = Counter(message["Message-ID"] for _to, message in smtp.inbox.messages)
-    assert len(smtp.inbox.messages) == len(rows)
+    received = smtp.counts()
+    assert len(smtp.messages) == len(rows)
     assert set(received.values()) == {1}
     assert set(received) == {f"<hamaynk-notification-{r.id}@localhost>" for r in rows}
-    assert sorted(to for tos, _m in smtp.inbox.messages for to in tos) == sorted(r.recipient_address for r in rows)
+    assert sorted(to for _from, tos, _m in smtp.messages for to in tos) == sorted(r.recipient_address for r in rows)
     # Only the optional notices carry a one-click unsubscribe.
-    by_id = {message["Message-ID"]: message for _to, message in smtp.inbox.messages}
+    by_id = {str(message["Message-ID"]): message for _from, _to, message in smtp.messages}
     for r in rows:
         header = by_id[f"<hamaynk-notification-{r.id}@localhost>"]["List-Unsubscribe"]
         assert (header is not None) == (r.kind == "step_changed"), r.kind
@@ -219,4 +171,4 @@ def test_notifications_queue_while_the_smtp_server_is_down_and_each_is_delivered
         jobs.get_jobs(app).deliver(r.id)
     for task in due_retries(app):
         huey.execute(task, timestamp=later)
-    assert len(smtp.inbox.messages) == len(rows)
+    assert len(smtp.messages) == len(rows)

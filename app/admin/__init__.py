@@ -8,9 +8,13 @@ from flask_babel import lazy_gettext as _l
 
 from app.admin.builder import ServiceBuilderView
 from app.admin.coat_of_arms import CoatOfArmsView
+from app.admin.consultations import ConsultationsView
 from app.admin.login import SecondFactorView
 from app.admin.notification_texts import NotificationTextsView
+from app.admin.polls import PollsView
+from app.admin.proposals import ProposalsView
 from app.admin.security_views import staff_password_policy
+from app.admin.settlements import SettlementsView
 from app.admin.views import DepartmentView, MunicipalityView, PluginsView, ServicesView, StaffView
 
 
@@ -58,4 +62,36 @@ def init_app(app: Flask, appbuilder: AppBuilder) -> None:
         label=_l("Coat of arms and signing"),
         icon="fa-certificate",
         category="Municipality",
+    )
+    appbuilder.add_view(
+        PollsView,
+        "Polls",
+        label=_l("Polls and budget votes"),
+        icon="fa-check-square",
+        category="Participation",
+        category_label=_l("Participation"),
+    )
+    appbuilder.add_view(
+        SettlementsView,
+        "Settlements",
+        label=_l("Settlements"),
+        icon="fa-map-marker",
+        category="Participation",
+        category_label=_l("Participation"),
+    )
+    appbuilder.add_view(
+        ProposalsView,
+        "Proposals",
+        label=_l("Residents' proposals"),
+        icon="fa-lightbulb",
+        category="Participation",
+        category_label=_l("Participation"),
+    )
+    appbuilder.add_view(
+        ConsultationsView,
+        "Consultations",
+        label=_l("Consultations on draft decisions"),
+        icon="fa-comments",
+        category="Participation",
+        category_label=_l("Participation"),
     )

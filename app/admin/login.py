@@ -64,9 +64,57 @@ def _code_refused(seconds: int) -> ResponseReturnValue:
     return redirect(url_for("AuthDBView.login"))
 
 
+# Both second-factor pages (the code, the enrolment) count only wrong codes, per client
+# address and per waiting sign-in, and over the limit send the person back to sign in.
+_code_limit = limits.limited(
+    "HAMAYNK_LIMIT_SECOND_FACTOR",
+    keys=(limits.client_key, signin.pending_key),
+    failures_only=True,
+    refused=_code_refused,
+)
+
+
+def _waiting_user(mode: str) -> User | None:
+    """The user whose sign-in waits for this page's step (``signin.CODE`` or ``ENROL``);
+    ``None`` with a message when there is none: the time ran out, or the page was opened out
+    of turn (a person waiting for a code must not enrol a new factor, and the reverse)."""
+    user = signin.pending_user()
+    if user is None or (signin.pending() or {}).get("mode") != mode:
+        flash(_("Sign in again: the time for the code ran out."), "warning")
+        return None
+    return user
+
+
+def _wrong_code(user: User, reason: str) -> ResponseReturnValue | None:
+    """Count a wrong code against the limits, in the audit and in the sign-in's own tries;
+    once the tries are used up, the way back to the sign-in page (else ``None``)."""
+    limits.mark_failed()
+    signin.audit_failed(channel=CHANNEL, user_id=user.id, reason=reason)
+    db.session.commit()
+    if signin.count_wrong():
+        return None
+    flash(_("Too many wrong codes. Sign in again."), "danger")
+    return redirect(url_for("AuthDBView.login"))
+
+
 def _qr(uri: str) -> str:
     """The otpauth:// URI as an inline SVG (a data: URI: no request leaves the page)."""
     return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=2))
+
+
+def _enrol_page(enrolment: second_factor.Enrolment, error: str, *, required: bool, action: str) -> ResponseReturnValue:
+    """The enrolment page, while signing in (``required``: no way round it) or from the
+    account menu: the QR code and the secret as text, for apps that cannot scan."""
+    return _render(
+        ENROL_TEMPLATE,
+        400 if error else 200,
+        title=_("Set up your second factor"),
+        required=required,
+        qr=_qr(enrolment.uri),
+        secret=enrolment.secret,
+        action=action,
+        error=error,
+    )
 
 
 def _code() -> str:
@@ -100,42 +148,27 @@ class AuthDBView(FabAuthDBView):
 
     @expose("/login/code", methods=["GET", "POST"])
     @no_cache
-    @limits.limited(
-        "HAMAYNK_LIMIT_SECOND_FACTOR",
-        keys=(limits.client_key, signin.pending_key),
-        failures_only=True,
-        refused=_code_refused,
-    )
+    @_code_limit
     def code(self) -> ResponseReturnValue:
-        user = signin.pending_user()
-        if user is None or (signin.pending() or {}).get("mode") != signin.CODE:
-            flash(_("Sign in again: the time for the code ran out."), "warning")
+        user = _waiting_user(signin.CODE)
+        if user is None:
             return redirect(url_for("AuthDBView.login"))
         error = ""
         if request.method == "POST":
             if second_factor.check_code(db.session, user.id, _code(), secret_key=signin.secret_key()):
                 return signin.finish(user, channel=CHANNEL, second_factor_used=True)
-            limits.mark_failed()
-            signin.audit_failed(channel=CHANNEL, user_id=user.id, reason="second_factor")
-            db.session.commit()
-            if not signin.count_wrong():
-                flash(_("Too many wrong codes. Sign in again."), "danger")
-                return redirect(url_for("AuthDBView.login"))
+            again = _wrong_code(user, "second_factor")
+            if again is not None:
+                return again
             error = _("This code is not right, or it was used already. Enter the code your app shows now.")
         return _render(CODE_TEMPLATE, 400 if error else 200, title=_("Sign-in code"), error=error)
 
     @expose("/login/enrol", methods=["GET", "POST"])
     @no_cache
-    @limits.limited(
-        "HAMAYNK_LIMIT_SECOND_FACTOR",
-        keys=(limits.client_key, signin.pending_key),
-        failures_only=True,
-        refused=_code_refused,
-    )
+    @_code_limit
     def enrol(self) -> ResponseReturnValue:
-        user = signin.pending_user()
-        if user is None or (signin.pending() or {}).get("mode") != signin.ENROL:
-            flash(_("Sign in again: the time for the code ran out."), "warning")
+        user = _waiting_user(signin.ENROL)
+        if user is None:
             return redirect(url_for("AuthDBView.login"))
         enrolment = second_factor.begin_enrolment(db.session, user.id, user.username, secret_key=signin.secret_key())
         db.session.commit()
@@ -146,23 +179,11 @@ class AuthDBView(FabAuthDBView):
             ):
                 flash(_("Your second factor is on. From now on, sign in with a code from your app."), "success")
                 return signin.finish(user, channel=CHANNEL, second_factor_used=True)
-            limits.mark_failed()
-            signin.audit_failed(channel=CHANNEL, user_id=user.id, reason="second_factor_enrolment")
-            db.session.commit()
-            if not signin.count_wrong():
-                flash(_("Too many wrong codes. Sign in again."), "danger")
-                return redirect(url_for("AuthDBView.login"))
+            again = _wrong_code(user, "second_factor_enrolment")
+            if again is not None:
+                return again
             error = _("This code is not right. Enter the code your app shows now.")
-        return _render(
-            ENROL_TEMPLATE,
-            400 if error else 200,
-            title=_("Set up your second factor"),
-            required=True,
-            qr=_qr(enrolment.uri),
-            secret=enrolment.secret,
-            action=url_for("AuthDBView.enrol"),
-            error=error,
-        )
+        return _enrol_page(enrolment, error, required=True, action=url_for("AuthDBView.enrol"))
 
 
 class SecondFactorView(BaseView):
@@ -227,16 +248,7 @@ class SecondFactorView(BaseView):
                 return redirect(url_for("SecondFactorView.page"))
             limits.mark_failed()
             error = _("This code is not right. Enter the code your app shows now.")
-        return _render(
-            ENROL_TEMPLATE,
-            400 if error else 200,
-            title=_("Set up your second factor"),
-            required=False,
-            qr=_qr(enrolment.uri),
-            secret=enrolment.secret,
-            action=url_for("SecondFactorView.enrol"),
-            error=error,
-        )
+        return _enrol_page(enrolment, error, required=False, action=url_for("SecondFactorView.enrol"))
 
     @expose("/disable", methods=["POST"])
     @no_cache

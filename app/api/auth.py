@@ -26,6 +26,7 @@ from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_R
 from flask_appbuilder.security.api import SecurityApi
 from flask_babel import gettext as _
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, jwt_required
+from marshmallow import Schema, fields
 
 from app import limits, signin
 from app.domain import second_factor, sessions
@@ -74,8 +75,27 @@ def _refresh_token(user_id: int, sid: str, jti: str) -> str:
     return create_refresh_token(identity=str(user_id), additional_claims={"sid": sid, "jti": jti})
 
 
+def _tokens(user_id: int, sid: str, *, fresh: bool, refresh_jti: str | None) -> dict[str, str]:
+    """What a sign-in and a refresh answer: an access token of session ``sid`` and, when the
+    session has a spendable refresh token (``refresh_jti``), that refresh token. One place, so
+    both ways hand out tokens with the same claims."""
+    tokens = {API_SECURITY_ACCESS_TOKEN_KEY: _access_token(user_id, sid, fresh=fresh)}
+    if refresh_jti is not None:
+        tokens[API_SECURITY_REFRESH_TOKEN_KEY] = _refresh_token(user_id, sid, refresh_jti)
+    return tokens
+
+
+class Tokens(Schema):
+    """The OpenAPI schema of :func:`_tokens`' answer, shared by /login and /refresh."""
+
+    access_token = fields.String()
+    refresh_token = fields.String()
+
+
 class HamaynkSecurityApi(SecurityApi):
     """Flask-AppBuilder's token API with server-side sessions (see the module docstring)."""
+
+    openapi_spec_component_schemas = (Tokens,)
 
     @expose("/login", methods=["POST"])
     @limits.sign_in("username")
@@ -114,12 +134,7 @@ class HamaynkSecurityApi(SecurityApi):
               content:
                 application/json:
                   schema:
-                    type: object
-                    properties:
-                      access_token:
-                        type: string
-                      refresh_token:
-                        type: string
+                    $ref: '#/components/schemas/Tokens'
             400:
               $ref: '#/components/responses/400'
             401:
@@ -145,14 +160,11 @@ class HamaynkSecurityApi(SecurityApi):
             signin.audit_failed(channel=CHANNEL, reason="second_factor", user_id=user.id)
             db.session.commit()
             return self.response(401, message=refused.message)
-        raw, row = sessions.open_session(db.session, user.id, sessions.API, ip=request.remote_addr)
-        tokens = {API_SECURITY_ACCESS_TOKEN_KEY: _access_token(user.id, raw, fresh=True)}
-        if refresh:
-            row.refresh_jti = str(uuid.uuid4())
-            tokens[API_SECURITY_REFRESH_TOKEN_KEY] = _refresh_token(user.id, raw, row.refresh_jti)
+        jti = str(uuid.uuid4()) if refresh else None
+        raw, _row = sessions.open_session(db.session, user.id, sessions.API, ip=request.remote_addr, refresh_jti=jti)
         signin.audit_login(user, channel=CHANNEL, second_factor_used=second_factor.is_enabled(db.session, user.id))
         db.session.commit()
-        return self.response(200, **tokens)
+        return self.response(200, **_tokens(user.id, raw, fresh=True, refresh_jti=jti))
 
     @expose("/refresh", methods=["POST"])
     @jwt_required(refresh=True)
@@ -170,12 +182,7 @@ class HamaynkSecurityApi(SecurityApi):
               content:
                 application/json:
                   schema:
-                    type: object
-                    properties:
-                      access_token:
-                        type: string
-                      refresh_token:
-                        type: string
+                    $ref: '#/components/schemas/Tokens'
             401:
               $ref: '#/components/responses/401'
           security:
@@ -191,13 +198,7 @@ class HamaynkSecurityApi(SecurityApi):
             current_app.logger.warning("a spent refresh token was presented again; API session %s ended", row.id)
             return self.response(401, message=_("This refresh token was used already. Sign in again."))
         db.session.commit()
-        return self.response(
-            200,
-            **{
-                API_SECURITY_ACCESS_TOKEN_KEY: _access_token(user_id, sid, fresh=False),
-                API_SECURITY_REFRESH_TOKEN_KEY: _refresh_token(user_id, sid, jti),
-            },
-        )
+        return self.response(200, **_tokens(user_id, sid, fresh=False, refresh_jti=jti))
 
     @expose("/logout", methods=["POST"])
     @jwt_required(verify_type=False)

@@ -193,6 +193,20 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
         raise BackupError(f"{what} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
 
 
+def _sqlite_copy(source: str | Path, target: str | Path) -> None:
+    """Copy SQLite database ``source`` over ``target`` with the online backup API: consistent
+    while others write to ``source``, and every page of ``target`` replaced, schema included
+    (so backup and restore are the same call, in opposite directions)."""
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        with dst:
+            src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
 # -- backup ---------------------------------------------------------------------------------------
 
 
@@ -206,14 +220,7 @@ def _snapshot(engine: Engine, workdir: Path) -> Iterator[tuple[Path, dict[str, i
         source = engine.url.database
         if not source or source == ":memory:":
             raise BackupError("an in-memory SQLite database cannot be backed up")
-        src = sqlite3.connect(source)
-        dst = sqlite3.connect(target)
-        try:
-            with dst:
-                src.backup(dst)  # the online backup API: consistent while others write
-        finally:
-            src.close()
-            dst.close()
+        _sqlite_copy(source, target)
         copy = create_engine(f"sqlite:///{target}")
         try:
             with copy.connect() as conn:
@@ -237,12 +244,17 @@ def _snapshot(engine: Engine, workdir: Path) -> Iterator[tuple[Path, dict[str, i
         yield target, counts, keys
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    """A member of the archive: readable by its owner only (it holds personal data)."""
     info = tarfile.TarInfo(name)
-    info.size = len(data)
+    info.size = size
     info.mtime = int(time.time())
     info.mode = 0o600
-    tar.addfile(info, io.BytesIO(data))
+    return info
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    tar.addfile(_member(name, len(data)), io.BytesIO(data))
 
 
 def backup(
@@ -296,14 +308,10 @@ def backup(
 
 
 def _add_object(tar: tarfile.TarFile, storage: Storage, key: str, size: int) -> dict[str, Any]:
-    info = tarfile.TarInfo(FILES + key)
-    info.size = size
-    info.mtime = int(time.time())
-    info.mode = 0o600
     try:
         with storage.open(key) as stream:
             reader = _Hashing(stream)
-            tar.addfile(info, cast(IO[bytes], reader))  # a reader is all tarfile needs
+            tar.addfile(_member(FILES + key, size), cast(IO[bytes], reader))  # a reader is all tarfile needs
     except StorageError as exc:
         raise BackupError(f"cannot read stored object {key}: {exc}") from exc
     if reader.size != size:
@@ -381,14 +389,7 @@ def _restore_database(engine: Engine, tar: tarfile.TarFile, manifest: dict[str, 
         target = engine.url.database
         if not target or target == ":memory:":
             raise BackupError("cannot restore into an in-memory SQLite database")
-        src = sqlite3.connect(dump)
-        dst = sqlite3.connect(target)
-        try:
-            with dst:
-                src.backup(dst)  # replaces every page of the target, schema included
-        finally:
-            src.close()
-            dst.close()
+        _sqlite_copy(dump, target)
         return
     with engine.connect() as conn:
         version = int(conn.execute(text("SHOW server_version_num")).scalar_one())

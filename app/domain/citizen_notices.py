@@ -53,6 +53,16 @@ WITHDRAWN = "withdrawn"
 QUESTION_ASKED = "question_asked"
 QUESTION_ANSWERED = "question_answered"
 POLL_OPENED = "poll_opened"
+# E-participation (app.domain.participation.announcements): a budget vote or a consultation
+# opened, a poll's or budget vote's results are out, a consultation's summary was published.
+BUDGET_OPENED = "budget_opened"
+CONSULTATION_OPENED = "consultation_opened"
+RESULTS_PUBLISHED = "results_published"
+SUMMARY_PUBLISHED = "summary_published"
+# A citizen's proposal moved to review or was found (un)feasible (app.domain.participation.proposals).
+PROPOSAL_STATUS = "proposal_status"
+# The moderator hid a citizen's comment on a consultation; the author is told why.
+COMMENT_HIDDEN = "comment_hidden"
 ACCOUNT_VERIFY = "account_verify"
 PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
 
@@ -66,6 +76,12 @@ EVENTS = (
     QUESTION_ASKED,
     QUESTION_ANSWERED,
     POLL_OPENED,
+    BUDGET_OPENED,
+    CONSULTATION_OPENED,
+    RESULTS_PUBLISHED,
+    SUMMARY_PUBLISHED,
+    PROPOSAL_STATUS,
+    COMMENT_HIDDEN,
     ACCOUNT_VERIFY,
     PASSWORD_RESET,
 )
@@ -74,7 +90,14 @@ ESSENTIAL = frozenset({ACCOUNT_VERIFY, PASSWORD_RESET, RETURNED, DECIDED})
 # Not sent on any sending channel once the citizen unsubscribed (optional_notices False);
 # their e-mails carry an unsubscribe link.
 NON_ESSENTIAL = notifications.OPTIONAL_KINDS
-assert {POLL_OPENED, STEP_CHANGED} == NON_ESSENTIAL
+assert {
+    POLL_OPENED,
+    BUDGET_OPENED,
+    CONSULTATION_OPENED,
+    RESULTS_PUBLISHED,
+    SUMMARY_PUBLISHED,
+    STEP_CHANGED,
+} == NON_ESSENTIAL
 # Carry a secret link: e-mail only, never on the bell or a plug-in channel.
 ACCOUNT_EVENTS = frozenset({ACCOUNT_VERIFY, PASSWORD_RESET})
 
@@ -131,6 +154,45 @@ BUILTIN: dict[str, tuple[Any, Any]] = {
     POLL_OPENED: (
         _l("New poll: {title}"),
         _l("{municipality} asks for your opinion: \u201c{title}\u201d.\n\nTake part here: {link}"),
+    ),
+    BUDGET_OPENED: (
+        _l("Choose the projects to fund: {title}"),
+        _l(
+            "{municipality} asks its residents to choose which projects to fund: \u201c{title}\u201d.\n\n"
+            "Vote here: {link}"
+        ),
+    ),
+    CONSULTATION_OPENED: (
+        _l("Have your say on a draft decision: {title}"),
+        _l(
+            "{municipality} asks for comments on a draft decision: \u201c{title}\u201d.\n\n"
+            "Read the draft and comment here: {link}"
+        ),
+    ),
+    RESULTS_PUBLISHED: (
+        _l("Results are out: {title}"),
+        _l(
+            "Voting on \u201c{title}\u201d ({municipality}) has closed and the results are published.\n\n"
+            "See them here: {link}"
+        ),
+    ),
+    SUMMARY_PUBLISHED: (
+        _l("What changed after the consultation: {title}"),
+        _l(
+            "{municipality} published what changed in the draft \u201c{title}\u201d after the consultation, "
+            "and why.\n\nRead the summary here: {link}"
+        ),
+    ),
+    COMMENT_HIDDEN: (
+        _l("Your comment was hidden: {title}"),
+        _l(
+            "The moderator hid your comment on the draft \u201c{title}\u201d.\n\nReason: {reason}\n\n"
+            "Your comment: \u201c{excerpt}\u201d\n\nSee the consultation here: {link}"
+        ),
+    ),
+    PROPOSAL_STATUS: (
+        _l("Your proposal: {decision}"),
+        _l("Your proposal \u201c{title}\u201d to {municipality}: {decision}.\n{reason}\n\nSee it here: {link}"),
     ),
     ACCOUNT_VERIFY: (
         _l("Confirm your e-mail address"),
@@ -677,6 +739,11 @@ KIND_LABELS = {
     QUESTION_ASKED: _l("Question asked"),
     QUESTION_ANSWERED: _l("Question answered"),
     POLL_OPENED: _l("Poll opened"),
+    BUDGET_OPENED: _l("Budget vote opened"),
+    CONSULTATION_OPENED: _l("Consultation opened"),
+    RESULTS_PUBLISHED: _l("Results published"),
+    SUMMARY_PUBLISHED: _l("Consultation summary published"),
+    PROPOSAL_STATUS: _l("Proposal status"),
     "escalation": _l("Escalation"),
 }
 
@@ -747,7 +814,9 @@ def channel_catalogue(session: Session) -> Mapping[str, NotificationChannel]:
 __all__ = [
     "ACCOUNT_EVENTS",
     "ACCOUNT_VERIFY",
+    "BUDGET_OPENED",
     "BUILTIN",
+    "CONSULTATION_OPENED",
     "DECIDED",
     "ESSENTIAL",
     "EVENTS",
@@ -755,12 +824,15 @@ __all__ = [
     "NON_ESSENTIAL",
     "PASSWORD_RESET",
     "POLL_OPENED",
+    "PROPOSAL_STATUS",
     "QUESTION_ANSWERED",
     "QUESTION_ASKED",
+    "RESULTS_PUBLISHED",
     "RETURNED",
     "SMS",
     "STEP_CHANGED",
     "SUBMITTED",
+    "SUMMARY_PUBLISHED",
     "WITHDRAWN",
     "BadToken",
     "Delivery",

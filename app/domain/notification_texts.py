@@ -35,14 +35,20 @@ from app.domain.access import Actor
 from app.domain.activations import catalogue
 from app.domain.citizen_notices import (
     ACCOUNT_VERIFY,
+    BUDGET_OPENED,
+    COMMENT_HIDDEN,
+    CONSULTATION_OPENED,
     DECIDED,
     HANDED_OVER,
     PASSWORD_RESET,
     POLL_OPENED,
+    PROPOSAL_STATUS,
     QUESTION_ANSWERED,
+    RESULTS_PUBLISHED,
     RETURNED,
     STEP_CHANGED,
     SUBMITTED,
+    SUMMARY_PUBLISHED,
     WITHDRAWN,
     render_template,
 )
@@ -60,7 +66,9 @@ LANGUAGES: tuple[str, ...] = tuple(notifications.LANGUAGES)
 # The events about an application: a text may be one service's own.
 APPLICATION_EVENTS = (SUBMITTED, STEP_CHANGED, RETURNED, DECIDED, HANDED_OVER, WITHDRAWN)
 # What citizens receive from a municipality (a question to staff, QUESTION_ASKED, is not).
-MUNICIPAL_EVENTS = (*APPLICATION_EVENTS, QUESTION_ANSWERED, POLL_OPENED)
+# E-participation's announcements (app.domain.participation.announcements).
+PARTICIPATION_EVENTS = (POLL_OPENED, BUDGET_OPENED, CONSULTATION_OPENED, RESULTS_PUBLISHED, SUMMARY_PUBLISHED)
+MUNICIPAL_EVENTS = (*APPLICATION_EVENTS, QUESTION_ANSWERED, *PARTICIPATION_EVENTS, PROPOSAL_STATUS, COMMENT_HIDDEN)
 # Account e-mails are sent on behalf of the whole install (no municipality): only the
 # install-wide texts apply to them.
 INSTALL_EVENTS = (*MUNICIPAL_EVENTS, ACCOUNT_VERIFY, PASSWORD_RESET)
@@ -74,6 +82,12 @@ EVENT_LABELS: dict[str, Any] = {
     WITHDRAWN: _l("Application withdrawn"),
     QUESTION_ANSWERED: _l("Question answered"),
     POLL_OPENED: _l("Poll opened"),
+    BUDGET_OPENED: _l("Budget vote opened"),
+    CONSULTATION_OPENED: _l("Consultation opened"),
+    RESULTS_PUBLISHED: _l("Results of a poll or budget vote published"),
+    SUMMARY_PUBLISHED: _l("Consultation summary published"),
+    PROPOSAL_STATUS: _l("Proposal reviewed"),
+    COMMENT_HIDDEN: _l("Comment hidden by the moderator"),
     ACCOUNT_VERIFY: _l("Confirm the e-mail address"),
     PASSWORD_RESET: _l("Reset the password"),
 }
@@ -86,6 +100,26 @@ EVENT_HINTS: dict[str, Any] = {
     WITHDRAWN: _l("Sent when an application is withdrawn."),
     QUESTION_ANSWERED: _l("Sent when staff answer a citizen's question."),
     POLL_OPENED: _l("Sent when a poll opens (citizens may turn these off)."),
+    BUDGET_OPENED: _l(
+        "Sent to the residents who may vote when a participatory-budget vote opens (citizens may turn these off)."
+    ),
+    CONSULTATION_OPENED: _l(
+        "Sent to the residents who may comment when a consultation on a draft decision opens "
+        "(citizens may turn these off)."
+    ),
+    RESULTS_PUBLISHED: _l(
+        "Sent to the residents who could vote when a poll or budget vote closes and its results are out "
+        "(citizens may turn these off)."
+    ),
+    SUMMARY_PUBLISHED: _l(
+        "Sent to the residents who could comment when the summary of a consultation is published "
+        "(citizens may turn these off)."
+    ),
+    PROPOSAL_STATUS: _l(
+        "Sent to a proposal's author when it gathers enough support to be reviewed, and when staff find it "
+        "feasible or not."
+    ),
+    COMMENT_HIDDEN: _l("Sent to a comment's author when the moderator hides it from a consultation, with the reason."),
     ACCOUNT_VERIFY: _l("Sent when someone creates an account: the link confirms their e-mail address."),
     PASSWORD_RESET: _l("Sent when someone asks to choose a new password."),
 }
@@ -117,6 +151,12 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     WITHDRAWN: _APPLICATION,
     QUESTION_ANSWERED: ("subject", "excerpt", "link"),
     POLL_OPENED: ("title", "municipality", "link"),
+    BUDGET_OPENED: ("title", "municipality", "link"),
+    CONSULTATION_OPENED: ("title", "municipality", "link"),
+    RESULTS_PUBLISHED: ("title", "municipality", "link"),
+    SUMMARY_PUBLISHED: ("title", "municipality", "link"),
+    PROPOSAL_STATUS: ("title", "municipality", "decision", "reason", "link"),
+    COMMENT_HIDDEN: ("title", "reason", "excerpt", "link"),
     ACCOUNT_VERIFY: ("link",),
     PASSWORD_RESET: ("link",),
 }
@@ -439,7 +479,11 @@ def sample_values(
             path = "/account/reset/…" if event == PASSWORD_RESET else "/account/verify/…"
         elif event == QUESTION_ANSWERED:
             path = "/my/questions/42"
-        elif event == POLL_OPENED:
+        elif event == PROPOSAL_STATUS:
+            path = "/m/alpha/proposals/42"
+        elif event == COMMENT_HIDDEN:
+            path = "/m/alpha/consultations/42/"
+        elif event in PARTICIPATION_EVENTS:
             path = "/my/notices/"
         else:
             path = "/my/applications/42"
@@ -607,6 +651,7 @@ __all__ = [
     "MUNICIPALITY",
     "MUNICIPAL_EVENTS",
     "OWN",
+    "PARTICIPATION_EVENTS",
     "PLACEHOLDERS",
     "SOURCE_LABELS",
     "Cell",

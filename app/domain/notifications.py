@@ -64,7 +64,16 @@ STATUSES = (PENDING, SENDING, SENT, FAILED)
 
 # Kinds of notice a citizen may turn off (CitizenProfile.optional_notices); their e-mails
 # carry an unsubscribe link and List-Unsubscribe headers (app.domain.citizen_notices).
-OPTIONAL_KINDS = frozenset({"poll_opened", "step_changed"})
+OPTIONAL_KINDS = frozenset(
+    {
+        "poll_opened",
+        "budget_opened",
+        "consultation_opened",
+        "results_published",
+        "summary_published",
+        "step_changed",
+    }
+)
 
 LANGUAGES = ("hy", "en", "ru")
 MAX_ERROR = 2000

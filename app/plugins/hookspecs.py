@@ -21,6 +21,7 @@ import pluggy
 from app.domain.declarations import FieldType, Service, Step, TransitionAction
 from app.domain.identity import IdentityProvider
 from app.domain.notifications import NotificationChannel
+from app.domain.participation.residency import ResidencyFinding
 from app.domain.payments import PaymentProvider
 from app.domain.protocols import ApplicationView, IssuedDocumentView, TransitionView
 
@@ -68,6 +69,23 @@ def applicant_from_registry(psn: str) -> Mapping[str, Any] | None:
     service number. Return a mapping with any of ``name``, ``phone``, ``email``,
     ``address``, or ``None`` when this plug-in does not know the person; the first answer
     that is not ``None`` wins.
+    """
+
+
+@hookspec(firstresult=True)
+def residency_from_registry(psn: str, municipality_code: str) -> ResidencyFinding | None:
+    """Say whether the person with public service number ``psn`` lives in the municipality
+    ``municipality_code`` (a population or address registry answers).
+
+    Fires when a citizen whose identity an identity provider confirmed (their ``psn`` comes
+    from it, never from a form) asks on their account page to verify their residency in a
+    municipality. Return a ``ResidencyFinding(settlement_code, valid_days)`` when the person
+    lives there (``settlement_code``: the code of their settlement as the municipality lists
+    it, ``None`` where it has none; ``valid_days``: how long the answer holds, ``None`` for the
+    install's setting), or ``None`` when they do not or you do not know. Plug-ins are asked in
+    the order of their names and the first answer that is not ``None`` wins; the residency
+    records which plug-in gave it. A raise or an answer of another type is logged and the
+    citizen is asked to try later; nothing is written.
     """
 
 

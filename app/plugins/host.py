@@ -438,6 +438,24 @@ class PluginHost:
                 raise HookFailed(name, hook_name, f"raised {type(exc).__name__}: {exc}") from exc
         return answers
 
+    def first_answer(self, hook_name: str, **kwargs: Any) -> tuple[str, Any] | None:
+        """Call a resolver (``*_from_*``) plug-in by plug-in, sorted by plug-in name, and stop
+        at the first answer that is not ``None``: ``(plug-in name, answer)``, or ``None`` when
+        none answered. The caller learns who answered (a residency records it); a raise
+        becomes :class:`HookFailed` naming the plug-in and the hook."""
+        for name, function in self._impls(hook_name):
+            try:
+                answer = _call_with_kwargs(function, kwargs)
+            except Exception as exc:
+                raise HookFailed(name, hook_name, f"raised {type(exc).__name__}: {exc}") from exc
+            if answer is not None:
+                return name, answer
+        return None
+
+    def implemented(self, hook_name: str) -> bool:
+        """Whether any plug-in implements ``hook_name``."""
+        return bool(self._impls(hook_name))
+
     def _impls(self, hook_name: str) -> list[tuple[str, Callable[..., Any]]]:
         impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if not (i.hookwrapper or i.wrapper)]
         # Sorted by plug-in name: nothing may depend on the order plug-ins were found in.

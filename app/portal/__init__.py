@@ -20,7 +20,12 @@ module         blueprint       what
 ``verify``     ``verify``      public verification of issued documents by their code
 ``documents``  ``documents``   the citizen's download of their issued document
 ``dashboard``  ``dashboard``   public transparency dashboard and its open data
+``proposals``  ``proposals``   residents' proposals: list, page, submit, support, withdraw
+``polls``      ``polls``       polls and budget votes: page, ballot, receipt, change, results
 =============  ==============  =================================================
+
+``consultations`` (blueprint ``consultations``): consultations on draft decisions, the draft,
+its threaded comments and supports, and the summary.
 """
 
 from __future__ import annotations
@@ -37,3 +42,15 @@ def init_app(app: Flask) -> None:
     common.init_app(app)
     for module in (site, account, apply, mine, questions, pay, notices, verify, documents, dashboard):
         app.register_blueprint(module.bp)
+    # Citizens' proposals (participatory budgeting).
+    from app.portal import proposals
+
+    app.register_blueprint(proposals.bp)
+    # Consultations on draft decisions.
+    from app.portal import consultations
+
+    app.register_blueprint(consultations.bp)
+    # Polls and budget votes: public pages, the ballot, receipts, results and open data.
+    from app.portal import polls
+
+    app.register_blueprint(polls.bp)

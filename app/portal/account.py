@@ -34,14 +34,18 @@ from flask_babel import gettext as _
 from flask_babel import refresh
 from flask_limiter.util import get_remote_address
 from flask_login import login_user, logout_user
+from sqlalchemy import select
 
 from app import limits, signin
 from app.domain import access, accounts, citizen_notices
+from app.domain.errors import HookFailed, NotAllowed
 from app.domain.identity import IdentityError
+from app.domain.participation import residency
 from app.extensions import db, limiter
-from app.i18n import current_locale, safe_next, tr
-from app.models import User
+from app.i18n import current_locale, format_date, safe_next, tr
+from app.models import Municipality, User
 from app.models.portal import CitizenProfile
+from app.plugins import runtime as plugin_runtime
 from app.portal import identity_flow
 from app.portal.common import link, require_citizen
 from app.portal.site import error_page
@@ -378,7 +382,70 @@ def profile() -> ResponseReturnValue:
         identities=[(i, known.get(i.provider)) for i in identities],
         connectable=[p for key, p in known.items() if key not in {i.provider for i in identities}],
         verified_by=known.get(row.identity_provider or ""),
+        **_residency_context(actor.user_id, row),
     ), (200 if not errors else 400)
+
+
+# -- verified residency -------------------------------------------------------------------------
+
+
+def _residency_context(user_id: int, row: CitizenProfile, **extra: Any) -> dict[str, Any]:
+    """The citizen's residencies, and the registry button where a plug-in answers and their
+    identity (public service number) is confirmed."""
+    registry = residency.registry_available(plugin_runtime.host())
+    municipalities: list[Municipality] = []
+    if registry:
+        stmt = select(Municipality).where(Municipality.active.is_(True)).order_by(Municipality.code)
+        municipalities = list(db.session.execute(stmt).scalars())
+    return {
+        "residencies": residency.citizen_overview(db.session, user_id),
+        "registry": registry,
+        "registry_ready": bool(row.identity_verified_at and row.psn),
+        "municipalities": municipalities,
+        "residency_date": residency.local_date,
+        "settlement_name": lambda s: residency.settlement_name(s, current_locale()),
+        "is_registry": residency.is_registry_method,
+        "document_kinds": {key: str(label) for key, label in residency.DOCUMENT_KINDS.items()},
+        **extra,
+    }
+
+
+@bp.route("/residency", methods=["POST"], endpoint="residency")
+def residency_check() -> ResponseReturnValue:
+    """Ask the registry plug-in whether the citizen lives in the municipality chosen."""
+    actor = require_citizen()
+    raw = _form("municipality_id")
+    municipality_id = int(raw) if raw.isdecimal() and len(raw) <= len(str(access.MAX_PK)) else 0
+    try:
+        row = residency.verify_from_registry(
+            db.session,
+            plugin_runtime.host(),
+            actor,
+            municipality_id=municipality_id,
+            config=current_app.config,
+            ip=request.remote_addr,
+        )
+        db.session.commit()
+    except residency.ResidencyRefused as refused:
+        db.session.rollback()
+        flash(str(refused), "error")
+        return redirect(url_for("account.profile") + "#residency"), 303
+    except HookFailed as exc:
+        db.session.rollback()
+        current_app.logger.error("residency registry failed: %s", exc)
+        flash(_("The registry cannot be reached now, and nothing was changed. Try again later."), "error")
+        return redirect(url_for("account.profile") + "#residency"), 303
+    except NotAllowed:
+        db.session.rollback()
+        abort(403)
+    flash(
+        _(
+            "Your residency is verified until %(date)s.",
+            date=format_date(residency.local_date(row.expires_at)),
+        ),
+        "success",
+    )
+    return redirect(url_for("account.profile") + "#residency"), 303
 
 
 # -- outside identity providers ---------------------------------------------------------------------

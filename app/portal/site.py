@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.domain import access, activations, inputs, intake
 from app.domain.declarations import Service
+from app.domain.participation import processes as participation
 from app.domain.uploads import TYPE_LABELS
 from app.errors import MESSAGES
 from app.extensions import db
@@ -142,6 +143,9 @@ def municipality(code: str) -> str:
         query=query,
         total=total,
         shown=len(shown),
+        # Its published polls, budget votes and consultations (app.domain.participation).
+        processes=participation.public_processes(db.session, found.id),
+        process_phase=participation.phase,
     )
 
 

@@ -58,6 +58,10 @@ PAGES: list[tuple[str, str | None, str]] = [
     ("notification-texts", "alpha.municipal_admin", "/admin/notification-texts/"),
     ("notification-text-edit", "alpha.municipal_admin", "/admin/notification-texts/edit?event=returned&language=hy"),
     ("substitutes", "alpha.specialist", "/workspace/substitutes/"),
+    ("polls-admin", "alpha.municipal_admin", "/admin/polls/"),
+    ("poll-new", "alpha.municipal_admin", "/admin/polls/new?kind=poll"),
+    ("budget-vote-new", "alpha.municipal_admin", "/admin/polls/new?kind=budget"),
+    ("poll-new-errors", "alpha.municipal_admin", "/admin/polls/new?kind=poll"),
 ]
 
 
@@ -166,6 +170,11 @@ def test_no_axe_violations(browser, live_server, sessions, targets, name, user, 
                     "() => { const f = document.querySelector('form.office-intake'); f.noValidate = true; f.submit(); }"
                 )
             assert page.locator(".has-error").count() > 0, "the empty intake form came back without errors"
+        elif name == "poll-new-errors":
+            # Saved empty: every problem marked next to its input, listed at the top.
+            with page.expect_navigation():
+                page.click("button.btn-primary[name=op][value=save]")
+            assert page.locator("#poll-errors").count() == 1, "the empty poll form came back without errors"
         else:
             assert response.status == 200, f"{name}: {response.status} at {page.url}"
         page.wait_for_load_state("networkidle")

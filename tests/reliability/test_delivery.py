@@ -10,28 +10,23 @@ a minute of sweep (docs/notifications.md).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.orm import Session
 
 from app.domain import notifications
 from app.models import Notification
 from app.models.base import utcnow
-from app.testing import builtin_plugins
+from app.testing import SmtpInbox, builtin_plugins
 
 REPO = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 2
@@ -39,78 +34,10 @@ LEASE_SECONDS = 2
 DELIVERY_BOUND = 300
 
 
-class Inbox:
-    """An aiosmtpd handler that counts what it accepts, and can hold a conversation at RCPT
-    (before the message is handed over) or at the end of DATA (after it was)."""
-
-    def __init__(self) -> None:
-        self.accepted: list = []
-        self.hold_at: str | None = None
-        # Whether a message held at DATA is taken once released (else the server refuses it).
-        self.take_held = True
-        self.holding = threading.Event()
-        self.release = threading.Event()
-        self.lock = threading.Lock()
-
-    async def _hold(self, stage: str) -> bool:
-        if self.hold_at != stage:
-            return False
-        self.hold_at = None  # one conversation only
-        self.holding.set()
-        while not self.release.is_set():
-            await asyncio.sleep(0.05)
-        return True
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        await self._hold("rcpt")
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        held = self.hold_at == "data"
-        # Like a real server, it queues the message before answering: a client that dies
-        # while the answer is pending leaves a message that was taken.
-        if not held or self.take_held:
-            with self.lock:
-                self.accepted.append(message_from_bytes(envelope.content))
-        await self._hold("data")
-        return "250 Message accepted for delivery"
-
-    def counts(self) -> Counter:
-        with self.lock:
-            return Counter(str(m["Message-ID"]) for m in self.accepted)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class SmtpServer:
-    """A real SMTP server on a fixed port that can be stopped and started again."""
-
-    def __init__(self) -> None:
-        self.inbox = Inbox()
-        self.port = free_port()
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
 @pytest.fixture
 def smtp():
-    server = SmtpServer()
-    yield server
-    server.inbox.release.set()
-    server.stop()
+    with SmtpInbox() as server:
+        yield server
 
 
 @pytest.fixture
@@ -160,7 +87,7 @@ def message_id(notification_id: int) -> str:
 class Worker:
     """``flask hamaynk worker`` in its own process, on a SQLite queue in ``tmp_path``."""
 
-    def __init__(self, app, tmp_path: Path, smtp: SmtpServer, name: str, **settings: str) -> None:
+    def __init__(self, app, tmp_path: Path, smtp: SmtpInbox, name: str, **settings: str) -> None:
         self.log_path = tmp_path / f"{name}.log"
         env = dict(
             os.environ,
@@ -240,14 +167,14 @@ def test_worker_killed_before_handing_over_is_delivered_after_the_lease_exactly_
     worker's sweep takes the row back once the lease is over and delivers each notice once."""
     smtp.start()
     ids = write_notifications(database, 3)
-    smtp.inbox.hold_at = "rcpt"
+    smtp.hold_at = "rcpt"
     first = workers("first")
-    assert smtp.inbox.holding.wait(60), first.output()
+    assert smtp.holding.wait(60), first.output()
     held = [r for r in rows(database) if r.status == notifications.SENDING]
     assert len(held) == 1 and held[0].lease_owner and held[0].send_started_at is None
     first.kill()
     killed_at = time.monotonic()
-    smtp.inbox.release.set()
+    smtp.release.set()
     time.sleep(LEASE_SECONDS + 0.5)  # the new worker's first sweep then finds the lease over
 
     second = workers("second")
@@ -258,7 +185,7 @@ def test_worker_killed_before_handing_over_is_delivered_after_the_lease_exactly_
         "delivered",
     )
     assert time.monotonic() - killed_at < DELIVERY_BOUND
-    assert smtp.inbox.counts() == Counter({message_id(i): 1 for i in ids})
+    assert smtp.counts() == Counter({message_id(i): 1 for i in ids})
     by_id = {r.id: r for r in rows(database)}
     # The killed attempt counts: the held row was claimed twice, the others once.
     assert by_id[held[0].id].attempts == 2
@@ -271,13 +198,13 @@ def test_worker_killed_while_handing_over_is_not_resent_blindly(app, smtp, datab
     once; with HAMAYNK_NOTIFY_UNCERTAIN_SECONDS=0 it is marked failed for a person to check."""
     smtp.start()
     [notice] = write_notifications(database, 1)
-    smtp.inbox.hold_at = "data"
+    smtp.hold_at = "data"
     first = workers("first")
-    assert smtp.inbox.holding.wait(60), first.output()
+    assert smtp.holding.wait(60), first.output()
     [row] = rows(database)
     assert row.status == notifications.SENDING and row.send_started_at is not None
     first.kill()
-    smtp.inbox.release.set()
+    smtp.release.set()
     time.sleep(LEASE_SECONDS + 0.5)
 
     second = workers("second", HAMAYNK_NOTIFY_UNCERTAIN_SECONDS="0")
@@ -286,27 +213,27 @@ def test_worker_killed_while_handing_over_is_not_resent_blindly(app, smtp, datab
     assert row.sent_at is None and row.attempts == 1
     assert row.last_error.startswith("uncertain")
     assert "may have been delivered" in second.output()
-    assert smtp.inbox.counts() == Counter({message_id(notice): 1})
+    assert smtp.counts() == Counter({message_id(notice): 1})
 
 
 def test_an_uncertain_row_is_sent_once_more_after_its_wait_with_the_same_message_id(app, smtp, database, workers):
     smtp.start()
     [notice] = write_notifications(database, 1)
-    smtp.inbox.hold_at = "data"
+    smtp.hold_at = "data"
     # This time the server does not take it: the resend is what delivers it.
-    smtp.inbox.take_held = False
+    smtp.take_held = False
     first = workers("first")
-    assert smtp.inbox.holding.wait(60), first.output()
+    assert smtp.holding.wait(60), first.output()
     assert rows(database)[0].send_started_at is not None
     first.kill()
-    smtp.inbox.release.set()
+    smtp.release.set()
     time.sleep(3.5)  # past the lease and HAMAYNK_NOTIFY_UNCERTAIN_SECONDS below
 
     second = workers("second", HAMAYNK_NOTIFY_UNCERTAIN_SECONDS="3")
     wait_for(lambda: rows(database)[0].status == notifications.SENT, second, 60, "resent")
     [row] = rows(database)
     assert row.attempts == 2
-    assert smtp.inbox.counts() == Counter({message_id(notice): 1})
+    assert smtp.counts() == Counter({message_id(notice): 1})
     assert "sending again after an uncertain hand-off" in second.output()
 
 
@@ -318,9 +245,9 @@ def test_smtp_down_then_up_every_notification_is_delivered_exactly_once(app, smt
     wait_for(lambda: all(r.attempts >= 2 for r in rows(database)), worker, 60, "retried")
     assert all(r.status in (notifications.PENDING, notifications.SENDING) for r in rows(database))
     assert all("refused" in (r.last_error or "").lower() for r in rows(database) if r.status == notifications.PENDING)
-    assert smtp.inbox.counts() == Counter()
+    assert smtp.counts() == Counter()
 
     smtp.start()
     wait_for(lambda: all(r.status == notifications.SENT for r in rows(database)), worker, DELIVERY_BOUND, "delivered")
-    assert smtp.inbox.counts() == Counter({message_id(i): 1 for i in ids})
+    assert smtp.counts() == Counter({message_id(i): 1 for i in ids})
     assert all(r.send_started_at is not None and r.lease_until is None for r in rows(database))

@@ -30,7 +30,6 @@ from werkzeug.datastructures import FileStorage
 from app.testing import (
     PASSWORD,
     SmtpInbox,
-    actor_for,
     apply,
     ask_question,
     create_database,
@@ -75,6 +74,16 @@ class Live:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def reset_limits(self) -> None:
+        """Every rate-limit counter back to zero. The server is shared by the whole suite (in a
+        thread of this process, so its memory counters are reachable here): a test that needs
+        a limit's first attempts, or every page answering, must not inherit another test's
+        count from the same address."""
+        from app.extensions import limiter
+
+        with self.app.app_context():
+            limiter.reset()
 
     def username(self, role: str, municipality: str = "alpha") -> str | None:
         if role == "anonymous":
@@ -197,7 +206,10 @@ def _seed_municipality_rows(app, code: str) -> dict[str, Any]:
             .join(QuestionMessage, QuestionMessage.id == QuestionAttachment.message_id)
             .where(QuestionMessage.question_id == question_id)
         ).scalar_one()
+        poll_id, poll_file_id = _seed_poll(app, code)
         return {
+            "poll_id": poll_id,
+            "file_id": poll_file_id,
             "application_id": filed.id,
             "document_id": application.documents[0].id,
             "issued_id": issued.id,
@@ -214,85 +226,61 @@ def _seed_municipality_rows(app, code: str) -> dict[str, Any]:
         }
 
 
-def _seed_citizen_rows(app, letter: str) -> dict[str, Any]:
-    """Citizen ``letter``'s online application (with a document), draft with a payment and
-    question with an attachment, in alpha."""
-    from app.domain import intake
-    from app.domain.channels import ONLINE
+def _seed_poll(app, code: str) -> tuple[int, int]:
+    """A draft poll of ``code``'s with an attachment (app.admin.polls): its id and the file's."""
+    import datetime as dt
+
+    from app.domain.participation import files as participation_files
     from app.domain.storage import get_storage
     from app.extensions import db
-    from app.models import Notification, Payment, PortalDraft, QuestionAttachment, QuestionMessage
-    from app.plugins import runtime as plugin_runtime
+    from app.models.participation import Poll, PollOption, PollQuestion
 
-    email = f"citizen.{letter}@example.com"
-    user_id = make_citizen(app, email, name=f"Citizen{letter.upper()} Secretname")
-    alpha = app.seeded["alpha"]
-    with app.test_request_context("/?_l_=en"):
-        filed = intake.file(
-            db.session,
-            plugin_runtime.host(app),
-            get_storage(app),
-            actor_for(user_id),
-            municipality_id=alpha["id"],
-            service_key=SERVICE,
-            data={"address": f"Citizen{letter.upper()} Hidden Lane 5", "purpose": "bank", "copies": "1"},
-            applicant={"name": f"Citizen{letter.upper()} Secretname", "email": email},
-            channel=ONLINE,
-            uploads={"identity": [_document(f"CITDOC-{letter}", f"citizen-{letter}-passport.pdf")]},
-            locale="en",
-        )
-        application = filed.application
-        draft = PortalDraft(
-            municipality_id=alpha["id"],
-            user_id=user_id,
-            service_key=SERVICE,
-            service_version=application.service_version,
-            token=intake.new_submission_token(),
-            data={"form": {"address": f"Draft{letter.upper()} Street"}, "applicant": {"name": "x"}},
-            stage="documents",
-        )
-        db.session.add(draft)
-        db.session.flush()
-        payment = Payment(
-            municipality_id=alpha["id"],
-            draft_id=draft.id,
-            user_id=user_id,
-            provider="test",
-            reference=f"CIT{letter.upper()}REFERENCE00001",
-            amount=1500,
-            items=[],
-        )
-        db.session.add(payment)
-        db.session.commit()
-        rows = {
-            "user_id": user_id,
-            "application_id": application.id,
-            "tracking_number": application.tracking_number,
-            "document_id": application.documents[0].id,
-            "draft_id": draft.id,
-            "reference": payment.reference,
-        }
-    rows["question_id"] = ask_question(
-        app,
-        user_id,
-        subject=f"Private question of citizen {letter}",
-        body="Only the asker may read this.",
-        files=[_document(f"CITATTACH-{letter}", f"citizen-{letter}-note.pdf")],
-        application_id=rows["application_id"],
-    )
-    issued = issue_directly(app, rows["application_id"], content=make_pdf(f"CITISSUED-{letter}"))
     with app.app_context():
-        rows["issued_id"] = issued.id
-        rows["issued_code"] = issued.printed
-        rows["attachment_id"] = db.session.execute(
-            select(QuestionAttachment.id)
-            .join(QuestionMessage, QuestionMessage.id == QuestionAttachment.message_id)
-            .where(QuestionMessage.question_id == rows["question_id"])
-        ).scalar_one()
-        rows["notice_id"] = db.session.execute(
-            select(Notification.id).where(Notification.recipient_user_id == user_id).limit(1)
-        ).scalar_one_or_none()
-    return rows
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        poll = Poll(
+            municipality_id=app.seeded[code]["id"],
+            title={"hy": f"Secret poll of {code}"},
+            opens_at=now + dt.timedelta(days=1),
+            closes_at=now + dt.timedelta(days=8),
+        )
+        db.session.add(poll)
+        db.session.flush()
+        question = PollQuestion(poll_id=poll.id, position=0, text={"hy": "Հարց"}, max_choices=1)
+        db.session.add(question)
+        db.session.flush()
+        for position in (0, 1):
+            db.session.add(PollOption(poll_id=poll.id, question_id=question.id, position=position, text={"hy": "Ա"}))
+        [stored] = participation_files.store(
+            db.session,
+            get_storage(app),
+            municipality_id=poll.municipality_id,
+            owner=("poll", poll.id),
+            uploads=[_document(f"POLLFILE-{code}", f"{code}-secret-poll.pdf")],
+            kind="document",
+        )
+        db.session.commit()
+        return poll.id, stored.id
+
+
+def _seed_citizen_rows(app, letter: str) -> dict[str, Any]:
+    """Citizen ``letter``'s online application (with a document), draft with a payment and
+    question with an attachment, in alpha; the texts are the markers :func:`_markers` names."""
+    from citizen_kit import CitizenTexts, seed_citizen_rows
+
+    up = letter.upper()
+    texts = CitizenTexts(
+        email=f"citizen.{letter}@example.com",
+        name=f"Citizen{up} Secretname",
+        address=f"Citizen{up} Hidden Lane 5",
+        draft_address=f"Draft{up} Street",
+        reference=f"CIT{up}REFERENCE00001",
+        question=f"Private question of citizen {letter}",
+        question_body="Only the asker may read this.",
+        document=_document(f"CITDOC-{letter}", f"citizen-{letter}-passport.pdf"),
+        attachment=_document(f"CITATTACH-{letter}", f"citizen-{letter}-note.pdf"),
+        issued_content=make_pdf(f"CITISSUED-{letter}"),
+    )
+    return seed_citizen_rows(app, texts)
 
 
 def _markers(owner: str, rows: dict[str, Any]) -> list[str | bytes]:
@@ -322,6 +310,9 @@ def _markers(owner: str, rows: dict[str, Any]) -> list[str | bytes]:
         f"DOCCONTENT-{owner}".encode(),
         f"ATTACHMENT-{owner}".encode(),
         f"ISSUEDCONTENT-{owner}".encode(),
+        f"Secret poll of {owner}",
+        f"{owner}-secret-poll",
+        f"POLLFILE-{owner}".encode(),
     ]
 
 

@@ -26,6 +26,8 @@ ID_PARAMETERS = {
     "draft_id",
     "user_id",
     "reference",
+    "poll_id",
+    "file_id",
 }
 # FAB's generic model views: "pk" is the row of the view's table.
 PK_BY_PREFIX = (

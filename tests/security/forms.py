@@ -101,7 +101,12 @@ class _Parser(HTMLParser):
 
 
 def discover(live, session, own: dict) -> list[Form]:
-    """Every distinct form on every page the session opens, its own rows in the URLs."""
+    """Every distinct form on every page the session opens, its own rows in the URLs.
+
+    The limits start from zero, and a page over its limit fails the discovery: a rate-limited
+    page (the verification page, after the enumeration test's guesses from the same address)
+    would otherwise drop out silently, and with it its forms from every test that fuzzes them."""
+    live.reset_limits()
     seen: dict[tuple, Form] = {}
     for rule in crawled_rules(live.app):
         if "GET" not in (rule.methods or set()) or rule.rule.startswith("/api/"):
@@ -111,6 +116,7 @@ def discover(live, session, own: dict) -> list[Form]:
         except KeyError:
             continue
         response = session.get(live.url(path + "?_l_=en"), timeout=60)
+        assert response.status_code != 429, f"{path} was rate-limited while its forms were being discovered"
         if response.status_code != 200 or "html" not in response.headers.get("Content-Type", ""):
             continue
         parser = _Parser(response.url)

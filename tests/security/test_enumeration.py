@@ -13,13 +13,6 @@ from .conftest import csrf_token
 TOKEN_RE = re.compile(r'value="[^"]{20,}"')
 
 
-def _reset_limits(live) -> None:
-    from app.extensions import limiter
-
-    with live.app.app_context():
-        limiter.reset()
-
-
 def _post(live, path: str, data: dict) -> requests.Response:
     session = requests.Session()
     token = csrf_token(session, live.base, path)
@@ -42,7 +35,7 @@ def _same(first: requests.Response, second: requests.Response, *typed: str) -> N
 
 
 def test_sign_in_does_not_tell_whether_an_account_exists(live):
-    _reset_limits(live)
+    live.reset_limits()
     for path, field, existing in (
         ("/login/", "username", "alpha.clerk"),
         ("/account/login", "email", "citizen.a@example.com"),
@@ -54,7 +47,7 @@ def test_sign_in_does_not_tell_whether_an_account_exists(live):
 
 
 def test_reset_and_registration_do_not_tell_whether_an_account_exists(live):
-    _reset_limits(live)
+    live.reset_limits()
     known = _post(live, "/account/reset", {"email": "citizen.a@example.com"})
     unknown = _post(live, "/account/reset", {"email": "nobody.zz@example.com"})
     _same(known, unknown, "citizen.a@example.com", "nobody.zz@example.com")
@@ -73,7 +66,7 @@ def test_reset_and_registration_do_not_tell_whether_an_account_exists(live):
 
 
 def test_tracking_look_up_does_not_tell_which_numbers_exist(live):
-    _reset_limits(live)
+    live.reset_limits()
     real = live.victims["citizen_a"]["tracking_number"]
     from app.domain.tracking import format_tracking_number, parse_tracking_number
 
@@ -93,7 +86,7 @@ def test_tracking_look_up_does_not_tell_which_numbers_exist(live):
 
 
 def test_verification_codes_all_get_the_same_404_and_are_rate_limited(live):
-    _reset_limits(live)
+    live.reset_limits()
     session = requests.Session()
     bodies = set()
     statuses = []

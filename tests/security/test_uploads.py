@@ -34,16 +34,23 @@ ATTACKS = {
 }
 RUNNABLE = ("text/html", "image/svg+xml", "application/javascript", "text/javascript", "application/xhtml")
 UPLOAD_CASES: list[int] = []
+# Every role must find the public verification page's upload form (a document checked against
+# its code): citizen C owns no rows, so it is its only one. The page is rate-limited per
+# address, and the enumeration test used up the limit from this address: discover() resets
+# the limits and fails on a 429. Staff's own upload forms (coat of arms, builder import, office
+# intake) are not required: the fuzz tests act as gamma's staff on the same server first and
+# change what they reach (the fuzzed services page switches gamma's residence certificate
+# off, so /office/new answers 404; later, gamma's staff reach no staff page at all).
+ROLES = ("municipal_admin", "clerk", "citizen_c")
+ALWAYS = "/verify/"
 
 
-@pytest.mark.parametrize("role", ["municipal_admin", "clerk", "citizen_c"])
+@pytest.mark.parametrize("role", ROLES)
 def test_upload_attacks_are_refused_or_stored_harmlessly(live, role):
     session = live.login(role, "gamma")
     forms = [form for form in discover(live, session, fuzzer_rows(live, role)) if form.files]
-    # The municipal admin always has upload forms (the coat of arms). Citizen C's depend on the
-    # state other tests leave its application in (a closed one offers none): under xdist the
-    # discovery sometimes finds none, not yet explained (session note of 2026-11-30).
-    assert forms or role != "municipal_admin", role
+    actions = [form.action for form in forms]
+    assert any(ALWAYS in action for action in actions), f"{role} found no upload form at {ALWAYS}: {actions}"
     problems = []
     cases = 0
     for form in forms:
