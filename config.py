@@ -179,6 +179,9 @@ class Config:
     # A verified residency (app.domain.participation.residency) holds this many days after a
     # clerk or a registry plug-in last verified it; then the citizen has it verified again.
     HAMAYNK_RESIDENCY_VALID_DAYS = int(os.environ.get("HAMAYNK_RESIDENCY_VALID_DAYS", "365"))
+    # At most this many residents are told per run of the every-minute announcements job
+    # (app.domain.participation.announcements); a large audience is told over several runs.
+    HAMAYNK_ANNOUNCE_PER_RUN = int(os.environ.get("HAMAYNK_ANNOUNCE_PER_RUN", "5000"))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -195,7 +195,17 @@ def _switch_language() -> ResponseReturnValue | None:
     return redirect(_back_to())
 
 
+def _fresh_locale() -> None:
+    # Flask-Babel keeps the locale it chose on the application context. A server pushes one
+    # per request, but requests made inside an already pushed context (a test client, a
+    # request replayed in-process) would keep the first request's language.
+    refresh()
+
+
 def init_app(app: Flask) -> None:
+    # First of all before-request functions: every later one (the input layer's refusals
+    # included) speaks this request's language.
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_locale)
     app.before_request(_switch_language)
     app.jinja_env.filters["amd"] = format_amd
     app.jinja_env.filters["date"] = format_date

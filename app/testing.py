@@ -1182,3 +1182,16 @@ class SmtpInbox:
     def __exit__(self, *_exc: object) -> None:
         self.release.set()
         self.stop()
+
+
+@functools.cache
+def _catalog(locale: str) -> Any:
+    from babel.support import Translations
+
+    return Translations.load(str(Path(__file__).parent / "translations"), [locale])
+
+
+def in_armenian(msgid: str) -> str:
+    """``msgid`` as Armenian pages, commands and domain messages say it (their default
+    language), for asserting on text produced outside an English request."""
+    return _catalog("hy").gettext(msgid)

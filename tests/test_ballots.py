@@ -39,7 +39,7 @@ from app.extensions import db
 from app.models import AuditEvent, Notification
 from app.models.base import utcnow
 from app.models.participation import Ballot, PollVoter
-from app.testing import actor_for
+from app.testing import actor_for, in_armenian
 
 RECEIPT = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$")
 
@@ -83,7 +83,7 @@ def _refused(poll_id: int, user_id: int, error: type[ParticipationRefused], mark
 def test_a_resident_votes_and_finds_the_receipt_in_the_list(app, alpha):
     poll_id = published(app, alpha)
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         receipt = _vote(poll_id, voter)
         assert RECEIPT.match(receipt.code)
         assert receipt.change_code is None  # the poll does not allow changing
@@ -99,7 +99,7 @@ def test_a_resident_votes_and_finds_the_receipt_in_the_list(app, alpha):
 def test_voting_twice_is_refused_and_changes_nothing(app, alpha):
     poll_id = published(app, alpha)
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         _vote(poll_id, voter)
         message = _refused(poll_id, voter, AlreadyVoted)
         assert "already voted" in message
@@ -111,7 +111,7 @@ def test_outside_the_window_is_refused(app, alpha):
         app, alpha, poll_spec(opens_at=now + dt.timedelta(hours=1), closes_at=now + dt.timedelta(days=2))
     )
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         message = _refused(poll_id, voter, NotOpen)
         assert "not open yet" in message and "Yerevan time" in message
         message = _refused(poll_id, voter, NotOpen, now=now + dt.timedelta(days=3))
@@ -124,7 +124,7 @@ def test_outside_the_window_is_refused(app, alpha):
 def test_a_cancelled_or_draft_poll_takes_no_votes(app, alpha):
     poll_id = published(app, alpha)
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         admin = actor_for(alpha["users"]["municipal_admin"])
         draft = polls.create(db.session, admin, alpha["id"], poll_spec())
         db.session.commit()
@@ -141,7 +141,7 @@ def test_non_residents_and_unverified_citizens_are_refused(app, alpha):
     elsewhere = make_resident(app, beta["id"])
     expired = make_resident(app, alpha["id"], expires_at=utcnow() - dt.timedelta(minutes=1))
     revoked = make_resident(app, alpha["id"], revoked=True)
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         for user_id in (unverified, elsewhere, expired, revoked):
             message = _refused(poll_id, user_id, NotEligible)
             assert "Only verified residents" in message and "office" in message
@@ -149,7 +149,7 @@ def test_non_residents_and_unverified_citizens_are_refused(app, alpha):
 
 def test_staff_cannot_vote_as_citizens(app, alpha):
     poll_id = published(app, alpha)
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         for key in ("clerk", "municipal_admin"):
             message = _refused(poll_id, alpha["users"][key], NotEligible)
             assert "Staff accounts cannot take part" in message
@@ -161,7 +161,7 @@ def test_settlement_polls_take_residents_of_those_settlements_only(app, alpha):
     poll_id = published(app, alpha, poll_spec(settlement_ids=[north]))
     southerner = make_resident(app, alpha["id"], settlement_id=south)
     northerner = make_resident(app, alpha["id"], settlement_id=north)
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         assert "another settlement" in _refused(poll_id, southerner, NotEligible)
         _vote(poll_id, northerner)
 
@@ -169,7 +169,7 @@ def test_settlement_polls_take_residents_of_those_settlements_only(app, alpha):
 def test_a_survey_for_registered_citizens_takes_any_citizen(app, alpha):
     poll_id = published(app, alpha, poll_spec(audience="registered"))
     anyone = citizen(app)
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         _vote(poll_id, anyone)
         _refused(poll_id, alpha["users"]["head"], NotEligible)
 
@@ -187,7 +187,7 @@ def test_a_survey_for_registered_citizens_takes_any_citizen(app, alpha):
 def test_invalid_marks_are_refused(app, alpha, marks, expected):
     poll_id = published(app, alpha)
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         (q1, q2), (o1, o2) = question_ids(poll), options_of(poll)
         choices = {
@@ -203,7 +203,7 @@ def test_invalid_marks_are_refused(app, alpha, marks, expected):
 def test_over_budget_is_refused_with_the_amounts(app, alpha):
     poll_id = published(app, alpha, budget_spec([4_000_000, 3_000_000, 2_500_000], 6_000_000), kind="budget")
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         (question,), (options,) = question_ids(poll), options_of(poll)
         message = _refused(poll_id, voter, OverBudget, {question: [options[0], options[2]]})
@@ -219,7 +219,7 @@ def test_a_vote_is_changed_only_where_allowed_and_with_both_codes(app, alpha):
     fixed = published(app, alpha)
     changeable = published(app, alpha, poll_spec(allow_change=True))
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         first = _vote(fixed, voter)
         with pytest.raises(ParticipationRefused, match="does not allow"), force_locale("en"):
             ballots.change(db.session, load(fixed), receipt=first.code, change_code="X", choices={})
@@ -271,7 +271,7 @@ def test_a_vote_is_changed_only_where_allowed_and_with_both_codes(app, alpha):
 def test_a_clerk_registers_an_office_vote_without_seeing_it_stored(app, alpha):
     poll_id = published(app, alpha)
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         _refused(poll_id, voter, OfficeNotAllowed, office_actor=actor_for(alpha["users"]["auditor"]))
         _refused(poll_id, voter, OfficeNotAllowed, office_actor=actor_for(app.seeded["beta"]["users"]["clerk"]))
         receipt = _vote(poll_id, voter, office_actor=actor_for(alpha["users"]["clerk"]))
@@ -290,20 +290,20 @@ def _vote_many(app, alpha, poll_id: int, marks_list) -> list[str]:
     receipts = []
     for marks in marks_list:
         voter = make_resident(app, alpha["id"])
-        with app.app_context():
+        with app.test_request_context("/?_l_=en"):
             receipts.append(_vote(poll_id, voter, marks).code)
     return receipts
 
 
 def test_close_stores_a_tally_the_published_list_recomputes(app, alpha):
     poll_id = published(app, alpha)
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         (q1, q2), (o1, o2) = question_ids(poll), options_of(poll)
     receipts = _vote_many(
         app, alpha, poll_id, [{q1: [o1[0]], q2: [o2[0], o2[1]]}, {q1: [o1[0]]}, {q1: [o1[1]], q2: [o2[1]]}]
     )
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         with pytest.raises(Exception, match="voting time has ended"), force_locale("en"):
             ballots.close(db.session, poll, utcnow())
@@ -337,7 +337,7 @@ def test_close_stores_a_tally_the_published_list_recomputes(app, alpha):
 def test_a_tampered_ballot_list_does_not_recount(app, alpha):
     poll_id = published(app, alpha)
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         _vote(poll_id, voter)
         data = json.loads(ballots.ballot_list_json(db.session, load(poll_id)))
         data["ballots"].append(dict(data["ballots"][0]))
@@ -357,14 +357,14 @@ def test_budget_winners_are_funded_by_votes_while_the_money_lasts(app, alpha):
     poll_id = published(
         app, alpha, budget_spec([5_000_000, 3_000_000, 3_000_000, 1_000_000, 2_000_000], 8_000_000), kind="budget"
     )
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         (q,), (opts,) = question_ids(poll), options_of(poll)
     a, b, c, d, _e = opts
     # Votes: A 3, B 2, C 2, D 1, E 0 -> A (5M, 3M left), B (3M, 0 left; tie with C: same cost,
     # B listed first), C does not fit, D does not fit, E had no vote.
     _vote_many(app, alpha, poll_id, [{q: [a, b]}, {q: [a, c]}, {q: [a, b]}, {q: [c, d]}])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         counted = ballots.tally(db.session, poll)
         assert [counted.votes(o) for o in opts] == [3, 2, 2, 1, 0]
@@ -373,12 +373,12 @@ def test_budget_winners_are_funded_by_votes_while_the_money_lasts(app, alpha):
 
 def test_budget_skips_a_project_that_does_not_fit_and_funds_a_cheaper_one(app, alpha):
     poll_id = published(app, alpha, budget_spec([6_000_000, 5_000_000, 2_000_000], 8_000_000), kind="budget")
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         (q,), (opts,) = question_ids(poll), options_of(poll)
     a, b, c = opts
     _vote_many(app, alpha, poll_id, [{q: [a]}, {q: [a, c]}, {q: [b]}, {q: [b]}, {q: [a]}])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         counted = ballots.tally(db.session, load(poll_id))
         # A 3 votes (6M, 2M left), B 2 votes does not fit, C 1 vote fits.
         assert counted.winners == [a, c] and counted.spent == 8_000_000
@@ -387,17 +387,17 @@ def test_budget_skips_a_project_that_does_not_fit_and_funds_a_cheaper_one(app, a
 def test_live_results_are_visible_while_open(app, alpha):
     live = published(app, alpha, poll_spec(results_visibility="live"))
     later = published(app, alpha)
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         assert ballots.results_visible(load(live)) and not ballots.results_visible(load(later))
 
 
 def test_the_recount_command_checks_the_file_and_its_sha256(app, alpha, tmp_path):
     poll_id = published(app, alpha, budget_spec([1000, 2000], 2500), kind="budget")
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         (q,), (opts,) = question_ids(poll), options_of(poll)
     _vote_many(app, alpha, poll_id, [{q: [opts[0]]}, {q: [opts[0]]}, {q: [opts[1]]}])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         ballots.close(db.session, poll, poll.closes_at)
         db.session.commit()
@@ -422,14 +422,15 @@ def test_the_close_command_counts_once(app, alpha):
         app, alpha, poll_spec(opens_at=now - dt.timedelta(hours=2), closes_at=now + dt.timedelta(minutes=1))
     )
     voter = make_resident(app, alpha["id"])
-    with app.app_context():
+    with app.test_request_context("/?_l_=en"):
         _vote(poll_id, voter)
         poll = load(poll_id)
         poll_closes = poll.closes_at
     runner = app.test_cli_runner()
     result = runner.invoke(args=["hamaynk", "polls", "close", str(poll_id)])
-    assert result.exit_code != 0 and "voting time has ended" in result.output
-    with app.app_context():
+    ended = in_armenian("Only a published poll whose voting time has ended can be counted.")
+    assert result.exit_code != 0 and ended in result.output
+    with app.test_request_context("/?_l_=en"):
         poll = load(poll_id)
         poll.closes_at = poll.opens_at + dt.timedelta(minutes=1)  # let it end
         db.session.commit()

@@ -79,3 +79,30 @@ def test_definition_file_examples_load(body):
     service = service_from_dict(document, "docs/plugins.md")
     assert service.key == document["key"]
     assert validate_service(service, CORE_FIELD_TYPES, None) == []
+
+
+def recount_example() -> tuple[str, list[str]]:
+    """docs/participation.md's worked example: the ballot list (shown pretty; the download is
+    its canonical JSON) and the console block (the command, then its output)."""
+    (listing,) = [body for body in blocks("participation.md", "json") if "hamaynk.ballots/1" in body]
+    (console,) = [body for body in blocks("participation.md", "console") if "polls recount" in body]
+    return listing, console.strip("\n").split("\n")
+
+
+def test_the_recount_example_prints_what_the_docs_say(app, tmp_path, monkeypatch):
+    import hashlib
+    import json
+    import shlex
+
+    from app.domain.participation import ballots
+
+    listing, (command, *expected) = recount_example()
+    args = shlex.split(command.removeprefix("$ "))
+    assert args[:2] == ["flask", "hamaynk"]
+    canonical = ballots.canonical_json(json.loads(listing))
+    (tmp_path / args[4]).write_text(canonical, encoding="utf-8")
+    assert args[-1] == hashlib.sha256(canonical.encode("utf-8")).hexdigest(), "the sha256 in the example"
+    monkeypatch.chdir(tmp_path)
+    result = app.test_cli_runner().invoke(args=args[1:])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip("\n").split("\n") == expected

@@ -45,6 +45,14 @@ ROLES = ("municipal_admin", "clerk", "specialist", "head", "auditor")
 FAB_SECURITY = ("/users/", "/roles/", "/permissions/", "/permissionviews/", "/viewmenus/", "/groups/")
 REFUSED = {302, 400, 403, 404, 405, 409}
 BETA_SERVICE = "beta-own-stall"
+# A municipality's public pages that the crawl reaches with beta's code alone (no row id):
+# readable by anyone on purpose, as GET only. Each shows beta's published rows only (no
+# marker of BETA_PRIVATE may appear in it); every page that takes a row's id is pointed at
+# beta's private rows and must refuse like any other.
+PUBLIC_PAGES = {
+    "proposals.index": "the municipality's proposals (withdrawn ones are not listed)",
+    "proposals.new": "the proposal form (the domain refuses a non-resident's submission)",
+}
 BETA_SERVICE_TITLE = "Բետայի սեփական կրպակ"
 
 
@@ -103,6 +111,7 @@ def beta_rows(app):
             # and revocation are beta's head's alone.
             "issued_id": issue_directly(app, application.id).id,
             **_beta_question(app),
+            **_beta_participation(app),
         }
 
 
@@ -125,6 +134,146 @@ def _beta_question(app) -> dict:
             .where(QuestionMessage.question_id == question_id)
         ).scalar_one()
     return {"question_id": question_id, "attachment_id": attachment_id}
+
+
+# Beta's participation rows nobody outside beta's staff may read: a draft poll and a draft
+# consultation (with their files), a withdrawn proposal (with a photo) and a hidden comment.
+# The crawl points every participation URL at these; the published ones next to them are
+# public by design (PUBLIC_PAGES, test_public_participation_pages_show_published_rows_only).
+BETA_PRIVATE = (
+    "Beta draft poll Zzsecret",
+    "beta-draft-poll-map",
+    "Beta draft consultation Zzsecret",
+    "beta-draft-consultation-text",
+    "Beta withdrawn proposal Zzsecret",
+    "beta-withdrawn-photo",
+    "Beta hidden comment Zzsecret",
+)
+BETA_PUBLIC = ("Beta public poll", "Beta public consultation", "Beta public proposal", "Beta visible comment")
+
+
+def _beta_participation(app) -> dict:
+    """Beta's participation rows, private and public (see BETA_PRIVATE), made directly."""
+    from app.domain.participation import files
+    from app.domain.storage import get_storage
+    from app.models.base import utcnow
+    from app.models.participation import (
+        Consultation,
+        ConsultationComment,
+        Poll,
+        PollOption,
+        PollQuestion,
+        Proposal,
+        Residency,
+        Settlement,
+    )
+    from app.testing import make_citizen
+
+    beta_id = app.seeded["beta"]["id"]
+    resident = make_citizen(app, "beta.voter@example.com", name="Beta Voter")
+    with app.app_context():
+        now = utcnow()
+        storage = get_storage(app)
+        settlement = Settlement(municipality_id=beta_id, code="beta-village", name_hy="Բետագյուղ", name_en="Betavil")
+        db.session.add(settlement)
+        db.session.flush()
+        db.session.add(
+            Residency(
+                municipality_id=beta_id,
+                user_id=resident,
+                settlement_id=settlement.id,
+                method="office",
+                document_kind="passport",
+                verified_at=now - dt.timedelta(days=1),
+                expires_at=now + dt.timedelta(days=365),
+            )
+        )
+
+        def poll(title: str, status: str) -> Poll:
+            row = Poll(
+                municipality_id=beta_id,
+                title={"hy": title, "en": title},
+                status=status,
+                opens_at=now - dt.timedelta(days=1),
+                closes_at=now + dt.timedelta(days=8),
+            )
+            db.session.add(row)
+            db.session.flush()
+            question = PollQuestion(poll_id=row.id, position=0, text={"hy": "Հարց", "en": "Which?"}, max_choices=1)
+            db.session.add(question)
+            db.session.flush()
+            for position in (0, 1):
+                db.session.add(PollOption(poll_id=row.id, question_id=question.id, position=position, text={"hy": "Ա"}))
+            return row
+
+        def consultation(title: str, status: str) -> Consultation:
+            row = Consultation(
+                municipality_id=beta_id,
+                title={"hy": title, "en": title},
+                body={"hy": title, "en": title},
+                status=status,
+                opens_at=now - dt.timedelta(days=1),
+                closes_at=now + dt.timedelta(days=8),
+            )
+            db.session.add(row)
+            db.session.flush()
+            return row
+
+        def proposal(title: str, status: str) -> Proposal:
+            row = Proposal(
+                municipality_id=beta_id,
+                user_id=resident,
+                title=title,
+                description=title,
+                cost_estimate=1000,
+                status=status,
+            )
+            db.session.add(row)
+            db.session.flush()
+            return row
+
+        def store(owner: tuple[str, int], upload, kind) -> int:
+            [row] = files.store(db.session, storage, municipality_id=beta_id, owner=owner, uploads=[upload], kind=kind)
+            return row.id
+
+        draft_poll = poll("Beta draft poll Zzsecret", "draft")
+        public_poll = poll("Beta public poll", "published")
+        draft_consultation = consultation("Beta draft consultation Zzsecret", "draft")
+        public_consultation = consultation("Beta public consultation", "published")
+        comments = {}
+        for body, hidden in (("Beta visible comment", False), ("Beta hidden comment Zzsecret", True)):
+            comment = ConsultationComment(
+                municipality_id=beta_id,
+                consultation_id=public_consultation.id,
+                user_id=resident,
+                body=body,
+                hidden_at=now if hidden else None,
+                hide_reason="off topic" if hidden else None,
+            )
+            db.session.add(comment)
+            db.session.flush()
+            comments[hidden] = comment.id
+        withdrawn = proposal("Beta withdrawn proposal Zzsecret", "withdrawn")
+        public_proposal = proposal("Beta public proposal", "open")
+        rows = {
+            "poll_id": draft_poll.id,
+            "poll_file_id": store(("poll", draft_poll.id), attach("pdf", "beta-draft-poll-map.pdf"), "document"),
+            "consultation_id": draft_consultation.id,
+            "consultation_file_id": store(
+                ("consultation", draft_consultation.id), attach("pdf", "beta-draft-consultation-text.pdf"), "document"
+            ),
+            "comment_id": comments[True],
+            "proposal_id": withdrawn.id,
+            "proposal_file_id": store(("proposal", withdrawn.id), attach("png", "beta-withdrawn-photo.png"), "photo"),
+            "settlement_id": settlement.id,
+            "resident_id": resident,
+            "public_poll_id": public_poll.id,
+            "public_consultation_id": public_consultation.id,
+            "visible_comment_id": comments[False],
+            "public_proposal_id": public_proposal.id,
+        }
+        db.session.commit()
+        return rows
 
 
 def _beta_draft(app) -> int:
@@ -194,6 +343,8 @@ def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str
                 values[argument] = beta["municipality_id"]
             elif rule.rule.startswith("/admin/departments/"):
                 values[argument] = beta["department_id"]
+            elif rule.rule.startswith("/admin/settlements/"):
+                values[argument] = beta["settlement_id"]
             else:
                 values[argument] = beta["user_id"]
         elif argument == "name":
@@ -214,6 +365,12 @@ def _url_for_rule(rule, beta, service_key: str = "residence-certificate") -> str
             values[argument] = "not-a-signed-token"
         elif argument in ("draft_id", "question_id", "attachment_id", "issued_id"):
             values[argument] = beta[argument]
+        elif argument in ("poll_id", "consultation_id", "comment_id", "proposal_id"):
+            values[argument] = beta[argument]  # the private ones: a draft, a hidden comment, a withdrawn proposal
+        elif argument == "file_id":
+            # The file of the row the URL names (a draft's, a withdrawn proposal's photo).
+            owner = next(name for name in ("poll", "consultation", "proposal") if f"{name}_id" in rule.arguments)
+            values[argument] = beta[f"{owner}_file_id"]
         elif argument == "code":
             values[argument] = "beta"
         elif argument == "stage":
@@ -275,7 +432,43 @@ def _snapshot(app, beta):
                     AuditEvent.municipality_id == beta["municipality_id"],
                 )
             ).scalar_one(),
+            _participation_state(beta),
         )
+
+
+def _participation_state(beta) -> tuple:
+    """Beta's participation rows as they stand: statuses, files, hidden comments, supports,
+    residencies and settlements (all of beta's; one read each)."""
+    from app.models.participation import (
+        CommentSupport,
+        Consultation,
+        ConsultationComment,
+        ParticipationFile,
+        Poll,
+        PollVoter,
+        Proposal,
+        ProposalSupport,
+        Residency,
+        Settlement,
+    )
+
+    mid = beta["municipality_id"]
+
+    def rows(*columns, where):
+        return db.session.execute(select(*columns).where(where).order_by(columns[0])).all()
+
+    return (
+        rows(Poll.id, Poll.status, Poll.version, where=Poll.municipality_id == mid),
+        rows(Consultation.id, Consultation.status, Consultation.version, where=Consultation.municipality_id == mid),
+        rows(ConsultationComment.id, ConsultationComment.hidden_at, where=ConsultationComment.municipality_id == mid),
+        rows(Proposal.id, Proposal.status, Proposal.support_count, where=Proposal.municipality_id == mid),
+        rows(ParticipationFile.id, where=ParticipationFile.municipality_id == mid),
+        rows(Residency.id, Residency.user_id, Residency.revoked_at, where=Residency.municipality_id == mid),
+        rows(Settlement.id, Settlement.code, Settlement.active, where=Settlement.municipality_id == mid),
+        db.session.execute(select(func.count()).select_from(CommentSupport)).scalar_one(),
+        db.session.execute(select(func.count()).select_from(ProposalSupport)).scalar_one(),
+        db.session.execute(select(func.count()).select_from(PollVoter)).scalar_one(),
+    )
 
 
 # The citizen too: an applicant reaches their own applications, never a municipality's.
@@ -288,6 +481,7 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
     api_headers = {"Authorization": f"Bearer {token}"}
     before = _snapshot(app, beta_rows)
     checked = 0
+    public_seen: set[str] = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith(("/static", "/appbuilder", "/lang/", "/swagger", "/api/<version>/_openapi")):
             continue
@@ -322,6 +516,11 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
                 assert response.status_code < 500, label
             elif rule.rule.startswith(FAB_SECURITY):
                 assert response.status_code in REFUSED, label
+            elif method == "GET" and rule.endpoint in PUBLIC_PAGES:
+                # Public by design; which rows it shows is checked below (no private marker)
+                # and in test_public_participation_pages_show_published_rows_only.
+                assert response.status_code < 500, label
+                public_seen.add(rule.endpoint)
             else:
                 assert response.status_code in REFUSED, f"{label} -> {response.status_code}"
             assert BETA_APPLICANT not in body, label
@@ -329,7 +528,9 @@ def test_no_endpoint_reaches_another_municipalitys_rows(app, client, login_as, b
             assert "beta-passport" not in body, label
             assert BETA_QUESTION not in body and "beta-question-scan" not in body, label
             assert BETA_SERVICE_TITLE not in body, label
+            assert not [marker for marker in BETA_PRIVATE if marker in body], label
     assert checked > 40
+    assert public_seen == set(PUBLIC_PAGES), "PUBLIC_PAGES names an endpoint the crawl no longer reaches"
     assert _snapshot(app, beta_rows) == before
 
 
@@ -359,6 +560,26 @@ def test_lists_and_searches_never_show_another_municipality(app, client, login_a
         "/admin/builder/",
         "/admin/municipalities/list/",
     ]
+    # The participation screens of staff: their own municipality's rows only, even when
+    # asked for beta's (a public poll of beta's is not theirs to manage either).
+    mid = beta_rows["municipality_id"]
+    staff_only = [
+        "/admin/polls/",
+        f"/admin/polls/?municipality={mid}",
+        "/admin/consultations/",
+        f"/admin/consultations/?municipality={mid}",
+        "/admin/proposals/?status=all",
+        f"/admin/proposals/?municipality={mid}&status=all",
+        "/admin/proposals/budget-vote",
+        "/admin/settlements/",
+        "/office/voting/",
+        "/office/residents/?q=beta.voter@example.com",
+    ]
+    for page in staff_only:
+        response = client.get(page)
+        assert response.status_code < 500, page
+        body = response.get_data(as_text=True)
+        assert not [marker for marker in (*BETA_PRIVATE, *BETA_PUBLIC, "Betavil") if marker in body], (role, page)
     for page in pages:
         response = client.get(page, headers={"Authorization": f"Bearer {token}"} if page.startswith("/api/") else None)
         assert response.status_code < 500, page
@@ -431,3 +652,78 @@ def test_the_system_admin_sees_every_municipalitys_services(app, client, login_a
     assert beta_service in pages["/admin/plugins/"].get_data(as_text=True)
     assert beta_service in pages["/admin/builder/"].get_data(as_text=True)
     assert schema.status_code == 200
+
+
+@pytest.mark.parametrize("role", [None, "citizen", "clerk", "municipal_admin"])
+def test_public_participation_pages_show_published_rows_only(app, client, login_as, beta_rows, role):
+    """A municipality's published polls, consultations (with their visible comments) and its
+    proposals are public: anyone reads them, another municipality's staff and citizens too.
+    Its drafts, withdrawn proposals and hidden comments are not: not listed, not shown, their
+    pages and files are not found."""
+    if role is not None:
+        login_as(role, "alpha")
+    beta = beta_rows
+    public = {
+        "/m/beta/": ("Beta public poll", "Beta public consultation"),
+        "/m/beta/proposals/": ("Beta public proposal",),
+        f"/m/beta/polls/{beta['public_poll_id']}/": ("Beta public poll",),
+        f"/m/beta/consultations/{beta['public_consultation_id']}/": (
+            "Beta public consultation",
+            "Beta visible comment",
+        ),
+        f"/m/beta/proposals/{beta['public_proposal_id']}": ("Beta public proposal",),
+    }
+    for status in ("withdrawn", "open", "all", "x"):
+        public[f"/m/beta/proposals/?status={status}"] = ()
+    for url, shown in public.items():
+        response = client.get(url)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, f"{role} {url} -> {response.status_code}"
+        assert all(text in body for text in shown), f"{role} {url}"
+        assert not [marker for marker in BETA_PRIVATE if marker in body], f"{role} {url}"
+    private = (
+        f"/m/beta/polls/{beta['poll_id']}/",
+        f"/m/beta/polls/{beta['poll_id']}/results",
+        f"/m/beta/polls/{beta['poll_id']}/results.json",
+        f"/m/beta/polls/{beta['poll_id']}/files/{beta['poll_file_id']}",
+        f"/m/beta/consultations/{beta['consultation_id']}/",
+        f"/m/beta/consultations/{beta['consultation_id']}/files/{beta['consultation_file_id']}",
+        f"/m/beta/proposals/{beta['proposal_id']}",
+        f"/m/beta/proposals/{beta['proposal_id']}/photos/{beta['proposal_file_id']}",
+    )
+    for url in private:
+        response = client.get(url)
+        assert response.status_code == 404, f"{role} {url} -> {response.status_code}"
+        assert not [marker for marker in BETA_PRIVATE if marker in response.get_data(as_text=True)], f"{role} {url}"
+    # Nor do the same rows exist under alpha's address.
+    for url in (f"/m/alpha/polls/{beta['public_poll_id']}/", f"/m/alpha/proposals/{beta['public_proposal_id']}"):
+        assert client.get(url).status_code == 404, f"{role} {url}"
+
+
+def test_another_municipalitys_clerk_does_not_learn_where_a_resident_lives(app, client, login_as, beta_rows):
+    """Citizens' accounts are everyone's to find at an office (a person verifies residency
+    where they live); a residency in beta, and its settlement, are beta's own."""
+    login_as("clerk", "alpha")
+    for url in (
+        f"/office/residents/person/{beta_rows['resident_id']}",
+        "/office/residents/?q=beta.voter@example.com",
+    ):
+        response = client.get(url)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, url
+        assert "Beta Voter" in body, url  # the person is found, the checks below are not vacuous
+        assert "Betavil" not in body and "Բետագյուղ" not in body, url
+
+
+def test_beta_staff_see_their_participation_rows_where_alpha_staff_look(app, client, login_as, beta_rows):
+    """The marker checks above are not vacuous: the same screens show them to beta's own."""
+    login_as("municipal_admin", "beta")
+    expected = {
+        "/admin/polls/": ("Beta draft poll Zzsecret", "Beta public poll"),
+        "/admin/consultations/": ("Beta draft consultation Zzsecret", "Beta public consultation"),
+        "/admin/proposals/?status=all": ("Beta withdrawn proposal Zzsecret", "Beta public proposal"),
+        "/admin/settlements/": ("Betavil",),
+    }
+    for page, markers in expected.items():
+        body = client.get(page).get_data(as_text=True)
+        assert all(marker in body for marker in markers), page

@@ -257,3 +257,11 @@ def test_public_pages_cost_a_fixed_number_of_queries(app, client):
 def _all_services(app) -> list[str]:
     with app.app_context():
         return [registered.key for registered in plugin_runtime.registry().latest()]
+
+
+def test_the_favicon_is_served_so_no_page_logs_a_missing_resource(client):
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 301 and answer.headers["Location"].endswith("/static/favicon.svg")
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and b"<svg" in icon.data
+    assert b'rel="icon"' in client.get("/").data

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.domain import access, activations, inputs, intake
 from app.domain.declarations import Service
@@ -86,6 +87,12 @@ def _municipality_or_404(code: str) -> Municipality:
 def _matches(service: Service, words: list[str], locale: str) -> bool:
     text = f"{tr(service.title, locale)} {tr(service.description, locale)}".casefold()
     return all(word in text for word in words)
+
+
+@bp.route("/favicon.ico", endpoint="favicon")
+def favicon() -> WerkzeugResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (a plain error page, a PDF)."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.route("/", endpoint="home")

@@ -29,6 +29,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("HAMAYNK_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "axe"
 WIDTHS = {"phone": (390, 844), "desktop": (1366, 900)}
 
+# A verified resident of Alpha (made by ``targets``) who comments and proposes; office voters
+# are others, one per width for the receipt (a person votes once).
+RESIDENT = "axe.resident@test.example"
+OFFICE_VOTERS = {
+    "booth": "axe.booth@test.example",
+    "phone": "axe.phone@test.example",
+    "desktop": "axe.desktop@test.example",
+}
+
 # (name, who is signed in, where) — ``where`` is a path, or the key of a path found in the
 # seeded data by the ``targets`` fixture. "intake-errors" is the intake form sent empty.
 PAGES: list[tuple[str, str | None, str]] = [
@@ -62,7 +71,30 @@ PAGES: list[tuple[str, str | None, str]] = [
     ("poll-new", "alpha.municipal_admin", "/admin/polls/new?kind=poll"),
     ("budget-vote-new", "alpha.municipal_admin", "/admin/polls/new?kind=budget"),
     ("poll-new-errors", "alpha.municipal_admin", "/admin/polls/new?kind=poll"),
+    # Voting at the office: the open votes, a poll with the person found, the booth turned to
+    # the voter (after "check and open"), the voter's receipt (after casting).
+    ("office-voting", "alpha.clerk", "/office/voting/"),
+    ("office-voting-poll", "alpha.clerk", "office-voting-booth"),
+    ("office-voting-booth", "alpha.clerk", "office-voting-booth"),
+    ("office-voting-receipt", "alpha.clerk", "office-voting-receipt"),
+    ("consultations-admin", "alpha.municipal_admin", "/admin/consultations/"),
+    ("consultation-admin", "alpha.municipal_admin", "consultation-admin"),
+    ("proposals-admin", "alpha.municipal_admin", "/admin/proposals/"),
+    ("proposal-admin", "alpha.municipal_admin", "proposal-admin"),
+    # The public pages of a consultation and of proposals, for a visitor and a resident.
+    ("consultation-public", None, "consultation"),
+    ("consultation-resident", RESIDENT, "consultation"),
+    ("proposals-public", None, "/m/alpha/proposals/"),
+    ("proposal-public", None, "proposal"),
+    ("proposal-resident", RESIDENT, "proposal"),
+    ("proposal-new", RESIDENT, "/m/alpha/proposals/new"),
 ]
+
+
+WIDEST = """() => Array.from(document.querySelectorAll('body *'))
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
+               && !Array.from(e.children).some(c => c.getBoundingClientRect().right > document.documentElement.clientWidth + 1))
+  .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : ''))"""
 
 
 def _first_href(page, selector: str, base: str) -> str:
@@ -132,7 +164,66 @@ def targets(browser, live_server, sessions) -> dict[str, str]:
     page.goto(f"{base}/admin/services/")
     found["service-edit"] = _first_href(page, "a[href*='/admin/services/']:not([href$='/admin/services/'])", base)
     context.close()
+    found.update(_participation(live_server))
     return found
+
+
+def _participation(app) -> dict[str, str]:
+    """An open poll with office voters, a consultation open for comments with a resident's
+    comment, and a resident's proposal: the paths of their pages."""
+    import datetime as dt
+
+    from poll_kit import make_resident, poll_spec, published
+
+    from app.domain.participation import consultations, proposals
+    from app.domain.storage import get_storage
+    from app.extensions import db
+    from app.models.base import utcnow
+    from app.models.participation import Consultation
+    from app.testing import actor_for, make_citizen
+
+    alpha = app.seeded["alpha"]
+    poll_id = published(app, alpha, poll_spec(allow_change=True))
+    for email in (RESIDENT, *OFFICE_VOTERS.values()):
+        make_resident(app, alpha["id"], make_citizen(app, email, name="Արամ Սարգսյան"))
+    resident = make_citizen(app, RESIDENT)
+    with app.test_request_context("/"):
+        now = utcnow()
+        consultation = Consultation(
+            municipality_id=alpha["id"],
+            title={"hy": "Կայանատեղիների մասին որոշման նախագիծ", "en": "Draft on parking"},
+            body={"hy": "Հոդված 1. Կայանումը վճարովի է։", "en": "Article 1. Parking is paid."},
+            status="published",
+            opens_at=now - dt.timedelta(days=1),
+            closes_at=now + dt.timedelta(days=10),
+        )
+        db.session.add(consultation)
+        db.session.commit()
+        consultations.add_comment(
+            db.session, actor_for(resident), consultation, body="Համաձայն եմ, բայց ոչ կիրակի օրերին։"
+        )
+        proposal = proposals.submit(
+            db.session,
+            get_storage(app),
+            actor_for(resident),
+            alpha["id"],
+            title="Խաղահրապարակ բակում",
+            description="Ճոճանակներ և սահարան Աբովյան 2-ի բակում։",
+            cost_estimate="1500000",
+            location="Աբովյան 2",
+        )
+        db.session.commit()
+        consultation_id, proposal_id = consultation.id, proposal.id
+    office = f"/office/voting/{poll_id}/?q="
+    return {
+        "office-voting-booth": office + OFFICE_VOTERS["booth"],
+        "office-voting-receipt-phone": office + OFFICE_VOTERS["phone"],
+        "office-voting-receipt-desktop": office + OFFICE_VOTERS["desktop"],
+        "consultation": f"/m/alpha/consultations/{consultation_id}/",
+        "consultation-admin": f"/admin/consultations/{consultation_id}/",
+        "proposal": f"/m/alpha/proposals/{proposal_id}",
+        "proposal-admin": f"/admin/proposals/{proposal_id}/",
+    }
 
 
 def _describe(violations: list[dict[str, Any]]) -> str:
@@ -160,7 +251,7 @@ def test_no_axe_violations(browser, live_server, sessions, targets, name, user, 
         page = context.new_page()
         outside: list[str] = []
         page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:")) else None)
-        response = page.goto(base + targets.get(where, where))
+        response = page.goto(base + targets.get(f"{where}-{width}", targets.get(where, where)))
         assert response is not None
         if name == "intake-errors":
             # Sent empty, past the browser's own checks (as an old browser would): the server's
@@ -175,6 +266,17 @@ def test_no_axe_violations(browser, live_server, sessions, targets, name, user, 
             with page.expect_navigation():
                 page.click("button.btn-primary[name=op][value=save]")
             assert page.locator("#poll-errors").count() == 1, "the empty poll form came back without errors"
+        elif name in ("office-voting-booth", "office-voting-receipt"):
+            # The clerk checks the person and opens the booth; the voter marks and casts.
+            with page.expect_navigation():
+                page.locator("form[action*='/booth'] button[type=submit]").click()
+            assert page.locator("input[name^=q]").count() > 0, "the booth shows no ballot"
+            if name == "office-voting-receipt":
+                for question in page.locator("form[action*='/cast'] fieldset").all():
+                    question.locator("input").first.check()
+                with page.expect_navigation():
+                    page.locator("form[action*='/cast'] button[type=submit]").click()
+                assert page.locator("#receipt-code").count() == 1, "no receipt after casting"
         else:
             assert response.status == 200, f"{name}: {response.status} at {page.url}"
         page.wait_for_load_state("networkidle")
@@ -186,13 +288,15 @@ def test_no_axe_violations(browser, live_server, sessions, targets, name, user, 
         page.screenshot(path=str(shot), full_page=True)
         violations = axe(page)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        # What sticks out, to name in the failure: the innermost elements past the right edge.
+        wide = page.evaluate(WIDEST) if overflow > 0 else []
         title = page.title()
     finally:
         context.close()
     (ARTIFACTS / width / f"{name}.json").write_text(json.dumps(violations, ensure_ascii=False, indent=1))
     assert outside == [], f"{name} fetched outside resources: {outside}"
     assert not violations, f"{name} at {w}px:\n{_describe(violations)}"
-    assert overflow <= 0, f"{name} is {overflow}px wider than a {w}px screen"
+    assert overflow <= 0, f"{name} is {overflow}px wider than a {w}px screen: {wide}"
     assert re.search(r" · ", title), f"{name}: the title {title!r} does not name the page"
 
 

@@ -5,8 +5,9 @@ PostgreSQL) and local file storage, with mail going to a real SMTP server (aiosm
 
 Seeded once per test process: municipalities alpha and beta, each with staff in every role,
 the residence certificate enabled, an application with a document and an issued document, a
-payment, a substitution and a citizen's question with an attachment; citizens A and B, each
-with an online application, a draft with a payment and a question with an attachment.
+payment, a substitution and a citizen's question with an attachment, and participation rows of
+every kind (:func:`_seed_participation`); citizens A and B, each with an online application, a
+draft with a payment and a question with an attachment.
 ``victims`` names, per owner, the ids of those rows by URL parameter name and the markers
 (names, file names, contents) that must never show up for anyone else.
 """
@@ -86,12 +87,16 @@ class Live:
             limiter.reset()
 
     def username(self, role: str, municipality: str = "alpha") -> str | None:
+        if municipality not in self.app.seeded:
+            self.playground(municipality)  # its accounts exist before anyone signs in
         if role == "anonymous":
             return None
         if role == "system_admin":
             return "sysadmin"
         if role == "citizen_a":
             return "citizen.a@example.com"
+        if role == "citizen_c" and municipality not in ("alpha", "gamma"):
+            return f"citizen.{municipality}@example.com"  # a playground's resident (:meth:`playground`)
         if role in ("citizen_b", "citizen_c"):
             return f"citizen.{role[-1]}@example.com"
         return f"{municipality}.{role}"
@@ -110,8 +115,21 @@ class Live:
             allow_redirects=False,
             timeout=30,
         )
-        assert response.status_code in (302, 303), f"signing in as {username}: {response.status_code}"
+        # A refused staff sign-in answers 302 too (back to the form): only a redirect elsewhere
+        # is a signed-in session, and a test that goes on signed out would prove nothing.
+        location = response.headers.get("Location", "")
+        assert response.status_code in (302, 303) and "/login" not in location, (
+            f"signing in as {username} failed: {response.status_code} {location}"
+        )
         return session
+
+    def playground(self, code: str) -> dict[str, Any]:
+        """Municipality ``code``'s rows (seeded on first use), whose staff and resident citizen
+        (role ``citizen_c``) a test may fuzz, inject into and break: tests that need intact
+        accounts and services after the fuzzers ran take a playground of their own."""
+        if code not in self.victims:
+            self.victims[code] = _seed_playground(self.app, code)
+        return self.victims[code]
 
     def session(self, role: str, municipality: str = "alpha") -> requests.Session:
         """The shared signed-in session of ``role`` (tests that sign out use :meth:`login`)."""
@@ -206,10 +224,7 @@ def _seed_municipality_rows(app, code: str) -> dict[str, Any]:
             .join(QuestionMessage, QuestionMessage.id == QuestionAttachment.message_id)
             .where(QuestionMessage.question_id == question_id)
         ).scalar_one()
-        poll_id, poll_file_id = _seed_poll(app, code)
-        return {
-            "poll_id": poll_id,
-            "file_id": poll_file_id,
+        rows = {
             "application_id": filed.id,
             "document_id": application.documents[0].id,
             "issued_id": issued.id,
@@ -224,6 +239,7 @@ def _seed_municipality_rows(app, code: str) -> dict[str, Any]:
             "department_id": seeded["departments"]["urban_planning"],
             "code": code,
         }
+    return {**rows, **_seed_participation(app, code)}
 
 
 def _seed_poll(app, code: str) -> tuple[int, int]:
@@ -260,6 +276,144 @@ def _seed_poll(app, code: str) -> tuple[int, int]:
         )
         db.session.commit()
         return poll.id, stored.id
+
+
+def _seed_participation(app, code: str) -> dict[str, Any]:
+    """Participation rows of ``code``'s (one of each kind, with files): a settlement, a
+    verified resident and a citizen whose residency was revoked, a draft poll with an
+    attachment, an open poll, a draft budget vote, an open consultation with a file, a comment
+    and a hidden comment, a draft consultation with a file, an open proposal and a withdrawn
+    one, each with a photo. Their ids by URL parameter name (``_variants``: the other rows of
+    a kind, for discovering every form); the ``secret`` texts are in :func:`_markers`."""
+    import datetime as dt
+
+    from poll_kit import budget_spec, published
+
+    from app.domain.participation import files as participation_files
+    from app.domain.participation import polls
+    from app.domain.storage import get_storage
+    from app.extensions import db
+    from app.models.participation import Consultation, ConsultationComment, Proposal, Residency, Settlement
+    from app.testing import actor_for, make_png
+
+    seeded = app.seeded[code]
+    mid = seeded["id"]
+    poll_id, poll_file_id = _seed_poll(app, code)
+    open_poll_id = published(app, seeded)
+    resident = make_citizen(app, f"resident.{code}@example.com", name=f"Resident{code.title()} Person")
+    revoked = make_citizen(app, f"revoked.{code}@example.com", name=f"Revoked{code.title()} Person")
+    with app.app_context():
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        storage = get_storage(app)
+        settlement = Settlement(municipality_id=mid, code=f"{code}-village", name_hy=f"{code} village")
+        db.session.add(settlement)
+        db.session.flush()
+        for user_id, reason in ((resident, None), (revoked, f"RevokeReason of {code}")):
+            db.session.add(
+                Residency(
+                    municipality_id=mid,
+                    user_id=user_id,
+                    settlement_id=settlement.id,
+                    method="office",
+                    document_kind="passport",
+                    verified_at=now - dt.timedelta(days=1),
+                    expires_at=now + dt.timedelta(days=365),
+                    revoked_at=now if reason else None,
+                    revoke_reason=reason,
+                )
+            )
+        admin = actor_for(seeded["users"]["municipal_admin"])
+        budget = polls.create(
+            db.session,
+            admin,
+            mid,
+            budget_spec([100, 200], 250, opens_at=now + dt.timedelta(days=1), closes_at=now + dt.timedelta(days=9)),
+            kind="budget",
+        )
+        budget.title = {"hy": f"Secret budget of {code}"}
+        consultations = {}
+        for status, title in (
+            ("published", f"Open consultation of {code}"),
+            ("draft", f"Secret consultation of {code}"),
+        ):
+            row = Consultation(
+                municipality_id=mid,
+                title={"hy": title},
+                body={"hy": f"{title}: body"},
+                opens_at=now - dt.timedelta(days=1),
+                closes_at=now + dt.timedelta(days=9),
+                status=status,
+                created_by_id=admin.user_id,
+            )
+            db.session.add(row)
+            db.session.flush()
+            [stored] = participation_files.store(
+                db.session,
+                storage,
+                municipality_id=mid,
+                owner=("consultation", row.id),
+                uploads=[_document(f"CONSULTFILE-{code}-{status}", f"{code}-{status}-consultation.pdf")],
+                kind="document",
+            )
+            consultations[status] = (row.id, stored.id)
+        open_id = consultations["published"][0]
+        comments = []
+        for body, hidden in ((f"Visible comment of {code}", False), (f"Hidden comment of {code}", True)):
+            comment = ConsultationComment(
+                municipality_id=mid,
+                consultation_id=open_id,
+                user_id=resident,
+                body=body,
+                hidden_at=now if hidden else None,
+                hidden_by_id=admin.user_id if hidden else None,
+                hide_reason="Off topic" if hidden else None,
+            )
+            db.session.add(comment)
+            db.session.flush()
+            comments.append(comment.id)
+        proposals = {}
+        for status, title in (("open", f"Open proposal of {code}"), ("withdrawn", f"Withdrawn proposal of {code}")):
+            proposal = Proposal(
+                municipality_id=mid,
+                user_id=resident,
+                title=title,
+                description=f"{title}: description",
+                cost_estimate=1000,
+                settlement_id=settlement.id,
+                status=status,
+            )
+            db.session.add(proposal)
+            db.session.flush()
+            [photo] = participation_files.store(
+                db.session,
+                storage,
+                municipality_id=mid,
+                owner=("proposal", proposal.id),
+                uploads=[
+                    FileStorage(io.BytesIO(make_png()), filename=f"{code}-{status}-photo.png", content_type="image/png")
+                ],
+                kind="photo",
+            )
+            proposals[status] = (proposal.id, photo.id)
+        db.session.commit()
+        return {
+            "poll_id": poll_id,
+            "file_id": poll_file_id,
+            "settlement_id": settlement.id,
+            "resident_user_id": revoked,
+            "consultation_id": open_id,
+            "consultation_file_id": consultations["published"][1],
+            "comment_id": comments[1],
+            "proposal_id": proposals["withdrawn"][0],
+            "proposal_file_id": proposals["withdrawn"][1],
+            "_variants": [
+                {"poll_id": open_poll_id},
+                {"poll_id": budget.id},
+                {"consultation_id": consultations["draft"][0], "consultation_file_id": consultations["draft"][1]},
+                {"comment_id": comments[0], "resident_user_id": resident},
+                {"proposal_id": proposals["open"][0], "proposal_file_id": proposals["open"][1]},
+            ],
+        }
 
 
 def _seed_citizen_rows(app, letter: str) -> dict[str, Any]:
@@ -313,7 +467,51 @@ def _markers(owner: str, rows: dict[str, Any]) -> list[str | bytes]:
         f"Secret poll of {owner}",
         f"{owner}-secret-poll",
         f"POLLFILE-{owner}".encode(),
+        f"Secret budget of {owner}",
+        f"Hidden comment of {owner}",
+        f"RevokeReason of {owner}",
+        f"Secret consultation of {owner}",
+        f"{owner}-draft-consultation",
+        f"CONSULTFILE-{owner}-draft".encode(),
+        f"Withdrawn proposal of {owner}",
+        f"{owner}-withdrawn-photo",
     ]
+
+
+def _seed_playground(app, code: str) -> dict[str, Any]:
+    """Municipality ``code`` with staff in every role, the residence certificate enabled, an
+    application, participation rows of each kind, and a citizen (citizen C for gamma,
+    ``citizen.<code>@example.com`` otherwise) who is a verified resident of it."""
+    import datetime as dt
+
+    from app.extensions import db
+    from app.models.participation import Residency
+
+    app.seeded[code] = seed_municipality(app, code, code.title())
+    enable_service(app, code, SERVICE)
+    email = "citizen.c@example.com" if code == "gamma" else f"citizen.{code}@example.com"
+    citizen = make_citizen(app, email, name=f"Citizen {code.title()}")
+    rows = {
+        "application_id": apply(app, SERVICE, municipality=code).id,
+        **app.seeded[code],
+        **_seed_participation(app, code),
+        "citizen_id": citizen,
+    }
+    with app.app_context():
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        db.session.add(
+            Residency(
+                municipality_id=rows["id"],
+                user_id=citizen,
+                settlement_id=rows["settlement_id"],
+                method="office",
+                document_kind="passport",
+                verified_at=now - dt.timedelta(days=1),
+                expires_at=now + dt.timedelta(days=365),
+            )
+        )
+        db.session.commit()
+    return rows
 
 
 def free_port() -> int:
@@ -376,12 +574,10 @@ def live(tmp_path_factory):
     for letter in ("a", "b"):
         victims[f"citizen_{letter}"] = _seed_citizen_rows(app, letter)
     markers = {owner: _markers(owner, rows) for owner, rows in victims.items()}
-    # Gamma's staff and citizen C fuzz, inject and upload: whatever they manage to change is
-    # theirs, never the victims' above.
-    app.seeded["gamma"] = seed_municipality(app, "gamma", "Gamma")
-    enable_service(app, "gamma", SERVICE)
-    victims["gamma"] = {"application_id": apply(app, SERVICE, municipality="gamma").id, **app.seeded["gamma"]}
-    victims["citizen_c"] = {"user_id": make_citizen(app, "citizen.c@example.com", name="Citizen Cee")}
+    # Gamma's staff and citizen C fuzz: whatever they manage to change is theirs, never the
+    # victims' above. Other tests inject and upload in playgrounds of their own (Live.playground).
+    victims["gamma"] = _seed_playground(app, "gamma")
+    victims["citizen_c"] = {"user_id": victims["gamma"]["citizen_id"]}
     base, stop = serve(app)
     yield Live(app=app, base=base, smtp=smtp, victims=victims, markers=markers)
     stop()

@@ -28,12 +28,18 @@ ID_PARAMETERS = {
     "reference",
     "poll_id",
     "file_id",
+    "consultation_id",
+    "comment_id",
+    "proposal_id",
 }
+# A file is a poll's, a consultation's or a proposal's: the URL's other ids say whose.
+FILE_OWNERS = (("consultation_id", "consultation_file_id"), ("proposal_id", "proposal_file_id"))
 # FAB's generic model views: "pk" is the row of the view's table.
 PK_BY_PREFIX = (
     ("/api/", "application_id"),
     ("/admin/municipalities/", "municipality_id"),
     ("/admin/departments/", "department_id"),
+    ("/admin/settlements/", "settlement_id"),
     ("/users/", "user_id"),
 )
 # Parameters that name no tenant's row: a fixed value each.
@@ -64,6 +70,12 @@ def crawled_rules(app) -> list[Any]:
 
 
 def parameter_value(rule, argument: str, victim: dict[str, Any]) -> str:
+    if argument == "file_id":
+        for owner, key in FILE_OWNERS:
+            if owner in rule.arguments:
+                return str(victim[key])
+    if argument == "user_id" and rule.rule.startswith("/office/residents/"):
+        return str(victim["resident_user_id"])  # a citizen (with a residency there), not a staff member
     if argument in ID_PARAMETERS:
         return str(victim[argument])
     if argument == "pk":
@@ -88,6 +100,12 @@ def build_url(rule, victim: dict[str, Any]) -> str:
         lambda m: quote(parameter_value(rule, m.group(1), victim), safe=""),
         rule.rule,
     )
+
+
+def variants(victim: dict[str, Any]) -> list[dict[str, Any]]:
+    """``victim`` and, for each of its ``_variants``, ``victim`` with those rows instead (an
+    open poll besides a draft one, ...): pages that show other forms for other rows' states."""
+    return [victim, *({**victim, **other} for other in victim.get("_variants", ()))]
 
 
 def form_for(victim: dict[str, Any]) -> dict[str, str]:
@@ -129,6 +147,7 @@ def table_counts(app) -> dict[str, Any]:
     must leave as it was."""
     from app.extensions import db
     from app.models import Application, IssuedDocument, Payment, PortalDraft, Question, Substitution
+    from app.models.participation import Consultation, ConsultationComment, Poll, Proposal, Residency
 
     with app.app_context():
         counts: dict[str, Any] = {
@@ -147,6 +166,19 @@ def table_counts(app) -> dict[str, Any]:
         ).all()
         counts["payments"] = db.session.execute(select(Payment.id, Payment.status)).all()
         counts["substitutions"] = db.session.execute(select(Substitution.id, Substitution.cancelled_at)).all()
+        counts["polls"] = db.session.execute(select(Poll.id, Poll.status, Poll.version)).all()
+        counts["consultations"] = db.session.execute(
+            select(Consultation.id, Consultation.status, Consultation.version)
+        ).all()
+        counts["comments"] = db.session.execute(
+            select(ConsultationComment.id, ConsultationComment.hidden_at, ConsultationComment.support_count)
+        ).all()
+        counts["proposals"] = db.session.execute(
+            select(Proposal.id, Proposal.status, Proposal.version, Proposal.support_count)
+        ).all()
+        counts["residencies"] = db.session.execute(
+            select(Residency.id, Residency.revoked_at, Residency.expires_at)
+        ).all()
         db.session.remove()
         return counts
 

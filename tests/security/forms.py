@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
-from .crawl import build_url, crawled_rules
+from .crawl import build_url, crawled_rules, variants
 
 # Forms whose submission ends the session or deletes the fuzzer's own rows, and FAB's
 # security screens' edit forms (roles and permissions every test shares).
@@ -60,6 +60,12 @@ class _Parser(HTMLParser):
             self.forms.append(self._form)
             return
         form = self._form
+        if form is not None and tag == "option" and self._select:
+            # An option has no name of its own: the first one with a value (or the selected one)
+            # is the select's baseline.
+            if not form.fields.get(self._select) or "selected" in a:
+                form.fields[self._select] = a.get("value", "")
+            return
         if form is None or not a.get("name"):
             return
         name = a["name"]
@@ -77,9 +83,6 @@ class _Parser(HTMLParser):
         elif tag == "select":
             self._select = name
             form.fields.setdefault(name, "")
-        elif tag == "option" and self._select:
-            if not form.fields.get(self._select) or "selected" in a:
-                form.fields[self._select] = a.get("value", "")
         elif tag == "textarea":
             self._textarea = name
             form.fields[name] = ""
@@ -108,39 +111,66 @@ def discover(live, session, own: dict) -> list[Form]:
     would otherwise drop out silently, and with it its forms from every test that fuzzes them."""
     live.reset_limits()
     seen: dict[tuple, Form] = {}
-    for rule in crawled_rules(live.app):
-        if "GET" not in (rule.methods or set()) or rule.rule.startswith("/api/"):
-            continue
-        try:
-            path = build_url(rule, own)
-        except KeyError:
-            continue
-        response = session.get(live.url(path + "?_l_=en"), timeout=60)
-        assert response.status_code != 429, f"{path} was rate-limited while its forms were being discovered"
-        if response.status_code != 200 or "html" not in response.headers.get("Content-Type", ""):
-            continue
-        parser = _Parser(response.url)
-        parser.feed(response.text)
-        for form in parser.forms:
-            if urlsplit(form.action).netloc != urlsplit(live.base).netloc:
-                continue
-            if any(part in form.action for part in SKIPPED_ACTIONS):
-                continue
+    followed: set[tuple] = set()
+    for _rule, path in pages(live, own):
+        for form in _forms_on(live, session, live.url(path + "?_l_=en"), path):
             seen.setdefault(form.key, form)
+            # A GET form (a municipality chooser, a search) leads to a page that may have forms
+            # of its own (the question form with its attachments): followed once, as sent.
+            if form.method == "GET" and form.key not in followed:
+                followed.add(form.key)
+                query = urlencode({**form.fields, "_l_": "en"})
+                for found in _forms_on(live, session, f"{form.action.split('?')[0]}?{query}", form.action):
+                    seen.setdefault(found.key, found)
     return list(seen.values())
+
+
+def _forms_on(live, session, url: str, label: str) -> list[Form]:
+    response = session.get(url, timeout=60)
+    assert response.status_code != 429, f"{label} was rate-limited while its forms were being discovered"
+    if response.status_code != 200 or "html" not in response.headers.get("Content-Type", ""):
+        return []
+    parser = _Parser(response.url)
+    parser.feed(response.text)
+    return [
+        form
+        for form in parser.forms
+        if urlsplit(form.action).netloc == urlsplit(live.base).netloc
+        and not any(part in form.action for part in SKIPPED_ACTIONS)
+    ]
+
+
+def pages(live, own: dict, api: bool = False) -> list[tuple]:
+    """Every GET rule's path (the API's too if ``api``) with ``own``'s rows, and again with
+    each of its variants' rows where the path differs (crawl.variants)."""
+    found: list[tuple] = []
+    for rule in crawled_rules(live.app):
+        if "GET" not in (rule.methods or set()) or (rule.rule.startswith("/api/") and not api):
+            continue
+        paths = []
+        for rows in variants(own):
+            try:
+                path = build_url(rule, rows)
+            except KeyError:
+                continue
+            if path not in paths:
+                paths.append(path)
+        found.extend((rule, path) for path in paths)
+    return found
 
 
 FUZZERS = ("municipal_admin", "clerk", "head", "citizen_c", "anonymous")
 
 
-def fuzzer_rows(live, role: str) -> dict:
-    gamma = live.victims["gamma"]
+def fuzzer_rows(live, role: str, code: str = "gamma") -> dict:
+    """The rows the fuzzers' pages name: playground ``code``'s (conftest.Live.playground)."""
+    own = live.playground(code)
     rows = {
         **live.victims["citizen_a"],
-        **gamma,
-        "user_id": gamma["users"]["clerk"],
-        "department_id": next(iter(gamma["departments"].values())),
-        "municipality_id": gamma["id"],
-        "code": "gamma",
+        **own,
+        "user_id": own["users"]["clerk"],
+        "department_id": next(iter(own["departments"].values())),
+        "municipality_id": own["id"],
+        "code": code,
     }
     return rows

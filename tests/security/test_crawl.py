@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import csrf_token
-from .crawl import build_url, crawled_rules, form_for, table_counts, without_echo
+from .crawl import build_url, crawled_rules, form_for, table_counts, variants, without_echo
 
 # Who crawls, and whose rows they aim at: alpha's staff at beta's; citizen B and anonymous
 # visitors at citizen A's (and beta's where a URL names a municipality's rows).
@@ -50,8 +50,12 @@ def test_every_rule_refuses_other_tenants_rows(live, role):
     before = table_counts(live.app)
     problems = []
     tried = 0
+    targets = []
     for rule in crawled_rules(live.app):
-        url = live.url(build_url(rule, victim))
+        # Each of the victim's rows of a kind (a draft and an open poll, ...) where the URL names one.
+        for path in dict.fromkeys(build_url(rule, rows) for rows in variants(victim)):
+            targets.append((rule, live.url(path)))
+    for rule, url in targets:
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             if role == "system_admin" and method != "GET":
                 continue  # may change anything by design; crawled for 500s only
@@ -113,3 +117,22 @@ def test_fab_download_is_no_500(live):
     for prefix in ("/users/", "/roles/", "/groups/"):
         response = session.get(live.url(prefix + "download/csv"), allow_redirects=False, timeout=30)
         assert response.status_code < 500, prefix
+
+
+def test_the_participation_markers_show_to_their_owner(live):
+    """The crawl's markers are reachable: beta's own staff see what alpha's must not, so a
+    page that leaked them would be caught (a marker nobody sees would prove nothing)."""
+    beta = live.victims["beta"]
+    admin, clerk = live.session("municipal_admin", "beta"), live.session("clerk", "beta")
+    for session, path, marker in (
+        (admin, "/admin/polls/", "Secret poll of beta"),
+        (admin, "/admin/polls/", "Secret budget of beta"),
+        (admin, f"/admin/consultations/{beta['consultation_id']}/", "Hidden comment of beta"),
+        (admin, "/admin/consultations/", "Secret consultation of beta"),
+        (admin, f"/admin/proposals/{beta['proposal_id']}/", "Withdrawn proposal of beta"),
+        (clerk, f"/office/residents/person/{beta['resident_user_id']}", "RevokeReason of beta"),
+    ):
+        response = session.get(live.url(path), timeout=60)
+        assert response.status_code == 200 and marker in response.text, (path, marker, response.status_code)
+    photo = f"/admin/proposals/{beta['proposal_id']}/photos/{beta['proposal_file_id']}"
+    assert admin.get(live.url(photo), timeout=60).status_code == 200

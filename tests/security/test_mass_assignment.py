@@ -9,6 +9,10 @@ from sqlalchemy import func, select
 from .crawl import table_counts
 from .forms import FUZZERS, discover, fuzzer_rows
 
+# Its own municipality and resident (conftest.Live.playground), whose forms the fuzzers left
+# as they were.
+PLAYGROUND = "epsilon"
+
 
 def _extra(live) -> dict[str, str]:
     beta = live.victims["beta"]
@@ -65,11 +69,12 @@ def _admin_role_holders(live) -> list:
 
 def test_extra_fields_in_forms_are_never_applied(live):
     extra = _extra(live)
+    live.playground(PLAYGROUND)
     before = (table_counts(live.app), _beta_rows(live), _admin_role_holders(live))
     sent = 0
     for role in FUZZERS:
-        session = live.login(role, "gamma") if role != "anonymous" else live.login("anonymous")
-        for form in discover(live, session, fuzzer_rows(live, role)):
+        session = live.login(role, PLAYGROUND) if role != "anonymous" else live.login("anonymous")
+        for form in discover(live, session, fuzzer_rows(live, role, PLAYGROUND)):
             if form.method != "POST":
                 continue
             data = {**extra, **{k: v for k, v in form.fields.items() if k not in extra}}
@@ -80,20 +85,20 @@ def test_extra_fields_in_forms_are_never_applied(live):
     assert after_beta == before[1], "a row was created or moved into beta"
     assert after_admins == before[2], "someone gained the first role"
     # Gamma's own application may change through the forms its staff legitimately use.
-    gamma_apps = _gamma_applications(live)
+    own_apps = _own_applications(live)
     for key in ("applications", "issued", "questions", "payments", "substitutions"):
-        victims = {row[0] for row in before[0][key]} - (gamma_apps if key == "applications" else set())
+        victims = {row[0] for row in before[0][key]} - (own_apps if key == "applications" else set())
         assert [r for r in after_counts[key] if r[0] in victims] == [r for r in before[0][key] if r[0] in victims], key
 
 
-def _gamma_applications(live) -> set:
+def _own_applications(live) -> set:
     from app.extensions import db
     from app.models import Application
 
     with live.app.app_context():
         ids = set(
             db.session.execute(
-                select(Application.id).where(Application.municipality_id == live.victims["gamma"]["id"])
+                select(Application.id).where(Application.municipality_id == live.playground(PLAYGROUND)["id"])
             ).scalars()
         )
         db.session.remove()
@@ -106,7 +111,7 @@ def test_extra_fields_in_api_bodies_are_never_applied(live):
     from app.extensions import db
     from app.models import Application
 
-    token = live.token("clerk", "gamma")
+    token = live.token("clerk", PLAYGROUND)
     extra = {
         "municipality_id": live.victims["beta"]["municipality_id"],
         "status": "approved",
@@ -134,7 +139,7 @@ def test_extra_fields_in_api_bodies_are_never_applied(live):
         with live.app.app_context():
             row = db.session.get(Application, created)
             assert row is not None
-            assert row.municipality_id == live.victims["gamma"]["id"]
+            assert row.municipality_id == live.playground(PLAYGROUND)["id"]
             assert row.status == "draft" and row.applicant_user_id is None and row.version != 99
             db.session.remove()
     assert _beta_rows(live) == before[1]
