@@ -39,15 +39,17 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import ColumnClause, TableClause
 from sqlalchemy.sql.selectable import Alias, AliasedReturnsRows, CompoundSelect, FromClause, Join, SelectBase
 
-from app.domain import channels, roles, statuses
+from app.domain import channels, inputs, roles, statuses
 from app.models import Application, ApplicationDocument, Department, Municipality, StaffProfile, User
 from app.models.base import Model, MunicipalityOwned, MunicipalityScoped
 
 if TYPE_CHECKING:
     from app.plugins.registry import RegisteredService, ServiceRegistry
 
-# Largest primary key a database integer column holds; anything bigger is simply "not found".
-MAX_PK = 2**63 - 1
+# Largest primary key our integer key columns hold (PostgreSQL's ``integer``, as
+# app.domain.inputs.MAX_ID); anything bigger is simply "not found", never sent to the database,
+# which would refuse the query itself ("integer out of range").
+MAX_PK = inputs.MAX_ID
 # The execution option every scoped statement carries: a Scope.
 SCOPE_OPTION = "hamaynk_scope"
 # Why the actor's own staff profile is read unscoped: who acts decides every scope after it.

@@ -317,7 +317,8 @@ def settlements(session: DbSession, municipality_id: int, *, active_only: bool =
 
 
 def _citizen_account(session: DbSession, user_id: int) -> User | None:
-    user = session.get(User, user_id)
+    # Beyond the key's range PostgreSQL refuses the query itself ("integer out of range").
+    user = session.get(User, user_id) if _valid_id(user_id) else None
     if user is None or not user.active:
         return None
     names = {role.name for role in user.roles}
