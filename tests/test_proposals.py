@@ -545,6 +545,118 @@ def test_a_budget_vote_takes_only_this_municipalitys_feasible_proposals(app, cli
         assert _db().session.execute(select(func.count(Poll.id))).scalar_one() == 0
 
 
+def _budget_vote(app, proposal_ids, budget: int) -> int:
+    from app.domain.participation import polls
+
+    now = utcnow()
+    with app.test_request_context("/?_l_=en"):
+        db = _db()
+        admin = actor_for(app.seeded["alpha"]["users"]["municipal_admin"])
+        poll = props.create_budget_vote(
+            db.session,
+            admin,
+            app.seeded["alpha"]["id"],
+            proposal_ids=[str(p) for p in proposal_ids],
+            budget=budget,
+            opens_at=now - dt.timedelta(hours=1),
+            closes_at=now + dt.timedelta(days=1),
+            title={"hy": "Բյուջե"},
+        )
+        polls.publish(db.session, admin, poll)
+        db.session.commit()
+        return poll.id
+
+
+def _statuses(app, *ids: int) -> list[str]:
+    with app.app_context():
+        db = _db()
+        return [db.session.get(Proposal, i).status for i in ids]
+
+
+def test_a_published_budget_vote_holds_its_projects_and_counting_marks_the_funded(app):
+    from app.domain.participation import ballots
+    from app.models.participation import PollOption, PollQuestion
+
+    author = resident(app, "author@example.am")
+    cheap, dear, other = (
+        _feasible(app, author, t, c) for t, c in (("Benches", 1_000_000), ("Road", 4_000_000), ("Trees", 500_000))
+    )
+    poll_id = _budget_vote(app, [cheap, dear], 2_000_000)
+    assert _statuses(app, cheap, dear, other) == [props.IN_VOTE, props.IN_VOTE, props.FEASIBLE]
+    with app.test_request_context("/?_l_=en"):
+        db = _db()
+        admin = actor_for(app.seeded["alpha"]["users"]["municipal_admin"])
+        # Neither a second vote nor a draft made before can offer a project on a ballot already.
+        assert {p.id for p in props.feasible(db.session, app.seeded["alpha"]["id"])} == {other}
+        with pytest.raises(props.InvalidProposal):
+            props.create_budget_vote(
+                db.session, admin, app.seeded["alpha"]["id"], proposal_ids=[str(cheap), str(other)], budget=9_000_000,
+                opens_at=utcnow(), closes_at=utcnow() + dt.timedelta(days=1), title={"hy": "Երկրորդ"},
+            )  # fmt: skip
+        db.session.rollback()
+        rows = db.session.execute(select(PollOption).where(PollOption.poll_id == poll_id)).scalars()
+        options = {o.proposal_id: o.id for o in rows}
+        question = db.session.execute(select(PollQuestion.id).where(PollQuestion.poll_id == poll_id)).scalar_one()
+    for n in range(3):
+        voter = resident(app, f"voter{n}@example.am")
+        with app.test_request_context("/?_l_=en"):
+            db = _db()
+            ballots.cast(
+                db.session, db.session.get(Poll, poll_id), voter_user_id=voter, choices={question: [options[cheap]]}
+            )
+    with app.test_request_context("/?_l_=en"):
+        db = _db()
+        poll = db.session.get(Poll, poll_id)
+        assert ballots.close(db.session, poll, poll.closes_at + dt.timedelta(minutes=1))
+        db.session.commit()
+        assert ballots.tally(db.session, poll).winners == [options[cheap]]
+    # The funded project is done; the other may go to next year's vote.
+    assert _statuses(app, cheap, dear, other) == [props.FUNDED, props.FEASIBLE, props.FEASIBLE]
+
+
+def test_cancelling_a_published_budget_vote_returns_its_projects(app):
+    from app.domain.participation import polls
+
+    author = resident(app, "author@example.am")
+    first, second = (_feasible(app, author, t, 1_000_000) for t in ("Benches", "Lights"))
+    poll_id = _budget_vote(app, [first, second], 2_000_000)
+    assert _statuses(app, first, second) == [props.IN_VOTE, props.IN_VOTE]
+    with app.test_request_context("/?_l_=en"):
+        db = _db()
+        polls.cancel(
+            db.session, actor_for(app.seeded["alpha"]["users"]["municipal_admin"]), db.session.get(Poll, poll_id)
+        )
+        db.session.commit()
+    assert _statuses(app, first, second) == [props.FEASIBLE, props.FEASIBLE]
+
+
+def test_a_draft_whose_project_went_to_another_vote_cannot_be_published(app):
+    from app.domain.participation import polls
+
+    author = resident(app, "author@example.am")
+    first, second, third = (_feasible(app, author, t, 1_000_000) for t in ("Benches", "Lights", "Trees"))
+    now = utcnow()
+    with app.test_request_context("/?_l_=en"):
+        db = _db()
+        admin = actor_for(app.seeded["alpha"]["users"]["municipal_admin"])
+        draft = props.create_budget_vote(
+            db.session, admin, app.seeded["alpha"]["id"], proposal_ids=[str(first), str(third)], budget=2_000_000,
+            opens_at=now, closes_at=now + dt.timedelta(days=1), title={"hy": "Սևագիր"},
+        )  # fmt: skip
+        db.session.commit()
+        draft_id = draft.id
+    _budget_vote(app, [first, second], 2_000_000)
+    with app.test_request_context("/?_l_=en"):
+        db = _db()
+        admin = actor_for(app.seeded["alpha"]["users"]["municipal_admin"])
+        with pytest.raises(props.polls.InvalidProcess) as refused:
+            polls.publish(db.session, admin, db.session.get(Poll, draft_id))
+        assert "already in another budget vote" in str(refused.value.errors["questions"])
+        db.session.rollback()
+        assert db.session.get(Poll, draft_id).status == "draft"
+    assert _statuses(app, first, second, third) == [props.IN_VOTE, props.IN_VOTE, props.FEASIBLE]
+
+
 # -- the list ------------------------------------------------------------------------------------------
 
 

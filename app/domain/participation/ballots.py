@@ -672,6 +672,7 @@ def close(session: AnySession, poll: Poll, now: dt.datetime | None = None) -> bo
     poll.tally = counted.to_json()
     poll.tallied_at = now
     poll.ballots_sha256 = sha256_text(text)
+    polls.settle_budget(session, poll, counted.winners)
     audit.record(
         session, AUDIT_CLOSE, actor=None, target=("poll", poll.id), municipality_id=poll.municipality_id,
         details={"ballots": counted.ballots, "ballots_sha256": poll.ballots_sha256},

@@ -26,12 +26,13 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.orm import Session, scoped_session
 
 from app.domain import access, audit, inputs, roles
 from app.domain.access import Actor
 from app.domain.errors import ChangedMeanwhile, InvalidAction, NotAllowed
-from app.domain.participation import processes
+from app.domain.participation import processes, proposal_states
 from app.domain.participation.processes import (
     AUDIENCES,
     CANCELLED,
@@ -396,6 +397,7 @@ def publish(
     now = now or utcnow()
     if poll.closes_at <= now:
         raise InvalidProcess({"closes_at": _l("The closing time has passed; set a later one before publishing.")})
+    _reserve_proposals(session, poll)
     poll.status = PUBLISHED
     audit.record(session, AUDIT_PUBLISH, actor=manager, target=("poll", poll.id), municipality_id=poll.municipality_id)
     session.flush()
@@ -424,6 +426,8 @@ def cancel(
         if problem:
             raise InvalidProcess({"reason": problem})
         details["reason"] = reason.strip()[:500]
+    if poll.status == PUBLISHED:
+        _move_proposals(session, poll, proposal_states.IN_VOTE, proposal_states.FEASIBLE)
     poll.status = CANCELLED
     audit.record(
         session, AUDIT_CANCEL, actor=manager, target=("poll", poll.id), municipality_id=poll.municipality_id,
@@ -431,6 +435,54 @@ def cancel(
     )  # fmt: skip
     session.flush()
     return poll
+
+
+# -- the proposals a budget vote puts to the vote (module docstring of proposal_states) -------------
+
+
+def _proposal_ids(session: AnySession, poll: Poll, option_ids: Sequence[int] | None = None) -> list[int]:
+    stmt = select(PollOption.proposal_id).where(PollOption.poll_id == poll.id, PollOption.proposal_id.is_not(None))
+    if option_ids is not None:
+        stmt = stmt.where(PollOption.id.in_(list(option_ids)))
+    return [int(n) for n in session.execute(stmt).scalars()]
+
+
+def _move_proposals(
+    session: AnySession, poll: Poll, from_status: str, to_status: str, option_ids: Sequence[int] | None = None
+) -> int:
+    ids = _proposal_ids(session, poll, option_ids)
+    if not ids:
+        return 0
+    stmt = (
+        access.within(update_rows(Proposal), Proposal, poll.municipality_id)
+        .where(Proposal.id.in_(ids), Proposal.status == from_status)
+        .values(status=to_status, version=Proposal.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+
+
+def _reserve_proposals(session: AnySession, poll: Poll) -> None:
+    """Publishing a budget vote takes its projects off the feasible list, so that a second
+    vote cannot offer them too; refused (the caller rolls back) when one is no longer feasible."""
+    wanted = len(_proposal_ids(session, poll))
+    if wanted and _move_proposals(session, poll, proposal_states.FEASIBLE, proposal_states.IN_VOTE) != wanted:
+        raise InvalidProcess(
+            {
+                "questions": _l(
+                    "A project of this vote is no longer feasible or is already in another budget vote. "
+                    "Make a new draft from the feasible proposals."
+                )
+            }
+        )
+
+
+def settle_budget(session: AnySession, poll: Poll, funded_option_ids: Sequence[int]) -> None:
+    """At counting: the funded projects' proposals become funded, the others feasible again."""
+    if poll.kind != BUDGET:
+        return
+    _move_proposals(session, poll, proposal_states.IN_VOTE, proposal_states.FUNDED, funded_option_ids)
+    _move_proposals(session, poll, proposal_states.IN_VOTE, proposal_states.FEASIBLE)
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -506,6 +558,7 @@ __all__ = [
     "get",
     "may_manage",
     "publish",
+    "settle_budget",
     "structure",
     "update",
 ]

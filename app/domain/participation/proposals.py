@@ -35,6 +35,16 @@ from app.domain import access, audit, citizen_notices, inputs, roles
 from app.domain.access import Actor
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
 from app.domain.participation import files, polls, residency
+from app.domain.participation.proposal_states import (
+    FEASIBLE,
+    FUNDED,
+    IN_VOTE,
+    OPEN,
+    REVIEW,
+    STATUSES,
+    UNFEASIBLE,
+    WITHDRAWN,
+)
 from app.domain.storage import Storage
 from app.models import Municipality
 from app.models.base import utcnow
@@ -43,21 +53,17 @@ from app.models.participation import Proposal, ProposalSupport, Settlement
 # db.session (a scoped_session) is passed too: it proxies a Session.
 AnySession = Session
 
-OPEN = "open"
-REVIEW = "review"
-FEASIBLE = "feasible"
-UNFEASIBLE = "unfeasible"
-WITHDRAWN = "withdrawn"
-STATUSES = (OPEN, REVIEW, FEASIBLE, UNFEASIBLE, WITHDRAWN)
 # Supports keep coming while staff review: a popular proposal shows it.
 SUPPORTABLE = (OPEN, REVIEW)
 # What the public list shows unless asked for one status.
-LISTED = (OPEN, REVIEW, FEASIBLE, UNFEASIBLE)
+LISTED = (OPEN, REVIEW, FEASIBLE, IN_VOTE, FUNDED, UNFEASIBLE)
 STATUS_LABELS: dict[str, Any] = {
     OPEN: _l("Collecting support"),
     REVIEW: _l("Under review"),
     FEASIBLE: _l("Feasible"),
     UNFEASIBLE: _l("Not feasible"),
+    IN_VOTE: _l("In a budget vote"),
+    FUNDED: _l("Funded by a budget vote"),
     WITHDRAWN: _l("Withdrawn"),
 }
 
@@ -600,6 +606,8 @@ def count_supports(session: AnySession, proposal_id: int) -> int:
 
 __all__ = [
     "FEASIBLE",
+    "FUNDED",
+    "IN_VOTE",
     "OPEN",
     "REVIEW",
     "STATUSES",
