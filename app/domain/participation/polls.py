@@ -444,7 +444,7 @@ def _proposal_ids(session: AnySession, poll: Poll, option_ids: Sequence[int] | N
     stmt = select(PollOption.proposal_id).where(PollOption.poll_id == poll.id, PollOption.proposal_id.is_not(None))
     if option_ids is not None:
         stmt = stmt.where(PollOption.id.in_(list(option_ids)))
-    return [int(n) for n in session.execute(stmt).scalars()]
+    return [n for n in session.execute(stmt).scalars() if n is not None]
 
 
 def _move_proposals(
