@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import web
+from app.admin.common import own_municipality
 from app.domain import access, channels
 from app.domain.access import Actor
 from app.domain.declarations import pick
@@ -133,13 +134,8 @@ class ConsultationsView(BaseView):
 
     def _municipality(self, actor: Actor) -> Municipality | None:
         """The actor's own municipality (consultations are run by the municipality's own
-        people); ``None`` for a system administrator, who runs none."""
-        if actor.municipality_id is None:
-            return None
-        try:
-            return access.get_municipality(db.session, actor, actor.municipality_id)
-        except access.NotFound:
-            abort(403)
+        people); ``None`` for a system administrator, who runs none: no picker here."""
+        return own_municipality(actor)
 
     def _consultation(self, actor: Actor, consultation_id: int) -> Consultation:
         if actor.municipality_id is None or not access.staff_of(actor, actor.municipality_id):

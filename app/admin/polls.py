@@ -19,7 +19,7 @@ keyboard and without script. Which municipality a list is about comes from
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
 from app import web
+from app.admin.common import chosen_municipality, municipality_choices
 from app.domain import access, audit, channels
 from app.domain.access import MAX_PK, Actor
 from app.domain.declarations import pick
@@ -429,28 +430,7 @@ class PollsView(BaseView):
     # -- whose polls --------------------------------------------------------------------------
 
     def _municipality(self, actor: Actor) -> Municipality | None:
-        raw = request.args.get("municipality", "")
-        if raw:
-            if not raw.isdecimal() or len(raw) > len(str(MAX_PK)):
-                abort(404)
-            try:
-                return access.get_municipality(db.session, actor, int(raw))
-            except access.NotFound:
-                abort(404)
-        if actor.municipality_id is not None:
-            try:
-                return access.get_municipality(db.session, actor, actor.municipality_id)
-            except access.NotFound:
-                abort(403)
-        if actor.is_system_admin:
-            return None
-        abort(403)
-
-    def _choices(self, actor: Actor) -> list[Municipality]:
-        if not actor.is_system_admin:
-            return []
-        stmt = access.scoped(select(Municipality).order_by(Municipality.code), Municipality, actor)
-        return list(db.session.execute(stmt).scalars())
+        return chosen_municipality(actor, request.args.get("municipality", ""))
 
     def _poll(self, actor: Actor, poll_id: int) -> Poll:
         try:
@@ -505,7 +485,7 @@ class PollsView(BaseView):
             "admin/polls/list.html",
             title=_("Polls and budget votes"),
             municipality=municipality,
-            choices=self._choices(actor),
+            choices=municipality_choices(actor),
             rows=rows,
             phases=PHASES,
             kinds=KINDS,
@@ -675,6 +655,30 @@ class PollsView(BaseView):
 
     # -- publish and cancel -------------------------------------------------------------------
 
+    def _change(self, poll_id: int, change: Callable[[], object], success: str) -> tuple[Any, str, int]:
+        """Run ``change`` (publish or cancel, with the version the form was written against)
+        and commit it. Returns ``(response, "", 0)`` when the request ends here: back to the
+        poll with ``success`` flashed, or the changed-meanwhile page. Returns
+        ``(None, error, status)`` when the domain refused, for the confirmation page to show
+        again: a rule broken (400) or a phase that no longer allows it (409)."""
+        try:
+            change()
+            db.session.commit()
+        except processes.InvalidProcess as exc:
+            db.session.rollback()
+            return None, " ".join(str(v) for v in exc.errors.values()), 400
+        except (ChangedMeanwhile, StaleDataError):
+            db.session.rollback()
+            return self._stale(poll_id), "", 0
+        except NotAllowed:
+            db.session.rollback()
+            abort(403)
+        except WorkflowError as exc:
+            db.session.rollback()
+            return None, str(exc), 409
+        flash(success, "success")
+        return redirect(url_for(".show", poll_id=poll_id)), "", 0
+
     @expose("/<int:poll_id>/publish", methods=["GET", "POST"])
     @has_access
     def publish(self, poll_id: int):
@@ -684,25 +688,13 @@ class PollsView(BaseView):
         status = 200
         if request.method == "POST":
             version = _version(request.form.get("version", ""))
-            try:
-                polls.publish(db.session, actor, poll, expected_version=version)
-                db.session.commit()
-            except processes.InvalidProcess as exc:
-                db.session.rollback()
-                error = " ".join(str(v) for v in exc.errors.values())
-                status = 400
-            except (ChangedMeanwhile, StaleDataError):
-                db.session.rollback()
-                return self._stale(poll_id)
-            except NotAllowed:
-                db.session.rollback()
-                abort(403)
-            except WorkflowError as exc:
-                db.session.rollback()
-                error, status = str(exc), 409
-            else:
-                flash(_("Published. Voters see it now and can vote from the opening time."), "success")
-                return redirect(url_for(".show", poll_id=poll_id))
+            done, error, status = self._change(
+                poll_id,
+                lambda: polls.publish(db.session, actor, poll, expected_version=version),
+                _("Published. Voters see it now and can vote from the opening time."),
+            )
+            if done is not None:
+                return done
             poll = self._poll(actor, poll_id)
         return self.render_template(
             "admin/polls/publish.html",
@@ -733,24 +725,13 @@ class PollsView(BaseView):
             elif len(reason) > MAX_REASON:
                 error, status = _("Use at most %(max)d characters.", max=MAX_REASON), 400
             else:
-                try:
-                    polls.cancel(db.session, actor, poll, reason=reason, expected_version=version)
-                    db.session.commit()
-                except processes.InvalidProcess as exc:
-                    db.session.rollback()
-                    error, status = " ".join(str(v) for v in exc.errors.values()), 400
-                except (ChangedMeanwhile, StaleDataError):
-                    db.session.rollback()
-                    return self._stale(poll_id)
-                except NotAllowed:
-                    db.session.rollback()
-                    abort(403)
-                except WorkflowError as exc:
-                    db.session.rollback()
-                    error, status = str(exc), 409
-                else:
-                    flash(_("Cancelled."), "success")
-                    return redirect(url_for(".show", poll_id=poll_id))
+                done, error, status = self._change(
+                    poll_id,
+                    lambda: polls.cancel(db.session, actor, poll, reason=reason, expected_version=version),
+                    _("Cancelled."),
+                )
+                if done is not None:
+                    return done
                 poll = self._poll(actor, poll_id)
         return self.render_template(
             "admin/polls/cancel.html",

@@ -21,8 +21,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app import web
+from app.admin.common import chosen_municipality, municipality_choices
 from app.domain import access, channels
-from app.domain.access import MAX_PK, Actor
+from app.domain.access import Actor
 from app.domain.errors import ChangedMeanwhile, NotAllowed
 from app.domain.participation import files, processes
 from app.domain.participation import proposals as props
@@ -58,28 +59,7 @@ class ProposalsView(BaseView):
 
     def _municipality(self, actor: Actor) -> Municipality | None:
         """The actor's own municipality; a system administrator chooses (``?municipality=``)."""
-        raw = request.values.get("municipality", "") if actor.is_system_admin else ""
-        if raw:
-            if not raw.isdecimal() or len(raw) > len(str(MAX_PK)):
-                abort(404)
-            try:
-                return access.get_municipality(db.session, actor, int(raw))
-            except access.NotFound:
-                abort(404)
-        if actor.municipality_id is not None:
-            try:
-                return access.get_municipality(db.session, actor, actor.municipality_id)
-            except access.NotFound:
-                abort(403)
-        if actor.is_system_admin:
-            return None
-        abort(403)
-
-    def _choices(self, actor: Actor) -> list[Municipality]:
-        if not actor.is_system_admin:
-            return []
-        stmt = access.scoped(select(Municipality).order_by(Municipality.code), Municipality, actor)
-        return list(db.session.execute(stmt).scalars())
+        return chosen_municipality(actor, request.values.get("municipality", "") if actor.is_system_admin else "")
 
     def _proposal(self, actor: Actor, proposal_id: int) -> Proposal:
         stmt = access.scoped(select(Proposal), Proposal, actor).where(Proposal.id == proposal_id)
@@ -107,7 +87,7 @@ class ProposalsView(BaseView):
             "admin/proposals/list.html",
             title=_("Residents' proposals"),
             municipality=municipality,
-            choices=self._choices(actor),
+            choices=municipality_choices(actor),
             rows=rows,
             status=status,
             statuses=props.STATUS_LABELS,
