@@ -19,12 +19,12 @@ from typing import Any
 from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from app import web
-from app.domain import access, signing
+from app.admin.common import chosen_municipality, municipality_choices
 from app.domain import municipal_identity as identity
-from app.domain.access import MAX_PK, Actor
+from app.domain import signing
+from app.domain.access import Actor
 from app.domain.errors import NotAllowed
 from app.domain.storage import StorageError, get_storage
 from app.extensions import db
@@ -83,24 +83,8 @@ class CoatOfArmsView(BaseView):
     def _municipality(self, actor: Actor) -> Municipality | None:
         """The municipality the request is about; ``None`` when a system administrator has not
         chosen one yet."""
-        raw = request.args.get("municipality", "")
-        if raw:
-            if not raw.isdecimal() or len(raw) > len(str(MAX_PK)):
-                abort(404)
-            try:
-                municipality = access.get_municipality(db.session, actor, int(raw))
-            except access.NotFound:
-                abort(404)
-        elif actor.municipality_id is not None:
-            try:
-                municipality = access.get_municipality(db.session, actor, actor.municipality_id)
-            except access.NotFound:
-                abort(403)
-        elif actor.is_system_admin:
-            return None
-        else:
-            abort(403)
-        if not identity.may_see(actor, municipality.id):
+        municipality = chosen_municipality(actor, request.args.get("municipality", ""))
+        if municipality is not None and not identity.may_see(actor, municipality.id):
             abort(403)
         return municipality
 
@@ -111,10 +95,7 @@ class CoatOfArmsView(BaseView):
         return municipality
 
     def _choices(self, actor: Actor) -> list[Municipality]:
-        if not actor.is_system_admin:
-            return []
-        stmt = access.scoped(select(Municipality).order_by(Municipality.code), Municipality, actor)
-        return list(db.session.execute(stmt).scalars())
+        return municipality_choices(actor)
 
     def _render(self, actor: Actor, municipality: Municipality | None, *, error: str = "", status: int = 200):
         storage = get_storage(current_app)

@@ -16,12 +16,11 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from app import web
-from app.domain import access
+from app.admin.common import chosen_municipality, municipality_choices
 from app.domain import notification_texts as texts
-from app.domain.access import MAX_PK, Actor
+from app.domain.access import Actor
 from app.extensions import db
 from app.i18n import current_locale
 from app.models import Municipality
@@ -58,22 +57,7 @@ class NotificationTextsView(BaseView):
             if not actor.is_system_admin:
                 abort(403)
             return None
-        if raw:
-            # Another municipality's, a forged or an absurd id: not found, as everywhere.
-            if not raw.isdecimal() or len(raw) > len(str(MAX_PK)):
-                abort(404)
-            try:
-                return access.get_municipality(db.session, actor, int(raw))
-            except access.NotFound:
-                abort(404)
-        if actor.municipality_id is not None:
-            try:
-                return access.get_municipality(db.session, actor, actor.municipality_id)
-            except access.NotFound:
-                abort(403)
-        if actor.is_system_admin:
-            return None
-        abort(403)
+        return chosen_municipality(actor, raw)
 
     def _level(self) -> tuple[Actor, Municipality | None, texts.Level, list[texts.ServiceChoice]]:
         actor = web.require_actor()
@@ -98,9 +82,8 @@ class NotificationTextsView(BaseView):
     def _municipality_choices(self, actor: Actor) -> list[tuple[str, str]]:
         if not actor.is_system_admin:
             return []
-        stmt = access.scoped(select(Municipality).order_by(Municipality.code), Municipality, actor)
         return [(INSTALL, _("Whole install (every municipality)"))] + [
-            (str(m.id), m.name) for m in db.session.execute(stmt).scalars()
+            (str(m.id), m.name) for m in municipality_choices(actor)
         ]
 
     def _common(self, actor: Actor, municipality: Municipality | None, level: texts.Level, services) -> dict:
