@@ -191,6 +191,11 @@ class Config:
     # site, that forms may post or be redirected to (an outside payment gateway's, say).
     HAMAYNK_HSTS_SECONDS = int(os.environ.get("HAMAYNK_HSTS_SECONDS", "0"))
     HAMAYNK_TLS_UPSTREAM = _bool("HAMAYNK_TLS_UPSTREAM", False)
+    # How many reverse proxies stand in front of the app server started through app.wsgi
+    # (gunicorn, docs/deploy.md): the client's address is read from that many entries of
+    # X-Forwarded-For, counted from the right, so rate limits count per client and not per
+    # proxy. 0 (the default) trusts no header: set it only when every request passes the proxy.
+    HAMAYNK_TRUSTED_PROXIES = int(os.environ.get("HAMAYNK_TRUSTED_PROXIES", "0"))
     HAMAYNK_CSP_FORM_ACTION = _list("HAMAYNK_CSP_FORM_ACTION")
 
     # i18n: Armenian first.
@@ -240,6 +245,9 @@ class Config:
     HAMAYNK_STAFF_IDLE_MINUTES = int(os.environ.get("HAMAYNK_STAFF_IDLE_MINUTES", "30"))
     HAMAYNK_CITIZEN_IDLE_MINUTES = int(os.environ.get("HAMAYNK_CITIZEN_IDLE_MINUTES", "120"))
     HAMAYNK_API_MAX_PAGE_SIZE = int(os.environ.get("HAMAYNK_API_MAX_PAGE_SIZE", "100"))
+    # How often (seconds) a process looks for builder services saved by another process
+    # (app.plugins.builder_services); 0: on every request, at one query each.
+    HAMAYNK_BUILDER_RECHECK_SECONDS = float(os.environ.get("HAMAYNK_BUILDER_RECHECK_SECONDS", "2"))
 
     # Background jobs (app.jobs, Huey): "sqlite" runs embedded with its queue in
     # HAMAYNK_HUEY_PATH (default: instance/huey.sqlite3); "redis" shares one queue between
@@ -350,6 +358,9 @@ class TestConfig(Config):
     HAMAYNK_TEST_PAYMENTS = True
     # Unsigned unless a test gives a folder of certificates (never the instance's own).
     HAMAYNK_SIGNING_DIR = ""
+    # Query counts must not depend on how long a test ran: no timed look for builder services
+    # saved elsewhere (a save in this process is still seen on the next request).
+    HAMAYNK_BUILDER_RECHECK_SECONDS = 3600.0
 
 
 class ProductionConfig(Config):
