@@ -90,6 +90,11 @@ def test_the_public_home_lists_the_open_poll_budget_vote_and_consultation(demo):
         demo_module.CLOSED_CONSULTATION["title"]["hy"],
     ):
         assert title in page
+    # A consultation is open for comments, a poll for voting: each card says which.
+    english = demo.test_client().get(f"/m/{ABOVYAN}/?_l_=en").get_data(as_text=True)
+    consultations = english[english.index('id="consultations-heading"') :]
+    assert "Open for comments" in consultations and "Open for voting" not in consultations
+    assert "Open for voting" in english[: english.index('id="consultations-heading"')]
     proposals_page = demo.test_client().get(f"/m/{ABOVYAN}/proposals/").get_data(as_text=True)
     for _author, _place, title, *_rest in demo_module.PROPOSALS:
         assert title in proposals_page
