@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 
-from app.sdk import hookimpl
+@contextmanager
+def _collector_paused(*, freeze: bool) -> Iterator[None]:
+    """Start-up creates several hundred thousand objects (modules, models, views, routes).
+    The cyclic collector would examine them again and again as they pile up, finding nothing
+    to free: a fifth of a start-up's CPU time. It waits meanwhile; reference counting frees
+    everything else as usual. With ``freeze``, what exists at the end is then set aside
+    for good (``gc.freeze``): objects that live as long as the process, which later
+    collections (during requests too) no longer walk; otherwise the collector's next run
+    examines them once. Any cycle left over meanwhile is collected (or, frozen, kept)."""
+    if not gc.isenabled():  # paused by an enclosing start-up, or by the embedding program
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        gc.enable()
+
+
+# Importing modules makes objects that live as long as the process.
+with _collector_paused(freeze=True):
+    from flask import Flask
+
+    from app.sdk import hookimpl
 
 __all__ = ["create_app", "hookimpl"]
+
+_first_app = True
 
 
 def _load_config(app: Flask, config: Any, overrides: Mapping[str, Any] | None) -> None:
@@ -33,6 +61,15 @@ def _load_config(app: Flask, config: Any, overrides: Mapping[str, Any] | None) -
 
 def create_app(config: Any = None, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build an app. ``config`` is a class from config.py, its name, or None for $HAMAYNK_ENV."""
+    global _first_app
+    # A server builds one app and keeps it as long as the process: the first app (with the
+    # modules it imports) is frozen too. Tests build many, and only the first is kept.
+    first, _first_app = _first_app, False
+    with _collector_paused(freeze=first):
+        return _build_app(config, overrides)
+
+
+def _build_app(config: Any, overrides: Mapping[str, Any] | None) -> Flask:
     import config as settings
 
     app = Flask(__name__, instance_path=str(settings.INSTANCE_DIR), instance_relative_config=False)

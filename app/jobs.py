@@ -68,10 +68,9 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, has_app_context
-from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -79,6 +78,11 @@ from app.domain import notifications as outbox
 from app.domain.notifications import NotificationChannel
 from app.extensions import current_flask_app
 from app.models import Notification
+
+if TYPE_CHECKING:
+    # Huey (with the redis, psycopg and gevent modules its storages and consumer try) is
+    # imported when the app first enqueues or runs a task (get_jobs), not when it starts.
+    from huey import Huey
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,8 @@ class Jobs:
 
 
 def make_huey(config: Mapping[str, Any], instance_path: str) -> Huey:
+    from huey import MemoryHuey, RedisHuey, SqliteHuey
+
     mode = (config.get("HAMAYNK_JOBS") or "sqlite").strip().lower()
     if mode == "immediate":
         return MemoryHuey("hamaynk", immediate=True, results=False)
@@ -131,6 +137,8 @@ def make_huey(config: Mapping[str, Any], instance_path: str) -> Huey:
 
 
 def _register(app: Flask, huey: Huey) -> Jobs:
+    from huey import crontab
+
     from app.domain import drafts, escalation, notifications, staging
     from app.domain.storage import get_storage
     from app.extensions import db

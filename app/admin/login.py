@@ -20,7 +20,6 @@ municipality's administrators must use one.
 
 from __future__ import annotations
 
-import segno
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_appbuilder import BaseView, expose
@@ -99,6 +98,8 @@ def _wrong_code(user: User, reason: str) -> ResponseReturnValue | None:
 
 def _qr(uri: str) -> str:
     """The otpauth:// URI as an inline SVG (a data: URI: no request leaves the page)."""
+    import segno  # only the enrolment page draws a QR code; not imported at start-up
+
     return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=2))
 
 

@@ -60,7 +60,6 @@ from app.domain import (
     municipal_identity,
     notifications,
     output_templates,
-    pdfdocs,
     roles,
     signing,
     statuses,
@@ -371,6 +370,10 @@ def issue(
                 plugin=registered.plugin if registered else "?",
                 service_key=service.key,
             )
+        # The PDF layout (fpdf2, fontTools, segno) is imported here, on the first document
+        # issued, rather than when the app starts: most processes never lay one out.
+        from app.domain import pdfdocs
+
         content = pdfdocs.IssuedContent(
             language=language,
             kind=kind,

@@ -29,6 +29,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from babel.dates import format_time
 from cryptography.fernet import Fernet, InvalidToken
@@ -36,8 +37,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 from sqlalchemy import Delete, Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
@@ -51,6 +50,11 @@ from app.domain.formatting import format_amd, format_date
 from app.domain.tracking import OFFICE_TZ
 from app.models import Application, ApplicationDocument, Municipality
 from app.models.office import PendingReceiptCode
+
+if TYPE_CHECKING:
+    # fpdf2 (and the fontTools it loads) takes a few hundred milliseconds to import; only
+    # printing a receipt needs it, so the functions below import it, not the app's start.
+    from fpdf import FPDF
 
 log = logging.getLogger(__name__)
 
@@ -148,20 +152,24 @@ def build_receipt(
     )
 
 
-class _ReceiptPDF(FPDF):
-    def __init__(self) -> None:
-        super().__init__(orientation="P", unit="mm", format="A4")
-        self.add_font(FAMILY, "", str(FONT_REGULAR))
-        self.add_font(FAMILY, "B", str(FONT_BOLD))
-        # Glyphs DejaVu lacks (the dram sign) come from Noto Sans Armenian.
-        self.add_font(FALLBACK_FAMILY, "", str(FONT_DIR / "NotoSansArmenian-Regular.ttf"))
-        self.add_font(FALLBACK_FAMILY, "B", str(FONT_DIR / "NotoSansArmenian-Bold.ttf"))
-        self.set_fallback_fonts([FALLBACK_FAMILY])
-        self.set_margins(20, 20, 20)
-        self.set_auto_page_break(True, margin=20)
+def _receipt_pdf() -> FPDF:
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf.add_font(FAMILY, "", str(FONT_REGULAR))
+    pdf.add_font(FAMILY, "B", str(FONT_BOLD))
+    # Glyphs DejaVu lacks (the dram sign) come from Noto Sans Armenian.
+    pdf.add_font(FALLBACK_FAMILY, "", str(FONT_DIR / "NotoSansArmenian-Regular.ttf"))
+    pdf.add_font(FALLBACK_FAMILY, "B", str(FONT_DIR / "NotoSansArmenian-Bold.ttf"))
+    pdf.set_fallback_fonts([FALLBACK_FAMILY])
+    pdf.set_margins(20, 20, 20)
+    pdf.set_auto_page_break(True, margin=20)
+    return pdf
 
 
 def _row(pdf: FPDF, label: str, value: str, *, bold: bool = False, size: float = 11) -> None:
+    from fpdf.enums import XPos, YPos
+
     label_width = 55
     pdf.set_font(FAMILY, "", 10)
     y = pdf.get_y()
@@ -173,9 +181,11 @@ def _row(pdf: FPDF, label: str, value: str, *, bold: bool = False, size: float =
 
 def render_receipt_pdf(receipt: Receipt) -> bytes:
     """The receipt as PDF bytes (A4, one page for any ordinary checklist)."""
+    from fpdf.enums import XPos, YPos
+
     locale = receipt.locale
     with force_locale(locale):
-        pdf = _ReceiptPDF()
+        pdf = _receipt_pdf()
         pdf.set_title(_("Application receipt") + " " + receipt.tracking_number)
         pdf.set_creator("Hamaynk")
         pdf.set_lang(locale)

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pygal
 from babel.dates import format_date as babel_date
 from babel.numbers import format_decimal, format_percent
 from flask import Blueprint, Response, current_app, has_request_context, render_template
 from flask_babel import gettext as _
 from markupsafe import Markup
-from pygal.etree import etree
-from pygal.style import Style
 from sqlalchemy import select
 
 from app.domain import statistics
@@ -45,24 +43,31 @@ CSV_COLUMNS = ("municipality", "section", "period", "service_key", "service_titl
 # Open data may be cached for a few minutes by browsers and proxies.
 CACHE_SECONDS = 300
 
+
 # The portal's palette (app/static/portal.css): each colour at least 3:1 against white, and
 # the text as dark as the page's.
-CHART_STYLE = Style(
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground="#1b1f24",
-    foreground_strong="#1b1f24",
-    foreground_subtle="#4a5560",
-    opacity="1",
-    opacity_hover="1",
-    colors=("#0b4f8a", "#b35900", "#1d6b38"),
-    font_family='"Hamaynk Armenian", system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif',
-    label_font_size=15,
-    major_label_font_size=15,
-    legend_font_size=16,
-    value_font_size=15,
-    title_font_size=16,
-)
+@functools.cache
+def chart_style() -> Any:
+    # pygal is imported by the first chart drawn, not when the app starts (it is tens of
+    # milliseconds of every process's start for a page few requests ask for).
+    from pygal.style import Style
+
+    return Style(
+        background="#ffffff",
+        plot_background="#ffffff",
+        foreground="#1b1f24",
+        foreground_strong="#1b1f24",
+        foreground_subtle="#4a5560",
+        opacity="1",
+        opacity_hover="1",
+        colors=("#0b4f8a", "#b35900", "#1d6b38"),
+        font_family='"Hamaynk Armenian", system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif',
+        label_font_size=15,
+        major_label_font_size=15,
+        legend_font_size=16,
+        value_font_size=15,
+        title_font_size=16,
+    )
 
 
 # -- numbers as people read them --------------------------------------------------------------
@@ -101,6 +106,8 @@ def _without_scripts(element: Any, nonce: str | None) -> None:
 def render_chart(chart: Any, caption_id: str) -> Markup:
     """The chart as inline SVG: no script, named by the figure caption ``caption_id``, and
     scaled to the width of its box."""
+    from pygal.etree import etree
+
     tree = chart.render_tree()
     _without_scripts(tree, csp_nonce() if has_request_context() else None)
     # pygal names an untitled chart "Pygal"; the figure's caption names it instead.
@@ -116,7 +123,7 @@ def render_chart(chart: Any, caption_id: str) -> Markup:
 
 def _chart(kind: Any, **options: Any) -> Any:
     settings: dict[str, Any] = {
-        "style": CHART_STYLE,
+        "style": chart_style(),
         "js": [],
         "disable_xml_declaration": True,
         "explicit_size": False,
@@ -149,6 +156,8 @@ def short_label(text: str, limit: int = 16) -> str:
 
 
 def months_chart(figures: Dashboard, locale: str) -> Markup:
+    import pygal  # like chart_style: imported by the first chart, not at start-up
+
     received = [m[statistics.RECEIVED] for m in figures.months]
     completed = [m[statistics.COMPLETED] for m in figures.months]
     chart = _chart(pygal.Bar, x_label_rotation=-45, y_labels=whole_ticks(received + completed))
@@ -159,6 +168,8 @@ def months_chart(figures: Dashboard, locale: str) -> Markup:
 
 
 def durations_chart(services: Sequence[ServiceRow]) -> Markup:
+    import pygal
+
     medians = [row.figures.median_days for row in services]
     p90s = [row.figures.p90_days for row in services]
     limits = [row.figures.deadline_days for row in services]

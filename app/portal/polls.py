@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pygal
 from flask import Blueprint, abort, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -412,6 +411,8 @@ class Results:
 
 
 def _chart(question_id: int, options: Sequence[OptionResult]) -> Markup:
+    import pygal  # drawn on a results page only; not imported when the app starts
+
     votes = [row.votes for row in options]
     chart = dashboard._chart(
         pygal.HorizontalBar,
