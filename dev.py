@@ -139,9 +139,29 @@ def app_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def dev_mail(env: dict[str, str]) -> list[list[str]]:
+    """Unless HAMAYNK_SMTP_HOST names a real mail server, a local one (aiosmtpd, from the lock)
+    takes the e-mails the demo sends and keeps each as a file in instance/mail (a Maildir),
+    so notifications are delivered and readable, and the worker does not retry a server that
+    is not there."""
+    if os.environ.get("HAMAYNK_SMTP_HOST"):
+        return []
+    port = os.environ.get("HAMAYNK_DEV_SMTP_PORT", "8025")
+    instance = Path(os.environ.get("HAMAYNK_INSTANCE_DIR", ROOT / "instance"))
+    env.update(HAMAYNK_SMTP_HOST="127.0.0.1", HAMAYNK_SMTP_PORT=port)
+    say(f"e-mails go to {instance / 'mail'} (a Maildir; HAMAYNK_SMTP_HOST sends them to a real server)")
+    handler = ["-c", "aiosmtpd.handlers.Mailbox", str(instance / "mail")]
+    return [[str(PYTHON), "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", *handler]]
+
+
 def cmd_run() -> None:
     ensure_environment()
     env = app_env()
+    # Links in e-mails and on receipts point at this server unless told otherwise.
+    # (Served on every interface, the machine's own loopback address is the one that works here.)
+    reachable = "127.0.0.1" if HOST in {"0.0.0.0", "::"} else HOST  # noqa: S104 - compared, not bound
+    env.setdefault("HAMAYNK_PUBLIC_URL", f"http://{reachable}:{PORT}")
+    mail = dev_mail(env)
     flask = BIN / "flask"
     say("migrating the database")
     run(flask, "hamaynk", "init", env=env)
@@ -154,7 +174,7 @@ def cmd_run() -> None:
     # too large upload is refused before waitress buffers it (waitress-serve cannot read it).
     server = [str(PYTHON), "-m", "app.serve", f"--host={HOST}", f"--port={PORT}", "--threads=8"]
     say(f"starting the background job worker and serving on http://{HOST}:{PORT}  (Ctrl+C stops)")
-    sys.exit(supervise([worker, server], env=env))
+    sys.exit(supervise([*mail, worker, server], env=env))
 
 
 def supervise(commands: list[list[str]], env: dict[str, str] | None = None, grace: float = 10.0) -> int:

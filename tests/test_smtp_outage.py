@@ -172,3 +172,25 @@ def test_notifications_queue_while_the_smtp_server_is_down_and_each_is_delivered
     for task in due_retries(app):
         huey.execute(task, timestamp=later)
     assert len(smtp.messages) == len(rows)
+
+
+def test_a_long_armenian_subject_arrives_with_every_space(smtp):
+    # Python's folder dropped the space where it split a non-ASCII subject into encoded
+    # words: "…կարծիքը որոշման…" arrived as "…կարծիքըորոշման…" (notifications._MailPolicy).
+    subject = "Արտահայտեք Ձեր կարծիքը որոշման նախագծի մասին՝ Համայնքի կանաչ տարածքների պահպանման կարգ (նախագիծ)"
+    outgoing = notifications.OutgoingMessage(
+        notification_id=1,
+        channel="email",
+        kind="notice",
+        to="citizen@example.am",
+        subject=subject,
+        body="Բարև ձեզ։\n",
+        language="hy",
+        message_id="<subject-test@example.am>",
+    )
+    config = {"HAMAYNK_SMTP_HOST": "127.0.0.1", "HAMAYNK_SMTP_PORT": smtp.port, "HAMAYNK_MAIL_FROM": "a@example.am"}
+    smtp.start()
+    notifications.send_smtp(notifications.email_message(outgoing, config), config)
+    (_from, _to, received), *_ = smtp.messages
+    assert str(received["Subject"]) == subject
+    assert received.get_content().strip() == "Բարև ձեզ։"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from app.testing import apply
 
-from .conftest import SERVICE
+from .conftest import FULL, IN_CI, SERVICE
 from .forms import FUZZERS, discover, fuzzer_rows, pages
 
 # Its own municipality and resident (conftest.Live.playground): the fuzzers may have changed
@@ -15,6 +15,13 @@ PLAYGROUND = "zeta"
 
 MARKER = "<script>x9()</script>\"'><img src=x onerror=x9()>"
 RAW = ("<script>x9()", "<img src=x onerror=x9()>", "onerror=x9()>")
+# Who reads every page afterwards. CI reads as the three whose pages differ most (the
+# administrator's screens, the clerk's workspace, the citizen's portal); the head, the
+# auditor and the system administrator see a subset of those with the same templates.
+# HAMAYNK_HOSTILE_FULL=1 (or a run outside CI) reads as all six.
+READERS = ("municipal_admin", "clerk", "head", "auditor", "citizen_c", "system_admin")
+if IN_CI and not FULL:
+    READERS = ("municipal_admin", "clerk", "citizen_c")
 
 
 def _inject(live) -> int:
@@ -42,7 +49,7 @@ def test_a_stored_marker_is_only_ever_shown_escaped(live):
     problems = []
     fetched = 0
     own = {**fuzzer_rows(live, "clerk", PLAYGROUND), "application_id": filed.id}
-    for role in ("municipal_admin", "clerk", "head", "auditor", "citizen_c", "system_admin"):
+    for role in READERS:
         session = live.session(role, PLAYGROUND)
         for _rule, path in pages(live, own, api=True):
             response = session.get(live.url(path + "?_l_=en"), timeout=120)
