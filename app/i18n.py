@@ -37,6 +37,7 @@ __all__ = [
     "format_amd",
     "format_date",
     "format_datetime",
+    "format_moment",
     "init_app",
     "role_label",
     "tr",
@@ -53,6 +54,10 @@ def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium", locale
 
 def format_datetime(value: dt.datetime | None, fmt: str = "medium", locale: str | None = None) -> str:
     return formatting.format_datetime(value, fmt, locale or current_locale())
+
+
+def format_moment(value: dt.datetime | None, locale: str | None = None) -> str:
+    return formatting.format_moment(value, locale or current_locale())
 
 
 def tr(texts: Mapping[str, str] | None, locale: str | None = None) -> str:
@@ -210,6 +215,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["amd"] = format_amd
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["datetime"] = format_datetime
+    # Participation pages' windows and times (formatting.MOMENT).
+    app.jinja_env.filters["moment"] = format_moment
     app.jinja_env.filters["tr"] = tr
     app.jinja_env.filters["type_name"] = document_type_name
     # Before any template is compiled: Jinja builds finalize into the compiled code.

@@ -49,6 +49,7 @@ KEYWORD_SPECS = (
     "lazy_ngettext:1,2",
     "pgettext:1c,2",
     "npgettext:1c,2,3",
+    "lazy_pgettext:1c,2",
     # Flask-AppBuilder's help texts on the users page ("The user role on the application, ...").
     "lazy_formatter_gettext",
 )

@@ -464,3 +464,30 @@ def test_a_vote_is_limited_to_settlements_of_the_municipality(app, client, admin
     poll_id = create(client, settlement_ids=str(village_id))
     assert polls_of(app)[0].settlement_ids == [village_id]
     assert "Village" in page(client, f"/admin/polls/{poll_id}/?_l_=en")
+
+
+def test_only_the_input_in_error_is_styled_as_one(app, client, admin):
+    # Armenian missing: its input is marked, the optional English and Russian ones beside it are not.
+    response = client.post(f"{NEW}?kind=poll&_l_=en", data=poll_form(title_hy=""))
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    columns = {
+        name: style
+        for style, name in re.findall(r'<div class="col-sm-4( has-error)?">\s*<label for="(title_\w\w)"', html)
+    }
+    assert columns == {"title_hy": " has-error", "title_en": "", "title_ru": ""}
+    invalid = re.findall(r'id="(title_\w\w)"[^>]*aria-invalid="true"', html)
+    assert invalid == ["title_hy"]
+    assert 'id="title-group"' in html and 'class="form-group has-error poll-texts"' not in html
+
+
+def test_windows_are_written_alike_on_every_admin_page(app, client, admin):
+    from app.domain.formatting import format_moment
+
+    poll_id = create(client)
+    [poll] = polls_of(app)
+    opens, closes = format_moment(poll.opens_at, "hy"), format_moment(poll.closes_at, "hy")
+    assert re.fullmatch(r"\d{1,2} \w+ \d{4}, \d\d:\d\d", opens)  # the month in full, no seconds
+    for url in (LIST, f"/admin/polls/{poll_id}/", f"/admin/polls/{poll_id}/publish"):
+        html = page(client, url)
+        assert opens in html and closes in html, url

@@ -24,6 +24,7 @@ from poll_kit import (
 )
 from sqlalchemy import func, select
 
+from app.domain.formatting import format_amd, format_moment
 from app.domain.participation import ballots, polls
 from app.domain.participation.ballots import (
     AlreadyVoted,
@@ -114,8 +115,10 @@ def test_outside_the_window_is_refused(app, alpha):
     with app.test_request_context("/?_l_=en"):
         message = _refused(poll_id, voter, NotOpen)
         assert "not open yet" in message and "Yerevan time" in message
+        # Written as the pages write a window (formatting.MOMENT), in the message's language.
+        assert format_moment(load(poll_id).opens_at, "en") in message
         message = _refused(poll_id, voter, NotOpen, now=now + dt.timedelta(days=3))
-        assert "closed on" in message
+        assert "closed on" in message and format_moment(load(poll_id).closes_at, "en") in message
         # At the closing minute exactly it is closed.
         _refused(poll_id, voter, NotOpen, now=load(poll_id).closes_at)
         _vote(poll_id, voter, now=now + dt.timedelta(hours=2))
@@ -207,7 +210,12 @@ def test_over_budget_is_refused_with_the_amounts(app, alpha):
         poll = load(poll_id)
         (question,), (options,) = question_ids(poll), options_of(poll)
         message = _refused(poll_id, voter, OverBudget, {question: [options[0], options[2]]})
-        assert "6\u00a0500\u00a0000 AMD" in message and "6\u00a0000\u00a0000 AMD" in message
+        # Written as the ballot page writes amounts (its |amd filter), in the message's language.
+        assert format_amd(6_500_000, "en") in message and format_amd(6_000_000, "en") in message
+        with force_locale("hy"), pytest.raises(OverBudget) as caught:
+            _vote(poll_id, voter, {question: [options[0], options[2]]})
+        db.session.rollback()
+        assert "6\u00a0500\u00a0000\u00a0֏" in str(caught.value)
         receipt = _vote(poll_id, voter, {question: [options[1], options[2]]})
         assert ballots.find_receipt(db.session, poll, receipt.code)
 

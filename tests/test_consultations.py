@@ -634,3 +634,24 @@ def test_admin_files_refuse_disguised_uploads_and_can_be_removed(app, client, lo
     assert _count(app, ParticipationFile) == 1
     with app.app_context():
         assert not get_storage(app).exists(key)
+
+
+def test_the_period_and_comment_times_are_written_as_on_the_poll_pages(app, client, login_as):
+    from app.domain.formatting import format_moment
+
+    cid = _consultation(app)
+    _resident(app, "anna@example.org")
+    login(client, "anna@example.org", PASSWORD)
+    _comment(client, cid, "A comment.")
+    with app.app_context():
+        consultation = db.session.get(Consultation, cid)
+        comment = db.session.get(ConsultationComment, _comment_ids(app)[0])
+        expected = [
+            format_moment(at, "hy") for at in (consultation.opens_at, consultation.closes_at, comment.created_at)
+        ]
+    assert all(re.fullmatch(r"\d{1,2} \w+ \d{4}, \d\d:\d\d", text) for text in expected)  # no seconds
+    public = client.get(_page(cid) + "?_l_=hy").get_data(as_text=True)
+    assert all(text in public for text in expected)
+    login_as("municipal_admin")
+    staff = client.get(_admin(cid) + "?_l_=hy").get_data(as_text=True)
+    assert all(text in staff for text in expected)

@@ -435,3 +435,11 @@ def test_select2_gets_its_texts_in_the_page_language(client, login_as):
     assert texts["removeAllItems"] == "Հեռացնել բոլորը"
     assert texts["noResults"] == "Արդյունքներ չեն գտնվել"
     assert (ROOT / "app" / "static" / "select2-i18n.js").exists()
+
+
+def test_words_with_two_meanings_are_extracted_with_their_context(extracted):
+    """ "Open" the stage of a process (Armenian "Բաց") is not "Open" the link ("Բացել"): both
+    lazy_pgettext in Python and pgettext in templates reach the catalog with their context."""
+    ids = _ids(extracted)
+    assert ("process stage", "Open") in ids and (None, "Open") in ids
+    assert ("heading", "Support") in ids and (None, "Support") in ids

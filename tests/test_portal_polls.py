@@ -147,12 +147,17 @@ def test_the_ballot_form_for_an_eligible_resident(app, client, alpha):
 
 
 def test_who_cannot_vote_is_told_why(app, client, alpha):
-    poll_id = published(app, alpha)
+    poll_id = published(app, alpha, poll_spec(allow_change=True))
+    # A visitor may have voted (and may change the vote with its codes) once signed in.
+    assert "Already voted? Change my vote" in _text(client.get(_url(poll_id, "?_l_=en")))
     email = "outsider@test.example"
     make_citizen(app, email)
     login(client, email)
     text = _text(client.get(_url(poll_id, "?_l_=en")))
-    assert "Only verified residents" in text and "office of Alpha" in text and 'name="q-' not in text
+    assert "To vote here you must be a verified resident" in text and "office of Alpha" in text
+    assert 'name="q-' not in text
+    # Said once (not the domain's sentence as well), and no vote to change is offered.
+    assert text.count("verified resident") == 1 and "Change my vote" not in text
     # Not open yet.
     upcoming = published(
         app, alpha, poll_spec(opens_at=utcnow() + dt.timedelta(days=1), closes_at=utcnow() + dt.timedelta(days=2))
@@ -386,8 +391,12 @@ def test_after_closing_the_results_and_open_data_recount(app, client, alpha):
 
     rows = list(csv.DictReader(io.StringIO(client.get(_url(poll_id, "results.csv")).data.decode("utf-8-sig"))))
     assert {int(r["option_id"]): int(r["votes"]) for r in rows} == votes
-    ballot_rows = list(csv.reader(io.StringIO(client.get(_url(poll_id, "ballots.csv")).data.decode())))
+    ballot_csv = client.get(_url(poll_id, "ballots.csv")).data
+    ballot_rows = list(csv.reader(io.StringIO(ballot_csv.decode("utf-8-sig"))))
     assert ballot_rows[0] == ["receipt", f"question_{q1}", f"question_{q2}"] and len(ballot_rows) == 4
+    # Both CSV files are written alike, as the dashboard's (docs/statistics.md): BOM and CRLF.
+    for download in (ballot_csv, client.get(_url(poll_id, "results.csv")).data):
+        assert download.startswith("\ufeff".encode()) and download.count(b"\r\n") == download.count(b"\n")
 
     runner = app.test_cli_runner()
     path = app.instance_path + "/ballots-test.json"
@@ -502,3 +511,31 @@ def test_a_published_polls_attachments_download_without_signing_in(app, client, 
         row = db.session.get(ParticipationFile, file_id)
         get_storage(app).delete(row.storage_key)
     assert client.get(link).status_code == 404
+
+
+def test_the_results_chart_leaves_room_for_armenian_labels_and_the_last_tick(app):
+    from app.portal import polls as portal_polls
+
+    texts = ["Աբովյան փողոցի վերանորոգում և լուսավորում", "Մանկապարտեզի տանիք", "Wi-Fi"]
+    rows = [
+        portal_polls.OptionResult(id=n, text=text, cost=None, votes=votes, share=None, winner=False)
+        for n, (text, votes) in enumerate(zip(texts, (12, 7, 1), strict=True))
+    ]
+    with app.test_request_context("/"):
+        svg = str(portal_polls._chart(1, rows))
+    labels = [html.unescape(t) for t in re.findall(r'<text[^>]*class="[^"]*"[^>]*>([^<]*…?)</text>', svg)]
+    assert "Մանկապարտեզի տանիք" in labels and max(len(t) for t in texts[:1]) > 20  # the long one is cut
+    width = int(re.search(r'viewBox="0 0 (\d+) ', svg).group(1))
+    left, _top = (
+        float(n) for n in re.search(r'<g transform="translate\(([\d.]+), ([\d.]+)\)" class="plot">', svg).groups()
+    )
+    plot_width = max(
+        float(w)
+        for w in re.findall(r'<rect x="0" y="0" width="([\d.]+)" height="[\d.]+" class="background"/>', svg)
+        if float(w) < width
+    )
+    longest = max(len(label) for label in labels if not label.isdigit())
+    # Noto Sans Armenian at 15 px: about 0.75 em a letter (pygal reckons 0.6, for Latin letters).
+    assert left >= 0.75 * 15 * longest
+    # The last axis number is centred on the axis's end: half of "12" and a margin stay inside.
+    assert width - (left + plot_width) >= 20

@@ -27,6 +27,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import MultiDict
@@ -58,7 +59,8 @@ VISIBILITIES = {"live": _l("Live, while voting is open"), "after_close": _l("Onl
 PHASES = {
     "draft": _l("Draft"),
     "upcoming": _l("Published, not open yet"),
-    "open": _l("Open"),
+    # The stage, an adjective (Armenian "Բաց"), not the verb of an "Open" link ("Բացել").
+    "open": lazy_pgettext("process stage", "Open"),
     "closed": _l("Closed"),
     "cancelled": _l("Cancelled"),
 }

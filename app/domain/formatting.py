@@ -54,6 +54,17 @@ def format_datetime(value: dt.datetime | None, fmt: str, locale: str) -> str:
     return _babel_datetime(value, format=fmt, locale=locale, tzinfo=OFFICE_TZ)
 
 
+# A participation window's start and end, and when something in it was said or done, on every
+# page and in every message alike: "25 նոյեմբերի 2026, 09:00" -- to the minute (a window is set
+# to the minute), the month in full (an abbreviated month reads badly in Armenian).
+MOMENT = "d MMMM y, HH:mm"
+
+
+def format_moment(value: dt.datetime | None, locale: str) -> str:
+    """``value`` (stored UTC, naive) in Yerevan time in the :data:`MOMENT` format."""
+    return format_datetime(value, MOMENT, locale)
+
+
 # What kind of thing each accepted file type is, to name it to people as "PDF document" or
 # "JPEG image" rather than by its MIME type. The format's own name (TYPE_LABELS) is the same
 # in every language; the kind is translated.

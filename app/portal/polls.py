@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -116,7 +117,10 @@ def standing(poll: Poll, phase: str) -> Standing:
     try:
         processes.eligible(db.session, actor.user_id, poll)
     except processes.NotEligible as exc:
-        return Standing(False, str(exc.message), "residency" if poll.audience == processes.RESIDENTS else None)
+        # The residency advice (how to get verified) fits only the citizen who is not a verified
+        # resident at all; it restates the reason, so the page shows it instead of the reason.
+        advice = "residency" if str(exc.message) == str(processes.NOT_A_RESIDENT) else None
+        return Standing(False, str(exc.message), advice)
     except processes.ParticipationRefused as exc:
         return Standing(False, str(exc.message))
     if office_votes.has_voted(db.session, poll, actor.user_id):
@@ -414,15 +418,25 @@ def _chart(question_id: int, options: Sequence[OptionResult]) -> Markup:
     import pygal  # drawn on a results page only; not imported when the app starts
 
     votes = [row.votes for row in options]
+    # The table under the chart has the whole texts; beside a bar, on a phone, 20 letters is
+    # as much as leaves the bars room.
+    labels = [dashboard.short_label(row.text, 20) for row in reversed(options)]
+    font_size = dashboard.chart_style().label_font_size
     chart = dashboard._chart(
         pygal.HorizontalBar,
         height=max(200, 110 + 48 * len(options)),
         show_legend=False,
         y_labels=dashboard.whole_ticks(votes),
+        # pygal reserves 0.6 of the font size per letter for the labels on the left; Armenian
+        # letters are wider (about 0.75 in Noto Sans Armenian), so without the extra room
+        # the longest label's first letters fall off the chart. On the right, the last axis
+        # number is centred on the axis's end and needs room for its other half.
+        margin_left=8 + math.ceil(0.2 * font_size * max((len(label) for label in labels), default=0)),
+        margin_right=24,
     )
     # pygal draws a horizontal bar chart's first label at the bottom: reversed, the chart
     # reads top to bottom in the order of the ballot and of the table below it.
-    chart.x_labels = [dashboard.short_label(row.text, 24) for row in reversed(options)]
+    chart.x_labels = labels
     chart.add(_("Votes"), votes[::-1])
     return dashboard.render_chart(chart, f"chart-q-{question_id}-caption")
 
@@ -669,5 +683,6 @@ def ballots_json(code: str, poll_id: int) -> ResponseReturnValue:
 @bp.route("/m/<code>/polls/<int:poll_id>/ballots.csv", endpoint="ballots_csv")
 def ballots_csv(code: str, poll_id: int) -> ResponseReturnValue:
     _municipality, poll = _published_or_404(code, poll_id)
-    body = ballots.ballot_list_csv(db.session, poll)
+    # With a byte order mark and CRLF line ends, as results.csv and the dashboard's CSV.
+    body = "\ufeff" + ballots.ballot_list_csv(db.session, poll)
     return _download(body, "text/csv", f"hamaynk-poll-{poll.id}-ballots.csv", attachment=True)

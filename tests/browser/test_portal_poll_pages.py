@@ -82,6 +82,11 @@ def test_poll_pages_in_armenian_at_phone_and_desktop_width(live_server, poll_dat
             page.press("#code", "Enter")
             page.wait_for_load_state("networkidle")
             assert page.locator(".check-found").count() == 1
+            # The results table wraps between words only (the page's body breaks words anywhere).
+            wraps = page.eval_on_selector_all(
+                ".poll-result th, .poll-result td", "cells => cells.map(c => getComputedStyle(c).overflowWrap)"
+            )
+            assert wraps and set(wraps) == {"normal"}, wraps
             check_page(page, "closed-results", width, prefix="polls-")
 
             sign_in(page, poll_data["voters"][width])
@@ -120,3 +125,21 @@ def test_poll_pages_in_armenian_at_phone_and_desktop_width(live_server, poll_dat
             assert outside == [], f"poll pages fetched outside resources: {outside}"
         finally:
             context.close()
+
+
+def test_the_admin_list_wraps_a_long_title_in_its_phone_card(live_server, poll_data, browser, sign_in):
+    """At 390 px the list's rows are stacked cards: Bootstrap's one-line cells of a
+    .table-responsive must not apply there, or a long title is clipped."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, "alpha.municipal_admin")
+        _go(page, f"{live_server.live_url}/admin/polls/")
+        cells = page.locator("table.hamaynk-stacked > tbody > tr > td")
+        assert cells.count() >= 3
+        spaces = cells.evaluate_all("cells => cells.map(c => getComputedStyle(c).whiteSpace)")
+        assert set(spaces) == {"normal"}, spaces
+        clipped = cells.evaluate_all("cells => cells.filter(c => c.scrollWidth > c.clientWidth + 1).length")
+        assert clipped == 0
+    finally:
+        context.close()

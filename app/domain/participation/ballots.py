@@ -56,7 +56,7 @@ from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 
-from app.domain import access, audit, inputs
+from app.domain import access, audit, formatting, inputs
 from app.domain.access import Actor
 from app.domain.declarations import pick
 from app.domain.errors import InvalidAction
@@ -122,7 +122,7 @@ UNKNOWN_QUESTION = _l("This ballot answers a question the poll does not have; re
 UNKNOWN_OPTION = _l("Question %(number)s has no such option; reload the page.")
 TOO_MANY = _l("Question %(number)s: mark at most %(count)s options.")
 OVER_BUDGET = _l(
-    "The projects you chose cost %(chosen)s AMD together, more than the budget of %(budget)s AMD. "
+    "The projects you chose cost %(chosen)s together, more than the budget of %(budget)s. "
     "Remove some projects and vote again."
 )
 CHANGE_NOT_ALLOWED = _l("This poll does not allow changing a vote.")
@@ -318,7 +318,8 @@ def check_choices(structure: polls.PollView | _Structure, choices: Mapping[Any, 
 
 
 def _amount(value: int) -> str:
-    return f"{value:,}".replace(",", "\u00a0")
+    # As the ballot page writes amounts ("1 500 000 ֏"), in the refusal's language.
+    return formatting.format_amd(value, formatting.current_locale())
 
 
 # -- casting ------------------------------------------------------------------------------------------
@@ -566,10 +567,12 @@ def ballot_list_json(session: AnySession, poll: Poll) -> str:
 
 def ballot_list_csv(session: AnySession, poll: Poll) -> str:
     """The ballot list as CSV: receipt, then one column per question (``question_<id>``) with
-    the marked option ids separated by spaces."""
+    the marked option ids separated by spaces. CRLF line ends, as every CSV of the site
+    (docs/statistics.md); the download adds the byte order mark. Not hashed: the published
+    sha256 is of :func:`ballot_list_json`."""
     view = polls.structure(session, poll)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["receipt", *(f"question_{q.id}" for q in view.questions)])
     for row in ballot_list(session, poll):
         writer.writerow(

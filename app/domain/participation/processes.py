@@ -24,10 +24,11 @@ from typing import Any, Literal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, scoped_session
 
-from app.domain import access, inputs
+from app.domain import access, formatting, inputs
 from app.domain.errors import WorkflowError
 from app.domain.participation import residency
 from app.domain.tracking import OFFICE_TZ
@@ -45,7 +46,8 @@ Phase = Literal["draft", "upcoming", "open", "closed", "cancelled"]
 PHASE_LABELS = {
     "draft": _l("Draft"),
     "upcoming": _l("Not open yet"),
-    "open": _l("Open"),
+    # The stage, an adjective (Armenian "Բաց"), not the verb of an "Open" link ("Բացել").
+    "open": lazy_pgettext("process stage", "Open"),
     "closed": _l("Closed"),
     "cancelled": _l("Cancelled"),
 }
@@ -132,8 +134,9 @@ def local(moment: dt.datetime) -> dt.datetime:
 
 
 def local_text(moment: dt.datetime) -> str:
-    """A stored UTC time as ``YYYY-MM-DD HH:MM`` Yerevan time (messages, forms)."""
-    return local(moment).strftime("%Y-%m-%d %H:%M")
+    """A stored UTC time in Yerevan time for a message, in the current language and in the
+    pages' format (formatting.MOMENT: "25 նոյեմբերի 2026, 09:00")."""
+    return formatting.format_moment(moment, formatting.current_locale())
 
 
 def parse_local(text: str | dt.datetime) -> dt.datetime:
