@@ -5,6 +5,7 @@ choice or a receipt next to a person; another municipality's clerk finds nothing
 
 from __future__ import annotations
 
+import html as html_lib
 import logging
 import re
 import time
@@ -50,8 +51,17 @@ def options(app, poll_id: int) -> tuple[int, list[int]]:
     return rows[0][0], [r[1] for r in rows]
 
 
-def open_booth(client, poll_id: int, voter_id: int):
-    return client.post(f"/office/voting/{poll_id}/booth?_l_=en", data={"voter_id": str(voter_id)})
+def open_booth(client, poll_id: int, voter_id: int, token: str | None = None):
+    data = {"voter_id": str(voter_id)} | ({"t": token} if token is not None else {})
+    return client.post(f"/office/voting/{poll_id}/booth?_l_=en", data=data)
+
+
+def found_token(client, poll_id: int, query: str, voter_id: int) -> str:
+    """The person token the search result for ``voter_id`` posts with "open the ballot booth"."""
+    page = client.get(f"/office/voting/{poll_id}/", query_string={"q": query}).get_data(as_text=True)
+    match = re.search(rf'name="voter_id" value="{voter_id}">\s*<input type="hidden" name="t" value="([^"]+)"', page)
+    assert match, "the search result carries no person token"
+    return html_lib.unescape(match.group(1))
 
 
 def token_of(html: str) -> str:
@@ -78,7 +88,7 @@ def vote(client, app, poll_id: int, voter_id: int, option_index: int = 0):
     question, option_ids = options(app, poll_id)
     return client.post(
         f"/office/voting/{poll_id}/cast?_l_=en",
-        data={"token": token_of(booth.get_data(as_text=True)), f"q{question}": str(option_ids[option_index])},
+        data={"token": token_of(booth.get_data(as_text=True)), f"q-{question}": str(option_ids[option_index])},
     )
 
 
@@ -106,7 +116,7 @@ def test_a_clerk_registers_the_vote_of_a_verified_resident(app, client, clerk, p
 
     question, option_ids = options(app, poll_id)
     cast = client.post(
-        f"/office/voting/{poll_id}/cast?_l_=en", data={"token": token_of(html), f"q{question}": str(option_ids[1])}
+        f"/office/voting/{poll_id}/cast?_l_=en", data={"token": token_of(html), f"q-{question}": str(option_ids[1])}
     )
     page = cast.get_data(as_text=True)
     assert cast.status_code == 200 and cast.headers["Cache-Control"] == "no-store"
@@ -138,10 +148,10 @@ def test_a_second_cast_with_an_old_booth_is_refused(app, client, clerk, poll_id,
     booth = open_booth(client, poll_id, voter)
     token = token_of(booth.get_data(as_text=True))
     question, option_ids = options(app, poll_id)
-    data = {"token": token, f"q{question}": str(option_ids[0])}
+    data = {"token": token, f"q-{question}": str(option_ids[0])}
     assert client.post(f"/office/voting/{poll_id}/cast?_l_=en", data=data).status_code == 200
     before = audit_count(app)
-    second = client.post(f"/office/voting/{poll_id}/cast?_l_=en", data={**data, f"q{question}": str(option_ids[1])})
+    second = client.post(f"/office/voting/{poll_id}/cast?_l_=en", data={**data, f"q-{question}": str(option_ids[1])})
     assert second.status_code == 409 and "already voted" in second.get_data(as_text=True)
     assert counts(app, poll_id) == (1, 1) and audit_count(app) == before
 
@@ -152,17 +162,42 @@ def test_a_second_cast_with_an_old_booth_is_refused(app, client, clerk, poll_id,
 def test_an_unverified_citizen_is_refused_with_a_clear_message(app, client, clerk, poll_id):
     nobody = make_citizen(app, "nobody@example.am")
     before = audit_count(app)
-    refused = open_booth(client, poll_id, nobody)
+    refused = open_booth(client, poll_id, nobody, found_token(client, poll_id, "nobody@example.am", nobody))
     assert refused.status_code == 409
     assert "Only verified residents of this community can take part" in refused.get_data(as_text=True)
     assert 'name="token"' not in refused.get_data(as_text=True)
-    assert f"/office/residents/person/{nobody}" in refused.get_data(as_text=True)
+    # The way to verify them carries the search's token, so their page opens.
+    link = re.search(rf'href="(/office/residents/person/{nobody}\?t=[^"]+)"', refused.get_data(as_text=True))
+    assert link and client.get(html_lib.unescape(link.group(1))).status_code == 200
     assert counts(app, poll_id) == (0, 0) and audit_count(app) == before
+
+
+def same_page(response) -> str:
+    """The page without what differs on every response (the script nonce)."""
+    return re.sub(r'nonce="[^"]*"', "", response.get_data(as_text=True))
+
+
+def test_a_non_resident_is_not_revealed_by_id(app, client, clerk, poll_id):
+    """Posting a counted-up voter id (no search) answers exactly as for no account at all."""
+    nobody = make_citizen(app, "nobody@example.am", name="Secret Name")
+    beta_resident = resident(app, "beta@example.am", app.seeded["beta"]["id"])
+    missing = open_booth(client, poll_id, 999999)
+    assert missing.status_code == 404
+    for person in (nobody, beta_resident):
+        for token in (None, "", "forged"):
+            answer = open_booth(client, poll_id, person, token)
+            assert (answer.status_code, same_page(answer)) == (404, same_page(missing))
+    # Another person's token does not open this one.
+    other = found_token(client, poll_id, "beta@example.am", beta_resident)
+    answer = open_booth(client, poll_id, nobody, other)
+    assert (answer.status_code, same_page(answer)) == (404, same_page(missing))
+    assert "Secret Name" not in missing.get_data(as_text=True)
+    assert counts(app, poll_id) == (0, 0)
 
 
 def test_another_municipalitys_resident_is_refused(app, client, clerk, poll_id):
     beta_resident = resident(app, "beta@example.am", app.seeded["beta"]["id"])
-    refused = open_booth(client, poll_id, beta_resident)
+    refused = open_booth(client, poll_id, beta_resident, found_token(client, poll_id, "beta@example.am", beta_resident))
     assert refused.status_code == 409
     assert "Only verified residents of this community can take part" in refused.get_data(as_text=True)
     assert counts(app, poll_id) == (0, 0)
@@ -193,7 +228,7 @@ def test_a_closed_poll_takes_no_office_vote(app, client, clerk, alpha, voter):
 def _cast_with(client, app, poll_id: int, token: str):
     question, option_ids = options(app, poll_id)
     return client.post(
-        f"/office/voting/{poll_id}/cast?_l_=en", data={"token": token, f"q{question}": str(option_ids[0])}
+        f"/office/voting/{poll_id}/cast?_l_=en", data={"token": token, f"q-{question}": str(option_ids[0])}
     )
 
 
@@ -231,18 +266,63 @@ def test_a_bad_ballot_is_refused_at_the_booth_and_nothing_is_written(app, client
     token = token_of(booth.get_data(as_text=True))
     question, option_ids = options(app, poll_id)
     for data in (
-        {f"q{question}": "99999999"},
-        {f"q{question}": "abc"},
-        {f"q{question}": [str(option_ids[0]), str(option_ids[1])]},
+        {f"q-{question}": "99999999"},
+        {f"q-{question}": "abc"},
+        {f"q-{question}": [str(option_ids[0]), str(option_ids[1])]},
         {},
     ):
         refused = client.post(f"/office/voting/{poll_id}/cast?_l_=en", data={"token": token, **data})
         assert refused.status_code == 400, data
         html = refused.get_data(as_text=True)
-        assert 'id="ballot-problem"' in html and 'name="token"' in html
+        assert 'id="error-summary"' in html and 'name="token"' in html
         # The marks are not shown back.
         assert "checked" not in html
     assert counts(app, poll_id) == (0, 0)
+
+
+# -- the booth's page: bare, and the portal's own ballot ---------------------------------------------
+
+
+def test_the_booth_has_no_staff_menu_and_no_way_out(app, client, clerk, poll_id, voter):
+    """The screen turned to the voter: no navbar (inbox, residents, profile, sign-out), no link
+    anywhere but to its own fields; its language, one <main> and one heading kept."""
+    html = open_booth(client, poll_id, voter).get_data(as_text=True)
+    assert '<html lang="en">' in html and html.count("<main") == 1 and html.count("<h1") == 1
+    for staff in ("/logout", "/office/residents", "/office/inbox", "/users/userinfo", "navbar", "/lang/"):
+        assert staff not in html, staff
+    links = re.findall(r'<a\s[^>]*href="([^"]*)"', html)
+    assert all(href.startswith("#") for href in links), links
+    # Its only form casts the ballot.
+    assert re.findall(r'<form[^>]*action="([^"]+)"', html) == [f"/office/voting/{poll_id}/cast"]
+
+
+def test_a_budget_booth_is_the_online_ballot(app, client, clerk, alpha, voter):
+    """Any two projects exceed the budget: the booth shows the budget, the running total and
+    what is left, with the online hints; a ballot over the budget is refused by the projects."""
+    from poll_kit import budget_spec, published
+
+    budget_poll = published(app, alpha, budget_spec([6000, 5000, 4000], 10000), kind="budget")
+    booth = open_booth(client, budget_poll, voter)
+    html = booth.get_data(as_text=True)
+    assert booth.status_code == 200
+    assert 'id="budget-sum"' in html and 'id="budget-left"' in html and 'data-budget="10000"' in html
+    assert "as many as fit in the budget of" in html and "portal-polls.js" in html
+    assert "Mark at most" not in html and html.count('type="checkbox"') == 3 and html.count("data-cost=") == 3
+    question, option_ids = options(app, budget_poll)
+    token = token_of(html)
+    over = client.post(
+        f"/office/voting/{budget_poll}/cast?_l_=en",
+        data={"token": token, f"q-{question}": [str(option_ids[0]), str(option_ids[1])]},
+    )
+    page = over.get_data(as_text=True)
+    assert over.status_code == 400 and f'href="#q-{question}-{option_ids[0]}"' in page
+    assert f'id="q-{question}-error"' in page and "checked" not in page
+    assert counts(app, budget_poll) == (0, 0)
+    fits = client.post(
+        f"/office/voting/{budget_poll}/cast?_l_=en",
+        data={"token": token, f"q-{question}": [str(option_ids[1]), str(option_ids[2])]},
+    )
+    assert fits.status_code == 200 and counts(app, budget_poll) == (1, 1)
 
 
 # -- secrecy ---------------------------------------------------------------------------------------

@@ -6,10 +6,14 @@ citizen's screens."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
+import re
+import time
 import types
 
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from app.domain import access
@@ -248,6 +252,19 @@ def _audit_text(app) -> str:
         return json.dumps([[e.action, e.object_type, e.object_id, e.details] for e in rows], ensure_ascii=False)
 
 
+def _result_link(page: bytes, user_id: int) -> str:
+    """The href of a search result's link to ``user_id``'s page (it carries the person token)."""
+    match = re.search(rf'href="(/office/residents/person/{user_id}\?t=[^"]+)"', page.decode())
+    assert match, "no link to the person in the search results"
+    return html.unescape(match.group(1))
+
+
+def _form_token(page: bytes) -> str:
+    match = re.search(r'name="t" value="([^"]+)"', page.decode())
+    assert match, "the verify form carries no person token"
+    return html.unescape(match.group(1))
+
+
 def test_the_clerk_finds_verifies_and_revokes_in_english(app, client, login_as, town):
     login_as("clerk")
     page = client.get("/office/residents/?_l_=en")
@@ -257,23 +274,35 @@ def test_the_clerk_finds_verifies_and_revokes_in_english(app, client, login_as, 
     assert b"Type at least" in client.get("/office/residents/?q=ab&_l_=en").data
     assert b"Anna" in client.get("/office/residents/?q=ANNA@example.am&_l_=en").data
 
+    # Anna has no residency here yet: her page opens through the search result's link only.
     person = f"/office/residents/person/{town['citizen']}"
-    shown = client.get(f"{person}?_l_=en")
+    link = _result_link(found.data, town["citizen"])
+    shown = client.get(f"{link}&_l_=en")
     assert shown.status_code == 200 and b">Arinj</option>" in shown.data and b">Closed</option>" not in shown.data
     assert b'<label for="document_kind"' in shown.data and b'<label for="settlement"' in shown.data
+    token = _form_token(shown.data)
 
-    # A forged settlement: refused on the page, nothing written.
+    # A forged settlement: refused on the page (which keeps the token), nothing written.
     refused = client.post(
-        f"{person}/verify?_l_=en", data={"settlement_id": str(town["beta_village"]), "document_kind": "passport"}
+        f"{person}/verify?_l_=en",
+        data={"settlement_id": str(town["beta_village"]), "document_kind": "passport", "t": token},
     )
     assert refused.status_code == 400 and b"Choose a settlement from the list." in refused.data
-    refused = client.post(f"{person}/verify?_l_=en", data={"settlement_id": "1e9", "document_kind": "passport"})
+    assert _form_token(refused.data) == token
+    refused = client.post(
+        f"{person}/verify?_l_=en", data={"settlement_id": "1e9", "document_kind": "passport", "t": token}
+    )
     assert refused.status_code == 400
 
-    # A number typed in anyway is neither kept nor logged.
+    # A number typed in anyway is neither kept nor logged. Resident now: no token needed after.
     done = client.post(
         f"{person}/verify?_l_=en",
-        data={"settlement_id": str(town["arinj"]), "document_kind": "passport", "document_number": DOC_NUMBER},
+        data={
+            "settlement_id": str(town["arinj"]),
+            "document_kind": "passport",
+            "document_number": DOC_NUMBER,
+            "t": token,
+        },
     )
     assert done.status_code == 302
     shown = client.get(f"{person}?_l_=en")
@@ -328,9 +357,123 @@ def test_another_municipalitys_clerk_gets_not_found_for_a_staff_account(app, cli
     login_as("clerk", "beta")
     staff_id = _user(app, "alpha", "clerk")
     assert client.get(f"/office/residents/person/{staff_id}").status_code == 404
-    # The citizen is found (people move between communities), but only beta's residency is shown.
-    assert client.get(f"/office/residents/person/{town['citizen']}").status_code == 200
+    # The citizen is found by a search (people move between communities), and only beta's
+    # residency is shown; by id alone they are not (no link to beta).
+    assert client.get(f"/office/residents/person/{town['citizen']}").status_code == 404
+    found = client.get("/office/residents/?q=anna@example.am")
+    assert client.get(_result_link(found.data, town["citizen"])).status_code == 200
     assert client.post(f"/office/residents/person/{town['citizen']}/revoke", data={"reason": "x"}).status_code == 404
+
+
+# -- who a clerk may look at: a resident here, or a person a search found ------------------------
+
+
+def _page(response, user_id: int) -> str:
+    # All that differs between the answers for two ids: the script nonce, and the address
+    # (with the id) the language switch comes back to.
+    text = re.sub(r'nonce="[^"]*"', "", response.get_data(as_text=True))
+    return text.replace(f"person%2F{user_id}", "person%2FID")
+
+
+def test_counting_up_the_id_shows_no_one_without_a_link_here(app, client, login_as, town):
+    """The stranger walk's finding: /person/<id> listed every citizen's name and e-mail."""
+    stranger = make_citizen(app, "stranger@example.am", name="Secret Stranger")
+    login_as("clerk")
+    missing = client.get("/office/residents/person/999999")
+    assert missing.status_code == 404
+    for person in (stranger, town["citizen"]):
+        shown = client.get(f"/office/residents/person/{person}")
+        assert (shown.status_code, _page(shown, person)) == (404, _page(missing, 999999))
+        posted = client.post(
+            f"/office/residents/person/{person}/verify",
+            data={"settlement_id": str(town["arinj"]), "document_kind": "passport"},
+        )
+        assert posted.status_code == 404
+    assert "Secret Stranger" not in missing.get_data(as_text=True)
+    with app.app_context():
+        assert _counts() == (0, 0)
+        # The same one read answers a forged id and a person with no link (nothing to time).
+        clerk = actor_for(_user(app, "alpha", "clerk"))
+        alpha = app.seeded["alpha"]["id"]
+
+        def ask(user_id):
+            def run():
+                with pytest.raises(access.NotFound):
+                    residency.citizen(db.session, clerk, alpha, user_id)
+
+            return run
+
+        assert count_statements(app, ask(999999)) == count_statements(app, ask(stranger)) == 1
+
+
+def test_a_search_link_opens_the_page_and_a_bad_token_does_not(app, client, login_as, town):
+    secret = app.config["SECRET_KEY"]
+    alpha = app.seeded["alpha"]["id"]
+    clerk, admin = _user(app, "alpha", "clerk"), _user(app, "alpha", "municipal_admin")
+    other = make_citizen(app, "other@example.am", name="Other Person")
+    login_as("clerk")
+    found = client.get("/office/residents/?q=anna@example.am")
+    link = _result_link(found.data, town["citizen"])
+    assert client.get(link).status_code == 200
+
+    class Earlier(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - residency.PERSON_TOKEN_HOURS * 3600 - 60
+
+    claims = {"c": clerk, "u": town["citizen"], "m": alpha}
+    good = residency.person_token(secret, clerk_user_id=clerk, person_user_id=town["citizen"], municipality_id=alpha)
+    bad = {
+        "tampered": good[:-2] + ("AA" if not good.endswith("AA") else "BB"),
+        "forged": URLSafeTimedSerializer("not the secret", salt=residency.PERSON_SALT).dumps(claims),
+        "other salt": URLSafeTimedSerializer(secret, salt="hamaynk.office-ballot-booth").dumps(claims),
+        "expired": URLSafeTimedSerializer(secret, salt=residency.PERSON_SALT, signer=Earlier).dumps(claims),
+        "other clerk": residency.person_token(
+            secret, clerk_user_id=admin, person_user_id=town["citizen"], municipality_id=alpha
+        ),
+        "other person": residency.person_token(
+            secret, clerk_user_id=clerk, person_user_id=other, municipality_id=alpha
+        ),
+        "other municipality": residency.person_token(
+            secret, clerk_user_id=clerk, person_user_id=town["citizen"], municipality_id=app.seeded["beta"]["id"]
+        ),
+        "too long": "x" * (residency.MAX_TOKEN + 1),
+    }
+    person = f"/office/residents/person/{town['citizen']}"
+    assert client.get(person, query_string={"t": good}).status_code == 200
+    for name, token in bad.items():
+        assert client.get(person, query_string={"t": token}).status_code == 404, name
+        # The verify POST obeys the same rule.
+        posted = client.post(
+            f"{person}/verify", data={"settlement_id": str(town["arinj"]), "document_kind": "passport", "t": token}
+        )
+        assert posted.status_code == 404, name
+    with app.app_context():
+        assert _counts() == (0, 0)
+    # The municipal administrator's own search link is theirs; the clerk's does not open for them.
+    login_as("municipal_admin")
+    assert client.get(link).status_code == 404
+    found = client.get("/office/residents/?q=anna@example.am")
+    assert client.get(_result_link(found.data, town["citizen"])).status_code == 200
+
+
+def test_a_resident_or_former_resident_opens_without_a_token(app, client, login_as, town):
+    with app.app_context():
+        row = _verify(app, town)
+        db.session.commit()
+        row_id = row.id
+    login_as("clerk")
+    person = f"/office/residents/person/{town['citizen']}"
+    assert b"Anna Petrosyan" in client.get(person).data
+    assert client.post(f"{person}/revoke", data={"reason": "Moved away"}).status_code == 302
+    # Revoked: they *held* a residency here, so the page (and verifying again) stays open.
+    assert client.get(person).status_code == 200
+    again = client.post(f"{person}/verify", data={"settlement_id": str(town["arinj"]), "document_kind": "passport"})
+    assert again.status_code == 302
+    with app.app_context():
+        assert db.session.get(Residency, row_id).revoked_at is None
+    # Another municipality's clerk: no link to beta, so not without a search.
+    login_as("clerk", "beta")
+    assert client.get(person).status_code == 404
 
 
 # -- the administrator's settlements ----------------------------------------------------------------

@@ -58,9 +58,23 @@ class ResidentsView(BaseView):
             )
         return mid
 
+    @staticmethod
+    def _token() -> str:
+        """The person token a search result's link (``?t=``) or the page's forms (``t``) carry."""
+        raw = request.form.get("t", "") if request.method == "POST" else request.args.get("t", "")
+        return raw if isinstance(raw, str) else ""
+
     def _person(self, mid: int, user_id: int) -> residency.CitizenMatch:
+        # Who may be looked at is the domain's rule (a resident here, or a search's token).
         try:
-            return residency.citizen(db.session, web.require_actor(), mid, user_id)
+            return residency.citizen(
+                db.session,
+                web.require_actor(),
+                mid,
+                user_id,
+                secret_key=current_app.config["SECRET_KEY"],
+                token=self._token(),
+            )
         except access.NotFound:
             abort(404)
 
@@ -70,7 +84,13 @@ class ResidentsView(BaseView):
         mid = self._municipality_id()
         raw = request.args.get("q", "")
         query = raw.strip()[: residency.MAX_QUERY] if isinstance(raw, str) else ""
-        found = residency.find_citizens(db.session, web.require_actor(), mid, query) if query else []
+        found = (
+            residency.find_citizens(
+                db.session, web.require_actor(), mid, query, secret_key=current_app.config["SECRET_KEY"]
+            )
+            if query
+            else []
+        )
         return self.render_template(
             "office/residents.html",
             title=_("Residents"),
@@ -101,6 +121,8 @@ class ResidentsView(BaseView):
             "errors": errors or {},
             "form": form,
             "valid_days": residency.valid_days(current_app.config),
+            # Posted back with the forms: a person found by search has no residency here yet.
+            "token": self._token(),
             **self._labels(),
         }
         return self.render_template(

@@ -52,7 +52,8 @@ def _choices(view: polls.PollView) -> dict[int, list[int]] | None:
     option id at all (a forged form)."""
     choices: dict[int, list[int]] = {}
     for question in view.questions:
-        raw = request.form.getlist(f"q{question.id}")
+        # The field names of the shared ballot (shared/_ballot.html), as on the portal.
+        raw = request.form.getlist(f"q-{question.id}")
         if len(raw) > MAX_MARKS or not all(isinstance(v, str) and v.isdecimal() and len(v) < 19 for v in raw):
             return None
         choices[question.id] = sorted({int(v) for v in raw})
@@ -108,7 +109,11 @@ class OfficeVotingView(BaseView):
     ):
         """The poll's page: its state, the person search and its results."""
         actor = web.require_actor()
-        found = residency.find_citizens(db.session, actor, poll.municipality_id, query) if query else []
+        found = (
+            residency.find_citizens(db.session, actor, poll.municipality_id, query, secret_key=self._secret())
+            if query
+            else []
+        )
         now = utcnow()
         response = make_response(
             self.render_template(
@@ -131,25 +136,18 @@ class OfficeVotingView(BaseView):
         )
         return _no_store(response)
 
-    def _booth_page(self, view: polls.PollView, token: str, problem: str | None = None, status: int = 200):
-        locale = current_locale()
+    def _booth_page(self, view: polls.PollView, token: str, errors: dict[str, str] | None = None, status: int = 200):
+        """The ballot booth: the portal's ballot (shared/_ballot.html) on a bare page
+        (office/voting/_booth_base.html); ``errors`` keyed as there (``q-<question id>`` or
+        ``ballot``), never the marks."""
         response = make_response(
             self.render_template(
                 "office/voting/booth.html",
                 title=_("Ballot"),
                 poll=view.poll,
-                questions=[
-                    {
-                        "id": q.id,
-                        "text": pick(q.text, locale),
-                        "max_choices": q.max_choices,
-                        "options": [{"id": o.id, "text": pick(o.text, locale), "cost": o.cost} for o in q.options],
-                    }
-                    for q in view.questions
-                ],
-                budget=view.poll.budget if view.poll.kind == polls.BUDGET else None,
+                view=view,
                 token=token,
-                problem=problem,
+                errors=errors or {},
                 minutes=office_votes.BOOTH_MINUTES,
             ),
             status,
@@ -190,8 +188,13 @@ class OfficeVotingView(BaseView):
         """Check that the person may vote and open the ballot booth for them."""
         poll = self._poll(poll_id)
         actor = web.require_actor()
+        # The search result's person token: a voter with no residency here is found only through it.
+        raw_token = request.form.get("t", "")
+        person_token = raw_token if isinstance(raw_token, str) else ""
         try:
-            person = office_votes.check_voter(db.session, actor, poll, _posted_id("voter_id"))
+            person = office_votes.check_voter(
+                db.session, actor, poll, _posted_id("voter_id"), secret_key=self._secret(), token=person_token
+            )
         except access.NotFound:
             return self._page(poll, problem=_("There is no active citizen account like that."), status=404)
         except NotAllowed:
@@ -204,7 +207,7 @@ class OfficeVotingView(BaseView):
                 isinstance(refused, processes.NotEligible)
                 and "ResidentsView.person" in current_flask_app().view_functions
             ):
-                verify_url = url_for("ResidentsView.person", user_id=_posted_id("voter_id"))
+                verify_url = url_for("ResidentsView.person", user_id=_posted_id("voter_id"), t=person_token or None)
             return self._page(
                 poll,
                 problem=_("This person cannot vote here: %(reason)s", reason=str(refused)),
@@ -232,7 +235,9 @@ class OfficeVotingView(BaseView):
         view = polls.structure(db.session, poll)
         choices = _choices(view)
         if choices is None:
-            return self._booth_page(view, token, _("The ballot was not filled in properly; mark it again."), 400)
+            return self._booth_page(
+                view, token, {"ballot": _("The ballot was not filled in properly; mark it again.")}, 400
+            )
         try:
             receipt = office_votes.cast(db.session, actor, poll, booth, choices)
         except office_votes.BoothRefused as refused:
@@ -246,9 +251,12 @@ class OfficeVotingView(BaseView):
     def _refused(self, view: polls.PollView, token: str, refused: Exception):
         from app.domain.participation import ballots
 
+        if isinstance(refused, ballots.OverBudget) and view.questions:
+            # Said next to the projects, as online (the portal's ballot_errors does the same).
+            return self._booth_page(view, token, {f"q-{view.questions[0].id}": str(refused)}, 400)
         if isinstance(refused, ballots.InvalidBallot | ballots.OverBudget):
             # The voter can mark the ballot again (the marks are not shown back: the clerk may see the screen).
-            return self._booth_page(view, token, str(refused), 400)
+            return self._booth_page(view, token, {"ballot": str(refused)}, 400)
         return self._error(str(refused), 409, url_for(".poll", poll_id=view.poll.id))
 
     def _receipt(self, poll: Poll, receipt: Any):

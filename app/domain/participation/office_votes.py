@@ -113,15 +113,23 @@ def has_voted(session: AnySession, poll: Poll, user_id: int) -> bool:
 
 
 def check_voter(
-    session: AnySession, actor: Actor | None, poll: Poll, voter_user_id: object, now: dt.datetime | None = None
+    session: AnySession,
+    actor: Actor | None,
+    poll: Poll,
+    voter_user_id: object,
+    now: dt.datetime | None = None,
+    *,
+    secret_key: str | bytes | None = None,
+    token: object = None,
 ) -> residency.CitizenMatch:
     """The citizen ``voter_user_id`` if they may vote in ``poll`` now; else
     :class:`~app.domain.participation.processes.ParticipationRefused` saying why
-    (:class:`~app.domain.access.NotFound` for a forged id, NotAllowed for a clerk of
-    another municipality). Reads only."""
+    (:class:`~app.domain.access.NotFound` for a forged id, or a person the clerk may not look
+    at: see :func:`~app.domain.participation.residency.citizen` and its search ``token``;
+    NotAllowed for a clerk of another municipality). Reads only."""
     if not may_register(actor, poll):
         raise NotAllowed()
-    person = residency.citizen(session, actor, poll.municipality_id, voter_user_id)
+    person = residency.citizen(session, actor, poll.municipality_id, voter_user_id, secret_key=secret_key, token=token)
     processes.eligible(session, person.user_id, poll, now)
     if has_voted(session, poll, person.user_id):
         raise BoothRefused(ALREADY_VOTED)

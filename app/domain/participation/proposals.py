@@ -73,6 +73,7 @@ MAX_LOCATION = 300
 MAX_REASON = 1000
 # AMD; an INTEGER column holds 32 bits on PostgreSQL, and no community project costs more.
 MAX_COST = 2_000_000_000
+MAX_COST_TEXT = "2 000 000 000"
 MIN_THRESHOLD = 1
 MAX_THRESHOLD = 100_000
 PER_PAGE = 20
@@ -160,7 +161,7 @@ def _amount(raw: Any, *, field: str, errors: dict[str, str]) -> int | None:
     text = raw.replace(" ", "").replace("\u00a0", "").replace(",", "") if isinstance(raw, str) else raw
     number = inputs.whole_number(text, MAX_COST)
     if number is None:
-        errors[field] = _("Enter a whole number of drams from 1 to %(max)s.", max=f"{MAX_COST:,}".replace(",", " "))
+        errors[field] = _("Enter a whole number of drams from 1 to %(max)s.", max=MAX_COST_TEXT)
     return number
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
@@ -66,6 +67,15 @@ HOOK = "residency_from_registry"
 # Why reading a citizen's own residencies crosses municipalities: they are the person's own.
 OWN_RESIDENCIES = "a citizen's own residencies, in every municipality"
 
+# A clerk opens a person's page (or registers their office vote) only for someone who holds or
+# held a residency in the clerk's municipality, or with a *person token* from a search that
+# found them: signed with the app's secret under this salt, binding clerk, person and
+# municipality, good for PERSON_TOKEN_HOURS. Without it, counting up the id in the address
+# would list every citizen's name and e-mail and get round the search rule above.
+PERSON_SALT = "hamaynk.office-person-page"
+PERSON_TOKEN_HOURS = 2
+MAX_TOKEN = 500
+
 VERIFIED = "residency.verify"
 RENEWED = "residency.renew"
 REVOKED = "residency.revoke"
@@ -105,6 +115,8 @@ class CitizenMatch:
     psn: str | None
     identity_verified: bool
     residency: Residency | None
+    # The person token a search result carries (see PERSON_SALT); None elsewhere.
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,11 +248,51 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def find_citizens(session: DbSession, actor: Actor | None, municipality_id: int, query: str) -> list[CitizenMatch]:
+def _person_serializer(secret_key: str | bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=PERSON_SALT)
+
+
+def person_token(secret_key: str | bytes, *, clerk_user_id: int, person_user_id: int, municipality_id: int) -> str:
+    """The token a search result links with: lets ``clerk_user_id`` open ``person_user_id``'s
+    page in ``municipality_id`` for :data:`PERSON_TOKEN_HOURS` (see :func:`citizen`)."""
+    payload = {"c": clerk_user_id, "u": person_user_id, "m": municipality_id}
+    return str(_person_serializer(secret_key).dumps(payload))
+
+
+def _token_admits(
+    secret_key: str | bytes | None,
+    token: object,
+    *,
+    clerk_user_id: int,
+    person_user_id: int,
+    municipality_id: int,
+    max_age: int | None = None,
+) -> bool:
+    """Whether ``token`` is a good person token for exactly this clerk, person and
+    municipality (no database read: a forged one costs nothing but a signature check)."""
+    if not secret_key or not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
+        return False
+    age = PERSON_TOKEN_HOURS * 3600 if max_age is None else max_age
+    try:
+        data = _person_serializer(secret_key).loads(token, max_age=age)
+    except BadSignature:  # SignatureExpired is one
+        return False
+    return isinstance(data, dict) and data == {"c": clerk_user_id, "u": person_user_id, "m": municipality_id}
+
+
+def find_citizens(
+    session: DbSession,
+    actor: Actor | None,
+    municipality_id: int,
+    query: str,
+    *,
+    secret_key: str | bytes | None = None,
+) -> list[CitizenMatch]:
     """Active citizen accounts matching ``query`` — a public service number (exactly), an
     e-mail address (exactly, any case) or part of the name — with their residency in
     ``municipality_id``; for those who may verify there, nothing for anyone else. At most
-    :data:`SEARCH_LIMIT`, by name. Two queries whatever is found."""
+    :data:`SEARCH_LIMIT`, by name. Two queries whatever is found. With ``secret_key`` each
+    match carries its person token (:func:`person_token`), for the link to its page."""
     text = (query or "").strip()[:MAX_QUERY] if isinstance(query, str) else ""
     if len(text) < SEARCH_MIN_CHARS or not may_verify(actor, municipality_id):
         return []
@@ -276,6 +328,13 @@ def find_citizens(session: DbSession, actor: Actor | None, municipality_id: int,
             psn=profile.psn if profile is not None else None,
             identity_verified=profile is not None and profile.identity_verified_at is not None,
             residency=here.get(user.id),
+            token=(
+                person_token(
+                    secret_key, clerk_user_id=actor.user_id, person_user_id=user.id, municipality_id=municipality_id
+                )
+                if secret_key and actor is not None
+                else None
+            ),
         )
         for user, profile in rows
     ]
@@ -285,11 +344,33 @@ def _person_name(user: User) -> str:
     return " ".join(p for p in (user.first_name, user.last_name) if p and p != "-")
 
 
-def citizen(session: DbSession, actor: Actor | None, municipality_id: int, user_id: object) -> CitizenMatch:
+def citizen(
+    session: DbSession,
+    actor: Actor | None,
+    municipality_id: int,
+    user_id: object,
+    *,
+    secret_key: str | bytes | None = None,
+    token: object = None,
+) -> CitizenMatch:
     """One active citizen account, with its residency in ``municipality_id``, for those who
-    may verify there; :class:`~app.domain.access.NotFound` for anything else (a staff
-    account, a blocked one, a forged id)."""
+    may verify there, and only a person they may look at: one who holds or held a residency
+    there (revoked and expired ones count), or one a search found for this clerk (``token``
+    from :func:`find_citizens`, checked with ``secret_key``).
+    :class:`~app.domain.access.NotFound` for anything else (no such id, a person with no link
+    to the municipality and no good token, a staff account, a blocked one): the same error
+    after the same one query, so the answers cannot be told apart."""
     if not may_verify(actor, municipality_id) or not _valid_id(user_id):
+        raise access.NotFound(user_id)
+    assert actor is not None  # may_verify said so
+    row = _row(session, user_id, municipality_id)  # type: ignore[arg-type]
+    if row is None and not _token_admits(
+        secret_key,
+        token,
+        clerk_user_id=actor.user_id,
+        person_user_id=user_id,  # type: ignore[arg-type]
+        municipality_id=municipality_id,
+    ):
         raise access.NotFound(user_id)
     user = _citizen_account(session, user_id)  # type: ignore[arg-type]
     if user is None:
@@ -301,7 +382,7 @@ def citizen(session: DbSession, actor: Actor | None, municipality_id: int, user_
         email=user.email,
         psn=profile.psn if profile is not None else None,
         identity_verified=profile is not None and profile.identity_verified_at is not None,
-        residency=_row(session, user.id, municipality_id),
+        residency=row,
     )
 
 
