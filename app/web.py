@@ -29,6 +29,9 @@ SCOPE_CHECK_MODES = ("raise", "log", "off")
 # so one ``g``) with the test around them, so both are dropped when the request ends.
 _HANDLING = "_hamaynk_handling"
 _ACTOR = "_hamaynk_actor"
+# The signed-in user's id and own staff profile (or None), as the sign-in check read them
+# with the user (app.security); dropped when the request ends, like the actor.
+OWN_PROFILE = "_hamaynk_own_profile"
 
 
 class UnscopedQuery(RuntimeError):
@@ -44,7 +47,13 @@ def current_actor() -> Actor | None:
         return None
     cached = g.get(_ACTOR)
     if cached is None or cached[0] != user.id:
-        cached = (user.id, access.load_actor(db.session, user.id))
+        # The sign-in check read the user's own staff profile with the user (app.security).
+        prefetched = g.get(OWN_PROFILE)
+        if prefetched is not None and prefetched[0] == user.id:
+            actor = access.load_actor(db.session, user.id, profile=prefetched[1])
+        else:
+            actor = access.load_actor(db.session, user.id)
+        cached = (user.id, actor)
         setattr(g, _ACTOR, cached)
     return cached[1]
 
@@ -105,6 +114,7 @@ def _handling() -> None:
 def _handled(_error: BaseException | None) -> None:
     g.pop(_HANDLING, None)
     g.pop(_ACTOR, None)
+    g.pop(OWN_PROFILE, None)
 
 
 _installed = False

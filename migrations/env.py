@@ -94,7 +94,15 @@ def run_migrations_online():
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
+            migration = context.get_context()
+            before = set(migration.get_current_heads())
             context.run_migrations()
+            if set(migration.get_current_heads()) != before:
+                # Fresh indexes and tables have no statistics yet: without them SQLite (never
+                # analyzed otherwise) guesses its plans, badly at scale (app.database.analyze).
+                from app.database import analyze
+
+                analyze(connection)
 
 
 if context.is_offline_mode():

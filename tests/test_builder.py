@@ -458,15 +458,19 @@ def test_other_processes_pick_up_new_services_on_their_next_request(app, client,
     other = create_app(
         "test",
         overrides={
-            k: app.config[k]
-            for k in (
-                "SQLALCHEMY_DATABASE_URI",
-                "HAMAYNK_PLUGINS",
-                "HAMAYNK_LOAD_ENTRYPOINTS",
-                "HAMAYNK_SERVICE_DIRS",
-                "HAMAYNK_STORAGE",
-                "HAMAYNK_STORAGE_PATH",
-            )
+            **{
+                k: app.config[k]
+                for k in (
+                    "SQLALCHEMY_DATABASE_URI",
+                    "HAMAYNK_PLUGINS",
+                    "HAMAYNK_LOAD_ENTRYPOINTS",
+                    "HAMAYNK_SERVICE_DIRS",
+                    "HAMAYNK_STORAGE",
+                    "HAMAYNK_STORAGE_PATH",
+                )
+            },
+            # Look on every request (by default every 2 s; tests/test_request_overhead.py).
+            "HAMAYNK_BUILDER_RECHECK_SECONDS": 0,
         },
     )
     try:

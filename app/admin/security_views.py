@@ -10,13 +10,17 @@ option lists of their forms are set here. Wired in by ``app.security.HamaynkSecu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import current_app, g, has_request_context, request
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security import views as fab
+from flask_appbuilder.security.sqla import models as fab_models
 from flask_appbuilder.validators import PasswordComplexityValidator
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
 
 from app.domain.accounts import MAX_NAME_PART, password_problem
 from app.extensions import db
@@ -96,11 +100,42 @@ def _relabel_options(view: Any, labels: dict[str, Any]) -> None:
                 field.kwargs["get_label"] = get_label
 
 
+class _EagerList(SQLAInterface):
+    """The view's model interface, with what the list shows of each row loaded for the whole
+    page in one query per relation (``loads``), not lazily per row: Flask-AppBuilder's lists
+    would otherwise send one query per row and relation (tests/test_query_counts.py)."""
+
+    def __init__(self, obj: Any, loads: Callable[[], Sequence[Any]]) -> None:
+        super().__init__(obj)
+        self._loads = loads
+
+    def apply_all(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().apply_all(query, *args, **kwargs).options(*self._loads())
+
+    def get_related_interface(self, col_name: str) -> SQLAInterface:
+        # The related model's own lists (a form's pickers) load nothing extra.
+        return SQLAInterface(self.get_related_model(col_name))
+
+
+def _eager(view: Any, loads: Callable[[], Sequence[Any]]) -> None:
+    view.datamodel = _EagerList(view.datamodel.obj, loads)
+
+
+def _role_permissions() -> list[Any]:
+    # A role's permissions print as "permission on view": both looked up once per page too.
+    permissions = selectinload(fab_models.Role.permissions)
+    return [
+        permissions.joinedload(fab_models.PermissionView.permission),
+        permissions.joinedload(fab_models.PermissionView.view_menu),
+    ]
+
+
 # Each is named as its parent: Flask-AppBuilder derives endpoints, permission names and its
 # templates' links from the class name, so URLs, stored permissions and app.security's role
 # table stay what they were.
 class UserDBModelView(fab.UserDBModelView):
     def __init__(self, **kwargs: Any) -> None:
+        _eager(self, lambda: [selectinload(User.roles), selectinload(User.groups)])
         super().__init__(**kwargs)
         _relabel_options(self, {"roles": _role_option, "groups": _option})
 
@@ -114,6 +149,7 @@ class RoleModelView(fab.RoleModelView):
     label_columns = {**fab.RoleModelView.label_columns, "user": _l("Users"), "groups": _l("Groups")}
 
     def __init__(self, **kwargs: Any) -> None:
+        _eager(self, _role_permissions)
         super().__init__(**kwargs)
         _relabel_options(self, {"permissions": _option, "user": _option})
 
@@ -146,6 +182,7 @@ class UserGroupModelView(fab.UserGroupModelView):
     }
 
     def __init__(self, **kwargs: Any) -> None:
+        _eager(self, lambda: [selectinload(fab_models.Group.roles)])
         super().__init__(**kwargs)
         _relabel_options(self, {"roles": _role_option, "users": _option})
 

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import contains_eager, selectinload
 from wtforms.validators import Regexp
 
 from app import web
@@ -29,7 +30,7 @@ from app.domain.activations import ActivationError, catalogue, set_activation, s
 from app.domain.staff import StaffError, StaffInput, create_staff, grantable_roles, update_staff
 from app.extensions import db
 from app.i18n import current_locale, tr
-from app.models import Department, Municipality, StaffProfile
+from app.models import Department, Municipality, StaffProfile, User
 from app.plugins import runtime as plugin_runtime
 
 
@@ -319,7 +320,15 @@ class StaffView(BaseView):
         return self.appbuilder.sm
 
     def _visible_profiles(self):
-        stmt = select(StaffProfile).join(StaffProfile.user).order_by(StaffProfile.municipality_id, StaffProfile.user_id)
+        # Each row shows its user and their roles: loaded with the profiles, not per row.
+        stmt = (
+            select(StaffProfile)
+            .join(StaffProfile.user)
+            .options(
+                contains_eager(StaffProfile.user).selectinload(User.roles), selectinload(StaffProfile.municipality)
+            )
+            .order_by(StaffProfile.municipality_id, StaffProfile.user_id)
+        )
         return db.session.execute(access.scoped(stmt, StaffProfile, web.require_actor())).scalars().all()
 
     def _department_names(self, profiles) -> dict[int, str]:

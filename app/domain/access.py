@@ -130,15 +130,22 @@ class Actor:
         return self.municipality_id is None and not self.has(*roles.STAFF_ROLES)
 
 
-def load_actor(session: Session, actor_id: int | None) -> Actor | None:
-    """The actor for a user id (once per request, job or API call); ``None`` for no such user."""
+# load_actor's "profile not read yet" (``None`` is "read: the user has none").
+_UNREAD: Any = object()
+
+
+def load_actor(session: Session, actor_id: int | None, *, profile: StaffProfile | None = _UNREAD) -> Actor | None:
+    """The actor for a user id (once per request, job or API call); ``None`` for no such user.
+    ``profile``: the user's own staff profile (or ``None``: they have none) when the caller
+    already read it with the user (a request's sign-in check does), saving a query."""
     if actor_id is None:
         return None
     user = session.get(User, actor_id)
     if user is None:
         return None
-    own = unscoped(select(StaffProfile), reason=OWN_PROFILE)
-    profile = session.execute(own.where(StaffProfile.user_id == actor_id)).scalar_one_or_none()
+    if profile is _UNREAD or (profile is not None and profile.user_id != actor_id):
+        own = unscoped(select(StaffProfile), reason=OWN_PROFILE)
+        profile = session.execute(own.where(StaffProfile.user_id == actor_id)).scalar_one_or_none()
     return Actor(
         user_id=user.id,
         roles=frozenset(role.name for role in user.roles),
@@ -902,6 +909,15 @@ def status_texts_of(session: Session, pairs: Iterable[tuple[int, str]]) -> dict[
     wanted = {(int(mid), str(key)) for mid, key in pairs}
     if not wanted:
         return {}
+    # Rows this transaction loaded whole already (a filing reads its service's row first): not
+    # read again. Only when every pair is among them; otherwise one query for all.
+    loaded = {
+        (row.municipality_id, row.service_key): row.status_texts
+        for row in session.identity_map.values()
+        if isinstance(row, ServiceActivation) and "status_texts" in row.__dict__
+    }
+    if wanted <= loaded.keys():
+        return {pair: dict(loaded[pair] or {}) for pair in wanted}
     stmt = unscoped(
         select(ServiceActivation.municipality_id, ServiceActivation.service_key, ServiceActivation.status_texts),
         reason="public: municipalities' own citizen-facing status words",

@@ -60,6 +60,9 @@ CHUNK = 1024 * 1024
 # migrations: a fresh instance has rows here and is still empty.
 BOOTSTRAP_TABLES = frozenset(
     {"ab_permission", "ab_view_menu", "ab_permission_view", "ab_role", "ab_permission_view_role", "alembic_version"}
+    # SQLite's name-search FTS5 table (app.models.applications) keeps its settings and index
+    # structure in these from its creation on, with no application at all.
+    | {"application_name_fts_config", "application_name_fts_data"}
 )
 
 # progress(stage, done, total): stages "files" and "verify" and "restore" count objects.

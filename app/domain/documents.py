@@ -195,12 +195,15 @@ def store_documents(
     uploaded_by_id: int | None = None,
     *,
     already_stored: int | None = None,
+    flush: bool = True,
 ) -> list[ApplicationDocument]:
     """Check ``files`` against ``requirement`` (together with what the application already
     has for it), write them to ``storage`` and add their rows to ``session``, flushed but not
     committed: the caller commits them together with whatever else the request changes.
     ``already_stored`` is what the files count against ``max_count`` when that is not every
-    stored file (a resubmission replacing superseded ones, app.domain.corrections).
+    stored file (a resubmission replacing superseded ones, app.domain.corrections; 0 for a
+    new application). ``flush=False`` leaves the rows pending for the caller's next flush
+    (intake: an application not inserted yet).
 
     Raises an :class:`app.domain.uploads.UploadRefused` (nothing written, nothing added) or
     a :class:`app.domain.storage.StorageError` (nothing left written, nothing added).
@@ -227,7 +230,8 @@ def store_documents(
         for key, item in written
     ]
     session.add_all(rows)
-    session.flush()
+    if flush:
+        session.flush()
     return rows
 
 

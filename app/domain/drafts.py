@@ -436,9 +436,13 @@ def submit(
     if already is not None:
         return intake.IntakeResult(already, None, False)
     _check_version(draft, expected_version)
-    service = service_of(session, host.registry, draft)
-    if service is None:
+    # The municipality's row for the service, read once: intake reads it no more.
+    offered = intake.offered_service(
+        session, host.registry, draft.municipality_id, draft.service_key, draft.service_version
+    )
+    if offered is None:
         raise NotOffered()
+    service, activation = offered
     quote, paid = fee(session, host.registry, draft, service)
     if quote.must_pay_first and not paid.settled:
         raise PaymentRequired()
@@ -481,6 +485,7 @@ def submit(
             locale=locale,
             staged_ids=[row.id for row in kept],
             before_commit=finish,
+            activation=activation,
         )
     finally:
         for uploads in stored.values():

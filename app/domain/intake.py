@@ -116,12 +116,31 @@ def enabled_service(
 ) -> Service | None:
     """The declaration of ``service_key`` (its newest version, or ``version``) if the
     municipality offers the service, else ``None``."""
+    offered = offered_service(session, registry, municipality_id, service_key, version)
+    return offered[0] if offered is not None else None
+
+
+def offered_service(
+    session: Session,
+    registry: ServiceRegistry,
+    municipality_id: int,
+    service_key: str,
+    version: int | None = None,
+    *,
+    activation: ServiceActivation | None = None,
+) -> tuple[Service, ServiceActivation] | None:
+    """:func:`enabled_service` with the municipality's row for the service, which a filing
+    then needs (fee, deadline, department): read once and handed down, not read again.
+    ``activation`` is that row when the caller read it in this transaction already (the
+    office's form view does, to find the service)."""
     registered = registry.get(service_key, version) if version is not None else registry.get(service_key)
     if registered is None:
         return None
-    stmt = access.within(select(ServiceActivation.enabled), ServiceActivation, municipality_id)
-    enabled = session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
-    return registered.service if enabled else None
+    row = activation
+    if row is None or row.municipality_id != municipality_id or row.service_key != service_key:
+        stmt = access.within(select(ServiceActivation), ServiceActivation, municipality_id)
+        row = session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
+    return (registered.service, row) if row is not None and row.enabled else None
 
 
 # Where a failed plug-in check is reported among the form errors: no field has this name
@@ -360,6 +379,7 @@ class IntakeResult:
 @dataclass(frozen=True)
 class _Checked:
     service: Service
+    activation: ServiceActivation
     data: dict[str, Any]
     applicant: Applicant
     uploads: dict[str, list[Any]]
@@ -386,13 +406,17 @@ def _check(
     uploads: Mapping[str, Sequence[Any]],
     submit: bool,
     locale: str,
+    activation: ServiceActivation | None = None,
 ) -> _Checked:
-    service = enabled_service(session, host.registry, municipality_id, service_key, service_version)
+    offered = offered_service(
+        session, host.registry, municipality_id, service_key, service_version, activation=activation
+    )
     person, applicant_errors = clean_applicant(applicant)
-    if service is None:
+    if offered is None:
         # The form data is the service's to judge, so without one only the applicant can be.
         problem = _("This municipality does not offer this service.") if service_key else _("Choose a service.")
         raise FilingRefused(service=problem, applicant=applicant_errors)
+    service, activation = offered
     cleaned, data_errors = validate_form_data(host, service, data)
     chosen = {req.key: uploaded_files(uploads.get(req.key, ())) for req in service.documents}
     # A draft may wait for its documents; a submission must carry the whole checklist.
@@ -404,7 +428,7 @@ def _check(
             documents={req.key: _("Attach this document.") for req in missing},
             problems=[missing_documents_message(missing, locale)] if missing else [],
         )
-    return _Checked(service, cleaned, person, chosen)
+    return _Checked(service, activation, cleaned, person, chosen)
 
 
 def file(
@@ -426,6 +450,7 @@ def file(
     receipt_key: str | bytes | None = None,
     staged_ids: Sequence[int] = (),
     before_commit: Callable[[Session, Application], None] | None = None,
+    activation: ServiceActivation | None = None,
 ) -> IntakeResult:
     """File one application for ``municipality_id`` as ``actor`` through ``channel``
     (:mod:`app.domain.channels`), and commit it.
@@ -441,7 +466,9 @@ def file(
     their rows are deleted in the same transaction; the caller deletes their objects after.
     ``before_commit(session, application)`` runs last inside the filing's transaction (the
     portal deletes the draft filed and moves its payments there), so it commits with the
-    application or not at all; what it raises rolls the filing back.
+    application or not at all; what it raises rolls the filing back. ``activation`` is the
+    municipality's row for the service if the caller read it in this transaction
+    (:func:`offered_service`): it is then not read again.
 
     Checks come first and write nothing: who files (:class:`NotAllowed`; an unknown
     ``channel`` is a :class:`ValueError`), then the service, the applicant, the data and the
@@ -459,10 +486,22 @@ def file(
         if existing is not None:
             return IntakeResult(existing, None, False)
     checked = _check(
-        session, host, municipality_id, service_key, service_version, data, applicant, uploads or {}, submit, locale
+        session,
+        host,
+        municipality_id,
+        service_key,
+        service_version,
+        data,
+        applicant,
+        uploads or {},
+        submit,
+        locale,
+        activation,
     )
-    for pause in (*RETRY_PAUSES, None):
-        if submission_key is not None:
+    for attempt, pause in enumerate((*RETRY_PAUSES, None)):
+        # The first attempt follows the look-up above at once (the checks read nothing it
+        # could change); a retry looks again, the winner of a race may have committed since.
+        if submission_key is not None and attempt:
             existing = existing_submission(session, municipality_id, submission_key)
             if existing is not None:
                 return IntakeResult(existing, None, False)
@@ -531,6 +570,9 @@ def _file_once(
     before_commit: Callable[[Session, Application], None] | None = None,
 ) -> IntakeResult:
     person = checked.applicant
+    # Nothing is flushed until the submit: the application is one INSERT with its submitted
+    # state (not a draft INSERT and an UPDATE), its documents follow in the same flush, and the
+    # municipality's row for the service read by the checks serves every step.
     application, secret = workflow.new_application(
         session,
         service=checked.service,
@@ -545,14 +587,28 @@ def _file_once(
         applicant_address=person.address,
         channel=channel,
         submission_key=submission_key,
+        activation=checked.activation,
+        flush=False,
     )
     stored: list[ApplicationDocument] = []
-    for requirement in checked.service.documents:
-        if checked.uploads[requirement.key]:
-            files = checked.uploads[requirement.key]
-            stored += store_documents(session, storage, application, requirement, files, actor.user_id)
+    with session.no_autoflush:
+        for requirement in checked.service.documents:
+            if checked.uploads[requirement.key]:
+                files = checked.uploads[requirement.key]
+                stored += store_documents(
+                    session, storage, application, requirement, files, actor.user_id, already_stored=0, flush=False
+                )
     if submit:
-        workflow.submit(session, application, actor=actor, expected_version=application.version, host=host)
+        workflow.submit(
+            session,
+            application,
+            actor=actor,
+            expected_version=application.version,
+            host=host,
+            activation=checked.activation,
+        )
+    else:
+        session.flush()  # a draft: inserted as it is
     if receipt_key is not None:
         # Sealed with the application, so a filed application always has its code to print.
         receipts.keep_code(session, application, secret, secret_key=receipt_key, created_by_id=actor.user_id)
@@ -574,6 +630,7 @@ __all__ = [
     "file",
     "find_applicants",
     "new_submission_token",
+    "offered_service",
     "offered_services",
     "submission_key",
     "uploaded_files",

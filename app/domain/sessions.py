@@ -23,13 +23,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session, attributes
 
-from app.models import User
+from app.domain.access import OWN_PROFILE, unscoped
+from app.models import StaffProfile, User
 from app.models.base import utcnow
 from app.models.security import AuthSession
 
@@ -115,19 +117,39 @@ def find(session: Session, raw_id: object) -> AuthSession | None:
 
 
 def find_with_user(
-    session: Session, raw_id: object, *, user_id: int, kind: str, user_model: Any = User
-) -> tuple[AuthSession, Any] | None:
+    session: Session,
+    raw_id: object,
+    *,
+    user_id: int,
+    kind: str,
+    user_model: Any = User,
+    options: Sequence[Any] = (),
+) -> Found | None:
     """The row for a raw session id of ``user_id`` and ``kind`` (open or not) with its user
-    (``user_model``: Flask-AppBuilder's user class), in one SELECT: checking a request's
-    session costs one query, and the user is then in the session's identity map."""
+    (``user_model``: Flask-AppBuilder's user class) and the user's own staff profile (``None``
+    for citizens), in one SELECT: checking a request's session costs one query, and what
+    the request's actor is built from (app.domain.access.load_actor) is then loaded.
+    ``options`` are loader options for the user (its roles and groups, joined in as well)."""
     if not isinstance(raw_id, str) or not raw_id or len(raw_id) > 256:
         return None
-    found = session.execute(
-        select(AuthSession, user_model)
+    stmt = (
+        select(AuthSession, user_model, StaffProfile)
         .join(user_model, user_model.id == AuthSession.user_id)
+        .outerjoin(StaffProfile, StaffProfile.user_id == user_model.id)
         .where(AuthSession.token_hash == digest(raw_id), AuthSession.user_id == user_id, AuthSession.kind == kind)
-    ).first()
-    return None if found is None else (found[0], found[1])
+        .options(*options)
+    )
+    found = session.execute(unscoped(stmt, reason=OWN_PROFILE)).unique().first()
+    return None if found is None else Found(found[0], found[1], found[2])
+
+
+class Found(NamedTuple):
+    """What :func:`find_with_user` read: the session row, its user and the user's own staff
+    profile (``None`` for citizens)."""
+
+    row: AuthSession
+    user: Any
+    profile: StaffProfile | None
 
 
 def is_open(row: AuthSession, idle: dt.timedelta | None = None, now: dt.datetime | None = None) -> bool:
@@ -313,6 +335,7 @@ __all__ = [
     "REISSUED",
     "WEB",
     "Current",
+    "Found",
     "UnknownKind",
     "digest",
     "end",

@@ -424,6 +424,9 @@ def _write(
             on_behalf_of_id=change.on_behalf_of,
             at=utcnow(),
         )
+        if application.id is None:
+            # Filed and submitted at once: the flush below inserts both, the id flows in.
+            record.application = application
         session.add(record)
     _flush(session)
     if "history" in application.__dict__:
@@ -484,6 +487,8 @@ def new_application(
     channel: str,
     fee: int | None = None,
     submission_key: str | None = None,
+    activation: ServiceActivation | None = None,
+    flush: bool = True,
 ) -> tuple[Application, str]:
     """A draft with its tracking number, and the access secret to hand to the applicant
     (only its hash is stored, so this is the one chance to show it).
@@ -491,13 +496,25 @@ def new_application(
     ``channel`` is how it reached the municipality (:mod:`app.domain.channels`); it has no
     default so that every caller says it, and an unknown one raises :class:`ValueError`.
     ``data`` must already be validated (:func:`app.plugins.runtime.validate_application_data`).
+    ``activation`` is the municipality's row for the service when the caller has read it
+    already (intake does), so it is not read again. ``flush=False`` leaves the row pending:
+    intake submits it before the first flush, so filing is one INSERT, not an INSERT of a
+    draft and an UPDATE to submitted.
     """
     channels.require(channel)
-    _require_offered(session, municipality_id, service.key)
+    if activation is None:
+        _require_offered(session, municipality_id, service.key)
+    elif not (
+        activation.enabled and activation.municipality_id == municipality_id and activation.service_key == service.key
+    ):
+        raise NotAllowed(_l("This municipality does not offer this service."))
     _require_text(applicant_name, _l("Enter the applicant's name."))
     if fee is None:
-        stmt = access.within(select(ServiceActivation.fee_override), ServiceActivation, municipality_id)
-        override = session.execute(stmt.where(ServiceActivation.service_key == service.key)).scalar_one_or_none()
+        if activation is not None:
+            override = activation.fee_override
+        else:
+            stmt = access.within(select(ServiceActivation.fee_override), ServiceActivation, municipality_id)
+            override = session.execute(stmt.where(ServiceActivation.service_key == service.key)).scalar_one_or_none()
         fee = override if override is not None else service.fee
     secret, secret_hash = new_access_secret()
     application = Application(
@@ -518,43 +535,64 @@ def new_application(
         created_by_id=created_by_id,
         fee=fee,
         submission_key=submission_key,
+        # Set now (the column default would only apply at the INSERT), so a pending row has
+        # the version its submit is checked against.
+        version=1,
     )
     session.add(application)
-    session.flush()
+    if flush:
+        session.flush()
     return application, secret
 
 
 def submit(
-    session: Session, application: Application, *, actor: Actor, expected_version: int, host: PluginHost
+    session: Session,
+    application: Application,
+    *,
+    actor: Actor,
+    expected_version: int,
+    host: PluginHost,
+    activation: ServiceActivation | None = None,
 ) -> TransitionRecord:
     """File a draft: it goes to the first step of its route, and its clock starts.
 
-    With no step applying to its data, the application is approved at once.
+    With no step applying to its data, the application is approved at once. ``activation``
+    is the municipality's row for the service when the caller has read it already.
     """
     _require_version(application, expected_version)
     _require_status(application, (statuses.DRAFT,))
     _require_active(actor)
     if not access.may_submit(actor, application):
         raise NotAllowed(_l("Only the applicant or the municipality's staff may do this."))
-    _require_offered(session, application.municipality_id, application.service_key)
+    # One read of the municipality's row serves the offer check, the department and the
+    # deadline (it was read three times).
+    if activation is None or (activation.municipality_id, activation.service_key) != (
+        application.municipality_id,
+        application.service_key,
+    ):
+        activation = _activation(session, application)
+    if activation is None or not activation.enabled:
+        raise NotAllowed(_l("This municipality does not offer this service."))
     service = service_of(application, host.registry)
     first = next_step(service, application.data or {}, None)
     day = deadlines.today()
-    activation = _activation(session, application)
+    if application.id is None and host.listens("before_transition"):
+        # A pending row (intake files and submits in one INSERT) has no id yet; a plug-in
+        # checking the submission is promised one (app.domain.protocols.ApplicationView).
+        _flush(session)
 
     def apply() -> None:
         application.submitted_at = utcnow()
-        application.due_at = deadlines.overall_due_date(session, service, application.municipality_id, day)
-        if activation is not None and activation.department_id is not None:
+        # One calendar for both dates: the municipality's holidays are read once.
+        working = deadlines.calendar(session, application.municipality_id)
+        override = activation.deadline_override
+        application.due_at = working.add_working_days(day, override if override is not None else service.deadline_days)
+        if activation.department_id is not None:
             application.department_id = activation.department_id
         application.current_step = first.key if first else None
         # Something to pay: due until a payment (app.domain.payments) or a waiver settles it.
         application.payment_status = (application.payment_status or payments.DUE) if application.fee > 0 else None
-        application.step_due_at = (
-            deadlines.end_of_day(deadlines.step_due_date(session, first, application.municipality_id, day))
-            if first
-            else None
-        )
+        application.step_due_at = deadlines.end_of_day(working.add_working_days(day, first.days)) if first else None
 
     change = _Change(
         SUBMIT, statuses.SUBMITTED if first else statuses.APPROVED, apply=apply, step_key=first.key if first else None

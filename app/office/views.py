@@ -215,11 +215,12 @@ class OfficeView(BaseView):
     @has_access
     def new(self, service_key: str):
         mid = self._municipality_id()
-        service = None
+        offered = None
         if len(service_key) <= MAX_SERVICE_KEY:
-            service = intake.enabled_service(db.session, plugin_runtime.registry(), mid, service_key)
-        if service is None:
+            offered = intake.offered_service(db.session, plugin_runtime.registry(), mid, service_key)
+        if offered is None:
             return self._error(_("Your municipality does not offer this service."), 404)
+        service, activation = offered
         locale = current_locale()
         form = plugin_runtime.form_class(service, locale)()
         applicant = applicant_form()
@@ -272,6 +273,7 @@ class OfficeView(BaseView):
                 locale=locale,
                 receipt_key=current_flask_app().config["SECRET_KEY"],
                 staged_ids=[row.id for row in kept],
+                activation=activation,  # read above: not again
             )
         except intake.FilingRefused as exc:
             refused = exc

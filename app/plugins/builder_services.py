@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from flask import Flask, g
+from flask import Flask, g, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, event, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -171,10 +173,23 @@ def checked(service: Service, field_types: Mapping[str, Any]) -> list[str]:
 # -- loading into the registry ----------------------------------------------------------------
 
 
+# How often a process looks for services saved by another process (seconds; 0: on every
+# request). Each look is a query (max/count of service_definition); asking it on every page
+# was a fixed cost of every request, for a table that changes a few times a month. A save in
+# this process reloads at once (the builder refreshes, and any commit that writes a
+# definition makes the next request look); another process's save shows within this delay.
+RECHECK_SECONDS = "HAMAYNK_BUILDER_RECHECK_SECONDS"
+DEFAULT_RECHECK_SECONDS = 2.0
+# The clock of those looks (a seam for tests).
+_clock = time.monotonic
+
+
 @dataclass
 class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     marker: Any = "never loaded"
+    # _clock() of the last look at the table; -inf: look on the next request.
+    checked_at: float = -math.inf
 
 
 def _state(app: Flask) -> _State:
@@ -269,6 +284,7 @@ def refresh(app: Flask | None = None, force: bool = False) -> bool:
     state = _state(app)
     marker: tuple[int | None, int] | str
     with state.lock, app.app_context():
+        state.checked_at = _clock()
         try:
             with db.engine.connect() as conn:
                 marker = _marker(conn)
@@ -297,12 +313,49 @@ def _before_request() -> None:
     if g.get("_hamaynk_builder_checked") or (request.endpoint or "").endswith("static"):
         return
     g._hamaynk_builder_checked = True
-    refresh_if_changed(current_flask_app())
+    app = current_flask_app()
+    wait = float(app.config.get(RECHECK_SECONDS, DEFAULT_RECHECK_SECONDS))
+    if _clock() - _state(app).checked_at < wait:
+        return
+    refresh_if_changed(app)
+
+
+def _request_done(_error: BaseException | None) -> None:
+    # A test client's requests can share one ``g``; each request decides for itself.
+    g.pop("_hamaynk_builder_checked", None)
+
+
+_WROTE_DEFINITION = "hamaynk.wrote_service_definition"
+
+
+def _note_definition_writes(session: Session, _context: Any, _instances: Any) -> None:
+    if any(isinstance(obj, ServiceDefinition) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_WROTE_DEFINITION] = True
+
+
+def _look_on_next_request(session: Session) -> None:
+    # A definition committed by this process (by whatever path): the next request looks.
+    if session.info.pop(_WROTE_DEFINITION, False) and has_app_context():
+        _state(current_flask_app()).checked_at = -math.inf
+
+
+def _forget_definition_writes(session: Session) -> None:
+    session.info.pop(_WROTE_DEFINITION, None)
+
+
+_listening = False
 
 
 def init_app(app: Flask) -> None:
+    global _listening
     refresh(app, force=True)
     app.before_request(_before_request)
+    app.teardown_request(_request_done)
+    if not _listening:
+        event.listen(Session, "before_flush", _note_definition_writes)
+        event.listen(Session, "after_commit", _look_on_next_request)
+        event.listen(Session, "after_rollback", _forget_definition_writes)
+        _listening = True
 
 
 # -- reading -------------------------------------------------------------------------------------
