@@ -109,5 +109,5 @@ def test_a_child_that_ends_takes_the_others_down_and_its_status_out():
 def test_dev_run_serves_through_the_supervisor():
     source = (ROOT / "dev.py").read_text()
     body = source[source.index("def cmd_run") : source.index("def supervise")]
-    assert "supervise([worker, server]" in body
+    assert "supervise([*mail, worker, server]" in body
     assert "subprocess.run(" not in body.split('"demo"')[-1]

@@ -294,6 +294,13 @@ def test_the_booth_has_no_staff_menu_and_no_way_out(app, client, clerk, poll_id,
     assert all(href.startswith("#") for href in links), links
     # Its only form casts the ballot.
     assert re.findall(r'<form[^>]*action="([^"]+)"', html) == [f"/office/voting/{poll_id}/cast"]
+    # The receipt the voter reads next is on the same bare screen: its one link is the
+    # clerk's "Done", back to the office voting page.
+    receipt = vote(client, app, poll_id, voter).get_data(as_text=True)
+    assert receipt_code(receipt) and receipt.count("<main") == 1
+    for staff in ("/logout", "/office/residents", "/office/inbox", "/users/userinfo", "navbar", "/lang/"):
+        assert staff not in receipt, staff
+    assert re.findall(r'<a\s[^>]*href="([^"]*)"', receipt) == ["/office/voting/"]
 
 
 def test_a_budget_booth_is_the_online_ballot(app, client, clerk, alpha, voter):

@@ -433,6 +433,9 @@ def _chart(question_id: int, options: Sequence[OptionResult]) -> Markup:
         # number is centred on the axis's end and needs room for its other half.
         margin_left=8 + math.ceil(0.2 * font_size * max((len(label) for label in labels), default=0)),
         margin_right=24,
+        # Cut to 20 letters above, with room for them: pygal's own cut (it guesses the room
+        # from Latin letters' width) would shorten them again, to a few words.
+        truncate_label=-1,
     )
     # pygal draws a horizontal bar chart's first label at the bottom: reversed, the chart
     # reads top to bottom in the order of the ballot and of the table below it.

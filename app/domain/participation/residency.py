@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 
@@ -289,7 +289,8 @@ def find_citizens(
     secret_key: str | bytes | None = None,
 ) -> list[CitizenMatch]:
     """Active citizen accounts matching ``query`` — a public service number (exactly), an
-    e-mail address (exactly, any case) or part of the name — with their residency in
+    e-mail address (exactly, any case) or, among those who hold or held a residency here,
+    part of the name — with their residency in
     ``municipality_id``; for those who may verify there, nothing for anyone else. At most
     :data:`SEARCH_LIMIT`, by name. Two queries whatever is found. With ``secret_key`` each
     match carries its person token (:func:`person_token`), for the link to its page."""
@@ -304,8 +305,13 @@ def find_citizens(
     elif "@" in text:
         match = func.lower(User.email) == text.lower()
     else:
+        # A part of a name finds only people who live or lived here: otherwise any clerk could
+        # list the citizens of every municipality, e-mails included, three letters at a time.
+        # Anyone else (a newcomer to verify) is found by what they bring: the whole e-mail
+        # address or public service number.
         full_name = User.first_name + " " + User.last_name
-        match = full_name.ilike(_like(text), escape="\\")
+        known_here = access.within(select(Residency.user_id), Residency, municipality_id)
+        match = and_(full_name.ilike(_like(text), escape="\\"), User.id.in_(known_here))
     citizen_ids = select(User.id).join(User.roles).where(Role.name == roles.CITIZEN)
     staff_ids = select(User.id).join(User.roles).where(Role.name.in_(roles.STAFF_ROLES))
     rows = session.execute(
