@@ -202,6 +202,12 @@ def make_app(tmp_path, plugins: Iterable[Any] | None = None, **overrides: Any):
     settings.update(overrides)
     app = create_app("test", overrides=settings)
     reset_schema(app)
+    # create_app loaded the builder services the database held before the reset (on a shared
+    # PostgreSQL database, an earlier test's); the test config looks for changes only once an
+    # hour, so load them again from the reset database now.
+    from app.plugins import builder_services
+
+    builder_services.refresh(app, force=True)
     return app
 
 
