@@ -63,6 +63,30 @@ def test_the_generated_data_has_the_promised_shape(generated):
     assert one("SELECT sum(last_value) FROM tracking_counter") == SIZE
 
 
+def test_the_load_leaves_the_schema_and_name_search_as_migrated(generated, tmp_path):
+    """On SQLite the generator drops the indexes and triggers for the load and builds them
+    again (bench.generate._defer_sqlite_indexes): the same ones as a migrated database, and the
+    name search's FTS5 table finds what the triggers would have indexed."""
+    from app.testing import make_app
+
+    url, _summary = generated
+    make_app(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'migrated.sqlite3'}")
+    # The test app creates its tables without Alembic: no alembic_version table.
+    schema = (
+        "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
+        "AND tbl_name != 'alembic_version' ORDER BY type, name"
+    )
+    assert counts(url, schema) == counts(f"sqlite:///{tmp_path / 'migrated.sqlite3'}", schema)
+    name = counts(url, "SELECT applicant_name FROM application ORDER BY id LIMIT 1")[0][0]
+    part = name.split()[-1][1:5]
+    by_fts = counts(
+        url,
+        f"SELECT rowid FROM application_name_fts WHERE application_name_fts MATCH '\"{part}\"' ORDER BY rowid",
+    )
+    by_scan = counts(url, f"SELECT id FROM application WHERE applicant_name LIKE '%{part}%' ORDER BY id")
+    assert by_fts == by_scan != []
+
+
 def test_every_page_shows_the_rows_of_its_floor(generated):
     url, _summary = generated
     report = run(url, k=2, threads=2, out=lambda _line: None)
