@@ -138,4 +138,6 @@ def test_the_reasons_cost_at_most_two_queries_on_the_case_page(app, staff, clien
     with_reasons = count_statements(app, page)
     monkeypatch.setattr(workflow, "unavailable_reasons", lambda *args, **kwargs: [])
     without = count_statements(app, page)
-    assert 0 < with_reasons - without <= 2, (with_reasons, without)
+    # The reasons run the checks the offered actions ran; what those read is remembered for
+    # the request (app.domain.memo), so they cost nothing more (they cost two before).
+    assert with_reasons - without <= 0, (with_reasons, without)

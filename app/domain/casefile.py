@@ -301,6 +301,10 @@ def _read_details(
     return found
 
 
+def _people(records: list[TransitionRecord]) -> list[int | None]:
+    return [uid for r in records for uid in (r.actor_id, r.on_behalf_of_id)]
+
+
 def timeline(
     session: Session,
     application: Application,
@@ -310,13 +314,18 @@ def timeline(
     internal: bool,
     show_personal: bool = False,
     documents: list[ApplicationDocument] | None = None,
+    records: list[TransitionRecord] | None = None,
+    names: Mapping[int, str] | None = None,
 ) -> list[Event]:
     """The application's history; internal staff comments only when ``internal``; the values
-    a resubmission changed in personal fields masked unless ``show_personal``."""
-    records: list[TransitionRecord] = workflow.history(session, application)
+    a resubmission changed in personal fields masked unless ``show_personal``. ``records``
+    (its history) and ``names`` (of every actor in it) when the caller has read them."""
+    if records is None:
+        records = workflow.history(session, application)
     if not internal:
         records = [r for r in records if r.action != workflow.COMMENT]
-    names = user_names(session, [uid for r in records for uid in (r.actor_id, r.on_behalf_of_id)])
+    if names is None:
+        names = user_names(session, _people(records))
     if documents is None and any(r.action == workflow.RESUBMIT for r in records):
         documents = access.documents_of(session, application)
     file_names = {d.id: d.original_name for d in documents or ()}
@@ -521,12 +530,21 @@ def summary(
         )
     step = workflow.current_step(application, service) if service else None
     titles = {d.key: pick(d.title, locale) for d in service.documents} if service else {}
-    names = user_names(session, [application.assignee_id])
     stored = access.documents_of(session, application)
-    events = timeline(
-        session, application, service, locale, internal=internal, show_personal=show_personal, documents=stored
-    )
     records = workflow.history(session, application)
+    # One read of the names: the history's people and the assignee.
+    names = user_names(session, [*_people(records), application.assignee_id])
+    events = timeline(
+        session,
+        application,
+        service,
+        locale,
+        internal=internal,
+        show_personal=show_personal,
+        documents=stored,
+        records=records,
+        names=names,
+    )
     gone = corrections.superseded_ids(records)
     deadline = deadline_info(session, application)
     return CaseSummary(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -40,7 +40,7 @@ from app.domain.access import Actor
 from app.domain.casefile import FieldRow, form_rows
 from app.domain.declarations import Service, Step, pick
 from app.domain.errors import ChangedMeanwhile, NotAllowed, WorkflowError
-from app.models import Application, ApplicationDocument, Department, Municipality, ServiceActivation, TransitionRecord
+from app.models import Application, ApplicationDocument, Municipality, ServiceActivation, TransitionRecord
 
 if TYPE_CHECKING:
     from app.plugins.registry import ServiceRegistry
@@ -340,11 +340,13 @@ class CitizenCase:
 def _department_names(
     session: Session, application: Application, ids: Iterable[int | None], locale: str
 ) -> dict[int, str]:
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    stmt = access.within(select(Department), Department, application.municipality_id).where(Department.id.in_(wanted))
-    return {d.id: _localized(d, locale) for d in session.execute(stmt).scalars()}
+    # The municipality's departments, as the steps' departments were found (one query).
+    found = {}
+    for department_id in sorted({i for i in ids if i is not None}):
+        names = workflow.department_names(session, application.municipality_id, department_id)
+        if names is not None:
+            found[department_id] = pick(dict(names), locale)
+    return found
 
 
 def _step_departments(session: Session, application: Application, steps: Iterable[Step]) -> dict[str, int | None]:

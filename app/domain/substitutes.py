@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from app.domain import access, audit, inputs, roles
+from app.domain import access, audit, inputs, memo, roles
 from app.domain.access import Actor, NotFound
 from app.domain.tracking import office_today
 from app.models import Department, Role, StaffProfile, Substitution, User
@@ -73,40 +73,32 @@ class Colleague:
         return self.actor.user_id
 
 
-def _roles_of(session: Session, user_ids: list[int]) -> dict[int, frozenset[str]]:
-    if not user_ids:
-        return {}
-    found: dict[int, set[str]] = defaultdict(set)
-    # Users and roles belong to no municipality; the ids came from scoped profiles.
-    for user_id, name in session.execute(
-        select(User.id, Role.name).join(User.roles).where(User.id.in_(sorted(set(user_ids))))
-    ).all():
-        found[user_id].add(name)
-    return {user_id: frozenset(found.get(user_id, ())) for user_id in user_ids}
-
-
 def colleagues(session: Session, municipality_id: int) -> list[Colleague]:
     """Every active caseworker (clerk, specialist, head, municipal administrator) of the
-    municipality, by name: two queries."""
+    municipality, by name, with the roles each holds: one query."""
+    # Users and roles belong to no municipality; the profiles are scoped.
+    stmt = access.within(
+        select(User.id, User.first_name, User.last_name, StaffProfile.department_id, Role.name)
+        .join(StaffProfile, StaffProfile.user_id == User.id)
+        .join(User.roles),
+        StaffProfile,
+        municipality_id,
+    )
     rows = session.execute(
-        access.within(
-            select(User.id, User.first_name, User.last_name, StaffProfile.department_id).join(
-                StaffProfile, StaffProfile.user_id == User.id
-            ),
-            StaffProfile,
-            municipality_id,
-        )
-        .where(User.active.is_(True))
-        .order_by(User.last_name, User.first_name, User.id)
+        stmt.where(User.active.is_(True)).order_by(User.last_name, User.first_name, User.id, Role.name)
     ).all()
-    by_user = _roles_of(session, [row[0] for row in rows])
+    people: dict[int, tuple[str | None, str | None, int | None]] = {}
+    held: dict[int, set[str]] = defaultdict(set)
+    for user_id, first, last, department_id, role in rows:
+        people.setdefault(user_id, (first, last, department_id))
+        held[user_id].add(role)
     result = []
-    for user_id, first, last, department_id in rows:
-        held = by_user.get(user_id, frozenset())
-        if not held & frozenset(access.CASEWORKER_ROLES):
+    for user_id, (first, last, department_id) in people.items():
+        roles_held = frozenset(held[user_id])
+        if not roles_held & frozenset(access.CASEWORKER_ROLES):
             continue
         actor = Actor(
-            user_id=user_id, roles=held, active=True, municipality_id=municipality_id, department_id=department_id
+            user_id=user_id, roles=roles_held, active=True, municipality_id=municipality_id, department_id=department_id
         )
         result.append(Colleague(actor, " ".join(p for p in (first, last) if p) or str(user_id)))
     return result
@@ -140,12 +132,20 @@ def standing_in_for(session: Session, actor: Actor | None, on: dt.date | None = 
     """The absent colleagues ``actor`` stands in for on ``on`` (today in Yerevan by default),
     as actors built from their current profiles: one query when there are none, three when
     there are (the substitutions with the absent people's profiles; their accounts and roles;
-    their departments' codes). A substitution whose people no longer qualify (the substitute lost a role, the
-    absent person's account was closed) is not in force."""
+    their departments' codes), once per transaction. A substitution whose people no longer
+    qualify (the substitute lost a role, the absent person's account was closed) is not in force."""
     if actor is None or not actor.active or actor.municipality_id is None:
         return []
-    municipality_id = actor.municipality_id
     day = on or office_today()
+    # Remembered for the transaction (app.domain.memo): a case page asks once per action it
+    # may offer (approve, take, reassign, …), and the inbox once more. The key holds all of
+    # the actor the answer depends on (their roles decide whom they may stand in for).
+    municipality_id = actor.municipality_id
+    key = ("standing_in_for", actor.user_id, municipality_id, actor.department_id, actor.roles, day)
+    return list(memo.remember(session, key, lambda: _read_standing_in_for(session, actor, municipality_id, day)))
+
+
+def _read_standing_in_for(session: Session, actor: Actor, municipality_id: int, day: dt.date) -> tuple[StandIn, ...]:
     stmt = access.within(
         select(Substitution.id, Substitution.absent_id, Substitution.ends_on, StaffProfile.department_id).join(
             StaffProfile, StaffProfile.user_id == Substitution.absent_id
@@ -160,7 +160,7 @@ def standing_in_for(session: Session, actor: Actor | None, on: dt.date | None = 
         )
     ).all()
     if not rows:
-        return []
+        return ()
     absent_ids = sorted({row[1] for row in rows})
     # Accounts and roles in one query (users and roles belong to no municipality).
     active: dict[int, bool] = {}
@@ -189,7 +189,7 @@ def standing_in_for(session: Session, actor: Actor | None, on: dt.date | None = 
         if access.may_stand_in_for(actor, absent):
             code = codes.get(department_id) if department_id is not None else None
             result.append(StandIn(substitution_id, absent, code, ends_on))
-    return result
+    return tuple(result)
 
 
 # -- the page -------------------------------------------------------------------------------------
@@ -207,10 +207,14 @@ class Listed:
     may_end: bool
 
 
-def visible(session: Session, actor: Actor, on: dt.date | None = None) -> list[Listed]:
+def visible(
+    session: Session, actor: Actor, on: dt.date | None = None, *, people: list[Colleague] | None = None
+) -> list[Listed]:
     """The substitutions ``actor`` takes part in or arranges, current and upcoming first, then
     those ended in the last :data:`SHOWN_AFTER_END`: their own (as the absent person or the
-    substitute), their department's people's for a head, every one for the municipal admin."""
+    substitute), their department's people's for a head, every one for the municipal admin.
+    One query with the people's names, and :func:`colleagues` unless ``people`` (the
+    municipality's colleagues, as the caller already loaded them) is given."""
     if not actor.active or actor.municipality_id is None:
         return []
     municipality_id = actor.municipality_id
@@ -225,24 +229,41 @@ def visible(session: Session, actor: Actor, on: dt.date | None = None) -> list[L
         who = or_(mine, Substitution.absent_id.in_(department))
     else:
         who = mine
-    stmt = access.within(select(Substitution), Substitution, municipality_id).where(
-        Substitution.ends_on >= day - SHOWN_AFTER_END
-    )
+    absent_user = aliased(User)
+    substitute_user = aliased(User)
+    # Users belong to no municipality: the names of the people of the substitutions listed.
+    stmt = access.within(
+        select(
+            Substitution,
+            absent_user.first_name,
+            absent_user.last_name,
+            substitute_user.first_name,
+            substitute_user.last_name,
+        )
+        .outerjoin(absent_user, absent_user.id == Substitution.absent_id)
+        .outerjoin(substitute_user, substitute_user.id == Substitution.substitute_id),
+        Substitution,
+        municipality_id,
+    ).where(Substitution.ends_on >= day - SHOWN_AFTER_END)
     if who is not None:
         stmt = stmt.where(who)
-    rows = list(
-        session.execute(stmt.order_by(Substitution.starts_on.desc(), Substitution.id.desc()).limit(MAX_LISTED))
-        .scalars()
-        .all()
-    )
-    names = _names(session, [uid for r in rows for uid in (r.absent_id, r.substitute_id)])
-    people = {c.user_id: c.actor for c in colleagues(session, municipality_id)} if rows else {}
+    found = session.execute(
+        stmt.order_by(Substitution.starts_on.desc(), Substitution.id.desc()).limit(MAX_LISTED)
+    ).all()
+    rows = [r[0] for r in found]
+    names: dict[int, str] = {}
+    for row, a_first, a_last, s_first, s_last in found:
+        names[row.absent_id] = " ".join(p for p in (a_first, a_last) if p) or str(row.absent_id)
+        names[row.substitute_id] = " ".join(p for p in (s_first, s_last) if p) or str(row.substitute_id)
+    if rows and people is None:
+        people = colleagues(session, municipality_id)
+    by_user = {c.user_id: c.actor for c in people or ()}
     listed = []
     for row in rows:
         running = row.cancelled_at is None and row.starts_on <= day <= row.ends_on
         upcoming = row.cancelled_at is None and row.starts_on > day
         # A closed account is no colleague any more; its substitutions can still be ended.
-        absent = people.get(row.absent_id) or Actor(
+        absent = by_user.get(row.absent_id) or Actor(
             user_id=row.absent_id, roles=frozenset(), active=False, municipality_id=municipality_id, department_id=None
         )
         may_end = (running or upcoming) and (
@@ -261,14 +282,6 @@ def visible(session: Session, actor: Actor, on: dt.date | None = None) -> list[L
     # Current and upcoming first, then ended ones; each newest first (the query's order).
     listed.sort(key=lambda item: not (item.in_force or item.upcoming))
     return listed
-
-
-def _names(session: Session, user_ids: list[int]) -> dict[int, str]:
-    ids = sorted(set(user_ids))
-    if not ids:
-        return {}
-    rows = session.execute(select(User.id, User.first_name, User.last_name).where(User.id.in_(ids))).all()
-    return {uid: " ".join(p for p in (first, last) if p) or str(uid) for uid, first, last in rows}
 
 
 def absent_choices(actor: Actor, people: list[Colleague]) -> list[Colleague]:

@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.domain import access, audit, channels, deadlines, payments, roles, statuses, substitutes
+from app.domain import access, audit, channels, deadlines, memo, payments, roles, statuses, substitutes
 from app.domain.access import Actor, load_actor
 from app.domain.declarations import Service, Step, pick
 from app.domain.errors import (
@@ -119,11 +119,10 @@ def _role_label(role_name: str) -> Any:
     return labels.get(role_name, role_name)
 
 
-def _department_label(department: Department | None, fallback: Any) -> Any:
-    if department is None:
+def _department_label(names: Mapping[str, str] | None, fallback: Any) -> Any:
+    if names is None:
         return fallback
-    # Copied now: the row may be expired or detached by the time the message is read.
-    texts = {lang: getattr(department, f"name_{lang}") or "" for lang in ("hy", "en", "ru")}
+    texts = dict(names)
 
     def render() -> str:
         try:
@@ -169,13 +168,59 @@ def _activation(session: Session, application: Application) -> ServiceActivation
     return session.execute(stmt.where(ServiceActivation.service_key == application.service_key)).scalar_one_or_none()
 
 
+def _activation_department_id(session: Session, application: Application) -> int | None:
+    # Remembered for the transaction (app.domain.memo): every check of a page asks again.
+    municipality_id, service_key = application.municipality_id, application.service_key
+
+    def read() -> int | None:
+        stmt = access.within(select(ServiceActivation.department_id), ServiceActivation, municipality_id)
+        return session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
+
+    return memo.remember(session, ("activation_department", municipality_id, service_key), read)
+
+
+@dataclass(frozen=True)
+class _Department:
+    id: int
+    code: str
+    names: Mapping[str, str]  # by language: hy, en, ru
+
+
+def _departments(session: Session, municipality_id: int) -> dict[str, _Department]:
+    """The municipality's departments by code, read once per transaction (app.domain.memo):
+    a page checks a step's department once per action it may offer, and words a refusal
+    with the department's name. A municipality has tens of departments, not thousands."""
+
+    def read() -> dict[str, _Department]:
+        stmt = access.within(
+            select(Department.id, Department.code, Department.name_hy, Department.name_en, Department.name_ru),
+            Department,
+            municipality_id,
+        )
+        return {
+            code: _Department(department_id, code, {"hy": hy or "", "en": en or "", "ru": ru or ""})
+            for department_id, code, hy, en, ru in session.execute(stmt).all()
+        }
+
+    return memo.remember(session, ("departments", municipality_id), read)
+
+
+def department_names(session: Session, municipality_id: int, department_id: int) -> Mapping[str, str] | None:
+    """The names (by language) of department ``department_id`` of the municipality
+    (``None``: not one of its own); no query when the transaction read them already."""
+    for department in _departments(session, municipality_id).values():
+        if department.id == department_id:
+            return department.names
+    return None
+
+
 def responsible_department_id(session: Session, application: Application, step: Step) -> int | None:
     """The department that works this step: the one the step names (by code, within the
     application's municipality), else the one the municipality made responsible for the
     service. ``None`` means any department may."""
     if step.department:
-        stmt = access.within(select(Department.id), Department, application.municipality_id)
-        department_id = session.execute(stmt.where(Department.code == step.department)).scalar_one_or_none()
+        named = _departments(session, application.municipality_id).get(step.department)
+        department_id = named.id if named is not None else None
         if department_id is None:
             raise NotAllowed(
                 _l(
@@ -185,9 +230,9 @@ def responsible_department_id(session: Session, application: Application, step: 
                 )
             )
         return department_id
-    activation = _activation(session, application)
-    if activation is not None and activation.department_id is not None:
-        return activation.department_id
+    activation_department_id = _activation_department_id(session, application)
+    if activation_department_id is not None:
+        return activation_department_id
     return application.department_id
 
 
@@ -282,23 +327,31 @@ def check_step_right(session: Session, application: Application, step: Step, act
         raise NotAllowed(_l("Only staff with the role %(role)s may act on this step.", role=_role_label(role_name)))
     department_id = responsible_department_id(session, application, step)
     if department_id is not None and actor.department_id != department_id:
-        stmt = access.within(select(Department), Department, application.municipality_id)
-        department = session.execute(stmt.where(Department.id == department_id)).scalar_one_or_none()
+        names = department_names(session, application.municipality_id, department_id)
         raise NotAllowed(
             _l(
                 "Only staff of %(department)s may act on this step.",
-                department=_department_label(department, department_id),
+                department=_department_label(names, department_id),
             )
         )
 
 
 def _history(session: Session, application: Application) -> list[TransitionRecord]:
-    stmt = access.within(select(TransitionRecord), TransitionRecord, application.municipality_id)
-    return list(
-        session.execute(
-            stmt.where(TransitionRecord.application_id == application.id).order_by(TransitionRecord.id)
-        ).scalars()
-    )
+    # Remembered for the transaction (app.domain.memo): the page's history and the checks of
+    # self-approval read the same rows; a new record is flushed, which forgets it.
+    municipality_id, application_id = application.municipality_id, application.id
+
+    def read() -> tuple[TransitionRecord, ...]:
+        stmt = access.within(select(TransitionRecord), TransitionRecord, municipality_id)
+        return tuple(
+            session.execute(
+                stmt.where(TransitionRecord.application_id == application_id).order_by(TransitionRecord.id)
+            ).scalars()
+        )
+
+    if application_id is None:
+        return list(read())
+    return list(memo.remember(session, ("history", municipality_id, application_id), read))
 
 
 def _own_work(session: Session, application: Application, step: Step) -> set[int]:
@@ -1575,6 +1628,7 @@ __all__ = [
     "comment",
     "commit",
     "current_step",
+    "department_names",
     "extend_deadline",
     "hand_over",
     "history",
