@@ -248,6 +248,11 @@ class Config:
     # How often (seconds) a process looks for builder services saved by another process
     # (app.plugins.builder_services); 0: on every request, at one query each.
     HAMAYNK_BUILDER_RECHECK_SECONDS = float(os.environ.get("HAMAYNK_BUILDER_RECHECK_SECONDS", "2"))
+    # How old (seconds) the staffing facts behind the inbox's "nobody can act on these steps"
+    # banner may be (app.domain.activations.staffing_gaps): a change made in this process
+    # shows at once, one made by another process within this delay; 0: read on every view,
+    # at one query each. The banner is advice: every act checks who may act, live.
+    HAMAYNK_STAFFING_RECHECK_SECONDS = float(os.environ.get("HAMAYNK_STAFFING_RECHECK_SECONDS", "30"))
 
     # Background jobs (app.jobs, Huey): "sqlite" runs embedded with its queue in
     # HAMAYNK_HUEY_PATH (default: instance/huey.sqlite3); "redis" shares one queue between
@@ -361,6 +366,8 @@ class TestConfig(Config):
     # Query counts must not depend on how long a test ran: no timed look for builder services
     # saved elsewhere (a save in this process is still seen on the next request).
     HAMAYNK_BUILDER_RECHECK_SECONDS = 3600.0
+    # Likewise the inbox's staffing facts (a change in this process is still seen at once).
+    HAMAYNK_STAFFING_RECHECK_SECONDS = 3600.0
 
 
 class ProductionConfig(Config):

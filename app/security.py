@@ -23,13 +23,19 @@ from typing import Any, cast
 from flask import Flask, Response, current_app, g, has_request_context, redirect, request, session
 from flask_appbuilder import expose
 from flask_appbuilder.security.sqla.manager import SecurityManager
-from flask_appbuilder.security.sqla.models import assoc_permissionview_role
+from flask_appbuilder.security.sqla.models import (
+    assoc_group_role,
+    assoc_permissionview_role,
+    assoc_user_group,
+    assoc_user_role,
+)
 from flask_appbuilder.security.views import AuthView
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import JWTManager
 from flask_login import user_logged_in, user_logged_out
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, object_session
+from werkzeug.local import LocalProxy
 
 from app import web
 from app.admin import login, security_views
@@ -220,9 +226,9 @@ def _browser_user(user_model: Any, pk: Any) -> Any | None:
     if found is None:
         _forget_sign_in()
         return None
-    row, user, profile = found
+    row, user, profile, department_code = found
     # For the request's actor (app.web.current_actor): read here, not queried again.
-    setattr(g, web.OWN_PROFILE, (user.id, profile))
+    setattr(g, web.OWN_PROFILE, (user.id, profile, department_code))
     if not user.is_active:
         return None
     if not sessions.is_open(row) or not _still_open(row, idle_limit(user)):
@@ -261,7 +267,11 @@ def _token_ended(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
     )
     if found is None:
         return True
-    setattr(g, web.OWN_PROFILE, (found.user.id, found.profile))
+    setattr(g, web.OWN_PROFILE, (found.user.id, found.profile, found.department_code))
+    # Held for HamaynkSecurityManager.load_user_jwt, which runs next: the session keeps loaded
+    # rows only while something refers to them, so dropped here the user (with its roles and
+    # groups) would be read again, in three statements.
+    setattr(g, _JWT_USER, found.user)
     return not sessions.is_open(found.row) or not _still_open(found.row, None)
 
 
@@ -300,6 +310,11 @@ def _hand_over_new_id(response: Response) -> Response:
 # Where the request's granted (permission, view) pairs are kept on ``g``: a tuple of the role
 # ids they were read for and the pairs (HamaynkSecurityManager.granted).
 _GRANTED = "_hamaynk_granted"
+# An API request's pairs per role, read with the Public role's before its token is checked
+# (HamaynkSecurityManager.is_item_public): a _Grants.
+_GRANTED_BY_ROLE = "_hamaynk_granted_by_role"
+# The user an API token's sign-in check read (_token_ended), for load_user_jwt.
+_JWT_USER = "_hamaynk_jwt_user"
 # Where Flask-Login and Flask-JWT-Extended keep the request's user and token on ``g``.
 _REQUEST_USER_KEYS = ("_login_user", "_jwt_extended_jwt", "_jwt_extended_jwt_header", "_jwt_extended_jwt_user")
 
@@ -309,7 +324,7 @@ def _request_done(_error: BaseException | None) -> None:
     # around them; the next request must check its own cookie or token, not inherit this
     # one's user.
     db.session.info.pop(sessions.CURRENT, None)
-    for key in (*_REQUEST_USER_KEYS, _GRANTED):
+    for key in (*_REQUEST_USER_KEYS, _GRANTED, _GRANTED_BY_ROLE, _JWT_USER):
         g.pop(key, None)
 
 
@@ -362,9 +377,12 @@ class HamaynkSecurityManager(SecurityManager):
         """The user of an API request; its session was checked with the token (_token_ended),
         and the cookie plays no part."""
         try:
-            user = self.get_user_by_id(int(jwt_data["sub"]))
+            user_id = int(jwt_data["sub"])
         except (KeyError, TypeError, ValueError):
             return None
+        checked = g.get(_JWT_USER)
+        # The user the token's session check read, with its roles and groups; else read it.
+        user = checked if checked is not None and checked.id == user_id else self.get_user_by_id(user_id)
         if user is None or not user.is_active:
             return None
         g.user = user
@@ -388,6 +406,10 @@ class HamaynkSecurityManager(SecurityManager):
         cached = g.get(_GRANTED) if in_request else None
         if cached is not None and cached[0] == key:
             return cast(frozenset[tuple[str, str]], cached[1])
+        by_role: _Grants | None = g.get(_GRANTED_BY_ROLE) if in_request else None
+        known = by_role.pairs(key, public) if by_role is not None else None
+        if known is not None:
+            return known
         pairs: frozenset[tuple[str, str]] = frozenset()
         if key:
             pv, link, role = self.permissionview_model, assoc_permissionview_role, self.role_model
@@ -438,8 +460,48 @@ class HamaynkSecurityManager(SecurityManager):
         return result
 
     def is_item_public(self, permission_name: str, view_name: str) -> bool:
-        """Anonymous visitors: the Public role's pairs, read once per request like a user's."""
+        """Anonymous visitors: the Public role's pairs, read once per request like a user's.
+
+        Flask-AppBuilder's API check (``protect``) asks this before it checks the token; with
+        a valid token the pairs of its user's roles are read in the same statement
+        (:meth:`_read_with_token_roles`), so the check that follows reads nothing more."""
+        if has_request_context() and g.get(_GRANTED) is None and g.get(_GRANTED_BY_ROLE) is None:
+            subject = _token_subject()
+            if subject is not None:
+                setattr(g, _GRANTED_BY_ROLE, self._read_with_token_roles(subject))
         return (permission_name, view_name) in self.granted((), public=True)
+
+    def _read_with_token_roles(self, user_id: int) -> _Grants:
+        """The pairs of the Public role and of each role of ``user_id`` (own or through a
+        group), per role, in one statement. Only a read: whether the token's session is open,
+        and which roles its user holds, are checked as before (_token_ended, load_user_jwt);
+        a role not read here is read on its own (:meth:`granted`)."""
+        role, link, pv = self.role_model, assoc_permissionview_role, self.permissionview_model
+        own = select(assoc_user_role.c.role_id).where(assoc_user_role.c.user_id == user_id)
+        through_groups = (
+            select(assoc_group_role.c.role_id)
+            .join(assoc_user_group, assoc_user_group.c.group_id == assoc_group_role.c.group_id)
+            .where(assoc_user_group.c.user_id == user_id)
+        )
+        stmt = (
+            select(role.id, role.name, self.permission_model.name, self.viewmenu_model.name)
+            .select_from(role)
+            .outerjoin(link, link.c.role_id == role.id)
+            .outerjoin(pv, pv.id == link.c.permission_view_id)
+            .outerjoin(self.permission_model, self.permission_model.id == pv.permission_id)
+            .outerjoin(self.viewmenu_model, self.viewmenu_model.id == pv.view_menu_id)
+            .where(or_(role.name == self.auth_role_public, role.id.in_(own), role.id.in_(through_groups)))
+        )
+        public: set[tuple[str, str]] = set()
+        per_role: dict[int, set[tuple[str, str]]] = {}
+        for role_id, role_name, permission, view in self.session.execute(stmt):
+            held = per_role.setdefault(int(role_id), set())
+            if permission is None or view is None:
+                continue
+            held.add((str(permission), str(view)))
+            if role_name == self.auth_role_public:
+                public.add((str(permission), str(view)))
+        return _Grants(frozenset(public), {k: frozenset(v) for k, v in per_role.items()})
 
     def create_jwt_manager(self, app: Flask) -> JWTManager:
         manager = super().create_jwt_manager(app)
@@ -474,6 +536,45 @@ class HamaynkSecurityManager(SecurityManager):
         return counts
 
 
+class _Grants:
+    """The (permission, view) pairs of the Public role and of some roles, read at once."""
+
+    def __init__(self, public: frozenset[tuple[str, str]], per_role: dict[int, frozenset[tuple[str, str]]]) -> None:
+        self.public = public
+        self.per_role = per_role
+
+    def pairs(self, key: tuple[Any, ...], public: bool) -> frozenset[tuple[str, str]] | None:
+        """The pairs :meth:`HamaynkSecurityManager.granted` would read for ``key``, or ``None``
+        when some of its roles were not read here."""
+        if public:
+            return self.public
+        if not all(role_id in self.per_role for role_id in key):
+            return None
+        return frozenset().union(*(self.per_role[role_id] for role_id in key))
+
+
+def _token_subject() -> int | None:
+    """The user id of the request's access token if it carries a valid one (signature,
+    expiry, type); ``None`` otherwise. Whether its session is still open is not checked here
+    (Flask-JWT-Extended checks that next, _token_ended): it only chooses what is read."""
+    from flask_jwt_extended import decode_token
+    from flask_jwt_extended.exceptions import JWTExtendedException
+    from jwt import PyJWTError
+
+    header = request.headers.get(current_app.config.get("JWT_HEADER_NAME", "Authorization"), "")
+    kind = current_app.config.get("JWT_HEADER_TYPE", "Bearer")
+    parts = header.split()
+    if len(parts) != 2 or parts[0] != kind:
+        return None
+    try:
+        claims = decode_token(parts[1])
+        return int(claims["sub"]) if claims.get("type") == "access" else None
+    except (JWTExtendedException, PyJWTError, KeyError, TypeError, ValueError):
+        # A token the real check refuses (bad signature, expired, malformed claims): no early
+        # read; Flask-JWT-Extended answers it next, as before.
+        return None
+
+
 def current_user():
     return getattr(g, "user", None)
 
@@ -498,8 +599,20 @@ def _refuse_unknown_fab_actions() -> None:
             return
 
 
+def _settle_user() -> dict[str, Any]:
+    """A context processor: templates read ``g.user`` a hundred times a page (the navbar,
+    menus, macros), and Flask-AppBuilder leaves Flask-Login's proxy there, which looks the
+    user up again on every read (a tenth of a page's time). By the time a page renders,
+    sign-in and sign-out are settled: hand templates the user itself."""
+    user = g.get("user")
+    if isinstance(user, LocalProxy):
+        g.user = user._get_current_object()
+    return {}
+
+
 def init_app(app) -> None:
     app.before_request(_refuse_unknown_fab_actions)
+    app.context_processor(_settle_user)
     sessions.install()
     user_logged_in.connect(_signed_in, app)
     user_logged_out.connect(_signed_out, app)

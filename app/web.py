@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, abort, current_app, g, has_request_context, send_file
+from flask import request_started as flask_request_started
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from app.domain import access
+from app.domain import access, memo
 from app.domain.access import Actor
 from app.domain.documents import OpenedDocument
 from app.extensions import db
@@ -29,9 +30,13 @@ SCOPE_CHECK_MODES = ("raise", "log", "off")
 # so one ``g``) with the test around them, so both are dropped when the request ends.
 _HANDLING = "_hamaynk_handling"
 _ACTOR = "_hamaynk_actor"
-# The signed-in user's id and own staff profile (or None), as the sign-in check read them
-# with the user (app.security); dropped when the request ends, like the actor.
+# The signed-in user's id, own staff profile (or None) and its department's code (or None),
+# as the sign-in check read them with the user (app.security); dropped when the request
+# ends, like the actor.
 OWN_PROFILE = "_hamaynk_own_profile"
+
+
+_VERDICTS = access.ShapeVerdicts()
 
 
 class UnscopedQuery(RuntimeError):
@@ -50,7 +55,7 @@ def current_actor() -> Actor | None:
         # The sign-in check read the user's own staff profile with the user (app.security).
         prefetched = g.get(OWN_PROFILE)
         if prefetched is not None and prefetched[0] == user.id:
-            actor = access.load_actor(db.session, user.id, profile=prefetched[1])
+            actor = access.load_actor(db.session, user.id, profile=prefetched[1], department_code=prefetched[2])
         else:
             actor = access.load_actor(db.session, user.id)
         cached = (user.id, actor)
@@ -98,7 +103,9 @@ def _check(state: ORMExecuteState) -> None:
     mode = current_app.config.get(SCOPE_CHECK, "raise")
     if mode == "off":
         return
-    problem = access.unscoped_load(state)
+    # Production checks each statement shape once per process (access.ShapeVerdicts says
+    # what that gives up); development and tests check every statement.
+    problem = _VERDICTS.check(state) if mode == "log" else access.unscoped_load(state)
     if problem is None:
         return
     if mode == "log":
@@ -135,6 +142,8 @@ def init_app(app: Flask) -> None:
     if not _installed:
         # On the Session class: every app of the process shares it; each reads its own mode.
         event.listen(Session, "do_orm_execute", _check)
+        # Flask's signal is process-wide too (weakly held: a module function stays).
+        flask_request_started.connect(memo.request_started)
         _installed = True
 
 

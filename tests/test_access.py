@@ -1089,3 +1089,70 @@ def test_the_actor_tells_citizens_from_staff(app):
     assert citizen.is_citizen and citizen.municipality_id is None
     assert not clerk.is_citizen and clerk.municipality_id == app.seeded["alpha"]["id"]
     assert not admin.is_citizen and admin.is_system_admin
+
+
+def _checked_statements(monkeypatch) -> list[str]:
+    """The statements access.unscoped_load examines from now on (their SQL, in order)."""
+    seen: list[str] = []
+    examine = access.unscoped_load
+
+    def counting(state):
+        seen.append(str(state.statement))
+        return examine(state)
+
+    monkeypatch.setattr(access, "unscoped_load", counting)
+    return seen
+
+
+def test_production_checks_each_statement_shape_once(probe, client, caplog, monkeypatch):
+    """Production's "log" mode remembers the verdict per statement shape (access.ShapeVerdicts): the
+    second request of the same pages examines nothing, an unscoped shape is still logged on
+    every request, and a request with other values is the same shape."""
+    probe.config[web.SCOPE_CHECK] = "log"
+    monkeypatch.setattr(web, "_VERDICTS", access.ShapeVerdicts())
+    seen = _checked_statements(monkeypatch)
+    assert client.get("/_probe/within").status_code == 200
+    assert any("FROM department" in sql for sql in seen)
+    seen.clear()
+    assert client.get("/_probe/within").status_code == 200
+    assert seen == []
+    with caplog.at_level(logging.ERROR, logger="app.web"):
+        for _ in range(2):
+            assert client.get("/_probe/raw").status_code == 200
+    assert sum("unscoped query of Department" in r.getMessage() for r in caplog.records) == 2
+    # Examined on the first request only, reported on both.
+    assert len([sql for sql in seen if "FROM department" in sql]) == 1
+
+
+def test_tests_and_development_check_every_statement(probe, client, monkeypatch):
+    assert probe.config[web.SCOPE_CHECK] == "raise"
+    seen = _checked_statements(monkeypatch)
+    for _ in range(2):
+        assert client.get("/_probe/within").status_code == 200
+    assert len([sql for sql in seen if "FROM department" in sql]) == 2
+
+
+def test_a_shape_is_its_sql_its_loading_and_its_scope(app):
+    """Statements that differ only in values share a shape; a different scope, or a scope on
+    an alias (an object per call), does not."""
+    shapes = []
+
+    def remember(state):
+        shapes.append(access._shape(state))
+
+    with app.app_context():
+        event.listen(Session, "do_orm_execute", remember)
+        try:
+            for municipality_id in (1, 2):
+                db.session.execute(access.within(select(Department.id), Department, municipality_id))
+            db.session.execute(select(Department.id).where(Department.municipality_id == 1))
+            db.session.execute(access.unscoped(select(Department.id), reason="a probe"))
+            alias = aliased(Department)
+            db.session.execute(access.within(select(alias.id), alias, 1))
+        finally:
+            event.remove(Session, "do_orm_execute", remember)
+    within_1, within_2, by_hand, unscoped, on_alias = shapes
+    assert within_1 == within_2 is not None
+    assert by_hand != within_1  # same SQL, no loader's scope
+    assert unscoped != by_hand
+    assert on_alias is None  # always checked

@@ -147,6 +147,61 @@ def test_anonymous_pages_read_no_permissions_per_menu_item(app, client):
     assert sum(1 for s in seen if PERMISSIONS.search(s)) <= 1, seen
 
 
+def _api_statements(app, client, path: str, headers: dict[str, str]) -> list[str]:
+    assert client.get(path, headers=headers).status_code == 200
+
+    def request() -> None:
+        with app.app_context():
+            db.session.remove()
+        assert client.get(path, headers=headers).status_code == 200, path
+
+    return recorded_statements(app, request)
+
+
+def _bearer(client, username: str) -> dict[str, str]:
+    response = client.post(
+        "/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}
+    )
+    assert response.status_code == 200, response.json
+    return {"Authorization": f"Bearer {response.json['access_token']}"}
+
+
+def test_an_api_request_pays_the_same_two_statements(app, client, cases):
+    """The token's session with its user (roles, groups, own profile) in one SELECT, and the
+    Public role's pairs (asked before the token is checked) with the user's roles' in one."""
+    headers = _bearer(client, "alpha.clerk")
+    seen = _api_statements(app, client, f"/api/v1/applications/{cases[0]}", headers)
+    assert overhead(seen) == SIGNED_IN, seen
+    # The token's user is not read again by Flask-AppBuilder's JWT user loader.
+    assert not any(re.search(r"FROM ab_user\s+WHERE ab_user.id = ", s) for s in seen), seen
+
+    _add_roles_and_group(app, app.seeded["alpha"]["users"]["clerk"])
+    more_roles = _api_statements(app, client, "/api/v1/applications", headers)
+    assert overhead(more_roles) == SIGNED_IN, more_roles
+
+
+def test_an_api_token_losing_its_permission_is_refused_on_the_next_request(app, client, cases):
+    from flask_appbuilder.security.sqla.models import assoc_permissionview_role as link
+
+    headers = _bearer(client, "alpha.clerk")
+    path = f"/api/v1/applications/{cases[0]}"
+    assert client.get(path, headers=headers).status_code == 200
+    with app.app_context():
+        sm = current_appbuilder().sm
+        pv_id = sm.find_permission_view_menu("can_read", "ApplicationsApi").id
+        role_id = sm.find_role(roles.CLERK).id
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with other.begin() as conn:
+            conn.execute(delete(link).where(link.c.permission_view_id == pv_id, link.c.role_id == role_id))
+        assert client.get(path, headers=headers).status_code == 403
+        with other.begin() as conn:
+            conn.execute(insert(link).values(permission_view_id=pv_id, role_id=role_id))
+        assert client.get(path, headers=headers).status_code == 200
+    finally:
+        other.dispose()
+
+
 # -- permissions hold from the next request on -----------------------------------------------------
 
 

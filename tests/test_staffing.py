@@ -104,7 +104,7 @@ def test_a_step_naming_a_department_the_municipality_lacks_is_a_gap(app, alpha):
         assert found[0].steps[0].describe("en") == "Registry check: this municipality has no department civil_registry."
 
 
-def test_the_gaps_cost_three_queries_whatever_is_offered(app, alpha):
+def test_the_gaps_cost_one_query_whatever_is_offered(app, alpha):
     for key in ("trade-permit", "construction-permit", "kindergarten-enrolment"):
         enable_service(app, alpha, key)
 
@@ -112,7 +112,7 @@ def test_the_gaps_cost_three_queries_whatever_is_offered(app, alpha):
         with app.app_context():
             activations.staffing_gaps(db.session, alpha["id"], plugin_runtime.registry(app))
 
-    assert count_statements(app, run) == 3
+    assert count_statements(app, run) == 1
 
 
 def test_the_services_page_the_inbox_and_the_case_page_warn_until_someone_can_act(app, alpha, client):

@@ -27,6 +27,7 @@ connection (``session.connection().execute``) pass no session event and are not 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeGuard, TypeVar, cast
@@ -116,6 +117,11 @@ class Actor:
     active: bool
     municipality_id: int | None
     department_id: int | None
+    # The code of ``department_id`` (a department of ``municipality_id``), read with the
+    # profile where that costs no statement (the sign-in SELECT, :func:`load_actor`); ``None``
+    # when the actor has no department or it was not read (actors built by hand: the inbox
+    # then asks, app.domain.inbox.department_code_of). Derived, so not compared.
+    department_code: str | None = field(default=None, compare=False)
 
     def has(self, *role_names: str) -> bool:
         return any(name in self.roles for name in role_names)
@@ -134,25 +140,47 @@ class Actor:
 _UNREAD: Any = object()
 
 
-def load_actor(session: Session, actor_id: int | None, *, profile: StaffProfile | None = _UNREAD) -> Actor | None:
+def load_actor(
+    session: Session,
+    actor_id: int | None,
+    *,
+    profile: StaffProfile | None = _UNREAD,
+    department_code: str | None = None,
+) -> Actor | None:
     """The actor for a user id (once per request, job or API call); ``None`` for no such user.
     ``profile``: the user's own staff profile (or ``None``: they have none) when the caller
-    already read it with the user (a request's sign-in check does), saving a query."""
+    already read it with the user (a request's sign-in check does), saving a query, and
+    ``department_code`` the code of its department read with it. Read here, the profile
+    comes with its department's code in the same SELECT."""
     if actor_id is None:
         return None
     user = session.get(User, actor_id)
     if user is None:
         return None
     if profile is _UNREAD or (profile is not None and profile.user_id != actor_id):
-        own = unscoped(select(StaffProfile), reason=OWN_PROFILE)
-        profile = session.execute(own.where(StaffProfile.user_id == actor_id)).scalar_one_or_none()
+        profile, department_code = _own_profile(session, actor_id)
     return Actor(
         user_id=user.id,
         roles=frozenset(role.name for role in user.roles),
         active=bool(user.active),
         municipality_id=profile.municipality_id if profile else None,
         department_id=profile.department_id if profile else None,
+        department_code=department_code if profile is not None and profile.department_id is not None else None,
     )
+
+
+def own_department_join() -> ColumnElement[bool]:
+    """The ON clause joining a staff profile to its own department, within the profile's
+    municipality (a department of another municipality is none of its own)."""
+    return and_(Department.id == StaffProfile.department_id, Department.municipality_id == StaffProfile.municipality_id)
+
+
+def _own_profile(session: Session, actor_id: int) -> tuple[StaffProfile | None, str | None]:
+    own = unscoped(
+        select(StaffProfile, Department.code).outerjoin(Department, own_department_join()), reason=OWN_PROFILE
+    )
+    found = session.execute(own.where(StaffProfile.user_id == actor_id)).first()
+    return (None, None) if found is None else (found[0], found[1])
 
 
 # -- municipalities ------------------------------------------------------------------------------
@@ -812,6 +840,63 @@ def unscoped_load(state: ORMExecuteState) -> str | None:
     )
 
 
+class ShapeVerdicts:
+    """:func:`unscoped_load`'s answers remembered per statement *shape*, for production's
+    "log" mode (app.web). The check walks and compiles each statement (about half the cost
+    of a page); a shape is the statement's SQLAlchemy cache key (its SQL with the values left
+    out) with how it was loaded and the tables its loader limited, so a code path is checked
+    the first time it runs in a process and not again. What this gives up: a statement of the
+    very shape a loader builds, written by hand elsewhere (the same WHERE clause, unmarked), is
+    not reported once the loader's has been seen; it reads only what the loader's would. Tests
+    and development ("raise") check every statement. Statements without a cache key, or
+    whose scope names an alias (an object per call), are always checked."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._verdicts: dict[Any, str | None] = {}
+        self._lock = threading.Lock()
+
+    def check(self, state: ORMExecuteState) -> str | None:
+        key = _shape(state)
+        if key is None:
+            return unscoped_load(state)
+        with self._lock:
+            if key in self._verdicts:
+                return self._verdicts[key]
+        verdict = unscoped_load(state)
+        with self._lock:
+            if len(self._verdicts) >= self.size:
+                # Shapes are few (one per code path); a flood means something varies that
+                # should not, and forgetting everything is the safe answer.
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
+
+
+def _shape(state: ORMExecuteState) -> tuple[Any, ...] | None:
+    # SQLAlchemy's own key of its compiled-statement cache (the SQL without the values).
+    generate = getattr(state.statement, "_generate_cache_key", None)
+    cache_key = generate() if generate is not None else None
+    if cache_key is None:
+        return None
+    scope = state.execution_options.get(SCOPE_OPTION)
+    limited: tuple[str, ...] | None = None
+    if isinstance(scope, Scope) and scope.froms is not None:
+        if not all(isinstance(f, Table) for f in scope.froms):
+            return None
+        limited = tuple(sorted(cast(Table, f).fullname for f in scope.froms))
+    path = state.loader_strategy_path if state.is_relationship_load else None
+    return (
+        cache_key.key,
+        state.is_column_load,
+        state.is_insert,
+        state.is_relationship_load,
+        None if path is None else tuple(getattr(path, "path", ())),
+        isinstance(scope, Scope),
+        limited,
+    )
+
+
 # -- acting on an application -------------------------------------------------------------------
 #
 # Seeing an application (the loaders above) is not acting on it: these answer who may file,
@@ -965,6 +1050,7 @@ __all__ = [
     "Actor",
     "NotFound",
     "Scope",
+    "ShapeVerdicts",
     "applications_clause",
     "caseworker_of",
     "correlated",
@@ -988,6 +1074,7 @@ __all__ = [
     "notification_texts",
     "notification_texts_of",
     "notifications_of",
+    "own_department_join",
     "own_identities",
     "own_notices",
     "own_profile",

@@ -9,12 +9,16 @@ check``, and :func:`application_gap` tells the case page of an application waiti
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import CompoundSelect, cast, event, inspect, null, select, union_all
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.domain import access, audit, roles, statuses
 from app.domain.declarations import Step, pick
@@ -235,11 +239,23 @@ class ServiceGaps:
 
 
 @dataclass(frozen=True)
+class _Department:
+    """What a gap says about a department (plain values: kept across sessions, see
+    :func:`staffing_gaps`)."""
+
+    id: int
+    code: str
+    name_hy: str | None
+    name_en: str | None
+    name_ru: str | None
+
+
+@dataclass(frozen=True)
 class _Staffing:
     """Who works in a municipality, as far as acting on steps goes: one pass over its staff."""
 
-    departments: Mapping[int, Department]
-    by_code: Mapping[str, Department]
+    departments: Mapping[int, _Department]
+    by_code: Mapping[str, _Department]
     # (department id, role name) of every active staff member; (None, role) too, for "anywhere".
     held: frozenset[tuple[int | None, str]]
 
@@ -247,24 +263,72 @@ class _Staffing:
         return (department_id, role) in self.held
 
 
-def _staffing(session: Session, municipality_id: int) -> _Staffing:
-    departments = {
-        d.id: d for d in session.execute(access.within(select(Department), Department, municipality_id)).scalars()
-    }
+def _staffing_statement(municipality_id: int, *, enabled_services: bool = False) -> CompoundSelect:
+    """One statement for the staffing of a municipality: a row per department (its id, code
+    and names), per role of each active staff member (department id and role) and, with
+    ``enabled_services``, per enabled service (its key and the department id of its
+    activation). Which columns are set tells the kinds apart (:func:`_read`)."""
+
+    def nothing(column: Any) -> Any:
+        return cast(null(), column.type)
+
+    role, key = nothing(Role.name), nothing(ServiceActivation.service_key)
+    name = nothing(Department.name_hy)
+    departments = access.within(
+        select(Department.id, Department.code, Department.name_hy, Department.name_en, Department.name_ru, role, key),
+        Department,
+        municipality_id,
+    )
     people = access.within(
-        select(StaffProfile.department_id, Role.name).join(User, User.id == StaffProfile.user_id).join(User.roles),
+        select(StaffProfile.department_id, nothing(Department.code), name, name, name, Role.name, key)
+        .join(User, User.id == StaffProfile.user_id)
+        .join(User.roles),
         StaffProfile,
         municipality_id,
     ).where(User.active.is_(True))
+    parts = [departments, people]
+    if enabled_services:
+        services = access.within(
+            select(
+                ServiceActivation.department_id,
+                nothing(Department.code),
+                name,
+                name,
+                name,
+                role,
+                ServiceActivation.service_key,
+            ),
+            ServiceActivation,
+            municipality_id,
+        ).where(ServiceActivation.enabled.is_(True))
+        parts.append(services)
+    return union_all(*parts)
+
+
+def _read(session: Session, statement: CompoundSelect) -> tuple[_Staffing, dict[str, int | None]]:
+    """The staffing and the enabled services (key: the activation's department id) that
+    :func:`_staffing_statement` read."""
+    departments: dict[int, _Department] = {}
     held: set[tuple[int | None, str]] = set()
-    for department_id, role in session.execute(people).all():
-        held.add((None, role))
-        if department_id is not None:
-            held.add((department_id, role))
-    return _Staffing(departments, {d.code: d for d in departments.values()}, frozenset(held))
+    enabled: dict[str, int | None] = {}
+    for department_id, code, name_hy, name_en, name_ru, role, service_key in session.execute(statement):
+        if service_key is not None:
+            enabled[service_key] = department_id
+        elif role is not None:
+            held.add((None, role))
+            if department_id is not None:
+                held.add((department_id, role))
+        else:
+            departments[department_id] = _Department(department_id, code, name_hy, name_en, name_ru)
+    staffing = _Staffing(departments, {d.code: d for d in departments.values()}, frozenset(held))
+    return staffing, enabled
 
 
-def _department_texts(department: Department) -> dict[str, str]:
+def _staffing(session: Session, municipality_id: int) -> _Staffing:
+    return _read(session, _staffing_statement(municipality_id))[0]
+
+
+def _department_texts(department: _Department) -> dict[str, str]:
     return {lang: getattr(department, f"name_{lang}") or department.code for lang in ("hy", "en", "ru")}
 
 
@@ -276,7 +340,7 @@ def _step_gap(
     else ``fallback_department_id`` (the service's department here, or the application's)."""
     role = roles.ROLE_BY_KEY.get(step.role, step.role)
 
-    def gap(department: Department | None, missing: bool = False) -> StepGap:
+    def gap(department: _Department | None, missing: bool = False) -> StepGap:
         return StepGap(
             service_key=registered.key,
             service_version=registered.version,
@@ -300,35 +364,178 @@ def _step_gap(
     return gap(department)
 
 
-def staffing_gaps(session: Session, municipality_id: int, registry: ServiceRegistry) -> list[ServiceGaps]:
+def staffing_gaps(
+    session: Session, municipality_id: int, registry: ServiceRegistry, *, max_age: float | None = None
+) -> list[ServiceGaps]:
     """Every service the municipality offers (enabled, newest version) that has steps nobody
     can act on, with those steps in route order; services without gaps are left out. An
     application reaching such a step waits there until someone is given the role in that
-    department. Three queries, whatever the number of services and staff.
+    department. One query, whatever the number of services and staff.
+
+    With ``max_age`` (seconds) the facts it decides from (enabled services, departments,
+    who holds which role where) may come from this process's cache, read at most that long
+    ago (no query then): for pages that show the gaps on every view (the inbox). A write of
+    those facts through any session of this process drops the cache at once
+    (:func:`_drop_on_staffing_writes`), so only another process's writes show late, within
+    ``max_age``. The gaps are advice: every act checks who may act, live
+    (app.domain.workflow). ``None`` or 0: read now.
 
     A step with a condition is listed too: it may apply to the next application."""
-    activations = session.execute(
-        access.within(select(ServiceActivation), ServiceActivation, municipality_id).where(
-            ServiceActivation.enabled.is_(True)
-        )
-    ).scalars()
-    enabled = {row.service_key: row for row in activations}
-    if not enabled:
+    facts = _facts(session, municipality_id, max_age)
+    if not facts.enabled:
         return []
-    staffing = _staffing(session, municipality_id)
+    staffing = facts.staffing
     result = []
     for registered in registry.latest():
-        activation = enabled.get(registered.key)
-        if activation is None or not offered_to(registered, municipality_id):
+        if registered.key not in facts.enabled or not offered_to(registered, municipality_id):
             continue
+        fallback = facts.enabled[registered.key]
         steps = tuple(
             gap
             for step in registered.service.steps
-            if (gap := _step_gap(registered, step, staffing, activation.department_id)) is not None
+            if (gap := _step_gap(registered, step, staffing, fallback)) is not None
         )
         if steps:
             result.append(ServiceGaps(registered, steps))
     return result
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What :func:`staffing_gaps` decides from: the department id of each enabled service's
+    activation (by service key) and the staffing."""
+
+    enabled: Mapping[str, int | None]
+    staffing: _Staffing
+
+
+def _read_facts(session: Session, municipality_id: int) -> _Facts:
+    staffing, enabled = _read(session, _staffing_statement(municipality_id, enabled_services=True))
+    return _Facts(enabled, staffing)
+
+
+# -- the process's cache of those facts -----------------------------------------------------------
+
+# The setting of how old the cached facts may be, in seconds (config.py; the caller reads it
+# and passes it as ``max_age``), and its default.
+RECHECK_SECONDS = "HAMAYNK_STAFFING_RECHECK_SECONDS"
+DEFAULT_RECHECK_SECONDS = 30.0
+
+# Writes of these models change the facts (a role given or taken is a write of its user).
+_STAFFING_MODELS = (StaffProfile, Department, ServiceActivation, User, Role)
+# Set in Session.info by a flush that wrote any of them: the cache is dropped again when that
+# transaction ends (a read in another session between the flush and the commit may have
+# cached the old facts).
+_WROTE_STAFFING = "hamaynk.wrote_staffing"
+# The clock of the cache (a seam for tests).
+_clock = time.monotonic
+
+
+class _Cache:
+    """Facts per database (engine) and municipality, with the time they were read. The
+    generation moves on every drop, so a read that started before a drop is not kept."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.generation = 0
+        self.entries: weakref.WeakKeyDictionary[Any, dict[int, tuple[float, _Facts]]] = weakref.WeakKeyDictionary()
+
+    def get(self, engine: Any, municipality_id: int, max_age: float) -> _Facts | None:
+        with self.lock:
+            found = self.entries.get(engine, {}).get(municipality_id)
+        if found is None or _clock() - found[0] > max_age:
+            return None
+        return found[1]
+
+    def put(self, engine: Any, municipality_id: int, facts: _Facts, read_at: float, generation: int) -> None:
+        with self.lock:
+            if generation == self.generation:
+                self.entries.setdefault(engine, {})[municipality_id] = (read_at, facts)
+
+    def drop(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.entries.clear()
+
+
+_cache = _Cache()
+
+
+def _facts(session: Session, municipality_id: int, max_age: float | None) -> _Facts:
+    if not max_age or max_age <= 0:
+        return _read_facts(session, municipality_id)
+    install()
+    try:
+        engine = session.get_bind(mapper=inspect(ServiceActivation))
+    except Exception:  # no bind to key the cache by: read now
+        return _read_facts(session, municipality_id)
+    cached = _cache.get(engine, municipality_id, max_age)
+    if cached is not None:
+        return cached
+    generation, read_at = _cache.generation, _clock()
+    facts = _read_facts(session, municipality_id)
+    # Facts this session wrote but has not committed are nobody else's yet: not kept.
+    if not session.info.get(_WROTE_STAFFING) and not _writes_staffing(session):
+        _cache.put(engine, municipality_id, facts, read_at, generation)
+    return facts
+
+
+def drop_staffing_cache() -> None:
+    """Forget every cached fact of this process (the next :func:`staffing_gaps` with a
+    ``max_age`` reads them again)."""
+    _cache.drop()
+
+
+def _writes_staffing(session: Session) -> bool:
+    return any(isinstance(obj, _STAFFING_MODELS) for obj in (*session.new, *session.dirty, *session.deleted))
+
+
+def _drop_on_staffing_writes(session: Session, _context: Any) -> None:
+    if _writes_staffing(session):
+        session.info[_WROTE_STAFFING] = True
+        _cache.drop()
+
+
+@functools.cache
+def _staffing_tables() -> frozenset[str]:
+    tables = {str(getattr(inspect(model).local_table, "name", "")) for model in _STAFFING_MODELS}
+    # Who holds which role: the user-role link table (a role given or taken without a flush).
+    roles_link = inspect(User).relationships["roles"].secondary
+    if roles_link is not None:
+        tables.add(str(getattr(roles_link, "name", "")))
+    return frozenset(tables)
+
+
+def _drop_on_statement_writes(state: ORMExecuteState) -> None:
+    # INSERT, UPDATE or DELETE statements run through a session (``session.execute(update(
+    # User)...)``): no object is flushed, so the flush listener does not see them.
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in _staffing_tables():
+        state.session.info[_WROTE_STAFFING] = True
+        _cache.drop()
+
+
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    # The outermost transaction (a flush runs in one of its own inside): committed, rolled
+    # back or closed.
+    if transaction.parent is None and session.info.pop(_WROTE_STAFFING, False):
+        _cache.drop()
+
+
+_installed = False
+
+
+def install() -> None:
+    """Listen on every ORM session for writes of the facts (once per process)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "after_flush", _drop_on_staffing_writes)
+    event.listen(Session, "do_orm_execute", _drop_on_statement_writes)
+    event.listen(Session, "after_transaction_end", _transaction_ended)
+    _installed = True
 
 
 def application_gap(session: Session, application: Application, registry: ServiceRegistry) -> StepGap | None:

@@ -198,8 +198,13 @@ def can_act_clause(registry, actor: Actor, department_code: str | None):
 
 
 def department_code_of(session: Session, actor: Actor) -> str | None:
+    """The code of ``actor``'s own department (``None``: none). Read with the actor where it
+    was loaded (app.domain.access.load_actor, a request's sign-in check): no query then; an
+    actor built without it (by hand, in jobs or tests) costs one."""
     if actor.department_id is None or actor.municipality_id is None:
         return None
+    if actor.department_code is not None:
+        return actor.department_code
     stmt = access.within(select(Department.code), Department, actor.municipality_id)
     return session.execute(stmt.where(Department.id == actor.department_id)).scalar_one_or_none()
 

@@ -30,8 +30,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session, attributes
 
-from app.domain.access import OWN_PROFILE, unscoped
-from app.models import StaffProfile, User
+from app.domain.access import OWN_PROFILE, own_department_join, unscoped
+from app.models import Department, StaffProfile, User
 from app.models.base import utcnow
 from app.models.security import AuthSession
 
@@ -126,30 +126,37 @@ def find_with_user(
     options: Sequence[Any] = (),
 ) -> Found | None:
     """The row for a raw session id of ``user_id`` and ``kind`` (open or not) with its user
-    (``user_model``: Flask-AppBuilder's user class) and the user's own staff profile (``None``
-    for citizens), in one SELECT: checking a request's session costs one query, and what
+    (``user_model``: Flask-AppBuilder's user class), the user's own staff profile (``None``
+    for citizens) and its department's code, in one SELECT: checking a request's session costs one query, and what
     the request's actor is built from (app.domain.access.load_actor) is then loaded.
     ``options`` are loader options for the user (its roles and groups, joined in as well)."""
     if not isinstance(raw_id, str) or not raw_id or len(raw_id) > 256:
         return None
     stmt = (
-        select(AuthSession, user_model, StaffProfile)
+        select(AuthSession, user_model, StaffProfile, Department.code)
         .join(user_model, user_model.id == AuthSession.user_id)
         .outerjoin(StaffProfile, StaffProfile.user_id == user_model.id)
+        .outerjoin(Department, own_department_join())
         .where(AuthSession.token_hash == digest(raw_id), AuthSession.user_id == user_id, AuthSession.kind == kind)
         .options(*options)
     )
     found = session.execute(unscoped(stmt, reason=OWN_PROFILE)).unique().first()
-    return None if found is None else Found(found[0], found[1], found[2])
+    if found is None:
+        return None
+    profile = found[2]
+    code = found[3] if profile is not None and profile.department_id is not None else None
+    return Found(found[0], found[1], profile, code)
 
 
 class Found(NamedTuple):
-    """What :func:`find_with_user` read: the session row, its user and the user's own staff
-    profile (``None`` for citizens)."""
+    """What :func:`find_with_user` read: the session row, its user, the user's own staff
+    profile (``None`` for citizens) and the code of the profile's department (``None``:
+    no department)."""
 
     row: AuthSession
     user: Any
     profile: StaffProfile | None
+    department_code: str | None = None
 
 
 def is_open(row: AuthSession, idle: dt.timedelta | None = None, now: dt.datetime | None = None) -> bool:

@@ -291,8 +291,11 @@ class WorkspaceView(BaseView):
             key=lambda item: item[1],
         )
         # Steps nobody in the municipality can act on: applications reaching them wait there.
+        # Shown on every view, so from facts at most HAMAYNK_STAFFING_RECHECK_SECONDS old
+        # (changes made in this process at once); advice only: every act checks rights live.
+        recheck = float(current_app.config.get(activations.RECHECK_SECONDS, activations.DEFAULT_RECHECK_SECONDS))
         gaps = (
-            activations.staffing_gaps(db.session, actor.municipality_id, registry)
+            activations.staffing_gaps(db.session, actor.municipality_id, registry, max_age=recheck)
             if actor.municipality_id is not None
             else []
         )
