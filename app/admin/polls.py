@@ -500,15 +500,33 @@ class PollsView(BaseView):
     @has_access
     def show(self, poll_id: int):
         actor = web.require_actor()
-        poll = self._poll(actor, poll_id)
-        return self._render_show(actor, poll)
+        try:
+            found = polls.get_for_staff(db.session, actor, poll_id)
+        except access.NotFound:
+            abort(404)
+        return self._render_show(actor, found.poll, municipality=found.municipality, voters=found.voters)
 
-    def _render_show(self, actor: Actor, poll: Poll, *, upload_error: str = "", status: int = 200):
+    def _render_show(
+        self,
+        actor: Actor,
+        poll: Poll,
+        *,
+        upload_error: str = "",
+        status: int = 200,
+        municipality: Municipality | None = None,
+        voters: int | None = None,
+    ):
+        """The poll's page; ``municipality`` and ``voters`` when the caller loaded them with
+        the poll (:func:`polls.get_for_staff`)."""
         phase = processes.phase(poll)
         structure = polls.structure(db.session, poll)
-        municipality = access.get_municipality(db.session, actor, poll.municipality_id)
+        if municipality is None:
+            municipality = access.get_municipality(db.session, actor, poll.municipality_id)
+        if voters is None:
+            voters = self._voters(poll.municipality_id, [poll.id]).get(poll.id, 0)
         manager = self._can("can_edit") and polls.may_manage(actor, poll.municipality_id)
-        settlements = self._settlements(poll.municipality_id, active_only=False)
+        # Names of the settlements the vote is limited to (all of them: an inactive one too).
+        settlements = self._settlements(poll.municipality_id, active_only=False) if poll.settlement_ids else {}
         # What the public page shows, when it shows it: after closing, or live if so chosen.
         tally = _tally(poll) if phase in ("open", "closed") else None
         return self.render_template(
@@ -521,7 +539,7 @@ class PollsView(BaseView):
             kinds=KINDS,
             audiences=AUDIENCES,
             visibilities=VISIBILITIES,
-            voters=self._voters(poll.municipality_id, [poll.id]).get(poll.id, 0),
+            voters=voters,
             settlement_names=[settlements.get(s, "?") for s in poll.settlement_ids or []],
             files=participation_files.files_of(db.session, poll.municipality_id, ("poll", poll.id)),
             tally=tally,

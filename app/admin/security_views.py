@@ -20,7 +20,8 @@ from flask_appbuilder.security import views as fab
 from flask_appbuilder.security.sqla import models as fab_models
 from flask_appbuilder.validators import PasswordComplexityValidator
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func
+from sqlalchemy.orm import joinedload
 
 from app.domain.accounts import MAX_NAME_PART, password_problem
 from app.extensions import db
@@ -100,30 +101,82 @@ def _relabel_options(view: Any, labels: dict[str, Any]) -> None:
                 field.kwargs["get_label"] = get_label
 
 
-class _EagerList(SQLAInterface):
-    """The view's model interface, with what the list shows of each row loaded for the whole
-    page in one query per relation (``loads``), not lazily per row: Flask-AppBuilder's lists
-    would otherwise send one query per row and relation (tests/test_query_counts.py)."""
+class _Choices(SQLAInterface):
+    """A related model's interface for a form's picker (add, edit and the search form): the
+    whole table without a page, so how many rows there are is how many were read, not one
+    more count query."""
 
-    def __init__(self, obj: Any, loads: Callable[[], Sequence[Any]]) -> None:
+    def query(
+        self,
+        filters: Any = None,
+        order_column: str = "",
+        order_direction: str = "",
+        page: int | None = None,
+        page_size: int | None = None,
+        select_columns: list[str] | None = None,
+        outer_default_load: bool = False,
+    ) -> tuple[int, list[Any]]:
+        if page is not None or page_size is not None or select_columns:
+            return super().query(
+                filters, order_column, order_direction, page, page_size, select_columns, outer_default_load
+            )
+        items = self.apply_all(self.session.query(self.obj), filters, order_column, order_direction).all()
+        return len(items), items
+
+
+class _EagerList(SQLAInterface):
+    """The view's model interface, with what the list shows of each row (``loads``: joined
+    eager loads) read with the page's rows, not lazily per row: Flask-AppBuilder's lists
+    would otherwise send one query per row and relation (tests/test_query_counts.py). The
+    page's rows come with the number of all the rows its filters match (a window count in
+    the same statement, not a count query before it), so a list page is one statement; a
+    form's pickers read the related table once (:class:`_Choices`)."""
+
+    def __init__(self, obj: Any, loads: Callable[[], Sequence[Any]] = tuple) -> None:
         super().__init__(obj)
         self._loads = loads
 
     def apply_all(self, query: Any, *args: Any, **kwargs: Any) -> Any:
         return super().apply_all(query, *args, **kwargs).options(*self._loads())
 
+    def query(
+        self,
+        filters: Any = None,
+        order_column: str = "",
+        order_direction: str = "",
+        page: int | None = None,
+        page_size: int | None = None,
+        select_columns: list[str] | None = None,
+        outer_default_load: bool = False,
+    ) -> tuple[int, list[Any]]:
+        if select_columns:
+            # Flask-AppBuilder's own (its outer query for dotted columns); none of ours asks it.
+            return super().query(
+                filters, order_column, order_direction, page, page_size, select_columns, outer_default_load
+            )
+        query = self.apply_all(
+            self.session.query(self.obj), filters, order_column, order_direction, page, page_size
+        ).add_columns(func.count().over())
+        rows = query.all()
+        if rows:
+            return int(rows[0][1]), [row[0] for row in rows]
+        if page:
+            # A page past the last one: how many rows there are still needs its own count.
+            return self.query_count(self.session.query(self.obj), filters), []
+        return 0, []
+
     def get_related_interface(self, col_name: str) -> SQLAInterface:
         # The related model's own lists (a form's pickers) load nothing extra.
-        return SQLAInterface(self.get_related_model(col_name))
+        return _Choices(self.get_related_model(col_name))
 
 
-def _eager(view: Any, loads: Callable[[], Sequence[Any]]) -> None:
+def _eager(view: Any, loads: Callable[[], Sequence[Any]] = tuple) -> None:
     view.datamodel = _EagerList(view.datamodel.obj, loads)
 
 
 def _role_permissions() -> list[Any]:
-    # A role's permissions print as "permission on view": both looked up once per page too.
-    permissions = selectinload(fab_models.Role.permissions)
+    # A role's permissions print as "permission on view": both joined with the page too.
+    permissions = joinedload(fab_models.Role.permissions)
     return [
         permissions.joinedload(fab_models.PermissionView.permission),
         permissions.joinedload(fab_models.PermissionView.view_menu),
@@ -135,7 +188,7 @@ def _role_permissions() -> list[Any]:
 # table stay what they were.
 class UserDBModelView(fab.UserDBModelView):
     def __init__(self, **kwargs: Any) -> None:
-        _eager(self, lambda: [selectinload(User.roles), selectinload(User.groups)])
+        _eager(self, lambda: [joinedload(User.roles), joinedload(User.groups)])
         super().__init__(**kwargs)
         _relabel_options(self, {"roles": _role_option, "groups": _option})
 
@@ -182,7 +235,7 @@ class UserGroupModelView(fab.UserGroupModelView):
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        _eager(self, lambda: [selectinload(fab_models.Group.roles)])
+        _eager(self, lambda: [joinedload(fab_models.Group.roles)])
         super().__init__(**kwargs)
         _relabel_options(self, {"roles": _role_option, "users": _option})
 
@@ -190,3 +243,8 @@ class UserGroupModelView(fab.UserGroupModelView):
 class PermissionViewModelView(fab.PermissionViewModelView):
     # Its search form offers the roles too, under a name made from the column.
     label_columns = {**fab.PermissionViewModelView.label_columns, "role": _l("Roles")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Its permission and view load with each row already (joined by the model).
+        _eager(self)
+        super().__init__(**kwargs)

@@ -994,51 +994,87 @@ class Thread:
 
 def thread(session: Session, actor: Actor, question: Question, locale: str, *, on: dt.date | None = None) -> Thread:
     """Everything a thread page shows of ``question`` (loaded through
-    :func:`access.get_question`): a fixed handful of queries."""
+    :func:`access.get_question`); :func:`load_thread` loads the question with it."""
+    return load_thread(session, actor, question.id, locale, on=on)
+
+
+def load_thread(
+    session: Session, actor: Actor | None, question_id: int, locale: str, *, on: dt.date | None = None
+) -> Thread:
+    """Question ``question_id`` as its thread page shows it, if ``actor`` may see it (as
+    :func:`access.get_question`: :class:`access.NotFound` otherwise). Two statements: the
+    question with its municipality, department, application (when the actor may see it) and
+    the names of its asker and assignee; then its messages with their authors' names and
+    their attachments."""
+    if isinstance(question_id, bool) or not isinstance(question_id, int) or not 0 < question_id <= access.MAX_PK:
+        raise access.NotFound(question_id)
     on = on or deadlines.today()
-    messages = access.question_messages(session, question)
-    by_message: dict[int, list[QuestionAttachment]] = defaultdict(list)
-    for attachment in access.question_attachments(session, question):
-        by_message[attachment.message_id].append(attachment)
-    people = {m.author_id for m in messages if m.author_id is not None} | {question.citizen_user_id}
-    if question.assignee_id is not None:
-        people.add(question.assignee_id)
-    # Users are nobody's rows: names of the people of a thread the actor may see.
-    names = {
-        uid: _name(first, last)
-        for uid, first, last in session.execute(
-            select(User.id, User.first_name, User.last_name).where(User.id.in_(sorted(people)))
-        ).all()
-    }
-    department = ""
-    if question.department_id is not None:
-        row = session.execute(
-            access.public_departments(question.municipality_id).where(Department.id == question.department_id)
-        ).scalar_one_or_none()
-        department = row.name if row is not None else ""
-    municipality = session.get(Municipality, question.municipality_id)
-    application = None
-    if question.application_id is not None:
-        try:
-            application = access.get_application(session, actor, question.application_id)
-        except access.NotFound:
-            application = None
+    citizen = aliased(User)
+    assignee = aliased(User)
+    dept = aliased(Department)
+    stmt = access.visible_questions(
+        actor,
+        Question,
+        Municipality,
+        dept,
+        Application,
+        citizen.first_name,
+        citizen.last_name,
+        assignee.first_name,
+        assignee.last_name,
+    ).outerjoin(Municipality, Municipality.id == Question.municipality_id)
+    stmt = stmt.outerjoin(citizen, citizen.id == Question.citizen_user_id)
+    stmt = stmt.outerjoin(assignee, assignee.id == Question.assignee_id)
+    stmt = access.with_question_department(stmt, dept)
+    stmt = access.with_question_application(stmt, actor)
+    found = session.execute(stmt.where(Question.id == question_id)).one_or_none()
+    if found is None:
+        raise access.NotFound(question_id)
+    question, municipality, department, application, c_first, c_last, a_first, a_last = found
     return Thread(
         question=question,
-        messages=[
-            ThreadMessage(m, names.get(m.author_id, "") if m.author_id else "", by_message.get(m.id, []))
-            for m in messages
-        ],
+        messages=_thread_messages(session, question),
         municipality=_localized(municipality, "name", locale) if municipality is not None else "",
-        department=department,
-        assignee=names.get(question.assignee_id, "") if question.assignee_id else "",
-        citizen=names.get(question.citizen_user_id, ""),
+        department=department.name if department is not None else "",
+        assignee=_name(a_first, a_last) if question.assignee_id else "",
+        citizen=_name(c_first, c_last),
         application=application,
         age_days=deadlines.working_days_between(
             office_date(question.created_at), on, session=session, municipality_id=question.municipality_id
         ),
         overdue=is_overdue(question, on),
     )
+
+
+def _thread_messages(session: Session, question: Question) -> list[ThreadMessage]:
+    """The messages of a question loaded through a loader, oldest first, with their authors'
+    names (users are nobody's rows: those of a thread the actor may see) and their
+    attachments: one statement, however many there are."""
+    files = access.within(select(QuestionAttachment), QuestionAttachment, question.municipality_id).subquery()
+    attachment = aliased(QuestionAttachment, files)
+    author = aliased(User)
+    stmt = access.within(
+        select(QuestionMessage, author.first_name, author.last_name, attachment),
+        QuestionMessage,
+        question.municipality_id,
+    )
+    stmt = stmt.outerjoin(author, author.id == QuestionMessage.author_id)
+    stmt = stmt.outerjoin(attachment, attachment.message_id == QuestionMessage.id)
+    stmt = stmt.where(QuestionMessage.question_id == question.id).order_by(QuestionMessage.id, attachment.id)
+    messages: dict[int, ThreadMessage] = {}
+    for message, first, last, found in session.execute(stmt).all():
+        item = messages.get(message.id)
+        if item is None:
+            item = messages[message.id] = ThreadMessage(message, _name(first, last) if message.author_id else "")
+        if found is not None:
+            item.attachments.append(found)
+    return list(messages.values())
+
+
+def may_follow_up_thread(actor: Actor | None, loaded: Thread) -> bool:
+    """:func:`may_follow_up` for a thread from :func:`load_thread` (its application is the
+    one the actor may see), without reading the application again."""
+    return may_reply(actor, loaded.question) and not application_closed(loaded.application)
 
 
 @dataclass(frozen=True)
@@ -1194,10 +1230,12 @@ __all__ = [
     "close",
     "due_date",
     "is_overdue",
+    "load_thread",
     "mark_read",
     "may_answer",
     "may_close",
     "may_follow_up",
+    "may_follow_up_thread",
     "may_open_attachments",
     "may_reassign",
     "may_reply",

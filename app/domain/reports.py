@@ -38,14 +38,14 @@ import datetime as dt
 import io
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Integer, Select, and_, case, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from app.domain import access, deadlines, roles, statuses
@@ -91,6 +91,8 @@ CHUNK = 1000
 DECISIONS = ("approve", "return", "reject")
 _STEP_HISTORY = ("submit", "approve", "return", "resubmit", "reject", "withdraw")
 _AT_STEP = (statuses.SUBMITTED, statuses.IN_REVIEW)
+# The two kinds of rows of the workload's one statement: applications held now, decisions taken.
+_HELD, _DECIDED = 1, 2
 OPERATOR = "the operator's report of one municipality, from the command line"
 UTF8_BOM = "\ufeff"
 
@@ -288,6 +290,7 @@ class _Names:
         self._departments: dict[int, tuple[str, str]] | None = None
         self._activations: dict[str, int | None] | None = None
         self._people: dict[int, tuple[str, int | None, bool]] | None = None
+        self._caseworkers: set[int] = set()
 
     # services and steps
     def service(self, key: str, version: int | None = None) -> Service | None:
@@ -347,20 +350,35 @@ class _Names:
 
     # people
     def people(self) -> dict[int, tuple[str, int | None, bool]]:
-        """user id -> (name, department id, active) of the municipality's staff."""
+        """user id -> (name, department id, active) of the municipality's staff (and, read
+        with them, :attr:`caseworkers`)."""
         if self._people is None:
+            # Users and roles belong to no municipality; the profiles are scoped.
+            works_cases = (
+                select(assoc_user_role.c.user_id)
+                .join(Role, Role.id == assoc_user_role.c.role_id)
+                .where(assoc_user_role.c.user_id == User.id, Role.name.in_(access.CASEWORKER_ROLES))
+                .exists()
+            )
             stmt = access.within(
-                select(User.id, User.first_name, User.last_name, StaffProfile.department_id, User.active).join(
-                    StaffProfile, StaffProfile.user_id == User.id
-                ),
+                select(
+                    User.id, User.first_name, User.last_name, StaffProfile.department_id, User.active, works_cases
+                ).join(StaffProfile, StaffProfile.user_id == User.id),
                 StaffProfile,
                 self.scope.municipality_id,
             )
-            self._people = {
-                uid: (_full_name(first, last, uid), department_id, bool(active))
-                for uid, first, last, department_id, active in self.session.execute(stmt).all()
-            }
+            self._people = {}
+            for uid, first, last, department_id, active, caseworker in self.session.execute(stmt).all():
+                self._people[uid] = (_full_name(first, last, uid), department_id, bool(active))
+                if caseworker:
+                    self._caseworkers.add(uid)
         return self._people
+
+    @property
+    def caseworkers(self) -> frozenset[int]:
+        """The municipality's staff who hold a caseworker role (:data:`access.CASEWORKER_ROLES`)."""
+        self.people()
+        return frozenset(self._caseworkers)
 
     def add_people(self, user_ids: Iterable[int]) -> None:
         """Name the people in ``user_ids`` who are no longer staff of the municipality (one query)."""
@@ -501,14 +519,19 @@ def _workload_rows(
 ) -> Iterator[Row]:
     late = func.sum(case((deadlines.late_clause(today), 1), else_=0))
     open_statuses = (*_AT_STEP, statuses.RETURNED)
-    # Per (service, step, own department, status): the department responsible is decided per group.
+    # One statement for both: per (service, step, own department, status, assignee) the
+    # applications at a step now (the department responsible is decided per group, a
+    # person's are the assigned ones), and per (service, step, own department, action,
+    # actor) the decisions of the period (a person's are those they took).
     held = _applications(
         select(
+            literal(_HELD, Integer).label("kind"),
             Application.service_key,
             Application.service_version,
             Application.current_step,
             Application.department_id,
             Application.status,
+            Application.assignee_id,
             func.count(Application.id),
             late,
         ).where(Application.status.in_(open_statuses)),
@@ -519,21 +542,19 @@ def _workload_rows(
         Application.current_step,
         Application.department_id,
         Application.status,
+        Application.assignee_id,
     )
-    assigned = _applications(
-        select(Application.assignee_id, Application.status, func.count(Application.id), late).where(
-            Application.status.in_(open_statuses), Application.assignee_id.is_not(None)
-        ),
-        scope,
-    ).group_by(Application.assignee_id, Application.status)
     decided = _transitions(
         select(
+            literal(_DECIDED, Integer).label("kind"),
             Application.service_key,
             Application.service_version,
             TransitionRecord.step_key,
             Application.department_id,
             TransitionRecord.action,
+            TransitionRecord.actor_id,
             func.count(TransitionRecord.id),
+            null(),
         ).where(TransitionRecord.action.in_(DECISIONS), _in_period(period)),
         scope,
     ).group_by(
@@ -542,29 +563,25 @@ def _workload_rows(
         TransitionRecord.step_key,
         Application.department_id,
         TransitionRecord.action,
+        TransitionRecord.actor_id,
     )
-    decided_by = _transitions(
-        select(TransitionRecord.actor_id, TransitionRecord.action, func.count(TransitionRecord.id)).where(
-            TransitionRecord.action.in_(DECISIONS), _in_period(period), TransitionRecord.actor_id.is_not(None)
-        ),
-        scope,
-    ).group_by(TransitionRecord.actor_id, TransitionRecord.action)
 
     # [at a step, late, waiting, approved, returned, rejected]
     by_department: dict[int | None, list[int]] = defaultdict(lambda: [0] * 6)
     by_person: dict[int, list[int]] = defaultdict(lambda: [0] * 6)
     slot = {"approve": 3, "return": 4, "reject": 5}
-    for key, version, step_key, own, status, count, late_count in session.execute(held).all():
-        counts = by_department[names.responsible(key, version, step_key, own)]
-        _add_open(counts, status, count, late_count)
-    for user_id, status, count, late_count in session.execute(assigned).all():
-        if user_id is not None:  # the query asks for assigned ones only
-            _add_open(by_person[user_id], status, count, late_count)
-    for key, version, step_key, own, action, count in session.execute(decided).all():
-        by_department[names.responsible(key, version, step_key, own)][slot[action]] += count
-    for actor_id, action, count in session.execute(decided_by).all():
-        if actor_id is not None:  # the query asks for people only
-            by_person[actor_id][slot[action]] += count
+    for kind, key, version, step_key, own, what, user_id, count, late_count in session.execute(
+        union_all(held, decided)
+    ).all():
+        department = by_department[names.responsible(key, version, step_key, own)]
+        if kind == _HELD:
+            _add_open(department, what, count, late_count)
+            if user_id is not None:
+                _add_open(by_person[user_id], what, count, late_count)
+        else:
+            department[slot[what]] += count
+            if user_id is not None:
+                by_person[user_id][slot[what]] += count
 
     tally = _Tally(progress)
     department_label, person_label = _("Department"), _("Staff member")
@@ -578,7 +595,8 @@ def _workload_rows(
             name = names.department_name(other) or _("No department")
             yield (department_label, name, "", *counts)
     people = names.people()
-    workers = _caseworkers(session, [uid for uid, (_n, _d, active) in people.items() if active])
+    caseworkers = names.caseworkers
+    workers = [uid for uid, (_n, _d, active) in people.items() if active and uid in caseworkers]
     names.add_people(by_person)
     listed = sorted(
         set(workers) | set(by_person),
@@ -605,20 +623,6 @@ def _add_open(counts: list[int], status: str, count: int, late_count: int | None
     else:
         counts[0] += count
         counts[1] += int(late_count or 0)
-
-
-def _caseworkers(session: Session, user_ids: Sequence[int]) -> list[int]:
-    """Those of ``user_ids`` (active staff of the municipality) who work cases."""
-    if not user_ids:
-        return []
-    # Users and roles belong to no municipality; the ids come from scoped staff profiles.
-    stmt = (
-        select(assoc_user_role.c.user_id)
-        .join(Role, Role.id == assoc_user_role.c.role_id)
-        .where(assoc_user_role.c.user_id.in_(sorted(user_ids)), Role.name.in_(access.CASEWORKER_ROLES))
-        .distinct()
-    )
-    return [uid for (uid,) in session.execute(stmt).all()]
 
 
 # -- overdue --------------------------------------------------------------------------------------

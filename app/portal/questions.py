@@ -147,15 +147,21 @@ def new():
     return redirect(url_for(".show", question_id=question.id), 303)
 
 
-def _render_show(actor: Actor, question, *, errors: dict[str, str] | None = None, form=None, status: int = 200):
-    thread = qs.thread(db.session, actor, question, current_locale())
+def _thread(actor: Actor, question_id: int) -> qs.Thread:
+    try:
+        return qs.load_thread(db.session, actor, question_id, current_locale())
+    except access.NotFound:
+        abort(404)
+
+
+def _render_show(actor: Actor, thread: qs.Thread, *, errors: dict[str, str] | None = None, form=None, status=200):
     return _no_store(
         (
             render_template(
                 "portal/questions/show.html",
-                title=_("Question: %(subject)s", subject=question.subject),
+                title=_("Question: %(subject)s", subject=thread.question.subject),
                 thread=thread,
-                may_reply=qs.may_follow_up(db.session, actor, question),
+                may_reply=qs.may_follow_up_thread(actor, thread),
                 errors=errors or {},
                 form=form or {},
                 max_body=qs.MAX_BODY,
@@ -171,13 +177,14 @@ def _render_show(actor: Actor, question, *, errors: dict[str, str] | None = None
 @limiter.limit(ASK_LIMIT, methods=["POST"])
 def show(question_id: int):
     actor = require_citizen()
-    question = _question(actor, question_id)
     if request.method == "GET":
-        response = _render_show(actor, question)
+        thread = _thread(actor, question_id)
+        response = _render_show(actor, thread)
         # Reading the page reads the answers: marked after it rendered, committed by itself.
-        if qs.mark_read(db.session, actor, question):
+        if qs.mark_read(db.session, actor, thread.question):
             db.session.commit()
         return response
+    question = _question(actor, question_id)
     form = request.form
     try:
         qs.reply(
@@ -192,16 +199,14 @@ def show(question_id: int):
         db.session.commit()
     except qs.InvalidQuestion as exc:
         db.session.rollback()
-        return _render_show(actor, _question(actor, question_id), errors=exc.errors, form=form, status=400)
+        return _render_show(actor, _thread(actor, question_id), errors=exc.errors, form=form, status=400)
     except StorageError as exc:
         db.session.rollback()
         message = qs.attachments_problem(exc)
-        return _render_show(
-            actor, _question(actor, question_id), errors={"attachments": message}, form=form, status=503
-        )
+        return _render_show(actor, _thread(actor, question_id), errors={"attachments": message}, form=form, status=503)
     except WorkflowError as exc:
         db.session.rollback()
-        return _render_show(actor, _question(actor, question_id), errors={"body": str(exc)}, form=form, status=409)
+        return _render_show(actor, _thread(actor, question_id), errors={"body": str(exc)}, form=form, status=409)
     flash(_("Your message was sent."), "success")
     return redirect(url_for(".show", question_id=question_id), 303)
 

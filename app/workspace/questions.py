@@ -104,8 +104,14 @@ class QuestionsView(BaseView):
 
     # -- the thread -----------------------------------------------------------------------
 
-    def _render(self, actor: Actor, question, *, errors=None, form=None, status: int = 200):
-        thread = qs.thread(db.session, actor, question, current_locale())
+    def _thread(self, actor: Actor, question_id: int) -> qs.Thread:
+        try:
+            return qs.load_thread(db.session, actor, question_id, current_locale())
+        except access.NotFound:
+            abort(404)
+
+    def _render(self, actor: Actor, thread: qs.Thread, *, errors=None, form=None, status: int = 200):
+        question = thread.question
         may_act = self._may("can_act")
         departments, people = (
             qs.reassign_choices(db.session, question) if may_act and qs.may_reassign(actor, question) else ([], [])
@@ -137,22 +143,22 @@ class QuestionsView(BaseView):
     @has_access
     def show(self, question_id: int):
         actor = self._actor()
-        question = self._question(actor, question_id)
-        response = self._render(actor, question)
-        if self._may("can_act") and qs.mark_read(db.session, actor, question):
+        thread = self._thread(actor, question_id)
+        response = self._render(actor, thread)
+        if self._may("can_act") and qs.mark_read(db.session, actor, thread.question):
             db.session.commit()
         return response
 
     def _fail(self, actor: Actor, question_id: int, exc: Exception):
         db.session.rollback()
-        question = self._question(actor, question_id)
+        thread = self._thread(actor, question_id)
         if isinstance(exc, qs.InvalidQuestion):
-            return self._render(actor, question, errors=exc.errors, form=request.form, status=400)
+            return self._render(actor, thread, errors=exc.errors, form=request.form, status=400)
         if isinstance(exc, StorageError):
             message = qs.attachments_problem(exc)
-            return self._render(actor, question, errors={"attachments": message}, form=request.form, status=503)
+            return self._render(actor, thread, errors={"attachments": message}, form=request.form, status=503)
         status = 403 if isinstance(exc, NotAllowed) else 409 if isinstance(exc, InvalidAction) else 400
-        return self._render(actor, question, errors={"form": str(exc)}, form=request.form, status=status)
+        return self._render(actor, thread, errors={"form": str(exc)}, form=request.form, status=status)
 
     @expose("/<int:question_id>/answer", methods=["POST"])
     @has_access

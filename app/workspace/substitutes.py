@@ -59,7 +59,7 @@ class SubstitutesView(BaseView):
         return self.render_template(
             "workspace/substitutes.html",
             title=_("Substitutes while away"),
-            listed=subs.visible(db.session, actor, today),
+            listed=subs.visible(db.session, actor, today, people=people),
             standing_in=subs.standing_in_for(db.session, actor, today),
             names={c.user_id: c.name for c in people},
             absent_choices=absent_choices,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.orm import Session, scoped_session
 
@@ -43,8 +43,9 @@ from app.domain.participation.processes import (
     clean_texts,
     parse_local,
 )
+from app.models import Municipality
 from app.models.base import utcnow
-from app.models.participation import Poll, PollOption, PollQuestion, Proposal, Settlement
+from app.models.participation import Poll, PollOption, PollQuestion, PollVoter, Proposal, Settlement
 
 AnySession = Session | scoped_session[Session]
 
@@ -511,34 +512,72 @@ def get(session: AnySession, actor: Actor | None, poll_id: Any) -> Poll:
 
 
 def structure(session: AnySession, poll: Poll) -> PollView:
-    """The poll's questions and options in their order (two queries)."""
-    questions = session.execute(
-        select(PollQuestion).where(PollQuestion.poll_id == poll.id).order_by(PollQuestion.position)
-    ).scalars()
-    options = session.execute(
-        select(PollOption).where(PollOption.poll_id == poll.id).order_by(PollOption.question_id, PollOption.position)
-    ).scalars()
+    """The poll's questions and options in their order (one query)."""
+    rows = session.execute(
+        select(PollQuestion, PollOption)
+        .outerjoin(PollOption, and_(PollOption.question_id == PollQuestion.id, PollOption.poll_id == poll.id))
+        .where(PollQuestion.poll_id == poll.id)
+        .order_by(PollQuestion.position, PollQuestion.id, PollOption.position, PollOption.id)
+    ).all()
+    questions: dict[int, PollQuestion] = {}
     by_question: dict[int, list[OptionView]] = {}
-    for option in options:
-        by_question.setdefault(option.question_id, []).append(
-            OptionView(
-                id=option.id,
-                text=dict(option.text),
-                cost=option.cost,
-                position=option.position,
-                proposal_id=option.proposal_id,
+    for question, option in rows:
+        questions.setdefault(question.id, question)
+        options = by_question.setdefault(question.id, [])
+        if option is not None:
+            options.append(
+                OptionView(
+                    id=option.id,
+                    text=dict(option.text),
+                    cost=option.cost,
+                    position=option.position,
+                    proposal_id=option.proposal_id,
+                )
             )
-        )
     return PollView(
         poll=poll,
         questions=[
             QuestionView(
-                id=q.id, text=dict(q.text), max_choices=q.max_choices, options=by_question.get(q.id, []),
+                id=q.id, text=dict(q.text), max_choices=q.max_choices, options=by_question[q.id],
                 position=q.position,
             )
-            for q in questions
+            for q in questions.values()
         ],
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StaffPoll:
+    """A poll as its municipality's staff see it: with its municipality and how many people
+    voted (a count, never who)."""
+
+    poll: Poll
+    municipality: Municipality
+    voters: int
+
+
+def get_for_staff(session: AnySession, actor: Actor | None, poll_id: Any) -> StaffPoll:
+    """Poll ``poll_id`` of a municipality ``actor`` acts for (staff their own, system
+    administrators any), published or not, with its municipality and its number of voters:
+    one query. :class:`~app.domain.access.NotFound` otherwise (another municipality's
+    published poll too: that one is the public's page, not the staff's)."""
+    number = inputs.whole_number(poll_id, inputs.MAX_ID)
+    if number is None:
+        raise access.NotFound(poll_id)
+    # Who voted belongs to no municipality of its own: the count is of the poll's voters.
+    voters = select(func.count()).select_from(PollVoter).where(PollVoter.poll_id == Poll.id).correlate(Poll)
+    stmt = access.scoped(
+        select(Poll, Municipality, voters.scalar_subquery()).join(
+            Municipality, Municipality.id == Poll.municipality_id
+        ),
+        Poll,
+        actor,
+    )
+    found = session.execute(stmt.where(Poll.id == number)).one_or_none()
+    if found is None:
+        raise access.NotFound(poll_id)
+    poll, municipality, count = found
+    return StaffPoll(poll, municipality, int(count or 0))
 
 
 __all__ = [
@@ -552,10 +591,12 @@ __all__ = [
     "PollView",
     "QuestionSpec",
     "QuestionView",
+    "StaffPoll",
     "cancel",
     "check",
     "create",
     "get",
+    "get_for_staff",
     "may_manage",
     "publish",
     "settle_budget",
