@@ -335,3 +335,21 @@ def test_a_service_committed_in_this_process_is_seen_on_the_next_request(app, cl
     assert plugin_runtime.registry(app).get(STALL["key"]) is None
     client.get("/")
     assert plugin_runtime.registry(app).get(STALL["key"]) is not None
+
+
+def test_the_sign_in_select_joins_flat_and_seeks_by_index(app, client, login_as, cases):
+    """The roles and groups are plain LEFT JOINs: the nested ``LEFT JOIN (ab_user_role JOIN
+    ab_role)`` that ``joinedload`` writes made SQLite materialize every user's roles for each
+    request (38 ms with 200,000 citizens: issue 13's benchmark). On SQLite the plan seeks every
+    table of the sign-in SELECT by an index or key; none is scanned."""
+    login_as("clerk")
+    seen = [s for s in statements(app, client, INBOX) if SIGN_IN.search(s)]
+    assert len(seen) == 1, seen
+    assert "JOIN (" not in seen[0], seen[0]
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            return
+        with db.engine.connect() as conn:
+            params = (None,) * seen[0].count("?")
+            plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {seen[0]}", params)]
+    assert not [step for step in plan if step.startswith(("SCAN", "MATERIALIZE"))], plan

@@ -23,11 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import Select, event, inspect, select, update
 from sqlalchemy.orm import Session, attributes
 
 from app.domain.access import OWN_PROFILE, own_department_join, unscoped
@@ -124,12 +124,14 @@ def find_with_user(
     kind: str,
     user_model: Any = User,
     options: Sequence[Any] = (),
+    joins: Callable[[Select[Any]], Select[Any]] | None = None,
 ) -> Found | None:
     """The row for a raw session id of ``user_id`` and ``kind`` (open or not) with its user
     (``user_model``: Flask-AppBuilder's user class), the user's own staff profile (``None``
     for citizens) and its department's code, in one SELECT: checking a request's session costs one query, and what
     the request's actor is built from (app.domain.access.load_actor) is then loaded.
-    ``options`` are loader options for the user (its roles and groups, joined in as well)."""
+    ``options`` are loader options for the user; ``joins`` adds joins with their
+    ``contains_eager`` options (its roles and groups, joined in as well)."""
     if not isinstance(raw_id, str) or not raw_id or len(raw_id) > 256:
         return None
     stmt = (
@@ -140,6 +142,8 @@ def find_with_user(
         .where(AuthSession.token_hash == digest(raw_id), AuthSession.user_id == user_id, AuthSession.kind == kind)
         .options(*options)
     )
+    if joins is not None:
+        stmt = joins(stmt)
     found = session.execute(unscoped(stmt, reason=OWN_PROFILE)).unique().first()
     if found is None:
         return None
