@@ -576,6 +576,31 @@ def test_reasonable_list_arguments_still_work(app, client, as_user):
     assert "Beta" not in text(response)
 
 
+@pytest.mark.parametrize(
+    ("path", "view"),
+    [
+        ("/users/list/", "UserDBModelView"),
+        ("/roles/list/", "RoleModelView"),
+        ("/groups/list/", "UserGroupModelView"),
+        ("/permissionviews/list/", "PermissionViewModelView"),
+    ],
+)
+def test_security_lists_sort_only_by_their_columns(app, client, as_user, path, view):
+    """Flask-AppBuilder's security lists ordered by any name given: an unknown one was a 500,
+    ``password`` sorted the users by their password hashes (found by a stranger's walk)."""
+    as_user("system_admin")
+    for column in ("nonexistent", "password", "id);DROP TABLE ab_user;--"):
+        response = client.get(f"{path}?_oc_{view}={column}&_od_{view}=asc")
+        assert response.status_code == 400, (path, column)
+    from app.extensions import current_appbuilder
+
+    with app.app_context():
+        offered = next(v for v in current_appbuilder().baseviews if type(v).__name__ == view).order_columns
+    for column in offered:  # the permission views offer none: their columns are relations
+        assert client.get(f"{path}?_oc_{view}={column}&_od_{view}=desc").status_code == 200, column
+    assert view == "PermissionViewModelView" or "username" in offered or "name" in offered
+
+
 # -- staff --------------------------------------------------------------------------------
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import current_app, g, has_request_context, request
+from flask import abort, current_app, g, has_request_context, request
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
+from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security import views as fab
 from flask_appbuilder.security.sqla import models as fab_models
@@ -183,17 +184,31 @@ def _role_permissions() -> list[Any]:
     ]
 
 
+class _CheckedSort:
+    """A sort column must be one the list offers (as app.admin.views.ScopedModelView checks
+    for Hamaynk's own lists): Flask-AppBuilder orders by any name it is given, so an unknown
+    one was a 500 and ``password`` sorted users by their password hashes."""
+
+    order_columns: list[str]
+
+    @before_request
+    def _check_sort(self) -> None:
+        for name, values in request.args.lists():
+            if name.startswith("_oc_") and any(value not in (self.order_columns or []) for value in values):
+                abort(400)
+
+
 # Each is named as its parent: Flask-AppBuilder derives endpoints, permission names and its
 # templates' links from the class name, so URLs, stored permissions and app.security's role
 # table stay what they were.
-class UserDBModelView(fab.UserDBModelView):
+class UserDBModelView(_CheckedSort, fab.UserDBModelView):
     def __init__(self, **kwargs: Any) -> None:
         _eager(self, lambda: [joinedload(User.roles), joinedload(User.groups)])
         super().__init__(**kwargs)
         _relabel_options(self, {"roles": _role_option, "groups": _option})
 
 
-class RoleModelView(fab.RoleModelView):
+class RoleModelView(_CheckedSort, fab.RoleModelView):
     """Its list and show widgets print the stored name as it is, past any formatter: the
     rows handed to them carry the label instead (no built-in roles are configured, the only
     thing those templates look names up for)."""
@@ -225,7 +240,7 @@ class RoleModelView(fab.RoleModelView):
         return widgets
 
 
-class UserGroupModelView(fab.UserGroupModelView):
+class UserGroupModelView(_CheckedSort, fab.UserGroupModelView):
     label_columns = {
         "name": _l("Name"),
         "label": _l("Label"),
@@ -240,7 +255,7 @@ class UserGroupModelView(fab.UserGroupModelView):
         _relabel_options(self, {"roles": _role_option, "users": _option})
 
 
-class PermissionViewModelView(fab.PermissionViewModelView):
+class PermissionViewModelView(_CheckedSort, fab.PermissionViewModelView):
     # Its search form offers the roles too, under a name made from the column.
     label_columns = {**fab.PermissionViewModelView.label_columns, "role": _l("Roles")}
 
