@@ -191,7 +191,9 @@ class _CheckedSort:
 
     order_columns: list[str]
 
-    @before_request
+    # Only the list sorts; a hook wraps the handlers it applies to, and app.cleaning finds the
+    # view behind the other endpoints (action_post, download) through their bound methods.
+    @before_request(only=["list"])
     def _check_sort(self) -> None:
         for name, values in request.args.lists():
             if name.startswith("_oc_") and any(value not in (self.order_columns or []) for value in values):
