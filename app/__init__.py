@@ -76,7 +76,22 @@ def _build_app(config: Any, overrides: Mapping[str, Any] | None) -> Flask:
     _load_config(app, config, overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from app import admin, api, cli, database, errors, i18n, jobs, office, plugins, portal, security, web, workspace
+    from app import (
+        admin,
+        api,
+        cli,
+        database,
+        errors,
+        i18n,
+        jobs,
+        menu,
+        office,
+        plugins,
+        portal,
+        security,
+        web,
+        workspace,
+    )
     from app.auditing import init_app as init_auditing
     from app.cleaning import init_app as init_cleaning
     from app.domain import storage
@@ -93,6 +108,7 @@ def _build_app(config: Any, overrides: Mapping[str, Any] | None) -> Flask:
     # Notification channels (plug-ins) and the outbox's enqueue-on-commit listener.
     jobs.init_app(app)
     i18n.init_app(app)
+    menu.init_app(app)
     # Hostile input refused before any view; after i18n, whose template finalize it wraps.
     init_cleaning(app)
     with app.app_context():
@@ -102,6 +118,7 @@ def _build_app(config: Any, overrides: Mapping[str, Any] | None) -> Flask:
         office.init_app(app, appbuilder)
         workspace.init_app(app, appbuilder)
         api.init_app(app, appbuilder)
+    i18n.init_templates(app)
     portal.init_app(app)
     errors.init_app(app)
     security.init_app(app)

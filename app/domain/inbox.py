@@ -497,6 +497,10 @@ LIST_COLUMNS = (
 )
 
 
+# Built once: an alias made per call rebuilt its column collection each page (~0.5 ms).
+_ASSIGNEE = aliased(User, name="assignee")
+
+
 def list_page(
     session: Session,
     registry,
@@ -511,7 +515,7 @@ def list_page(
     """One page of a tab: at most ``limit`` rows, fetched with one SELECT of ``limit + 1``
     rows (the extra one says whether there is a further page)."""
     limit = max(1, min(int(limit), MAX_LIMIT))
-    assignee = aliased(User)
+    assignee = _ASSIGNEE
     where = [tab_clause(session, registry, actor, tab, open_only=filters.overdue), *filter_clauses(filters, on)]
     backwards = cursor is not None and cursor.direction == PREV
     if cursor is not None:

@@ -799,10 +799,16 @@ def _unread_subquery(from_staff: bool) -> Any:
     )
 
 
+# Built once: an alias made per call rebuilds its column collection on every page.
+_CITIZEN = aliased(User, name="citizen")
+_ASSIGNEE = aliased(User, name="assignee")
+_DEPT = aliased(Department, name="dept")
+
+
 def citizen_list(session: Session, actor: Actor, locale: str) -> list[CitizenRow]:
     """Every question ``actor`` asked, latest activity first, with the number of staff
     messages they have not read yet: one query, however many there are."""
-    dept = aliased(Department)
+    dept = _DEPT
     stmt = access.visible_questions(
         actor,
         Question,
@@ -902,9 +908,7 @@ def staff_list(
         raise NotAllowed()
     filters = filters or StaffFilters()
     on = on or deadlines.today()
-    citizen = aliased(User)
-    assignee = aliased(User)
-    dept = aliased(Department)
+    citizen, assignee, dept = _CITIZEN, _ASSIGNEE, _DEPT
     stmt = access.visible_questions(
         actor,
         Question,
@@ -1009,9 +1013,7 @@ def load_thread(
     if isinstance(question_id, bool) or not isinstance(question_id, int) or not 0 < question_id <= access.MAX_PK:
         raise access.NotFound(question_id)
     on = on or deadlines.today()
-    citizen = aliased(User)
-    assignee = aliased(User)
-    dept = aliased(Department)
+    citizen, assignee, dept = _CITIZEN, _ASSIGNEE, _DEPT
     stmt = access.visible_questions(
         actor,
         Question,

@@ -23,11 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, event, inspect, select, update
+from sqlalchemy import Select, bindparam, event, inspect, select, update
 from sqlalchemy.orm import Session, attributes
 
 from app.domain.access import OWN_PROFILE, own_department_join, unscoped
@@ -123,33 +123,50 @@ def find_with_user(
     user_id: int,
     kind: str,
     user_model: Any = User,
-    options: Sequence[Any] = (),
     joins: Callable[[Select[Any]], Select[Any]] | None = None,
 ) -> Found | None:
     """The row for a raw session id of ``user_id`` and ``kind`` (open or not) with its user
     (``user_model``: Flask-AppBuilder's user class), the user's own staff profile (``None``
     for citizens) and its department's code, in one SELECT: checking a request's session costs one query, and what
     the request's actor is built from (app.domain.access.load_actor) is then loaded.
-    ``options`` are loader options for the user; ``joins`` adds joins with their
-    ``contains_eager`` options (its roles and groups, joined in as well)."""
+    ``joins`` adds joins with their ``contains_eager`` options (its roles and groups,
+    joined in as well); pass the same callable each time (the statement is built once for it)."""
     if not isinstance(raw_id, str) or not raw_id or len(raw_id) > 256:
         return None
-    stmt = (
-        select(AuthSession, user_model, StaffProfile, Department.code)
-        .join(user_model, user_model.id == AuthSession.user_id)
-        .outerjoin(StaffProfile, StaffProfile.user_id == user_model.id)
-        .outerjoin(Department, own_department_join())
-        .where(AuthSession.token_hash == digest(raw_id), AuthSession.user_id == user_id, AuthSession.kind == kind)
-        .options(*options)
-    )
-    if joins is not None:
-        stmt = joins(stmt)
-    found = session.execute(unscoped(stmt, reason=OWN_PROFILE)).unique().first()
+    stmt = _session_with_user(user_model, kind, joins)
+    found = session.execute(stmt, {"token_hash": digest(raw_id), "user_id": user_id}).unique().first()
     if found is None:
         return None
     profile = found[2]
     code = found[3] if profile is not None and profile.department_id is not None else None
     return Found(found[0], found[1], profile, code)
+
+
+# Every request runs this SELECT; building it (its aliased joins above all) cost more than
+# running it: 2-4 ms a page. A statement is immutable, so one per user class, kind and joins
+# serves every request, with the session id and user as bound parameters.
+_WITH_USER: dict[tuple[Any, str, Any], Select[Any]] = {}
+
+
+def _session_with_user(user_model: Any, kind: str, joins: Callable[[Select[Any]], Select[Any]] | None) -> Select[Any]:
+    key = (user_model, kind, joins)
+    stmt = _WITH_USER.get(key)
+    if stmt is None:
+        stmt = (
+            select(AuthSession, user_model, StaffProfile, Department.code)
+            .join(user_model, user_model.id == AuthSession.user_id)
+            .outerjoin(StaffProfile, StaffProfile.user_id == user_model.id)
+            .outerjoin(Department, own_department_join())
+            .where(
+                AuthSession.token_hash == bindparam("token_hash"),
+                AuthSession.user_id == bindparam("user_id"),
+                AuthSession.kind == kind,
+            )
+        )
+        if joins is not None:
+            stmt = joins(stmt)
+        stmt = _WITH_USER.setdefault(key, unscoped(stmt, reason=OWN_PROFILE))
+    return stmt
 
 
 class Found(NamedTuple):

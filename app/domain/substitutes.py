@@ -207,6 +207,11 @@ class Listed:
     may_end: bool
 
 
+# Built once: an alias made per call rebuilds its column collection on every page.
+_ABSENT_USER = aliased(User, name="absent_user")
+_SUBSTITUTE_USER = aliased(User, name="substitute_user")
+
+
 def visible(
     session: Session, actor: Actor, on: dt.date | None = None, *, people: list[Colleague] | None = None
 ) -> list[Listed]:
@@ -229,8 +234,7 @@ def visible(
         who = or_(mine, Substitution.absent_id.in_(department))
     else:
         who = mine
-    absent_user = aliased(User)
-    substitute_user = aliased(User)
+    absent_user, substitute_user = _ABSENT_USER, _SUBSTITUTE_USER
     # Users belong to no municipality: the names of the people of the substitutions listed.
     stmt = access.within(
         select(
