@@ -24,7 +24,7 @@ from app.database import MIGRATIONS_DIR, SQLITE_ANALYSIS_LIMIT, analyze
 from app.domain import access, inbox, statuses
 from app.extensions import db
 from app.models import Application, ApplicationDocument, metadata
-from app.models.applications import OPEN_STATUSES
+from app.models.applications import OPEN_STATUSES, queue_key
 from app.plugins import runtime as plugin_runtime
 
 CLOSED = (statuses.APPROVED, statuses.ISSUED, statuses.REJECTED, statuses.WITHDRAWN)
@@ -229,6 +229,37 @@ def test_keyset_pages_visit_every_row_once_in_order_with_ties_and_undated_rows(a
             limit=inbox.MAX_LIMIT,
         )
         assert walked == [r.application.id for r in whole.rows] and len(walked) > 3
+
+
+def test_my_tasks_pages_forward_and_back_as_the_single_where_orders_them(app):
+    """PostgreSQL pages "My tasks" from a UNION of its branches, each walked in queue order and
+    cut at a page (inbox._mine_per_branch); SQLite from the one WHERE. Either way a reader
+    meets exactly the rows of that WHERE, in its order, going forward and coming back."""
+    load(app, closed=200, open_=90)
+    with app.app_context():
+        registry = plugin_runtime.registry(app)
+        for role in ("clerk", "specialist"):
+            actor = access.load_actor(db.session, app.seeded["alpha"]["users"][role])
+            where = inbox.tab_clause(db.session, registry, actor, inbox.MINE)
+            expected = list(
+                db.session.scalars(
+                    access.visible_applications(actor, Application.id)
+                    .where(where)
+                    .order_by(queue_key(), Application.id)
+                )
+            )
+            assert len(expected) > 10, role
+            with statements() as seen:
+                walked, pages = _walk(app, role, inbox.MINE, 4)
+            assert walked == expected, role
+            unions = [s for s, _p in seen if "UNION" in s.upper()]
+            assert bool(unions) == _is_postgres(), role
+            back, current = [r.application.id for r in pages[-1].rows], pages[-1]
+            while current.prev_cursor is not None:
+                current = inbox.list_page(db.session, registry, actor, inbox.MINE, cursor=current.prev_cursor, limit=4)
+                back = [r.application.id for r in current.rows] + back
+            assert back == expected, role
+            db.session.rollback()
 
 
 # -- the indexes are used ------------------------------------------------------------------------

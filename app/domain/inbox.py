@@ -35,7 +35,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Boolean, ColumnElement, and_, column, false, func, literal, or_, select, table, true, tuple_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    and_,
+    column,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    true,
+    tuple_,
+    union,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, load_only
 from sqlalchemy.sql import operators
@@ -448,6 +462,18 @@ def _own_municipality(actor: Actor) -> list[Any]:
     return [Application.municipality_id == actor.municipality_id]
 
 
+def mine_branches(session: Session, registry, actor: Actor) -> list[Any]:
+    """What "My tasks" joins with OR: assigned to ``actor``; unassigned at a step they may act
+    on; each absent colleague's tasks they stand in for; returned cases they may resubmit."""
+    code = department_code_of(session, actor)
+    return [
+        and_(Application.assignee_id == actor.user_id, open_status_clause()),
+        and_(Application.assignee_id.is_(None), can_act_clause(registry, actor, code)),
+        *stand_in_clauses(session, registry, actor),
+        resubmit_clause(actor),
+    ]
+
+
 def tab_clause(session: Session, registry, actor: Actor, tab: str, *, open_only: bool = False):
     """The WHERE clause of a tab; :func:`list_page` keeps it inside what the actor may see.
 
@@ -457,14 +483,7 @@ def tab_clause(session: Session, registry, actor: Actor, tab: str, *, open_only:
     tab says ``status != 'draft'``, its own index's WHERE, unless the filters keep only open
     applications anyway (``open_only``: overdue, whose clause says ``status IN OPEN``)."""
     if tab == MINE:
-        code = department_code_of(session, actor)
-        mine = or_(
-            and_(Application.assignee_id == actor.user_id, open_status_clause()),
-            and_(Application.assignee_id.is_(None), can_act_clause(registry, actor, code)),
-            *stand_in_clauses(session, registry, actor),
-            resubmit_clause(actor),
-        )
-        return and_(*_own_municipality(actor), open_status_clause(), mine)
+        return and_(*_own_municipality(actor), open_status_clause(), or_(*mine_branches(session, registry, actor)))
     if tab == DEPARTMENT:
         code = department_code_of(session, actor)
         return and_(
@@ -501,6 +520,23 @@ LIST_COLUMNS = (
 _ASSIGNEE = aliased(User, name="assignee")
 
 
+def _mine_per_branch(session: Session, registry, actor: Actor, where: list[Any], order: tuple[Any, ...], n: int):
+    """The ids of the first ``n`` rows of each branch of "My tasks", in one UNION: PostgreSQL
+    answers the branches joined with OR by gathering every open task of the clerk (a
+    BitmapOr of the partial indexes, ~10,800 rows at a million applications) and sorting
+    them for a page; each branch on its own walks its index in queue order and stops after
+    ``n`` rows (46 -> ~20 ms). The page is the first ``n`` of their union, in the same order.
+    SQLite already walks the queue index in order through the OR, and does not accept
+    ORDER BY/LIMIT inside a UNION's members: it keeps the single WHERE."""
+    common = and_(*_own_municipality(actor), open_status_clause())
+    return union(
+        *(
+            access.visible_applications(actor, Application.id).where(common, branch, *where).order_by(*order).limit(n)
+            for branch in mine_branches(session, registry, actor)
+        )
+    )
+
+
 def list_page(
     session: Session,
     registry,
@@ -516,7 +552,7 @@ def list_page(
     rows (the extra one says whether there is a further page)."""
     limit = max(1, min(int(limit), MAX_LIMIT))
     assignee = _ASSIGNEE
-    where = [tab_clause(session, registry, actor, tab, open_only=filters.overdue), *filter_clauses(filters, on)]
+    where = filter_clauses(filters, on)
     backwards = cursor is not None and cursor.direction == PREV
     if cursor is not None:
         where.append(_before(cursor) if backwards else _after(cursor))
@@ -524,6 +560,10 @@ def list_page(
         order = (queue_key().desc(), Application.id.desc())
     else:
         order = (queue_key().asc(), Application.id.asc())
+    if tab == MINE and session.get_bind().dialect.name == "postgresql":
+        where = [Application.id.in_(_mine_per_branch(session, registry, actor, where, order, limit + 1))]
+    else:
+        where.insert(0, tab_clause(session, registry, actor, tab, open_only=filters.overdue))
     stmt = (
         access.visible_applications(actor, Application, assignee.first_name, assignee.last_name)
         .options(load_only(*LIST_COLUMNS))
@@ -569,6 +609,7 @@ __all__ = [
     "filter_clauses",
     "late_clause",
     "list_page",
+    "mine_branches",
     "responsible_department_clause",
     "resubmit_clause",
     "search_clause",
