@@ -348,7 +348,7 @@ BUDGET: dict[str, int] = {
     "UserGroupModelView.list": 5,
     "UserGroupModelView.show": 4,
     "ViewMenuModelView.list": 4,
-    "WorkspaceView.case": 13,
+    "WorkspaceView.case": 12,
     "WorkspaceView.inbox": 5,
     "apply.done": 4,
     "apply.drafts": 5,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CompoundSelect, cast, event, inspect, null, select, union_all
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from app.domain import access, audit, roles, statuses
+from app.domain import access, audit, roles, statuses, workflow
 from app.domain.declarations import Step, pick
 from app.models import Application, Department, Role, ServiceActivation, StaffProfile, User
 
@@ -325,7 +325,14 @@ def _read(session: Session, statement: CompoundSelect) -> tuple[_Staffing, dict[
 
 
 def _staffing(session: Session, municipality_id: int) -> _Staffing:
-    return _read(session, _staffing_statement(municipality_id))[0]
+    staffing = _read(session, _staffing_statement(municipality_id))[0]
+    # The case page asks both: the workflow's checks need not read the departments again.
+    workflow.departments_read(
+        session,
+        municipality_id,
+        ((d.id, d.code, d.name_hy, d.name_en, d.name_ru) for d in staffing.departments.values()),
+    )
+    return staffing
 
 
 def _department_texts(department: _Department) -> dict[str, str]:
@@ -551,10 +558,6 @@ def application_gap(session: Session, application: Application, registry: Servic
     step = registered.service.step(application.current_step) if registered else None
     if registered is None or step is None:
         return None
-    activation = session.execute(
-        access.within(select(ServiceActivation.department_id), ServiceActivation, application.municipality_id).where(
-            ServiceActivation.service_key == application.service_key
-        )
-    ).scalar_one_or_none()
+    activation = workflow.activation_department_id(session, application)
     fallback = activation if activation is not None else application.department_id
     return _step_gap(registered, step, _staffing(session, application.municipality_id), fallback)

@@ -28,7 +28,7 @@ are final. What a return names and a resubmission changes is :mod:`app.domain.co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -168,8 +168,10 @@ def _activation(session: Session, application: Application) -> ServiceActivation
     return session.execute(stmt.where(ServiceActivation.service_key == application.service_key)).scalar_one_or_none()
 
 
-def _activation_department_id(session: Session, application: Application) -> int | None:
-    # Remembered for the transaction (app.domain.memo): every check of a page asks again.
+def activation_department_id(session: Session, application: Application) -> int | None:
+    """The department the municipality made responsible for the application's service
+    (``None``: none, or the service is not activated). Remembered for the transaction
+    (app.domain.memo): every check of a page asks again."""
     municipality_id, service_key = application.municipality_id, application.service_key
 
     def read() -> int | None:
@@ -205,6 +207,17 @@ def _departments(session: Session, municipality_id: int) -> dict[str, _Departmen
     return memo.remember(session, ("departments", municipality_id), read)
 
 
+def departments_read(session: Session, municipality_id: int, rows: Iterable[tuple[int, str, Any, Any, Any]]) -> None:
+    """Hand over the municipality's departments that another statement of this transaction
+    read anyway (id, code and the names in hy, en, ru: every department of the municipality),
+    so that :func:`_departments` asks no more (the case page's staffing banner reads them)."""
+    known = {
+        code: _Department(department_id, code, {"hy": hy or "", "en": en or "", "ru": ru or ""})
+        for department_id, code, hy, en, ru in rows
+    }
+    memo.remember(session, ("departments", municipality_id), lambda: known)
+
+
 def department_names(session: Session, municipality_id: int, department_id: int) -> Mapping[str, str] | None:
     """The names (by language) of department ``department_id`` of the municipality
     (``None``: not one of its own); no query when the transaction read them already."""
@@ -230,9 +243,9 @@ def responsible_department_id(session: Session, application: Application, step: 
                 )
             )
         return department_id
-    activation_department_id = _activation_department_id(session, application)
-    if activation_department_id is not None:
-        return activation_department_id
+    activated = activation_department_id(session, application)
+    if activated is not None:
+        return activated
     return application.department_id
 
 
@@ -1619,6 +1632,7 @@ __all__ = [
     "TransitionVetoed",
     "WorkflowError",
     "act",
+    "activation_department_id",
     "allowed_actions",
     "approve",
     "approves_finally",
@@ -1629,6 +1643,7 @@ __all__ = [
     "commit",
     "current_step",
     "department_names",
+    "departments_read",
     "extend_deadline",
     "hand_over",
     "history",
