@@ -9,6 +9,7 @@ through the loaders.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -46,6 +47,7 @@ from app.testing import (
     ask_question,
     attach,
     enable_service,
+    file_application,
     login,
     make_app,
     office_today,
@@ -246,6 +248,34 @@ def test_scoping_applications_keeps_drafts_their_creators(app):
 
         assert draft in seen_by(clerk)
         assert draft not in seen_by(other) | seen_by(head)
+
+
+def test_municipal_applications_are_the_visible_ones_of_the_own_municipality_each_term_once(app):
+    """The staff lists' loader (inbox "My tasks" on PostgreSQL): what the actor may see, of
+    their own municipality only, each WHERE term once (a repeated term made PostgreSQL's
+    estimates wrong), nothing for an actor without a municipality."""
+    enable(app, "alpha")
+    enable(app, "beta")
+    alpha, beta = app.seeded["alpha"], app.seeded["beta"]
+    file_application(app, SERVICE_KEY, "alpha")
+    file_application(app, SERVICE_KEY, "beta")
+    with app.app_context():
+        for who in (alpha["users"]["clerk"], alpha["users"]["specialist"], beta["users"]["clerk"]):
+            actor = actor_of(app, who)
+            stmt = access.municipal_applications(actor, Application.id)
+            mine = set(db.session.execute(stmt).scalars())
+            visible = set(db.session.execute(access.visible_applications(actor, Application.id)).scalars())
+            own = set(
+                db.session.execute(
+                    select(Application.id).where(Application.municipality_id == actor.municipality_id)
+                ).scalars()
+            )
+            assert mine and mine == visible & own
+            where = str(stmt.whereclause.compile(compile_kwargs={"literal_binds": True}))
+            assert where.count("municipality_id") == 1 and "applicant_user_id" not in where, where
+        nobody = dataclasses.replace(actor_of(app, alpha["users"]["clerk"]), municipality_id=None)
+        assert not db.session.execute(access.municipal_applications(nobody, Application.id)).all()
+        assert not db.session.execute(access.municipal_applications(None, Application.id)).all()
 
 
 def test_an_applicant_sees_the_applications_filed_under_their_account(app):

@@ -320,6 +320,26 @@ def visible_applications(actor: Actor | None, *columns: Any) -> Select[Any]:
     return _mark(select(*(columns or (Application,))).where(applications_clause(actor)), "actor", Application)
 
 
+def municipal_applications(actor: Actor | None, *columns: Any) -> Select[Any]:
+    """Like :func:`visible_applications`, limited to the actor's own municipality: what staff
+    work on. Said without the applicant's way in (an ``OR`` across two indexes), so that the
+    database walks one municipality's index range in order. Nothing for an actor of no
+    municipality."""
+    seen = None if actor is None else visible_municipality_ids(actor)
+    if actor is None or not actor.active or actor.municipality_id is None:
+        return visible_applications(None, *columns)
+    if seen is not None and actor.municipality_id not in seen:
+        return visible_applications(None, *columns)
+    # Each term once: PostgreSQL multiplies the selectivity of a repeated term, and from a
+    # too small estimate sorts a bitmap scan's thousands of rows instead of walking an index
+    # in order (17 ms instead of 0.1 for a specialist's assigned tasks at a million).
+    clause = and_(
+        Application.municipality_id == actor.municipality_id,
+        or_(Application.status != statuses.DRAFT, Application.created_by_id == actor.user_id),
+    )
+    return _mark(select(*(columns or (Application,))).where(clause), "actor", Application)
+
+
 def get_application(session: Session, actor: Actor | None, application_id: int) -> Application:
     """The application ``application_id`` if ``actor`` may see it; :class:`NotFound` when it does
     not exist, belongs to a municipality the actor may not see, or is someone else's draft.
@@ -1070,6 +1090,7 @@ __all__ = [
     "may_see_personal_data",
     "may_stand_in_for",
     "may_submit",
+    "municipal_applications",
     "municipality_clause",
     "notification_texts",
     "notification_texts_of",

@@ -528,10 +528,11 @@ def _mine_per_branch(session: Session, registry, actor: Actor, where: list[Any],
     ``n`` rows (46 -> ~20 ms). The page is the first ``n`` of their union, in the same order.
     SQLite already walks the queue index in order through the OR, and does not accept
     ORDER BY/LIMIT inside a UNION's members: it keeps the single WHERE."""
-    common = and_(*_own_municipality(actor), open_status_clause())
+    # No term is repeated (see access.municipal_applications): each branch says its statuses,
+    # all of them open ones, and the loader says the municipality.
     return union(
         *(
-            access.visible_applications(actor, Application.id).where(common, branch, *where).order_by(*order).limit(n)
+            access.municipal_applications(actor, Application.id).where(branch, *where).order_by(*order).limit(n)
             for branch in mine_branches(session, registry, actor)
         )
     )
@@ -560,7 +561,7 @@ def list_page(
         order = (queue_key().desc(), Application.id.desc())
     else:
         order = (queue_key().asc(), Application.id.asc())
-    if tab == MINE and session.get_bind().dialect.name == "postgresql":
+    if tab == MINE and _own_municipality(actor) and session.get_bind().dialect.name == "postgresql":
         where = [Application.id.in_(_mine_per_branch(session, registry, actor, where, order, limit + 1))]
     else:
         where.insert(0, tab_clause(session, registry, actor, tab, open_only=filters.overdue))
