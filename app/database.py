@@ -165,8 +165,10 @@ def _note_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) ->
 
 
 def _end_reading(exc: BaseException | None) -> None:
-    session = db.session()
-    if exc is not None or session.new or session.dirty or session.deleted:
+    if exc is not None or not db.session.registry.has():
+        return
+    session = db.session
+    if session.new or session.dirty or session.deleted:
         return
     if not session.in_transaction() or session.in_nested_transaction():
         return
