@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from sqlalchemy import Connection, Engine, event
@@ -165,9 +165,10 @@ def _note_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) ->
 
 
 def _end_reading(exc: BaseException | None) -> None:
-    if exc is not None or not db.session.registry.has():
+    scoped = cast("scoped_session[Session]", db.session)
+    if exc is not None or not scoped.registry.has():
         return
-    session = db.session
+    session = scoped()
     if session.new or session.dirty or session.deleted:
         return
     if not session.in_transaction() or session.in_nested_transaction():
