@@ -38,6 +38,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    String,
     and_,
     column,
     false,
@@ -307,7 +308,11 @@ def _like_pattern(q: str) -> str:
 @compiles(NameContains)
 def _name_contains(element: NameContains, compiler: Any, **kw: Any) -> str:
     if compiler.dialect.name == "postgresql":
-        clause = Application.applicant_name.ilike(_like_pattern(element.q), escape="\\")
+        # The pattern written into the statement, not bound: a prepared statement's generic
+        # plan cannot know the pattern, and without it scans every row instead of the trigram
+        # index (190 ms instead of 1 at a million applications).
+        pattern = literal(_like_pattern(element.q), String(), literal_execute=True)
+        clause = Application.applicant_name.ilike(pattern, escape="\\")
     elif compiler.dialect.name == "sqlite" and len(element.q) >= TRIGRAM:
         # One FTS5 phrase: the name's trigrams in a row, i.e. the whole query as a substring.
         phrase = '"' + element.q.replace('"', '""') + '"'
