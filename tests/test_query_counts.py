@@ -310,7 +310,7 @@ EXCLUDED: dict[str, str] = {
 BUDGET: dict[str, int] = {
     "ApplicationsApi.list_applications": 3,
     "ApplicationsApi.service_schema": 2,
-    "ApplicationsApi.show_application": 7,
+    "ApplicationsApi.show_application": 6,
     "ConsultationsView.list": 5,
     "ConsultationsView.show": 7,
     "DepartmentView.list": 5,
@@ -348,7 +348,7 @@ BUDGET: dict[str, int] = {
     "UserGroupModelView.list": 5,
     "UserGroupModelView.show": 4,
     "ViewMenuModelView.list": 4,
-    "WorkspaceView.case": 12,
+    "WorkspaceView.case": 11,
     "WorkspaceView.inbox": 5,
     "apply.done": 4,
     "apply.drafts": 5,

@@ -217,12 +217,17 @@ class Event:
     on_behalf_of: str | None = None
 
 
-def user_names(session: Session, user_ids) -> dict[int, str]:
-    ids = sorted({uid for uid in user_ids if uid is not None})
-    if not ids:
-        return {}
-    rows = session.execute(select(User.id, User.first_name, User.last_name).where(User.id.in_(ids))).all()
-    return {uid: " ".join(p for p in (first, last) if p) for uid, first, last in rows}
+def user_names(session: Session, user_ids, known: Mapping[int, str] | None = None) -> dict[int, str]:
+    """ "First Last" of each user of ``user_ids``; those in ``known`` (read already, with the
+    history: workflow.history_names) are not asked for again."""
+    known = known or {}
+    wanted = {uid for uid in user_ids if uid is not None}
+    names = {uid: known[uid] for uid in wanted if uid in known}
+    ids = sorted(wanted - names.keys())
+    if ids:
+        rows = session.execute(select(User.id, User.first_name, User.last_name).where(User.id.in_(ids))).all()
+        names.update({uid: " ".join(p for p in (first, last) if p) for uid, first, last in rows})
+    return names
 
 
 def _labels(service: Service | None, locale: str) -> tuple[dict[str, Field], dict[str, str]]:
@@ -325,7 +330,7 @@ def timeline(
     if not internal:
         records = [r for r in records if r.action != workflow.COMMENT]
     if names is None:
-        names = user_names(session, _people(records))
+        names = user_names(session, _people(records), workflow.history_names(session, application))
     if documents is None and any(r.action == workflow.RESUBMIT for r in records):
         documents = access.documents_of(session, application)
     file_names = {d.id: d.original_name for d in documents or ()}
@@ -533,7 +538,9 @@ def summary(
     stored = access.documents_of(session, application)
     records = workflow.history(session, application)
     # One read of the names: the history's people and the assignee.
-    names = user_names(session, [*_people(records), application.assignee_id])
+    names = user_names(
+        session, [*_people(records), application.assignee_id], workflow.history_names(session, application)
+    )
     events = timeline(
         session,
         application,

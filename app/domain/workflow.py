@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain import access, audit, channels, deadlines, memo, payments, roles, statuses, substitutes
@@ -57,6 +57,7 @@ from app.models import (
     Department,
     ServiceActivation,
     TransitionRecord,
+    User,
 )
 from app.models.base import utcnow
 
@@ -349,22 +350,56 @@ def check_step_right(session: Session, application: Application, step: Step, act
         )
 
 
-def _history(session: Session, application: Application) -> list[TransitionRecord]:
+# Who acted, and for whom: their names come with the history, in the same statement.
+_ACTOR = aliased(User, name="actor")
+_ON_BEHALF_OF = aliased(User, name="on_behalf_of")
+
+
+def _display_name(first: str | None, last: str | None) -> str:
+    return " ".join(p for p in (first, last) if p)
+
+
+def _history_with_names(
+    session: Session, application: Application
+) -> tuple[tuple[TransitionRecord, ...], tuple[tuple[int, str], ...]]:
     # Remembered for the transaction (app.domain.memo): the page's history and the checks of
     # self-approval read the same rows; a new record is flushed, which forgets it.
     municipality_id, application_id = application.municipality_id, application.id
 
-    def read() -> tuple[TransitionRecord, ...]:
-        stmt = access.within(select(TransitionRecord), TransitionRecord, municipality_id)
-        return tuple(
-            session.execute(
-                stmt.where(TransitionRecord.application_id == application_id).order_by(TransitionRecord.id)
-            ).scalars()
+    def read() -> tuple[tuple[TransitionRecord, ...], tuple[tuple[int, str], ...]]:
+        actor, behalf = _ACTOR, _ON_BEHALF_OF
+        stmt = access.within(
+            select(TransitionRecord, actor.first_name, actor.last_name, behalf.first_name, behalf.last_name),
+            TransitionRecord,
+            municipality_id,
         )
+        rows = session.execute(
+            stmt.outerjoin(actor, actor.id == TransitionRecord.actor_id)
+            .outerjoin(behalf, behalf.id == TransitionRecord.on_behalf_of_id)
+            .where(TransitionRecord.application_id == application_id)
+            .order_by(TransitionRecord.id)
+        ).all()
+        names: dict[int, str] = {}
+        for record, actor_first, actor_last, behalf_first, behalf_last in rows:
+            if record.actor_id is not None:
+                names[record.actor_id] = _display_name(actor_first, actor_last)
+            if record.on_behalf_of_id is not None:
+                names[record.on_behalf_of_id] = _display_name(behalf_first, behalf_last)
+        return tuple(row[0] for row in rows), tuple(names.items())
 
     if application_id is None:
-        return list(read())
-    return list(memo.remember(session, ("history", municipality_id, application_id), read))
+        return read()
+    return memo.remember(session, ("history", municipality_id, application_id), read)
+
+
+def _history(session: Session, application: Application) -> list[TransitionRecord]:
+    return list(_history_with_names(session, application)[0])
+
+
+def history_names(session: Session, application: Application) -> dict[int, str]:
+    """The names of everyone who acted in the application's history, or for whom (user id to
+    "First Last"): read with the history, so no query when the history was read."""
+    return dict(_history_with_names(session, application)[1])
 
 
 def _own_work(session: Session, application: Application, step: Step) -> set[int]:
@@ -1647,6 +1682,7 @@ __all__ = [
     "extend_deadline",
     "hand_over",
     "history",
+    "history_names",
     "new_application",
     "next_step",
     "open_suspension",
