@@ -325,9 +325,9 @@ def municipal_applications(actor: Actor | None, *columns: Any) -> Select[Any]:
     work on. Said without the applicant's way in (an ``OR`` across two indexes), so that the
     database walks one municipality's index range in order. Nothing for an actor of no
     municipality."""
-    seen = None if actor is None else visible_municipality_ids(actor)
     if actor is None or not actor.active or actor.municipality_id is None:
         return visible_applications(None, *columns)
+    seen = visible_municipality_ids(actor)
     if seen is not None and actor.municipality_id not in seen:
         return visible_applications(None, *columns)
     # Each term once: PostgreSQL multiplies the selectivity of a repeated term, and from a
