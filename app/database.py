@@ -174,7 +174,13 @@ def _end_reading(exc: BaseException | None) -> None:
     if not session.in_transaction() or session.in_nested_transaction():
         return
     if session.connection().info.get(_WROTE) is False:
-        session.commit()
+        # As the ROLLBACK of close() did, the loaded rows keep their values: code that used
+        # them after its app context ended (tests, commands) still reads them.
+        expire, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire
 
 
 __all__ = ["SQLITE_ANALYSIS_LIMIT", "analyze", "db", "init_app", "schema_filters"]

@@ -114,3 +114,14 @@ def test_whatever_wrote_failed_or_left_changes_rolls_back(postgres, client):
     with postgres.app_context():
         kept = db.session.execute(select(Department.id).where(Department.code.in_(["half-written", "pending"]))).all()
     assert kept == []
+
+
+def test_rows_read_in_an_app_context_keep_their_values_after_it(postgres):
+    """A command or test that read rows in an app context and uses them after it ended: the
+    commit keeps their loaded values, as the rollback of the session's close did."""
+    with postgres.app_context():
+        department = db.session.execute(
+            unscoped(select(Department).order_by(Department.id).limit(1), reason="a test")
+        ).scalar_one()
+        code = department.code
+    assert department.code == code
