@@ -160,7 +160,8 @@ def _reading_only(conn: Connection) -> None:
 
 
 def _note_writes(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-    if statement.lstrip()[:6].upper() != "SELECT" or " FOR UPDATE" in statement.upper():
+    # A SELECT's row locks (FOR UPDATE) end with either; only what is not a SELECT counts.
+    if statement.lstrip()[:6].upper() != "SELECT":
         conn.info[_WROTE] = True
 
 

@@ -218,7 +218,7 @@ class Event:
 
 
 def user_names(session: Session, user_ids, known: Mapping[int, str] | None = None) -> dict[int, str]:
-    """ "First Last" of each user of ``user_ids``; those in ``known`` (read already, with the
+    """Each user of ``user_ids`` as "First Last"; those in ``known`` (read already, with the
     history: workflow.history_names) are not asked for again."""
     known = known or {}
     wanted = {uid for uid in user_ids if uid is not None}
