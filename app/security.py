@@ -40,7 +40,7 @@ from werkzeug.local import LocalProxy
 
 from app import web
 from app.admin import login, security_views
-from app.api.auth import HamaynkSecurityApi
+from app.api.auth import HamaynkSecurityApi, answer_token_errors
 from app.domain import sessions
 from app.domain.roles import (  # noqa: F401 - re-exported for the permission tables below
     ALL_ROLES,
@@ -531,6 +531,7 @@ class HamaynkSecurityManager(SecurityManager):
     def create_jwt_manager(self, app: Flask) -> JWTManager:
         manager = super().create_jwt_manager(app)
         manager.token_in_blocklist_loader(_token_ended)
+        answer_token_errors(manager)
         return manager
 
     def sync_roles(self) -> dict[str, int]:

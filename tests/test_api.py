@@ -5,11 +5,14 @@ token of another municipality, a read-only role or hostile input is refused."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import html
 import re
 
+import jwt
 import pytest
+from flask_jwt_extended import create_access_token, decode_token
 from sqlalchemy import func, select
 from werkzeug.http import parse_options_header
 
@@ -119,6 +122,52 @@ def test_without_a_token_the_api_answers_401_and_the_session_cookie_is_not_enoug
         "/api/v1/security/login", json={"username": "alpha.clerk", "password": "nope", "provider": "db"}
     )
     assert wrong.status_code == 401
+
+
+ARMENIAN = re.compile("[\u0531-\u0587]")
+
+
+def _expired_and_ended_tokens(app, client):
+    """An access token past its expiry, and one of a session signed out since."""
+    signed_in = client.post(
+        "/api/v1/security/login", json={"username": "alpha.clerk", "password": PASSWORD, "provider": "db"}
+    ).json["access_token"]
+    with app.test_request_context():
+        claims = decode_token(signed_in)
+        expired = create_access_token(
+            identity=claims["sub"], additional_claims={"sid": claims["sid"]}, expires_delta=dt.timedelta(seconds=-60)
+        )
+    assert client.post("/api/v1/security/logout", headers={"Authorization": f"Bearer {signed_in}"}).status_code == 200
+    return expired, signed_in
+
+
+def test_token_refusals_are_401s_in_the_callers_language(app, client, world):
+    expired, ended = _expired_and_ended_tokens(app, client)
+    cases = {
+        "missing": {},
+        "not a bearer": {"Authorization": "Basic YTpi"},
+        "malformed": {"Authorization": "Bearer not-a-jwt"},
+        "forged": {
+            "Authorization": "Bearer "
+            + jwt.encode({"sub": "1", "sid": "x"}, "a key that is not this server's, long enough", "HS256")
+        },
+        "expired": {"Authorization": f"Bearer {expired}"},
+        "ended": {"Authorization": f"Bearer {ended}"},
+    }
+    english = {}
+    for name, headers in cases.items():
+        answer = client.get("/api/v1/applications", headers=headers)
+        assert answer.status_code == 401, name
+        assert set(answer.json) == {"message"} and ARMENIAN.search(answer.json["message"]), (name, answer.json)
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer"), name
+        english[name] = client.get("/api/v1/applications?_l_=en", headers=headers).json["message"]
+    assert english["missing"] == english["not a bearer"] and "Authorization: Bearer" in english["missing"]
+    assert english["malformed"] == english["forged"] == "This access token is not valid. Sign in again."
+    assert "expired" in english["expired"] and "ended" in english["ended"]
+    wrong = client.post(
+        "/api/v1/security/login?_l_=en", json={"username": "alpha.clerk", "password": "nope", "provider": "db"}
+    )
+    assert wrong.status_code == 401 and wrong.json == {"message": "The user name or the password is not right."}
 
 
 def test_openapi_spec_is_served_and_lists_the_endpoints(client, world, token):

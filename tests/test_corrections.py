@@ -5,21 +5,22 @@ openable). Domain first, then the workspace pages, the inbox and the REST API.""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import types
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.datastructures import FileStorage
 
 from app import testing
-from app.domain import casefile, channels, inbox, intake, statuses, workflow
+from app.domain import casefile, channels, deadlines, inbox, intake, statuses, workflow
 from app.domain.errors import ChangedMeanwhile, InvalidAction
 from app.domain.roles import CLERK, HEAD, SPECIALIST
 from app.domain.storage import get_storage
 from app.extensions import db
-from app.models import Application, ApplicationDocument, TransitionRecord
+from app.models import Application, ApplicationDocument, DeadlineAdjustment, TransitionRecord
 from app.plugins import runtime as plugin_runtime
 from app.sdk import Field, Service, Step, hookimpl
 from app.testing import PASSWORD, actor_for, add_staff, attach, enable_service, login, seed_municipality
@@ -479,6 +480,17 @@ def test_personal_values_in_the_history_are_masked_for_readers_who_may_not_see_t
 # -- the workspace pages -----------------------------------------------------------------------------
 
 
+def _returned_days_ago(app, application_id: int, days: int) -> None:
+    """Move the open return of ``application_id`` to ``days`` calendar days ago."""
+    with app.app_context():
+        db.session.execute(
+            update(DeadlineAdjustment)
+            .where(DeadlineAdjustment.application_id == application_id, DeadlineAdjustment.end_date.is_(None))
+            .values(start_date=deadlines.today() - dt.timedelta(days=days))
+        )
+        db.session.commit()
+
+
 def english(client, username: str) -> None:
     login(client, username, PASSWORD)
     client.get("/lang/en")
@@ -504,7 +516,16 @@ def test_the_workspace_returns_with_checkboxes_and_the_clerk_resubmits_exactly_t
     english(client, "alpha.clerk")
     # The returned case is in the clerk's "My tasks", with its age.
     tasks = client.get("/workspace/?tab=mine").get_data(as_text=True)
-    assert f'data-application="{application_id}"' in tasks and "returned 0 days ago" in tasks
+    assert f'data-application="{application_id}"' in tasks and "returned today" in tasks
+    assert "Returned today, " in client.get(f"/workspace/applications/{application_id}").get_data(as_text=True)
+    for days, row_says, case_says in (
+        (1, "returned 1 day ago", "(1 day ago)"),
+        (3, "returned 3 days ago", "(3 days ago)"),
+    ):
+        _returned_days_ago(app, application_id, days)
+        assert row_says in client.get("/workspace/?tab=mine").get_data(as_text=True)
+        assert case_says in client.get(f"/workspace/applications/{application_id}").get_data(as_text=True)
+    _returned_days_ago(app, application_id, 0)
     page = client.get(f"/workspace/applications/{application_id}").get_data(as_text=True)
     fix = page[page.index('id="case-correction"') :]
     assert "Address" in fix and "Passport or ID card" in fix

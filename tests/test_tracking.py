@@ -103,6 +103,31 @@ def test_malformed_numbers_are_invalid(value):
     assert not is_valid_tracking_number(value)
 
 
+@pytest.mark.parametrize(
+    ("typed", "completed"),
+    [
+        ("ABV-2026-000123", "ABV-2026-000123-{c}"),
+        (" abv 2026 123 ", "ABV-2026-000123-{c}"),
+        ("ABV\u20132026\u2013000123-{c}", "ABV-2026-000123-{c}"),
+    ],
+)
+def test_a_number_without_its_check_character_is_completed(typed, completed):
+    check = check_character("ABV2026000123")
+    assert str(tracking.complete_tracking_number(typed.format(c=check))) == completed.format(c=check)
+
+
+@pytest.mark.parametrize("value", ["", "ABV", "ABV-2026", "ABV-26-000123", "2026-000123", "ABV-2026-12X", None, 7])
+def test_what_cannot_be_completed_is_none(value):
+    assert tracking.complete_tracking_number(value) is None
+
+
+def test_a_wrong_check_character_is_not_corrected():
+    # One of the characters before it is a typo, and which one cannot be known.
+    right = format_tracking_number("ABV", 2026, 123)
+    wrong = right[:-1] + ("0" if right[-1] != "0" else "1")
+    assert tracking.complete_tracking_number(wrong) is None
+
+
 def test_check_character_refuses_other_characters():
     with pytest.raises(ValueError):
         check_character("ԱԲՎ-2026")

@@ -134,7 +134,9 @@ class AuthDBView(FabAuthDBView):
             return redirect(self._get_safe_next_url())
         form = LoginForm_db()
         if form.validate_on_submit():
-            next_url = get_safe_redirect(request.args.get("next", ""))
+            # No "next" is the common case, not an invalid redirect (which FAB's check would log).
+            wanted = request.args.get("next", "")
+            next_url = get_safe_redirect(wanted) if wanted else self.appbuilder.get_url_for_index
             user = self.appbuilder.sm.auth_user_db(form.username.data, form.password.data)
             if not user:
                 limits.mark_failed()

@@ -20,12 +20,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, jsonify, request
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_REFRESH_TOKEN_KEY
 from flask_appbuilder.security.api import SecurityApi
 from flask_babel import gettext as _
-from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, jwt_required
+from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token, get_jwt, jwt_required
 from marshmallow import Schema, fields
 
 from app import limits, signin
@@ -83,6 +83,46 @@ def _tokens(user_id: int, sid: str, *, fresh: bool, refresh_jti: str | None) -> 
     if refresh_jti is not None:
         tokens[API_SECURITY_REFRESH_TOKEN_KEY] = _refresh_token(user_id, sid, refresh_jti)
     return tokens
+
+
+def _refused(message: str, error: str) -> Response:
+    """401 in the API's shape (``{"message": …}``) and the user's language, with the
+    RFC 6750 challenge a client library reads to know it should sign in (again)."""
+    response = jsonify(message=message)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = f'Bearer error="{error}"' if error else "Bearer"
+    return response
+
+
+def answer_token_errors(manager: JWTManager) -> None:
+    """Flask-JWT-Extended's refusals say what went wrong in English under ``msg`` (and a
+    malformed token is a 422): here each is a 401 that says it in the caller's language,
+    under ``message`` as every other API error."""
+
+    def missing(_reason: str) -> Response:
+        return _refused(_('Sign in first and send the access token as "Authorization: Bearer <token>".'), "")
+
+    def invalid(_reason: str) -> Response:
+        return _refused(_("This access token is not valid. Sign in again."), "invalid_token")
+
+    def expired(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return _refused(_("This access token has expired. Refresh it or sign in again."), "invalid_token")
+
+    def ended(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return _refused(
+            _("This sign-in has ended (signed out, or the password changed). Sign in again."), "invalid_token"
+        )
+
+    def stale(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return _refused(_("This needs a fresh sign-in, not a refreshed token. Sign in again."), "invalid_token")
+
+    manager.unauthorized_loader(missing)
+    manager.invalid_token_loader(invalid)
+    manager.expired_token_loader(expired)
+    manager.revoked_token_loader(ended)
+    manager.user_lookup_error_loader(ended)
+    manager.token_verification_failed_loader(ended)
+    manager.needs_fresh_token_loader(stale)
 
 
 class Tokens(Schema):
@@ -153,7 +193,7 @@ class HamaynkSecurityApi(SecurityApi):
         if not user:
             signin.audit_failed(channel=CHANNEL, reason="credentials", username=username)
             db.session.commit()
-            return self.response_401()
+            return self.response(401, message=_("The user name or the password is not right."))
         try:
             _check_second_factor(user.id, body)
         except LoginRefused as refused:
@@ -191,7 +231,9 @@ class HamaynkSecurityApi(SecurityApi):
         claims = get_jwt()
         row = sessions.find(db.session, claims.get("sid"))
         if row is None:  # the token check found it a moment ago; only a race gets here
-            return self.response_401()
+            return self.response(
+                401, message=_("This sign-in has ended (signed out, or the password changed). Sign in again.")
+            )
         user_id, sid, jti = row.user_id, str(claims["sid"]), str(uuid.uuid4())
         if not sessions.rotate_refresh(db.session, row, str(claims.get("jti")), jti):
             db.session.commit()

@@ -58,7 +58,7 @@ from sqlalchemy.sql import operators
 from app.domain import access, deadlines, roles, statuses, substitutes
 from app.domain.access import Actor
 from app.domain.fieldtypes import normalize_phone, normalize_psn
-from app.domain.tracking import normalize_tracking_number, parse_tracking_number
+from app.domain.tracking import complete_tracking_number, normalize_tracking_number, parse_tracking_number
 from app.domain.workflow import AT_STEP
 from app.models import Application, Department, ServiceActivation, User
 from app.models.applications import (
@@ -241,15 +241,18 @@ _PHONE_CHARS = re.compile(r"^[+\d\s().-]+$")
 
 
 def search_clause(q: str):
-    """A tracking number matches exactly; ten digits are a public service number or a phone;
-    something phone-like is a phone; anything else is part of the applicant's name."""
+    """A tracking number matches exactly (typed without its check character it is completed);
+    ten digits are a public service number or a phone; something phone-like is a phone; anything
+    else is part of the applicant's name."""
     q = (q or "").strip()[:MAX_QUERY]
     if not q:
         return None
     if parse_tracking_number(q) is not None:
         return Application.tracking_number == normalize_tracking_number(q)
+    number = complete_tracking_number(q)
     if _PHONE_CHARS.match(q) and sum(c.isdigit() for c in q) >= 6:
-        options = []
+        # A municipality's prefix may be digits: "001-2026-123" is a number or a phone.
+        options = [] if number is None else [Application.tracking_number == str(number)]
         with contextlib.suppress(ValueError):
             options.append(Application.applicant_psn == normalize_psn(q))
         with contextlib.suppress(ValueError):
@@ -258,6 +261,8 @@ def search_clause(q: str):
             return or_(*options)
         # A tracking number with a typo in it lands here too: exact matching finds nothing.
         return Application.tracking_number == normalize_tracking_number(q)
+    if number is not None:
+        return Application.tracking_number == str(number)
     return NameContains(q)
 
 

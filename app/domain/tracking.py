@@ -42,6 +42,8 @@ def office_today() -> dt.date:
 
 # Prefix, 4-digit year, at least 6-digit sequence (it grows past 999999 rather than wrap).
 _FORMAT = re.compile(rf"^([A-Z0-9]{{1,{PREFIX_MAX}}})-(\d{{4}})-(\d{{{SEQUENCE_DIGITS},}})-([0-9A-Z])$")
+# The same without its check character, the sequence as short as a clerk types it ("ABV-2026-123").
+_BODY = re.compile(rf"^([A-Z0-9]{{1,{PREFIX_MAX}}})-(\d{{4}})-(\d{{1,12}})$")
 # Dashes people and word processors type instead of "-".
 _DASHES = re.compile(r"[\u2010-\u2015\u2212_\s]+")
 
@@ -103,6 +105,20 @@ def parse_tracking_number(value: str) -> TrackingNumber | None:
     if check_character(f"{prefix}{year}{sequence}") != check:
         return None
     return TrackingNumber(prefix, int(year), int(sequence), check)
+
+
+def complete_tracking_number(value: str) -> TrackingNumber | None:
+    """A number as a clerk may type it: in full, or without its check character (which is
+    then computed) and with the sequence's leading zeros left out. ``None`` for anything else,
+    a wrong check character included (one of the characters before it is a typo)."""
+    parsed = parse_tracking_number(value)
+    if parsed is not None or not isinstance(value, str):
+        return parsed
+    match = _BODY.match(normalize_tracking_number(value))
+    if not match:
+        return None
+    prefix, year, sequence = match.groups()
+    return parse_tracking_number(format_tracking_number(prefix, int(year), int(sequence)))
 
 
 def is_valid_tracking_number(value: str) -> bool:
@@ -257,6 +273,7 @@ __all__ = [
     "allocate_sequence",
     "allocate_tracking_number",
     "check_character",
+    "complete_tracking_number",
     "current_year",
     "find_by_access_code",
     "format_tracking_number",

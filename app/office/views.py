@@ -194,7 +194,7 @@ class OfficeView(BaseView):
         """A filed application of this municipality by its tracking number: to its receipt
         (a reprint, or a new access code for an applicant who lost theirs)."""
         mid = self._municipality_id()
-        number = tracking.parse_tracking_number(request.args.get("tracking", "")[:MAX_TRACKING])
+        number = tracking.complete_tracking_number(request.args.get("tracking", "")[:MAX_TRACKING])
         found = None
         if number is not None:
             stmt = access.visible_applications(web.require_actor(), Application.id).where(

@@ -24,6 +24,7 @@ from app.extensions import db
 from app.i18n import current_locale
 from app.models import Application, Municipality, Payment, User
 from app.plugins import runtime as plugin_runtime
+from app.workspace import permissions as workspace_permissions
 
 
 def _labels() -> dict[str, str]:
@@ -107,7 +108,8 @@ def panel(actor: Actor, application: Application) -> Panel | None:
 
 class PaymentsView(BaseView):
     route_base = "/workspace/applications"
-    class_permission_name = "Workspace"
+    class_permission_name = workspace_permissions.NAME
+    base_permissions = workspace_permissions.PERMISSIONS
     method_permission_name = {"record": "act", "waive": "act", "receipt": "show"}
 
     def _back(self, application_id: int) -> str:

@@ -24,11 +24,13 @@ from app.domain.errors import InvalidAction, NotAllowed, WorkflowError
 from app.domain.storage import StorageError, get_storage
 from app.extensions import current_flask_app, db
 from app.i18n import current_locale
+from app.workspace import permissions as workspace_permissions
 
 
 class QuestionsView(BaseView):
     route_base = "/workspace/questions"
-    class_permission_name = "Workspace"
+    class_permission_name = workspace_permissions.NAME
+    base_permissions = workspace_permissions.PERMISSIONS
     method_permission_name = {
         "list": "list",
         "show": "show",

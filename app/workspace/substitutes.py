@@ -20,6 +20,7 @@ from app.domain import substitutes as subs
 from app.domain.access import MAX_PK, Actor
 from app.domain.tracking import office_today
 from app.extensions import db
+from app.workspace import permissions as workspace_permissions
 
 
 def _date(raw: str | None) -> dt.date | None:
@@ -34,7 +35,8 @@ def _date(raw: str | None) -> dt.date | None:
 
 class SubstitutesView(BaseView):
     route_base = "/workspace/substitutes"
-    class_permission_name = "Workspace"
+    class_permission_name = workspace_permissions.NAME
+    base_permissions = workspace_permissions.PERMISSIONS
     method_permission_name = {"list": "list", "add": "act", "end": "act"}
     default_view = "list"
 

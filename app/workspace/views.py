@@ -51,6 +51,7 @@ from app.extensions import current_flask_app, db
 from app.i18n import current_locale
 from app.models import Application, ApplicationDocument, IssuedDocument, User
 from app.plugins import runtime as plugin_runtime
+from app.workspace import permissions as workspace_permissions
 from app.workspace.payments import panel as payment_panel
 
 
@@ -134,7 +135,8 @@ class WorkspaceView(BaseView):
     """The clerk's and specialist's desk."""
 
     route_base = "/workspace"
-    class_permission_name = "Workspace"
+    class_permission_name = workspace_permissions.NAME
+    base_permissions = workspace_permissions.PERMISSIONS
     method_permission_name = {
         "inbox": "list",
         "case": "show",

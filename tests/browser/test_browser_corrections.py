@@ -96,7 +96,7 @@ def test_a_return_names_a_field_and_a_document_and_the_clerk_corrects_exactly_th
     page.goto(f"{base}/lang/en")
     page.goto(f"{base}/workspace/?tab=mine")
     row = page.locator(f"tr[data-application='{application_id}']")
-    assert "returned 0 days ago" in row.inner_text()
+    assert "returned today" in row.inner_text()
     _open(page, base, application_id)
     fix = page.locator("#case-correction")
     assert "Address" in fix.inner_text() and "Passport or ID card" in fix.inner_text()

@@ -1,0 +1,42 @@
+"""Start-up and a staff sign-in log no warnings: an operator reading the log should see only
+what needs them (an invalid redirect that was really tried, say), not noise on every start."""
+
+from __future__ import annotations
+
+import logging
+
+from app.testing import PASSWORD, login, make_app
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_start_up_logs_no_permission_churn(tmp_path, caplog):
+    # The workspace's views share one permission name; each declaring fewer permissions made
+    # Flask-AppBuilder delete the others' as it registered it ("Refused to delete permission view").
+    with caplog.at_level(logging.WARNING):
+        make_app(tmp_path)
+    assert _warnings(caplog) == []
+
+
+def test_views_sharing_a_permission_name_declare_the_same_permissions(app):
+    declared: dict[str, set[frozenset[str]]] = {}
+    for view in app.appbuilder.baseviews:
+        declared.setdefault(view.class_permission_name, set()).add(frozenset(view.base_permissions or ()))
+    assert {name: sets for name, sets in declared.items() if len(sets) > 1} == {}
+
+
+def test_a_staff_sign_in_without_next_logs_nothing(app, client, caplog):
+    with caplog.at_level(logging.WARNING):
+        response = login(client, "alpha.clerk", PASSWORD)
+    assert response.status_code == 302 and _warnings(caplog) == []
+
+
+def test_a_foreign_next_is_still_refused_and_logged(app, client, caplog):
+    with caplog.at_level(logging.WARNING):
+        response = client.post(
+            "/login/?next=https://evil.example/", data={"username": "alpha.clerk", "password": PASSWORD}
+        )
+    assert response.status_code == 302 and "evil.example" not in response.headers["Location"]
+    assert any("Invalid redirect" in message for message in _warnings(caplog))
