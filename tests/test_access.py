@@ -51,6 +51,7 @@ from app.testing import (
     login,
     make_app,
     office_today,
+    recorded_statements,
     staff_user,
 )
 
@@ -1186,3 +1187,45 @@ def test_a_shape_is_its_sql_its_loading_and_its_scope(app):
     assert by_hand != within_1  # same SQL, no loader's scope
     assert unscoped != by_hand
     assert on_alias is None  # always checked
+
+
+# -- what get_application brings along ---------------------------------------------------------
+
+
+def test_get_application_brings_its_municipality_and_activation_in_one_statement(app):
+    enable(app, "alpha")
+    application_id = file_application(app, SERVICE_KEY, "alpha", data=FORM)
+    with app.app_context():
+        actor = actor_of(app, app.seeded["alpha"]["users"]["clerk"])
+        db.session.rollback()
+        statements = recorded_statements(
+            app,
+            lambda: (
+                access.get_application(db.session, actor, application_id),
+                access.activation_of(db.session, app.seeded["alpha"]["id"], SERVICE_KEY),
+                db.session.get(Municipality, app.seeded["alpha"]["id"]),
+            ),
+        )
+        assert len(statements) == 1, statements
+        activation = access.activation_of(db.session, app.seeded["alpha"]["id"], SERVICE_KEY)
+        assert activation is not None and activation.enabled and activation.service_key == SERVICE_KEY
+        # What another query reads says the same.
+        db.session.rollback()
+        read = access.activation_of(db.session, app.seeded["alpha"]["id"], SERVICE_KEY)
+        assert (read.id, read.department_id) == (activation.id, activation.department_id)
+        # A service never activated there: None, remembered like a row.
+        db.session.rollback()
+        assert access.activation_of(db.session, app.seeded["alpha"]["id"], "no-such-service") is None
+        again = recorded_statements(
+            app, lambda: access.activation_of(db.session, app.seeded["alpha"]["id"], "no-such-service")
+        )
+        assert again == []
+
+
+def test_get_application_refuses_what_the_actor_may_not_see_as_before(app):
+    enable(app, "alpha")
+    application_id = file_application(app, SERVICE_KEY, "alpha", data=FORM)
+    with app.app_context():
+        stranger = actor_of(app, app.seeded["beta"]["users"]["clerk"])
+        with pytest.raises(access.NotFound):
+            access.get_application(db.session, stranger, application_id)

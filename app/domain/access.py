@@ -40,7 +40,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import ColumnClause, TableClause
 from sqlalchemy.sql.selectable import Alias, AliasedReturnsRows, CompoundSelect, FromClause, Join, SelectBase
 
-from app.domain import channels, inputs, roles, statuses
+from app.domain import channels, inputs, memo, roles, statuses
 from app.models import Application, ApplicationDocument, Department, Municipality, StaffProfile, User
 from app.models.base import Model, MunicipalityOwned, MunicipalityScoped
 
@@ -340,18 +340,53 @@ def municipal_applications(actor: Actor | None, *columns: Any) -> Select[Any]:
     return _mark(select(*(columns or (Application,))).where(clause), "actor", Application)
 
 
+# app.domain.memo keys of what get_application reads with the application.
+_ACTIVATION = "activation"
+_MUNICIPALITY = "application_municipality"
+
+
 def get_application(session: Session, actor: Actor | None, application_id: int) -> Application:
     """The application ``application_id`` if ``actor`` may see it; :class:`NotFound` when it does
     not exist, belongs to a municipality the actor may not see, or is someone else's draft.
-    Views answer 404, the API its 404 JSON: the three cases look the same from outside."""
+    Views answer 404, the API its 404 JSON: the three cases look the same from outside.
+
+    Its municipality and its service's activation there come in the same statement: every page
+    of one application names the one and checks its steps against the other. Both are kept for
+    the transaction (:func:`activation_of`; the municipality through ``session.get``)."""
     if not _valid_id(application_id):
         raise NotFound(application_id)
-    application = session.execute(
-        visible_applications(actor).where(Application.id == application_id)
-    ).scalar_one_or_none()
-    if application is None:
+    stmt = (
+        visible_applications(actor, Application, ServiceActivation, Municipality)
+        .join(Municipality, Municipality.id == Application.municipality_id)
+        .outerjoin(
+            ServiceActivation,
+            and_(
+                ServiceActivation.municipality_id == Application.municipality_id,
+                ServiceActivation.service_key == Application.service_key,
+            ),
+        )
+        .where(Application.id == application_id)
+    )
+    # The activation joined on the application's own municipality: scoped by that join.
+    found = session.execute(_mark(stmt, "municipality", ServiceActivation)).one_or_none()
+    if found is None:
         raise NotFound(application_id)
+    application, activation, municipality = found
+    memo.remember(session, (_ACTIVATION, application.municipality_id, application.service_key), lambda: activation)
+    # Held so that session.get() finds it in the identity map (which holds rows weakly).
+    memo.remember(session, (_MUNICIPALITY, municipality.id), lambda: municipality)
     return application
+
+
+def activation_of(session: Session, municipality_id: int, service_key: str) -> ServiceActivation | None:
+    """The municipality's activation of a service (``None``: never activated), read once per
+    transaction (app.domain.memo); :func:`get_application` hands over the one it joined."""
+
+    def read() -> ServiceActivation | None:
+        stmt = within(select(ServiceActivation), ServiceActivation, municipality_id)
+        return session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
+
+    return memo.remember(session, (_ACTIVATION, municipality_id, service_key), read)
 
 
 def get_document(session: Session, actor: Actor | None, application_id: int, document_id: int) -> ApplicationDocument:
@@ -1071,6 +1106,7 @@ __all__ = [
     "NotFound",
     "Scope",
     "ShapeVerdicts",
+    "activation_of",
     "applications_clause",
     "caseworker_of",
     "correlated",

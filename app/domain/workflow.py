@@ -165,21 +165,15 @@ def next_step(service: Service, data: Mapping[str, Any], after: str | None) -> S
 
 
 def _activation(session: Session, application: Application) -> ServiceActivation | None:
-    stmt = access.within(select(ServiceActivation), ServiceActivation, application.municipality_id)
-    return session.execute(stmt.where(ServiceActivation.service_key == application.service_key)).scalar_one_or_none()
+    return access.activation_of(session, application.municipality_id, application.service_key)
 
 
 def activation_department_id(session: Session, application: Application) -> int | None:
     """The department the municipality made responsible for the application's service
     (``None``: none, or the service is not activated). Remembered for the transaction
-    (app.domain.memo): every check of a page asks again."""
-    municipality_id, service_key = application.municipality_id, application.service_key
-
-    def read() -> int | None:
-        stmt = access.within(select(ServiceActivation.department_id), ServiceActivation, municipality_id)
-        return session.execute(stmt.where(ServiceActivation.service_key == service_key)).scalar_one_or_none()
-
-    return memo.remember(session, ("activation_department", municipality_id, service_key), read)
+    (access.activation_of): every check of a page asks again."""
+    activation = access.activation_of(session, application.municipality_id, application.service_key)
+    return activation.department_id if activation is not None else None
 
 
 @dataclass(frozen=True)
