@@ -25,6 +25,9 @@ from flask import Flask, Response, current_app, g, has_request_context, redirect
 from flask_appbuilder import expose
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
+    Permission,
+    PermissionView,
+    ViewMenu,
     assoc_group_role,
     assoc_permissionview_role,
     assoc_user_group,
@@ -34,7 +37,7 @@ from flask_appbuilder.security.views import AuthView
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import JWTManager
 from flask_login import user_logged_in, user_logged_out
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager, object_session
 from werkzeug.local import LocalProxy
 
@@ -222,12 +225,12 @@ def _browser_user(user_model: Any, pk: Any) -> Any | None:
         user_id=user_id,
         kind=sessions.WEB,
         user_model=user_model,
-        joins=_with_roles(user_model),
+        joins=_with_roles_and_grants(user_model),
     )
     if found is None:
         _forget_sign_in()
         return None
-    row, user, profile, department_code = found
+    row, user, profile, department_code = found[:4]
     # For the request's actor (app.web.current_actor): read here, not queried again.
     setattr(g, web.OWN_PROFILE, (user.id, profile, department_code))
     if not user.is_active:
@@ -236,6 +239,7 @@ def _browser_user(user_model: Any, pk: Any) -> Any | None:
         _forget_sign_in()
         return None
     db.session.info[sessions.CURRENT] = sessions.Current(session_id=row.id, user_id=user.id, kind=sessions.WEB)
+    _hold_grants(user, found.extra)
     return user
 
 
@@ -272,6 +276,63 @@ def _with_roles(user_model: Any) -> Callable[[Select[Any]], Select[Any]]:
         )
 
     return join
+
+
+# Separators of the (permission, view) pairs the sign-in SELECT reads as strings: control
+# characters, which no permission or view name holds.
+_PAIR, _PAIRS = "\x1f", "\x1e"
+
+
+def _grants_columns(user_model: Any) -> tuple[Any, Any]:
+    """The (permission, view) pairs of the roles of the user the statement loads, as two
+    strings: of its own roles, and of its groups' roles. The request's permission checks then
+    read nothing more; read with the user, in the same statement, so as fresh as the query
+    they replace. Each is correlated with the user at its top level only."""
+    pv, link = PermissionView, assoc_permissionview_role
+    pair = func.aggregate_strings(Permission.name + _PAIR + ViewMenu.name, _PAIRS)
+
+    def pairs_through(source: Any, role_id: Any, user_id: Any) -> Any:
+        return (
+            select(pair)
+            .select_from(source)
+            .join(link, link.c.role_id == role_id)
+            .join(pv, pv.id == link.c.permission_view_id)
+            .join(Permission, Permission.id == pv.permission_id)
+            .join(ViewMenu, ViewMenu.id == pv.view_menu_id)
+            .where(user_id == user_model.id)
+            .correlate(user_model)
+            .scalar_subquery()
+        )
+
+    own = pairs_through(assoc_user_role, assoc_user_role.c.role_id, assoc_user_role.c.user_id)
+    groups = assoc_user_group.join(assoc_group_role, assoc_group_role.c.group_id == assoc_user_group.c.group_id)
+    through_groups = pairs_through(groups, assoc_group_role.c.role_id, assoc_user_group.c.user_id)
+    return own, through_groups
+
+
+@functools.cache
+def _with_roles_and_grants(user_model: Any) -> Callable[[Select[Any]], Select[Any]]:
+    """:func:`_with_roles` plus the pairs of the user's roles (:func:`_grants_columns`), for a
+    browser request's user: one statement where there were two."""
+    with_roles = _with_roles(user_model)
+
+    def join(stmt: Select[Any]) -> Select[Any]:
+        return with_roles(stmt).add_columns(*_grants_columns(user_model))
+
+    return join
+
+
+def _hold_grants(user: Any, joined: tuple[str | None, ...]) -> None:
+    """Keep the pairs the sign-in SELECT read as the request's (HamaynkSecurityManager.granted),
+    under the role ids ``granted`` will ask for. Built-in roles (FAB_ROLES) are checked
+    otherwise: with any configured, the pairs are read as before."""
+    manager = current_appbuilder().sm
+    if manager.builtin_roles:
+        return
+    key = tuple(sorted({role.id for role in manager.get_user_roles(user)}))
+    items = (item for text in joined if text for item in text.split(_PAIRS))
+    pairs = frozenset(cast(tuple[str, str], tuple(item.split(_PAIR, 1))) for item in items)
+    setattr(g, _GRANTED, (key, pairs))
 
 
 def _token_ended(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
@@ -413,12 +474,13 @@ class HamaynkSecurityManager(SecurityManager):
         g.user = user
         return user
 
-    # -- permission checks: one query per request -------------------------------------------
+    # -- permission checks: read once per request ---------------------------------------------
     #
     # Flask-AppBuilder asks the database once per check: the view's permission, then one
     # 5-table join per menu item and one per navbar link (15 and more per page). Instead the
-    # (permission, view) pairs of the user's roles are read once per request, in one query,
-    # and every check of that request is a set look-up. Nothing is kept across requests, so a
+    # (permission, view) pairs of the user's roles are read once per request — for a browser's
+    # user by the sign-in SELECT itself (_with_roles_and_grants), else in one query here — and
+    # every check of that request is a set look-up. Nothing is kept across requests, so a
     # change to a role's permissions (in this process or another) holds from the next request
     # on, exactly as strictly as before. Built-in roles (FAB_ROLES; none configured) keep
     # Flask-AppBuilder's own check.

@@ -1,9 +1,10 @@
 """The fixed cost of every page (issue 13): what a request reads before the page's own rows.
 
-A signed-in page pays two statements: the sign-in check (the session row with its user, the
-user's roles and groups and own staff profile, in one SELECT; app.security, app.domain.sessions)
-and the (permission, view) pairs of the user's roles (one SELECT; every permission check, menu
-item and navbar link of the request is then a set look-up). No builder-freshness query per
+A signed-in page pays one statement: the sign-in check (the session row with its user, the
+user's roles and groups and own staff profile; app.security, app.domain.sessions), which also
+reads the (permission, view) pairs of the user's roles (every permission check, menu item and
+navbar link of the request is then a set look-up). An API request pays two: its token's
+session with the user, then the Public role's pairs with the user's roles'. No builder-freshness query per
 request (app.plugins.builder_services), no lazy role or group loads, no second read of the
 staff profile. The broad per-page counts are tests/test_query_counts.py; these are the
 overhead, which must not grow with roles, groups, menu items or rows.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import g
 from sqlalchemy import create_engine, delete, insert, select
 
 from app.domain import roles
@@ -67,12 +69,16 @@ def overhead(seen: list[str]) -> dict[str, int]:
         "sign-in": sum(1 for s in seen if SIGN_IN.search(s)),
         "permissions": sum(1 for s in seen if PERMISSIONS.search(s)),
     }
+    found["statements"] = sum(1 for s in seen if SIGN_IN.search(s) or PERMISSIONS.search(s))
     for name, pattern in NEVER.items():
         found[name] = sum(1 for s in seen if pattern.search(s))
     return found
 
 
-SIGNED_IN = {"sign-in": 1, "permissions": 1, **dict.fromkeys(NEVER, 0)}
+# A page: the pairs are read by the sign-in SELECT itself.
+SIGNED_IN = {"sign-in": 1, "permissions": 1, "statements": 1, **dict.fromkeys(NEVER, 0)}
+# An API request: the pairs are read before the token is checked (is_item_public).
+API = {**SIGNED_IN, "statements": 2}
 
 
 def _add_roles_and_group(app, user_id: int) -> None:
@@ -137,8 +143,8 @@ def test_portal_page_of_a_signed_in_citizen(app, client):
     make_citizen(app, "overhead@test.example")
     login(client, "overhead@test.example", PASSWORD)
     seen = statements(app, client, PORTAL)
-    # The portal's pages check no Flask-AppBuilder permission: the sign-in check alone.
-    assert overhead(seen) == {**SIGNED_IN, "permissions": 0}, seen
+    # The sign-in check alone (its pairs are the citizen role's few).
+    assert overhead(seen) == SIGNED_IN, seen
 
 
 def test_anonymous_pages_read_no_permissions_per_menu_item(app, client):
@@ -171,13 +177,13 @@ def test_an_api_request_pays_the_same_two_statements(app, client, cases):
     Public role's pairs (asked before the token is checked) with the user's roles' in one."""
     headers = _bearer(client, "alpha.clerk")
     seen = _api_statements(app, client, f"/api/v1/applications/{cases[0]}", headers)
-    assert overhead(seen) == SIGNED_IN, seen
+    assert overhead(seen) == API, seen
     # The token's user is not read again by Flask-AppBuilder's JWT user loader.
     assert not any(re.search(r"FROM ab_user\s+WHERE ab_user.id = ", s) for s in seen), seen
 
     _add_roles_and_group(app, app.seeded["alpha"]["users"]["clerk"])
     more_roles = _api_statements(app, client, "/api/v1/applications", headers)
-    assert overhead(more_roles) == SIGNED_IN, more_roles
+    assert overhead(more_roles) == API, more_roles
 
 
 def test_an_api_token_losing_its_permission_is_refused_on_the_next_request(app, client, cases):
@@ -211,6 +217,44 @@ def _workspace_list_pair(app) -> tuple[int, int]:
         sm = current_appbuilder().sm
         pv = sm.find_permission_view_menu("can_list", "Workspace")
         return pv.id, sm.find_role(roles.CLERK).id
+
+
+def test_the_pairs_read_with_the_user_are_exactly_those_of_its_roles(app, client, monkeypatch):
+    """Own roles and roles through a group, and never another user's: the sign-in SELECT's
+    pairs equal what the permission query reads for the same roles."""
+    from app import security
+
+    held: list[tuple] = []
+
+    def spy(user, joined):
+        real(user, joined)
+        held.append(g.get(security._GRANTED))
+
+    real = security._hold_grants
+    monkeypatch.setattr(security, "_hold_grants", spy)
+
+    def held_and_fresh(username: str) -> tuple[frozenset, frozenset]:
+        login(client, username, PASSWORD)
+        with app.app_context():
+            db.session.remove()
+        held.clear()
+        assert client.get(INBOX).status_code in (200, 302, 403)
+        key, pairs = held[-1]
+        with app.test_request_context():
+            fresh = current_appbuilder().sm.granted(key)
+        return pairs, fresh
+
+    clerk, fresh = held_and_fresh("alpha.clerk")
+    assert clerk == fresh and ("can_list", "Workspace") in clerk
+    admin, fresh = held_and_fresh("alpha.municipal_admin")
+    assert admin == fresh and admin != clerk
+    _add_roles_and_group(app, app.seeded["alpha"]["users"]["clerk"])
+    more, fresh = held_and_fresh("alpha.clerk")
+    assert more == fresh and clerk < more
+    # A role reached only through the group counts (the specialist's pairs).
+    with app.test_request_context():
+        specialist = current_appbuilder().sm.find_role(roles.SPECIALIST).id
+        assert current_appbuilder().sm.granted((specialist,)) <= more
 
 
 def test_a_role_losing_a_permission_in_this_process_loses_it_on_the_next_request(app, client, login_as):
@@ -341,7 +385,7 @@ def test_the_sign_in_select_joins_flat_and_seeks_by_index(app, client, login_as,
     """The roles and groups are plain LEFT JOINs: the nested ``LEFT JOIN (ab_user_role JOIN
     ab_role)`` that ``joinedload`` writes made SQLite materialize every user's roles for each
     request (38 ms with 200,000 citizens: issue 13's benchmark). On SQLite the plan seeks every
-    table of the sign-in SELECT by an index or key; none is scanned."""
+    table of the sign-in SELECT that grows with users by an index or key; none is scanned."""
     login_as("clerk")
     seen = [s for s in statements(app, client, INBOX) if SIGN_IN.search(s)]
     assert len(seen) == 1, seen
@@ -352,4 +396,8 @@ def test_the_sign_in_select_joins_flat_and_seeks_by_index(app, client, login_as,
         with db.engine.connect() as conn:
             params = (None,) * seen[0].count("?")
             plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {seen[0]}", params)]
-    assert not [step for step in plan if step.startswith(("SCAN", "MATERIALIZE"))], plan
+    # Only the permission catalogue may be walked (for the pairs' subqueries, without statistics):
+    # its rows are the code's views and menus, a few hundred that grow with neither users nor data.
+    catalogue = ("SCAN ab_permission_view", "SCAN ab_permission", "SCAN ab_view_menu")
+    walked = [step for step in plan if step.startswith(("SCAN", "MATERIALIZE"))]
+    assert [step for step in walked if step.split(" USING")[0] not in catalogue] == [], plan

@@ -130,7 +130,8 @@ def find_with_user(
     for citizens) and its department's code, in one SELECT: checking a request's session costs one query, and what
     the request's actor is built from (app.domain.access.load_actor) is then loaded.
     ``joins`` adds joins with their ``contains_eager`` options (its roles and groups,
-    joined in as well); pass the same callable each time (the statement is built once for it)."""
+    joined in as well) and may add columns (handed back as ``Found.extra``); pass the same
+    callable each time (the statement is built once for it)."""
     if not isinstance(raw_id, str) or not raw_id or len(raw_id) > 256:
         return None
     stmt = _session_with_user(user_model, kind, joins)
@@ -139,7 +140,7 @@ def find_with_user(
         return None
     profile = found[2]
     code = found[3] if profile is not None and profile.department_id is not None else None
-    return Found(found[0], found[1], profile, code)
+    return Found(found[0], found[1], profile, code, tuple(found[4:]))
 
 
 # Every request runs this SELECT; building it (its aliased joins above all) cost more than
@@ -178,6 +179,7 @@ class Found(NamedTuple):
     user: Any
     profile: StaffProfile | None
     department_code: str | None = None
+    extra: tuple[Any, ...] = ()  # the columns ``joins`` added, in order
 
 
 def is_open(row: AuthSession, idle: dt.timedelta | None = None, now: dt.datetime | None = None) -> bool:
