@@ -37,7 +37,7 @@ from flask_appbuilder.security.views import AuthView
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import JWTManager
 from flask_login import user_logged_in, user_logged_out
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Integer, Select, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager, object_session
 from werkzeug.local import LocalProxy
 
@@ -499,23 +499,58 @@ class HamaynkSecurityManager(SecurityManager):
             return known
         pairs: frozenset[tuple[str, str]] = frozenset()
         if key:
-            pv, link, role = self.permissionview_model, assoc_permissionview_role, self.role_model
-            stmt = (
-                select(self.permission_model.name, self.viewmenu_model.name)
-                .select_from(pv)
-                .join(link, link.c.permission_view_id == pv.id)
-                .join(self.permission_model, self.permission_model.id == pv.permission_id)
-                .join(self.viewmenu_model, self.viewmenu_model.id == pv.view_menu_id)
-                .distinct()
-            )
             if public:
-                stmt = stmt.join(role, role.id == link.c.role_id).where(role.name == self.auth_role_public)
+                rows = self.session.execute(self._public_pairs_statement)
             else:
-                stmt = stmt.where(link.c.role_id.in_(key))
-            pairs = frozenset((str(p), str(v)) for p, v in self.session.execute(stmt))
+                rows = self.session.execute(self._role_pairs_statement, {"role_ids": list(key)})
+            pairs = frozenset((str(p), str(v)) for p, v in rows)
         if in_request:
             setattr(g, _GRANTED, (key, pairs))
         return pairs
+
+    # Statements built once per manager (building one cost more than running it), with the
+    # roles and the user as bound parameters.
+
+    def _pairs_select(self) -> Select[Any]:
+        pv, link = self.permissionview_model, assoc_permissionview_role
+        return (
+            select(self.permission_model.name, self.viewmenu_model.name)
+            .select_from(pv)
+            .join(link, link.c.permission_view_id == pv.id)
+            .join(self.permission_model, self.permission_model.id == pv.permission_id)
+            .join(self.viewmenu_model, self.viewmenu_model.id == pv.view_menu_id)
+            .distinct()
+        )
+
+    @functools.cached_property
+    def _public_pairs_statement(self) -> Select[Any]:
+        role, link = self.role_model, assoc_permissionview_role
+        return self._pairs_select().join(role, role.id == link.c.role_id).where(role.name == self.auth_role_public)
+
+    @functools.cached_property
+    def _role_pairs_statement(self) -> Select[Any]:
+        link = assoc_permissionview_role
+        return self._pairs_select().where(link.c.role_id.in_(bindparam("role_ids", expanding=True)))
+
+    @functools.cached_property
+    def _token_roles_statement(self) -> Select[Any]:
+        role, link, pv = self.role_model, assoc_permissionview_role, self.permissionview_model
+        user_id = bindparam("user_id", type_=Integer)
+        own = select(assoc_user_role.c.role_id).where(assoc_user_role.c.user_id == user_id)
+        through_groups = (
+            select(assoc_group_role.c.role_id)
+            .join(assoc_user_group, assoc_user_group.c.group_id == assoc_group_role.c.group_id)
+            .where(assoc_user_group.c.user_id == user_id)
+        )
+        return (
+            select(role.id, role.name, self.permission_model.name, self.viewmenu_model.name)
+            .select_from(role)
+            .outerjoin(link, link.c.role_id == role.id)
+            .outerjoin(pv, pv.id == link.c.permission_view_id)
+            .outerjoin(self.permission_model, self.permission_model.id == pv.permission_id)
+            .outerjoin(self.viewmenu_model, self.viewmenu_model.id == pv.view_menu_id)
+            .where(or_(role.name == self.auth_role_public, role.id.in_(own), role.id.in_(through_groups)))
+        )
 
     def _db_role_ids(self, roles: Iterable[Any]) -> list[int]:
         return [role.id for role in roles if role.name not in self.builtin_roles]
@@ -563,25 +598,10 @@ class HamaynkSecurityManager(SecurityManager):
         group), per role, in one statement. Only a read: whether the token's session is open,
         and which roles its user holds, are checked as before (_token_ended, load_user_jwt);
         a role not read here is read on its own (:meth:`granted`)."""
-        role, link, pv = self.role_model, assoc_permissionview_role, self.permissionview_model
-        own = select(assoc_user_role.c.role_id).where(assoc_user_role.c.user_id == user_id)
-        through_groups = (
-            select(assoc_group_role.c.role_id)
-            .join(assoc_user_group, assoc_user_group.c.group_id == assoc_group_role.c.group_id)
-            .where(assoc_user_group.c.user_id == user_id)
-        )
-        stmt = (
-            select(role.id, role.name, self.permission_model.name, self.viewmenu_model.name)
-            .select_from(role)
-            .outerjoin(link, link.c.role_id == role.id)
-            .outerjoin(pv, pv.id == link.c.permission_view_id)
-            .outerjoin(self.permission_model, self.permission_model.id == pv.permission_id)
-            .outerjoin(self.viewmenu_model, self.viewmenu_model.id == pv.view_menu_id)
-            .where(or_(role.name == self.auth_role_public, role.id.in_(own), role.id.in_(through_groups)))
-        )
+        stmt = self._token_roles_statement
         public: set[tuple[str, str]] = set()
         per_role: dict[int, set[tuple[str, str]]] = {}
-        for role_id, role_name, permission, view in self.session.execute(stmt):
+        for role_id, role_name, permission, view in self.session.execute(stmt, {"user_id": user_id}):
             held = per_role.setdefault(int(role_id), set())
             if permission is None or view is None:
                 continue
