@@ -55,19 +55,20 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, load_only
 from sqlalchemy.sql import operators
 
-from app.domain import access, deadlines, roles, statuses, substitutes
+from app.domain import access, deadlines, roles, substitutes
 from app.domain.access import Actor
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.domain.tracking import complete_tracking_number, normalize_tracking_number, parse_tracking_number
-from app.domain.workflow import AT_STEP
 from app.models import Application, Department, ServiceActivation, User
 from app.models.applications import (
     NAME_FTS_TABLE,
     OPEN_STATUSES,
     QUEUE_END,
+    at_step_clause,
     filed_clause,
     open_status_clause,
     queue_key,
+    returned_clause,
 )
 
 MINE = "mine"
@@ -183,33 +184,59 @@ def can_act_clause(registry, actor: Actor, department_code: str | None):
     the responsible department or, when there is none, anyone)."""
     if actor.municipality_id is None:
         return false()
+    named, unnamed = _acting_steps(registry, actor, actor.municipality_id, department_code)
+    department = or_(
+        # A step naming a department: only that department's staff (and it must exist here,
+        # which it does when it is the actor's own).
+        _at_step(named),
+        and_(_at_step(unnamed), _unnamed_step_department(actor)),
+    )
+    return and_(Application.municipality_id == actor.municipality_id, at_step_clause(), department)
+
+
+def can_act_per_step(registry, actor: Actor, department_code: str | None) -> list[Any]:
+    """:func:`can_act_clause` as one clause per step, whose OR is the same rows: each walks
+    ``ix_application_open_step`` for one (service, version, step) in queue order."""
+    if actor.municipality_id is None:
+        return []
+    named, unnamed = _acting_steps(registry, actor, actor.municipality_id, department_code)
+    own = and_(Application.municipality_id == actor.municipality_id, at_step_clause())
+    return [
+        *(and_(own, _at_step([triple])) for triple in named),
+        *(and_(own, _at_step([triple]), _unnamed_step_department(actor)) for triple in unnamed),
+    ]
+
+
+def _acting_steps(
+    registry, actor: Actor, municipality_id: int, department_code: str | None
+) -> tuple[list[StepAt], list[StepAt]]:
+    """The steps ``actor``'s roles act on: those naming the actor's department, and those
+    naming none (whose department the activation or the application says)."""
 
     def has_role(step) -> bool:
         return roles.ROLE_BY_KEY.get(step.role, step.role) in actor.roles
 
-    named, unnamed = _steps(registry, has_role, actor.municipality_id)
+    named, unnamed = _steps(registry, has_role, municipality_id)
+    return (
+        [t for t, code in named if department_code is not None and code == department_code],
+        [t for t, _code in unnamed],
+    )
+
+
+def _unnamed_step_department(actor: Actor):
+    # A step naming no department: the service's department in the municipality, else the
+    # application's own, else anyone's.
     activation = _activation_department()
-    department = or_(
-        # A step naming a department: only that department's staff (and it must exist here,
-        # which it does when it is the actor's own).
-        _at_step([t for t, code in named if department_code is not None and code == department_code]),
+    return or_(
+        activation == actor.department_id if actor.department_id is not None else false(),
         and_(
-            _at_step([t for t, _code in unnamed]),
+            activation.is_(None),
             or_(
-                activation == actor.department_id if actor.department_id is not None else false(),
-                and_(
-                    activation.is_(None),
-                    or_(
-                        Application.department_id.is_(None),
-                        Application.department_id == actor.department_id
-                        if actor.department_id is not None
-                        else false(),
-                    ),
-                ),
+                Application.department_id.is_(None),
+                Application.department_id == actor.department_id if actor.department_id is not None else false(),
             ),
         ),
     )
-    return and_(Application.municipality_id == actor.municipality_id, Application.status.in_(AT_STEP), department)
 
 
 def department_code_of(session: Session, actor: Actor) -> str | None:
@@ -457,9 +484,7 @@ def resubmit_clause(actor: Actor):
     who = [Application.created_by_id == actor.user_id]
     if actor.has(roles.CLERK):
         who.append(true())
-    return and_(
-        Application.status == statuses.RETURNED, Application.municipality_id == actor.municipality_id, or_(*who)
-    )
+    return and_(returned_clause(), Application.municipality_id == actor.municipality_id, or_(*who))
 
 
 def _own_municipality(actor: Actor) -> list[Any]:
@@ -472,13 +497,23 @@ def _own_municipality(actor: Actor) -> list[Any]:
     return [Application.municipality_id == actor.municipality_id]
 
 
-def mine_branches(session: Session, registry, actor: Actor) -> list[Any]:
+# "My tasks" on PostgreSQL unions a branch per step up to this many steps; past it the steps
+# are one branch (each branch is an index walk: a role acting on hundreds of steps would pay
+# hundreds of them per page).
+MAX_STEP_BRANCHES = 40
+
+
+def mine_branches(session: Session, registry, actor: Actor, *, per_step: bool = False) -> list[Any]:
     """What "My tasks" joins with OR: assigned to ``actor``; unassigned at a step they may act
-    on; each absent colleague's tasks they stand in for; returned cases they may resubmit."""
+    on (with ``per_step``, one branch per step); each absent colleague's tasks they stand in
+    for; returned cases they may resubmit."""
     code = department_code_of(session, actor)
+    steps = can_act_per_step(registry, actor, code) if per_step else []
+    if not steps or len(steps) > MAX_STEP_BRANCHES:
+        steps = [can_act_clause(registry, actor, code)]
     return [
         and_(Application.assignee_id == actor.user_id, open_status_clause()),
-        and_(Application.assignee_id.is_(None), can_act_clause(registry, actor, code)),
+        *(and_(Application.assignee_id.is_(None), step) for step in steps),
         *stand_in_clauses(session, registry, actor),
         resubmit_clause(actor),
     ]
@@ -544,7 +579,7 @@ def _mine_per_branch(session: Session, registry, actor: Actor, where: list[Any],
     return union(
         *(
             access.municipal_applications(actor, Application.id).where(branch, *where).order_by(*order).limit(n)
-            for branch in mine_branches(session, registry, actor)
+            for branch in mine_branches(session, registry, actor, per_step=True)
         )
     )
 

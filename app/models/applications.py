@@ -122,6 +122,19 @@ def open_status_clause() -> Any:
     return Application.status.in_([_inline(status, String()) for status in OPEN_STATUSES])
 
 
+def at_step_clause() -> Any:
+    """``status IN ('submitted', 'in_review')`` (waiting at a step) with the values inlined: a
+    prepared statement's generic plan can use ``ix_application_open_step`` only when it can
+    prove this implies the index's WHERE, which a bound parameter does not let it."""
+    return Application.status.in_([_inline(status, String()) for status in (SUBMITTED, IN_REVIEW)])
+
+
+def returned_clause() -> Any:
+    """``status = 'returned_for_correction'`` with the value inlined, the WHERE of
+    ``ix_application_returned_creator``."""
+    return Application.status == _inline(RETURNED, String())
+
+
 def filed_clause() -> Any:
     """``status != 'draft'`` with the value inlined, the WHERE of ``ix_application_queue``."""
     return Application.status != _inline(DRAFT, String())
@@ -167,15 +180,30 @@ Index(
     postgresql_where=Application.status.in_(OPEN_STATUSES),
 )
 # "Waiting at a step I may act on" / "my department's": the steps are (service, version, step)
-# triples chosen from the declarations by role and department (app.domain.inbox._steps).
+# triples chosen from the declarations by role and department (app.domain.inbox._steps). With
+# the queue key, one step's applications are walked in queue order ("My tasks" on PostgreSQL
+# cuts each step at a page, app.domain.inbox._mine_per_branch).
 Index(
     "ix_application_open_step",
     Application.municipality_id,
     Application.service_key,
     Application.service_version,
     Application.current_step,
+    _QUEUE_KEY_DDL,
+    Application.id,
     sqlite_where=Application.status.in_(OPEN_STATUSES),
     postgresql_where=Application.status.in_(OPEN_STATUSES),
+)
+# "Returned cases I filed" (a clerk may resubmit them for the applicant): few rows, sought by
+# who filed them rather than read all to find none.
+Index(
+    "ix_application_returned_creator",
+    Application.municipality_id,
+    Application.created_by_id,
+    _QUEUE_KEY_DDL,
+    Application.id,
+    sqlite_where=Application.status == RETURNED,
+    postgresql_where=Application.status == RETURNED,
 )
 
 # -- name search ---------------------------------------------------------------------------------
