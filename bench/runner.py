@@ -258,36 +258,44 @@ def ids_in(html: str, pattern: re.Pattern[str] = INBOX_ROW) -> list[int]:
 # -- the floors: raw SQL for the same rows ---------------------------------------------------
 
 
-def step_clause(summary: dict[str, Any], role: str, department: str | None) -> tuple[str, list[Any]]:
-    """Applications waiting at a step ``role`` of ``department`` acts on: a step naming that
-    department, or naming none (the generator leaves the service's own department unset, so
-    such a step is anyone's with the role)."""
-    parts, params = [], []
+def step_terms(summary: dict[str, Any], role: str, department: str | None) -> list[tuple[str, list[Any]]]:
+    """Applications waiting at a step ``role`` of ``department`` acts on, one term per step:
+    a step naming that department, or naming none (the generator leaves the service's own
+    department unset, so such a step is anyone's with the role)."""
+    terms = []
     for key, info in summary["steps"].items():
         for step_key, step_role, step_department in info["steps"]:
             if step_role == role and step_department in (department, None):
-                parts.append("(service_key = ? AND service_version = ? AND current_step = ?)")
-                params += [key, info["version"], step_key]
-    return ("(" + " OR ".join(parts) + ")") if parts else "(1 = 0)", params
+                terms.append(
+                    ("(service_key = ? AND service_version = ? AND current_step = ?)", [key, info["version"], step_key])
+                )
+    return terms
+
+
+def step_clause(summary: dict[str, Any], role: str, department: str | None) -> tuple[str, list[Any]]:
+    """:func:`step_terms` joined with OR."""
+    terms = step_terms(summary, role, department)
+    if not terms:
+        return "(1 = 0)", []
+    return "(" + " OR ".join(sql for sql, _p in terms) + ")", [p for _sql, params in terms for p in params]
 
 
 def mine_sql(summary: dict[str, Any], m_id: int, user_id: int, role: str, department: str | None) -> tuple[str, list]:
     """The "My tasks" rule as a union of its parts, each cut to one page in the inbox's order
     before they are merged: each part can walk an index in order, where one WHERE with ORs
-    cannot (as one query it cost 93 ms at 100k on SQLite, as this union a fraction of it)."""
-    steps, step_params = step_clause(summary, role, department)
+    cannot (as one query it cost 93 ms at 100k on SQLite, as this union a fraction of it).
+    Each step is a part of its own: the steps joined with OR were gathered and sorted on
+    PostgreSQL (21 ms at a million), each on its own is walked in order."""
     page = f"ORDER BY {{due}}, id LIMIT {PAGE}"
+    # "+": no index on assignee_id for IS NULL, which most rows are (SQLite chose one).
+    waiting = "municipality_id = ? AND +assignee_id IS NULL AND status IN ('submitted', 'in_review') AND "
     parts = [
         (
             "municipality_id = ? AND assignee_id = ? "
             "AND status IN ('submitted', 'in_review', 'returned_for_correction')",
             [m_id, user_id],
         ),
-        # "+": no index on assignee_id for IS NULL, which most rows are (SQLite chose one).
-        (
-            f"municipality_id = ? AND +assignee_id IS NULL AND status IN ('submitted', 'in_review') AND {steps}",
-            [m_id, *step_params],
-        ),
+        *((waiting + sql, [m_id, *params]) for sql, params in step_terms(summary, role, department)),
         (
             "municipality_id = ? AND status = 'returned_for_correction'"
             + ("" if role == "clerk" else " AND created_by_id = ?"),
