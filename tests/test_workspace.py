@@ -786,7 +786,8 @@ def test_search_and_filters_in_the_inbox(app, alpha, client, login_as):
 
     assert found() == {one, two}
     assert found(q=tracking.lower().replace("-", " ")) == {one}
-    assert found(q=tracking[:-2]) == set()  # exact match only
+    assert found(q=tracking[:-2]) == {one}  # without its check character: completed
+    assert found(q=tracking[:-3]) == set()  # another number: no near matches
     assert found(q="111 111 1111") == {one}
     assert found(q="091 000 001") == {one}
     assert found(q="Գրիգոր") == {one}

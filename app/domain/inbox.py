@@ -59,16 +59,17 @@ from app.domain import access, deadlines, roles, substitutes
 from app.domain.access import Actor
 from app.domain.fieldtypes import normalize_phone, normalize_psn
 from app.domain.tracking import complete_tracking_number, normalize_tracking_number, parse_tracking_number
+from app.domain.workflow import AT_STEP
 from app.models import Application, Department, ServiceActivation, User
 from app.models.applications import (
     NAME_FTS_TABLE,
     OPEN_STATUSES,
     QUEUE_END,
-    at_step_clause,
     filed_clause,
     open_status_clause,
     queue_key,
     returned_clause,
+    status_in,
 )
 
 MINE = "mine"
@@ -191,7 +192,7 @@ def can_act_clause(registry, actor: Actor, department_code: str | None):
         _at_step(named),
         and_(_at_step(unnamed), _unnamed_step_department(actor)),
     )
-    return and_(Application.municipality_id == actor.municipality_id, at_step_clause(), department)
+    return and_(Application.municipality_id == actor.municipality_id, status_in(AT_STEP), department)
 
 
 def can_act_per_step(registry, actor: Actor, department_code: str | None) -> list[Any]:
@@ -200,7 +201,7 @@ def can_act_per_step(registry, actor: Actor, department_code: str | None) -> lis
     if actor.municipality_id is None:
         return []
     named, unnamed = _acting_steps(registry, actor, actor.municipality_id, department_code)
-    own = and_(Application.municipality_id == actor.municipality_id, at_step_clause())
+    own = and_(Application.municipality_id == actor.municipality_id, status_in(AT_STEP))
     return [
         *(and_(own, _at_step([triple])) for triple in named),
         *(and_(own, _at_step([triple]), _unnamed_step_department(actor)) for triple in unnamed),

@@ -122,11 +122,11 @@ def open_status_clause() -> Any:
     return Application.status.in_([_inline(status, String()) for status in OPEN_STATUSES])
 
 
-def at_step_clause() -> Any:
-    """``status IN ('submitted', 'in_review')`` (waiting at a step) with the values inlined: a
-    prepared statement's generic plan can use ``ix_application_open_step`` only when it can
-    prove this implies the index's WHERE, which a bound parameter does not let it."""
-    return Application.status.in_([_inline(status, String()) for status in (SUBMITTED, IN_REVIEW)])
+def status_in(values: Any) -> Any:
+    """``status IN (…)`` with the values inlined (the domain's ``workflow.AT_STEP``, say): a
+    prepared statement's generic plan can use a partial index only when it can prove the
+    query implies the index's WHERE, which bound parameters do not let it."""
+    return Application.status.in_([_inline(status, String()) for status in values])
 
 
 def returned_clause() -> Any:
