@@ -7,6 +7,7 @@ The domain decides who may see what (app.domain.access); this module only ties i
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, abort, current_app, g, has_request_context, send_file
 from flask import request_started as flask_request_started
@@ -37,6 +38,20 @@ OWN_PROFILE = "_hamaynk_own_profile"
 
 
 _VERDICTS = access.ShapeVerdicts()
+
+
+class NamedLikeItsMenuItem:
+    """For a view whose permission name is also the name of its menu item: the item's
+    ``menu_access`` hangs on the same name. Declared with the view's own permissions, or
+    Flask-AppBuilder deletes it as it registers the view on every start after the first (and
+    logs "Refused to delete permission view", as a role holds it). Put it before the view
+    class: ``class V(NamedLikeItsMenuItem, BaseView)``."""
+
+    base_permissions: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.base_permissions = {*(self.base_permissions or ()), "menu_access"}
 
 
 class UnscopedQuery(RuntimeError):

@@ -1126,7 +1126,7 @@ def department_options(actor: Actor, municipality_id: int | None) -> dict[str, s
     return options
 
 
-class ServiceBuilderView(BaseView):
+class ServiceBuilderView(web.NamedLikeItsMenuItem, BaseView):
     route_base = "/admin/builder"
     class_permission_name = "ServiceBuilder"
     method_permission_name = {

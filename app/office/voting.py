@@ -60,7 +60,7 @@ def _choices(view: polls.PollView) -> dict[int, list[int]] | None:
     return choices
 
 
-class OfficeVotingView(BaseView):
+class OfficeVotingView(web.NamedLikeItsMenuItem, BaseView):
     """Votes of residents who come to the office."""
 
     route_base = "/office/voting"
