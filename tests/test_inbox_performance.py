@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, event, func, insert, select, text, update
+from sqlalchemy import create_engine, event, func, insert, or_, select, text, update
 
 from app import create_app
 from app.database import MIGRATIONS_DIR, SQLITE_ANALYSIS_LIMIT, analyze
@@ -284,6 +284,31 @@ def test_working_tabs_walk_open_applications_only(app):
                 assert "TEMP B-TREE" not in text_plan, (tab, text_plan)  # read in order, no sort
             assert page.rows and all(r.application.status in OPEN_STATUSES for r in page.rows)
             db.session.rollback()
+
+
+def test_my_tasks_branches_per_step_select_what_the_single_where_selects(app, monkeypatch):
+    """The per-step branches (PostgreSQL's union) are the same rows as the steps in one
+    branch, and past MAX_STEP_BRANCHES the steps stay one branch. Checked as ORs on both
+    databases: which rows, not which plan."""
+    load(app, closed=200, open_=90)
+    with app.app_context():
+        registry = plugin_runtime.registry(app)
+        for role in ("clerk", "specialist", "head"):
+            actor = access.load_actor(db.session, app.seeded["alpha"]["users"][role])
+
+            def ids(branches, actor=actor):
+                stmt = access.visible_applications(actor, Application.id).where(or_(*branches))
+                return set(db.session.scalars(stmt))
+
+            joined = inbox.mine_branches(db.session, registry, actor)
+            apart = inbox.mine_branches(db.session, registry, actor, per_step=True)
+            steps = len(inbox.can_act_per_step(registry, actor, inbox.department_code_of(db.session, actor)))
+            assert len(apart) == len(joined) + max(steps - 1, 0), role
+            assert ids(apart) == ids(joined) and ids(joined), role
+            monkeypatch.setattr(inbox, "MAX_STEP_BRANCHES", 1)
+            capped = inbox.mine_branches(db.session, registry, actor, per_step=True)
+            assert len(capped) == len(joined) and ids(capped) == ids(joined), role
+            monkeypatch.undo()
 
 
 def test_my_tasks_on_postgresql_is_a_branch_per_step_with_literal_statuses(app):

@@ -33,6 +33,31 @@ def test_views_sharing_a_permission_name_declare_the_same_permissions(app):
     assert {name: sets for name, sets in declared.items() if len(sets) > 1} == {}
 
 
+def test_the_workspace_permission_set_holds_every_method_of_its_views(app):
+    # The workspace's views declare their shared set (app.workspace.permissions) and get no
+    # other: a method whose permission is missing there would exist in no role, refused to
+    # everyone. (Other views leave a permission out on purpose: no municipality is deleted.)
+    from flask_appbuilder.const import PERMISSION_PREFIX
+
+    from app.workspace import permissions
+
+    views = [v for v in app.appbuilder.baseviews if v.class_permission_name == permissions.NAME]
+    assert {type(v).__name__ for v in views} == {
+        "WorkspaceView",
+        "QuestionsView",
+        "PaymentsView",
+        "SubstitutesView",
+    }
+    missing = {}
+    for view in views:
+        mapped = view.method_permission_name or {}
+        for attr in dir(type(view)):
+            name = getattr(getattr(type(view), attr, None), "_permission_name", None)
+            if name is not None and PERMISSION_PREFIX + mapped.get(attr, name) not in permissions.PERMISSIONS:
+                missing.setdefault(type(view).__name__, set()).add(PERMISSION_PREFIX + mapped.get(attr, name))
+    assert missing == {}
+
+
 def test_a_staff_sign_in_without_next_logs_nothing(app, client, caplog):
     with caplog.at_level(logging.WARNING):
         response = login(client, "alpha.clerk", PASSWORD)
