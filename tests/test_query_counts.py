@@ -348,7 +348,7 @@ BUDGET: dict[str, int] = {
     "UserGroupModelView.list": 4,
     "UserGroupModelView.show": 3,
     "ViewMenuModelView.list": 3,
-    "WorkspaceView.case": 9,
+    "WorkspaceView.case": 6,
     "WorkspaceView.inbox": 4,
     "apply.done": 3,
     "apply.drafts": 5,

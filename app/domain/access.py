@@ -40,7 +40,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import ColumnClause, TableClause
 from sqlalchemy.sql.selectable import Alias, AliasedReturnsRows, CompoundSelect, FromClause, Join, SelectBase
 
-from app.domain import channels, inputs, memo, roles, statuses
+from app.domain import channels, inputs, memo, related, roles, statuses
 from app.models import Application, ApplicationDocument, Department, Municipality, StaffProfile, User
 from app.models.base import Model, MunicipalityOwned, MunicipalityScoped
 
@@ -412,14 +412,18 @@ def document_of(session: Session, application: Application, document_id: int) ->
     return document
 
 
+def _documents_statement(application: Application) -> Select[Any]:
+    stmt = within(select(ApplicationDocument), ApplicationDocument, application.municipality_id)
+    return stmt.where(ApplicationDocument.application_id == application.id)
+
+
+# An application's uploaded documents, in upload order (app.domain.related).
+DOCUMENTS = related.Kind("documents", ApplicationDocument, _documents_statement, (("id", False),))
+
+
 def documents_of(session: Session, application: Application) -> list[ApplicationDocument]:
     """The documents of an application loaded through :func:`get_application`, in upload order."""
-    stmt = within(select(ApplicationDocument), ApplicationDocument, application.municipality_id)
-    return list(
-        session.execute(
-            stmt.where(ApplicationDocument.application_id == application.id).order_by(ApplicationDocument.id)
-        ).scalars()
-    )
+    return related.rows(session, application, DOCUMENTS)
 
 
 # -- questions to the specialist ------------------------------------------------------------------
@@ -619,11 +623,18 @@ def notification_texts(stmt: Stmt, municipality_id: int | None) -> Stmt:
     return _mark(stmt.where(clause), "municipality", NotificationText)
 
 
+def _notifications_statement(application: Application) -> Select[Any]:
+    stmt = within(select(Notification), Notification, application.municipality_id)
+    return stmt.where(Notification.application_id == application.id)
+
+
+# Every notification about an application, oldest first (app.domain.related).
+NOTIFICATIONS = related.Kind("notifications", Notification, _notifications_statement, (("id", False),))
+
+
 def notifications_of(session: Session, application: Application) -> list[Notification]:
     """Every notification about an application loaded through a loader, oldest first."""
-    stmt = within(select(Notification), Notification, application.municipality_id)
-    stmt = stmt.where(Notification.application_id == application.id).order_by(Notification.id)
-    return list(session.execute(stmt).scalars())
+    return related.rows(session, application, NOTIFICATIONS)
 
 
 # -- notification texts: the admin screen ----------------------------------------------------------
@@ -1099,7 +1110,9 @@ def may_arrange_substitute(actor: Actor | None, absent: Actor | None) -> TypeGua
 
 __all__ = [
     "CASEWORKER_ROLES",
+    "DOCUMENTS",
     "MAX_PK",
+    "NOTIFICATIONS",
     "OWN_PROFILE",
     "SCOPE_OPTION",
     "Actor",

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -60,6 +60,7 @@ from app.domain import (
     municipal_identity,
     notifications,
     output_templates,
+    related,
     roles,
     signing,
     statuses,
@@ -516,14 +517,18 @@ def reissue(
 # -- finding and opening issued documents ----------------------------------------------------
 
 
+def _documents_statement(application: Application) -> Select[Any]:
+    stmt = access.within(select(IssuedDocument), IssuedDocument, application.municipality_id)
+    return stmt.where(IssuedDocument.application_id == application.id)
+
+
+# An application's issued documents, oldest first (app.domain.related).
+ISSUED = related.Kind("issued", IssuedDocument, _documents_statement, (("sequence", False),))
+
+
 def documents_of(session: Session, application: Application) -> list[IssuedDocument]:
     """The issued documents of an application loaded through app.domain.access, oldest first."""
-    stmt = access.within(select(IssuedDocument), IssuedDocument, application.municipality_id)
-    return list(
-        session.execute(
-            stmt.where(IssuedDocument.application_id == application.id).order_by(IssuedDocument.sequence)
-        ).scalars()
-    )
+    return related.rows(session, application, ISSUED)
 
 
 def latest_document(session: Session, application: Application) -> IssuedDocument | None:

@@ -85,6 +85,20 @@ def remember(session: Session | scoped_session[Session], key: Hashable, compute:
     return value
 
 
+def known(session: Session | scoped_session[Session], key: Hashable) -> bool:
+    """Whether an answer for ``key`` is remembered (and may be used: see :func:`remember`)."""
+    real = _real(session)
+    return not (real.new or real.dirty or real.deleted) and key in _memo(real).values
+
+
+def keep(session: Session | scoped_session[Session], key: Hashable, value: Any) -> None:
+    """Remember ``value`` for ``key``, read by the caller in this transaction, as
+    :func:`remember` would have (for answers read several at once)."""
+    real = _real(session)
+    if real.in_transaction() and not (real.new or real.dirty or real.deleted):
+        _memo(real).values[key] = value
+
+
 def forget(session: Session | scoped_session[Session]) -> None:
     """Drop every remembered answer of ``session``."""
     _real(session).info.pop(INFO_KEY, None)
@@ -121,4 +135,4 @@ def _on_execute(state: ORMExecuteState) -> None:
         forget(state.session)
 
 
-__all__ = ["INFO_KEY", "forget", "remember", "request_started"]
+__all__ = ["INFO_KEY", "forget", "keep", "known", "remember", "request_started"]

@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.domain import access, audit, roles
+from app.domain import access, audit, related, roles
 from app.domain.access import Actor
 from app.domain.declarations import KEY_RE, DeclarationValueError, FeePeriod, Service, optional_text, pick, text
 from app.domain.errors import NotAllowed, WorkflowError
@@ -282,11 +282,18 @@ def payments_of_draft(session: Session, draft: PortalDraft) -> list[Payment]:
     return list(session.execute(stmt.order_by(Payment.created_at.desc(), Payment.id.desc())).scalars())
 
 
+def _payments_statement(application: Application) -> Select[Any]:
+    stmt = access.within(select(Payment), Payment, application.municipality_id)
+    return stmt.where(Payment.application_id == application.id)
+
+
+# An application's payments, newest first (app.domain.related).
+PAYMENTS = related.Kind("payments", Payment, _payments_statement, (("created_at", True), ("id", True)))
+
+
 def payments_of_application(session: Session, application: Application) -> list[Payment]:
     """The payments of ``application`` (the caller loaded it through access), newest first."""
-    stmt = access.within(select(Payment), Payment, application.municipality_id)
-    stmt = stmt.where(Payment.application_id == application.id)
-    return list(session.execute(stmt.order_by(Payment.created_at.desc(), Payment.id.desc())).scalars())
+    return related.rows(session, application, PAYMENTS)
 
 
 def draft_payment_state(session: Session, draft: PortalDraft, *, fee: int | None = None) -> PaymentState:
@@ -1091,6 +1098,7 @@ __all__ = [
     "MUNICIPAL_FEE",
     "OFFICE",
     "PAID",
+    "PAYMENTS",
     "PAYMENT_STATES",
     "PROVIDERS_EXTENSION",
     "SERVICE_FEE",

@@ -34,6 +34,8 @@ from app.domain import (
     inbox,
     inputs,
     issuing,
+    payments,
+    related,
     roles,
     statuses,
     verification,
@@ -57,6 +59,12 @@ from app.workspace.payments import panel as payment_panel
 
 def _date_arg(name: str, problems: list[str]) -> dt.date | None:
     return inputs.date_filter(request.args.get(name), problems)
+
+
+# The lists of rows the case page shows (app.domain.related), for staff of the application's
+# municipality and for anyone else who may open it (a system administrator).
+CASE_LISTS = (access.DOCUMENTS, issuing.ISSUED, payments.PAYMENTS, access.NOTIFICATIONS)
+CASE_LISTS_ELSEWHERE = (access.DOCUMENTS, access.NOTIFICATIONS)
 
 
 # -- issued documents of a case ------------------------------------------------------------------
@@ -340,12 +348,12 @@ class WorkspaceView(BaseView):
         resubmit_form=None,
         doc_errors: dict[str, str] | None = None,
     ):
+        own = access.same_municipality(actor, application)
+        # The lists the page shows, read in one statement (the payment and issued-document
+        # panels are its municipality's staff's only).
+        related.prefetch(db.session, application, CASE_LISTS if own else CASE_LISTS_ELSEWHERE)
         # Its staff are told when the step it waits at has nobody who can act on it.
-        gap = (
-            activations.application_gap(db.session, application, plugin_runtime.registry())
-            if access.same_municipality(actor, application)
-            else None
-        )
+        gap = activations.application_gap(db.session, application, plugin_runtime.registry()) if own else None
         summary = case.summary(
             db.session,
             plugin_runtime.registry(),
