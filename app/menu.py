@@ -4,8 +4,9 @@ Flask-AppBuilder's menu template checks every item's permission and prints some 
 expressions through the translations: about a millisecond of every staff page. What it
 prints depends only on the language, the site's root path, the menu's items and which of
 them the reader may open, so the HTML is kept per such combination for the life of the
-app. The permission checks still run on every page (one set look-up each, see
-app.security's ``granted``): a change to a role's permissions shows in the next page's menu.
+app. Which items the reader may open is still asked on every page (for a signed-in user one
+set look-up per item in the pairs their roles hold, app.security's ``menu_access``): a change
+to a role's permissions shows in the next page's menu.
 """
 
 from __future__ import annotations
@@ -38,10 +39,9 @@ def navbar_menu() -> Markup:
     """The menu's HTML for this request (``{{ navbar_menu() }}`` in navbar.html)."""
     appbuilder = current_appbuilder()
     menu, sm = appbuilder.menu, appbuilder.sm
-    seen = tuple(
-        (item.name, item.name != "-" and bool(sm.has_access("menu_access", item.name)))
-        for item in _items(menu.get_list())
-    )
+    items = list(_items(menu.get_list()))
+    allowed = sm.menu_access(item.name for item in items if item.name != "-")
+    seen = tuple((item.name, item.name in allowed) for item in items)
     key = (str(get_locale()), request.script_root, seen)
     rendered: dict[tuple[Any, ...], Markup] = current_app.extensions[EXTENSION]
     html = rendered.get(key)

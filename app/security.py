@@ -36,6 +36,7 @@ from flask_appbuilder.security.sqla.models import (
 from flask_appbuilder.security.views import AuthView
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import JWTManager
+from flask_login import current_user as signed_in_user
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import Integer, Select, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager, object_session
@@ -563,6 +564,20 @@ class HamaynkSecurityManager(SecurityManager):
         ):
             return True
         return (permission_name, view_name) in self.granted(self._db_role_ids(roles))
+
+    def menu_access(self, names: Iterable[str]) -> frozenset[str]:
+        """Which of the menu items ``names`` the request's reader may open: for each what
+        ``has_access("menu_access", name)`` answers, with one look-up of a signed-in user's
+        roles instead of one check per item (a staff navbar has some thirty). Anyone else —
+        a visitor, an API key, built-in roles — is asked item by item, as before."""
+        wanted = list(names)
+        if self.builtin_roles or getattr(g, "_api_key_user", False) or not signed_in_user.is_authenticated:
+            return frozenset(name for name in wanted if self.has_access("menu_access", name))
+        user = self._get_safe_user(g.user)
+        if not (user and user.is_active):
+            return frozenset()
+        pairs = self.granted(self._db_role_ids(self.get_user_roles(user)))
+        return frozenset(name for name in wanted if ("menu_access", name) in pairs)
 
     def _get_user_permission_view_menus(
         self, user: object, permission_name: str, view_menus_name: list[str]

@@ -79,6 +79,37 @@ def test_a_menu_item_taken_from_a_role_leaves_the_next_page(app, client, login_a
     assert "/office/residents/" in navbar(client.get(INBOX).get_data(as_text=True))
 
 
+def test_the_menus_items_are_those_each_reader_has_access_to(app, client, login_as):
+    """``menu_access`` (one look-up of the reader's pairs) answers for every item what
+    Flask-AppBuilder's ``has_access`` answers item by item, for each role and for a visitor;
+    with a role that holds different items, so a wrong answer cannot pass as the same menu."""
+    seen: dict[str, frozenset[str]] = {}
+
+    def check(who: str) -> None:
+        def compare(_sender, template, context, **_extra):
+            if who in seen:  # the page's own template (the menu's is rendered inside it)
+                return
+            sm = current_appbuilder().sm
+            names = [item.name for item in menu._items(sm.appbuilder.menu.get_list()) if item.name != "-"]
+            expected = frozenset(name for name in names if sm.has_access("menu_access", name))
+            assert sm.menu_access(names) == expected, who
+            seen[who] = expected
+
+        template_rendered.connect(compare, app)
+        try:
+            assert client.get(INBOX if who != "visitor" else "/login/").status_code == 200
+        finally:
+            template_rendered.disconnect(compare, app)
+
+    check("visitor")
+    for role in ("clerk", "specialist", "head", "auditor", "municipal_admin", "system_admin"):
+        client.get("/logout/")
+        login_as(role)
+        check(role)
+    assert len(set(seen.values())) >= 4, seen
+    assert "Residents" in seen["clerk"] and "Residents" not in seen["visitor"]
+
+
 def test_templates_translate_in_the_forced_and_the_refreshed_language(app):
     template = "{{ _('Yes') }}|{{ ngettext('%(num)d day', '%(num)d days', 2) }}"
     with app.test_request_context(headers={"Accept-Language": "hy"}):
