@@ -412,9 +412,9 @@ def document_of(session: Session, application: Application, document_id: int) ->
     return document
 
 
-def _documents_statement(application: Application) -> Select[Any]:
-    stmt = within(select(ApplicationDocument), ApplicationDocument, application.municipality_id)
-    return stmt.where(ApplicationDocument.application_id == application.id)
+def _documents_statement(municipality_id: Any, application_id: Any) -> Select[Any]:
+    stmt = within(select(ApplicationDocument), ApplicationDocument, municipality_id)
+    return stmt.where(ApplicationDocument.application_id == application_id)
 
 
 # An application's uploaded documents, in upload order (app.domain.related).
@@ -623,9 +623,9 @@ def notification_texts(stmt: Stmt, municipality_id: int | None) -> Stmt:
     return _mark(stmt.where(clause), "municipality", NotificationText)
 
 
-def _notifications_statement(application: Application) -> Select[Any]:
-    stmt = within(select(Notification), Notification, application.municipality_id)
-    return stmt.where(Notification.application_id == application.id)
+def _notifications_statement(municipality_id: Any, application_id: Any) -> Select[Any]:
+    stmt = within(select(Notification), Notification, municipality_id)
+    return stmt.where(Notification.application_id == application_id)
 
 
 # Every notification about an application, oldest first (app.domain.related).

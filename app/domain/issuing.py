@@ -517,9 +517,9 @@ def reissue(
 # -- finding and opening issued documents ----------------------------------------------------
 
 
-def _documents_statement(application: Application) -> Select[Any]:
-    stmt = access.within(select(IssuedDocument), IssuedDocument, application.municipality_id)
-    return stmt.where(IssuedDocument.application_id == application.id)
+def _documents_statement(municipality_id: Any, application_id: Any) -> Select[Any]:
+    stmt = access.within(select(IssuedDocument), IssuedDocument, municipality_id)
+    return stmt.where(IssuedDocument.application_id == application_id)
 
 
 # An application's issued documents, oldest first (app.domain.related).

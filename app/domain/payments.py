@@ -282,9 +282,9 @@ def payments_of_draft(session: Session, draft: PortalDraft) -> list[Payment]:
     return list(session.execute(stmt.order_by(Payment.created_at.desc(), Payment.id.desc())).scalars())
 
 
-def _payments_statement(application: Application) -> Select[Any]:
-    stmt = access.within(select(Payment), Payment, application.municipality_id)
-    return stmt.where(Payment.application_id == application.id)
+def _payments_statement(municipality_id: Any, application_id: Any) -> Select[Any]:
+    stmt = access.within(select(Payment), Payment, municipality_id)
+    return stmt.where(Payment.application_id == application_id)
 
 
 # An application's payments, newest first (app.domain.related).
