@@ -380,3 +380,66 @@ def test_filters(app):
         assert found(overdue=True) == {second}
         assert found(submitted_from=dt.date(2020, 1, 1), submitted_to=dt.date(2020, 1, 1)) == {second}
         assert found(submitted_from=dt.date(2020, 1, 2)) == {first}
+
+
+def test_an_unfiltered_tab_is_built_once_per_reader_and_again_when_what_it_depends_on_changes(app):
+    """The statement of an unfiltered tab is kept per reader (building it costs more than
+    running it) and built again when its reader's roles, whom they stand in for today or the
+    services change; what it shows stays what a fresh statement shows."""
+    import datetime as dt
+
+    from sqlalchemy import event
+
+    from app.domain import substitutes
+    from app.testing import office_today
+
+    application_id = file(app, "residence-certificate")
+    registrar = person(app, "alpha", "specialist", "civil_registry")
+    absent = person(app, "alpha", "specialist", "civil_registry", 1)
+    with app.app_context():
+        db.session.get(Application, application_id).assignee_id = absent
+        db.session.commit()
+        registry = plugin_runtime.registry(app)
+        ran: list = []
+
+        def record(state):
+            ran.append(state.statement)
+
+        event.listen(db.session, "do_orm_execute", record)
+
+        def mine(user_id, cursor=None):
+            ran.clear()
+            db.session.rollback()
+            actor = access.load_actor(db.session, user_id)
+            page = inbox.list_page(db.session, registry, actor, inbox.MINE, cursor=cursor)
+            return [r.application.id for r in page.rows], ran[-1]
+
+        first, statement = mine(registrar)
+        again, kept = mine(registrar)
+        assert first == again == [] and kept is statement
+        # Another reader: their own statement.
+        assert mine(absent)[0] == [application_id]
+        assert mine(absent)[1] is not statement
+        # Standing in for the absent colleague from today: built again, and it shows their task.
+        substitutes.name_substitute(
+            db.session,
+            access.load_actor(db.session, app.seeded["alpha"]["users"]["municipal_admin"]),
+            absent_id=absent,
+            substitute_id=registrar,
+            starts_on=office_today(),
+            ends_on=office_today() + dt.timedelta(days=2),
+        )
+        db.session.commit()
+        standing_in, rebuilt = mine(registrar)
+        assert standing_in == [application_id] and rebuilt is not statement
+        # The services change (a new one registered): built again.
+        registered = registry.get(LOCAL.key)
+        registry.replace(lambda r: r is registered, [registered])
+        shown, after_change = mine(registrar)
+        assert shown == [application_id] and after_change is not rebuilt
+        # The next page's statement is kept too, its cursor bound when it runs.
+        cursor = inbox.Cursor(dt.date(2000, 1, 1), 1, inbox.NEXT)
+        assert mine(registrar, cursor)[0] == [application_id]
+        assert mine(registrar, cursor)[1] is mine(registrar, inbox.Cursor(None, 10**6, inbox.NEXT))[1]
+        assert mine(registrar, inbox.Cursor(None, 10**6, inbox.NEXT))[0] == []
+        event.remove(db.session, "do_orm_execute", record)

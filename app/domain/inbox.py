@@ -30,6 +30,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +43,7 @@ from sqlalchemy import (
     ColumnElement,
     String,
     and_,
+    bindparam,
     column,
     false,
     func,
@@ -427,21 +431,30 @@ def decode_cursor(secret_key: str, token: str) -> Cursor:
         raise BadCursor(token) from None
 
 
-def _key(cursor: Cursor):
-    return literal(cursor.due_at or QUEUE_END, Application.due_at.type), literal(cursor.id, Application.id.type)
+# The cursor's place is bound when the statement runs (:func:`_cursor_parameters`), so a
+# page's statement is the same for every page of a tab (see _STATEMENTS).
+_CURSOR_DUE, _CURSOR_ID = "inbox_cursor_due", "inbox_cursor_id"
 
 
-def _after(cursor: Cursor):
-    """Rows after ``cursor`` in the order (due_at NULLS LAST, id): ``(queue key, id) > (d, i)``.
+def _key():
+    return bindparam(_CURSOR_DUE, type_=Application.due_at.type), bindparam(_CURSOR_ID, type_=Application.id.type)
+
+
+def _cursor_parameters(cursor: Cursor | None) -> dict[str, Any]:
+    return {} if cursor is None else {_CURSOR_DUE: cursor.due_at or QUEUE_END, _CURSOR_ID: cursor.id}
+
+
+def _after():
+    """Rows after the cursor in the order (due_at NULLS LAST, id): ``(queue key, id) > (d, i)``.
     The first term repeats the row value's leading column on its own, because SQLite seeks on a
     row value of plain columns but not on one holding an expression (PostgreSQL seeks on both)."""
-    due, row_id = _key(cursor)
+    due, row_id = _key()
     return and_(queue_key() >= due, tuple_(queue_key(), Application.id) > tuple_(due, row_id))
 
 
-def _before(cursor: Cursor):
-    """Rows before ``cursor``, the mirror of :func:`_after`."""
-    due, row_id = _key(cursor)
+def _before():
+    """Rows before the cursor, the mirror of :func:`_after`."""
+    due, row_id = _key()
     return and_(queue_key() <= due, tuple_(queue_key(), Application.id) < tuple_(due, row_id))
 
 
@@ -585,6 +598,96 @@ def _mine_per_branch(session: Session, registry, actor: Actor, where: list[Any],
     )
 
 
+def _statement(
+    session: Session,
+    registry,
+    actor: Actor,
+    tab: str,
+    filters: list[Any],
+    direction: str | None,
+    limit: int,
+    *,
+    open_only: bool,
+) -> Any:
+    """The SELECT of one page of ``tab`` (``limit + 1`` rows) after ``filters``, from the
+    cursor's place in ``direction`` (bound when it runs: :func:`_cursor_parameters`)."""
+    where = list(filters)
+    if direction is not None:
+        where.append(_before() if direction == PREV else _after())
+    if direction == PREV:
+        order = (queue_key().desc(), Application.id.desc())
+    else:
+        order = (queue_key().asc(), Application.id.asc())
+    if tab == MINE and _own_municipality(actor) and session.get_bind().dialect.name == "postgresql":
+        where = [Application.id.in_(_mine_per_branch(session, registry, actor, where, order, limit + 1))]
+    else:
+        where.insert(0, tab_clause(session, registry, actor, tab, open_only=open_only))
+    return (
+        access.visible_applications(actor, Application, _ASSIGNEE.first_name, _ASSIGNEE.last_name)
+        .options(load_only(*LIST_COLUMNS))
+        .outerjoin(_ASSIGNEE, _ASSIGNEE.id == Application.assignee_id)
+        .where(*where)
+        .order_by(*order)
+        .limit(limit + 1)
+    )
+
+
+def _statement_key(
+    session: Session, registry, actor: Actor, tab: str, direction: str | None, limit: int
+) -> tuple[Any, ...]:
+    """Everything an unfiltered page's statement is built from: the services' steps (the
+    registry's generation), the database, the tab, the reader (their roles, municipality and
+    department, whose code the tabs compare with the steps'), and for "My tasks" whom they
+    stand in for today. Rows that change (assignees, statuses, activations) are read by the
+    statement, not written into it."""
+    key: tuple[Any, ...] = (
+        registry.generation,
+        session.get_bind().dialect.name,
+        tab,
+        direction,
+        limit,
+        actor,
+    )
+    if tab in (MINE, DEPARTMENT):
+        key += (department_code_of(session, actor),)
+    if tab == MINE:
+        key += tuple(substitutes.standing_in_for(session, actor))
+    return key
+
+
+class _Statements:
+    """Unfiltered inbox statements, per registry (a test's app has its own), the most
+    recently used ``KEPT`` of each. Building one costs more than running it (a few
+    milliseconds of Python for "My tasks" with a branch per step); its values are the reader's
+    own, so it is kept per reader and tab, and SQLAlchemy's compiled form is shared by all
+    readers whose statements have the same shape."""
+
+    KEPT = 2048
+
+    def __init__(self) -> None:
+        self._by_registry: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[Any, ...], Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, registry, key: tuple[Any, ...], build) -> Any:
+        with self._lock:
+            kept = self._by_registry.setdefault(registry, OrderedDict())
+            found = kept.get(key)
+            if found is not None:
+                kept.move_to_end(key)
+                return found
+        stmt = build()
+        with self._lock:
+            kept[key] = stmt
+            while len(kept) > self.KEPT:
+                kept.popitem(last=False)
+        return stmt
+
+
+_STATEMENTS = _Statements()
+
+
 def list_page(
     session: Session,
     registry,
@@ -599,28 +702,20 @@ def list_page(
     """One page of a tab: at most ``limit`` rows, fetched with one SELECT of ``limit + 1``
     rows (the extra one says whether there is a further page)."""
     limit = max(1, min(int(limit), MAX_LIMIT))
-    assignee = _ASSIGNEE
     where = filter_clauses(filters, on)
     backwards = cursor is not None and cursor.direction == PREV
-    if cursor is not None:
-        where.append(_before(cursor) if backwards else _after(cursor))
-    if backwards:
-        order = (queue_key().desc(), Application.id.desc())
+    direction = None if cursor is None else (PREV if backwards else NEXT)
+
+    def build() -> Any:
+        return _statement(session, registry, actor, tab, where, direction, limit, open_only=filters.overdue)
+
+    if where:
+        stmt = build()
     else:
-        order = (queue_key().asc(), Application.id.asc())
-    if tab == MINE and _own_municipality(actor) and session.get_bind().dialect.name == "postgresql":
-        where = [Application.id.in_(_mine_per_branch(session, registry, actor, where, order, limit + 1))]
-    else:
-        where.insert(0, tab_clause(session, registry, actor, tab, open_only=filters.overdue))
-    stmt = (
-        access.visible_applications(actor, Application, assignee.first_name, assignee.last_name)
-        .options(load_only(*LIST_COLUMNS))
-        .outerjoin(assignee, assignee.id == Application.assignee_id)
-        .where(*where)
-        .order_by(*order)
-        .limit(limit + 1)
-    )
-    fetched = list(session.execute(stmt).all())
+        # Without filters (the inbox as it opens, and its pages) the statement depends only on
+        # who reads which tab: kept, and built again only when that changes (_statement_key).
+        stmt = _STATEMENTS.get(registry, _statement_key(session, registry, actor, tab, direction, limit), build)
+    fetched = list(session.execute(stmt, _cursor_parameters(cursor)).all())
     more = len(fetched) > limit
     fetched = fetched[:limit]
     if backwards:

@@ -283,6 +283,9 @@ class ServiceRegistry:
         self._services: dict[tuple[str, int], RegisteredService] = {}
         self.field_types: dict[str, FieldType] = {}
         self._write_lock = threading.Lock()
+        # Moves on with every change of the services: what was built from them (the inbox's
+        # statements, app.domain.inbox) is built again.
+        self.generation = 0
 
     def add(self, registered: RegisteredService) -> None:
         self.replace(lambda _r: False, [registered])
@@ -308,6 +311,7 @@ class ServiceRegistry:
                     )
                 services[ident] = registered
             self._services = services
+            self.generation += 1
 
     def get(self, key: str, version: int | None = None) -> RegisteredService | None:
         services = self._services
