@@ -1018,6 +1018,19 @@ PAGES: list[tuple[str, Callable[[Context], list[Result]]]] = [
 ]
 
 
+def layout_page(ctx: Context) -> Result:
+    """The signed-in empty page (bench.serve's ``LAYOUT_PATH``): a clerk's page with the
+    app's layout and no content, its "floor" nothing. Its ratio says how far from the ceiling
+    any staff page starts, whatever its own content costs."""
+    from bench.serve import LAYOUT_PATH
+
+    s = staff_login(ctx.base, f"{ctx.code}.clerk")
+    times, _r, queries = timed_requests(lambda: s.get(f"{ctx.base}{LAYOUT_PATH}"), max(ctx.k, 20), warm=ctx.warm)
+    result = Result("ceiling: signed-in empty staff page (layout only)", queries=queries)
+    result.note = "no content: what every staff page costs before its own"
+    return result.finish(times, [0.0], ctx.ceiling_ms)
+
+
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -1054,6 +1067,9 @@ def run(
             threads=threads,
             today=dt.datetime.now(ZoneInfo("Asia/Yerevan")).date(),
         )
+        if not only:
+            out("measuring the signed-in empty page …")
+            results.append(layout_page(ctx))
         for name, measure in PAGES:
             if only and not any(word in name for word in only):
                 continue

@@ -1,6 +1,7 @@
 """The server the runner measures: ``python -m bench.serve URL PORT`` serves the app (bench
 settings, bench/common.py) with waitress on 127.0.0.1, or ``--bare`` a Flask app with one
-endpoint (the ceiling) under the very same server and threads.
+endpoint (the ceiling) under the very same server and threads. The app gets one page more
+than it has, the signed-in empty page (``LAYOUT_PATH``): its layout and nothing else.
 
 Queries per request are counted here, server-side, and returned in an ``X-Bench-Queries``
 header: a SQLAlchemy ``before_cursor_execute`` listener counts the statements of the thread
@@ -48,6 +49,29 @@ def counted(app):
     return app
 
 
+# The signed-in empty page (bench/runner.py's second ceiling): the app's own layout — navbar,
+# menu, language links, footer — for a signed-in member of staff, and no content.
+LAYOUT_PATH = "/__bench/layout"
+
+
+def with_layout_page(app):
+    """Add the signed-in empty page to ``app`` (this benchmark's wrapper only; the app has no
+    such page): what every staff page costs before its own content and queries."""
+    from flask import abort, render_template
+    from flask_login import current_user
+
+    from app.extensions import current_appbuilder
+
+    def layout() -> str:
+        if not current_user.is_authenticated:
+            abort(403)
+        appbuilder = current_appbuilder()
+        return render_template(appbuilder.base_template, appbuilder=appbuilder, title="layout")
+
+    app.add_url_rule(LAYOUT_PATH, "bench_layout", layout)
+    return app
+
+
 def bare_app():
     from flask import Flask
 
@@ -75,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         from app.serve import server_options
         from bench.common import make_app
 
-        app = counted(make_app(args.database_url))
+        app = with_layout_page(counted(make_app(args.database_url)))
         options = server_options(app)
     server = waitress.create_server(app, host="127.0.0.1", port=args.port, threads=THREADS, **options)
     print("ready", flush=True)
