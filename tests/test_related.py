@@ -135,13 +135,19 @@ def test_several_lists_are_read_in_one_statement_as_each_alone_reads_them(app, f
 
 
 def test_the_lists_are_the_sessions_own_objects(app, filed):
-    """A row the session holds already is that object (with what it holds), and a row read
-    together behaves as one loaded: it can be changed and saved."""
+    """A row the session holds already is that object (with what it holds, its expired
+    attributes filled), and a row read together behaves as one loaded: it can be changed and
+    saved."""
     with app.app_context():
         application = _load(filed)
         held = db.session.execute(select(Payment).where(Payment.application_id == filed)).scalars().first()
+        other = db.session.execute(select(Notification).where(Notification.application_id == filed)).scalars().first()
+        db.session.expire(other)  # as a rollback leaves what the session holds
         related.prefetch(db.session, application, KINDS)
         assert any(p is held for p in payments.payments_of_application(db.session, application))
+        assert any(n is other for n in access.notifications_of(db.session, application))
+        # Filled from the row read together, not read again one by one.
+        assert recorded_statements(app, lambda: other.subject) == []
         document = access.documents_of(db.session, application)[0]
         assert sa_inspect(document).persistent and not sa_inspect(document).modified
         document.original_name = "renamed.pdf"

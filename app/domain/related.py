@@ -16,7 +16,8 @@ them (``access.documents_of``, ``issuing.documents_of``, ``payments.payments_of_
    that gathers its rows into one JSON array (SQLite's ``json_group_array``, PostgreSQL's
    ``json_agg``), all of them columns of a single SELECT. Each row comes back as the ORM's
    own object, put in the session as a loaded row would be (a row the session already holds
-   is kept as it is), the list sorted as its SELECT orders it, and remembered as in 2.
+   is kept, its expired attributes filled), the list sorted as its SELECT orders it, and
+   remembered as in 2.
 
 What the database sends back is the stored values as JSON: timestamps as ISO text, booleans
 as 0/1 on SQLite, JSON columns nested. :func:`_converter` turns each back into what the
@@ -51,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import instance_state
 
 from app.domain import memo
@@ -192,6 +194,10 @@ def _instance(session: Session, kind: Kind[M], values: Sequence[Any]) -> M:
     identity = mapper.identity_key_from_primary_key([by_key[c.key] for c in mapper.primary_key])
     held = session.identity_map.get(identity)
     if held is not None:
+        # As the ORM's loader does: what the held object no longer has loaded (expired by a
+        # rollback or a commit) is filled from the row; what it holds is left as it is.
+        for key in instance_state(held).unloaded & by_key.keys():
+            set_committed_value(held, key, by_key[key])
         return cast(M, held)
     instance = mapper.class_manager.new_instance()
     # Loaded values, as the ORM's loader writes them: no change history.
