@@ -251,7 +251,7 @@ def cmd_test(args: list[str]) -> None:
         url = fresh_postgres_database(base, "hamaynk_suite")
         # Under pytest-xdist each worker makes a database of its own from this name
         # (hamaynk_suite_gw0, ...): see app.testing.
-        say(f"running the whole suite on PostgreSQL ({url})")
+        say(f"running the tests on PostgreSQL ({url})")
         env["HAMAYNK_TEST_DATABASE_URL"] = url
     chromium = env.get("HAMAYNK_CHROMIUM", "/usr/bin/chromium")
     if not os.path.exists(chromium) and shutil.which("chromium") is None:
