@@ -68,11 +68,16 @@ def _memo(session: Session) -> _Memo:
     return found
 
 
+def _unflushed(session: Session) -> bool:
+    # Changes not flushed yet: a remembered answer may not hold them (module docstring).
+    return bool(session.new or session.dirty or session.deleted)
+
+
 def remember(session: Session | scoped_session[Session], key: Hashable, compute: Callable[[], T]) -> T:
     """``compute()``'s answer for ``key``, computed once while nothing is written (see the
     module docstring)."""
     real = _real(session)
-    if real.new or real.dirty or real.deleted:
+    if _unflushed(real):
         return compute()
     values = _memo(real).values
     if key in values:
@@ -88,14 +93,14 @@ def remember(session: Session | scoped_session[Session], key: Hashable, compute:
 def known(session: Session | scoped_session[Session], key: Hashable) -> bool:
     """Whether an answer for ``key`` is remembered (and may be used: see :func:`remember`)."""
     real = _real(session)
-    return not (real.new or real.dirty or real.deleted) and key in _memo(real).values
+    return not _unflushed(real) and key in _memo(real).values
 
 
 def keep(session: Session | scoped_session[Session], key: Hashable, value: Any) -> None:
     """Remember ``value`` for ``key``, read by the caller in this transaction, as
     :func:`remember` would have (for answers read several at once)."""
     real = _real(session)
-    if real.in_transaction() and not (real.new or real.dirty or real.deleted):
+    if real.in_transaction() and not _unflushed(real):
         _memo(real).values[key] = value
 
 
